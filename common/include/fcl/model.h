@@ -1,0 +1,75 @@
+/* common/include/fcl/model.h - a multi-layer perceptron on one flat buffer
+ *
+ * Layout of params (and of grads, which mirrors it), for layer l with
+ * fan-in n_in and fan-out n_out:  W_l (n_out, n_in) row-major, then b_l (n_out).
+ * Hidden layers use ReLU; the last layer gives logits for softmax
+ * cross-entropy. Every dense product goes through cblas_sgemm.
+ */
+#ifndef FCL_MODEL_H
+#define FCL_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define FCL_MLP_MAX_LAYERS 8
+
+struct fcl_rng;
+
+struct fcl_mlp {
+	uint32_t n_layers;                       /* dense layers */
+	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1];  /* sizes[0] input ... sizes[n_layers] classes */
+	size_t w_offset[FCL_MLP_MAX_LAYERS];     /* into params/grads */
+	size_t b_offset[FCL_MLP_MAX_LAYERS];
+	size_t n_params;
+	float *params;                           /* (n_params) owned */
+	float *grads;                            /* (n_params) owned, same layout */
+	/* Activations kept by forward for backward, sized for max_batch. */
+	size_t max_batch;
+	float *acts[FCL_MLP_MAX_LAYERS + 1];     /* acts[0] aliases the input; acts[l] (B, sizes[l]) */
+	float *dacts[2];                         /* two ping-pong (B, max width) gradient buffers */
+	float *probs;                            /* (B, classes) softmax output */
+};
+
+/* sizes: n_layers + 1 entries (input, hidden..., classes). Returns 0, -EINVAL or -ENOMEM. */
+int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, size_t max_batch);
+void fcl_mlp_fini(struct fcl_mlp *m);
+/* PyTorch nn.Linear default: W and b uniform in +-1/sqrt(fan_in), drawn from rng. */
+void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng);
+
+/* x: (batch, sizes[0]), kept borrowed until backward. Returns the logits (batch, classes). */
+const float *fcl_mlp_forward(struct fcl_mlp *m, const float *x, size_t batch);
+/* Softmax cross-entropy of the last forward's logits against y (batch): mean loss.
+ * Also leaves softmax probabilities in m->probs. */
+float fcl_mlp_loss(struct fcl_mlp *m, const int32_t *y, size_t batch);
+/* Backward of mean softmax cross-entropy; accumulates (+=) into grads. */
+void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch);
+void fcl_mlp_zero_grad(struct fcl_mlp *m);
+
+/* Reference pieces, exposed for finite-difference tests. */
+/* y (B, n_out) = x (B, n_in) W^T (n_out, n_in) + b */
+void fcl_dense_forward(float *y, const float *x, const float *w, const float *b, size_t batch,
+		       size_t n_in, size_t n_out);
+/* dx (B, n_in) = dy W (dx may be NULL); dW += dy^T x; db += sum dy */
+void fcl_dense_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			const float *w, size_t batch, size_t n_in, size_t n_out);
+void fcl_relu_forward(float *y, const float *x, size_t n);
+/* dx = dy * (y > 0); in place allowed */
+void fcl_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+/* Mean cross-entropy; probs (B, C) gets softmax(logits). */
+float fcl_softmax_xent_forward(float *probs, const float *logits, const int32_t *y, size_t batch,
+			       size_t classes);
+/* dlogits = (probs - onehot(y)) / batch */
+void fcl_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *y, size_t batch,
+			       size_t classes);
+
+/* SGD with momentum and (coupled, L2) weight decay, as torch.optim.SGD. */
+struct fcl_sgd {
+	float lr, momentum, weight_decay;
+	float *velocity; /* (n_params) owned, NULL until momentum > 0 is first used */
+	size_t n;
+};
+void fcl_sgd_init(struct fcl_sgd *opt, float lr, float momentum, float weight_decay);
+void fcl_sgd_fini(struct fcl_sgd *opt);
+void fcl_sgd_reset(struct fcl_sgd *opt); /* forget the velocity */
+int fcl_sgd_step(struct fcl_sgd *opt, float *params, const float *grads, size_t n);
+
+#endif

@@ -1,0 +1,34 @@
+/* common/include/fcl/train.h - local training and evaluation loops */
+#ifndef FCL_TRAIN_H
+#define FCL_TRAIN_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct fcl_mlp;
+struct fcl_sgd;
+struct fcl_rng;
+struct fcl_dataset;
+
+struct fcl_train_scratch {
+	size_t batch, dim;
+	float *x;      /* (batch, dim) */
+	int32_t *y;    /* (batch) */
+	uint32_t *order; /* (capacity) sample order of the current epoch */
+	size_t order_cap;
+};
+
+int fcl_train_scratch_init(struct fcl_train_scratch *t, size_t batch, size_t dim);
+void fcl_train_scratch_fini(struct fcl_train_scratch *t);
+
+/* Epochs of minibatch SGD over idx (n), reshuffled every epoch from rng.
+ * The last partial batch is used. Returns 0 and the mean loss of the last
+ * epoch in *loss, or -ENOMEM. */
+int fcl_train_epochs(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_scratch *t,
+		     const struct fcl_dataset *ds, const uint32_t *idx, size_t n,
+		     const uint32_t *perm, uint32_t epochs, struct fcl_rng *rng, float *loss);
+
+/* Top-1 accuracy over idx (n); 0 when n == 0. */
+double fcl_evaluate(struct fcl_mlp *m, struct fcl_train_scratch *t, const struct fcl_dataset *ds,
+		    const uint32_t *idx, size_t n, const uint32_t *perm);
+
+#endif

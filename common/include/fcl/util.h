@@ -1,0 +1,18 @@
+/* common/include/fcl/util.h - small process helpers: time, files, id ranges */
+#ifndef FCL_UTIL_H
+#define FCL_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic seconds. */
+double fcl_now(void);
+/* mkdir -p; 0 or -errno. */
+int fcl_mkdir_p(const char *path);
+/* Writes data to path via a temporary file and rename, so readers never see half a file. */
+int fcl_write_file_atomic(const char *path, const void *data, size_t len);
+/* Reads a whole file; *out is owned and NUL-terminated. 0 or -errno. */
+int fcl_read_file(const char *path, char **out, size_t *len);
+/* Parses "0-3,7,9-10" into a sorted, duplicate-free owned array. 0 or -EINVAL/-ENOMEM. */
+int fcl_parse_ids(const char *spec, uint32_t **ids, size_t *n);
+
+#endif

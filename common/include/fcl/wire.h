@@ -1,0 +1,67 @@
+/* common/include/fcl/wire.h - messages between server and clients
+ *
+ * The only module that knows protobuf-c. A decoded message borrows its
+ * arrays from the decoder's memory until fcl_msg_free. Decoding validates
+ * the framing only; callers check rounds, ids and sizes against their state.
+ */
+#ifndef FCL_WIRE_H
+#define FCL_WIRE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define FCL_PROTOCOL_VERSION 1
+/* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
+#define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
+
+enum fcl_msg_type {
+	FCL_MSG_NONE = 0,
+	FCL_MSG_HELLO,
+	FCL_MSG_WELCOME,
+	FCL_MSG_ROUND_START,
+	FCL_MSG_CLIENT_UPDATE,
+	FCL_MSG_SHUTDOWN,
+	FCL_MSG_ERROR,
+};
+
+struct fcl_msg {
+	enum fcl_msg_type type;
+	uint32_t round;
+	int64_t client_id; /* logical client, or -1 for a process */
+
+	/* hello, welcome */
+	uint32_t protocol_version;
+	uint32_t pid;
+	const char *hostname;
+	/* welcome */
+	const char *scenario_text;
+	const char *scenario_name;
+	uint64_t scenario_hash;
+	uint64_t seed;
+	uint32_t n_params;
+	/* hello, round start: logical client ids */
+	const uint32_t *ids;
+	size_t n_ids;
+	/* round start: global parameters; client update: local - global */
+	uint32_t task;
+	const float *values;
+	size_t n_values;
+	/* client update */
+	uint64_t n_samples;
+	float loss;
+	double train_seconds;
+	/* shutdown, error */
+	int32_t code;
+	const char *text;
+
+	void *decoded_; /* owned by the decoder */
+};
+
+/* Serialises m into an owned buffer (free with free()). 0 or -EINVAL/-ENOMEM. */
+int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len);
+/* Parses bytes into *m. -EPROTO for anything that is not a well-formed message
+ * of a known type; then *m needs no free. */
+int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m);
+void fcl_msg_free(struct fcl_msg *m);
+const char *fcl_msg_type_name(enum fcl_msg_type type);
+
+#endif

@@ -1,0 +1,239 @@
+/* common/src/model.c - MLP forward/backward on one flat buffer, and SGD */
+#include "fcl/model.h"
+
+#include "fcl/log.h"
+#include "fcl/rng.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 64-byte aligned, so BLAS takes the same code path in every process. */
+static float *alloc_floats(size_t n)
+{
+	size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+	float *p = aligned_alloc(64, bytes ? bytes : 64);
+	if (p)
+		memset(p, 0, bytes ? bytes : 64);
+	return p;
+}
+
+void fcl_dense_forward(float *y, const float *x, const float *w, const float *b, size_t batch,
+		       size_t n_in, size_t n_out)
+{
+	for (size_t i = 0; i < batch; i++)
+		memcpy(y + i * n_out, b, n_out * sizeof(float));
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)n_out, (int)n_in,
+		    1.0f, x, (int)n_in, w, (int)n_in, 1.0f, y, (int)n_out);
+}
+
+void fcl_dense_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			const float *w, size_t batch, size_t n_in, size_t n_out)
+{
+	if (dx)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)n_in,
+			    (int)n_out, 1.0f, dy, (int)n_out, w, (int)n_in, 0.0f, dx, (int)n_in);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_out, (int)n_in, (int)batch,
+		    1.0f, dy, (int)n_out, x, (int)n_in, 1.0f, dw, (int)n_in);
+	for (size_t i = 0; i < batch; i++)
+		for (size_t j = 0; j < n_out; j++)
+			db[j] += dy[i * n_out + j];
+}
+
+void fcl_relu_forward(float *y, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void fcl_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+float fcl_softmax_xent_forward(float *probs, const float *logits, const int32_t *y, size_t batch,
+			       size_t classes)
+{
+	double loss = 0.0;
+	for (size_t i = 0; i < batch; i++) {
+		const float *z = logits + i * classes;
+		float *p = probs + i * classes;
+		float zmax = z[0];
+		for (size_t c = 1; c < classes; c++)
+			zmax = z[c] > zmax ? z[c] : zmax;
+		double sum = 0.0;
+		for (size_t c = 0; c < classes; c++) {
+			p[c] = expf(z[c] - zmax);
+			sum += p[c];
+		}
+		for (size_t c = 0; c < classes; c++)
+			p[c] = (float)(p[c] / sum);
+		loss += log(sum) - (double)(z[y[i]] - zmax);
+	}
+	return (float)(loss / (double)batch);
+}
+
+void fcl_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *y, size_t batch,
+			       size_t classes)
+{
+	float inv = 1.0f / (float)batch;
+	for (size_t i = 0; i < batch; i++) {
+		for (size_t c = 0; c < classes; c++)
+			dlogits[i * classes + c] = probs[i * classes + c] * inv;
+		dlogits[i * classes + (size_t)y[i]] -= inv;
+	}
+}
+
+int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, size_t max_batch)
+{
+	size_t widest = 0, off = 0;
+
+	memset(m, 0, sizeof *m);
+	if (n_layers < 1 || n_layers > FCL_MLP_MAX_LAYERS || max_batch == 0)
+		return -EINVAL;
+	m->n_layers = n_layers;
+	for (uint32_t l = 0; l <= n_layers; l++) {
+		if (sizes[l] == 0)
+			return -EINVAL;
+		m->sizes[l] = sizes[l];
+		widest = sizes[l] > widest ? sizes[l] : widest;
+	}
+	for (uint32_t l = 0; l < n_layers; l++) {
+		m->w_offset[l] = off;
+		off += (size_t)sizes[l] * sizes[l + 1];
+		m->b_offset[l] = off;
+		off += sizes[l + 1];
+	}
+	m->n_params = off;
+	m->max_batch = max_batch;
+	m->params = alloc_floats(off);
+	m->grads = alloc_floats(off);
+	m->dacts[0] = alloc_floats(max_batch * widest);
+	m->dacts[1] = alloc_floats(max_batch * widest);
+	m->probs = alloc_floats(max_batch * sizes[n_layers]);
+	int ok = m->params && m->grads && m->dacts[0] && m->dacts[1] && m->probs;
+	for (uint32_t l = 1; l <= n_layers && ok; l++) {
+		m->acts[l] = alloc_floats(max_batch * sizes[l]);
+		ok = m->acts[l] != NULL;
+	}
+	if (!ok) {
+		fcl_mlp_fini(m);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void fcl_mlp_fini(struct fcl_mlp *m)
+{
+	free(m->params);
+	free(m->grads);
+	free(m->dacts[0]);
+	free(m->dacts[1]);
+	free(m->probs);
+	for (uint32_t l = 1; l <= FCL_MLP_MAX_LAYERS; l++)
+		free(m->acts[l]);
+	memset(m, 0, sizeof *m);
+}
+
+void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
+{
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		float bound = 1.0f / sqrtf((float)m->sizes[l]);
+		size_t nw = (size_t)m->sizes[l] * m->sizes[l + 1];
+		float *w = m->params + m->w_offset[l];
+		float *b = m->params + m->b_offset[l];
+		for (size_t i = 0; i < nw; i++)
+			w[i] = (2.0f * fcl_rng_uniform(rng) - 1.0f) * bound;
+		for (size_t i = 0; i < m->sizes[l + 1]; i++)
+			b[i] = (2.0f * fcl_rng_uniform(rng) - 1.0f) * bound;
+	}
+}
+
+const float *fcl_mlp_forward(struct fcl_mlp *m, const float *x, size_t batch)
+{
+	FCL_ASSERT(batch <= m->max_batch); /* callers size max_batch to their largest batch */
+	m->acts[0] = (float *)x;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+		fcl_dense_forward(m->acts[l + 1], m->acts[l], m->params + m->w_offset[l],
+				  m->params + m->b_offset[l], batch, n_in, n_out);
+		if (l + 1 < m->n_layers)
+			fcl_relu_forward(m->acts[l + 1], m->acts[l + 1], batch * n_out);
+	}
+	return m->acts[m->n_layers];
+}
+
+float fcl_mlp_loss(struct fcl_mlp *m, const int32_t *y, size_t batch)
+{
+	return fcl_softmax_xent_forward(m->probs, m->acts[m->n_layers], y, batch,
+					m->sizes[m->n_layers]);
+}
+
+void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch)
+{
+	float *dy = m->dacts[0], *dx = m->dacts[1];
+
+	fcl_softmax_xent_backward(dy, m->probs, y, batch, m->sizes[m->n_layers]);
+	for (uint32_t l = m->n_layers; l-- > 0;) {
+		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+		fcl_dense_backward(l > 0 ? dx : NULL, m->grads + m->w_offset[l],
+				   m->grads + m->b_offset[l], dy, m->acts[l],
+				   m->params + m->w_offset[l], batch, n_in, n_out);
+		if (l > 0) {
+			/* acts[l] is the ReLU output of layer l-1 */
+			fcl_relu_backward(dx, dx, m->acts[l], batch * n_in);
+			float *t = dy;
+			dy = dx;
+			dx = t;
+		}
+	}
+}
+
+void fcl_mlp_zero_grad(struct fcl_mlp *m)
+{
+	memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+void fcl_sgd_init(struct fcl_sgd *opt, float lr, float momentum, float weight_decay)
+{
+	memset(opt, 0, sizeof *opt);
+	opt->lr = lr;
+	opt->momentum = momentum;
+	opt->weight_decay = weight_decay;
+}
+
+void fcl_sgd_fini(struct fcl_sgd *opt)
+{
+	free(opt->velocity);
+	opt->velocity = NULL;
+	opt->n = 0;
+}
+
+void fcl_sgd_reset(struct fcl_sgd *opt)
+{
+	if (opt->velocity)
+		memset(opt->velocity, 0, opt->n * sizeof(float));
+}
+
+int fcl_sgd_step(struct fcl_sgd *opt, float *params, const float *grads, size_t n)
+{
+	if (opt->momentum > 0.0f && !opt->velocity) {
+		opt->velocity = alloc_floats(n);
+		if (!opt->velocity)
+			return -ENOMEM;
+		opt->n = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float g = grads[i] + opt->weight_decay * params[i];
+		if (opt->velocity) {
+			/* torch.optim.SGD, dampening 0: v = mu v + g; p -= lr v */
+			opt->velocity[i] = opt->momentum * opt->velocity[i] + g;
+			g = opt->velocity[i];
+		}
+		params[i] -= opt->lr * g;
+	}
+	return 0;
+}

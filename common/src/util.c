@@ -1,0 +1,155 @@
+/* common/src/util.c - time, files, id ranges */
+#include "fcl/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+double fcl_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int fcl_mkdir_p(const char *path)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof buf)
+		return -EINVAL;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int fcl_write_file_atomic(const char *path, const void *data, size_t len)
+{
+	char tmp[4200];
+	int rc = 0;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return -errno;
+	if (fwrite(data, 1, len, f) != len)
+		rc = -EIO;
+	if (fclose(f) != 0 && !rc)
+		rc = -EIO;
+	if (!rc && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+int fcl_read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			char *p = realloc(buf, ncap);
+			if (!p) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = p;
+			cap = ncap;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (err) {
+		free(buf);
+		return -EIO;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+int fcl_parse_ids(const char *spec, uint32_t **ids, size_t *n)
+{
+	uint32_t *out = NULL;
+	size_t count = 0, cap = 0;
+	const char *p = spec;
+
+	while (*p) {
+		char *end;
+		errno = 0;
+		unsigned long lo = strtoul(p, &end, 10), hi;
+		if (end == p || errno || lo > UINT32_MAX)
+			goto bad;
+		hi = lo;
+		p = end;
+		if (*p == '-') {
+			p++;
+			hi = strtoul(p, &end, 10);
+			if (end == p || errno || hi > UINT32_MAX || hi < lo || hi - lo > 10000000)
+				goto bad;
+			p = end;
+		}
+		for (unsigned long v = lo; v <= hi; v++) {
+			if (count == cap) {
+				cap = cap ? cap * 2 : 64;
+				uint32_t *q = realloc(out, cap * sizeof *q);
+				if (!q) {
+					free(out);
+					return -ENOMEM;
+				}
+				out = q;
+			}
+			out[count++] = (uint32_t)v;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p)
+			goto bad;
+	}
+	if (count == 0)
+		goto bad;
+	qsort(out, count, sizeof *out, cmp_u32);
+	size_t w = 1;
+	for (size_t i = 1; i < count; i++)
+		if (out[i] != out[w - 1])
+			out[w++] = out[i];
+	*ids = out;
+	*n = w;
+	return 0;
+bad:
+	free(out);
+	return -EINVAL;
+}

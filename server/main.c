@@ -1,0 +1,199 @@
+/* server/main.c - fcl-server: the coordinator's command line, setup and teardown */
+#include "server.h"
+
+#include "fcl/log.h"
+#include "fcl/rng.h"
+#include "fcl/util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
+		   "                  [--progress] [--verbose]\n"
+		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
+		   "              the endpoint actually bound is written to DIR/endpoint\n"
+		   "  --seed      override the scenario's seed\n"
+		   "  --progress  print one machine-readable progress line per round on stdout\n");
+}
+
+static int parse_args(struct fcl_server *s, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
+		{"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
+		{"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	int c;
+	s->seed_override = -1;
+	s->bind_endpoint = "tcp://127.0.0.1:*";
+	while ((c = getopt_long(argc, argv, "r:b:s:pvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			s->run_dir = optarg;
+			break;
+		case 'b':
+			s->bind_endpoint = optarg;
+			break;
+		case 's': {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg) {
+				fprintf(stderr, "fcl-server: --seed wants an unsigned integer\n");
+				return -EINVAL;
+			}
+			s->seed_override = (long long)v;
+			break;
+		}
+		case 'p':
+			s->progress = 1;
+			break;
+		case 'v':
+			fcl_log_set_level(FCL_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1 || !s->run_dir) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	s->scenario_path = argv[optind];
+	return 0;
+}
+
+/* Loads the scenario and its data, compiles it, and sizes every buffer. */
+static int setup(struct fcl_server *s)
+{
+	char err[1024];
+	int rc = fcl_scenario_load(&s->sc, s->scenario_path, &s->scenario_text, &s->scenario_len,
+				   err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "%s\n", err);
+		return rc;
+	}
+	if (s->seed_override >= 0)
+		s->sc.seed = (uint64_t)s->seed_override;
+	s->scenario_hash = fcl_hash64(s->scenario_text, s->scenario_len);
+	if ((rc = fcl_schedule_load_data(&s->sc, &s->train, &s->test, err, sizeof err)) != 0) {
+		fcl_error("%s", err);
+		return rc;
+	}
+	if ((rc = fcl_schedule_compile(&s->sched, &s->sc, &s->train, &s->test)) != 0) {
+		fcl_error("cannot compile the scenario: %s", strerror(-rc));
+		return rc;
+	}
+	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = 0;
+	sizes[L++] = s->sched.dim;
+	for (uint32_t h = 0; h < s->sc.model.n_hidden; h++)
+		sizes[L++] = s->sc.model.hidden[h];
+	sizes[L] = s->sched.n_classes;
+	if ((rc = fcl_mlp_init(&s->model, L, sizes, 256)) != 0 ||
+	    (rc = fcl_train_scratch_init(&s->eval_scratch, 256, s->sched.dim)) != 0)
+		return rc;
+	struct fcl_rng rng;
+	fcl_rng_init(&rng, s->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
+	fcl_mlp_init_params(&s->model, &rng);
+
+	uint32_t K = s->sched.per_round, N = s->sched.n_clients, T = s->sched.n_tasks;
+	s->aggregate = calloc(s->model.n_params, sizeof *s->aggregate);
+	s->owner = malloc(N * sizeof *s->owner);
+	s->participants = calloc(K, sizeof *s->participants);
+	s->slot = calloc(K, sizeof *s->slot);
+	s->updates = calloc(K, sizeof *s->updates);
+	s->slot_samples = calloc(K, sizeof *s->slot_samples);
+	s->slot_loss = calloc(K, sizeof *s->slot_loss);
+	s->slot_train_s = calloc(K, sizeof *s->slot_train_s);
+	s->acc_matrix = calloc((size_t)T * T, sizeof *s->acc_matrix);
+	if (!s->aggregate || !s->owner || !s->participants || !s->slot || !s->updates ||
+	    !s->slot_samples || !s->slot_loss || !s->slot_train_s || !s->acc_matrix)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < K; i++)
+		if (!(s->updates[i] = malloc(s->model.n_params * sizeof(float))))
+			return -ENOMEM;
+	for (uint32_t c = 0; c < N; c++)
+		s->owner[c] = -1;
+	s->last_acc = NAN;
+	fcl_info("scenario %s: %u clients (%u per round), %u tasks x %u rounds, %zu parameters, "
+		 "%u train / %u test samples",
+		 s->sc.name, N, K, T, s->sched.rounds_per_task, s->model.n_params, s->train.n,
+		 s->test.n);
+	return 0;
+}
+
+static void teardown(struct fcl_server *s)
+{
+	if (s->router) {
+		/* Give the shutdown messages time to leave before the socket goes. */
+		int linger = 2000;
+		zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
+		zmq_close(s->router);
+	}
+	if (s->zmq_ctx)
+		zmq_ctx_term(s->zmq_ctx);
+	if (s->events)
+		fclose(s->events);
+	if (s->eval_csv)
+		fclose(s->eval_csv);
+	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
+		free(s->updates[i]);
+	free(s->updates);
+	free(s->aggregate);
+	free(s->owner);
+	free(s->participants);
+	free(s->slot);
+	free(s->slot_samples);
+	free(s->slot_loss);
+	free(s->slot_train_s);
+	free(s->acc_matrix);
+	free(s->peers);
+	free(s->scenario_text);
+	fcl_train_scratch_fini(&s->eval_scratch);
+	fcl_mlp_fini(&s->model);
+	fcl_schedule_fini(&s->sched);
+	fcl_dataset_fini(&s->train);
+	fcl_dataset_fini(&s->test);
+}
+
+int main(int argc, char **argv)
+{
+	struct fcl_server s;
+	int rc;
+
+	memset(&s, 0, sizeof s);
+	fcl_log_set_tag("server");
+	if (parse_args(&s, argc, argv) != 0)
+		return 2;
+	s.started = fcl_now();
+	if ((rc = fcl_mkdir_p(s.run_dir)) != 0) {
+		fprintf(stderr, "fcl-server: cannot create %s: %s\n", s.run_dir, strerror(-rc));
+		return 2;
+	}
+	if (setup(&s) != 0 || report_open(&s) != 0) {
+		teardown(&s);
+		return 2;
+	}
+	s.loop = uv_default_loop();
+	s.phase = PHASE_JOINING;
+	if (server_net_start(&s) != 0) {
+		teardown(&s);
+		return 2;
+	}
+	report_event(&s, "listening", NULL);
+	uv_run(s.loop, UV_RUN_DEFAULT);
+	uv_loop_close(s.loop);
+	rc = s.exit_code;
+	fcl_info("run %s%s%s", rc ? "failed: " : "complete", rc ? s.fail_reason : "", "");
+	teardown(&s);
+	return rc;
+}

@@ -1,0 +1,322 @@
+/* server/round.c - the round state machine
+ *
+ *   JOINING  --hello covers every logical client-->  TRAINING (round 0 out)
+ *   JOINING  --join timeout-->                       DONE (failed: names who is missing)
+ *   TRAINING --every participant answered-->         aggregate, evaluate, next round or DONE
+ *   TRAINING --deadline, quorum met-->               aggregate what arrived, go on
+ *   TRAINING --deadline, quorum missed-->            DONE (failed)
+ *
+ * Updates are summed in client-id order, never arrival order, so the
+ * result does not depend on timing or on how clients map to processes.
+ */
+#include "server.h"
+
+#include "fcl/log.h"
+#include "fcl/rng.h"
+#include "fcl/util.h"
+#include "fcl/wire.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void start_round(struct fcl_server *s);
+
+static void send_error(struct fcl_server *s, uint32_t peer, int code, const char *text)
+{
+	struct fcl_msg m = {.type = FCL_MSG_ERROR, .client_id = -1, .code = code, .text = text};
+	server_send(s, peer, &m);
+}
+
+void round_on_hello(struct fcl_server *s, const uint8_t *identity, size_t identity_len,
+		    const struct fcl_msg *m)
+{
+	char why[256] = "";
+
+	if (s->phase != PHASE_JOINING) {
+		server_drop(s, "hello after the run started (late joiners are not supported yet)");
+		return;
+	}
+	if (m->protocol_version != FCL_PROTOCOL_VERSION)
+		snprintf(why, sizeof why, "protocol version %u, this server speaks %u",
+			 m->protocol_version, FCL_PROTOCOL_VERSION);
+	else if (m->n_ids == 0)
+		snprintf(why, sizeof why, "hello names no logical clients");
+	for (size_t i = 0; i < m->n_ids && !why[0]; i++) {
+		if (m->ids[i] >= s->sched.n_clients)
+			snprintf(why, sizeof why, "client id %u out of range (scenario has %u)",
+				 m->ids[i], s->sched.n_clients);
+		else if (s->owner[m->ids[i]] >= 0)
+			snprintf(why, sizeof why, "client id %u is already hosted elsewhere",
+				 m->ids[i]);
+	}
+	/* Register the peer even to refuse it: the error needs a route back. */
+	struct peer *p = realloc(s->peers, (s->n_peers + 1) * sizeof *p);
+	if (!p)
+		return;
+	s->peers = p;
+	p = &s->peers[s->n_peers];
+	memset(p, 0, sizeof *p);
+	memcpy(p->identity, identity, identity_len);
+	p->identity_len = identity_len;
+	p->pid = m->pid;
+	snprintf(p->hostname, sizeof p->hostname, "%s", m->hostname ? m->hostname : "?");
+	uint32_t index = s->n_peers++;
+	if (why[0]) {
+		fcl_warn("refusing process %u on %s: %s", m->pid, p->hostname, why);
+		send_error(s, index, -22, why);
+		s->n_peers--; /* forget it again */
+		return;
+	}
+	p->first_id = m->ids[0];
+	p->n_ids = (uint32_t)m->n_ids;
+	for (size_t i = 0; i < m->n_ids; i++)
+		s->owner[m->ids[i]] = (int32_t)index;
+	s->n_joined += (uint32_t)m->n_ids;
+	fcl_info("process %u on %s hosts %zu logical clients from %u (%u of %u joined)", m->pid,
+		 p->hostname, m->n_ids, m->ids[0], s->n_joined, s->sched.n_clients);
+
+	struct fcl_msg w = {.type = FCL_MSG_WELCOME,
+			    .client_id = -1,
+			    .protocol_version = FCL_PROTOCOL_VERSION,
+			    .scenario_text = s->scenario_text,
+			    .scenario_name = s->sc.name,
+			    .scenario_hash = s->scenario_hash,
+			    .seed = s->sc.seed,
+			    .n_params = (uint32_t)s->model.n_params};
+	server_send(s, index, &w);
+	if (s->n_joined == s->sched.n_clients) {
+		report_event(s, "joined", NULL);
+		start_round(s);
+	}
+}
+
+static void start_round(struct fcl_server *s)
+{
+	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
+
+	s->phase = PHASE_TRAINING;
+	s->round_started = fcl_now();
+	s->round_bytes_up = s->round_bytes_down = 0;
+	s->n_accepted = s->n_rejected = 0;
+	s->n_participants = s->sched.per_round;
+	fcl_schedule_participants(&s->sched, s->sc.seed, s->round, s->participants);
+	memset(s->slot, 0, s->n_participants * sizeof *s->slot);
+
+	/* One message per process: the parameters once, plus its participants. */
+	uint32_t *ids = malloc(s->n_participants * sizeof *ids);
+	FCL_ASSERT(ids != NULL);
+	for (uint32_t p = 0; p < s->n_peers; p++) {
+		size_t n = 0;
+		for (uint32_t i = 0; i < s->n_participants; i++)
+			if (s->owner[s->participants[i]] == (int32_t)p)
+				ids[n++] = s->participants[i];
+		if (n == 0)
+			continue;
+		struct fcl_msg m = {.type = FCL_MSG_ROUND_START,
+				    .round = s->round,
+				    .client_id = -1,
+				    .task = task,
+				    .values = s->model.params,
+				    .n_values = s->model.n_params,
+				    .ids = ids,
+				    .n_ids = n};
+		if (server_send(s, p, &m) != 0) {
+			/* Its clients cannot answer; count them out now rather than at the deadline. */
+			for (uint32_t i = 0; i < s->n_participants; i++)
+				if (s->owner[s->participants[i]] == (int32_t)p) {
+					s->slot[i] = SLOT_REJECTED;
+					s->n_rejected++;
+				}
+		}
+	}
+	free(ids);
+	server_arm_deadline(s, s->sc.run.round_timeout_s);
+}
+
+static int slot_of(const struct fcl_server *s, int64_t client)
+{
+	/* participants is ascending: binary search */
+	uint32_t lo = 0, hi = s->n_participants;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if ((int64_t)s->participants[mid] < client)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n_participants && (int64_t)s->participants[lo] == client ? (int)lo : -1;
+}
+
+static void evaluate(struct fcl_server *s, int task_end)
+{
+	uint32_t T = s->sched.n_tasks;
+	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
+	double acc[FCL_SCENARIO_MAX_CLASSES], seen = 0.0;
+
+	for (uint32_t t = 0; t < T; t++) {
+		const struct fcl_task *k = &s->sched.tasks[t];
+		acc[t] = fcl_evaluate(&s->model, &s->eval_scratch, &s->test, k->test_idx, k->n_test,
+				      k->perm);
+		if (t <= task)
+			seen += acc[t];
+	}
+	s->last_acc = seen / (double)(task + 1);
+	if (task_end)
+		memcpy(s->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
+	report_eval(s, acc, task_end);
+}
+
+/* FedAvg over accepted updates, in client-id order: theta += sum_i w_i * delta_i. */
+static void aggregate(struct fcl_server *s)
+{
+	size_t n = s->model.n_params;
+	double total = 0.0;
+
+	for (uint32_t i = 0; i < s->n_participants; i++)
+		if (s->slot[i] == SLOT_ACCEPTED)
+			total += s->sc.aggregation.weighted ? (double)s->slot_samples[i] : 1.0;
+	if (total <= 0.0)
+		return;
+	memset(s->aggregate, 0, n * sizeof *s->aggregate);
+	for (uint32_t i = 0; i < s->n_participants; i++) {
+		if (s->slot[i] != SLOT_ACCEPTED)
+			continue;
+		double w = (s->sc.aggregation.weighted ? (double)s->slot_samples[i] : 1.0) / total;
+		const float *u = s->updates[i];
+		for (size_t k = 0; k < n; k++)
+			s->aggregate[k] += w * (double)u[k];
+	}
+	for (size_t k = 0; k < n; k++)
+		s->model.params[k] += (float)s->aggregate[k];
+}
+
+static void end_round(struct fcl_server *s)
+{
+	double t0 = fcl_now();
+	int task_end = fcl_schedule_is_task_end(&s->sched, s->round);
+	uint32_t every = s->sc.eval.every_rounds;
+
+	uv_timer_stop(&s->deadline);
+	aggregate(s);
+	if (task_end || (every && (s->round + 1) % every == 0))
+		evaluate(s, task_end);
+	report_round(s, fcl_now() - s->round_started, fcl_now() - t0);
+	s->round++;
+	if (s->round == s->sched.n_rounds)
+		round_finish_run(s, 0, NULL);
+	else
+		start_round(s);
+}
+
+static int all_finite(const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m, size_t bytes)
+{
+	int i;
+	(void)bytes;
+
+	if (s->phase != PHASE_TRAINING || m->round != s->round) {
+		server_drop(s, "update for round %u while in round %u", m->round, s->round);
+		return;
+	}
+	if ((i = slot_of(s, m->client_id)) < 0) {
+		server_drop(s, "update from client %lld, not a participant of round %u",
+			    (long long)m->client_id, s->round);
+		return;
+	}
+	if (s->owner[m->client_id] != (int32_t)peer) {
+		server_drop(s, "update for client %lld from a process that does not host it",
+			    (long long)m->client_id);
+		return;
+	}
+	if (s->slot[i] != SLOT_WAITING) {
+		server_drop(s, "second update from client %lld in round %u",
+			    (long long)m->client_id, s->round);
+		return;
+	}
+	/* From here the client has answered: a bad update is rejected, not awaited. */
+	const char *bad = NULL;
+	if (m->n_values != s->model.n_params)
+		bad = "wrong number of parameters";
+	else if (m->n_samples == 0 || m->n_samples > s->train.n)
+		bad = "implausible sample count";
+	else if (!all_finite(m->values, m->n_values))
+		bad = "non-finite values";
+	if (bad) {
+		server_drop(s, "update from client %lld in round %u rejected: %s (%zu values, %llu "
+			       "samples)",
+			    (long long)m->client_id, s->round, bad, m->n_values,
+			    (unsigned long long)m->n_samples);
+		s->slot[i] = SLOT_REJECTED;
+		s->n_rejected++;
+	} else {
+		memcpy(s->updates[i], m->values, m->n_values * sizeof(float));
+		s->slot_samples[i] = m->n_samples;
+		s->slot_loss[i] = m->loss;
+		s->slot_train_s[i] = m->train_seconds;
+		s->slot[i] = SLOT_ACCEPTED;
+		s->n_accepted++;
+	}
+	if (s->n_accepted + s->n_rejected == s->n_participants)
+		end_round(s);
+}
+
+void round_on_deadline(struct fcl_server *s)
+{
+	if (s->phase == PHASE_JOINING) {
+		char missing[256] = "";
+		size_t len = 0;
+		uint32_t n_missing = 0;
+		for (uint32_t c = 0; c < s->sched.n_clients; c++)
+			if (s->owner[c] < 0 && n_missing++ < 8 && len < sizeof missing - 16)
+				len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%u",
+							len ? "," : "", c);
+		fcl_error("join timeout after %.0f s: %u of %u logical clients never joined "
+			  "(first missing: %s)",
+			  s->sc.run.join_timeout_s, n_missing, s->sched.n_clients, missing);
+		round_finish_run(s, 1, "join timeout");
+		return;
+	}
+	if (s->phase != PHASE_TRAINING)
+		return;
+	uint32_t need = (uint32_t)ceil(s->sc.run.quorum * s->n_participants);
+	need = need ? need : 1;
+	for (uint32_t i = 0; i < s->n_participants; i++)
+		if (s->slot[i] == SLOT_WAITING)
+			fcl_warn("round %u: no update from client %u by the deadline", s->round,
+				 s->participants[i]);
+	if (s->n_accepted >= need) {
+		fcl_warn("round %u: deadline with %u of %u updates; quorum %u met, going on",
+			 s->round, s->n_accepted, s->n_participants, need);
+		end_round(s);
+		return;
+	}
+	fcl_error("round %u: deadline with %u of %u updates; quorum needs %u", s->round,
+		  s->n_accepted, s->n_participants, need);
+	round_finish_run(s, 1, "quorum missed");
+}
+
+void round_finish_run(struct fcl_server *s, int exit_code, const char *reason)
+{
+	if (s->phase == PHASE_DONE)
+		return;
+	s->phase = PHASE_DONE;
+	s->exit_code = exit_code;
+	s->fail_reason = reason;
+	struct fcl_msg m = {.type = FCL_MSG_SHUTDOWN,
+			    .round = s->round,
+			    .client_id = -1,
+			    .text = reason ? reason : "run complete"};
+	for (uint32_t p = 0; p < s->n_peers; p++)
+		server_send(s, p, &m);
+	if (report_close(s) != 0 && s->exit_code == 0)
+		s->exit_code = 1;
+	server_net_stop(s);
+}

@@ -1,0 +1,443 @@
+/* tests/test_scenario.c - the strict YAML scenario parser
+ *
+ * Usage: test_scenario BAD_DIR
+ * Besides fixed cases, every BAD_DIR/NAME.yaml is a malformed scenario whose
+ * first two lines say what the error must hold:
+ *   # expect: <substring of the message>
+ *   # at: LINE:COL
+ * and the message must start with "<file>:LINE:COL: ".
+ */
+#include "fcl/scenario.h"
+#include "tap.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIN_BAD_CASES 22
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+static const char good_yaml[] = "# a scenario using every key\n"
+				"name: quickstart\n"
+				"seed: 42\n"
+				"data:\n"
+				"  dataset: synthetic\n"
+				"  train_limit: 100\n"
+				"  test_limit: 50\n"
+				"  synthetic: {train: 300, test: 100, dim: 16, classes: 6}\n"
+				"model:\n"
+				"  hidden: [64, 32, 16]\n"
+				"clients:\n"
+				"  count: 8\n"
+				"  partition: iid\n"
+				"  per_round: 4\n"
+				"tasks:\n"
+				"  generator: class-incremental\n"
+				"  count: 3\n"
+				"  classes_per_task: 2\n"
+				"  class_order: [5, 4, 3, 2, 1, 0]\n"
+				"  rounds_per_task: 7\n"
+				"train:\n"
+				"  local_epochs: 2\n"
+				"  batch_size: 64\n"
+				"  lr: 0.1\n"
+				"  momentum: 0.9\n"
+				"  weight_decay: 1e-4\n"
+				"aggregation:\n"
+				"  rule: fedavg\n"
+				"  weighting: uniform\n"
+				"evaluation:\n"
+				"  every_rounds: 3\n"
+				"run:\n"
+				"  round_timeout: 30.5\n"
+				"  quorum: 0.75\n"
+				"  join_timeout: 10\n";
+
+static int near(float a, float b, float eps)
+{
+	return a - b < eps && b - a < eps;
+}
+
+static int parse_str(struct fcl_scenario *sc, const char *text, char *err, size_t errlen)
+{
+	return fcl_scenario_parse(sc, text, strlen(text), "<inline>", err, errlen);
+}
+
+static void test_good(void)
+{
+	struct fcl_scenario sc;
+	char err[512];
+	int rc = parse_str(&sc, good_yaml, err, sizeof(err));
+
+	REQUIRE(rc == 0, "good scenario parses (%s)", rc ? err : "ok");
+	CHECK(!strcmp(sc.name, "quickstart"), "name");
+	CHECK(sc.seed == 42, "seed");
+	CHECK(sc.data.kind == FCL_DATASET_SYNTHETIC, "data.dataset");
+	CHECK(sc.data.path[0] == '\0', "no path for synthetic data");
+	CHECK(sc.data.train_limit == 100 && sc.data.test_limit == 50, "data limits");
+	CHECK(sc.data.synthetic_train == 300 && sc.data.synthetic_test == 100 &&
+		  sc.data.synthetic_dim == 16 && sc.data.synthetic_classes == 6,
+	      "data.synthetic");
+	CHECK(sc.model.n_hidden == 3 && sc.model.hidden[0] == 64 && sc.model.hidden[1] == 32 &&
+		  sc.model.hidden[2] == 16,
+	      "model.hidden");
+	CHECK(sc.clients.count == 8 && sc.clients.per_round == 4 &&
+		  sc.clients.partition == FCL_PARTITION_IID,
+	      "clients");
+	CHECK(sc.tasks.kind == FCL_TASKS_CLASS_INCREMENTAL && sc.tasks.count == 3 &&
+		  sc.tasks.classes_per_task == 2 && sc.tasks.rounds_per_task == 7,
+	      "tasks");
+	CHECK(sc.tasks.n_class_order == 6 && sc.tasks.class_order[0] == 5 &&
+		  sc.tasks.class_order[5] == 0,
+	      "tasks.class_order");
+	CHECK(sc.train.local_epochs == 2 && sc.train.batch_size == 64, "train integers");
+	CHECK(near(sc.train.lr, 0.1f, 1e-7f) && near(sc.train.momentum, 0.9f, 1e-7f) &&
+		  near(sc.train.weight_decay, 1e-4f, 1e-10f),
+	      "train numbers");
+	CHECK(sc.aggregation.rule == FCL_RULE_FEDAVG && sc.aggregation.weighted == 0,
+	      "aggregation");
+	CHECK(sc.eval.every_rounds == 3, "evaluation.every_rounds");
+	CHECK(sc.run.round_timeout_s == 30.5 && sc.run.quorum == 0.75 &&
+		  sc.run.join_timeout_s == 10.0,
+	      "run");
+}
+
+static void test_defaults(void)
+{
+	static const char minimal[] = "data: {dataset: synthetic}\n"
+				      "clients: {count: 3}\n"
+				      "tasks: {generator: single}\n";
+	struct fcl_scenario d, sc;
+	char err[512];
+	int rc;
+
+	fcl_scenario_defaults(&d);
+	CHECK(!strcmp(d.name, "scenario") && d.seed == 1, "defaults: name and seed");
+	CHECK(d.data.kind == FCL_DATASET_IDX && !strcmp(d.data.path, FASHION_DIR),
+	      "defaults: Fashion-MNIST in %s", FASHION_DIR);
+	CHECK(d.data.synthetic_train == 2000 && d.data.synthetic_test == 500 &&
+		  d.data.synthetic_dim == 32 && d.data.synthetic_classes == 10,
+	      "defaults: synthetic sizes");
+	CHECK(d.model.n_hidden == 2 && d.model.hidden[0] == 256 && d.model.hidden[1] == 128,
+	      "defaults: hidden [256, 128]");
+	CHECK(d.train.local_epochs == 1 && d.train.batch_size == 32 && d.train.lr == 0.05f &&
+		  d.train.momentum == 0.0f && d.train.weight_decay == 0.0f,
+	      "defaults: train");
+	CHECK(d.aggregation.weighted == 1 && d.eval.every_rounds == 0,
+	      "defaults: fedavg by samples");
+	CHECK(d.run.round_timeout_s == 120 && d.run.quorum == 1.0 && d.run.join_timeout_s == 60,
+	      "defaults: run");
+	CHECK(d.tasks.rounds_per_task == 5 && d.tasks.identity_first == 1, "defaults: tasks");
+
+	rc = parse_str(&sc, minimal, err, sizeof(err));
+	REQUIRE(rc == 0, "minimal scenario parses (%s)", rc ? err : "ok");
+	CHECK(sc.clients.count == 3 && sc.clients.per_round == 3, "per_round defaults to count");
+	CHECK(sc.tasks.kind == FCL_TASKS_SINGLE && sc.tasks.count == 1 &&
+		  sc.tasks.classes_per_task == 10 && sc.tasks.n_class_order == 0,
+	      "single: one task with all 10 classes");
+	CHECK(sc.model.n_hidden == d.model.n_hidden && sc.train.lr == d.train.lr &&
+		  sc.run.quorum == d.run.quorum && sc.seed == d.seed && !strcmp(sc.name, d.name),
+	      "unset keys keep their defaults");
+}
+
+static void test_generators(void)
+{
+	static const char ci[] = "data: {dataset: synthetic}\n"
+				 "clients: {count: 2}\n"
+				 "tasks: {generator: class-incremental, count: 3}\n"
+				 "model: {hidden: []}\n";
+	static const char perm[] =
+	    "data: {dataset: synthetic, synthetic: {classes: 4}}\n"
+	    "clients: {count: 2}\n"
+	    "tasks: {generator: permuted, count: 4, identity_first: false}\n";
+	static const char unknown[] = "defaults: {count: 2}\n";
+	static const char anchors[] = "data: {dataset: synthetic}\n"
+				      "clients: {count: 2}\n"
+				      "tasks: {generator: single}\n"
+				      "train: {local_epochs: &e 3}\n"
+				      "evaluation: {every_rounds: *e}\n";
+	struct fcl_scenario sc;
+	char err[512];
+	int rc;
+
+	rc = parse_str(&sc, ci, err, sizeof(err));
+	REQUIRE(rc == 0, "class-incremental with seeded order parses (%s)", rc ? err : "ok");
+	CHECK(sc.tasks.classes_per_task == 3 && sc.tasks.n_class_order == 0,
+	      "classes_per_task defaults to 10 / 3 = 3, order seeded");
+	CHECK(sc.model.n_hidden == 0, "hidden: [] is a linear model");
+
+	rc = parse_str(&sc, perm, err, sizeof(err));
+	REQUIRE(rc == 0, "permuted parses (%s)", rc ? err : "ok");
+	CHECK(sc.tasks.kind == FCL_TASKS_PERMUTED && sc.tasks.count == 4 &&
+		  sc.tasks.identity_first == 0 && sc.tasks.classes_per_task == 4,
+	      "permuted: 4 tasks, every task has all 4 classes");
+
+	rc = parse_str(&sc, unknown, err, sizeof(err));
+	CHECK(rc == -EINVAL && strstr(err, "<inline>:1:1: defaults: unknown key"),
+	      "unknown key named: %s", err);
+	rc = parse_str(&sc, anchors, err, sizeof(err));
+	CHECK(rc == 0 && sc.eval.every_rounds == 3 && sc.train.local_epochs == 3,
+	      "anchors and aliases resolve (%s)", rc ? err : "ok");
+
+	CHECK(!strcmp(fcl_task_kind_name(FCL_TASKS_SINGLE), "single") &&
+		  !strcmp(fcl_task_kind_name(FCL_TASKS_CLASS_INCREMENTAL), "class-incremental") &&
+		  !strcmp(fcl_task_kind_name(FCL_TASKS_PERMUTED), "permuted"),
+	      "fcl_task_kind_name");
+}
+
+static void test_errors_inline(void)
+{
+	static const char bad[] = "data: {dataset: synthetic}\n"
+				  "clients:\n"
+				  "  count: 2\n"
+				  "  per_round: lots\n"
+				  "tasks: {generator: single}\n";
+	static const char want[] = "<inline>:4:14: clients.per_round: expected an integer";
+	struct fcl_scenario sc, before;
+	char err[512], tiny[24];
+	int rc;
+
+	memset(&sc, 0xa5, sizeof(sc));
+	before = sc;
+	rc = parse_str(&sc, bad, err, sizeof(err));
+	CHECK(rc == -EINVAL, "string for an integer is rejected");
+	CHECK(!strncmp(err, want, strlen(want)), "message names <inline>:4:14 and the key: %s",
+	      err);
+	CHECK(strstr(err, "(got lots)") != NULL, "message says what it got");
+	CHECK(!memcmp(&sc, &before, sizeof(sc)), "scenario untouched on error");
+
+	rc = parse_str(&sc, bad, tiny, sizeof(tiny));
+	CHECK(rc == -EINVAL && strlen(tiny) == sizeof(tiny) - 1, "message truncated safely: %s",
+	      tiny);
+	CHECK(parse_str(&sc, bad, NULL, 0) == -EINVAL, "no error buffer is fine");
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fputs(text, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static const char *const idx_names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte.gz",
+					"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"};
+
+static void test_load(const char *tmp)
+{
+	static const char synth[] = "name: synth-file\n"
+				    "data: {dataset: synthetic}\n"
+				    "clients: {count: 4, per_round: 2}\n"
+				    "tasks: {generator: permuted, count: 2}\n";
+	static const char idx[] = "data:\n"
+				  "  dataset: mnist-idx\n"
+				  "  path: idx\n"
+				  "clients: {count: 1}\n"
+				  "tasks: {generator: single}\n";
+	char path[512], want[512], err[512], *text = NULL;
+	struct fcl_scenario sc;
+	size_t len = 0, i;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/synth.yaml", tmp);
+	REQUIRE(write_file(path, synth) == 0, "write %s", path);
+	rc = fcl_scenario_load(&sc, path, &text, &len, err, sizeof(err));
+	REQUIRE(rc == 0, "synthetic scenario loads from a file (%s)", rc ? err : "ok");
+	CHECK(text && len == strlen(synth) && !memcmp(text, synth, len), "file text is returned");
+	CHECK(!strcmp(sc.name, "synth-file") && sc.tasks.count == 2 && sc.clients.per_round == 2,
+	      "file fields");
+	free(text);
+
+	snprintf(path, sizeof(path), "%s/idx", tmp);
+	REQUIRE(mkdir(path, 0700) == 0, "mkdir %s", path);
+	for (i = 0; i < sizeof(idx_names) / sizeof(idx_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/idx/%s", tmp, idx_names[i]);
+		REQUIRE(write_file(path, "") == 0, "write %s", path);
+	}
+	snprintf(path, sizeof(path), "%s/idx.yaml", tmp);
+	REQUIRE(write_file(path, idx) == 0, "write %s", path);
+	rc = fcl_scenario_load(&sc, path, NULL, NULL, err, sizeof(err));
+	REQUIRE(rc == 0, "mnist-idx with a relative path loads (%s)", rc ? err : "ok");
+	snprintf(want, sizeof(want), "%s/idx", tmp);
+	CHECK(!strcmp(sc.data.path, want), "relative path resolves against the file's folder: %s",
+	      sc.data.path);
+	CHECK(sc.data.kind == FCL_DATASET_IDX, "mnist-idx is an IDX data set");
+
+	rc = fcl_scenario_parse(&sc, idx, strlen(idx), "inline.yaml", err, sizeof(err));
+	CHECK(rc == -EINVAL && strstr(err, "inline.yaml:3:3: data.path: expected a folder"),
+	      "parsed text keeps relative paths as they are: %s", err);
+
+	snprintf(path, sizeof(path), "%s/missing.yaml", tmp);
+	rc = fcl_scenario_load(&sc, path, NULL, NULL, err, sizeof(err));
+	CHECK(rc == -ENOENT && strstr(err, "missing.yaml:1:1:"), "missing file: %s", err);
+}
+
+static void cleanup(const char *tmp)
+{
+	char path[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(idx_names) / sizeof(idx_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/idx/%s", tmp, idx_names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/idx", tmp);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/idx.yaml", tmp);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/synth.yaml", tmp);
+	unlink(path);
+	rmdir(tmp);
+}
+
+static void test_fashion(void)
+{
+	static const char fashion[] = "data:\n"
+				      "  dataset: fashion-mnist\n"
+				      "clients: {count: 8, per_round: 4}\n"
+				      "tasks:\n"
+				      "  generator: class-incremental\n"
+				      "  count: 5\n"
+				      "  classes_per_task: 2\n"
+				      "  class_order: seeded\n"
+				      "  rounds_per_task: 5\n";
+	struct fcl_scenario sc;
+	struct stat st;
+	char err[512];
+	int rc;
+
+	if (stat(FASHION_DIR "/train-images-idx3-ubyte.gz", &st) &&
+	    stat(FASHION_DIR "/train-images-idx3-ubyte", &st)) {
+		NOTE("skip: %s is not installed", FASHION_DIR);
+		return;
+	}
+	rc = parse_str(&sc, fashion, err, sizeof(err));
+	REQUIRE(rc == 0, "fashion-mnist with the default path parses (%s)", rc ? err : "ok");
+	CHECK(!strcmp(sc.data.path, FASHION_DIR) && sc.tasks.classes_per_task == 2 &&
+		  sc.tasks.count == 5 && sc.tasks.n_class_order == 0,
+	      "fashion-mnist class-incremental fields");
+}
+
+/* ---- the folder of malformed scenarios ---------------------------------- */
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = calloc(1, 65536);
+	n = buf ? fread(buf, 1, 65535, f) : 0;
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* "# expect: X\n# at: L:C\n" */
+static int read_header(const char *text, char *expect, size_t size, int *line, int *col)
+{
+	const char *e = strchr(text, '\n');
+	size_t n;
+
+	if (strncmp(text, "# expect: ", 10) || !e)
+		return -1;
+	n = (size_t)(e - text) - 10;
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(expect, text + 10, n);
+	expect[n] = '\0';
+	return sscanf(e + 1, "# at: %d:%d", line, col) == 2 ? 0 : -1;
+}
+
+static void test_bad_case(const char *dir, const char *name)
+{
+	char path[1024], expect[256], prefix[1100], err[1024];
+	struct fcl_scenario sc;
+	int line = 0, col = 0, rc;
+	char *text;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	text = read_text(path);
+	REQUIRE(text, "%s: readable", name);
+	rc = read_header(text, expect, sizeof(expect), &line, &col);
+	free(text);
+	REQUIRE(rc == 0, "%s: starts with '# expect: ...' and '# at: LINE:COL'", name);
+	err[0] = '\0';
+	rc = fcl_scenario_load(&sc, path, NULL, NULL, err, sizeof(err));
+	CHECK(rc == -EINVAL, "%s: rejected (rc %d)", name, rc);
+	snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", path, line, col);
+	CHECK(!strncmp(err, prefix, strlen(prefix)), "%s: error at %d:%d", name, line, col);
+	CHECK(strstr(err, expect) != NULL, "%s: error mentions '%s'", name, expect);
+	NOTE("%s", err);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_bad_dir(const char *dir)
+{
+	char **names = NULL, **nn;
+	size_t n = 0, cap = 0, i, len;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	REQUIRE(d, "open %s", dir);
+	while ((de = readdir(d))) {
+		len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml"))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 32;
+			nn = realloc(names, cap * sizeof(*names));
+			if (!nn)
+				break;
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n])
+			n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), by_name);
+	CHECK(n >= MIN_BAD_CASES, "%zu malformed scenarios in %s (want >= %d)", n, dir,
+	      MIN_BAD_CASES);
+	for (i = 0; i < n; i++) {
+		test_bad_case(dir, names[i]);
+		free(names[i]);
+	}
+	free(names);
+}
+
+int main(int argc, char **argv)
+{
+	char tmp[] = "/tmp/fcl-scenario-XXXXXX";
+
+	test_good();
+	test_defaults();
+	test_generators();
+	test_errors_inline();
+	if (mkdtemp(tmp)) {
+		test_load(tmp);
+		cleanup(tmp);
+	} else {
+		CHECK(0, "mkdtemp");
+	}
+	test_fashion();
+	if (argc > 1)
+		test_bad_dir(argv[1]);
+	else
+		CHECK(0, "usage: test_scenario BAD_DIR");
+	return tap_done();
+}

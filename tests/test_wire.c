@@ -1,0 +1,114 @@
+/* tests/test_wire.c - messages round-trip; garbage is refused, never trusted */
+#include "fcl/rng.h"
+#include "fcl/wire.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_update_roundtrip(void)
+{
+	float values[1000];
+	uint8_t *buf;
+	size_t len;
+	struct fcl_msg in = {.type = FCL_MSG_CLIENT_UPDATE,
+			     .round = 17,
+			     .client_id = 42,
+			     .n_samples = 1234,
+			     .values = values,
+			     .n_values = 1000,
+			     .loss = 0.75f,
+			     .train_seconds = 1.5};
+	for (int i = 0; i < 1000; i++)
+		values[i] = (float)i * 0.001f - 0.3f;
+	REQUIRE(fcl_wire_encode(&in, &buf, &len) == 0, "update encodes (%zu bytes)", len);
+	CHECK(len < 1000 * 4 + 64, "floats are packed (%zu bytes for 1000)", len);
+	struct fcl_msg out;
+	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "update decodes");
+	CHECK(out.type == FCL_MSG_CLIENT_UPDATE && out.round == 17 && out.client_id == 42 &&
+		      out.n_samples == 1234 && out.loss == 0.75f && out.n_values == 1000,
+	      "header fields survive");
+	CHECK(memcmp(out.values, values, sizeof values) == 0, "values survive bit for bit");
+	fcl_msg_free(&out);
+	free(buf);
+}
+
+static void test_hello_welcome(void)
+{
+	uint32_t ids[] = {0, 1, 2, 9};
+	uint8_t *buf;
+	size_t len;
+	struct fcl_msg out, hello = {.type = FCL_MSG_HELLO,
+				     .client_id = -1,
+				     .protocol_version = FCL_PROTOCOL_VERSION,
+				     .ids = ids,
+				     .n_ids = 4,
+				     .pid = 77,
+				     .hostname = "node1"};
+	REQUIRE(fcl_wire_encode(&hello, &buf, &len) == 0, "hello encodes");
+	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "hello decodes");
+	CHECK(out.type == FCL_MSG_HELLO && out.n_ids == 4 && out.ids[3] == 9 && out.pid == 77 &&
+		      strcmp(out.hostname, "node1") == 0 && out.client_id == -1,
+	      "hello fields survive");
+	fcl_msg_free(&out);
+	free(buf);
+
+	struct fcl_msg w = {.type = FCL_MSG_WELCOME,
+			    .protocol_version = FCL_PROTOCOL_VERSION,
+			    .scenario_text = "name: x\n",
+			    .scenario_hash = 0x1234567890abcdefULL,
+			    .seed = 5,
+			    .n_params = 99};
+	REQUIRE(fcl_wire_encode(&w, &buf, &len) == 0, "welcome encodes");
+	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "welcome decodes");
+	CHECK(out.type == FCL_MSG_WELCOME && strcmp(out.scenario_text, "name: x\n") == 0 &&
+		      out.scenario_hash == 0x1234567890abcdefULL && out.n_params == 99,
+	      "welcome fields survive");
+	fcl_msg_free(&out);
+	free(buf);
+}
+
+static void test_garbage(void)
+{
+	struct fcl_msg out;
+	struct fcl_rng r;
+	uint8_t junk[512];
+	int refused = 0, typed = 0;
+
+	CHECK(fcl_wire_decode("\xff\xfe not protobuf", 16, &out) == -EPROTO,
+	      "text garbage is refused");
+	CHECK(fcl_wire_decode("", 0, &out) == -EPROTO, "an empty message (no body) is refused");
+	/* Random bytes: each either fails or decodes to a typed message; never crashes. */
+	fcl_rng_init(&r, 9, FCL_RNG_TEST, 0, 0);
+	for (int i = 0; i < 2000; i++) {
+		size_t len = 1 + fcl_rng_below(&r, sizeof junk);
+		for (size_t k = 0; k < len; k++)
+			junk[k] = (uint8_t)fcl_rng_next(&r);
+		if (fcl_wire_decode(junk, len, &out) != 0) {
+			refused++;
+			continue;
+		}
+		typed += out.type != FCL_MSG_NONE;
+		fcl_msg_free(&out);
+	}
+	CHECK(refused > 1900 && refused + typed == 2000,
+	      "random bytes: %d of 2000 refused, the rest typed", refused);
+
+	/* A truncated valid message is refused. */
+	float v[64] = {0};
+	uint8_t *buf;
+	size_t len;
+	struct fcl_msg in = {.type = FCL_MSG_CLIENT_UPDATE, .values = v, .n_values = 64};
+	REQUIRE(fcl_wire_encode(&in, &buf, &len) == 0, "encode for truncation");
+	CHECK(fcl_wire_decode(buf, len - 5, &out) == -EPROTO, "a truncated update is refused");
+	free(buf);
+}
+
+int main(void)
+{
+	test_update_roundtrip();
+	test_hello_welcome();
+	test_garbage();
+	return tap_done();
+}
