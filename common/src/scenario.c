@@ -7,6 +7,7 @@
  * walk remembered so that errors still point at file:line:col.
  */
 #include "fcl/scenario.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -1136,41 +1137,6 @@ int fcl_scenario_parse(struct fcl_scenario *sc, const char *text, size_t len, co
 	return rc;
 }
 
-static int read_all(const char *path, char **text, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 4096, n = 0, got;
-	char *buf = NULL, *nb;
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	for (;;) {
-		nb = realloc(buf, cap + 1);
-		if (!nb) {
-			rc = -ENOMEM;
-			break;
-		}
-		buf = nb;
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (n < cap) {
-			rc = ferror(f) ? -EIO : 0;
-			break;
-		}
-		cap *= 2;
-	}
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
 /* The folder of a file path, or NULL when it is the current one. */
 static char *dir_of(const char *path)
 {
@@ -1195,7 +1161,7 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 	struct fcl_scenario tmp;
 	char *text = NULL, *dir;
 	size_t len = 0;
-	int rc = read_all(path, &text, &len);
+	int rc = fcl_read_file(path, &text, &len);
 
 	if (rc) {
 		if (err && errlen)
