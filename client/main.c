@@ -240,24 +240,45 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		     const float *global)
 {
 	size_t n_params = w->model.n_params;
-	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
-	const uint32_t *idx = w->sched.client_task_idx[k];
-	uint32_t n = w->sched.client_task_n[k];
+	struct fcl_client_round cr;
 	struct fcl_rng rng;
 	float loss = 0.0f;
 	double t0 = fcl_now();
+	int rc = 0;
 
+	/* The round's slice of this client's stream, from the compiled scenario. */
+	(void)task;
+	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
+	uint32_t n = cr.n + cr.n_rec;
+	const uint32_t *idx = cr.idx;
+	uint32_t *mixed = NULL;
+	if (cr.n_rec) { /* recurrence: old tasks' samples join the round's own */
+		mixed = malloc((size_t)n * sizeof *mixed);
+		if (!mixed)
+			return -ENOMEM;
+		memcpy(mixed, cr.idx, cr.n * sizeof *mixed);
+		memcpy(mixed + cr.n, cr.rec_idx, cr.n_rec * sizeof *mixed);
+		idx = mixed;
+	}
 	memcpy(w->model.params, global, n_params * sizeof(float));
-	fcl_sgd_reset(&w->opt);
-	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
-	int rc = fcl_train_epochs(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
-				  w->sched.tasks[task].perm, w->sc.train.local_epochs, &rng, &loss);
+	if (cr.task < 0 || n == 0) {
+		/* Not ours to train this round (the coordinator samples only clients
+		 * with data): answer at once with no samples, which it rejects. */
+		fcl_warn("round %u: client %u has no data this round", round, lc->id);
+		n = 0;
+	} else {
+		fcl_sgd_reset(&w->opt);
+		fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
+		rc = fcl_train_epochs(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
+				      w->sched.tasks[cr.task].perm, cr.epochs, &rng, &loss);
+	}
+	free(mixed);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
-	lc->samples_seen += (uint64_t)n * w->sc.train.local_epochs;
+	lc->samples_seen += (uint64_t)n * cr.epochs;
 
 	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
 			    .round = round,
@@ -271,8 +292,8 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
 		w->update[0] = NAN;
-	fcl_debug("client %u round %u task %u: %u samples, loss %.4f, %.3f s", lc->id, round, task,
-		  n, loss, m.train_seconds);
+	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s", lc->id, round,
+		  cr.task, n, loss, m.train_seconds);
 	return send_msg(w, &m);
 }
 

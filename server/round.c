@@ -99,9 +99,16 @@ static void start_round(struct fcl_server *s)
 	s->round_started = fcl_now();
 	s->round_bytes_up = s->round_bytes_down = 0;
 	s->n_accepted = s->n_rejected = 0;
-	s->n_participants = s->sched.per_round;
-	fcl_schedule_participants(&s->sched, s->sc.seed, s->round, s->participants);
+	/* Only clients with data this round, that joined, have not left and whose
+	 * participation draw came up, can be sampled; there may be none. */
+	s->n_participants =
+	    fcl_schedule_participants(&s->sched, s->sc.seed, s->round, s->participants);
 	memset(s->slot, 0, s->n_participants * sizeof *s->slot);
+	if (s->n_participants == 0) {
+		/* Nobody to wait for: close the round from the loop, not recursively. */
+		server_arm_deadline(s, 0.0);
+		return;
+	}
 
 	/* One message per process: the parameters once, plus its participants. */
 	uint32_t *ids = malloc(s->n_participants * sizeof *ids);
@@ -156,8 +163,10 @@ static void evaluate(struct fcl_server *s, int task_end)
 
 	for (uint32_t t = 0; t < T; t++) {
 		const struct fcl_task *k = &s->sched.tasks[t];
-		acc[t] = fcl_evaluate(&s->model, &s->eval_scratch, &s->test, k->test_idx, k->n_test,
-				      k->perm);
+		/* task-incremental: the task id is known, logits masked to its classes */
+		acc[t] = fcl_evaluate_masked(&s->model, &s->eval_scratch, &s->test, k->test_idx,
+					     k->n_test, k->perm,
+					     s->sched.task_incremental ? k->has_class : NULL);
 		if (t <= task)
 			seen += acc[t];
 	}
@@ -196,10 +205,11 @@ static void end_round(struct fcl_server *s)
 	double t0 = fcl_now();
 	int task_end = fcl_schedule_is_task_end(&s->sched, s->round);
 	uint32_t every = s->sc.eval.every_rounds;
+	int last = s->round + 1 == s->sched.n_rounds;
 
 	uv_timer_stop(&s->deadline);
 	aggregate(s);
-	if (task_end || (every && (s->round + 1) % every == 0))
+	if (task_end || last || (every && (s->round + 1) % every == 0))
 		evaluate(s, task_end);
 	report_round(s, fcl_now() - s->round_started, fcl_now() - t0);
 	s->round++;
@@ -286,6 +296,10 @@ void round_on_deadline(struct fcl_server *s)
 	}
 	if (s->phase != PHASE_TRAINING)
 		return;
+	if (s->n_participants == 0) { /* a round nobody could take part in */
+		end_round(s);
+		return;
+	}
 	uint32_t need = (uint32_t)ceil(s->sc.run.quorum * s->n_participants);
 	need = need ? need : 1;
 	for (uint32_t i = 0; i < s->n_participants; i++)

@@ -73,6 +73,13 @@ int fcl_train_epochs(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_sc
 double fcl_evaluate(struct fcl_mlp *m, struct fcl_train_scratch *t, const struct fcl_dataset *ds,
 		    const uint32_t *idx, size_t n, const uint32_t *perm)
 {
+	return fcl_evaluate_masked(m, t, ds, idx, n, perm, NULL);
+}
+
+double fcl_evaluate_masked(struct fcl_mlp *m, struct fcl_train_scratch *t,
+			   const struct fcl_dataset *ds, const uint32_t *idx, size_t n,
+			   const uint32_t *perm, const uint8_t *mask)
+{
 	size_t correct = 0;
 	uint32_t classes = m->sizes[m->n_layers];
 
@@ -84,9 +91,9 @@ double fcl_evaluate(struct fcl_mlp *m, struct fcl_train_scratch *t, const struct
 		const float *logits = fcl_mlp_forward(m, t->x, b);
 		for (size_t k = 0; k < b; k++) {
 			const float *z = logits + k * classes;
-			uint32_t best = 0;
-			for (uint32_t c = 1; c < classes; c++)
-				if (z[c] > z[best])
+			uint32_t best = UINT32_MAX;
+			for (uint32_t c = 0; c < classes; c++)
+				if ((!mask || mask[c]) && (best == UINT32_MAX || z[c] > z[best]))
 					best = c;
 			correct += (int32_t)best == t->y[k];
 		}

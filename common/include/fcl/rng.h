@@ -25,6 +25,13 @@ enum fcl_rng_purpose {
 	FCL_RNG_SYNTHETIC_DATA,
 	FCL_RNG_EVAL_SUBSET,
 	FCL_RNG_TEST, /* for tests only */
+	FCL_RNG_STREAM_ORDER,  /* a task's sample order */
+	FCL_RNG_BLURRY,        /* i-Blurry / Si-Blurry class and sample cuts */
+	FCL_RNG_SCOLE,         /* SCoLe: each task's classes */
+	FCL_RNG_TASK_ORDER,    /* timeline.order: shuffled */
+	FCL_RNG_ARRIVAL,       /* timeline offset and jitter */
+	FCL_RNG_AVAILABILITY,  /* timeline.participation */
+	FCL_RNG_RECURRENCE,    /* power-law recurrence draws */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX

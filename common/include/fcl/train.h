@@ -31,4 +31,10 @@ int fcl_train_epochs(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_sc
 double fcl_evaluate(struct fcl_mlp *m, struct fcl_train_scratch *t, const struct fcl_dataset *ds,
 		    const uint32_t *idx, size_t n, const uint32_t *perm);
 
+/* The same with the argmax restricted to classes c where mask[c] is set
+ * (task-incremental evaluation); mask NULL = every class. */
+double fcl_evaluate_masked(struct fcl_mlp *m, struct fcl_train_scratch *t,
+			   const struct fcl_dataset *ds, const uint32_t *idx, size_t n,
+			   const uint32_t *perm, const uint8_t *mask);
+
 #endif
