@@ -2,12 +2,13 @@
 # Compiling is a pure function of (file, seed, data): fcl-scenario compile
 # twice gives byte-identical CSV files; another seed gives another stream.
 . "$FCL_TESTS/net/lib.sh"
+q() { "$@" >>"$work/stdout.txt"; } # keep the TAP stream clean
 digest() { (cd "$1" && sha256sum ./*.csv | sha256sum | cut -c1-16); }
 for name in si-blurry-fashion async-arrival powerlaw-fashion permuted-fashion-fot; do
 	f=$FCL_TESTS/scenarios/smoke/$name-smoke.yaml
-	check "$name compiles" "$FCL_SCENARIO" compile "$f" -o "$work/$name-a" --samples
-	check "$name compiles again" "$FCL_SCENARIO" compile "$f" -o "$work/$name-b" --samples
-	check "$name compiles with --seed 99" "$FCL_SCENARIO" compile "$f" -o "$work/$name-c" --samples --seed 99
+	check "$name compiles" q "$FCL_SCENARIO" compile "$f" -o "$work/$name-a" --samples
+	check "$name compiles again" q "$FCL_SCENARIO" compile "$f" -o "$work/$name-b" --samples
+	check "$name compiles with --seed 99" q "$FCL_SCENARIO" compile "$f" -o "$work/$name-c" --samples --seed 99
 	a=$(digest "$work/$name-a") b=$(digest "$work/$name-b") c=$(digest "$work/$name-c")
 	note "$name: CSV digests $a (twice: $b), seed 99: $c"
 	check "$name: the same file and seed give byte-identical CSV" test "$a" = "$b"

@@ -3,8 +3,9 @@
 # (tests/scenarios/smoke/) runs end to end with fcl-sim and leaves a
 # complete run folder.
 . "$FCL_TESTS/net/lib.sh"
+q() { "$@" >>"$work/stdout.txt"; } # keep the TAP stream clean
 for f in "$FCL_SCENARIOS"/*.yaml; do
-	check "fcl-scenario check $(basename "$f")" "$FCL_SCENARIO" check "$f"
+	check "fcl-scenario check $(basename "$f")" q "$FCL_SCENARIO" check "$f"
 done
 for name in quickstart fashion-iid split-fashion permuted-fashion-fot si-blurry-fashion \
 	powerlaw-fashion async-arrival; do
@@ -13,8 +14,8 @@ for name in quickstart fashion-iid split-fashion permuted-fashion-fot si-blurry-
 done
 for f in "$FCL_TESTS"/scenarios/smoke/*.yaml; do
 	name=$(basename "$f" .yaml)
-	check "fcl-scenario check $name" "$FCL_SCENARIO" check "$f"
-	check "fcl-scenario show $name" "$FCL_SCENARIO" show "$f" >"$work/$name.show"
+	check "fcl-scenario check $name" q "$FCL_SCENARIO" check "$f"
+	check "fcl-scenario show $name" q "$FCL_SCENARIO" show "$f"
 	t0=$(date +%s.%N)
 	"$FCL_SIM" "$f" --procs 2 --quiet --run-dir "$work/$name" >"$work/$name.out" 2>&1
 	rc=$?
