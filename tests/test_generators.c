@@ -481,8 +481,79 @@ static void test_timeline(void)
 	teardown(&f);
 }
 
+/* ---- the keys, parsed ----------------------------------------------------------- */
+
+static const char every_new_key[] = "name: all-new-keys\n"
+				    "data: {dataset: synthetic, synthetic: {train: 600, classes: 6}}\n"
+				    "clients:\n"
+				    "  count: 6\n"
+				    "  partition: dirichlet\n"
+				    "  alpha: 0.25\n"
+				    "  per_round: 4\n"
+				    "tasks:\n"
+				    "  generator: scole\n"
+				    "  count: 40\n"
+				    "  classes_per_task: 3\n"
+				    "  class_pool: [5, 4, 3, 2]\n"
+				    "  rounds_per_task: 3\n"
+				    "timeline:\n"
+				    "  order: [3, 1, 2]\n"
+				    "  offset: 4\n"
+				    "  jitter: 2\n"
+				    "  join: 1\n"
+				    "  leave: 10\n"
+				    "  participation: 0.75\n"
+				    "  stream: online\n"
+				    "  samples_per_round: 17\n"
+				    "  segments:\n"
+				    "    - {clients: 0-1, task: 7, start: 0, end: 5}\n"
+				    "    - {clients: 1, task: 8, start: 5, end: 9}\n"
+				    "recurrence:\n"
+				    "  kind: power-law\n"
+				    "  exponent: 2.5\n"
+				    "  offset: 0.5\n"
+				    "  lag_from: introduced\n"
+				    "  budget: 0.3\n";
+
+static void test_parse(void)
+{
+	struct fcl_scenario sc;
+	char err[512];
+	struct fixture f;
+
+	REQUIRE(fcl_scenario_parse(&sc, every_new_key, sizeof every_new_key - 1, "new.yaml", err,
+				   sizeof err) == 0,
+		"every new key parses: %s", err);
+	CHECK(sc.clients.partition == FCL_PARTITION_DIRICHLET && sc.clients.alpha == 0.25,
+	      "clients: dirichlet, alpha 0.25");
+	CHECK(sc.tasks.kind == FCL_TASKS_SCOLE && sc.tasks.n_class_pool == 4 &&
+		  sc.tasks.class_pool[0] == 5 && sc.tasks.classes_per_task == 3,
+	      "tasks: scole over a pool of 4, 3 classes each");
+	CHECK(sc.timeline.order == FCL_ORDER_EXPLICIT && sc.timeline.n_order == 3 &&
+		  sc.timeline.order_list[0] == 3 && sc.timeline.offset == 4 &&
+		  sc.timeline.jitter == 2 && sc.timeline.join == 1 && sc.timeline.leave == 10 &&
+		  sc.timeline.participation == 0.75 && sc.timeline.online &&
+		  sc.timeline.samples_per_round == 17,
+	      "timeline: order, offset, jitter, join, leave, participation, stream");
+	CHECK(sc.timeline.n_segments == 2 && sc.timeline.segments[0].lo == 0 &&
+		  sc.timeline.segments[0].hi == 1 && sc.timeline.segments[1].lo == 1 &&
+		  sc.timeline.segments[1].task == 8 && sc.timeline.segments[1].end == 9,
+	      "timeline: two segments");
+	CHECK(sc.recurrence.kind == FCL_RECURRENCE_POWER_LAW && sc.recurrence.exponent == 2.5 &&
+		  sc.recurrence.offset == 0.5 && sc.recurrence.lag_from_introduction &&
+		  sc.recurrence.budget == 0.3,
+	      "recurrence: power law, 2.5, 0.5, introduced, 0.3");
+	CHECK(!fcl_scenario_in_phase(&sc), "offset, jitter and segments put clients out of phase");
+	REQUIRE(build(&f, &sc) == 0, "and it compiles");
+	CHECK(f.s.n_rounds == 10 && f.s.plans[0].n_entries == 1 && f.s.plans[1].n_entries == 2 &&
+		  f.s.plans[2].n_entries == 3,
+	      "segment clients follow their segments, the others the order; leave ends the run");
+	teardown(&f);
+}
+
 int main(void)
 {
+	test_parse();
 	test_si_blurry();
 	test_dirichlet();
 	test_power_law();
