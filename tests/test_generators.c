@@ -7,7 +7,9 @@
  * lag with the configured exponent. Timeline: order, offset, jitter,
  * segments, join/leave, participation, online slices.
  */
+#include "fcl/model.h"
 #include "fcl/rng.h"
+#include "fcl/train.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 #include "tap.h"
@@ -551,8 +553,30 @@ static void test_parse(void)
 	teardown(&f);
 }
 
+/* task-incremental evaluation: the argmax runs over the task's classes only */
+static void test_masked_eval(void)
+{
+	struct fcl_mlp m;
+	struct fcl_train_scratch t;
+	uint32_t sizes[2] = {4, 3}, idx[2] = {2, 5};
+	uint8_t x[6 * 4] = {0}, y[6] = {0, 1, 2, 0, 1, 2}, mask[3] = {0, 0, 1};
+	struct fcl_dataset ds = {.n = 6, .dim = 4, .n_classes = 3, .x = x, .y = y};
+
+	REQUIRE(fcl_mlp_init(&m, 1, sizes, 8) == 0, "a linear model");
+	REQUIRE(fcl_train_scratch_init(&t, 8, 4) == 0, "scratch");
+	memset(m.params, 0, m.n_params * sizeof(float)); /* equal logits: the first class wins */
+	double plain = fcl_evaluate(&m, &t, &ds, idx, 2, NULL);
+	double masked = fcl_evaluate_masked(&m, &t, &ds, idx, 2, NULL, mask);
+	CHECK(plain == 0.0 && masked == 1.0,
+	      "class-2 samples: %.0f%% over all classes, %.0f%% with the task's mask", 100 * plain,
+	      100 * masked);
+	fcl_train_scratch_fini(&t);
+	fcl_mlp_fini(&m);
+}
+
 int main(void)
 {
+	test_masked_eval();
 	test_parse();
 	test_si_blurry();
 	test_dirichlet();
