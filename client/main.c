@@ -267,10 +267,21 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		fcl_warn("round %u: client %u has no data this round", round, lc->id);
 		n = 0;
 	} else {
+		/* task-incremental: the softmax runs over the round's task classes
+		 * (with recurrence, over the union with the old tasks' classes) */
+		uint8_t mask[256];
+		if (w->sched.task_incremental) {
+			memcpy(mask, w->sched.tasks[cr.task].has_class, sizeof mask);
+			for (uint32_t i = 0; i < cr.n_rec; i++)
+				for (uint32_t c = 0; c < w->sched.n_classes; c++)
+					mask[c] |= w->sched.tasks[cr.rec_task[i]].has_class[c];
+		}
 		fcl_sgd_reset(&w->opt);
 		fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
-		rc = fcl_train_epochs(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
-				      w->sched.tasks[cr.task].perm, cr.epochs, &rng, &loss);
+		rc = fcl_train_epochs_masked(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
+					     w->sched.tasks[cr.task].perm,
+					     w->sched.task_incremental ? mask : NULL, cr.epochs,
+					     &rng, &loss);
 	}
 	free(mixed);
 	if (rc)

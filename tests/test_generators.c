@@ -570,6 +570,21 @@ static void test_masked_eval(void)
 	CHECK(plain == 0.0 && masked == 1.0,
 	      "class-2 samples: %.0f%% over all classes, %.0f%% with the task's mask", 100 * plain,
 	      100 * masked);
+
+	/* masked training: with one class allowed the loss and the gradient are zero */
+	struct fcl_sgd opt;
+	struct fcl_rng rng;
+	float loss = -1.0f, before;
+	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
+	fcl_rng_init(&rng, 1, FCL_RNG_TEST, 0, 0);
+	fcl_mlp_init_params(&m, &rng);
+	before = m.params[0];
+	x[2 * 4] = 200;
+	REQUIRE(fcl_train_epochs_masked(&m, &opt, &t, &ds, idx, 2, NULL, mask, 3, &rng, &loss) == 0,
+		"masked training runs");
+	CHECK(loss == 0.0f && m.params[0] == before,
+	      "masked training over the task's one class: loss %g, parameters unchanged", loss);
+	fcl_sgd_fini(&opt);
 	fcl_train_scratch_fini(&t);
 	fcl_mlp_fini(&m);
 }
