@@ -37,6 +37,12 @@ int report_open(struct fcl_server *s)
 		fcl_error("cannot write %s", path);
 		return -EIO;
 	}
+	/* the compiled schedule: what each client meets and when (docs/scenarios.md) */
+	snprintf(path, sizeof path, "%s/schedule", s->run_dir);
+	if (fcl_mkdir_p(path) != 0 || fcl_schedule_write_csv(&s->sched, &s->sc, &s->train, path, 0)) {
+		fcl_error("cannot write the compiled schedule into %s", path);
+		return -EIO;
+	}
 	s->events = open_in_run(s, "events.jsonl", "w");
 	s->eval_csv = open_in_run(s, "eval.csv", "w");
 	if (!s->events || !s->eval_csv)

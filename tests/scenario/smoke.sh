@@ -24,5 +24,6 @@ for f in "$FCL_TESTS"/scenarios/smoke/*.yaml; do
 	[ "$rc" -eq 0 ] || tail -n 20 "$work/$name.out" "$work/$name"/*.log 2>/dev/null | sed 's/^/# /'
 	check "$name runs end to end (fcl-sim exit 0)" test "$rc" -eq 0
 	check "$name leaves a complete metrics.json" grep -q '"complete": true' "$work/$name/metrics.json"
+	check "$name leaves its compiled schedule" test -s "$work/$name/schedule/timeline.csv"
 done
 finish

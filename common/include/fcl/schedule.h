@@ -107,4 +107,14 @@ int fcl_schedule_available(const struct fcl_schedule *s, uint64_t seed, uint32_t
 uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, uint32_t round,
 				   uint32_t *out);
 
+/* Writes the compiled schedule into dir (which must exist) as tasks.csv,
+ * blurry.csv (blurry generators), clients.csv, timeline.csv, rounds.csv and,
+ * when samples is set, samples.csv; see docs/scenarios.md. 0 or -EIO/-ENOMEM. */
+int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
+			   const struct fcl_dataset *train, const char *dir, int samples);
+/* Label histogram hist (n_classes) of the samples client c holds, each once;
+ * mark is (train->n) zeros, left zeroed. Returns the number of samples. */
+uint64_t fcl_schedule_client_labels(const struct fcl_schedule *s, const struct fcl_dataset *train,
+				    uint32_t client, uint8_t *mark, uint64_t *hist);
+
 #endif
