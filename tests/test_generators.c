@@ -9,9 +9,9 @@
  */
 #include "fcl/model.h"
 #include "fcl/rng.h"
-#include "fcl/train.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
+#include "fcl/train.h"
 #include "tap.h"
 
 #include <math.h>
@@ -121,11 +121,11 @@ static void test_si_blurry(void)
 			}
 		}
 		uint64_t K = nb * sc.tasks.blurry_pct / 100;
-		CHECK(moved == K, "seed %llu: %llu of %llu blurry samples moved = floor(M%% = %u%%) "
-				  "(%.2f%%); %.2f%% landed outside their class's task",
-		      (unsigned long long)seed, (unsigned long long)moved,
-		      (unsigned long long)nb, sc.tasks.blurry_pct, 100.0 * moved / nb,
-		      100.0 * outside / nb);
+		CHECK(moved == K,
+		      "seed %llu: %llu of %llu blurry samples moved = floor(M%% = %u%%) "
+		      "(%.2f%%); %.2f%% landed outside their class's task",
+		      (unsigned long long)seed, (unsigned long long)moved, (unsigned long long)nb,
+		      sc.tasks.blurry_pct, 100.0 * moved / nb, 100.0 * outside / nb);
 
 		/* 3. one pass: no training sample twice over every client's stream */
 		uint8_t *seen = calloc(f.train.n, 1);
@@ -271,8 +271,7 @@ static void test_dirichlet(void)
 		total += n;
 	}
 	CHECK(total == f.train.n && hi > 4 * (lo + 1),
-	      "quantity skew: sizes from %u to %u, %llu in all", lo, hi,
-	      (unsigned long long)total);
+	      "quantity skew: sizes from %u to %u, %llu in all", lo, hi, (unsigned long long)total);
 	teardown(&f);
 }
 
@@ -478,44 +477,45 @@ static void test_timeline(void)
 		rounds_with_data++;
 	}
 	CHECK(contiguous && got == n0 && rounds_with_data == (n0 + 63) / 64,
-	      "64 stream samples per round: %u samples in %u rounds, then the client idles",
-	      got, rounds_with_data);
+	      "64 stream samples per round: %u samples in %u rounds, then the client idles", got,
+	      rounds_with_data);
 	teardown(&f);
 }
 
 /* ---- the keys, parsed ----------------------------------------------------------- */
 
-static const char every_new_key[] = "name: all-new-keys\n"
-				    "data: {dataset: synthetic, synthetic: {train: 600, classes: 6}}\n"
-				    "clients:\n"
-				    "  count: 6\n"
-				    "  partition: dirichlet\n"
-				    "  alpha: 0.25\n"
-				    "  per_round: 4\n"
-				    "tasks:\n"
-				    "  generator: scole\n"
-				    "  count: 40\n"
-				    "  classes_per_task: 3\n"
-				    "  class_pool: [5, 4, 3, 2]\n"
-				    "  rounds_per_task: 3\n"
-				    "timeline:\n"
-				    "  order: [3, 1, 2]\n"
-				    "  offset: 4\n"
-				    "  jitter: 2\n"
-				    "  join: 1\n"
-				    "  leave: 10\n"
-				    "  participation: 0.75\n"
-				    "  stream: online\n"
-				    "  samples_per_round: 17\n"
-				    "  segments:\n"
-				    "    - {clients: 0-1, task: 7, start: 0, end: 5}\n"
-				    "    - {clients: 1, task: 8, start: 5, end: 9}\n"
-				    "recurrence:\n"
-				    "  kind: power-law\n"
-				    "  exponent: 2.5\n"
-				    "  offset: 0.5\n"
-				    "  lag_from: introduced\n"
-				    "  budget: 0.3\n";
+static const char every_new_key[] =
+    "name: all-new-keys\n"
+    "data: {dataset: synthetic, synthetic: {train: 600, classes: 6}}\n"
+    "clients:\n"
+    "  count: 6\n"
+    "  partition: dirichlet\n"
+    "  alpha: 0.25\n"
+    "  per_round: 4\n"
+    "tasks:\n"
+    "  generator: scole\n"
+    "  count: 40\n"
+    "  classes_per_task: 3\n"
+    "  class_pool: [5, 4, 3, 2]\n"
+    "  rounds_per_task: 3\n"
+    "timeline:\n"
+    "  order: [3, 1, 2]\n"
+    "  offset: 4\n"
+    "  jitter: 2\n"
+    "  join: 1\n"
+    "  leave: 10\n"
+    "  participation: 0.75\n"
+    "  stream: online\n"
+    "  samples_per_round: 17\n"
+    "  segments:\n"
+    "    - {clients: 0-1, task: 7, start: 0, end: 5}\n"
+    "    - {clients: 1, task: 8, start: 5, end: 9}\n"
+    "recurrence:\n"
+    "  kind: power-law\n"
+    "  exponent: 2.5\n"
+    "  offset: 0.5\n"
+    "  lag_from: introduced\n"
+    "  budget: 0.3\n";
 
 static void test_parse(void)
 {

@@ -608,8 +608,8 @@ static int get_class_pool(struct ctx *c, const struct field *f, struct fy_node *
 }
 
 /* catalogue, shuffled, or a list of task ids. */
-static int get_order(struct ctx *c, const struct field *f, struct fy_node *key,
-		     struct fy_node *val, const char *path)
+static int get_order(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path)
 {
 	static const char what[] = "catalogue, shuffled or a list of task ids";
 	char g[GOT_MAX];
@@ -909,8 +909,7 @@ static const struct field timeline_fields[] = {
     U32("leave", timeline.leave, 1, 100000000, false, S_LEAVE),
     NUM(get_f64, "participation", timeline.participation, 0, true, 1, false),
     CHOICE("stream", timeline.online, streams, false, S_STREAM),
-    U32("samples_per_round", timeline.samples_per_round, 1, 10000000, false,
-	S_SAMPLES_PER_ROUND),
+    U32("samples_per_round", timeline.samples_per_round, 1, 10000000, false, S_SAMPLES_PER_ROUND),
     {.key = "segments", .fn = get_segments, .sub = segment_fields, .slot = S_SEGMENTS},
     {0},
 };
@@ -1066,8 +1065,9 @@ static int only_with(struct ctx *c, enum slot s, const char *key, unsigned kinds
 			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", o ? " or " : "",
 					      fcl_task_kind_name((enum fcl_task_kind)k));
 	snprintf(path, sizeof(path), "tasks.%s", key);
-	return fail(c, c->key[s], NULL, path, "expected only with generator: %s (got generator: %s)",
-		    names, scalar_text(c->val[S_GENERATOR]));
+	return fail(c, c->key[s], NULL, path,
+		    "expected only with generator: %s (got generator: %s)", names,
+		    scalar_text(c->val[S_GENERATOR]));
 }
 
 static int check_task_count(struct ctx *c)
@@ -1159,7 +1159,8 @@ static int check_scole(struct ctx *c, uint32_t classes)
 			snprintf(ipath, sizeof(ipath), "tasks.class_pool[%u]", i);
 			if (id >= classes)
 				return fail(c, item, c->key[S_CLASS_POOL], ipath,
-					    "expected a class id in 0..%u (got %u)", classes - 1, id);
+					    "expected a class id in 0..%u (got %u)", classes - 1,
+					    id);
 			if (used[id])
 				return fail(c, item, c->key[S_CLASS_POOL], ipath,
 					    "expected each class once (got %u again)", id);
@@ -1253,11 +1254,12 @@ static int check_segments(struct ctx *c)
 			if (!segments_overlap(g, h))
 				continue;
 			snprintf(path, sizeof(path), "timeline.segments[%u]", i);
-			return fail(c, n, NULL, path,
-				    "expected segments of one client not to overlap (got rounds "
-				    "%u..%u, overlapping segments[%u], rounds %u..%u, for client %u)",
-				    g->start, g->end - 1, j, h->start, h->end - 1,
-				    g->lo > h->lo ? g->lo : h->lo);
+			return fail(
+			    c, n, NULL, path,
+			    "expected segments of one client not to overlap (got rounds "
+			    "%u..%u, overlapping segments[%u], rounds %u..%u, for client %u)",
+			    g->start, g->end - 1, j, h->start, h->end - 1,
+			    g->lo > h->lo ? g->lo : h->lo);
 		}
 	}
 	return 0;
@@ -1277,8 +1279,8 @@ static int check_timeline(struct ctx *c)
 			    sc->tasks.rounds_per_task, sc->timeline.jitter);
 	if (c->key[S_LEAVE] && sc->timeline.leave <= sc->timeline.join)
 		return fail(c, c->val[S_LEAVE], c->key[S_LEAVE], "timeline.leave",
-			    "expected a round after timeline.join = %u (got %u)",
-			    sc->timeline.join, sc->timeline.leave);
+			    "expected a round after timeline.join = %u (got %u)", sc->timeline.join,
+			    sc->timeline.leave);
 	if (c->key[S_SAMPLES_PER_ROUND] && !sc->timeline.online)
 		return fail(c, c->key[S_SAMPLES_PER_ROUND], NULL, "timeline.samples_per_round",
 			    "expected only with stream: online (got stream: offline)");

@@ -81,8 +81,7 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		/* Both splits share the label space, even if a split lacks the top class. */
 		if (!rc && train->n_classes != test->n_classes)
 			train->n_classes = test->n_classes =
-				train->n_classes > test->n_classes ? train->n_classes
-								   : test->n_classes;
+			    train->n_classes > test->n_classes ? train->n_classes : test->n_classes;
 	}
 	if (!rc)
 		rc = limit_dataset(train, sc->data.train_limit, sc->seed, 0);
@@ -114,8 +113,8 @@ static void task_classes(struct fcl_schedule *s, const struct fcl_scenario *sc)
 	for (uint32_t c = 0; c < s->n_classes; c++)
 		order[c] = c;
 	if (kind == FCL_TASKS_SCOLE) {
-		uint32_t pool[256], n_pool = sc->tasks.n_class_pool ? sc->tasks.n_class_pool
-								     : s->n_classes;
+		uint32_t pool[256],
+		    n_pool = sc->tasks.n_class_pool ? sc->tasks.n_class_pool : s->n_classes;
 		for (uint32_t t = 0; t < s->n_tasks; t++) {
 			struct fcl_rng rng;
 			if (sc->tasks.n_class_pool)
@@ -239,7 +238,7 @@ static int blurry_tasks(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	uint32_t D = ((C * sc->tasks.disjoint_pct) / 100) / T * T;
 	uint32_t B = (C - D) / T * T;
 	uint32_t order[256], cd[257], cb[257], kk[257];
-	int32_t home[256];       /* task of each class, -1 unused */
+	int32_t home[256]; /* task of each class, -1 unused */
 	uint32_t **DI = NULL, **BI = NULL, *nd = NULL, *nbi = NULL, *pool = NULL;
 	uint64_t nb = 0;
 	struct fcl_rng rng;
@@ -325,8 +324,8 @@ static int blurry_tasks(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	for (uint32_t t = 0; t < T; t++) {
 		struct fcl_task *task = &s->tasks[t];
 		task->n_train = nd[t] + nbi[t];
-		task->train_idx = malloc((size_t)(task->n_train ? task->n_train : 1) *
-					 sizeof *task->train_idx);
+		task->train_idx =
+		    malloc((size_t)(task->n_train ? task->n_train : 1) * sizeof *task->train_idx);
 		if (!task->train_idx)
 			goto out;
 		memcpy(task->train_idx, DI[t], nd[t] * sizeof *DI[t]);
@@ -456,7 +455,8 @@ static int partition_dirichlet(const struct fcl_scenario *sc, const struct fcl_d
 				if (u < acc)
 					break;
 			}
-			if (k == K || total <= 0.0) /* rounding, or a mix without the classes left */
+			if (k == K ||
+			    total <= 0.0) /* rounding, or a mix without the classes left */
 				k = total <= 0.0 ? (uint32_t)fcl_rng_below(&rng, K) : last;
 			while (next[k] >= start[k + 1]) /* only when total == 0 */
 				k = (k + 1) % K;
@@ -607,9 +607,8 @@ static int plan_client(struct fcl_schedule *s, const struct fcl_scenario *sc, ui
 		return -ENOMEM;
 	p->n_entries = n;
 	for (uint32_t k = 0; k < n; k++)
-		p->entries[k].task = sc->timeline.order == FCL_ORDER_EXPLICIT
-					 ? sc->timeline.order_list[k]
-					 : k;
+		p->entries[k].task =
+		    sc->timeline.order == FCL_ORDER_EXPLICIT ? sc->timeline.order_list[k] : k;
 	if (sc->timeline.order == FCL_ORDER_SHUFFLED) {
 		struct fcl_rng rng;
 		uint32_t *ids = malloc(n * sizeof *ids);
@@ -812,8 +811,8 @@ int fcl_schedule_compile(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	for (uint32_t i = 0; i < test->n; i++)
 		all[i] = i;
 	for (uint32_t t = 0; t < s->n_tasks; t++) {
-		s->tasks[t].test_idx = select_task_samples(&s->tasks[t], test, all, test->n,
-							   &s->tasks[t].n_test);
+		s->tasks[t].test_idx =
+		    select_task_samples(&s->tasks[t], test, all, test->n, &s->tasks[t].n_test);
 		if (!s->tasks[t].test_idx)
 			goto err;
 	}
@@ -832,8 +831,8 @@ int fcl_schedule_compile(struct fcl_schedule *s, const struct fcl_scenario *sc,
 			count[owner[task->train_idx[i]]]++;
 		for (uint32_t c = 0; c < s->n_clients; c++) {
 			size_t k = (size_t)c * s->n_tasks + t;
-			s->client_task_idx[k] = malloc((size_t)(count[c] ? count[c] : 1) *
-						       sizeof(uint32_t));
+			s->client_task_idx[k] =
+			    malloc((size_t)(count[c] ? count[c] : 1) * sizeof(uint32_t));
 			if (!s->client_task_idx[k]) {
 				free(count);
 				goto err;

@@ -15,7 +15,7 @@
 #define FCL_SCENARIO_MAX_SEGMENTS 256 /* entries of timeline.segments */
 
 enum fcl_dataset_kind {
-	FCL_DATASET_IDX,       /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
+	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
 	FCL_DATASET_SYNTHETIC, /* Gaussian clusters, for tests */
 };
 
@@ -75,7 +75,7 @@ struct fcl_scenario {
 	} model;
 
 	struct {
-		uint32_t count;     /* logical clients */
+		uint32_t count; /* logical clients */
 		enum fcl_partition_kind partition;
 		uint32_t per_round; /* participants sampled each round (<= count) */
 		double alpha;       /* dirichlet, quantity-skew: concentration */
@@ -89,10 +89,10 @@ struct fcl_scenario {
 		uint32_t n_class_order;    /* 0 = seeded order */
 		uint32_t class_order[FCL_SCENARIO_MAX_CLASSES];
 		uint32_t rounds_per_task;
-		int identity_first;        /* permuted: task 0 keeps the original pixels */
-		uint32_t disjoint_pct;     /* blurry: N, share of classes that are disjoint */
-		uint32_t blurry_pct;       /* blurry: M, share of blurry samples moved */
-		uint32_t n_class_pool;     /* scole: 0 = every class */
+		int identity_first;    /* permuted: task 0 keeps the original pixels */
+		uint32_t disjoint_pct; /* blurry: N, share of classes that are disjoint */
+		uint32_t blurry_pct;   /* blurry: M, share of blurry samples moved */
+		uint32_t n_class_pool; /* scole: 0 = every class */
 		uint32_t class_pool[FCL_SCENARIO_MAX_CLASSES];
 	} tasks;
 
@@ -100,8 +100,8 @@ struct fcl_scenario {
 		enum fcl_order_kind order;
 		uint32_t n_order; /* explicit order: task ids, repeats allowed */
 		uint32_t order_list[FCL_SCENARIO_MAX_ORDER];
-		uint32_t offset;  /* each client starts 0..offset rounds late (seeded) */
-		uint32_t jitter;  /* each later task starts 0..jitter rounds late (seeded) */
+		uint32_t offset;      /* each client starts 0..offset rounds late (seeded) */
+		uint32_t jitter;      /* each later task starts 0..jitter rounds late (seeded) */
 		uint32_t join, leave; /* clients exist in [join, leave); leave 0 = to the end */
 		double participation; /* chance a present client is available in a round */
 		int online;           /* single pass over the stream instead of epochs */
@@ -135,7 +135,7 @@ struct fcl_scenario {
 	struct {
 		double round_timeout_s; /* a round ends at this deadline if the quorum is met */
 		double quorum;          /* share of a round's participants needed, (0, 1] */
-		double join_timeout_s;  /* how long the server waits for every client to say hello */
+		double join_timeout_s; /* how long the server waits for every client to say hello */
 	} run;
 };
 

@@ -18,15 +18,15 @@ enum fcl_class_role { FCL_CLASS_NONE = 0, FCL_CLASS_DISJOINT, FCL_CLASS_BLURRY }
 
 struct fcl_task {
 	uint32_t n_classes;
-	uint32_t classes[256];     /* the task's (test) classes, ascending */
-	uint8_t has_class[256];    /* has_class[c] = 1 when class c belongs to the task */
-	uint8_t role[256];         /* blurry generators: enum fcl_class_role of each class */
-	uint32_t *perm;            /* (dim) pixel permutation, or NULL for the identity */
-	uint32_t *test_idx;        /* test samples of the task */
+	uint32_t classes[256];  /* the task's (test) classes, ascending */
+	uint8_t has_class[256]; /* has_class[c] = 1 when class c belongs to the task */
+	uint8_t role[256];      /* blurry generators: enum fcl_class_role of each class */
+	uint32_t *perm;         /* (dim) pixel permutation, or NULL for the identity */
+	uint32_t *test_idx;     /* test samples of the task */
 	uint32_t n_test;
-	uint32_t *train_idx;       /* (n_train) the task's training samples, in stream order */
+	uint32_t *train_idx; /* (n_train) the task's training samples, in stream order */
 	uint32_t n_train;
-	uint32_t blurry_in;        /* blurry: samples moved through the blurry pool into it */
+	uint32_t blurry_in; /* blurry: samples moved through the blurry pool into it */
 };
 
 /* One entry of a client's timeline: task `task` in rounds [start, end). */
@@ -40,19 +40,19 @@ struct fcl_client_plan {
 	struct fcl_entry *entries; /* (n_entries) ascending, non-overlapping */
 	/* Recurrence (power law): round r's samples from old tasks are
 	 * rec_idx[rec_off[r] .. rec_off[r+1]), of tasks rec_task[...]. NULL when off. */
-	uint32_t *rec_off;         /* (n_rounds + 1) */
+	uint32_t *rec_off; /* (n_rounds + 1) */
 	uint32_t *rec_idx, *rec_task;
 };
 
 struct fcl_schedule {
 	uint32_t n_tasks, n_rounds, n_clients, per_round, rounds_per_task;
 	uint32_t dim, n_classes;
-	int in_phase;              /* every client meets every task in the same rounds */
-	int online;                /* single pass over a stream, else local_epochs per round */
-	int task_incremental;      /* the task id is known at test: logits masked to its classes */
+	int in_phase;         /* every client meets every task in the same rounds */
+	int online;           /* single pass over a stream, else local_epochs per round */
+	int task_incremental; /* the task id is known at test: logits masked to its classes */
 	uint32_t samples_per_round, local_epochs, join, leave;
 	double participation;
-	struct fcl_task *tasks;    /* (n_tasks) */
+	struct fcl_task *tasks; /* (n_tasks) */
 	/* Training samples of client c in task t, in stream order:
 	 * idx[c * n_tasks + t], n[c * n_tasks + t]. */
 	uint32_t **client_task_idx;
@@ -64,14 +64,14 @@ struct fcl_schedule {
 
 /* What logical client c trains on in round r (see fcl_schedule_client_round). */
 struct fcl_client_round {
-	int32_t task;              /* -1: not present, or no data this round */
-	uint32_t entry;            /* index into the client's plan (when task >= 0) */
-	const uint32_t *idx;       /* (n) samples of `task`, borrowed */
+	int32_t task;        /* -1: not present, or no data this round */
+	uint32_t entry;      /* index into the client's plan (when task >= 0) */
+	const uint32_t *idx; /* (n) samples of `task`, borrowed */
 	uint32_t n;
-	const uint32_t *rec_idx;   /* (n_rec) recurrence samples of old tasks, borrowed */
-	const uint32_t *rec_task;  /* (n_rec) their tasks */
+	const uint32_t *rec_idx;  /* (n_rec) recurrence samples of old tasks, borrowed */
+	const uint32_t *rec_task; /* (n_rec) their tasks */
 	uint32_t n_rec;
-	uint32_t epochs;           /* passes over idx + rec_idx: local_epochs, or 1 online */
+	uint32_t epochs; /* passes over idx + rec_idx: local_epochs, or 1 online */
 };
 
 /* Loads the scenario's train and test sets (IDX files or synthetic), applying

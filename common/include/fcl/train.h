@@ -11,8 +11,8 @@ struct fcl_dataset;
 
 struct fcl_train_scratch {
 	size_t batch, dim;
-	float *x;      /* (batch, dim) */
-	int32_t *y;    /* (batch) */
+	float *x;        /* (batch, dim) */
+	int32_t *y;      /* (batch) */
 	uint32_t *order; /* (capacity) sample order of the current epoch */
 	size_t order_cap;
 };
