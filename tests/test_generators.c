@@ -510,6 +510,9 @@ static const char every_new_key[] =
     "  segments:\n"
     "    - {clients: 0-1, task: 7, start: 0, end: 5}\n"
     "    - {clients: 1, task: 8, start: 5, end: 9}\n"
+    "  groups:\n"
+    "    - {clients: 2-3, order: [1, 0], offset: 0, join: 2, leave: 8}\n"
+    "    - {clients: 4, order: shuffled, participation: 0.5}\n"
     "recurrence:\n"
     "  kind: power-law\n"
     "  exponent: 2.5\n"
@@ -545,11 +548,26 @@ static void test_parse(void)
 		  sc.recurrence.offset == 0.5 && sc.recurrence.lag_from_introduction &&
 		  sc.recurrence.budget == 0.3,
 	      "recurrence: power law, 2.5, 0.5, introduced, 0.3");
+	CHECK(sc.timeline.n_groups == 2 && sc.timeline.groups[0].lo == 2 &&
+		  sc.timeline.groups[0].hi == 3 && sc.timeline.groups[0].n_order == 2 &&
+		  sc.timeline.groups[0].order == FCL_ORDER_EXPLICIT &&
+		  sc.timeline.groups[0].offset == 0 && sc.timeline.groups[0].join == 2 &&
+		  sc.timeline.groups[0].leave == 8 && sc.timeline.groups[0].participation < 0 &&
+		  sc.timeline.groups[1].order == FCL_ORDER_SHUFFLED &&
+		  sc.timeline.groups[1].offset == UINT32_MAX &&
+		  sc.timeline.groups[1].participation == 0.5,
+	      "timeline: two groups, unset keys left to the timeline");
 	CHECK(!fcl_scenario_in_phase(&sc), "offset, jitter and segments put clients out of phase");
 	REQUIRE(build(&f, &sc) == 0, "and it compiles");
 	CHECK(f.s.n_rounds == 10 && f.s.plans[0].n_entries == 1 && f.s.plans[1].n_entries == 2 &&
-		  f.s.plans[2].n_entries == 3,
+		  f.s.plans[5].n_entries == 3,
 	      "segment clients follow their segments, the others the order; leave ends the run");
+	const struct fcl_client_plan *g0 = &f.s.plans[2], *g1 = &f.s.plans[4];
+	CHECK(g0->n_entries == 2 && g0->entries[0].task == 1 && g0->entries[0].start == 0 &&
+		  g0->entries[1].task == 0 && g0->join == 2 && g0->leave == 8 &&
+		  g0->participation == 0.75 && g1->n_entries == 40 && g1->participation == 0.5 &&
+		  g1->join == 1 && g1->leave == 10,
+	      "groups: own order, offset, join, leave; the rest from the timeline");
 	teardown(&f);
 }
 

@@ -173,6 +173,12 @@ static void show(const struct compiled *c)
 			       p->entries[e].end - 1);
 		if (p->n_entries > 12)
 			printf(" ... (%u entries)", p->n_entries);
+		if (p->join || p->leave)
+			printf(", present from round %u%s", p->join, p->leave ? "" : " on");
+		if (p->leave)
+			printf(" to %u", p->leave - 1);
+		if (p->participation != s->participation)
+			printf(", participation %g", p->participation);
 		printf("\n");
 	}
 	if (s->n_clients > 16)

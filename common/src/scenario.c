@@ -72,6 +72,7 @@ struct ctx {
 	size_t root_off;         /* ... and its byte offset (the text length when blank) */
 	struct fy_node *key[S_COUNT_], *val[S_COUNT_];
 	struct fy_node *seg_node[FCL_SCENARIO_MAX_SEGMENTS]; /* timeline.segments items */
+	struct fy_node *grp_node[FCL_SCENARIO_MAX_GROUPS];   /* timeline.groups items */
 };
 
 struct field;
@@ -607,31 +608,49 @@ static int get_class_pool(struct ctx *c, const struct field *f, struct fy_node *
 			    &c->sc->tasks.n_class_pool);
 }
 
-/* catalogue, shuffled, or a list of task ids. */
-static int get_order(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		     const char *path)
+/* catalogue, shuffled, or a list of at most max task ids. */
+static int parse_order(struct ctx *c, struct fy_node *key, struct fy_node *val, const char *path,
+		       enum fcl_order_kind *kind, uint32_t *list, uint32_t max, uint32_t *n)
 {
 	static const char what[] = "catalogue, shuffled or a list of task ids";
 	char g[GOT_MAX];
 
-	(void)f;
 	if (fy_node_is_scalar(val) && !is_null(val)) {
 		const char *s = fy_node_get_scalar0(val);
 
 		if (s && !strcmp(s, "catalogue")) {
-			c->sc->timeline.order = FCL_ORDER_CATALOGUE;
+			*kind = FCL_ORDER_CATALOGUE;
 			return 0;
 		}
 		if (s && !strcmp(s, "shuffled")) {
-			c->sc->timeline.order = FCL_ORDER_SHUFFLED;
+			*kind = FCL_ORDER_SHUFFLED;
 			return 0;
 		}
 		return fail(c, val, key, path, "expected %s (got %s)", what,
 			    got(val, g, sizeof(g)));
 	}
-	c->sc->timeline.order = FCL_ORDER_EXPLICIT;
-	return get_u32_list(c, key, val, path, what, FCL_SCENARIO_MAX_ORDER, 0, 99999,
-			    c->sc->timeline.order_list, &c->sc->timeline.n_order);
+	*kind = FCL_ORDER_EXPLICIT;
+	return get_u32_list(c, key, val, path, what, max, 0, 99999, list, n);
+}
+
+static int get_order(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path)
+{
+	struct fcl_scenario *sc = c->sc;
+
+	(void)f;
+	return parse_order(c, key, val, path, &sc->timeline.order, sc->timeline.order_list,
+			   FCL_SCENARIO_MAX_ORDER, &sc->timeline.n_order);
+}
+
+static int get_group_order(struct ctx *c, const struct field *f, struct fy_node *key,
+			   struct fy_node *val, const char *path)
+{
+	struct fcl_client_group *g = &c->sc->timeline.gcur;
+
+	(void)f;
+	return parse_order(c, key, val, path, &g->order, g->order_list,
+			   FCL_SCENARIO_MAX_GROUP_ORDER, &g->n_order);
 }
 
 /* A client id (7) or an inclusive range of ids ("0-31"). */
@@ -644,7 +663,6 @@ static int get_client_range(struct ctx *c, const struct field *f, struct fy_node
 	uint64_t lo, hi;
 	int rc = want_scalar(c, key, val, path, what, false, &s);
 
-	(void)f;
 	if (rc)
 		return rc;
 	dash = strchr(s, '-');
@@ -669,8 +687,8 @@ static int get_client_range(struct ctx *c, const struct field *f, struct fy_node
 				    "expected a non-empty client range, low-high (got %s)",
 				    got(val, g, sizeof(g)));
 	}
-	c->sc->timeline.cur.lo = (uint32_t)lo;
-	c->sc->timeline.cur.hi = (uint32_t)hi;
+	uint32_t range[2] = {(uint32_t)lo, (uint32_t)hi}; /* lo, hi: consecutive fields */
+	memcpy(dest(c, f), range, sizeof(range));
 	return 0;
 }
 
@@ -705,6 +723,45 @@ static int get_segments(struct ctx *c, const struct field *f, struct fy_node *ke
 		c->seg_node[n++] = item;
 	}
 	c->sc->timeline.n_segments = n;
+	return 0;
+}
+
+/* A list of {clients, order, offset, join, leave, participation}. */
+static int get_groups(struct ctx *c, const struct field *f, struct fy_node *key,
+		      struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX], ipath[KEYPATH_MAX];
+	struct fcl_client_group *cur = &c->sc->timeline.gcur;
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t n = 0;
+	int rc;
+
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) < 1)
+		return fail(c, is_null(val) ? val : key, key, path,
+			    "expected a list of {clients, order, offset, join, leave, "
+			    "participation} (got %s)",
+			    fy_node_is_sequence(val) ? "an empty list" : got(val, g, sizeof(g)));
+	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_GROUPS)
+		return fail(c, key, NULL, path, "expected at most %d groups (got %d)",
+			    FCL_SCENARIO_MAX_GROUPS, fy_node_sequence_item_count(val));
+	while ((item = fy_node_sequence_iterate(val, &it))) {
+		snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+		if (!fy_node_is_mapping(item))
+			return fail(c, item, key, ipath,
+				    "expected a mapping {clients, ...} (got %s)",
+				    got(item, g, sizeof(g)));
+		memset(cur, 0, sizeof(*cur));
+		cur->order = FCL_ORDER_INHERIT;
+		cur->offset = cur->join = cur->leave = UINT32_MAX;
+		cur->participation = -1.0;
+		rc = walk_map(c, f->sub, item, ipath, item);
+		if (rc)
+			return rc;
+		c->sc->timeline.groups[n] = *cur;
+		c->grp_node[n++] = item;
+	}
+	c->sc->timeline.n_groups = n;
 	return 0;
 }
 
@@ -895,10 +952,19 @@ static const struct field tasks_fields[] = {
     {0},
 };
 static const struct field segment_fields[] = {
-    {.key = "clients", .fn = get_client_range, .required = true},
+    {.key = "clients", .fn = get_client_range, .off = OFF(timeline.cur.lo), .required = true},
     U32("task", timeline.cur.task, 0, 99999, true, S_NONE),
     U32("start", timeline.cur.start, 0, 100000000, true, S_NONE),
     U32("end", timeline.cur.end, 1, 100000000, true, S_NONE),
+    {0},
+};
+static const struct field group_fields[] = {
+    {.key = "clients", .fn = get_client_range, .off = OFF(timeline.gcur.lo), .required = true},
+    {.key = "order", .fn = get_group_order},
+    U32("offset", timeline.gcur.offset, 0, 1000000, false, S_NONE),
+    U32("join", timeline.gcur.join, 0, 100000000, false, S_NONE),
+    U32("leave", timeline.gcur.leave, 1, 100000000, false, S_NONE),
+    NUM(get_f64, "participation", timeline.gcur.participation, 0, true, 1, false),
     {0},
 };
 static const struct field timeline_fields[] = {
@@ -911,6 +977,7 @@ static const struct field timeline_fields[] = {
     CHOICE("stream", timeline.online, streams, false, S_STREAM),
     U32("samples_per_round", timeline.samples_per_round, 1, 10000000, false, S_SAMPLES_PER_ROUND),
     {.key = "segments", .fn = get_segments, .sub = segment_fields, .slot = S_SEGMENTS},
+    {.key = "groups", .fn = get_groups, .sub = group_fields},
     {0},
 };
 static const struct field recurrence_fields[] = {
@@ -1265,6 +1332,50 @@ static int check_segments(struct ctx *c)
 	return 0;
 }
 
+static int check_groups(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	char path[KEYPATH_MAX];
+	uint32_t i, j;
+
+	for (i = 0; i < sc->timeline.n_groups; i++) {
+		const struct fcl_client_group *g = &sc->timeline.groups[i];
+		struct fy_node *n = c->grp_node[i], *order;
+		uint32_t join = g->join != UINT32_MAX ? g->join : sc->timeline.join;
+		uint32_t leave = g->leave != UINT32_MAX ? g->leave : sc->timeline.leave;
+
+		snprintf(path, sizeof(path), "timeline.groups[%u].clients", i);
+		if (g->hi >= sc->clients.count)
+			return fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
+				    "expected client ids below clients.count = %u (got %u-%u)",
+				    sc->clients.count, g->lo, g->hi);
+		for (j = 0; j < i; j++) {
+			const struct fcl_client_group *h = &sc->timeline.groups[j];
+			if (g->lo <= h->hi && h->lo <= g->hi)
+				return fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1),
+					    n, path,
+					    "expected each client in at most one group (got %u-%u, "
+					    "overlapping groups[%u], %u-%u)",
+					    g->lo, g->hi, j, h->lo, h->hi);
+		}
+		order = fy_node_mapping_lookup_by_string(n, "order", -1);
+		for (j = 0; g->order == FCL_ORDER_EXPLICIT && j < g->n_order; j++) {
+			if (g->order_list[j] < sc->tasks.count)
+				continue;
+			snprintf(path, sizeof(path), "timeline.groups[%u].order[%u]", i, j);
+			return fail(c, fy_node_sequence_get_by_index(order, (int)j), order, path,
+				    "expected a task id below tasks.count = %u (got %u)",
+				    sc->tasks.count, g->order_list[j]);
+		}
+		if (leave && leave <= join) {
+			snprintf(path, sizeof(path), "timeline.groups[%u].leave", i);
+			return fail(c, fy_node_mapping_lookup_by_string(n, "leave", -1), n, path,
+				    "expected a round after join = %u (got %u)", join, leave);
+		}
+	}
+	return 0;
+}
+
 static int check_timeline(struct ctx *c)
 {
 	struct fcl_scenario *sc = c->sc;
@@ -1272,6 +1383,7 @@ static int check_timeline(struct ctx *c)
 	struct fy_node *item;
 	void *it = NULL;
 	uint32_t i;
+	int rc;
 
 	if (c->key[S_JITTER] && sc->timeline.jitter >= sc->tasks.rounds_per_task)
 		return fail(c, c->val[S_JITTER], c->key[S_JITTER], "timeline.jitter",
@@ -1293,7 +1405,8 @@ static int check_timeline(struct ctx *c)
 					    sc->tasks.count, sc->timeline.order_list[i]);
 		}
 	}
-	return check_segments(c);
+	rc = check_segments(c);
+	return rc ? rc : check_groups(c);
 }
 
 static int check_recurrence(struct ctx *c)
@@ -1618,6 +1731,11 @@ const char *fcl_partition_kind_name(enum fcl_partition_kind kind)
 
 int fcl_scenario_in_phase(const struct fcl_scenario *sc)
 {
+	for (uint32_t i = 0; i < sc->timeline.n_groups; i++)
+		if (sc->timeline.groups[i].order != FCL_ORDER_INHERIT ||
+		    (sc->timeline.groups[i].offset != UINT32_MAX &&
+		     sc->timeline.groups[i].offset != 0))
+			return 0;
 	return sc->timeline.order != FCL_ORDER_SHUFFLED && sc->timeline.offset == 0 &&
 	       sc->timeline.jitter == 0 && sc->timeline.n_segments == 0;
 }

@@ -572,13 +572,42 @@ static int partition(const struct fcl_scenario *sc, const struct fcl_dataset *tr
 
 /* ---- time ------------------------------------------------------------------ */
 
-/* The client's timeline: explicit segments, or its task order laid on the clock. */
+/* The group client c belongs to, or NULL. */
+static const struct fcl_client_group *group_of(const struct fcl_scenario *sc, uint32_t c)
+{
+	for (uint32_t g = 0; g < sc->timeline.n_groups; g++)
+		if (sc->timeline.groups[g].lo <= c && c <= sc->timeline.groups[g].hi)
+			return &sc->timeline.groups[g];
+	return NULL;
+}
+
+/* The client's timeline: explicit segments, or its task order laid on the
+ * clock; its group (if any) overrides order, offset, join, leave and
+ * participation. */
 static int plan_client(struct fcl_schedule *s, const struct fcl_scenario *sc, uint32_t c)
 {
 	struct fcl_client_plan *p = &s->plans[c];
+	const struct fcl_client_group *grp = group_of(sc, c);
 	const uint32_t rpt = s->rounds_per_task;
-	uint32_t n = 0;
+	enum fcl_order_kind order = sc->timeline.order;
+	const uint32_t *list = sc->timeline.order_list;
+	uint32_t n_list = sc->timeline.n_order, max_offset = sc->timeline.offset, n = 0;
 
+	p->join = sc->timeline.join;
+	p->leave = sc->timeline.leave;
+	p->participation = sc->timeline.participation;
+	if (grp) {
+		if (grp->order != FCL_ORDER_INHERIT) {
+			order = grp->order;
+			list = grp->order_list;
+			n_list = grp->n_order;
+		}
+		max_offset = grp->offset != UINT32_MAX ? grp->offset : max_offset;
+		p->join = grp->join != UINT32_MAX ? grp->join : p->join;
+		p->leave = grp->leave != UINT32_MAX ? grp->leave : p->leave;
+		p->participation =
+		    grp->participation >= 0.0 ? grp->participation : p->participation;
+	}
 	for (uint32_t g = 0; g < sc->timeline.n_segments; g++)
 		n += sc->timeline.segments[g].lo <= c && c <= sc->timeline.segments[g].hi;
 	if (n) {
@@ -601,32 +630,28 @@ static int plan_client(struct fcl_schedule *s, const struct fcl_scenario *sc, ui
 			}
 		return 0;
 	}
-	n = sc->timeline.order == FCL_ORDER_EXPLICIT ? sc->timeline.n_order : s->n_tasks;
+	n = order == FCL_ORDER_EXPLICIT ? n_list : s->n_tasks;
 	p->entries = malloc(n * sizeof *p->entries);
 	if (!p->entries)
 		return -ENOMEM;
 	p->n_entries = n;
 	for (uint32_t k = 0; k < n; k++)
-		p->entries[k].task =
-		    sc->timeline.order == FCL_ORDER_EXPLICIT ? sc->timeline.order_list[k] : k;
-	if (sc->timeline.order == FCL_ORDER_SHUFFLED) {
+		p->entries[k].task = order == FCL_ORDER_EXPLICIT ? list[k] : k;
+	if (order == FCL_ORDER_SHUFFLED) {
 		struct fcl_rng rng;
-		uint32_t *ids = malloc(n * sizeof *ids);
-		if (!ids)
-			return -ENOMEM;
-		for (uint32_t k = 0; k < n; k++)
-			ids[k] = k;
 		fcl_rng_init(&rng, sc->seed, FCL_RNG_TASK_ORDER, c, FCL_RNG_NO_ROUND);
-		fcl_rng_shuffle_u32(&rng, ids, n);
-		for (uint32_t k = 0; k < n; k++)
-			p->entries[k].task = ids[k];
-		free(ids);
+		for (uint32_t k = n; k > 1; k--) { /* Fisher-Yates over the entries */
+			uint32_t j = (uint32_t)fcl_rng_below(&rng, k);
+			uint32_t t = p->entries[k - 1].task;
+			p->entries[k - 1].task = p->entries[j].task;
+			p->entries[j].task = t;
+		}
 	}
 	struct fcl_rng rng;
 	uint32_t offset = 0;
 	fcl_rng_init(&rng, sc->seed, FCL_RNG_ARRIVAL, c, FCL_RNG_NO_ROUND);
-	if (sc->timeline.offset)
-		offset = (uint32_t)fcl_rng_below(&rng, (uint64_t)sc->timeline.offset + 1);
+	if (max_offset)
+		offset = (uint32_t)fcl_rng_below(&rng, (uint64_t)max_offset + 1);
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t jit = 0;
 		if (k > 0 && sc->timeline.jitter)
@@ -924,14 +949,16 @@ int fcl_schedule_is_task_end(const struct fcl_schedule *s, uint32_t round)
 void fcl_schedule_client_round(const struct fcl_schedule *s, uint32_t client, uint32_t round,
 			       struct fcl_client_round *out)
 {
-	const struct fcl_client_plan *p = &s->plans[client];
+	const struct fcl_client_plan *p;
 	int32_t e;
 	uint32_t lo = 0, hi = 0;
 
 	memset(out, 0, sizeof *out);
 	out->task = -1;
-	if (client >= s->n_clients || round >= s->n_rounds || round < s->join ||
-	    (s->leave && round >= s->leave))
+	if (client >= s->n_clients || round >= s->n_rounds)
+		return;
+	p = &s->plans[client];
+	if (round < p->join || (p->leave && round >= p->leave))
 		return;
 	if ((e = entry_of(p, round)) < 0)
 		return;
@@ -961,10 +988,10 @@ int fcl_schedule_available(const struct fcl_schedule *s, uint64_t seed, uint32_t
 	fcl_schedule_client_round(s, client, round, &cr);
 	if (cr.task < 0)
 		return 0;
-	if (s->participation >= 1.0)
+	if (s->plans[client].participation >= 1.0)
 		return 1;
 	fcl_rng_init(&rng, seed, FCL_RNG_AVAILABILITY, client, round);
-	return (double)(fcl_rng_next(&rng) >> 11) * 0x1.0p-53 < s->participation;
+	return (double)(fcl_rng_next(&rng) >> 11) * 0x1.0p-53 < s->plans[client].participation;
 }
 
 uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, uint32_t round,

@@ -11,8 +11,10 @@
 #define FCL_SCENARIO_MAX_HIDDEN 6
 #define FCL_SCENARIO_MAX_CLASSES 256
 #define FCL_SCENARIO_PATH_MAX 512
-#define FCL_SCENARIO_MAX_ORDER 1024   /* entries of an explicit timeline.order */
-#define FCL_SCENARIO_MAX_SEGMENTS 256 /* entries of timeline.segments */
+#define FCL_SCENARIO_MAX_ORDER 1024     /* entries of an explicit timeline.order */
+#define FCL_SCENARIO_MAX_SEGMENTS 256   /* entries of timeline.segments */
+#define FCL_SCENARIO_MAX_GROUPS 64      /* entries of timeline.groups */
+#define FCL_SCENARIO_MAX_GROUP_ORDER 64 /* an explicit order inside a group */
 
 enum fcl_dataset_kind {
 	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
@@ -39,7 +41,8 @@ enum fcl_task_kind {
 enum fcl_order_kind {
 	FCL_ORDER_CATALOGUE, /* tasks 0, 1, 2 ... */
 	FCL_ORDER_SHUFFLED,  /* a seeded permutation per client */
-	FCL_ORDER_EXPLICIT,  /* timeline.order, the same for every client */
+	FCL_ORDER_EXPLICIT,  /* an explicit list of task ids */
+	FCL_ORDER_INHERIT,   /* a group without its own order: timeline.order */
 };
 
 enum fcl_recurrence_kind {
@@ -50,6 +53,17 @@ enum fcl_recurrence_kind {
 /* One explicit segment: clients lo..hi train on `task` in rounds [start, end). */
 struct fcl_segment {
 	uint32_t lo, hi, task, start, end;
+};
+
+/* Clients lo..hi with their own timeline settings; UINT32_MAX (participation
+ * < 0, order FCL_ORDER_INHERIT) = as the timeline says. */
+struct fcl_client_group {
+	uint32_t lo, hi;
+	enum fcl_order_kind order;
+	uint32_t n_order;
+	uint32_t order_list[FCL_SCENARIO_MAX_GROUP_ORDER];
+	uint32_t offset, join, leave;
+	double participation;
 };
 
 enum fcl_rule_kind {
@@ -109,6 +123,9 @@ struct fcl_scenario {
 		uint32_t n_segments;
 		struct fcl_segment segments[FCL_SCENARIO_MAX_SEGMENTS];
 		struct fcl_segment cur; /* parser scratch */
+		uint32_t n_groups;
+		struct fcl_client_group groups[FCL_SCENARIO_MAX_GROUPS];
+		struct fcl_client_group gcur; /* parser scratch */
 	} timeline;
 
 	struct {

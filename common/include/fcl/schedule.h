@@ -38,6 +38,8 @@ struct fcl_entry {
 struct fcl_client_plan {
 	uint32_t n_entries;
 	struct fcl_entry *entries; /* (n_entries) ascending, non-overlapping */
+	uint32_t join, leave;      /* present in rounds [join, leave); leave 0 = to the end */
+	double participation;      /* chance of being available in a round with data */
 	/* Recurrence (power law): round r's samples from old tasks are
 	 * rec_idx[rec_off[r] .. rec_off[r+1]), of tasks rec_task[...]. NULL when off. */
 	uint32_t *rec_off; /* (n_rounds + 1) */
