@@ -145,6 +145,7 @@ static void teardown(struct fcl_server *s)
 		fclose(s->events);
 	if (s->eval_csv)
 		fclose(s->eval_csv);
+	report_free(s);
 	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
 		free(s->updates[i]);
 	free(s->updates);

@@ -10,6 +10,7 @@
  * result does not depend on timing or on how clients map to processes.
  */
 #include "server.h"
+#include "evaluate.h"
 
 #include "fcl/log.h"
 #include "fcl/rng.h"
@@ -150,21 +151,7 @@ static int slot_of(const struct fcl_server *s, int64_t client)
 
 static void evaluate(struct fcl_server *s, int task_end)
 {
-	uint32_t T = s->sched.n_tasks;
-	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
-	double acc[FCL_SCENARIO_MAX_CLASSES], seen = 0.0;
-
-	for (uint32_t t = 0; t < T; t++) {
-		const struct fcl_task *k = &s->sched.tasks[t];
-		acc[t] = fcl_evaluate(&s->model, &s->eval_scratch, &s->test, k->test_idx, k->n_test,
-				      k->perm);
-		if (t <= task)
-			seen += acc[t];
-	}
-	s->last_acc = seen / (double)(task + 1);
-	if (task_end)
-		memcpy(s->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
-	report_eval(s, acc, task_end);
+	eval_global(s, s->round, task_end);
 }
 
 /* FedAvg over accepted updates, in client-id order: theta += sum_i w_i * delta_i. */
@@ -198,6 +185,7 @@ static void end_round(struct fcl_server *s)
 	uint32_t every = s->sc.eval.every_rounds;
 
 	uv_timer_stop(&s->deadline);
+	eval_local_models(s); /* before aggregation: local = global + update */
 	aggregate(s);
 	if (task_end || (every && (s->round + 1) % every == 0))
 		evaluate(s, task_end);
@@ -220,7 +208,6 @@ static int all_finite(const float *v, size_t n)
 void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m, size_t bytes)
 {
 	int i;
-	(void)bytes;
 
 	if (s->phase != PHASE_TRAINING || m->round != s->round) {
 		server_drop(s, "update for round %u while in round %u", m->round, s->round);
@@ -242,6 +229,7 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		return;
 	}
 	/* From here the client has answered: a bad update is rejected, not awaited. */
+	report_update(s, (uint32_t)m->client_id, bytes);
 	const char *bad = NULL;
 	if (m->n_values != s->model.n_params)
 		bad = "wrong number of parameters";

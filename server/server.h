@@ -3,7 +3,8 @@
  * main.c    command line, setup and teardown
  * net.c     ZeroMQ ROUTER in the libuv loop: receive, validate, dispatch, send
  * round.c   the round state machine: join, start, collect, aggregate, evaluate
- * report.c  the run folder: events.jsonl, eval.csv, metrics.json, summary.txt
+ * report.c  the run folder: events.jsonl, eval.csv, metrics.json, summary.txt/.md
+ * evaluate.c the evaluation schedule's work and the accuracy record (evaluate.h)
  */
 #ifndef FCL_SERVER_H
 #define FCL_SERVER_H
@@ -94,6 +95,8 @@ struct fcl_server {
 
 	/* run folder */
 	FILE *events, *eval_csv;
+	FILE *eval_class_csv;   /* per-class accuracy, with evaluation.per_class */
+	struct run_record *rec; /* evaluate.c: every evaluation, traffic and time */
 };
 
 /* net.c */
@@ -117,8 +120,11 @@ void round_finish_run(struct fcl_server *s, int exit_code, const char *reason);
 /* report.c */
 int report_open(struct fcl_server *s);
 void report_round(struct fcl_server *s, double round_seconds, double server_seconds);
-void report_eval(struct fcl_server *s, const double *acc_per_task, int task_end);
 void report_event(struct fcl_server *s, const char *event, const char *detail);
+/* An update message of `bytes` from a participant (counted per client). */
+void report_update(struct fcl_server *s, uint32_t client, size_t bytes);
 int report_close(struct fcl_server *s);
+/* Frees what report_open allocated (teardown). */
+void report_free(struct fcl_server *s);
 
 #endif

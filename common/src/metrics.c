@@ -331,7 +331,7 @@ void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stabili
 				}
 			sw_sum += pre - lo;
 			sw_n++;
-			for (int64_t n = at + 1; n <= to; n++)
+			for (int64_t n = at + 1; lo < pre && n <= to; n++)
 				if (A(n, i) >= pre) {
 					rec_sum += (double)(r->round[n] - r->round[at]);
 					out->n_recovered++;

@@ -78,10 +78,11 @@ double fcl_metric_wf(const struct fcl_acc_record *r, size_t w);
  * the training of the next to end; for every task i learned before the switch,
  * depth = acc[switch row, i] - min over the next task's rows of acc[n, i], and
  * recovery = rounds from that minimum until acc first reaches the pre-switch value
- * again within the next task (not recovered: it never does). */
+ * again within the next task (a pair with no drop has nothing to recover from and
+ * is not counted in n_recovered). */
 struct fcl_stability_gap {
 	size_t n_pairs;           /* (switch, old task) pairs */
-	size_t n_recovered;
+	size_t n_recovered;       /* pairs that dropped and came back */
 	double depth;             /* mean depth over pairs; NAN when none */
 	double recovery_rounds;   /* mean over recovered pairs; NAN when none recovered */
 };
