@@ -274,6 +274,8 @@ static int write_metrics(struct fcl_server *s, uint32_t rows, const struct metri
 		}
 		fprintf(f, "  \"stability_gap_depth\": ");
 		json_num(f, v->gap.depth);
+		fprintf(f, ",\n  \"stability_gap_depth_newest_task\": ");
+		json_num(f, v->gap.depth_newest);
 		fprintf(f, ",\n  \"stability_gap_recovery_rounds\": ");
 		json_num(f, v->gap.recovery_rounds);
 		fprintf(f, ",\n  \"stability_gap_pairs\": %zu,\n", v->gap.n_pairs);
@@ -310,8 +312,10 @@ static int write_summary(struct fcl_server *s, uint32_t rows, const struct metri
 			100.0 * v->a_last);
 		fprintf(f, "min-ACC / WC-ACC        %6.2f%% / %.2f%%\n", 100.0 * v->min_acc,
 			100.0 * v->wc_acc);
-		fprintf(f, "stability gap depth     %6.2f points (%zu of %zu recovered)\n",
-			100.0 * v->gap.depth, v->gap.n_recovered, v->gap.n_pairs);
+		fprintf(f, "stability gap depth     %6.2f points (task just ended %.2f; %zu of %zu "
+			   "recovered)\n",
+			100.0 * v->gap.depth, 100.0 * v->gap.depth_newest, v->gap.n_recovered,
+			v->gap.n_pairs);
 	}
 	fprintf(f, "traffic: %.1f MB up, %.1f MB down; %llu bad messages dropped; %.1f s\n",
 		(double)s->bytes_up / 1e6, (double)s->bytes_down / 1e6,
@@ -373,6 +377,9 @@ static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct me
 	}
 	fprintf(f, "| stability gap depth | `stability_gap_depth` | ");
 	md_value(f, v->gap.depth, "points");
+	fprintf(f, " |\n| stability gap depth, task that just ended | "
+		   "`stability_gap_depth_newest_task` | ");
+	md_value(f, v->gap.depth_newest, "points");
 	fprintf(f, " |\n| stability gap recovery (rounds, over %zu of %zu recovered) | "
 		   "`stability_gap_recovery_rounds` | ",
 		v->gap.n_recovered, v->gap.n_pairs);
@@ -383,7 +390,7 @@ static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct me
 	if (T > 1) {
 		fprintf(f, "\nStability gap depth per task switch (points):");
 		for (uint32_t m = 0; m + 1 < T; m++) {
-			fprintf(f, " %s", m ? "," : "");
+			fprintf(f, "%s", m ? ", " : " ");
 			md_value(f, v->gap_per_switch[m], "points");
 		}
 		fprintf(f, ".\n");

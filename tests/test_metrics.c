@@ -124,6 +124,7 @@ static void continual(void)
 	CHECK(g.n_recovered == 1 && NEAR(g.recovery_rounds, 1.0),
 	      "stability_gap_recovery_rounds = 1");
 	CHECK(NEAR(per_switch[0], 0.5) && isnan(per_switch[1]), "stability gap per switch");
+	CHECK(NEAR(g.depth_newest, 0.5), "stability_gap_depth_newest_task = 0.5");
 }
 
 /* Three tasks that end out of order, as for a client whose tasks arrive out of
@@ -168,6 +169,8 @@ static void out_of_phase(void)
 	      "out of phase: no recovery, recovery rounds undefined");
 	CHECK(NEAR(per_switch[0], 0.3) && NEAR(per_switch[1], 0.25) && isnan(per_switch[2]),
 	      "out of phase: depth per switch");
+	/* the task that just ended: task 1 at switch 0 (0.3), task 0 at switch 1 (0.3) */
+	CHECK(NEAR(g.depth_newest, 0.3), "out of phase: stability_gap_depth_newest_task");
 }
 
 int main(void)

@@ -305,10 +305,11 @@ void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stabili
 {
 	struct ends e;
 	int64_t last = last_row(r);
-	double depth_sum = 0.0, rec_sum = 0.0;
+	double depth_sum = 0.0, rec_sum = 0.0, newest_sum = 0.0;
+	size_t n_switches = 0;
 
 	out->n_pairs = out->n_recovered = 0;
-	out->depth = out->recovery_rounds = NAN;
+	out->depth = out->recovery_rounds = out->depth_newest = NAN;
 	for (size_t m = 0; per_switch_depth && m < r->n_tasks; m++)
 		per_switch_depth[m] = NAN;
 	if (ends_init(&e, r) != 0)
@@ -331,6 +332,8 @@ void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stabili
 				}
 			sw_sum += pre - lo;
 			sw_n++;
+			if (i == e.task[m])
+				newest_sum += pre - lo;
 			for (int64_t n = at + 1; lo < pre && n <= to; n++)
 				if (A(n, i) >= pre) {
 					rec_sum += (double)(r->round[n] - r->round[at]);
@@ -340,11 +343,14 @@ void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stabili
 		}
 		depth_sum += sw_sum;
 		out->n_pairs += sw_n;
+		n_switches++;
 		if (per_switch_depth && m < r->n_tasks && sw_n)
 			per_switch_depth[m] = sw_sum / (double)sw_n;
 	}
 	if (out->n_pairs)
 		out->depth = depth_sum / (double)out->n_pairs;
+	if (n_switches)
+		out->depth_newest = newest_sum / (double)n_switches;
 	if (out->n_recovered)
 		out->recovery_rounds = rec_sum / (double)out->n_recovered;
 	ends_fini(&e);

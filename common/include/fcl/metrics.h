@@ -84,6 +84,8 @@ struct fcl_stability_gap {
 	size_t n_pairs;           /* (switch, old task) pairs */
 	size_t n_recovered;       /* pairs that dropped and came back */
 	double depth;             /* mean depth over pairs; NAN when none */
+	double depth_newest;      /* mean over switches of the depth of the task that just
+				   * ended (the classic stability-gap curve); NAN when none */
 	double recovery_rounds;   /* mean over recovered pairs; NAN when none recovered */
 };
 /* Over every switch; per_switch_depth (n_tasks entries, may be NULL) gets the mean
