@@ -30,7 +30,7 @@ int eval_init(struct fcl_server *s)
 	s->rec = r;
 	r->T = T;
 	r->C = C;
-	r->cap = 64;
+	r->cap = 16; /* grows by doubling */
 	r->round = malloc(r->cap * sizeof *r->round);
 	r->acc = malloc(r->cap * T * sizeof *r->acc);
 	r->seen = malloc(r->cap * sizeof *r->seen);

@@ -18,18 +18,18 @@ struct fcl_server;
 
 /* The global model's evaluations, and the run's accounting (not in metrics.json). */
 struct run_record {
-	uint32_t T, C;            /* tasks, classes */
+	uint32_t T, C; /* tasks, classes */
 	size_t n_rows, cap;
-	int64_t *round;           /* (cap) */
-	double *acc;              /* (cap, T) */
-	double *seen;             /* (cap) accuracy on the tasks seen so far, pooled */
-	double *class_acc;        /* (cap, C) per class over the tasks seen so far; NAN: none */
-	int64_t *end_row;         /* (T) row at the end of task t, -1 before */
-	double *init_acc;         /* (T) the initial model, b_t */
+	int64_t *round;    /* (cap) */
+	double *acc;       /* (cap, T) */
+	double *seen;      /* (cap) accuracy on the tasks seen so far, pooled */
+	double *class_acc; /* (cap, C) per class over the tasks seen so far; NAN: none */
+	int64_t *end_row;  /* (T) row at the end of task t, -1 before */
+	double *init_acc;  /* (T) the initial model, b_t */
 	int has_init;
 	uint64_t *correct, *count; /* (T, C) scratch of one evaluation */
-	float *local_params;      /* (n_params) scratch: global + one update */
-	double eval_seconds;      /* spent evaluating */
+	float *local_params;       /* (n_params) scratch: global + one update */
+	double eval_seconds;       /* spent evaluating */
 
 	/* traffic and time: events.jsonl and summary.md only */
 	uint64_t *task_bytes_up, *task_bytes_down; /* (T) */

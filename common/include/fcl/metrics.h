@@ -17,18 +17,18 @@
 
 /* One model's evaluations. All arrays are borrowed. */
 struct fcl_acc_record {
-	size_t n_rows;          /* evaluation times, in time order */
-	size_t n_tasks;         /* T */
-	size_t n_classes;       /* columns of class_acc; 0 = no per-class record */
-	const int64_t *round;   /* (n_rows) round just completed at each evaluation */
-	const double *acc;      /* (n_rows, n_tasks) accuracy on each task's test set */
-	const double *seen;     /* (n_rows) accuracy on the test samples of every task seen
-				 * so far (Si-Blurry's "seen classes" set), or NULL */
+	size_t n_rows;           /* evaluation times, in time order */
+	size_t n_tasks;          /* T */
+	size_t n_classes;        /* columns of class_acc; 0 = no per-class record */
+	const int64_t *round;    /* (n_rows) round just completed at each evaluation */
+	const double *acc;       /* (n_rows, n_tasks) accuracy on each task's test set */
+	const double *seen;      /* (n_rows) accuracy on the test samples of every task seen
+				  * so far (Si-Blurry's "seen classes" set), or NULL */
 	const double *class_acc; /* (n_rows, n_classes) per class over seen tasks, NAN where a
 				  * class has no test sample yet; or NULL */
-	const int64_t *end_row; /* (n_tasks) row of the evaluation at the end of task j's
-				 * training; -1 while task j has not ended */
-	const double *init_acc; /* (n_tasks) b_j: the initial (random) model on task j, or NULL */
+	const int64_t *end_row;  /* (n_tasks) row of the evaluation at the end of task j's
+				  * training; -1 while task j has not ended */
+	const double *init_acc;  /* (n_tasks) b_j: the initial (random) model on task j, or NULL */
 };
 
 /* ---- task-end metrics (R[i, j] = acc at the end of the i-th task to end, on task j) ---- */
@@ -81,12 +81,12 @@ double fcl_metric_wf(const struct fcl_acc_record *r, size_t w);
  * again within the next task (a pair with no drop has nothing to recover from and
  * is not counted in n_recovered). */
 struct fcl_stability_gap {
-	size_t n_pairs;           /* (switch, old task) pairs */
-	size_t n_recovered;       /* pairs that dropped and came back */
-	double depth;             /* mean depth over pairs; NAN when none */
-	double depth_newest;      /* mean over switches of the depth of the task that just
-				   * ended (the classic stability-gap curve); NAN when none */
-	double recovery_rounds;   /* mean over recovered pairs; NAN when none recovered */
+	size_t n_pairs;         /* (switch, old task) pairs */
+	size_t n_recovered;     /* pairs that dropped and came back */
+	double depth;           /* mean depth over pairs; NAN when none */
+	double depth_newest;    /* mean over switches of the depth of the task that just
+				 * ended (the classic stability-gap curve); NAN when none */
+	double recovery_rounds; /* mean over recovered pairs; NAN when none recovered */
 };
 /* Over every switch; per_switch_depth (n_tasks entries, may be NULL) gets the mean
  * depth at the m-th switch (m = 0 .. task ends - 2), NAN beyond. */
