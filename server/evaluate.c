@@ -43,13 +43,14 @@ int eval_init(struct fcl_server *s)
 	r->task_bytes_down = calloc(T, sizeof *r->task_bytes_down);
 	r->task_seconds = calloc(T, sizeof *r->task_seconds);
 	r->client_bytes_up = calloc(N, sizeof *r->client_bytes_up);
+	r->client_bytes_down = calloc(N, sizeof *r->client_bytes_down);
 	r->client_updates = calloc(N, sizeof *r->client_updates);
 	r->client_train_s = calloc(N, sizeof *r->client_train_s);
 	if (s->sc.eval.local_models)
 		r->local_params = malloc(s->model.n_params * sizeof *r->local_params);
 	if (!r->round || !r->acc || !r->seen || !r->class_acc || !r->end_row || !r->init_acc ||
 	    !r->correct || !r->count || !r->task_bytes_up || !r->task_bytes_down ||
-	    !r->task_seconds || !r->client_bytes_up || !r->client_updates || !r->client_train_s ||
+	    !r->task_seconds || !r->client_bytes_up || !r->client_bytes_down || !r->client_updates || !r->client_train_s ||
 	    (s->sc.eval.local_models && !r->local_params))
 		return -ENOMEM;
 	for (uint32_t t = 0; t < T; t++)
@@ -76,6 +77,7 @@ void eval_fini(struct fcl_server *s)
 	free(r->task_bytes_down);
 	free(r->task_seconds);
 	free(r->client_bytes_up);
+	free(r->client_bytes_down);
 	free(r->client_updates);
 	free(r->client_train_s);
 	free(r);

@@ -35,6 +35,8 @@ struct run_record {
 	uint64_t *task_bytes_up, *task_bytes_down; /* (T) */
 	double *task_seconds;                      /* (T) wall time of the task's rounds */
 	uint64_t *client_bytes_up;                 /* (n_clients) update messages */
+	double *client_bytes_down;                 /* (n_clients) share of its process's
+						    * round messages (see report.c) */
 	uint32_t *client_updates;                  /* (n_clients) accepted */
 	double *client_train_s;                    /* (n_clients) reported compute seconds */
 	double server_s_sum, server_s_max;         /* per round, after the last update */

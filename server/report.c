@@ -98,6 +98,31 @@ void report_event(struct fcl_server *s, const char *event, const char *detail)
 	fflush(s->events);
 }
 
+/* The global model goes down once per client process, so bytes down per client are
+ * an attribution: the round's bytes down are split evenly over the processes that
+ * had participants (their messages differ only in the list of ids), and each
+ * process's share evenly over its participants. */
+static void attribute_bytes_down(struct fcl_server *s)
+{
+	uint32_t n_procs = 0;
+
+	for (uint32_t p = 0; p < s->n_peers; p++)
+		for (uint32_t i = 0; i < s->n_participants; i++)
+			if (s->owner[s->participants[i]] == (int32_t)p) {
+				n_procs++;
+				break;
+			}
+	for (uint32_t p = 0; n_procs && p < s->n_peers; p++) {
+		uint32_t here = 0;
+		for (uint32_t i = 0; i < s->n_participants; i++)
+			here += s->owner[s->participants[i]] == (int32_t)p;
+		for (uint32_t i = 0; here && i < s->n_participants; i++)
+			if (s->owner[s->participants[i]] == (int32_t)p)
+				s->rec->client_bytes_down[s->participants[i]] +=
+				    (double)s->round_bytes_down / n_procs / here;
+	}
+}
+
 void report_round(struct fcl_server *s, double round_seconds, double server_seconds)
 {
 	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
@@ -123,6 +148,7 @@ void report_round(struct fcl_server *s, double round_seconds, double server_seco
 				r->client_updates[s->participants[i]]++;
 				r->client_train_s[s->participants[i]] += s->slot_train_s[i];
 			}
+		attribute_bytes_down(s);
 		r->task_bytes_up[task] += s->round_bytes_up;
 		r->task_bytes_down[task] += s->round_bytes_down;
 		r->task_seconds[task] += round_seconds;
@@ -407,13 +433,16 @@ static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct me
 		r->n_rounds_done ? r->server_s_sum / r->n_rounds_done : 0.0, r->server_s_max,
 		r->n_rounds_done, r->eval_seconds, (unsigned long long)s->bad_messages,
 		fcl_now() - s->started);
-	fprintf(f, "\n## Clients\n\nBytes up are the client's update messages; the global "
-		   "model goes down once per client process per round, so bytes down are per "
-		   "task above, not per client.\n\n");
-	fprintf(f, "| client | updates | MB up | compute seconds |\n|---:|---:|---:|---:|\n");
+	fprintf(f, "\n## Clients\n\nBytes up are the client's update messages. The global "
+		   "model goes down once per client process per round, so bytes down per client "
+		   "are a share: each round's bytes down split evenly over the processes with "
+		   "participants, and each process's part over its participants.\n\n");
+	fprintf(f, "| client | updates | MB up | MB down (share) | compute seconds |\n"
+		   "|---:|---:|---:|---:|---:|\n");
 	for (uint32_t c = 0; c < N; c++)
-		fprintf(f, "| %u | %u | %.2f | %.3f |\n", c, r->client_updates[c],
-			(double)r->client_bytes_up[c] / 1e6, r->client_train_s[c]);
+		fprintf(f, "| %u | %u | %.2f | %.2f | %.3f |\n", c, r->client_updates[c],
+			(double)r->client_bytes_up[c] / 1e6, r->client_bytes_down[c] / 1e6,
+			r->client_train_s[c]);
 	fprintf(f, "\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
 		   "`metrics.json`; plots with `fcl-report %s`.\n",
 		s->run_dir);
@@ -440,6 +469,9 @@ static void write_traffic_event(struct fcl_server *s)
 	for (uint32_t c = 0; c < N; c++)
 		fprintf(s->events, "%s%llu", c ? "," : "",
 			(unsigned long long)r->client_bytes_up[c]);
+	fprintf(s->events, "],\"client_bytes_down_share\":[");
+	for (uint32_t c = 0; c < N; c++)
+		fprintf(s->events, "%s%.0f", c ? "," : "", r->client_bytes_down[c]);
 	fprintf(s->events, "],\"client_updates\":[");
 	for (uint32_t c = 0; c < N; c++)
 		fprintf(s->events, "%s%u", c ? "," : "", r->client_updates[c]);
