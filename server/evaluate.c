@@ -46,12 +46,14 @@ int eval_init(struct fcl_server *s)
 	r->client_bytes_down = calloc(N, sizeof *r->client_bytes_down);
 	r->client_updates = calloc(N, sizeof *r->client_updates);
 	r->client_train_s = calloc(N, sizeof *r->client_train_s);
-	if (s->sc.eval.local_models)
+	if (s->sc.eval.local_models) {
 		r->local_params = malloc(s->model.n_params * sizeof *r->local_params);
+		r->local = calloc(N, sizeof *r->local);
+	}
 	if (!r->round || !r->acc || !r->seen || !r->class_acc || !r->end_row || !r->init_acc ||
 	    !r->correct || !r->count || !r->task_bytes_up || !r->task_bytes_down ||
 	    !r->task_seconds || !r->client_bytes_up || !r->client_bytes_down || !r->client_updates || !r->client_train_s ||
-	    (s->sc.eval.local_models && !r->local_params))
+	    (s->sc.eval.local_models && (!r->local_params || !r->local)))
 		return -ENOMEM;
 	for (uint32_t t = 0; t < T; t++)
 		r->end_row[t] = -1;
@@ -73,6 +75,13 @@ void eval_fini(struct fcl_server *s)
 	free(r->correct);
 	free(r->count);
 	free(r->local_params);
+	for (uint32_t c = 0; r->local && c < s->sched.n_clients; c++) {
+		free(r->local[c].round);
+		free(r->local[c].acc);
+		free(r->local[c].seen);
+		free(r->local[c].end_row);
+	}
+	free(r->local);
 	free(r->task_bytes_up);
 	free(r->task_bytes_down);
 	free(r->task_seconds);
@@ -232,6 +241,42 @@ void eval_global(struct fcl_server *s, uint32_t round, int task_end)
 	r->eval_seconds += fcl_now() - t0;
 }
 
+/* Appends one evaluation to client c's local record; its row becomes the client's
+ * end row of `task` (the last one during the task wins). */
+static int local_append(struct run_record *r, uint32_t c, int64_t round, uint32_t task,
+			const double *acc, double seen)
+{
+	struct local_record *l = &r->local[c];
+
+	if (!l->end_row) {
+		if (!(l->end_row = malloc(r->T * sizeof *l->end_row)))
+			return -ENOMEM;
+		for (uint32_t t = 0; t < r->T; t++)
+			l->end_row[t] = -1;
+	}
+	if (l->n_rows == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		int64_t *rd = realloc(l->round, cap * sizeof *rd);
+		if (rd)
+			l->round = rd;
+		double *acc2 = realloc(l->acc, cap * r->T * sizeof *acc2);
+		if (acc2)
+			l->acc = acc2;
+		double *seen2 = realloc(l->seen, cap * sizeof *seen2);
+		if (seen2)
+			l->seen = seen2;
+		if (!rd || !acc2 || !seen2)
+			return -ENOMEM;
+		l->cap = cap;
+	}
+	l->round[l->n_rows] = round;
+	memcpy(l->acc + l->n_rows * r->T, acc, r->T * sizeof *acc);
+	l->seen[l->n_rows] = seen;
+	l->end_row[task] = (int64_t)l->n_rows;
+	l->n_rows++;
+	return 0;
+}
+
 void eval_local_models(struct fcl_server *s)
 {
 	struct run_record *r = s->rec;
@@ -255,6 +300,8 @@ void eval_local_models(struct fcl_server *s)
 		accuracies(r, task, acc, &seen, NULL);
 		snprintf(name, sizeof name, "client-%u", s->participants[i]);
 		write_rows(s, s->round, name, acc, &seen, NULL);
+		if (local_append(r, s->participants[i], s->round, task, acc, seen) != 0)
+			fcl_warn("out of memory for client %u's local record", s->participants[i]);
 	}
 	r->eval_seconds += fcl_now() - t0;
 }
@@ -272,5 +319,21 @@ void eval_record(const struct fcl_server *s, struct fcl_acc_record *out)
 	out->seen = r->seen;
 	out->class_acc = r->class_acc;
 	out->end_row = r->end_row;
+	out->init_acc = r->has_init ? r->init_acc : NULL;
+}
+
+void eval_local_record(const struct fcl_server *s, uint32_t c, struct fcl_acc_record *out)
+{
+	const struct run_record *r = s->rec;
+
+	memset(out, 0, sizeof *out);
+	out->n_tasks = r->T;
+	if (!r->local || c >= s->sched.n_clients || !r->local[c].end_row)
+		return;
+	out->n_rows = r->local[c].n_rows;
+	out->round = r->local[c].round;
+	out->acc = r->local[c].acc;
+	out->seen = r->local[c].seen;
+	out->end_row = r->local[c].end_row;
 	out->init_acc = r->has_init ? r->init_acc : NULL;
 }

@@ -16,6 +16,15 @@
 
 struct fcl_server;
 
+/* One client's local-model evaluations: its own, sparser time x task record. */
+struct local_record {
+	size_t n_rows, cap;
+	int64_t *round;   /* (cap) */
+	double *acc;      /* (cap, T) */
+	double *seen;     /* (cap) */
+	int64_t *end_row; /* (T) its last evaluation during each task, -1: none */
+};
+
 /* The global model's evaluations, and the run's accounting (not in metrics.json). */
 struct run_record {
 	uint32_t T, C; /* tasks, classes */
@@ -29,6 +38,7 @@ struct run_record {
 	int has_init;
 	uint64_t *correct, *count; /* (T, C) scratch of one evaluation */
 	float *local_params;       /* (n_params) scratch: global + one update */
+	struct local_record *local; /* (n_clients) with evaluation.local_models, else NULL */
 	double eval_seconds;       /* spent evaluating */
 
 	/* traffic and time: events.jsonl and summary.md only */
@@ -54,5 +64,7 @@ void eval_global(struct fcl_server *s, uint32_t round, int task_end);
 void eval_local_models(struct fcl_server *s);
 /* The record as metrics.h reads it (borrowed). */
 void eval_record(const struct fcl_server *s, struct fcl_acc_record *out);
+/* Client c's local-model record (borrowed); 0 rows without local evaluations. */
+void eval_local_record(const struct fcl_server *s, uint32_t c, struct fcl_acc_record *out);
 
 #endif

@@ -271,6 +271,40 @@ static void json_row(FILE *f, const double *v, size_t n)
 	fprintf(f, "]");
 }
 
+/* The local-model metrics of one client, in metrics.json and summary.md. */
+static const struct {
+	const char *key, *unit;
+	double (*fn)(const struct fcl_acc_record *);
+} local_metrics[] = {
+    {"final_avg_acc", "%", fcl_metric_final_avg_acc_rec},
+    {"forgetting_max", "points", fcl_metric_forgetting_max_rec},
+    {"forgetting_first", "points", fcl_metric_forgetting_first_rec},
+    {"bwt", "points", fcl_metric_bwt_rec},
+    {"a_auc", "%", fcl_metric_a_auc},
+    {"min_acc", "%", fcl_metric_min_acc},
+};
+#define N_LOCAL_METRICS (sizeof local_metrics / sizeof *local_metrics)
+
+static void write_local_metrics(FILE *f, const struct fcl_server *s)
+{
+	fprintf(f, "  \"local_models\": [");
+	for (uint32_t c = 0, first = 1; c < s->sched.n_clients; c++) {
+		struct fcl_acc_record r;
+		eval_local_record(s, c, &r);
+		if (r.n_rows == 0)
+			continue;
+		fprintf(f, "%s\n    {\"client\": %u, \"evaluations\": %zu", first ? "" : ",", c,
+			r.n_rows);
+		for (size_t m = 0; m < N_LOCAL_METRICS; m++) {
+			fprintf(f, ", \"%s\": ", local_metrics[m].key);
+			json_num(f, local_metrics[m].fn(&r));
+		}
+		fprintf(f, "}");
+		first = 0;
+	}
+	fprintf(f, "\n  ],\n");
+}
+
 static int write_metrics(struct fcl_server *s, uint32_t rows, const struct metric_values *v)
 {
 	uint32_t T = s->sched.n_tasks;
@@ -310,6 +344,8 @@ static int write_metrics(struct fcl_server *s, uint32_t rows, const struct metri
 		json_row(f, v->gap_per_switch, T > 1 ? T - 1 : 0);
 		fprintf(f, ",\n");
 	}
+	if (s->sc.eval.local_models)
+		write_local_metrics(f, s);
 	fprintf(f, "  \"params_checksum\": \"%016llx\"\n}\n",
 		(unsigned long long)params_checksum(s));
 	return fclose(f) == 0 ? 0 : -EIO;
@@ -443,6 +479,31 @@ static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct me
 		fprintf(f, "| %u | %u | %.2f | %.2f | %.3f |\n", c, r->client_updates[c],
 			(double)r->client_bytes_up[c] / 1e6, r->client_bytes_down[c] / 1e6,
 			r->client_train_s[c]);
+	if (s->sc.eval.local_models) {
+		fprintf(f, "\n## Local models\n\nEach client's local model (global + its update) "
+			   "at the rounds it took part in and the global model was evaluated: its "
+			   "own time x task record, whose task ends are its last evaluation in each "
+			   "task.\n\n| client | evaluations |");
+		for (size_t m = 0; m < N_LOCAL_METRICS; m++)
+			fprintf(f, " `%s` |", local_metrics[m].key);
+		fprintf(f, "\n|---:|---:|");
+		for (size_t m = 0; m < N_LOCAL_METRICS; m++)
+			fprintf(f, "---:|");
+		fprintf(f, "\n");
+		for (uint32_t c = 0; c < N; c++) {
+			struct fcl_acc_record lr;
+			eval_local_record(s, c, &lr);
+			if (lr.n_rows == 0)
+				continue;
+			fprintf(f, "| %u | %zu |", c, lr.n_rows);
+			for (size_t m = 0; m < N_LOCAL_METRICS; m++) {
+				fprintf(f, " ");
+				md_value(f, local_metrics[m].fn(&lr), local_metrics[m].unit);
+				fprintf(f, " |");
+			}
+			fprintf(f, "\n");
+		}
+	}
 	fprintf(f, "\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
 		   "`metrics.json`; plots with `fcl-report %s`.\n",
 		s->run_dir);

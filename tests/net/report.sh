@@ -25,6 +25,8 @@ done
 sed 's/^  every_rounds: 1$/  every_rounds: 1\n  local_models: true/' "$FCL_TESTS/scenarios/determinism.yaml" >"$work/local.yaml"
 check "run with local-model evaluation completes" log "$FCL_SIM" "$work/local.yaml" --quiet --procs 2 --run-dir "$work/local"
 check "eval.csv has local-model rows" grep -q '^5,client-[0-9]*,seen,' "$work/local/eval.csv"
+check "metrics.json has per-client local-model metrics" grep -q '{"client": 0, "evaluations": [1-9]' "$work/local/metrics.json"
+check "summary.md has the local-model table" grep -q '^## Local models' "$work/local/summary.md"
 check "local-model evaluation leaves the global model as it was" \
 	test "$(json_field "$work/local/metrics.json" params_checksum)" = "$(json_field "$small/metrics.json" params_checksum)"
 
