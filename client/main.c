@@ -40,8 +40,18 @@ struct worker {
 	double connect_timeout_s, idle_timeout_s;
 	enum fault_kind fault;
 	int64_t fault_client; /* -1 = every client */
+	double round_delay_s; /* for tests: sleep before each round's training */
 
 	void *ctx, *sock;
+	void *monitor; /* PAIR socket with the DEALER's connection events */
+	struct {
+		unsigned retries;    /* connection attempts that failed (refused, unreachable) */
+		unsigned connects;   /* TCP connections made */
+		unsigned bad_peers;  /* connections whose ZMTP handshake failed */
+		unsigned handshakes; /* ZMTP handshakes that succeeded */
+		int up;              /* a connection is up now */
+		double lost_at;      /* when the coordinator's connection went, or 0 */
+	} conn;
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
@@ -55,9 +65,16 @@ struct worker {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
-		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--verbose]\n"
-		   "  --ids    logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		   "  --fault  for tests: wrong-size, nan or garbage (optionally for one client)\n");
+		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
+		   "                  [--verbose]\n"
+		   "  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
+		   "  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+		   "  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
+		   "                     meanwhile the connection is retried with backoff\n"
+		   "  --idle-timeout     give up after S seconds without a message (default 3600)\n"
+		   "  --fault            for tests: wrong-size, nan or garbage (optionally for one\n"
+		   "                     client)\n"
+		   "  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 
 static int parse_fault(struct worker *w, const char *spec)
@@ -83,6 +100,7 @@ static int parse_args(struct worker *w, int argc, char **argv)
 					     {"connect-timeout", required_argument, 0, 't'},
 					     {"idle-timeout", required_argument, 0, 'T'},
 					     {"fault", required_argument, 0, 'f'},
+					     {"round-delay", required_argument, 0, 'D'},
 					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
@@ -90,7 +108,7 @@ static int parse_args(struct worker *w, int argc, char **argv)
 	w->connect_timeout_s = 60;
 	w->idle_timeout_s = 3600;
 	w->fault_client = -1;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			w->endpoint = optarg;
@@ -107,6 +125,9 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			break;
 		case 'T':
 			w->idle_timeout_s = atof(optarg);
+			break;
+		case 'D':
+			w->round_delay_s = atof(optarg);
 			break;
 		case 'f':
 			if (parse_fault(w, optarg) != 0) {
@@ -144,16 +165,126 @@ static int send_msg(struct worker *w, const struct fcl_msg *m)
 	return rc;
 }
 
-/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -EPROTO or -errno. */
+#define MONITOR_ENDPOINT "inproc://fcl-client-monitor"
+
+/* Follows the connection through the DEALER's monitor, so that a timeout can
+ * say why: nobody listening, a peer that is no ZeroMQ endpoint, or a silent one. */
+static int monitor_start(struct worker *w)
+{
+	int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
+		     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+	int zero = 0;
+
+	if (zmq_socket_monitor(w->sock, MONITOR_ENDPOINT, events) != 0)
+		return -errno;
+	w->monitor = zmq_socket(w->ctx, ZMQ_PAIR);
+	if (!w->monitor)
+		return -errno;
+	zmq_setsockopt(w->monitor, ZMQ_LINGER, &zero, sizeof zero);
+	return zmq_connect(w->monitor, MONITOR_ENDPOINT) == 0 ? 0 : -errno;
+}
+
+static void monitor_drain(struct worker *w)
+{
+	for (;;) {
+		zmq_msg_t f;
+		uint16_t event = 0;
+		int more = 0;
+		size_t more_len = sizeof more;
+
+		zmq_msg_init(&f);
+		if (zmq_msg_recv(&f, w->monitor, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&f);
+			return;
+		}
+		if (zmq_msg_size(&f) >= 6)
+			memcpy(&event, zmq_msg_data(&f), sizeof event);
+		zmq_msg_close(&f);
+		zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
+		while (more) {
+			zmq_msg_init(&f);
+			zmq_msg_recv(&f, w->monitor, 0);
+			zmq_msg_close(&f);
+			zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
+		}
+		switch (event) {
+		case ZMQ_EVENT_CONNECT_RETRIED:
+			w->conn.retries++;
+			break;
+		case ZMQ_EVENT_CONNECTED:
+			w->conn.connects++;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			w->conn.handshakes++;
+			w->conn.up = 1;
+			w->conn.lost_at = 0;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+			w->conn.bad_peers++;
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			if (w->conn.up) {
+				w->conn.up = 0;
+				w->conn.lost_at = fcl_now();
+				fcl_warn("connection to the coordinator at %s lost; retrying",
+					 w->endpoint);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Why nothing came within the connect timeout, in words. */
+static void explain_no_welcome(const struct worker *w, double waited)
+{
+	if (w->conn.handshakes)
+		fcl_error("connected to %s, but no welcome within %.0f s: is it an fcl-server "
+			  "(and not one that already started its run)?",
+			  w->endpoint, waited);
+	else if (w->conn.bad_peers || w->conn.connects)
+		fcl_error("%s accepts TCP connections but does not speak ZeroMQ/ZMTP (%u failed "
+			  "handshakes in %.0f s): wrong port?",
+			  w->endpoint, w->conn.bad_peers ? w->conn.bad_peers : w->conn.connects,
+			  waited);
+	else
+		fcl_error("no coordinator at %s within %.0f s (%u connection attempts refused or "
+			  "unreachable): is fcl-server running there, and the port open?",
+			  w->endpoint, waited, w->conn.retries + 1);
+}
+
+/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -ECONNRESET (the
+ * coordinator's connection went and did not come back within the connect
+ * timeout), -EPROTO or -errno. */
 static int recv_msg(struct worker *w, double timeout_s, struct fcl_msg *m)
 {
-	zmq_pollitem_t item = {.socket = w->sock, .events = ZMQ_POLLIN};
 	zmq_msg_t body;
-	int n = zmq_poll(&item, 1, (long)(timeout_s * 1000));
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -ETIMEDOUT;
+	double deadline = fcl_now() + timeout_s;
+
+	for (;;) {
+		zmq_pollitem_t items[2] = {{.socket = w->sock, .events = ZMQ_POLLIN},
+					   {.socket = w->monitor, .events = ZMQ_POLLIN}};
+		double left = deadline - fcl_now();
+		if (w->conn.lost_at > 0) {
+			double back = w->conn.lost_at + w->connect_timeout_s - fcl_now();
+			if (back <= 0)
+				return -ECONNRESET;
+			left = back < left ? back : left;
+		}
+		int n = zmq_poll(items, w->monitor ? 2 : 1, left > 0 ? (long)(left * 1000) + 1 : 0);
+		if (n < 0)
+			return -errno;
+		if (w->monitor && (items[1].revents & ZMQ_POLLIN))
+			monitor_drain(w);
+		if (items[0].revents & ZMQ_POLLIN)
+			break;
+		if (n == 0 && fcl_now() >= deadline)
+			return -ETIMEDOUT;
+	}
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&body, w->sock, 0) < 0) {
 		zmq_msg_close(&body);
@@ -283,6 +414,8 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 			 m->task);
 		return 0;
 	}
+	if (w->round_delay_s > 0)
+		usleep((useconds_t)(w->round_delay_s * 1e6));
 	if (w->fault == FAULT_GARBAGE) {
 		static const char junk[] = "\xff\xfe this is not a protobuf message \x01\x02";
 		zmq_send(w->sock, junk, sizeof junk, 0);
@@ -322,10 +455,16 @@ static int run(struct worker *w)
 		if (rc == -EPROTO)
 			continue;
 		if (rc == -ETIMEDOUT) {
-			fcl_error(welcomed ? "no word from the coordinator at %s for %.0f s"
-					   : "no coordinator answered at %s within %.0f s",
-				  w->endpoint,
-				  welcomed ? w->idle_timeout_s : w->connect_timeout_s);
+			if (welcomed)
+				fcl_error("no word from the coordinator at %s for %.0f s", w->endpoint,
+					  w->idle_timeout_s);
+			else
+				explain_no_welcome(w, w->connect_timeout_s);
+			return rc;
+		}
+		if (rc == -ECONNRESET) {
+			fcl_error("lost the coordinator at %s: no reconnection within %.0f s",
+				  w->endpoint, w->connect_timeout_s);
 			return rc;
 		}
 		if (rc)
@@ -374,6 +513,13 @@ int main(int argc, char **argv)
 	zmq_setsockopt(w.sock, ZMQ_SNDHWM, &zero, sizeof zero);
 	zmq_setsockopt(w.sock, ZMQ_RCVHWM, &zero, sizeof zero);
 	zmq_setsockopt(w.sock, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
+	/* Reconnect with exponential backoff, 100 ms doubling up to 2 s, until
+	 * --connect-timeout says enough. */
+	int ivl = 100, ivl_max = 2000;
+	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (monitor_start(&w) != 0)
+		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
 	if (zmq_connect(w.sock, w.endpoint) != 0) {
 		fprintf(stderr, "fcl-client: cannot connect to %s: %s\n", w.endpoint,
 			zmq_strerror(errno));
@@ -381,8 +527,12 @@ int main(int argc, char **argv)
 	}
 	rc = run(&w);
 	/* Let the last updates leave before the socket closes. */
-	int linger = 5000;
+	int linger = rc ? 0 : 5000;
 	zmq_setsockopt(w.sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (w.monitor) {
+		zmq_socket_monitor(w.sock, NULL, 0);
+		zmq_close(w.monitor);
+	}
 	zmq_close(w.sock);
 	zmq_ctx_term(w.ctx);
 	free(w.ids);

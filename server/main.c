@@ -133,6 +133,12 @@ static int setup(struct fcl_server *s)
 
 static void teardown(struct fcl_server *s)
 {
+	if (s->monitor) {
+		int zero = 0;
+		zmq_socket_monitor(s->router, NULL, 0);
+		zmq_setsockopt(s->monitor, ZMQ_LINGER, &zero, sizeof zero);
+		zmq_close(s->monitor);
+	}
 	if (s->router) {
 		/* Give the shutdown messages time to leave before the socket goes. */
 		int linger = 2000;

@@ -68,6 +68,28 @@ void report_event(struct fcl_server *s, const char *event, const char *detail)
 	fflush(s->events);
 }
 
+void report_gone(struct fcl_server *s, const char *event, uint32_t p, const uint32_t *ids,
+		 uint32_t n_ids, const char *why)
+{
+	const struct peer *peer = &s->peers[p];
+	char host[sizeof peer->hostname];
+	if (!s->events)
+		return;
+	/* the hostname comes from the client: keep JSON-safe characters only */
+	snprintf(host, sizeof host, "%s", peer->hostname);
+	for (char *c = host; *c; c++)
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
+	fprintf(s->events,
+		"{\"event\":\"%s\",\"round\":%u,\"elapsed\":%.3f,\"pid\":%u,\"host\":\"%s\","
+		"\"address\":\"%s\",\"reason\":\"%s\",\"clients\":[",
+		event, s->round, fcl_now() - s->started, peer->pid, host, peer->addr, why);
+	for (uint32_t i = 0; i < n_ids; i++)
+		fprintf(s->events, "%s%u", i ? "," : "", ids[i]);
+	fprintf(s->events, "],\"clients_gone\":%u}\n", s->n_clients_gone);
+	fflush(s->events);
+}
+
 void report_round(struct fcl_server *s, double round_seconds, double server_seconds)
 {
 	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
@@ -79,6 +101,14 @@ void report_round(struct fcl_server *s, double round_seconds, double server_seco
 		fprintf(s->events, "%s%u", i ? "," : "", s->participants[i]);
 	fprintf(s->events, "],\"accepted\":%u,\"rejected\":%u,\"missing\":%u", s->n_accepted,
 		s->n_rejected, s->n_participants - s->n_accepted - s->n_rejected);
+	if (s->n_gone) {
+		/* participants whose process had left: a subset of "missing" */
+		fprintf(s->events, ",\"gone\":[");
+		for (uint32_t i = 0, k = 0; i < s->n_participants; i++)
+			if (s->slot[i] == SLOT_GONE)
+				fprintf(s->events, "%s%u", k++ ? "," : "", s->participants[i]);
+		fprintf(s->events, "]");
+	}
 	for (uint32_t i = 0; i < s->n_participants; i++)
 		if (s->slot[i] == SLOT_ACCEPTED) {
 			loss += s->slot_loss[i];
