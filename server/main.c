@@ -15,10 +15,13 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
 		   "                  [--progress] [--verbose]\n"
+		   "       fcl-server SCENARIO.yaml --count-clients\n"
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
-		   "  --progress  print one machine-readable progress line per round on stdout\n");
+		   "  --progress  print one machine-readable progress line per round on stdout\n"
+		   "  --count-clients  check the scenario, print its number of logical clients\n"
+		   "              and exit (for launch scripts that split them over processes)\n");
 }
 
 static int parse_args(struct fcl_server *s, int argc, char **argv)
@@ -27,7 +30,7 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		{"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
 		{"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
 		{"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0}};
+		{"count-clients", no_argument, 0, 'C'}, {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
 	s->bind_endpoint = "tcp://127.0.0.1:*";
@@ -53,6 +56,9 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		case 'p':
 			s->progress = 1;
 			break;
+		case 'C':
+			s->count_clients = 1;
+			break;
 		case 'v':
 			fcl_log_set_level(FCL_LOG_DEBUG);
 			break;
@@ -64,7 +70,7 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc - 1 || !s->run_dir) {
+	if (optind != argc - 1 || (!s->run_dir && !s->count_clients)) {
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -131,6 +137,18 @@ static int setup(struct fcl_server *s)
 	return 0;
 }
 
+/* --count-clients: the scenario's logical clients, for launch scripts. */
+static int count_clients(struct fcl_server *s)
+{
+	char err[1024];
+	if (fcl_scenario_load(&s->sc, s->scenario_path, NULL, NULL, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	printf("%u\n", s->sc.clients.count);
+	return 0;
+}
+
 static void teardown(struct fcl_server *s)
 {
 	if (s->monitor) {
@@ -180,6 +198,8 @@ int main(int argc, char **argv)
 	fcl_log_set_tag("server");
 	if (parse_args(&s, argc, argv) != 0)
 		return 2;
+	if (s.count_clients)
+		return count_clients(&s);
 	s.started = fcl_now();
 	if ((rc = fcl_mkdir_p(s.run_dir)) != 0) {
 		fprintf(stderr, "fcl-server: cannot create %s: %s\n", s.run_dir, strerror(-rc));
