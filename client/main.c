@@ -64,17 +64,18 @@ struct worker {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
-		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
-		   "                  [--verbose]\n"
-		   "  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
-		   "  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		   "  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
-		   "                     meanwhile the connection is retried with backoff\n"
-		   "  --idle-timeout     give up after S seconds without a message (default 3600)\n"
-		   "  --fault            for tests: wrong-size, nan or garbage (optionally for one\n"
-		   "                     client)\n"
-		   "  --round-delay      for tests: sleep S seconds before each round's training\n");
+	fprintf(f,
+		"usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
+		"                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
+		"                  [--verbose]\n"
+		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
+		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
+		"                     meanwhile the connection is retried with backoff\n"
+		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
+		"  --fault            for tests: wrong-size, nan or garbage (optionally for one\n"
+		"                     client)\n"
+		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 
 static int parse_fault(struct worker *w, const char *spec)
@@ -456,8 +457,8 @@ static int run(struct worker *w)
 			continue;
 		if (rc == -ETIMEDOUT) {
 			if (welcomed)
-				fcl_error("no word from the coordinator at %s for %.0f s", w->endpoint,
-					  w->idle_timeout_s);
+				fcl_error("no word from the coordinator at %s for %.0f s",
+					  w->endpoint, w->idle_timeout_s);
 			else
 				explain_no_welcome(w, w->connect_timeout_s);
 			return rc;

@@ -27,10 +27,10 @@ static void usage(FILE *f)
 static int parse_args(struct fcl_server *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
-		{"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
-		{"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-		{"count-clients", no_argument, 0, 'C'}, {0, 0, 0, 0}};
+	    {"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
+	    {"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
+	    {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
+	    {"count-clients", no_argument, 0, 'C'}, {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
 	s->bind_endpoint = "tcp://127.0.0.1:*";

@@ -157,8 +157,7 @@ static int receive_one(struct fcl_server *s)
 		if (m.type == FCL_MSG_HELLO) {
 			round_on_hello(s, identity, (size_t)id_len, &m);
 			remember_connection(s, identity, (size_t)id_len, &body);
-		}
-		else if (peer < 0)
+		} else if (peer < 0)
 			server_drop(s, "%s from an unknown peer", fcl_msg_type_name(m.type));
 		else if (m.type == FCL_MSG_CLIENT_UPDATE)
 			round_on_update(s, (uint32_t)peer, &m, len);

@@ -29,10 +29,10 @@ struct peer {
 	char hostname[64];
 	uint32_t first_id, n_ids; /* for log lines */
 	/* departure detection (net.c): the TCP connection its hello came on */
-	int conn_known;  /* conn_fd is valid */
-	int conn_fd;     /* libzmq's fd for the connection (ZMQ_SRCFD) */
-	char addr[64];   /* the peer's IP address as libzmq saw it, or "" */
-	int gone;        /* its connection closed or timed out: it hosts nobody now */
+	int conn_known; /* conn_fd is valid */
+	int conn_fd;    /* libzmq's fd for the connection (ZMQ_SRCFD) */
+	char addr[64];  /* the peer's IP address as libzmq saw it, or "" */
+	int gone;       /* its connection closed or timed out: it hosts nobody now */
 };
 
 /* owner[] value of a logical client whose process is gone for good. */
@@ -58,7 +58,7 @@ struct fcl_server {
 	const char *run_dir;
 	const char *bind_endpoint;
 	int progress; /* print machine-readable progress lines on stdout */
-	int count_clients; /* --count-clients: print the scenario's client count, exit */
+	int count_clients;       /* --count-clients: print the scenario's client count, exit */
 	long long seed_override; /* -1 = the scenario's */
 	struct fcl_scenario sc;
 	char *scenario_text;
@@ -76,7 +76,7 @@ struct fcl_server {
 	void *zmq_ctx, *router;
 	uv_loop_t *loop;
 	uv_poll_t poll;
-	void *monitor;        /* PAIR socket reading the ROUTER's disconnect events */
+	void *monitor; /* PAIR socket reading the ROUTER's disconnect events */
 	uv_poll_t monitor_poll;
 	uv_timer_t deadline; /* join timeout, then round deadline */
 	uv_signal_t sigint, sigterm;

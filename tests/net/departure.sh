@@ -92,4 +92,18 @@ note "$(tail -n1 "$work/none.log")"
 check "a client with no coordinator gives up (exit $rc)" test "$rc" -ne 0
 check "within its connect timeout plus a second ($((t1 - t0)) s)" test $((t1 - t0)) -le 3
 check "and says there is no coordinator" grep -q "no coordinator at tcp://127.0.0.1:$port" "$work/none.log"
+
+# 5. the coordinator dies: a client does not wait an hour for it
+mkdir -p "$work/lost"
+start_server lost "$scn"
+"$FCL_CLIENT" --connect "$ep" --ids 0-3 --round-delay 0.2 --connect-timeout 2 >"$work/lost.log" 2>&1 &
+cli=$!; pids+=("$cli")
+wait_round lost 1
+kill -9 "$srv"
+t0=$(date +%s)
+wait "$cli"; rc=$?
+t1=$(date +%s)
+check "a client whose coordinator died exits with an error (exit $rc)" test "$rc" -ne 0
+check "after its connect timeout ($((t1 - t0)) s)" test $((t1 - t0)) -le 4
+check "and says it lost the coordinator" grep -q "lost the coordinator" "$work/lost.log"
 finish
