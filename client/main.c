@@ -38,6 +38,8 @@ struct worker {
 	uint32_t *ids;
 	size_t n_ids;
 	double connect_timeout_s, idle_timeout_s;
+	double heartbeat_s; /* a silent coordinator connection is dropped after this */
+	int welcomed;
 	enum fault_kind fault;
 	int64_t fault_client; /* -1 = every client */
 	double round_delay_s; /* for tests: sleep before each round's training */
@@ -50,7 +52,7 @@ struct worker {
 		unsigned bad_peers;  /* connections whose ZMTP handshake failed */
 		unsigned handshakes; /* ZMTP handshakes that succeeded */
 		int up;              /* a connection is up now */
-		double lost_at;      /* when the coordinator's connection went, or 0 */
+		int lost;            /* the connection went after the welcome: final */
 	} conn;
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
@@ -102,14 +104,16 @@ static int parse_args(struct worker *w, int argc, char **argv)
 					     {"idle-timeout", required_argument, 0, 'T'},
 					     {"fault", required_argument, 0, 'f'},
 					     {"round-delay", required_argument, 0, 'D'},
+					     {"heartbeat", required_argument, 0, 'H'},
 					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
 	w->connect_timeout_s = 60;
 	w->idle_timeout_s = 3600;
+	w->heartbeat_s = 15;
 	w->fault_client = -1;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			w->endpoint = optarg;
@@ -129,6 +133,13 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			break;
 		case 'D':
 			w->round_delay_s = atof(optarg);
+			break;
+		case 'H':
+			w->heartbeat_s = atof(optarg);
+			if (!(w->heartbeat_s >= 0.5)) {
+				fprintf(stderr, "fcl-client: --heartbeat wants seconds >= 0.5\n");
+				return -EINVAL;
+			}
 			break;
 		case 'f':
 			if (parse_fault(w, optarg) != 0) {
@@ -219,7 +230,6 @@ static void monitor_drain(struct worker *w)
 		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 			w->conn.handshakes++;
 			w->conn.up = 1;
-			w->conn.lost_at = 0;
 			break;
 		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -227,12 +237,11 @@ static void monitor_drain(struct worker *w)
 			w->conn.bad_peers++;
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
-			if (w->conn.up) {
-				w->conn.up = 0;
-				w->conn.lost_at = fcl_now();
-				fcl_warn("connection to the coordinator at %s lost; retrying",
-					 w->endpoint);
-			}
+			/* After the welcome the server counts this process gone: it
+			 * takes nobody back mid-run, so there is nothing to wait for. */
+			if (w->conn.up && w->welcomed)
+				w->conn.lost = 1;
+			w->conn.up = 0;
 			break;
 		default:
 			break;
@@ -259,8 +268,8 @@ static void explain_no_welcome(const struct worker *w, double waited)
 }
 
 /* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -ECONNRESET (the
- * coordinator's connection went and did not come back within the connect
- * timeout), -EPROTO or -errno. */
+ * coordinator's connection broke after the welcome, and nothing it sent is
+ * left to read), -EPROTO or -errno. */
 static int recv_msg(struct worker *w, double timeout_s, struct fcl_msg *m)
 {
 	zmq_msg_t body;
@@ -270,17 +279,16 @@ static int recv_msg(struct worker *w, double timeout_s, struct fcl_msg *m)
 		zmq_pollitem_t items[2] = {{.socket = w->sock, .events = ZMQ_POLLIN},
 					   {.socket = w->monitor, .events = ZMQ_POLLIN}};
 		double left = deadline - fcl_now();
-		if (w->conn.lost_at > 0) {
-			double back = w->conn.lost_at + w->connect_timeout_s - fcl_now();
-			if (back <= 0)
-				return -ECONNRESET;
-			left = back < left ? back : left;
-		}
 		int n = zmq_poll(items, w->monitor ? 2 : 1, left > 0 ? (long)(left * 1000) + 1 : 0);
 		if (n < 0)
 			return -errno;
-		if (w->monitor && (items[1].revents & ZMQ_POLLIN))
+		if (w->monitor && (items[1].revents & ZMQ_POLLIN)) {
 			monitor_drain(w);
+			/* messages that came before the break are still delivered */
+			if (w->conn.lost && !(items[0].revents & ZMQ_POLLIN) &&
+			    zmq_poll(items, 1, 0) == 0)
+				return -ECONNRESET;
+		}
 		if (items[0].revents & ZMQ_POLLIN)
 			break;
 		if (n == 0 && fcl_now() >= deadline)
@@ -449,14 +457,13 @@ static int run(struct worker *w)
 	int rc = send_msg(w, &hello);
 	if (rc)
 		return rc;
-	int welcomed = 0;
 	for (;;) {
 		struct fcl_msg m;
-		rc = recv_msg(w, welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
+		rc = recv_msg(w, w->welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
 		if (rc == -EPROTO)
 			continue;
 		if (rc == -ETIMEDOUT) {
-			if (welcomed)
+			if (w->welcomed)
 				fcl_error("no word from the coordinator at %s for %.0f s",
 					  w->endpoint, w->idle_timeout_s);
 			else
@@ -464,19 +471,20 @@ static int run(struct worker *w)
 			return rc;
 		}
 		if (rc == -ECONNRESET) {
-			fcl_error("lost the coordinator at %s: no reconnection within %.0f s",
-				  w->endpoint, w->connect_timeout_s);
+			fcl_error("lost the coordinator at %s (connection closed, or no heartbeat "
+				  "for %.0f s): it counts this process as gone, giving up",
+				  w->endpoint, w->heartbeat_s);
 			return rc;
 		}
 		if (rc)
 			return rc;
 		switch (m.type) {
 		case FCL_MSG_WELCOME:
-			rc = welcomed ? 0 : on_welcome(w, &m);
-			welcomed = 1;
+			rc = w->welcomed ? 0 : on_welcome(w, &m);
+			w->welcomed = 1;
 			break;
 		case FCL_MSG_ROUND_START:
-			rc = welcomed ? on_round_start(w, &m) : 0;
+			rc = w->welcomed ? on_round_start(w, &m) : 0;
 			break;
 		case FCL_MSG_SHUTDOWN:
 			fcl_info("coordinator ends the run: %s", m.text);
@@ -519,6 +527,11 @@ int main(int argc, char **argv)
 	int ivl = 100, ivl_max = 2000;
 	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
 	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	/* ZMTP heartbeats: a coordinator whose node vanished is noticed too. */
+	int hb_timeout = (int)(w.heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
+	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
+	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
 	if (monitor_start(&w) != 0)
 		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
 	if (zmq_connect(w.sock, w.endpoint) != 0) {

@@ -14,12 +14,13 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
-		   "                  [--progress] [--verbose]\n"
+		   "                  [--progress] [--heartbeat S] [--verbose]\n"
 		   "       fcl-server SCENARIO.yaml --count-clients\n"
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
 		   "  --progress  print one machine-readable progress line per round on stdout\n"
+		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"
 		   "  --count-clients  check the scenario, print its number of logical clients\n"
 		   "              and exit (for launch scripts that split them over processes)\n");
 }
@@ -30,11 +31,13 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	    {"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
 	    {"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
 	    {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-	    {"count-clients", no_argument, 0, 'C'}, {0, 0, 0, 0}};
+	    {"count-clients", no_argument, 0, 'C'}, {"heartbeat", required_argument, 0, 'H'},
+	    {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
+	s->heartbeat_s = 15;
 	s->bind_endpoint = "tcp://127.0.0.1:*";
-	while ((c = getopt_long(argc, argv, "r:b:s:pvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:b:s:pH:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			s->run_dir = optarg;
@@ -58,6 +61,13 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			break;
 		case 'C':
 			s->count_clients = 1;
+			break;
+		case 'H':
+			s->heartbeat_s = atof(optarg);
+			if (!(s->heartbeat_s >= 0.5)) {
+				fprintf(stderr, "fcl-server: --heartbeat wants seconds >= 0.5\n");
+				return -EINVAL;
+			}
 			break;
 		case 'v':
 			fcl_log_set_level(FCL_LOG_DEBUG);

@@ -11,7 +11,8 @@
  *  - ZMTP heartbeats on the ROUTER (HEARTBEAT_IVL/TIMEOUT): libzmq's I/O
  *    thread pings every peer and the peer's I/O thread answers, so a client
  *    busy training for minutes still answers; a silent connection (node
- *    down, cable cut, process stopped) is closed after HEARTBEAT_TIMEOUT_MS.
+ *    down, cable cut, process stopped) is closed after --heartbeat seconds
+ *    (default 15; pings every fifth of that, at most every 2 s).
  *  - a socket monitor (ZMQ_EVENT_DISCONNECTED, value = the connection's fd)
  *    read by a second uv_poll_t. A killed process is seen at once: its
  *    kernel closes the TCP connection.
@@ -31,8 +32,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#define HEARTBEAT_IVL_MS 2000
-#define HEARTBEAT_TIMEOUT_MS 15000
 #define MONITOR_ENDPOINT "inproc://fcl-server-monitor"
 
 void server_drop(struct fcl_server *s, const char *why, ...)
@@ -314,7 +313,8 @@ int server_net_start(struct fcl_server *s)
 	zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
 	zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
 	zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof zero);
-	int hb_ivl = HEARTBEAT_IVL_MS, hb_timeout = HEARTBEAT_TIMEOUT_MS;
+	int hb_timeout = (int)(s->heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
+	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
 	zmq_setsockopt(s->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
 	zmq_setsockopt(s->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
 	if (zmq_bind(s->router, s->bind_endpoint) != 0) {

@@ -58,6 +58,7 @@ struct fcl_server {
 	const char *run_dir;
 	const char *bind_endpoint;
 	int progress; /* print machine-readable progress lines on stdout */
+	double heartbeat_s; /* a peer silent this long is gone (ZMTP heartbeats) */
 	int count_clients;       /* --count-clients: print the scenario's client count, exit */
 	long long seed_override; /* -1 = the scenario's */
 	struct fcl_scenario sc;

@@ -81,4 +81,32 @@ check "the server log names them" grep -q "logical clients 6-7 leave the run" "$
 check "the last round ran without them" \
 	grep -q '"event":"round","round":11,.*"gone":\[[4-7]' "$ev"
 check "metrics.json is complete" grep -q '"complete": true' "$work/cancel/metrics.json"
+
+# 4. n3 drops off the network mid-run (its link goes down: no FIN, no RST, only
+#    silence): the server's heartbeats find it; the link comes back afterwards
+in_ctl "$slurm_run" "$scn" --nodes 3 --procs-per-node 2 --run-dir "$work/vanish" --timeout 120 \
+	--server-arg=--heartbeat --server-arg=2 --client-arg=--heartbeat --client-arg=2 \
+	--client-arg=--round-delay --client-arg=0.3 >"$work/vanish.out" 2>&1 &
+bg+=($!)
+runner=$!
+ev=$work/vanish/events.jsonl
+for _ in $(seq 600); do
+	grep -q '"event":"round","round":2,' "$ev" 2>/dev/null && break
+	sleep 0.1
+done
+ip -n "${CL_PREFIX}n3" link set eth0 down
+t0=$SECONDS
+for _ in $(seq 200); do
+	[ "$(grep -c '"event":"gone"' "$ev")" -ge 2 ] && break
+	sleep 0.1
+done
+note "n3's link down after round 2; both its processes gone after $((SECONDS - t0)) s"
+ip -n "${CL_PREFIX}n3" link set eth0 up
+check "the silent node's processes are declared gone by heartbeat (2 s)" \
+	test "$(grep -c '"event":"gone".*"address":"'$CL_NET'.13"' "$ev")" -eq 2
+wait "$runner"
+rc=$?
+check "the run completes without them (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || sed 's/^/# /' "$work/vanish.out" "$work/vanish/server.log" 2>/dev/null | tail -n 30
+check "metrics.json is complete" grep -q '"complete": true' "$work/vanish/metrics.json"
 finish
