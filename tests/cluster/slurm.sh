@@ -51,6 +51,8 @@ check "client processes connected from n3 ($CL_NET.13)" grep -q "connected from 
 check "no client process ran on the server's node" test "$(grep -c "connected from $CL_NET.11" "$log")" -eq 0
 check "4 client processes joined" test "$(grep -c "connected from" "$log")" -eq 4
 check "metrics.json is complete" grep -q '"complete": true' "$work/slurm/metrics.json"
+check "one log per client process, named by node and task" \
+	test "$(ls "$work"/slurm/client-n2-[01].log "$work"/slurm/client-n3-[01].log 2>/dev/null | wc -l)" -eq 4
 check "metrics.json is byte-identical to the one-machine run" cmp -s "$work/local/metrics.json" "$work/slurm/metrics.json"
 check "eval.csv is identical to the one-machine run" cmp -s "$work/local/eval.csv" "$work/slurm/eval.csv"
 note "checksums: one machine $(json_field "$work/local/metrics.json" params_checksum)," \
