@@ -90,6 +90,18 @@ void report_gone(struct fcl_server *s, const char *event, uint32_t p, const uint
 	fflush(s->events);
 }
 
+void report_absent(struct fcl_server *s, const uint32_t *ids, uint32_t n_ids)
+{
+	if (!s->events)
+		return;
+	fprintf(s->events, "{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":[",
+		s->round, fcl_now() - s->started);
+	for (uint32_t i = 0; i < n_ids; i++)
+		fprintf(s->events, "%s%u", i ? "," : "", ids[i]);
+	fprintf(s->events, "],\"clients_gone\":%u}\n", s->n_clients_gone);
+	fflush(s->events);
+}
+
 void report_round(struct fcl_server *s, double round_seconds, double server_seconds)
 {
 	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);

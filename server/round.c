@@ -1,7 +1,8 @@
 /* server/round.c - the round state machine
  *
  *   JOINING  --hello covers every logical client-->  TRAINING (round 0 out)
- *   JOINING  --join timeout-->                       DONE (failed: names who is missing)
+ *   JOINING  --join timeout, quorum of clients in-->  TRAINING without the absent ones
+ *   JOINING  --join timeout, fewer-->                DONE (failed: names who is missing)
  *   TRAINING --every participant answered-->         aggregate, evaluate, next round or DONE
  *   TRAINING --deadline, quorum met-->               aggregate what arrived, go on
  *   TRAINING --deadline, quorum missed-->            DONE (failed)
@@ -23,6 +24,7 @@
 
 static void start_round(struct fcl_server *s);
 static void check_complete(struct fcl_server *s);
+static int start_without_absent(struct fcl_server *s);
 
 static void send_error(struct fcl_server *s, uint32_t peer, int code, const char *text)
 {
@@ -35,11 +37,9 @@ void round_on_hello(struct fcl_server *s, const uint8_t *identity, size_t identi
 {
 	char why[256] = "";
 
-	if (s->phase != PHASE_JOINING) {
-		server_drop(s, "hello after the run started (late joiners are not supported yet)");
-		return;
-	}
-	if (m->protocol_version != FCL_PROTOCOL_VERSION)
+	if (s->phase != PHASE_JOINING)
+		snprintf(why, sizeof why, "the run has started (late joiners are not supported)");
+	else if (m->protocol_version != FCL_PROTOCOL_VERSION)
 		snprintf(why, sizeof why, "protocol version %u, this server speaks %u",
 			 m->protocol_version, FCL_PROTOCOL_VERSION);
 	else if (m->n_ids == 0)
@@ -279,6 +279,8 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 
 void round_on_deadline(struct fcl_server *s)
 {
+	if (s->phase == PHASE_JOINING && start_without_absent(s))
+		return;
 	if (s->phase == PHASE_JOINING) {
 		char missing[256] = "";
 		size_t len = 0;
@@ -420,4 +422,34 @@ void round_on_peer_gone(struct fcl_server *s, uint32_t p, const char *why)
 			s->n_gone++;
 		}
 	check_complete(s);
+}
+
+/* At the join timeout: if run.quorum of the logical clients joined, start
+ * without the others, who count as gone for the whole run (participants are
+ * still sampled among all of them). 1 if the run started. */
+static int start_without_absent(struct fcl_server *s)
+{
+	uint32_t N = s->sched.n_clients, n = 0;
+	uint32_t need = (uint32_t)ceil(s->sc.run.quorum * N);
+	char list[256];
+
+	if (s->n_joined < (need ? need : 1) || s->n_joined == N)
+		return 0;
+	uint32_t *ids = malloc(N * sizeof *ids);
+	FCL_ASSERT(ids != NULL);
+	for (uint32_t c = 0; c < N; c++)
+		if (s->owner[c] < 0) {
+			s->owner[c] = OWNER_GONE;
+			ids[n++] = c;
+		}
+	s->n_clients_gone += n;
+	format_ids(list, sizeof list, ids, n);
+	fcl_warn("join timeout after %.0f s: %u of %u logical clients joined, quorum %.2f met; "
+		 "starting without %s",
+		 s->sc.run.join_timeout_s, s->n_joined, N, s->sc.run.quorum, list);
+	report_absent(s, ids, n);
+	free(ids);
+	report_event(s, "joined", "partial");
+	start_round(s);
+	return 1;
 }

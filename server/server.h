@@ -140,6 +140,8 @@ int report_open(struct fcl_server *s);
 void report_round(struct fcl_server *s, double round_seconds, double server_seconds);
 void report_eval(struct fcl_server *s, const double *acc_per_task, int task_end);
 void report_event(struct fcl_server *s, const char *event, const char *detail);
+/* An "absent" line: logical clients that never joined, left out of the run. */
+void report_absent(struct fcl_server *s, const uint32_t *ids, uint32_t n_ids);
 /* One "gone" (or "left", before the first round) line naming the peer and its ids. */
 void report_gone(struct fcl_server *s, const char *event, uint32_t p, const uint32_t *ids,
 		 uint32_t n_ids, const char *why);

@@ -113,7 +113,23 @@ wait "$b"; rc=$?
 check "the stopped process, continued, exits with an error (exit $rc)" test "$rc" -ne 0
 check "saying it lost the coordinator" grep -q "lost the coordinator" "$work/stop-client-2-3.log"
 
-# 6. the coordinator dies: a client does not wait an hour for it
+# 6. at the join timeout, a quorum of the logical clients is enough to start;
+#    the absent ones count as gone, and a latecomer is told the run has started
+mkdir -p "$work/partial"
+sed 's/join_timeout: 30/join_timeout: 1/' "$scn" >"$work/partial.yaml"
+start_server partial "$work/partial.yaml"
+client partial 0-1 --round-delay 0.05
+wait_round partial 1
+"$FCL_CLIENT" --connect "$ep" --ids 2-3 --connect-timeout 5 >"$work/late.log" 2>&1; rc=$?
+wait "$srv"; srv_rc=$?
+check "the run starts at the join timeout with 2 of 4 clients (quorum 0.5) and completes (exit $srv_rc)" \
+	test "$srv_rc" -eq 0
+check "events.jsonl names the absent clients" grep -q '"event":"absent".*"clients":\[2,3\]' "$work/partial/events.jsonl"
+check "rounds list them as gone" grep -q '"event":"round","round":19,.*"gone":\[2,3\]' "$work/partial/events.jsonl"
+check "a latecomer is refused (exit $rc)" test "$rc" -ne 0
+check "and told the run has started" grep -q "the run has started" "$work/late.log"
+
+# 7. the coordinator dies: a client does not wait an hour for it
 mkdir -p "$work/lost"
 start_server lost "$scn"
 "$FCL_CLIENT" --connect "$ep" --ids 0-3 --round-delay 0.2 --connect-timeout 2 >"$work/lost.log" 2>&1 &
