@@ -208,6 +208,19 @@ static int write_metrics(struct fcl_server *s, uint32_t rows)
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* One line naming the logical clients that left the run or never came, if any. */
+static void summary_gone(FILE *f, const struct fcl_server *s)
+{
+	uint32_t n = 0;
+	if (!s->n_clients_gone)
+		return;
+	fprintf(f, "%u logical clients gone (process left or never joined):", s->n_clients_gone);
+	for (uint32_t c = 0; c < s->sched.n_clients && n < 32; c++)
+		if (s->owner[c] == OWNER_GONE)
+			fprintf(f, "%s%u", n++ ? "," : " ", c);
+	fprintf(f, "%s\n", s->n_clients_gone > n ? ",..." : "");
+}
+
 static int write_summary(struct fcl_server *s, uint32_t rows)
 {
 	uint32_t T = s->sched.n_tasks;
@@ -231,6 +244,7 @@ static int write_summary(struct fcl_server *s, uint32_t rows)
 		fprintf(f, "run stopped after %u of %u tasks: %s\n", rows, T,
 			s->fail_reason ? s->fail_reason : "?");
 	}
+	summary_gone(f, s);
 	fprintf(f, "traffic: %.1f MB up, %.1f MB down; %llu bad messages dropped; %.1f s\n",
 		(double)s->bytes_up / 1e6, (double)s->bytes_down / 1e6,
 		(unsigned long long)s->bad_messages, fcl_now() - s->started);

@@ -52,6 +52,7 @@ check "the last round lists 2 and 3 as gone, 2 updates accepted" \
 	grep -q '"event":"round","round":19,.*"accepted":2,.*"gone":\[2,3\]' "$ev"
 check "no round waited for its 60 s deadline (run took $((t1 - t0)) s after the kill)" test $((t1 - t0)) -lt 30
 check "metrics are complete" grep -q '"complete": true' "$work/kill/metrics.json"
+check "summary.txt names the gone clients" grep -q "2 logical clients gone (process left or never joined): 2,3" "$work/kill/summary.txt"
 wait "$a"; check "the surviving process ends cleanly" test $? -eq 0
 
 # 2. the same with quorum 0.75: the run fails at once, naming the reason
