@@ -123,6 +123,40 @@ static void attribute_bytes_down(struct fcl_server *s)
 	}
 }
 
+void report_gone(struct fcl_server *s, const char *event, uint32_t p, const uint32_t *ids,
+		 uint32_t n_ids, const char *why)
+{
+	const struct peer *peer = &s->peers[p];
+	char host[sizeof peer->hostname];
+	if (!s->events)
+		return;
+	/* the hostname comes from the client: keep JSON-safe characters only */
+	snprintf(host, sizeof host, "%s", peer->hostname);
+	for (char *c = host; *c; c++)
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
+	fprintf(s->events,
+		"{\"event\":\"%s\",\"round\":%u,\"elapsed\":%.3f,\"pid\":%u,\"host\":\"%s\","
+		"\"address\":\"%s\",\"reason\":\"%s\",\"clients\":[",
+		event, s->round, fcl_now() - s->started, peer->pid, host, peer->addr, why);
+	for (uint32_t i = 0; i < n_ids; i++)
+		fprintf(s->events, "%s%u", i ? "," : "", ids[i]);
+	fprintf(s->events, "],\"clients_gone\":%u}\n", s->n_clients_gone);
+	fflush(s->events);
+}
+
+void report_absent(struct fcl_server *s, const uint32_t *ids, uint32_t n_ids)
+{
+	if (!s->events)
+		return;
+	fprintf(s->events, "{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":[",
+		s->round, fcl_now() - s->started);
+	for (uint32_t i = 0; i < n_ids; i++)
+		fprintf(s->events, "%s%u", i ? "," : "", ids[i]);
+	fprintf(s->events, "],\"clients_gone\":%u}\n", s->n_clients_gone);
+	fflush(s->events);
+}
+
 void report_round(struct fcl_server *s, double round_seconds, double server_seconds)
 {
 	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
@@ -134,6 +168,14 @@ void report_round(struct fcl_server *s, double round_seconds, double server_seco
 		fprintf(s->events, "%s%u", i ? "," : "", s->participants[i]);
 	fprintf(s->events, "],\"accepted\":%u,\"rejected\":%u,\"missing\":%u", s->n_accepted,
 		s->n_rejected, s->n_participants - s->n_accepted - s->n_rejected);
+	if (s->n_gone) {
+		/* participants whose process had left: a subset of "missing" */
+		fprintf(s->events, ",\"gone\":[");
+		for (uint32_t i = 0, k = 0; i < s->n_participants; i++)
+			if (s->slot[i] == SLOT_GONE)
+				fprintf(s->events, "%s%u", k++ ? "," : "", s->participants[i]);
+		fprintf(s->events, "]");
+	}
 	for (uint32_t i = 0; i < s->n_participants; i++)
 		if (s->slot[i] == SLOT_ACCEPTED) {
 			loss += s->slot_loss[i];
@@ -351,6 +393,19 @@ static int write_metrics(struct fcl_server *s, uint32_t rows, const struct metri
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* One line naming the logical clients that left the run or never came, if any. */
+static void summary_gone(FILE *f, const struct fcl_server *s)
+{
+	uint32_t n = 0;
+	if (!s->n_clients_gone)
+		return;
+	fprintf(f, "%u logical clients gone (process left or never joined):", s->n_clients_gone);
+	for (uint32_t c = 0; c < s->sched.n_clients && n < 32; c++)
+		if (s->owner[c] == OWNER_GONE)
+			fprintf(f, "%s%u", n++ ? "," : " ", c);
+	fprintf(f, "%s\n", s->n_clients_gone > n ? ",..." : "");
+}
+
 static int write_summary(struct fcl_server *s, uint32_t rows, const struct metric_values *v)
 {
 	uint32_t T = s->sched.n_tasks;
@@ -379,6 +434,7 @@ static int write_summary(struct fcl_server *s, uint32_t rows, const struct metri
 			100.0 * v->gap.depth, 100.0 * v->gap.depth_newest, v->gap.n_recovered,
 			v->gap.n_pairs);
 	}
+	summary_gone(f, s);
 	fprintf(f, "traffic: %.1f MB up, %.1f MB down; %llu bad messages dropped; %.1f s\n",
 		(double)s->bytes_up / 1e6, (double)s->bytes_down / 1e6,
 		(unsigned long long)s->bad_messages, fcl_now() - s->started);
