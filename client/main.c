@@ -38,10 +38,22 @@ struct worker {
 	uint32_t *ids;
 	size_t n_ids;
 	double connect_timeout_s, idle_timeout_s;
+	double heartbeat_s; /* a silent coordinator connection is dropped after this */
+	int welcomed;
 	enum fault_kind fault;
 	int64_t fault_client; /* -1 = every client */
+	double round_delay_s; /* for tests: sleep before each round's training */
 
 	void *ctx, *sock;
+	void *monitor; /* PAIR socket with the DEALER's connection events */
+	struct {
+		unsigned retries;    /* connection attempts that failed (refused, unreachable) */
+		unsigned connects;   /* TCP connections made */
+		unsigned bad_peers;  /* connections whose ZMTP handshake failed */
+		unsigned handshakes; /* ZMTP handshakes that succeeded */
+		int up;              /* a connection is up now */
+		int lost;            /* the connection went after the welcome: final */
+	} conn;
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
@@ -54,10 +66,18 @@ struct worker {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
-		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--verbose]\n"
-		   "  --ids    logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		   "  --fault  for tests: wrong-size, nan or garbage (optionally for one client)\n");
+	fprintf(f,
+		"usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
+		"                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
+		"                  [--verbose]\n"
+		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
+		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
+		"                     meanwhile the connection is retried with backoff\n"
+		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
+		"  --fault            for tests: wrong-size, nan or garbage (optionally for one\n"
+		"                     client)\n"
+		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 
 static int parse_fault(struct worker *w, const char *spec)
@@ -83,14 +103,17 @@ static int parse_args(struct worker *w, int argc, char **argv)
 					     {"connect-timeout", required_argument, 0, 't'},
 					     {"idle-timeout", required_argument, 0, 'T'},
 					     {"fault", required_argument, 0, 'f'},
+					     {"round-delay", required_argument, 0, 'D'},
+					     {"heartbeat", required_argument, 0, 'H'},
 					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
 	w->connect_timeout_s = 60;
 	w->idle_timeout_s = 3600;
+	w->heartbeat_s = 15;
 	w->fault_client = -1;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			w->endpoint = optarg;
@@ -107,6 +130,16 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			break;
 		case 'T':
 			w->idle_timeout_s = atof(optarg);
+			break;
+		case 'D':
+			w->round_delay_s = atof(optarg);
+			break;
+		case 'H':
+			w->heartbeat_s = atof(optarg);
+			if (!(w->heartbeat_s >= 0.5)) {
+				fprintf(stderr, "fcl-client: --heartbeat wants seconds >= 0.5\n");
+				return -EINVAL;
+			}
 			break;
 		case 'f':
 			if (parse_fault(w, optarg) != 0) {
@@ -144,16 +177,123 @@ static int send_msg(struct worker *w, const struct fcl_msg *m)
 	return rc;
 }
 
-/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -EPROTO or -errno. */
+#define MONITOR_ENDPOINT "inproc://fcl-client-monitor"
+
+/* Follows the connection through the DEALER's monitor, so that a timeout can
+ * say why: nobody listening, a peer that is no ZeroMQ endpoint, or a silent one. */
+static int monitor_start(struct worker *w)
+{
+	int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
+		     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+	int zero = 0;
+
+	if (zmq_socket_monitor(w->sock, MONITOR_ENDPOINT, events) != 0)
+		return -errno;
+	w->monitor = zmq_socket(w->ctx, ZMQ_PAIR);
+	if (!w->monitor)
+		return -errno;
+	zmq_setsockopt(w->monitor, ZMQ_LINGER, &zero, sizeof zero);
+	return zmq_connect(w->monitor, MONITOR_ENDPOINT) == 0 ? 0 : -errno;
+}
+
+static void monitor_drain(struct worker *w)
+{
+	for (;;) {
+		zmq_msg_t f;
+		uint16_t event = 0;
+		int more = 0;
+		size_t more_len = sizeof more;
+
+		zmq_msg_init(&f);
+		if (zmq_msg_recv(&f, w->monitor, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&f);
+			return;
+		}
+		if (zmq_msg_size(&f) >= 6)
+			memcpy(&event, zmq_msg_data(&f), sizeof event);
+		zmq_msg_close(&f);
+		zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
+		while (more) {
+			zmq_msg_init(&f);
+			zmq_msg_recv(&f, w->monitor, 0);
+			zmq_msg_close(&f);
+			zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
+		}
+		switch (event) {
+		case ZMQ_EVENT_CONNECT_RETRIED:
+			w->conn.retries++;
+			break;
+		case ZMQ_EVENT_CONNECTED:
+			w->conn.connects++;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			w->conn.handshakes++;
+			w->conn.up = 1;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+			w->conn.bad_peers++;
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			/* After the welcome the server counts this process gone: it
+			 * takes nobody back mid-run, so there is nothing to wait for. */
+			if (w->conn.up && w->welcomed)
+				w->conn.lost = 1;
+			w->conn.up = 0;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Why nothing came within the connect timeout, in words. */
+static void explain_no_welcome(const struct worker *w, double waited)
+{
+	if (w->conn.handshakes)
+		fcl_error("connected to %s, but no welcome within %.0f s: is it an fcl-server "
+			  "(and not one that already started its run)?",
+			  w->endpoint, waited);
+	else if (w->conn.bad_peers || w->conn.connects)
+		fcl_error("%s accepts TCP connections but does not speak ZeroMQ/ZMTP (%u failed "
+			  "handshakes in %.0f s): wrong port?",
+			  w->endpoint, w->conn.bad_peers ? w->conn.bad_peers : w->conn.connects,
+			  waited);
+	else
+		fcl_error("no coordinator at %s within %.0f s (%u connection attempts refused or "
+			  "unreachable): is fcl-server running there, and the port open?",
+			  w->endpoint, waited, w->conn.retries + 1);
+}
+
+/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -ECONNRESET (the
+ * coordinator's connection broke after the welcome, and nothing it sent is
+ * left to read), -EPROTO or -errno. */
 static int recv_msg(struct worker *w, double timeout_s, struct fcl_msg *m)
 {
-	zmq_pollitem_t item = {.socket = w->sock, .events = ZMQ_POLLIN};
 	zmq_msg_t body;
-	int n = zmq_poll(&item, 1, (long)(timeout_s * 1000));
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -ETIMEDOUT;
+	double deadline = fcl_now() + timeout_s;
+
+	for (;;) {
+		zmq_pollitem_t items[2] = {{.socket = w->sock, .events = ZMQ_POLLIN},
+					   {.socket = w->monitor, .events = ZMQ_POLLIN}};
+		double left = deadline - fcl_now();
+		int n = zmq_poll(items, w->monitor ? 2 : 1, left > 0 ? (long)(left * 1000) + 1 : 0);
+		if (n < 0)
+			return -errno;
+		if (w->monitor && (items[1].revents & ZMQ_POLLIN)) {
+			monitor_drain(w);
+			/* messages that came before the break are still delivered */
+			if (w->conn.lost && !(items[0].revents & ZMQ_POLLIN) &&
+			    zmq_poll(items, 1, 0) == 0)
+				return -ECONNRESET;
+		}
+		if (items[0].revents & ZMQ_POLLIN)
+			break;
+		if (n == 0 && fcl_now() >= deadline)
+			return -ETIMEDOUT;
+	}
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&body, w->sock, 0) < 0) {
 		zmq_msg_close(&body);
@@ -315,6 +455,8 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 			 m->task);
 		return 0;
 	}
+	if (w->round_delay_s > 0)
+		usleep((useconds_t)(w->round_delay_s * 1e6));
 	if (w->fault == FAULT_GARBAGE) {
 		static const char junk[] = "\xff\xfe this is not a protobuf message \x01\x02";
 		zmq_send(w->sock, junk, sizeof junk, 0);
@@ -347,28 +489,34 @@ static int run(struct worker *w)
 	int rc = send_msg(w, &hello);
 	if (rc)
 		return rc;
-	int welcomed = 0;
 	for (;;) {
 		struct fcl_msg m;
-		rc = recv_msg(w, welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
+		rc = recv_msg(w, w->welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
 		if (rc == -EPROTO)
 			continue;
 		if (rc == -ETIMEDOUT) {
-			fcl_error(welcomed ? "no word from the coordinator at %s for %.0f s"
-					   : "no coordinator answered at %s within %.0f s",
-				  w->endpoint,
-				  welcomed ? w->idle_timeout_s : w->connect_timeout_s);
+			if (w->welcomed)
+				fcl_error("no word from the coordinator at %s for %.0f s",
+					  w->endpoint, w->idle_timeout_s);
+			else
+				explain_no_welcome(w, w->connect_timeout_s);
+			return rc;
+		}
+		if (rc == -ECONNRESET) {
+			fcl_error("lost the coordinator at %s (connection closed, or no heartbeat "
+				  "for %.0f s): it counts this process as gone, giving up",
+				  w->endpoint, w->heartbeat_s);
 			return rc;
 		}
 		if (rc)
 			return rc;
 		switch (m.type) {
 		case FCL_MSG_WELCOME:
-			rc = welcomed ? 0 : on_welcome(w, &m);
-			welcomed = 1;
+			rc = w->welcomed ? 0 : on_welcome(w, &m);
+			w->welcomed = 1;
 			break;
 		case FCL_MSG_ROUND_START:
-			rc = welcomed ? on_round_start(w, &m) : 0;
+			rc = w->welcomed ? on_round_start(w, &m) : 0;
 			break;
 		case FCL_MSG_SHUTDOWN:
 			fcl_info("coordinator ends the run: %s", m.text);
@@ -406,6 +554,18 @@ int main(int argc, char **argv)
 	zmq_setsockopt(w.sock, ZMQ_SNDHWM, &zero, sizeof zero);
 	zmq_setsockopt(w.sock, ZMQ_RCVHWM, &zero, sizeof zero);
 	zmq_setsockopt(w.sock, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
+	/* Reconnect with exponential backoff, 100 ms doubling up to 2 s, until
+	 * --connect-timeout says enough. */
+	int ivl = 100, ivl_max = 2000;
+	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	/* ZMTP heartbeats: a coordinator whose node vanished is noticed too. */
+	int hb_timeout = (int)(w.heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
+	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
+	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+	if (monitor_start(&w) != 0)
+		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
 	if (zmq_connect(w.sock, w.endpoint) != 0) {
 		fprintf(stderr, "fcl-client: cannot connect to %s: %s\n", w.endpoint,
 			zmq_strerror(errno));
@@ -413,8 +573,12 @@ int main(int argc, char **argv)
 	}
 	rc = run(&w);
 	/* Let the last updates leave before the socket closes. */
-	int linger = 5000;
+	int linger = rc ? 0 : 5000;
 	zmq_setsockopt(w.sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (w.monitor) {
+		zmq_socket_monitor(w.sock, NULL, 0);
+		zmq_close(w.monitor);
+	}
 	zmq_close(w.sock);
 	zmq_ctx_term(w.ctx);
 	free(w.ids);

@@ -51,6 +51,8 @@ static const char good_yaml[] = "# a scenario using every key\n"
 				"  weighting: uniform\n"
 				"evaluation:\n"
 				"  every_rounds: 3\n"
+				"  per_class: false\n"
+				"  local_models: true\n"
 				"run:\n"
 				"  round_timeout: 30.5\n"
 				"  quorum: 0.75\n"
@@ -100,6 +102,8 @@ static void test_good(void)
 	CHECK(sc.aggregation.rule == FCL_RULE_FEDAVG && sc.aggregation.weighted == 0,
 	      "aggregation");
 	CHECK(sc.eval.every_rounds == 3, "evaluation.every_rounds");
+	CHECK(sc.eval.per_class == 0 && sc.eval.local_models == 1,
+	      "evaluation.per_class and local_models");
 	CHECK(sc.run.round_timeout_s == 30.5 && sc.run.quorum == 0.75 &&
 		  sc.run.join_timeout_s == 10.0,
 	      "run");
@@ -130,6 +134,8 @@ static void test_defaults(void)
 	      "defaults: fedavg by samples");
 	CHECK(d.run.round_timeout_s == 120 && d.run.quorum == 1.0 && d.run.join_timeout_s == 60,
 	      "defaults: run");
+	CHECK(d.eval.per_class == 1 && d.eval.local_models == 0,
+	      "defaults: per-class accuracy on, local models off");
 	CHECK(d.tasks.rounds_per_task == 5 && d.tasks.identity_first == 1, "defaults: tasks");
 
 	rc = parse_str(&sc, minimal, err, sizeof(err));

@@ -1003,6 +1003,8 @@ static const struct field aggregation_fields[] = {
 };
 static const struct field evaluation_fields[] = {
     U32("every_rounds", eval.every_rounds, 0, UINT32_MAX, false, S_NONE),
+    {.key = "per_class", .fn = get_bool, .off = OFF(eval.per_class)},
+    {.key = "local_models", .fn = get_bool, .off = OFF(eval.local_models)},
     {0},
 };
 static const struct field run_fields[] = {
@@ -1614,6 +1616,7 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.lr = 0.05f;
 	sc->aggregation.rule = FCL_RULE_FEDAVG;
 	sc->aggregation.weighted = 1;
+	sc->eval.per_class = 1;
 	sc->run.round_timeout_s = 120;
 	sc->run.quorum = 1.0;
 	sc->run.join_timeout_s = 60;

@@ -147,6 +147,8 @@ struct fcl_scenario {
 
 	struct {
 		uint32_t every_rounds; /* 0 = only at task ends */
+		int per_class;         /* write per-class accuracy (eval_class.csv); default 1 */
+		int local_models;      /* also evaluate each participant's local model; default 0 */
 	} eval;
 
 	struct {
