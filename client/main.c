@@ -356,9 +356,10 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		return -ENOMEM;
 	for (size_t i = 0; i < w->n_ids; i++)
 		w->clients[i].id = w->ids[i];
-	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients",
+	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
+		 "schedule digest %016llx",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
-		 w->n_ids);
+		 w->n_ids, (unsigned long long)fcl_schedule_digest(&w->sched));
 	return 0;
 }
 

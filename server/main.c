@@ -109,6 +109,8 @@ static int setup(struct fcl_server *s)
 		fcl_error("cannot compile the scenario: %s", strerror(-rc));
 		return rc;
 	}
+	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
+		 (unsigned long long)fcl_schedule_digest(&s->sched));
 	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = 0;
 	sizes[L++] = s->sched.dim;
 	for (uint32_t h = 0; h < s->sc.model.n_hidden; h++)

@@ -120,7 +120,8 @@ static void show(const struct compiled *c)
 		fprintf(stderr, "out of memory\n");
 		goto out;
 	}
-	printf("scenario %s, seed %llu\n", sc->name, (unsigned long long)sc->seed);
+	printf("scenario %s, seed %llu, schedule digest %016llx\n", sc->name,
+	       (unsigned long long)sc->seed, (unsigned long long)fcl_schedule_digest(s));
 	printf("data: %u training and %u test samples, %u classes, %u features\n", c->train.n,
 	       c->test.n, s->n_classes, s->dim);
 	printf("clients: %u, partition %s", s->n_clients,

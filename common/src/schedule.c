@@ -1023,3 +1023,47 @@ uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, 
 	free(ids);
 	return s->per_round;
 }
+
+/* FNV-1a 64, continued from h. */
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t fcl_schedule_digest(const struct fcl_schedule *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint32_t head[6] = {s->n_tasks,   s->n_rounds, s->n_clients,
+			    s->per_round, s->dim,      s->n_classes};
+
+	h = fnv(h, head, sizeof head);
+	for (uint32_t t = 0; t < s->n_tasks; t++) {
+		const struct fcl_task *k = &s->tasks[t];
+		h = fnv(h, k->has_class, sizeof k->has_class);
+		h = fnv(h, k->role, sizeof k->role);
+		h = fnv(h, k->train_idx, (size_t)k->n_train * sizeof *k->train_idx);
+		h = fnv(h, k->test_idx, (size_t)k->n_test * sizeof *k->test_idx);
+		if (k->perm)
+			h = fnv(h, k->perm, (size_t)s->dim * sizeof *k->perm);
+	}
+	for (size_t k = 0; k < (size_t)s->n_clients * s->n_tasks; k++)
+		h = fnv(h, s->client_task_idx[k], (size_t)s->client_task_n[k] * sizeof(uint32_t));
+	for (uint32_t c = 0; c < s->n_clients; c++) {
+		const struct fcl_client_plan *p = &s->plans[c];
+		uint32_t pres[2] = {p->join, p->leave};
+		h = fnv(h, p->entries, (size_t)p->n_entries * sizeof *p->entries);
+		h = fnv(h, pres, sizeof pres);
+		h = fnv(h, &p->participation, sizeof p->participation);
+		if (p->rec_off) {
+			h = fnv(h, p->rec_off, ((size_t)s->n_rounds + 1) * sizeof *p->rec_off);
+			h = fnv(h, p->rec_idx, (size_t)p->rec_off[s->n_rounds] * sizeof(uint32_t));
+			h = fnv(h, p->rec_task, (size_t)p->rec_off[s->n_rounds] * sizeof(uint32_t));
+		}
+	}
+	return h;
+}

@@ -11,5 +11,10 @@ for name in async-arrival si-blurry-fashion powerlaw-fashion; do
 	check "$name: 1 and 3 client processes give byte-identical metrics.json" \
 		cmp -s "$work/$name-p1/metrics.json" "$work/$name-p3/metrics.json"
 	check "$name: ... and eval.csv" cmp -s "$work/$name-p1/eval.csv" "$work/$name-p3/eval.csv"
+	digests=$(cat "$work/$name-p3"/server.log "$work/$name-p3"/client-*.log |
+		sed -n 's/.*schedule digest \([0-9a-f]*\).*/\1/p' | sort | uniq -c)
+	note "$name: schedule digests (count digest): $(echo $digests)"
+	check "$name: the server and its 3 client processes compiled the same schedule" \
+		test "$(echo "$digests" | wc -l)" -eq 1 -a "$(echo $digests | cut -d' ' -f1)" -eq 4
 done
 finish

@@ -109,6 +109,11 @@ int fcl_schedule_available(const struct fcl_schedule *s, uint64_t seed, uint32_t
 uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, uint32_t round,
 				   uint32_t *out);
 
+/* A 64-bit digest of everything compiled (tasks, samples, timelines,
+ * recurrence): equal on the server and every client when they compiled the
+ * same scenario against the same data. Logged by both. */
+uint64_t fcl_schedule_digest(const struct fcl_schedule *s);
+
 /* Writes the compiled schedule into dir (which must exist) as tasks.csv,
  * blurry.csv (blurry generators), clients.csv, timeline.csv, rounds.csv and,
  * when samples is set, samples.csv; see docs/scenarios.md. 0 or -EIO/-ENOMEM. */
