@@ -25,6 +25,10 @@ enum fcl_rng_purpose {
 	FCL_RNG_SYNTHETIC_DATA,
 	FCL_RNG_EVAL_SUBSET,
 	FCL_RNG_TEST, /* for tests only */
+	FCL_RNG_REPLAY,    /* replay draws: (seed, client, round) */
+	FCL_RNG_RESERVOIR, /* reservoir replacement: (seed, client, round) */
+	FCL_RNG_MVP_QUERY, /* MVP's fixed random query projection, shared by all clients */
+	FCL_RNG_MVP_INIT,  /* MVP keys of one client */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX
