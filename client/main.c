@@ -11,6 +11,7 @@
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
+#include "fcl/strategy.h"
 #include "fcl/train.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
@@ -31,6 +32,7 @@ struct logical_client {
 	uint32_t id;
 	uint32_t rounds_trained;
 	uint64_t samples_seen;
+	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
 };
 
 struct worker {
@@ -49,6 +51,8 @@ struct worker {
 	struct fcl_sgd opt;
 	struct fcl_train_scratch scratch;
 	struct logical_client *clients; /* (n_ids) ascending by id */
+	struct fcl_loop_config loop;
+	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
 };
 
@@ -201,7 +205,15 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		sizes[L++] = w->sc.model.hidden[h];
 	sizes[L] = w->sched.n_classes;
 	uint32_t batch = w->sc.train.batch_size;
-	if ((rc = fcl_mlp_init(&w->model, L, sizes, batch)) != 0 ||
+	w->loop = (struct fcl_loop_config){.online = w->sc.train.online,
+					   .epochs = w->sc.train.local_epochs,
+					   .batch_size = batch,
+					   .stream_batch = w->sc.train.stream_batch,
+					   .online_iter = w->sc.train.online_iter,
+					   .replay_batch = w->sc.train.replay_batch,
+					   .head_bias = w->sc.model.head_bias};
+	size_t max_batch = fcl_loop_max_batch(&w->loop);
+	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0 ||
 	    (rc = fcl_train_scratch_init(&w->scratch, batch, w->sched.dim)) != 0)
 		return rc;
 	if (w->model.n_params != m->n_params) {
@@ -212,10 +224,22 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 	fcl_sgd_init(&w->opt, w->sc.train.lr, w->sc.train.momentum, w->sc.train.weight_decay);
 	w->update = malloc(w->model.n_params * sizeof(float));
 	w->clients = calloc(w->n_ids, sizeof *w->clients);
-	if (!w->update || !w->clients)
+	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
+	if (!w->update || !w->clients || !w->perms)
 		return -ENOMEM;
-	for (size_t i = 0; i < w->n_ids; i++)
+	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
+		w->perms[t] = w->sched.tasks[t].perm;
+	for (size_t i = 0; i < w->n_ids; i++) {
 		w->clients[i].id = w->ids[i];
+		rc = fcl_strategy_create(&w->sc.strategy, &w->loop, L, sizes, w->sc.seed, w->ids[i],
+					 &w->clients[i].strategy);
+		if (rc) {
+			fcl_error("cannot create strategy %s for client %u: %s",
+				  fcl_strategy_kind_name(w->sc.strategy.kind), w->ids[i],
+				  strerror(-rc));
+			return rc;
+		}
+	}
 	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
 		 w->n_ids);
@@ -243,21 +267,19 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
 	const uint32_t *idx = w->sched.client_task_idx[k];
 	uint32_t n = w->sched.client_task_n[k];
-	struct fcl_rng rng;
 	float loss = 0.0f;
 	double t0 = fcl_now();
 
 	memcpy(w->model.params, global, n_params * sizeof(float));
 	fcl_sgd_reset(&w->opt);
-	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
-	int rc = fcl_train_epochs(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
-				  w->sched.tasks[task].perm, w->sc.train.local_epochs, &rng, &loss);
+	int rc = fcl_strategy_train(lc->strategy, &w->model, &w->opt, &w->train, w->perms, task,
+				    idx, n, round, &loss);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
-	lc->samples_seen += (uint64_t)n * w->sc.train.local_epochs;
+	lc->samples_seen += (uint64_t)n * (w->loop.online ? 1 : w->sc.train.local_epochs);
 
 	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
 			    .round = round,
@@ -271,8 +293,11 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
 		w->update[0] = NAN;
-	fcl_debug("client %u round %u task %u: %u samples, loss %.4f, %.3f s", lc->id, round, task,
-		  n, loss, m.train_seconds);
+	fcl_debug("client %u round %u task %u: %u samples, loss %.4f, %.3f s, buffer %u "
+		  "state %016llx",
+		  lc->id, round, task, n, loss, m.train_seconds,
+		  fcl_strategy_buffer_fill(lc->strategy),
+		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
 	return send_msg(w, &m);
 }
 
@@ -387,7 +412,10 @@ int main(int argc, char **argv)
 	zmq_ctx_term(w.ctx);
 	free(w.ids);
 	free(w.update);
+	for (size_t i = 0; w.clients && i < w.n_ids; i++)
+		fcl_strategy_destroy(w.clients[i].strategy);
 	free(w.clients);
+	free(w.perms);
 	fcl_sgd_fini(&w.opt);
 	fcl_train_scratch_fini(&w.scratch);
 	fcl_mlp_fini(&w.model);

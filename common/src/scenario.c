@@ -29,6 +29,8 @@ _Static_assert(sizeof(enum fcl_dataset_kind) == sizeof(int), "enums are stored a
 _Static_assert(sizeof(enum fcl_partition_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_task_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_rule_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_strategy_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_mvp_focal) == sizeof(int), "enums are stored as int");
 
 /* Keys whose nodes the checks after the walk need. */
 enum slot {
@@ -43,6 +45,7 @@ enum slot {
 	S_CLASSES_PER_TASK,
 	S_CLASS_ORDER,
 	S_IDENTITY_FIRST,
+	S_STRATEGY,
 	S_COUNT_
 };
 
@@ -671,6 +674,16 @@ static const struct choice generators[] = {
 };
 static const struct choice rules[] = {{"fedavg", FCL_RULE_FEDAVG}, {NULL, 0}};
 static const struct choice weightings[] = {{"samples", 1}, {"uniform", 0}, {NULL, 0}};
+static const struct choice train_modes[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
+static const struct choice strategy_names[] = {
+    {"finetune", FCL_STRATEGY_FINETUNE}, {"er", FCL_STRATEGY_ER},   {"er-ace", FCL_STRATEGY_ER_ACE},
+    {"der++", FCL_STRATEGY_DERPP},       {"lwf", FCL_STRATEGY_LWF}, {"ewc", FCL_STRATEGY_EWC},
+    {"uer", FCL_STRATEGY_UER},           {"mvp", FCL_STRATEGY_MVP}, {NULL, 0},
+};
+static const struct choice focal_modes[] = {{"sample", FCL_MVP_FOCAL_SAMPLE},
+					    {"batch", FCL_MVP_FOCAL_BATCH},
+					    {"off", FCL_MVP_FOCAL_OFF},
+					    {NULL, 0}};
 
 static const struct field synthetic_fields[] = {
     U32("train", data.synthetic_train, 1, 10000000, false, S_NONE),
@@ -689,6 +702,7 @@ static const struct field data_fields[] = {
 };
 static const struct field model_fields[] = {
     {.key = "hidden", .fn = get_hidden},
+    {.key = "head_bias", .fn = get_bool, .off = OFF(model.head_bias)},
     {0},
 };
 static const struct field clients_fields[] = {
@@ -716,6 +730,34 @@ static const struct field train_fields[] = {
     NUM(get_f32, "lr", train.lr, 0, true, HUGE_VAL, false),
     NUM(get_f32, "momentum", train.momentum, 0, false, 1, true),
     NUM(get_f32, "weight_decay", train.weight_decay, 0, false, HUGE_VAL, false),
+    CHOICE("mode", train.online, train_modes, false, S_NONE),
+    U32("stream_batch", train.stream_batch, 1, 4096, false, S_NONE),
+    U32("replay_batch", train.replay_batch, 0, 4096, false, S_NONE),
+    U32("online_iter", train.online_iter, 1, 1000, false, S_NONE),
+    {0},
+};
+static const struct field mvp_fields[] = {
+    U32("pool", strategy.mvp.pool, 1, 1024, false, S_NONE),
+    U32("query_dim", strategy.mvp.query_dim, 1, 4096, false, S_NONE),
+    NUM(get_f32, "alpha", strategy.mvp.alpha, 0, false, 1, false),
+    NUM(get_f32, "gamma", strategy.mvp.gamma, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "margin", strategy.mvp.margin, 0, true, HUGE_VAL, false),
+    CHOICE("focal", strategy.mvp.focal, focal_modes, false, S_NONE),
+    {.key = "afs", .fn = get_bool, .off = OFF(strategy.mvp.afs)},
+    {.key = "contrastive", .fn = get_bool, .off = OFF(strategy.mvp.contrastive)},
+    {.key = "mask", .fn = get_bool, .off = OFF(strategy.mvp.mask)},
+    {0},
+};
+static const struct field strategy_fields[] = {
+    CHOICE("name", strategy.kind, strategy_names, true, S_NONE),
+    U32("memory", strategy.memory, 0, 10000000, false, S_NONE),
+    NUM(get_f32, "alpha", strategy.alpha, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "beta", strategy.beta, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "lambda", strategy.lambda, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "temperature", strategy.temperature, 0, true, HUGE_VAL, false),
+    NUM(get_f32, "decay", strategy.decay, 0, false, 1, true),
+    NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false),
+    SECTION("mvp", mvp_fields, false, S_NONE),
     {0},
 };
 static const struct field aggregation_fields[] = {
@@ -741,6 +783,7 @@ static const struct field top_fields[] = {
     SECTION("clients", clients_fields, true, S_NONE),
     SECTION("tasks", tasks_fields, true, S_TASKS),
     SECTION("train", train_fields, false, S_NONE),
+    SECTION("strategy", strategy_fields, false, S_STRATEGY),
     SECTION("aggregation", aggregation_fields, false, S_NONE),
     SECTION("evaluation", evaluation_fields, false, S_NONE),
     SECTION("run", run_fields, false, S_NONE),
@@ -907,6 +950,16 @@ static int check_class_split(struct ctx *c, uint32_t classes)
 	return 0;
 }
 
+static int check_strategy(struct ctx *c)
+{
+	const struct fcl_scenario *sc = c->sc;
+
+	if (sc->strategy.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
+			    "expected model.hidden to have at least one layer for mvp (got none)");
+	return 0;
+}
+
 static int check_tasks(struct ctx *c)
 {
 	struct fcl_scenario *sc = c->sc;
@@ -1008,6 +1061,7 @@ static int walk_document(struct ctx *c, struct fy_document *fyd)
 	rc = rc ? rc : check_data(c);
 	rc = rc ? rc : check_clients(c);
 	rc = rc ? rc : check_tasks(c);
+	rc = rc ? rc : check_strategy(c);
 	return rc ? rc : check_files(c);
 }
 
@@ -1117,6 +1171,11 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.local_epochs = 1;
 	sc->train.batch_size = 32;
 	sc->train.lr = 0.05f;
+	sc->train.stream_batch = 10;
+	sc->train.replay_batch = 10;
+	sc->train.online_iter = 1;
+	sc->model.head_bias = 1;
+	fcl_strategy_config_defaults(&sc->strategy);
 	sc->aggregation.rule = FCL_RULE_FEDAVG;
 	sc->aggregation.weighted = 1;
 	sc->run.round_timeout_s = 120;

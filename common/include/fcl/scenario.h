@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcl/strategy.h"
+
 #define FCL_SCENARIO_MAX_HIDDEN 6
 #define FCL_SCENARIO_MAX_CLASSES 256
 #define FCL_SCENARIO_PATH_MAX 512
@@ -47,6 +49,7 @@ struct fcl_scenario {
 	struct {
 		uint32_t n_hidden;
 		uint32_t hidden[FCL_SCENARIO_MAX_HIDDEN];
+		int head_bias; /* 0: the head has no bias (kept at 0), for UER */
 	} model;
 
 	struct {
@@ -69,7 +72,13 @@ struct fcl_scenario {
 		uint32_t local_epochs;
 		uint32_t batch_size;
 		float lr, momentum, weight_decay;
+		int online;            /* train.mode: offline (0) or online (1) */
+		uint32_t stream_batch; /* online: stream samples per batch */
+		uint32_t replay_batch; /* replayed samples per step */
+		uint32_t online_iter;  /* online: SGD steps per stream batch */
 	} train;
+
+	struct fcl_strategy_config strategy; /* every client's strategy */
 
 	struct {
 		enum fcl_rule_kind rule;
