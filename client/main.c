@@ -231,12 +231,12 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		w->perms[t] = w->sched.tasks[t].perm;
 	for (size_t i = 0; i < w->n_ids; i++) {
 		w->clients[i].id = w->ids[i];
-		rc = fcl_strategy_create(&w->sc.strategy, &w->loop, L, sizes, w->sc.seed, w->ids[i],
+		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, w->ids[i]);
+		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, w->ids[i],
 					 &w->clients[i].strategy);
 		if (rc) {
 			fcl_error("cannot create strategy %s for client %u: %s",
-				  fcl_strategy_kind_name(w->sc.strategy.kind), w->ids[i],
-				  strerror(-rc));
+				  fcl_strategy_kind_name(st->kind), w->ids[i], strerror(-rc));
 			return rc;
 		}
 	}
@@ -267,6 +267,15 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
 	const uint32_t *idx = w->sched.client_task_idx[k];
 	uint32_t n = w->sched.client_task_n[k];
+	if (w->loop.online) {
+		/* Until the schedule gives per-round streams (issue 3): the j-th of a
+		 * task's rounds_per_task rounds streams the j-th slice of its samples,
+		 * so a task's data is seen once over its rounds. */
+		uint32_t R = w->sched.rounds_per_task, j = round % R;
+		uint32_t lo = (uint32_t)((uint64_t)n * j / R), hi = (uint32_t)((uint64_t)n * (j + 1) / R);
+		idx += lo;
+		n = hi - lo;
+	}
 	float loss = 0.0f;
 	double t0 = fcl_now();
 

@@ -453,6 +453,27 @@ static void test_strategy_keys(void)
 		  !sc.strategy.mvp.afs && !sc.strategy.mvp.contrastive && sc.strategy.mvp.mask &&
 		  sc.strategy.mvp.margin == 0.25f && sc.strategy.mvp.gamma == 2.0f,
 	      "strategy: mvp with its parameters, unset ones at their defaults");
+
+	static const char groups[] = "data: {dataset: synthetic}\n"
+				     "clients: {count: 10}\n"
+				     "tasks: {generator: single}\n"
+				     "strategy:\n"
+				     "  groups:\n"
+				     "    - {clients: [0, 4], name: uer, scale: 16}\n"
+				     "    - clients: [3, 3]\n"
+				     "      name: der++\n"
+				     "  memory: 300\n"
+				     "  name: er\n";
+	rc = parse_str(&sc, groups, err, sizeof(err));
+	REQUIRE(rc == 0, "strategy groups parse (%s)", rc ? err : "ok");
+	const struct fcl_strategy_config *g0 = fcl_scenario_strategy_of(&sc, 0),
+					 *g3 = fcl_scenario_strategy_of(&sc, 3),
+					 *g7 = fcl_scenario_strategy_of(&sc, 7);
+	CHECK(sc.n_strategy_groups == 2 && g0->kind == FCL_STRATEGY_UER && g0->scale == 16.0f &&
+		  g0->memory == 300 && g3->kind == FCL_STRATEGY_DERPP && g3->memory == 300 &&
+		  g7->kind == FCL_STRATEGY_ER && g7->scale == d.strategy.scale,
+	      "groups: clients 0-4 uer (inheriting memory 300), 3 der++ (last group wins), "
+	      "others er");
 }
 
 int main(int argc, char **argv)

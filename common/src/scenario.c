@@ -46,6 +46,7 @@ enum slot {
 	S_CLASS_ORDER,
 	S_IDENTITY_FIRST,
 	S_STRATEGY,
+	S_GROUPS,
 	S_COUNT_
 };
 
@@ -58,6 +59,7 @@ struct ctx {
 	int root_line, root_col; /* where the root node starts (1-based) */
 	size_t root_off;         /* ... and its byte offset (the text length when blank) */
 	struct fy_node *key[S_COUNT_], *val[S_COUNT_];
+	uint32_t group_first, group_last; /* strategy.groups[i].clients being parsed */
 };
 
 struct field;
@@ -636,6 +638,42 @@ static int walk_map(struct ctx *c, const struct field *tab, struct fy_node *map,
 	return 0;
 }
 
+/* strategy.groups: a list of mappings, walked after the strategy section
+ * (check_strategy) so that every group inherits the complete strategy. */
+static int get_groups(struct ctx *c, const struct field *f, struct fy_node *key,
+		      struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX];
+	int n;
+
+	(void)f;
+	n = fy_node_is_sequence(val) ? fy_node_sequence_item_count(val) : -1;
+	if (n < 1 || n > FCL_SCENARIO_MAX_GROUPS)
+		return fail(c, key, NULL, path, "expected a list of 1..%d groups (got %s)",
+			    FCL_SCENARIO_MAX_GROUPS, got(val, g, sizeof(g)));
+	return 0;
+}
+
+/* clients: [first, last], inclusive; checked against clients.count later. */
+static int get_group_clients(struct ctx *c, const struct field *f, struct fy_node *key,
+			     struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX];
+	int rc;
+
+	(void)f;
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) != 2)
+		return fail(c, key, NULL, path,
+			    "expected [first, last], a range of client ids (got %s)",
+			    got(val, g, sizeof(g)));
+	rc = get_item(c, key, fy_node_sequence_get_by_index(val, 0), path, 0, 0, 99999,
+		      &c->group_first);
+	rc = rc ? rc
+		: get_item(c, key, fy_node_sequence_get_by_index(val, 1), path, 1, c->group_first,
+			   99999, &c->group_last);
+	return rc;
+}
+
 /* ---- the schema --------------------------------------------------------- */
 
 #define OFF(m) offsetof(struct fcl_scenario, m)
@@ -748,16 +786,24 @@ static const struct field mvp_fields[] = {
     {.key = "mask", .fn = get_bool, .off = OFF(strategy.mvp.mask)},
     {0},
 };
+#define STRATEGY_FIELDS                                                                            \
+    CHOICE("name", strategy.kind, strategy_names, true, S_NONE), \
+    U32("memory", strategy.memory, 0, 10000000, false, S_NONE), \
+    NUM(get_f32, "alpha", strategy.alpha, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "beta", strategy.beta, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "lambda", strategy.lambda, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "temperature", strategy.temperature, 0, true, HUGE_VAL, false), \
+    NUM(get_f32, "decay", strategy.decay, 0, false, 1, true), \
+    NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false), \
+    SECTION("mvp", mvp_fields, false, S_NONE)
 static const struct field strategy_fields[] = {
-    CHOICE("name", strategy.kind, strategy_names, true, S_NONE),
-    U32("memory", strategy.memory, 0, 10000000, false, S_NONE),
-    NUM(get_f32, "alpha", strategy.alpha, 0, false, HUGE_VAL, false),
-    NUM(get_f32, "beta", strategy.beta, 0, false, HUGE_VAL, false),
-    NUM(get_f32, "lambda", strategy.lambda, 0, false, HUGE_VAL, false),
-    NUM(get_f32, "temperature", strategy.temperature, 0, true, HUGE_VAL, false),
-    NUM(get_f32, "decay", strategy.decay, 0, false, 1, true),
-    NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false),
-    SECTION("mvp", mvp_fields, false, S_NONE),
+    STRATEGY_FIELDS,
+    {.key = "groups", .fn = get_groups, .slot = S_GROUPS},
+    {0},
+};
+static const struct field group_fields[] = {
+    {.key = "clients", .fn = get_group_clients, .required = true},
+    STRATEGY_FIELDS,
     {0},
 };
 static const struct field aggregation_fields[] = {
@@ -952,11 +998,46 @@ static int check_class_split(struct ctx *c, uint32_t classes)
 
 static int check_strategy(struct ctx *c)
 {
-	const struct fcl_scenario *sc = c->sc;
+	struct fcl_scenario *sc = c->sc;
+	struct fcl_strategy_config top = sc->strategy;
+	struct fy_node *item;
+	char path[KEYPATH_MAX];
+	void *it = NULL;
+	uint32_t i = 0;
+	int rc;
 
-	if (sc->strategy.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+	if (top.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
 		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
 			    "expected model.hidden to have at least one layer for mvp (got none)");
+	if (!c->val[S_GROUPS])
+		return 0;
+	while ((item = fy_node_sequence_iterate(c->val[S_GROUPS], &it))) {
+		char g[GOT_MAX];
+		snprintf(path, sizeof path, "strategy.groups[%u]", i);
+		if (!fy_node_is_mapping(item))
+			return fail(c, item, c->key[S_GROUPS], path, "expected a mapping (got %s)",
+				    got(item, g, sizeof(g)));
+		sc->strategy = top; /* a group inherits what it does not set */
+		rc = walk_map(c, group_fields, item, path, item);
+		if (!rc && c->group_last >= sc->clients.count)
+			rc = fail(c, item, NULL, path,
+				  "expected clients within 0..%u (got [%u, %u])",
+				  sc->clients.count - 1, c->group_first, c->group_last);
+		if (!rc && sc->strategy.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+			rc = fail(c, item, NULL, path,
+				  "expected model.hidden to have at least one layer for mvp (got "
+				  "none)");
+		if (rc) {
+			sc->strategy = top;
+			return rc;
+		}
+		sc->strategy_groups[i].first = c->group_first;
+		sc->strategy_groups[i].last = c->group_last;
+		sc->strategy_groups[i].cfg = sc->strategy;
+		i++;
+	}
+	sc->strategy = top;
+	sc->n_strategy_groups = i;
 	return 0;
 }
 
@@ -1247,6 +1328,15 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		free(text);
 	}
 	return rc;
+}
+
+const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
+							  uint32_t client)
+{
+	for (uint32_t i = sc->n_strategy_groups; i-- > 0;)
+		if (client >= sc->strategy_groups[i].first && client <= sc->strategy_groups[i].last)
+			return &sc->strategy_groups[i].cfg;
+	return &sc->strategy;
 }
 
 const char *fcl_task_kind_name(enum fcl_task_kind kind)

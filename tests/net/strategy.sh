@@ -16,6 +16,15 @@ for s in der++ mvp uer; do
 	note "$s: final_avg_acc $(json_field "$work/$s-one/metrics.json" final_avg_acc)," \
 		"checksum $(json_field "$work/$s-one/metrics.json" params_checksum)"
 done
+# Client groups: clients 0-1 run MVP with replay, 2 UER, 3 the default DER++.
+sed 's/^  memory: 100$/  memory: 100\n  groups:\n    - {clients: [0, 1], name: mvp}\n    - {clients: [2, 2], name: uer, memory: 50}/' "$base" >"$work/groups.yaml"
+check "groups: 1 process x 4 clients runs" run "$work/groups.yaml" groups-one --procs 1
+check "groups: 4 processes x 1 client runs" run "$work/groups.yaml" groups-four --procs 4
+check "groups: 1x4 and 4x1 give byte-identical metrics.json" \
+	cmp -s "$work/groups-one/metrics.json" "$work/groups-four/metrics.json"
+check "groups: events give each group's strategy and budget" \
+	grep -q '"name":"uer","memory_samples":50,"bytes_per_sample":10,"memory_bytes":500,.*"clients":\[2,2\]' \
+	"$work/groups-one/events.jsonl"
 check "events report the strategy and its memory budget" \
 	grep -q '"event":"strategy","name":"der++","memory_samples":100,"bytes_per_sample":50,"memory_bytes":5000,"mode":"online"' \
 	"$work/der++-one/events.jsonl"

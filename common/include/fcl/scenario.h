@@ -13,6 +13,7 @@
 #define FCL_SCENARIO_MAX_HIDDEN 6
 #define FCL_SCENARIO_MAX_CLASSES 256
 #define FCL_SCENARIO_PATH_MAX 512
+#define FCL_SCENARIO_MAX_GROUPS 16
 
 enum fcl_dataset_kind {
 	FCL_DATASET_IDX,       /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
@@ -78,7 +79,12 @@ struct fcl_scenario {
 		uint32_t online_iter;  /* online: SGD steps per stream batch */
 	} train;
 
-	struct fcl_strategy_config strategy; /* every client's strategy */
+	struct fcl_strategy_config strategy; /* every client's strategy, unless a group says otherwise */
+	uint32_t n_strategy_groups;
+	struct {
+		uint32_t first, last; /* client ids, inclusive */
+		struct fcl_strategy_config cfg;
+	} strategy_groups[FCL_SCENARIO_MAX_GROUPS]; /* the last group holding a client wins */
 
 	struct {
 		enum fcl_rule_kind rule;
@@ -110,5 +116,9 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		      char *err, size_t errlen);
 
 const char *fcl_task_kind_name(enum fcl_task_kind kind);
+
+/* The strategy of one logical client: its group's, or strategy's. Borrowed. */
+const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
+							  uint32_t client);
 
 #endif
