@@ -432,7 +432,8 @@ static void test_strategy_keys(void)
 				   "  name: mvp\n"
 				   "  memory: 200\n"
 				   "  scale: 16\n"
-				   "  mvp: {pool: 7, query_dim: 32, focal: batch, afs: false,\n"
+				   "  mvp: {pool: 7, query: backbone, warmup: 300, focal: batch,\n"
+				   "        afs: false, query_dim: 32,\n"
 				   "        contrastive: false, mask: true, margin: 0.25}\n";
 	struct fcl_scenario d, sc;
 	char err[512];
@@ -450,6 +451,7 @@ static void test_strategy_keys(void)
 	CHECK(sc.strategy.kind == FCL_STRATEGY_MVP && sc.strategy.memory == 200 &&
 		  sc.strategy.scale == 16.0f && sc.strategy.mvp.pool == 7 &&
 		  sc.strategy.mvp.query_dim == 32 && sc.strategy.mvp.focal == FCL_MVP_FOCAL_BATCH &&
+		  sc.strategy.mvp.query == FCL_MVP_QUERY_BACKBONE && sc.strategy.mvp.warmup == 300 &&
 		  !sc.strategy.mvp.afs && !sc.strategy.mvp.contrastive && sc.strategy.mvp.mask &&
 		  sc.strategy.mvp.margin == 0.25f && sc.strategy.mvp.gamma == 2.0f,
 	      "strategy: mvp with its parameters, unset ones at their defaults");

@@ -620,6 +620,51 @@ static void test_persistence(enum fcl_strategy_kind kind)
 	world_fini(&w);
 }
 
+/* MVP with a backbone query: the copy follows the model during the warm-up,
+ * then stays frozen while the model keeps learning. */
+static void test_mvp_backbone_query(void)
+{
+	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 1,
+				       .replay_batch = 10, .head_bias = 1};
+	struct fcl_strategy_config cfg;
+	struct fcl_strategy *s;
+	struct world w;
+	uint32_t a[60];
+	float loss;
+	uint64_t sums[4];
+
+	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
+	fcl_strategy_config_defaults(&cfg);
+	cfg.kind = FCL_STRATEGY_MVP;
+	cfg.memory = 20;
+	cfg.mvp.query = FCL_MVP_QUERY_BACKBONE;
+	cfg.mvp.warmup = 50;
+	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0,
+		"mvp with a backbone query");
+	size_t n = pick(&w, a, 60, 0, 1, 0);
+	float x[16], q[4][12];
+	int32_t y;
+	uint32_t dq = 0;
+	int rc = 0;
+	fcl_dataset_gather(&w.ds, a, 1, NULL, x, &y);
+	for (uint32_t r = 0; r < 4; r++) {
+		/* round 0 starts with 0 samples seen (copy follows), round 1 with 60 >= 50 (frozen) */
+		rc |= fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, n, r, &loss);
+		fcl__mvp_query(s, x, 1, q[r], &dq);
+		sums[r] = fcl_strategy_checksum(s);
+	}
+	CHECK(rc == 0 && isfinite(loss) && dq == 12,
+	      "backbone query: keys live in the head-input space (%u), training runs (loss %.3f)",
+	      dq, loss);
+	CHECK(memcmp(q[0], q[1], sizeof q[0]) != 0,
+	      "during the warm-up the query copy follows the model");
+	CHECK(memcmp(q[1], q[2], sizeof q[0]) == 0 && memcmp(q[2], q[3], sizeof q[0]) == 0 &&
+		  sums[2] != sums[3],
+	      "after the warm-up the query is frozen while the client keeps learning");
+	fcl_strategy_destroy(s);
+	world_fini(&w);
+}
+
 int main(void)
 {
 	test_uer_cos();
@@ -634,5 +679,6 @@ int main(void)
 	test_persistence(FCL_STRATEGY_ER);
 	test_persistence(FCL_STRATEGY_DERPP);
 	test_persistence(FCL_STRATEGY_MVP);
+	test_mvp_backbone_query();
 	return tap_done();
 }

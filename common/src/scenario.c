@@ -31,6 +31,7 @@ _Static_assert(sizeof(enum fcl_task_kind) == sizeof(int), "enums are stored as i
 _Static_assert(sizeof(enum fcl_rule_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_strategy_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_mvp_focal) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_mvp_query) == sizeof(int), "enums are stored as int");
 
 /* Keys whose nodes the checks after the walk need. */
 enum slot {
@@ -718,6 +719,9 @@ static const struct choice strategy_names[] = {
     {"der++", FCL_STRATEGY_DERPP},       {"lwf", FCL_STRATEGY_LWF}, {"ewc", FCL_STRATEGY_EWC},
     {"uer", FCL_STRATEGY_UER},           {"mvp", FCL_STRATEGY_MVP}, {NULL, 0},
 };
+static const struct choice mvp_queries[] = {{"projection", FCL_MVP_QUERY_PROJECTION},
+					    {"backbone", FCL_MVP_QUERY_BACKBONE},
+					    {NULL, 0}};
 static const struct choice focal_modes[] = {{"sample", FCL_MVP_FOCAL_SAMPLE},
 					    {"batch", FCL_MVP_FOCAL_BATCH},
 					    {"off", FCL_MVP_FOCAL_OFF},
@@ -776,7 +780,9 @@ static const struct field train_fields[] = {
 };
 static const struct field mvp_fields[] = {
     U32("pool", strategy.mvp.pool, 1, 1024, false, S_NONE),
+    CHOICE("query", strategy.mvp.query, mvp_queries, false, S_NONE),
     U32("query_dim", strategy.mvp.query_dim, 1, 4096, false, S_NONE),
+    U32("warmup", strategy.mvp.warmup, 0, UINT32_MAX, false, S_NONE),
     NUM(get_f32, "alpha", strategy.mvp.alpha, 0, false, 1, false),
     NUM(get_f32, "gamma", strategy.mvp.gamma, 0, false, HUGE_VAL, false),
     NUM(get_f32, "margin", strategy.mvp.margin, 0, true, HUGE_VAL, false),

@@ -77,5 +77,7 @@ void fcl__backward(struct fcl_strategy *s, struct fcl_mlp *m, const float *dz,
 double fcl__ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
 		    size_t n, const uint8_t *mask, float weight);
 float *fcl__alloc_floats(size_t n);
+/* MVP: the queries of B inputs x (B, dim) into q (B, *dq), for tests. */
+void fcl__mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq);
 
 #endif

@@ -24,6 +24,8 @@ void fcl_strategy_config_defaults(struct fcl_strategy_config *cfg)
 	cfg->scale = 1.0f / 0.09f;
 	cfg->mvp.pool = 10;
 	cfg->mvp.query_dim = 64;
+	cfg->mvp.query = FCL_MVP_QUERY_PROJECTION;
+	cfg->mvp.warmup = 1000;
 	cfg->mvp.alpha = 0.5f;
 	cfg->mvp.gamma = 2.0f;
 	cfg->mvp.margin = 0.5f;

@@ -4,7 +4,9 @@
  * see /work/shared/reference/online_cl.md 1c and 3. The adaptation:
  *  - query q = R x, a fixed random Gaussian projection R (query_dim, dim) of
  *    the input, drawn from (seed, MVP_QUERY) and shared by every client, so
- *    key matching cannot drift as the backbone learns;
+ *    key matching cannot drift as the backbone learns; or (query: backbone)
+ *    q = h(x), the features of a copy of the MLP taken at the start of each
+ *    round until the client has seen `warmup` stream samples, then frozen;
  *  - a key pool K (P, query_dim) with selection counts; p* = argmin_p
  *    (1 - cos(q, k_p)) (cnt_p + 1) (the mass factor only with the
  *    contrastive key loss); counts grow in training only;
@@ -33,7 +35,9 @@
 
 struct mvp {
 	uint32_t P, dq, n_g, n_e; /* pool, query size, g- and e-offset widths */
-	float *R;                 /* (dq, dim) frozen query projection */
+	float *R;                 /* (dq, dim) frozen query projection (projection query) */
+	struct fcl_mlp qnet;      /* backbone query: the copy of the MLP */
+	int frozen;               /* backbone query: the copy no longer follows the model */
 	float *zero_q;            /* (dq) */
 	float *keys, *dkeys;      /* (P, dq) */
 	uint32_t *cnt;            /* (P) selections so far */
@@ -220,10 +224,17 @@ static int mvp_init(struct fcl_strategy *s)
 		return -ENOMEM;
 	s->priv = p;
 	p->P = s->cfg.mvp.pool;
-	p->dq = s->cfg.mvp.query_dim;
+	p->dq = s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE ? s->d : s->cfg.mvp.query_dim;
 	p->n_g = s->sizes[1];
 	p->n_e = s->sizes[s->n_layers - 1];
-	p->R = fcl__alloc_floats((size_t)p->dq * s->dim);
+	if (s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE) {
+		int rc = fcl_mlp_init(&p->qnet, s->n_layers, s->sizes, mb);
+		if (rc)
+			return rc;
+		p->R = fcl__alloc_floats(1);
+	} else {
+		p->R = fcl__alloc_floats((size_t)p->dq * s->dim);
+	}
 	p->zero_q = fcl__alloc_floats(p->dq);
 	p->keys = fcl__alloc_floats((size_t)p->P * p->dq);
 	p->dkeys = fcl__alloc_floats((size_t)p->P * p->dq);
@@ -248,8 +259,9 @@ static int mvp_init(struct fcl_strategy *s)
 		return -ENOMEM;
 	fcl_rng_init(&rng, s->seed, FCL_RNG_MVP_QUERY, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	float sd = 1.0f / sqrtf((float)s->dim);
-	for (size_t k = 0; k < (size_t)p->dq * s->dim; k++)
-		p->R[k] = sd * fcl_rng_normal(&rng);
+	if (s->cfg.mvp.query == FCL_MVP_QUERY_PROJECTION)
+		for (size_t k = 0; k < (size_t)p->dq * s->dim; k++)
+			p->R[k] = sd * fcl_rng_normal(&rng);
 	fcl_rng_init(&rng, s->seed, FCL_RNG_MVP_INIT, s->client, FCL_RNG_NO_ROUND);
 	for (size_t k = 0; k < (size_t)p->P * p->dq; k++)
 		p->keys[k] = fcl_rng_normal(&rng);
@@ -268,9 +280,20 @@ static void mvp_fini(struct fcl_strategy *s)
 			 p->inv_c, p->score,  p->w,    p->gain,  p->dgain};
 	for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
 		free(bufs[k]);
+	fcl_mlp_fini(&p->qnet);
 	free(p->cnt);
 	free(p->sel);
 	free(p);
+}
+
+static int mvp_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
+{
+	struct mvp *p = s->priv;
+	if (s->cfg.mvp.query != FCL_MVP_QUERY_BACKBONE || p->frozen)
+		return 0;
+	memcpy(p->qnet.params, m->params, m->n_params * sizeof(float));
+	p->frozen = s->seen >= s->cfg.mvp.warmup;
+	return 0;
 }
 
 static float sigmoid(float x)
@@ -315,6 +338,24 @@ static void prompted_forward(struct fcl_strategy *s, struct fcl_mlp *m, const fl
 	}
 }
 
+static void compute_query(struct fcl_strategy *s, const float *x, size_t rows, float *q)
+{
+	struct mvp *p = s->priv;
+	if (s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE) {
+		fcl_mlp_forward(&p->qnet, x, rows);
+		memcpy(q, p->qnet.acts[s->n_layers - 1], rows * p->dq * sizeof(float));
+	} else {
+		fcl_dense_forward(q, x, p->R, p->zero_q, rows, s->dim, p->dq);
+	}
+}
+
+void fcl__mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq)
+{
+	struct mvp *p = s->priv;
+	compute_query(s, x, B, q);
+	*dq = p->dq;
+}
+
 static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
 {
 	struct mvp *p = s->priv;
@@ -325,7 +366,7 @@ static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 	double loss;
 
 	/* 1. frozen query and key selection */
-	fcl_dense_forward(p->q, b->x, p->R, p->zero_q, rows, s->dim, dq);
+	compute_query(s, b->x, rows, p->q);
 	for (size_t i = 0; i < rows; i++) {
 		double best = INFINITY;
 		for (uint32_t k = 0; k < P; k++) {
@@ -423,12 +464,14 @@ static uint64_t mvp_checksum(const struct fcl_strategy *s)
 	uint64_t h = fcl_hash64(p->keys, (size_t)p->P * p->dq * sizeof(float));
 	h = fcl_mix64(h) ^ fcl_hash64(p->masks, (size_t)p->P * s->C * sizeof(float));
 	h = fcl_mix64(h) ^ fcl_hash64(p->e_off, (size_t)p->P * p->n_e * sizeof(float));
+	h = fcl_mix64(h) ^ (uint64_t)p->frozen;
 	return fcl_mix64(h) ^ fcl_hash64(p->cnt, p->P * sizeof(uint32_t));
 }
 
 const struct fcl__strategy_ops fcl__mvp_ops = {.replay_draws = 1,
 					       .init = mvp_init,
 					       .fini = mvp_fini,
+					       .round_begin = mvp_round_begin,
 					       .step = mvp_step,
 					       .after_step = mvp_after_step,
 					       .checksum = mvp_checksum};

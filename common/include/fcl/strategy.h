@@ -37,6 +37,10 @@ enum fcl_strategy_kind {
 };
 
 enum fcl_mvp_focal { FCL_MVP_FOCAL_SAMPLE, FCL_MVP_FOCAL_BATCH, FCL_MVP_FOCAL_OFF };
+enum fcl_mvp_query {
+	FCL_MVP_QUERY_PROJECTION, /* q = R x, a fixed random projection */
+	FCL_MVP_QUERY_BACKBONE,   /* q = h(x) of a frozen copy of the MLP after a warm-up */
+};
 
 struct fcl_strategy_config {
 	enum fcl_strategy_kind kind;
@@ -48,7 +52,9 @@ struct fcl_strategy_config {
 	float scale;       /* UER cosine-logit scale s */
 	struct {
 		uint32_t pool;      /* keys / e-prompts P */
+		enum fcl_mvp_query query;
 		uint32_t query_dim; /* random-projection query size */
+		uint32_t warmup;    /* backbone query: stream samples before the copy is frozen */
 		float alpha, gamma, margin;
 		enum fcl_mvp_focal focal;
 		int afs;         /* adaptive feature scaling in training */
@@ -58,7 +64,8 @@ struct fcl_strategy_config {
 };
 
 /* Defaults (docs/scenarios.md): finetune, memory 0, alpha 0.3, beta 0.5,
- * lambda 1, T 2, decay 0.9, scale 1/0.09, MVP P 10, q 64, alpha 0.5,
+ * lambda 1, T 2, decay 0.9, scale 1/0.09, MVP P 10, projection query of
+ * size 64 (backbone warm-up 1000 samples), alpha 0.5,
  * gamma 2, margin 0.5, per-sample focal, AFS, contrastive, masks on. */
 void fcl_strategy_config_defaults(struct fcl_strategy_config *cfg);
 const char *fcl_strategy_kind_name(enum fcl_strategy_kind kind);
