@@ -285,6 +285,8 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 				    idx, n, round, &loss);
 	if (rc)
 		return rc;
+	if (fcl_schedule_is_task_end(&w->sched, round))
+		fcl_strategy_end_task(lc->strategy, &w->model);
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;

@@ -665,6 +665,43 @@ static void test_mvp_backbone_query(void)
 	world_fini(&w);
 }
 
+/* WA: after a task, the new classes' head rows have the old rows' mean norm. */
+static void test_wa(void)
+{
+	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 1,
+				       .replay_batch = 10, .head_bias = 1};
+	struct fcl_strategy_config cfg;
+	struct fcl_strategy *s;
+	struct world w;
+	uint32_t a[60], b[60];
+	float loss;
+	double mean[2] = {0, 0};
+
+	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
+	fcl_strategy_config_defaults(&cfg);
+	cfg.kind = FCL_STRATEGY_ER;
+	cfg.memory = 20;
+	cfg.wa = 1;
+	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0, "ER + WA");
+	size_t na = pick(&w, a, 60, 0, 1, 0), nb = pick(&w, b, 60, 2, 3, 0);
+	fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, na, 0, &loss);
+	fcl_strategy_end_task(s, &w.m);
+	fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 1, b, nb, 1, &loss);
+	fcl_strategy_end_task(s, &w.m);
+	const float *W = w.m.params + w.m.w_offset[1];
+	for (int c = 0; c < 4; c++) {
+		double nrm = 0;
+		for (int k = 0; k < 12; k++)
+			nrm += (double)W[c * 12 + k] * W[c * 12 + k];
+		mean[c / 2] += sqrt(nrm) / 2;
+	}
+	CHECK(fabs(mean[0] - mean[1]) < 1e-5 * mean[0],
+	      "WA: new classes' mean head norm equals the old classes' (%.6f, %.6f)", mean[0],
+	      mean[1]);
+	fcl_strategy_destroy(s);
+	world_fini(&w);
+}
+
 int main(void)
 {
 	test_uer_cos();
@@ -680,5 +717,6 @@ int main(void)
 	test_persistence(FCL_STRATEGY_DERPP);
 	test_persistence(FCL_STRATEGY_MVP);
 	test_mvp_backbone_query();
+	test_wa();
 	return tap_done();
 }

@@ -801,6 +801,7 @@ static const struct field mvp_fields[] = {
     NUM(get_f32, "temperature", strategy.temperature, 0, true, HUGE_VAL, false), \
     NUM(get_f32, "decay", strategy.decay, 0, false, 1, true), \
     NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false), \
+    {.key = "wa", .fn = get_bool, .off = OFF(strategy.wa)}, \
     SECTION("mvp", mvp_fields, false, S_NONE)
 static const struct field strategy_fields[] = {
     STRATEGY_FIELDS,

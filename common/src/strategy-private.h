@@ -40,6 +40,8 @@ struct fcl_strategy {
 	uint32_t dim, d, C; /* input, head input (features h), classes */
 
 	uint8_t *exposed; /* (C) persistent */
+	uint8_t *before;  /* (C) exposed before the current task began (WA) */
+	int64_t task;     /* task of the last round trained, -1 before the first */
 	uint32_t n_exposed;
 	uint64_t seen;    /* stream samples seen */
 	struct fcl_replay buf;

@@ -138,6 +138,8 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->C = C = sizes[n_layers];
 	s->max_batch = mb;
 	s->exposed = calloc(C, 1);
+	s->before = calloc(C, 1);
+	s->task = -1;
 	s->present = calloc(C, 1);
 	s->x = fcl__alloc_floats(mb * s->dim);
 	s->y = calloc(mb, sizeof *s->y);
@@ -150,7 +152,7 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->ce = fcl__alloc_floats(mb);
 	s->dh = fcl__alloc_floats(mb * s->d);
 	s->zero_bias = fcl__alloc_floats(C);
-	if (!s->exposed || !s->present || !s->x || !s->y || !s->slots || !s->slots2 || !s->z ||
+	if (!s->exposed || !s->before || !s->present || !s->x || !s->y || !s->slots || !s->slots2 || !s->z ||
 	    !s->dz || !s->probs || !s->zsave || !s->ce || !s->dh || !s->zero_bias) {
 		rc = -ENOMEM;
 		goto err;
@@ -176,6 +178,7 @@ void fcl_strategy_destroy(struct fcl_strategy *s)
 		s->ops->fini(s);
 	fcl_replay_fini(&s->buf);
 	free(s->exposed);
+	free(s->before);
 	free(s->present);
 	free(s->x);
 	free(s->y);
@@ -259,6 +262,10 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 	fcl_rng_init(&rng_rep, s->seed, FCL_RNG_REPLAY, s->client, round);
 	fcl_rng_init(&rng_res, s->seed, FCL_RNG_RESERVOIR, s->client, round);
 	fcl_rng_init(&rng_shuf, s->seed, FCL_RNG_LOCAL_SHUFFLE, s->client, round);
+	if ((int64_t)task != s->task) {
+		memcpy(s->before, s->exposed, s->C);
+		s->task = task;
+	}
 	if (s->ops->round_begin && (rc = s->ops->round_begin(s, m)) != 0)
 		return rc;
 	const uint32_t *perm = perms ? perms[task] : NULL;
@@ -322,6 +329,39 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 	}
 	*loss = (float)(sum / (double)(steps ? steps : 1));
 	return 0;
+}
+
+void fcl_strategy_end_task(struct fcl_strategy *s, struct fcl_mlp *m)
+{
+	uint32_t L = m->n_layers;
+	size_t d = s->d;
+	float *W = m->params + m->w_offset[L - 1];
+	double sum_old = 0.0, sum_new = 0.0;
+	uint32_t n_old = 0, n_new = 0;
+
+	if (!s->cfg.wa)
+		return;
+	for (size_t c = 0; c < s->C; c++) {
+		double nrm = 0.0;
+		for (size_t k = 0; k < d; k++)
+			nrm += (double)W[c * d + k] * W[c * d + k];
+		nrm = sqrt(nrm);
+		if (s->before[c]) {
+			sum_old += nrm;
+			n_old++;
+		} else if (s->exposed[c]) {
+			sum_new += nrm;
+			n_new++;
+		}
+	}
+	if (!n_old || !n_new || sum_new <= 0.0)
+		return;
+	float gamma = (float)((sum_old / n_old) / (sum_new / n_new));
+	for (size_t c = 0; c < s->C; c++)
+		if (!s->before[c] && s->exposed[c])
+			for (size_t k = 0; k < d; k++)
+				W[c * d + k] *= gamma;
+	memcpy(s->before, s->exposed, s->C);
 }
 
 /* ---- shared kernels ------------------------------------------------------ */

@@ -50,6 +50,7 @@ struct fcl_strategy_config {
 	float temperature; /* LwF */
 	float decay;       /* EWC: Fisher EMA factor (F = decay F + (1 - decay) g^2) */
 	float scale;       /* UER cosine-logit scale s */
+	int wa;            /* weight aligning of the head at each task end (any strategy) */
 	struct {
 		uint32_t pool;      /* keys / e-prompts P */
 		enum fcl_mvp_query query;
@@ -104,6 +105,12 @@ void fcl_strategy_destroy(struct fcl_strategy *s); /* NULL-safe */
 int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 		       const struct fcl_dataset *ds, const uint32_t *const *perms, uint32_t task,
 		       const uint32_t *idx, size_t n, uint32_t round, float *loss);
+
+/* Task end (the client's last round of a task, after fcl_strategy_train):
+ * with cfg.wa, weight aligning (Zhao et al., 2020) rescales the head rows
+ * of the classes first exposed in this task by mean |w_old| / mean |w_new|,
+ * old being the classes exposed before the task. No-op otherwise. */
+void fcl_strategy_end_task(struct fcl_strategy *s, struct fcl_mlp *m);
 
 /* Introspection, for tests and debug events. */
 uint64_t fcl_strategy_checksum(const struct fcl_strategy *s); /* buffer + state */
