@@ -211,7 +211,8 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 					   .stream_batch = w->sc.train.stream_batch,
 					   .online_iter = w->sc.train.online_iter,
 					   .replay_batch = w->sc.train.replay_batch,
-					   .head_bias = w->sc.model.head_bias};
+					   .head_bias = w->sc.model.head_bias,
+					   .mask_unexposed = w->sc.train.mask_unexposed};
 	size_t max_batch = fcl_loop_max_batch(&w->loop);
 	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0 ||
 	    (rc = fcl_train_scratch_init(&w->scratch, batch, w->sched.dim)) != 0)

@@ -446,7 +446,7 @@ static void test_strategy_keys(void)
 	rc = parse_str(&sc, text, err, sizeof(err));
 	REQUIRE(rc == 0, "strategy and online keys parse (%s)", rc ? err : "ok");
 	CHECK(sc.train.online && sc.train.stream_batch == 12 && sc.train.replay_batch == 6 &&
-		  sc.train.online_iter == 3 && !sc.model.head_bias,
+		  sc.train.online_iter == 3 && !sc.model.head_bias && sc.train.mask_unexposed == 1,
 	      "train: online, stream 12, replay 6, 3 iterations; bias-free head");
 	CHECK(sc.strategy.kind == FCL_STRATEGY_MVP && sc.strategy.memory == 200 &&
 		  sc.strategy.scale == 16.0f && sc.strategy.mvp.pool == 7 &&
@@ -468,6 +468,8 @@ static void test_strategy_keys(void)
 				     "  name: er\n";
 	rc = parse_str(&sc, groups, err, sizeof(err));
 	REQUIRE(rc == 0, "strategy groups parse (%s)", rc ? err : "ok");
+	CHECK(sc.train.mask_unexposed == 0, "offline training does not mask unexposed classes "
+					    "unless asked");
 	const struct fcl_strategy_config *g0 = fcl_scenario_strategy_of(&sc, 0),
 					 *g3 = fcl_scenario_strategy_of(&sc, 3),
 					 *g7 = fcl_scenario_strategy_of(&sc, 7);

@@ -480,7 +480,8 @@ static size_t pick(const struct world *w, uint32_t *out, size_t n, int c0, int c
 static void test_online_loop(void)
 {
 	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 3,
-				       .replay_batch = 10, .head_bias = 1};
+				       .replay_batch = 10, .head_bias = 1,
+				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;
@@ -520,7 +521,7 @@ static void test_all_run(void)
 			struct fcl_loop_config loop = {.online = online, .epochs = 2,
 						       .batch_size = 16, .stream_batch = 10,
 						       .online_iter = 2, .replay_batch = 8,
-						       .head_bias = 0};
+						       .head_bias = 0, .mask_unexposed = 1};
 			struct fcl_strategy_config cfg;
 			struct fcl_strategy *s;
 			struct world w;
@@ -560,7 +561,8 @@ static void test_all_run(void)
 static void test_persistence(enum fcl_strategy_kind kind)
 {
 	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 2,
-				       .replay_batch = 10, .head_bias = 1};
+				       .replay_batch = 10, .head_bias = 1,
+				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *c0, *c1, *again;
 	struct world w;
@@ -625,7 +627,8 @@ static void test_persistence(enum fcl_strategy_kind kind)
 static void test_mvp_backbone_query(void)
 {
 	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 1,
-				       .replay_batch = 10, .head_bias = 1};
+				       .replay_batch = 10, .head_bias = 1,
+				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;
@@ -669,7 +672,8 @@ static void test_mvp_backbone_query(void)
 static void test_wa(void)
 {
 	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 1,
-				       .replay_batch = 10, .head_bias = 1};
+				       .replay_batch = 10, .head_bias = 1,
+				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;

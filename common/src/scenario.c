@@ -776,6 +776,7 @@ static const struct field train_fields[] = {
     U32("stream_batch", train.stream_batch, 1, 4096, false, S_NONE),
     U32("replay_batch", train.replay_batch, 0, 4096, false, S_NONE),
     U32("online_iter", train.online_iter, 1, 1000, false, S_NONE),
+    {.key = "mask_unexposed", .fn = get_bool, .off = OFF(train.mask_unexposed)},
     {0},
 };
 static const struct field mvp_fields[] = {
@@ -1013,6 +1014,8 @@ static int check_strategy(struct ctx *c)
 	uint32_t i = 0;
 	int rc;
 
+	if (sc->train.mask_unexposed < 0)
+		sc->train.mask_unexposed = sc->train.online;
 	if (top.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
 		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
 			    "expected model.hidden to have at least one layer for mvp (got none)");
@@ -1262,6 +1265,7 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.stream_batch = 10;
 	sc->train.replay_batch = 10;
 	sc->train.online_iter = 1;
+	sc->train.mask_unexposed = -1; /* unset: follows train.mode */
 	sc->model.head_bias = 1;
 	fcl_strategy_config_defaults(&sc->strategy);
 	sc->aggregation.rule = FCL_RULE_FEDAVG;

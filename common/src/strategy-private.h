@@ -13,7 +13,7 @@ struct fcl__batch {
 	size_t n_new, n_rep, n_rep2;
 	const uint32_t *rep;    /* (n_rep) buffer slots */
 	const uint32_t *rep2;   /* (n_rep2) */
-	const uint8_t *exposed; /* (C) classes this client has seen */
+	const uint8_t *exposed; /* (C) classes this client has seen (all when not masking) */
 	const uint8_t *present; /* (C) classes of the stream batch */
 	int last_iter;          /* the last of the online_iter steps on this stream batch */
 };
@@ -51,6 +51,7 @@ struct fcl_strategy {
 	float *x;         /* (max_batch, dim) */
 	int32_t *y;       /* (max_batch) */
 	uint8_t *present; /* (C) */
+	uint8_t *all;     /* (C) ones: the "exposed" mask when masking is off */
 	uint32_t *slots, *slots2; /* (replay_batch) */
 	uint32_t *order;  /* (order_cap) */
 	size_t order_cap;

@@ -141,6 +141,9 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->before = calloc(C, 1);
 	s->task = -1;
 	s->present = calloc(C, 1);
+	s->all = malloc(C);
+	if (s->all)
+		memset(s->all, 1, C);
 	s->x = fcl__alloc_floats(mb * s->dim);
 	s->y = calloc(mb, sizeof *s->y);
 	s->slots = calloc(rb, sizeof *s->slots);
@@ -152,7 +155,7 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->ce = fcl__alloc_floats(mb);
 	s->dh = fcl__alloc_floats(mb * s->d);
 	s->zero_bias = fcl__alloc_floats(C);
-	if (!s->exposed || !s->before || !s->present || !s->x || !s->y || !s->slots || !s->slots2 || !s->z ||
+	if (!s->exposed || !s->before || !s->present || !s->all || !s->x || !s->y || !s->slots || !s->slots2 || !s->z ||
 	    !s->dz || !s->probs || !s->zsave || !s->ce || !s->dh || !s->zero_bias) {
 		rc = -ENOMEM;
 		goto err;
@@ -180,6 +183,7 @@ void fcl_strategy_destroy(struct fcl_strategy *s)
 	free(s->exposed);
 	free(s->before);
 	free(s->present);
+	free(s->all);
 	free(s->x);
 	free(s->y);
 	free(s->slots);
@@ -245,7 +249,7 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 	size_t bs = L->online ? L->stream_batch : L->batch_size;
 	size_t head_b = m->b_offset[m->n_layers - 1];
 	double sum = 0.0;
-	size_t steps = 0;
+	size_t weight = 0;
 	int rc = 0;
 
 	*loss = 0.0f;
@@ -293,7 +297,9 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 							.n_new = b,
 							.rep = s->slots,
 							.rep2 = s->slots2,
-							.exposed = s->exposed,
+							.exposed = L->mask_unexposed
+								       ? s->exposed
+								       : s->all,
 							.present = s->present,
 							.last_iter = it + 1 == iters};
 				fcl_dataset_gather(ds, ids, b, perm, s->x, s->y);
@@ -309,8 +315,12 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 						      b + bt.n_rep);
 				}
 				fcl_mlp_zero_grad(m);
-				sum += s->ops->step(s, m, &bt);
-				steps++;
+				double l = s->ops->step(s, m, &bt);
+				if (L->online || pass + 1 == passes) {
+					/* mean over the stream (online), the last epoch (offline) */
+					sum += l * (double)b;
+					weight += b;
+				}
 				if (!L->head_bias)
 					memset(m->grads + head_b, 0, s->C * sizeof(float));
 				if ((rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params)) != 0)
@@ -327,7 +337,7 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 			s->seen += b;
 		}
 	}
-	*loss = (float)(sum / (double)(steps ? steps : 1));
+	*loss = (float)(sum / (double)(weight ? weight : 1));
 	return 0;
 }
 

@@ -8,6 +8,12 @@
 static double finetune_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
 {
 	fcl_mlp_forward(m, b->x, b->n_new);
+	if (b->exposed == s->all) {
+		/* no mask: the model's own loss, bit for bit fcl_train_epochs */
+		double l = fcl_mlp_loss(m, b->y, b->n_new);
+		fcl_mlp_backward(m, b->y, b->n_new);
+		return l;
+	}
 	memset(s->dz, 0, b->n_new * s->C * sizeof(float));
 	double l = fcl__ce_rows(s, m, b->y, 0, b->n_new, b->exposed, 1.0f);
 	fcl__backward(s, m, s->dz, NULL, b->n_new, NULL, NULL);

@@ -77,6 +77,7 @@ struct fcl_scenario {
 		uint32_t stream_batch; /* online: stream samples per batch */
 		uint32_t replay_batch; /* replayed samples per step */
 		uint32_t online_iter;  /* online: SGD steps per stream batch */
+		int mask_unexposed;    /* mask unexposed classes' logits; default: online */
 	} train;
 
 	struct fcl_strategy_config strategy; /* every client's strategy, unless a group says otherwise */

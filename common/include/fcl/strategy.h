@@ -13,8 +13,9 @@
  *    updated (reservoir) after the steps on that batch;
  *  - offline: epochs of shuffled minibatches of batch_size over the round's
  *    samples (plus a replay draw per step); the buffer sees the first epoch.
- * In both, logits of classes this client has not been exposed to yet are
- * masked (-inf) in training.
+ * With mask_unexposed, logits of classes this client has not been exposed to
+ * yet are masked (-inf) in training. Offline fine-tuning without the mask is
+ * bit for bit the plain minibatch SGD of fcl_train_epochs.
  */
 #ifndef FCL_STRATEGY_H
 #define FCL_STRATEGY_H
@@ -84,6 +85,7 @@ struct fcl_loop_config {
 	uint32_t online_iter;  /* online: steps per stream batch */
 	uint32_t replay_batch; /* replay samples per step */
 	int head_bias;         /* 0: the head bias stays at zero (its gradient is dropped) */
+	int mask_unexposed;    /* mask (-inf) the logits of classes not yet exposed */
 };
 /* The largest forward batch the loop will run: size fcl_mlp max_batch with it. */
 size_t fcl_loop_max_batch(const struct fcl_loop_config *loop);
