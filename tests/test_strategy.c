@@ -155,8 +155,10 @@ static void test_uer_cos(void)
 	fcl_uer_cos_backward(dh, dW, c.probe, c.h, c.W, KB, KD, KC, c.scale);
 	double e1 = fd_worst(c.h, dh, KB * KD, f_uer, &c, 1e-3f);
 	double e2 = fd_worst(c.W, dW, KC * KD, f_uer, &c, 1e-3f);
-	CHECK(e1 < 1e-2 && e2 < 1e-2, "UER cosine logits: dh and dW match finite differences "
-				      "(%.2e, %.2e)", e1, e2);
+	CHECK(e1 < 1e-2 && e2 < 1e-2,
+	      "UER cosine logits: dh and dW match finite differences "
+	      "(%.2e, %.2e)",
+	      e1, e2);
 	/* The gradient of a cosine logit w.r.t. w_c is orthogonal to w_c. */
 	double worst = 0;
 	for (size_t cc = 0; cc < KC; cc++) {
@@ -183,7 +185,8 @@ static void test_mvp_logits(void)
 		       fd_worst(c.g, dg, KB * KC, f_mvp_logits, &c, 1e-3f)};
 	CHECK(e[0] < 1e-2 && e[1] < 1e-2 && e[2] < 1e-2 && e[3] < 1e-2,
 	      "MVP masked, feature-scaled logits: df dW db dgain match finite differences "
-	      "(%.1e %.1e %.1e %.1e)", e[0], e[1], e[2], e[3]);
+	      "(%.1e %.1e %.1e %.1e)",
+	      e[0], e[1], e[2], e[3]);
 	/* AFS: c = 1 - cos(w_y, f) + margin, so inv_c in [1/(2+m), 1/m]. */
 	float inv[KB];
 	fcl_mvp_afs(inv, c.h, c.W, c.y, KB, KD, 0.5f);
@@ -201,8 +204,10 @@ static void test_focal(void)
 	fcl_cl_xent(c.z, c.y, KB, KC, c.mask, probs, NULL);
 	fcl_cl_xent_grad(dz, probs, c.y, KB, KC, c.mask, c.w, 1.0f);
 	double e = fd_worst(c.z, dz, KB * KC, f_weighted_xent, &c, 1e-3f);
-	CHECK(e < 5e-3, "focal-weighted masked CE mean_i w_i CE_i: dz matches finite differences "
-			"(%.2e)", e);
+	CHECK(e < 5e-3,
+	      "focal-weighted masked CE mean_i w_i CE_i: dz matches finite differences "
+	      "(%.2e)",
+	      e);
 	int masked_zero = 1;
 	for (size_t i = 0; i < KB; i++)
 		masked_zero &= dz[i * KC + 4] == 0.0f && probs[i * KC + 4] == 0.0f;
@@ -221,8 +226,10 @@ static void test_focal(void)
 		c.row = KB;
 		worst = fmax(worst, fd_worst(wy, gbar + i * KD, KD, f_mvp_ce, &c, 1e-3f));
 	}
-	CHECK(worst < 1e-2, "GSF closed-form per-sample and mean head gradients match finite "
-			    "differences (%.2e)", worst);
+	CHECK(worst < 1e-2,
+	      "GSF closed-form per-sample and mean head gradients match finite "
+	      "differences (%.2e)",
+	      worst);
 	int in_range = 1;
 	for (size_t i = 0; i < KB; i++)
 		in_range &= score[i] >= 0.0f && score[i] <= 2.0f;
@@ -237,11 +244,13 @@ static void test_key_loss(void)
 		float dk[KP * KQ] = {0};
 		kinit(&c, 4);
 		c.contrastive = contrastive;
-		double l = fcl_mvp_key_loss(dk, c.keys, c.q, c.sel, c.mass, KB, KP, KQ, contrastive);
+		double l =
+		    fcl_mvp_key_loss(dk, c.keys, c.q, c.sel, c.mass, KB, KP, KQ, contrastive);
 		double e = fd_worst(c.keys, dk, KP * KQ, f_key, &c, 1e-3f);
-		CHECK(e < 1e-2 && isfinite(l), "%s key loss (%.4f): dkeys match finite differences "
-					       "(%.2e)", contrastive ? "contrastive" : "L2P pull",
-		      l, e);
+		CHECK(e < 1e-2 && isfinite(l),
+		      "%s key loss (%.4f): dkeys match finite differences "
+		      "(%.2e)",
+		      contrastive ? "contrastive" : "L2P pull", l, e);
 	}
 }
 
@@ -282,8 +291,8 @@ static double f_step(void *p)
 static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
 {
 	struct fcl_strategy_config cfg;
-	struct fcl_loop_config loop = {.online = 1, .stream_batch = SN, .online_iter = 1,
-				       .replay_batch = SN, .head_bias = 1};
+	struct fcl_loop_config loop = {
+	    .online = 1, .stream_batch = SN, .online_iter = 1, .replay_batch = SN, .head_bias = 1};
 	struct fcl_strategy *s = NULL;
 	struct fcl_mlp m;
 	struct fcl_rng r;
@@ -341,9 +350,10 @@ static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
 	REQUIRE(g, "grad copy");
 	memcpy(g, m.grads, m.n_params * sizeof *g);
 	double e = fd_worst(m.params, g, m.n_params, f_step, &c, 1e-3f);
-	CHECK(e < 3e-2, "%s%s: a whole step's MLP gradient matches finite differences of its "
-			"loss (%.2e)", fcl_strategy_kind_name(kind),
-	      mvp_plain ? " (AFS/GSF off, pull key loss)" : "", e);
+	CHECK(e < 3e-2,
+	      "%s%s: a whole step's MLP gradient matches finite differences of its "
+	      "loss (%.2e)",
+	      fcl_strategy_kind_name(kind), mvp_plain ? " (AFS/GSF off, pull key loss)" : "", e);
 	int head_rows_still = 1;
 	if (kind != FCL_STRATEGY_LWF && kind != FCL_STRATEGY_DERPP)
 		for (size_t k = 0; k < 6; k++) /* class 4 is unexposed: its head row gets nothing */
@@ -407,8 +417,7 @@ static void test_reservoir(void)
 {
 	double p = reservoir_p(20, 1000, 4000, 0);
 	NOTE("reservoir K=20, n=1000, 4000 seeded trials: chi-square p-value %.4f", p);
-	CHECK(p > 1e-3, "reservoir keeps every item with probability K/n (chi-square p = %.4f)",
-	      p);
+	CHECK(p > 1e-3, "reservoir keeps every item with probability K/n (chi-square p = %.4f)", p);
 	double pb = reservoir_p(20, 1000, 4000, 1);
 	CHECK(pb < 1e-6, "the same test rejects an always-replace buffer (p = %.2e)", pb);
 
@@ -479,8 +488,11 @@ static size_t pick(const struct world *w, uint32_t *out, size_t n, int c0, int c
 
 static void test_online_loop(void)
 {
-	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 3,
-				       .replay_batch = 10, .head_bias = 1,
+	struct fcl_loop_config loop = {.online = 1,
+				       .stream_batch = 10,
+				       .online_iter = 3,
+				       .replay_batch = 10,
+				       .head_bias = 1,
 				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
@@ -497,8 +509,7 @@ static void test_online_loop(void)
 	float *head = malloc(12 * sizeof *head);
 	memcpy(head, w.m.params + w.m.w_offset[1] + 2 * 12, 12 * sizeof *head);
 	int rc = fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, ids, n, 0, &loss);
-	CHECK(rc == 0 && isfinite(loss),
-	      "online ER trains on %zu samples (loss %.4f)", n, loss);
+	CHECK(rc == 0 && isfinite(loss), "online ER trains on %zu samples (loss %.4f)", n, loss);
 	CHECK(fcl_strategy_seen(s) == n && fcl_strategy_buffer_fill(s) == 40,
 	      "seen counts stream samples only (%llu), buffer full (%u)",
 	      (unsigned long long)fcl_strategy_seen(s), fcl_strategy_buffer_fill(s));
@@ -518,10 +529,14 @@ static void test_all_run(void)
 	    FCL_STRATEGY_LWF,      FCL_STRATEGY_EWC, FCL_STRATEGY_UER,    FCL_STRATEGY_MVP};
 	for (int online = 0; online <= 1; online++)
 		for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
-			struct fcl_loop_config loop = {.online = online, .epochs = 2,
-						       .batch_size = 16, .stream_batch = 10,
-						       .online_iter = 2, .replay_batch = 8,
-						       .head_bias = 0, .mask_unexposed = 1};
+			struct fcl_loop_config loop = {.online = online,
+						       .epochs = 2,
+						       .batch_size = 16,
+						       .stream_batch = 10,
+						       .online_iter = 2,
+						       .replay_batch = 8,
+						       .head_bias = 0,
+						       .mask_unexposed = 1};
 			struct fcl_strategy_config cfg;
 			struct fcl_strategy *s;
 			struct world w;
@@ -535,12 +550,12 @@ static void test_all_run(void)
 			cfg.memory = 30;
 			int rc = fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 1, &s);
 			size_t na = pick(&w, a, 80, 0, 1, 0), nb = pick(&w, b, 80, 2, 3, 0);
-			rc = rc ? rc
-				: fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, na, 0,
-						     &l1);
-			rc = rc ? rc
-				: fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 1, b, nb, 1,
-						     &l2);
+			rc =
+			    rc ? rc
+			       : fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, na, 0, &l1);
+			rc =
+			    rc ? rc
+			       : fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 1, b, nb, 1, &l2);
 			int finite = 1;
 			for (size_t i = 0; i < w.m.n_params; i++)
 				finite &= isfinite(w.m.params[i]);
@@ -560,8 +575,11 @@ static void test_all_run(void)
 /* A client's state survives the rounds it is not sampled in. */
 static void test_persistence(enum fcl_strategy_kind kind)
 {
-	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 2,
-				       .replay_batch = 10, .head_bias = 1,
+	struct fcl_loop_config loop = {.online = 1,
+				       .stream_batch = 10,
+				       .online_iter = 2,
+				       .replay_batch = 10,
+				       .head_bias = 1,
 				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *c0, *c1, *again;
@@ -589,8 +607,8 @@ static void test_persistence(enum fcl_strategy_kind kind)
 	}
 	CHECK(fcl_strategy_checksum(c0) == sum_r && fcl_strategy_buffer_fill(c0) == fill_r,
 	      "%s: client 0's buffer and state filled in round %u are intact at round %u "
-	      "(%016llx, %u samples)", fcl_strategy_kind_name(kind), r, r + 5,
-	      (unsigned long long)sum_r, fill_r);
+	      "(%016llx, %u samples)",
+	      fcl_strategy_kind_name(kind), r, r + 5, (unsigned long long)sum_r, fill_r);
 	size_t na2 = pick(&w, a, 60, 2, 3, 0);
 	fcl_strategy_train(c0, &w.m, &w.opt, &w.ds, NULL, 1, a, na2, r + 5, &loss);
 	CHECK(fcl_strategy_seen(c0) == na + na2 && fcl_strategy_n_exposed(c0) == 4,
@@ -626,8 +644,11 @@ static void test_persistence(enum fcl_strategy_kind kind)
  * then stays frozen while the model keeps learning. */
 static void test_mvp_backbone_query(void)
 {
-	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 1,
-				       .replay_batch = 10, .head_bias = 1,
+	struct fcl_loop_config loop = {.online = 1,
+				       .stream_batch = 10,
+				       .online_iter = 1,
+				       .replay_batch = 10,
+				       .head_bias = 1,
 				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
@@ -651,7 +672,8 @@ static void test_mvp_backbone_query(void)
 	int rc = 0;
 	fcl_dataset_gather(&w.ds, a, 1, NULL, x, &y);
 	for (uint32_t r = 0; r < 4; r++) {
-		/* round 0 starts with 0 samples seen (copy follows), round 1 with 60 >= 50 (frozen) */
+		/* round 0 starts with 0 samples seen (copy follows), round 1 with 60 >= 50 (frozen)
+		 */
 		rc |= fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, n, r, &loss);
 		fcl__mvp_query(s, x, 1, q[r], &dq);
 		sums[r] = fcl_strategy_checksum(s);
@@ -671,8 +693,11 @@ static void test_mvp_backbone_query(void)
 /* WA: after a task, the new classes' head rows have the old rows' mean norm. */
 static void test_wa(void)
 {
-	struct fcl_loop_config loop = {.online = 1, .stream_batch = 10, .online_iter = 1,
-				       .replay_batch = 10, .head_bias = 1,
+	struct fcl_loop_config loop = {.online = 1,
+				       .stream_batch = 10,
+				       .online_iter = 1,
+				       .replay_batch = 10,
+				       .head_bias = 1,
 				       .mask_unexposed = 1};
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;

@@ -93,6 +93,7 @@ uint64_t fcl_replay_checksum(const struct fcl_replay *r)
 	h ^= fcl_hash64(r->ids, r->n * sizeof *r->ids);
 	h = fcl_mix64(h) ^ fcl_hash64(r->label, r->n * sizeof *r->label);
 	if (r->logit_dim)
-		h = fcl_mix64(h) ^ fcl_hash64(r->logits, (size_t)r->n * r->logit_dim * sizeof(float));
+		h = fcl_mix64(h) ^
+		    fcl_hash64(r->logits, (size_t)r->n * r->logit_dim * sizeof(float));
 	return h;
 }

@@ -8,8 +8,8 @@
 /* One SGD step's inputs. Rows of x/y: [0, n_new) the stream batch, then
  * n_rep replayed samples (slots rep), then n_rep2 more (slots rep2, DER++). */
 struct fcl__batch {
-	const float *x;         /* (rows, dim) */
-	const int32_t *y;       /* (rows) */
+	const float *x;   /* (rows, dim) */
+	const int32_t *y; /* (rows) */
 	size_t n_new, n_rep, n_rep2;
 	const uint32_t *rep;    /* (n_rep) buffer slots */
 	const uint32_t *rep2;   /* (n_rep2) */
@@ -43,29 +43,29 @@ struct fcl_strategy {
 	uint8_t *before;  /* (C) exposed before the current task began (WA) */
 	int64_t task;     /* task of the last round trained, -1 before the first */
 	uint32_t n_exposed;
-	uint64_t seen;    /* stream samples seen */
+	uint64_t seen; /* stream samples seen */
 	struct fcl_replay buf;
 
 	/* scratch, sized for max_batch rows */
 	size_t max_batch;
-	float *x;         /* (max_batch, dim) */
-	int32_t *y;       /* (max_batch) */
-	uint8_t *present; /* (C) */
-	uint8_t *all;     /* (C) ones: the "exposed" mask when masking is off */
+	float *x;                 /* (max_batch, dim) */
+	int32_t *y;               /* (max_batch) */
+	uint8_t *present;         /* (C) */
+	uint8_t *all;             /* (C) ones: the "exposed" mask when masking is off */
 	uint32_t *slots, *slots2; /* (replay_batch) */
-	uint32_t *order;  /* (order_cap) */
+	uint32_t *order;          /* (order_cap) */
 	size_t order_cap;
 	float *z, *dz, *probs; /* (max_batch, C) */
-	float *ce;        /* (max_batch) */
-	float *dh;        /* (max_batch, d) */
-	float *zsave;     /* (max_batch, C) logits of the stream rows, for DER++ */
-	float *zero_bias; /* (C) zeros */
+	float *ce;             /* (max_batch) */
+	float *dh;             /* (max_batch, d) */
+	float *zsave;          /* (max_batch, C) logits of the stream rows, for DER++ */
+	float *zero_bias;      /* (C) zeros */
 
 	void *priv; /* the strategy's own state */
 };
 
 extern const struct fcl__strategy_ops fcl__finetune_ops, fcl__er_ops, fcl__er_ace_ops,
-	fcl__derpp_ops, fcl__lwf_ops, fcl__ewc_ops, fcl__uer_ops, fcl__mvp_ops;
+    fcl__derpp_ops, fcl__lwf_ops, fcl__ewc_ops, fcl__uer_ops, fcl__mvp_ops;
 
 /* Called with the gradient of layer l's pre-activation output (B, sizes[l+1]). */
 typedef void (*fcl__preact_hook)(void *ctx, uint32_t layer, const float *dpre, size_t B);

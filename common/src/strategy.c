@@ -120,8 +120,8 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	    (loop->online ? loop->stream_batch == 0 || loop->online_iter == 0
 			  : loop->batch_size == 0 || loop->epochs == 0))
 		return -EINVAL;
-	if (cfg->kind == FCL_STRATEGY_MVP && (n_layers < 2 || cfg->mvp.pool == 0 ||
-					      cfg->mvp.query_dim == 0))
+	if (cfg->kind == FCL_STRATEGY_MVP &&
+	    (n_layers < 2 || cfg->mvp.pool == 0 || cfg->mvp.query_dim == 0))
 		return -EINVAL;
 	s = calloc(1, sizeof *s);
 	if (!s)
@@ -155,8 +155,9 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->ce = fcl__alloc_floats(mb);
 	s->dh = fcl__alloc_floats(mb * s->d);
 	s->zero_bias = fcl__alloc_floats(C);
-	if (!s->exposed || !s->before || !s->present || !s->all || !s->x || !s->y || !s->slots || !s->slots2 || !s->z ||
-	    !s->dz || !s->probs || !s->zsave || !s->ce || !s->dh || !s->zero_bias) {
+	if (!s->exposed || !s->before || !s->present || !s->all || !s->x || !s->y || !s->slots ||
+	    !s->slots2 || !s->z || !s->dz || !s->probs || !s->zsave || !s->ce || !s->dh ||
+	    !s->zero_bias) {
 		rc = -ENOMEM;
 		goto err;
 	}
@@ -297,9 +298,8 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 							.n_new = b,
 							.rep = s->slots,
 							.rep2 = s->slots2,
-							.exposed = L->mask_unexposed
-								       ? s->exposed
-								       : s->all,
+							.exposed =
+							    L->mask_unexposed ? s->exposed : s->all,
 							.present = s->present,
 							.last_iter = it + 1 == iters};
 				fcl_dataset_gather(ds, ids, b, perm, s->x, s->y);
@@ -317,7 +317,8 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 				fcl_mlp_zero_grad(m);
 				double l = s->ops->step(s, m, &bt);
 				if (L->online || pass + 1 == passes) {
-					/* mean over the stream (online), the last epoch (offline) */
+					/* mean over the stream (online), the last epoch (offline)
+					 */
 					sum += l * (double)b;
 					weight += b;
 				}
@@ -398,10 +399,9 @@ double fcl_cl_xent(const float *z, const int32_t *y, size_t B, size_t C, const u
 		double li = log(sum) - ((double)zi[y[i]] - zmax);
 		if (probs)
 			for (size_t c = 0; c < C; c++)
-				probs[i * C + c] =
-				    allowed(mask, c, y[i])
-					? (float)(exp((double)zi[c] - zmax) / sum)
-					: 0.0f;
+				probs[i * C + c] = allowed(mask, c, y[i])
+						       ? (float)(exp((double)zi[c] - zmax) / sum)
+						       : 0.0f;
 		if (ce)
 			ce[i] = (float)li;
 		total += li;

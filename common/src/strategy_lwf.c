@@ -18,7 +18,7 @@ struct lwf {
 	struct fcl_mlp teacher;
 	uint8_t *old; /* (C) exposed at round start */
 	int any_old;
-	float *zt;    /* (max_batch, C) */
+	float *zt; /* (max_batch, C) */
 };
 
 static void softmax_t(double *p, const float *z, size_t C, const uint8_t *mask, float T)

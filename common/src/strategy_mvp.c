@@ -45,10 +45,10 @@ struct mvp {
 	float *g_off, *dg_off;    /* (n_g) */
 	float *e_off, *de_off;    /* (P, n_e) */
 	/* scratch (max_batch rows) */
-	float *q;                 /* (rows, dq) */
-	uint32_t *sel;            /* (rows) */
+	float *q;                        /* (rows, dq) */
+	uint32_t *sel;                   /* (rows) */
 	float *mass, *inv_c, *score, *w; /* (rows) */
-	float *gain, *dgain;      /* (rows, C) */
+	float *gain, *dgain;             /* (rows, C) */
 };
 
 static double dot(const float *a, const float *b, size_t n)
@@ -112,8 +112,8 @@ void fcl_mvp_logits_backward(float *df, float *dW, float *db, float *dg, const f
 		}
 }
 
-void fcl_mvp_afs(float *inv_c, const float *f, const float *W, const int32_t *y, size_t B,
-		 size_t d, float margin)
+void fcl_mvp_afs(float *inv_c, const float *f, const float *W, const int32_t *y, size_t B, size_t d,
+		 float margin)
 {
 	for (size_t i = 0; i < B; i++)
 		inv_c[i] =
@@ -121,8 +121,7 @@ void fcl_mvp_afs(float *inv_c, const float *f, const float *W, const int32_t *y,
 }
 
 void fcl_mvp_gsf(float *score, float *gi, float *gbar, const float *probs, const float *f,
-		 const float *g, const float *inv_c, const int32_t *y, size_t B, size_t d,
-		 size_t C)
+		 const float *g, const float *inv_c, const int32_t *y, size_t B, size_t d, size_t C)
 {
 	double *mean = calloc(C * d, sizeof *mean); /* (C, d) dCE_mean / dW */
 	double *own = malloc(d * sizeof *own);
@@ -275,9 +274,9 @@ static void mvp_fini(struct fcl_strategy *s)
 	struct mvp *p = s->priv;
 	if (!p)
 		return;
-	float *bufs[] = {p->R,     p->zero_q, p->keys, p->dkeys, p->masks, p->dmasks,
-			 p->g_off, p->dg_off, p->e_off, p->de_off, p->q,    p->mass,
-			 p->inv_c, p->score,  p->w,    p->gain,  p->dgain};
+	float *bufs[] = {p->R,     p->zero_q, p->keys,  p->dkeys,  p->masks, p->dmasks,
+			 p->g_off, p->dg_off, p->e_off, p->de_off, p->q,     p->mass,
+			 p->inv_c, p->score,  p->w,     p->gain,   p->dgain};
 	for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
 		free(bufs[k]);
 	fcl_mlp_fini(&p->qnet);

@@ -14,15 +14,15 @@
 struct fcl_rng;
 
 struct fcl_replay {
-	uint32_t cap;        /* K, in samples */
-	uint32_t n;          /* filled slots */
-	uint64_t seen;       /* items offered so far */
-	uint32_t logit_dim;  /* floats stored per slot (0 = none) */
-	uint32_t *ids;       /* (cap) sample ids */
-	uint16_t *task;      /* (cap) task of each sample */
-	int32_t *label;      /* (cap) */
-	float *logits;       /* (cap, logit_dim) or NULL */
-	uint32_t *scratch;   /* (cap) for draws without replacement */
+	uint32_t cap;       /* K, in samples */
+	uint32_t n;         /* filled slots */
+	uint64_t seen;      /* items offered so far */
+	uint32_t logit_dim; /* floats stored per slot (0 = none) */
+	uint32_t *ids;      /* (cap) sample ids */
+	uint16_t *task;     /* (cap) task of each sample */
+	int32_t *label;     /* (cap) */
+	float *logits;      /* (cap, logit_dim) or NULL */
+	uint32_t *scratch;  /* (cap) for draws without replacement */
 };
 
 /* cap may be 0 (an always-empty buffer). Returns 0 or -ENOMEM. */

@@ -53,7 +53,7 @@ struct fcl_strategy_config {
 	float scale;       /* UER cosine-logit scale s */
 	int wa;            /* weight aligning of the head at each task end (any strategy) */
 	struct {
-		uint32_t pool;      /* keys / e-prompts P */
+		uint32_t pool; /* keys / e-prompts P */
 		enum fcl_mvp_query query;
 		uint32_t query_dim; /* random-projection query size */
 		uint32_t warmup;    /* backbone query: stream samples before the copy is frozen */
@@ -158,8 +158,8 @@ void fcl_mvp_logits_backward(float *df, float *dW, float *db, float *dg, const f
 			     const float *f, const float *W, const float *b, const float *g,
 			     const float *inv_c, size_t B, size_t d, size_t C);
 /* AFS: inv_c_i = 1 / (1 - cos(w_{y_i}, f_i) + margin). */
-void fcl_mvp_afs(float *inv_c, const float *f, const float *W, const int32_t *y, size_t B,
-		 size_t d, float margin);
+void fcl_mvp_afs(float *inv_c, const float *f, const float *W, const int32_t *y, size_t B, size_t d,
+		 float margin);
 /* GSF closed forms for a linear head with the logits above: gi (B, d) =
  * dCE_i/dw_{y_i} and gbar (B, d) = d(mean_j CE_j)/dw_{y_i}; score s_i =
  * 1 - cos(gi, gbar_i). probs from fcl_cl_xent. gi/gbar may be NULL. */
