@@ -525,8 +525,9 @@ static void test_online_loop(void)
 static void test_all_run(void)
 {
 	static const enum fcl_strategy_kind kinds[] = {
-	    FCL_STRATEGY_FINETUNE, FCL_STRATEGY_ER,  FCL_STRATEGY_ER_ACE, FCL_STRATEGY_DERPP,
-	    FCL_STRATEGY_LWF,      FCL_STRATEGY_EWC, FCL_STRATEGY_UER,    FCL_STRATEGY_MVP};
+	    FCL_STRATEGY_FINETUNE, FCL_STRATEGY_ER,  FCL_STRATEGY_ER_ACE,
+	    FCL_STRATEGY_DERPP,    FCL_STRATEGY_LWF, FCL_STRATEGY_EWC,
+	    FCL_STRATEGY_UER,      FCL_STRATEGY_MVP, FCL_STRATEGY_GDUMB};
 	for (int online = 0; online <= 1; online++)
 		for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
 			struct fcl_loop_config loop = {.online = online,
@@ -731,6 +732,49 @@ static void test_wa(void)
 	world_fini(&w);
 }
 
+/* GDumb: an imbalanced stream leaves a class-balanced buffer, and the round's
+ * model is retrained from the initial parameters on it. */
+static void test_gdumb(void)
+{
+	struct fcl_loop_config loop = {.online = 1,
+				       .stream_batch = 10,
+				       .online_iter = 1,
+				       .replay_batch = 10,
+				       .batch_size = 16,
+				       .head_bias = 1,
+				       .mask_unexposed = 1};
+	struct fcl_strategy_config cfg;
+	struct fcl_strategy *s;
+	struct world w;
+	uint32_t ids[300], n = 0, count[4] = {0};
+	float loss;
+
+	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
+	/* class 0 ten times as frequent as classes 1-3 */
+	for (uint32_t i = 0; i < w.ds.n && n < 300; i++)
+		if (w.ds.y[i] == 0 || i % 10 == 0)
+			ids[n++] = i;
+	fcl_strategy_config_defaults(&cfg);
+	cfg.kind = FCL_STRATEGY_GDUMB;
+	cfg.memory = 40;
+	cfg.epochs = 3;
+	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0, "GDumb");
+	int rc = fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, ids, n, 0, &loss);
+	for (uint32_t k = 0; k < s->buf.n; k++)
+		count[s->buf.label[k]]++;
+	uint32_t lo = 1000, hi = 0;
+	for (int c = 0; c < 4; c++) {
+		lo = count[c] < lo ? count[c] : lo;
+		hi = count[c] > hi ? count[c] : hi;
+	}
+	CHECK(rc == 0 && s->buf.n == 40 && hi - lo <= 1 && isfinite(loss) && loss > 0,
+	      "GDumb: a 10:1 stream leaves a balanced buffer (%u %u %u %u), retraining runs "
+	      "(loss %.3f)",
+	      count[0], count[1], count[2], count[3], loss);
+	fcl_strategy_destroy(s);
+	world_fini(&w);
+}
+
 int main(void)
 {
 	test_uer_cos();
@@ -747,5 +791,6 @@ int main(void)
 	test_persistence(FCL_STRATEGY_MVP);
 	test_mvp_backbone_query();
 	test_wa();
+	test_gdumb();
 	return tap_done();
 }

@@ -717,7 +717,8 @@ static const struct choice train_modes[] = {{"offline", 0}, {"online", 1}, {NULL
 static const struct choice strategy_names[] = {
     {"finetune", FCL_STRATEGY_FINETUNE}, {"er", FCL_STRATEGY_ER},   {"er-ace", FCL_STRATEGY_ER_ACE},
     {"der++", FCL_STRATEGY_DERPP},       {"lwf", FCL_STRATEGY_LWF}, {"ewc", FCL_STRATEGY_EWC},
-    {"uer", FCL_STRATEGY_UER},           {"mvp", FCL_STRATEGY_MVP}, {NULL, 0},
+    {"uer", FCL_STRATEGY_UER},           {"mvp", FCL_STRATEGY_MVP}, {"gdumb", FCL_STRATEGY_GDUMB},
+    {NULL, 0},
 };
 static const struct choice mvp_queries[] = {{"projection", FCL_MVP_QUERY_PROJECTION},
 					    {"backbone", FCL_MVP_QUERY_BACKBONE},
@@ -803,6 +804,7 @@ static const struct field mvp_fields[] = {
     NUM(get_f32, "decay", strategy.decay, 0, false, 1, true), \
     NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false), \
     {.key = "wa", .fn = get_bool, .off = OFF(strategy.wa)}, \
+    U32("epochs", strategy.epochs, 1, 100000, false, S_NONE), \
     SECTION("mvp", mvp_fields, false, S_NONE)
 static const struct field strategy_fields[] = {
     STRATEGY_FIELDS,

@@ -5,6 +5,8 @@
 #include "fcl/replay.h"
 #include "fcl/strategy.h"
 
+struct fcl_rng;
+
 /* One SGD step's inputs. Rows of x/y: [0, n_new) the stream batch, then
  * n_rep replayed samples (slots rep), then n_rep2 more (slots rep2, DER++). */
 struct fcl__batch {
@@ -28,6 +30,14 @@ struct fcl__strategy_ops {
 	/* After the SGD step on the MLP (strategy-owned parameters step here). */
 	void (*after_step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_sgd *opt);
 	uint64_t (*checksum)(const struct fcl_strategy *s);
+	/* GDumb-style strategies: no SGD on the stream, own buffer policy, and
+	 * the round's training at its end. NULL / 0 for the others. */
+	int no_stream_steps;
+	int64_t (*offer)(struct fcl_strategy *s, struct fcl_rng *rng, uint32_t id, uint16_t task,
+			 int32_t label);
+	int (*round_end)(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+			 const struct fcl_dataset *ds, const uint32_t *const *perms, uint32_t round,
+			 float *loss);
 };
 
 struct fcl_strategy {
@@ -65,7 +75,7 @@ struct fcl_strategy {
 };
 
 extern const struct fcl__strategy_ops fcl__finetune_ops, fcl__er_ops, fcl__er_ace_ops,
-    fcl__derpp_ops, fcl__lwf_ops, fcl__ewc_ops, fcl__uer_ops, fcl__mvp_ops;
+    fcl__derpp_ops, fcl__lwf_ops, fcl__ewc_ops, fcl__uer_ops, fcl__mvp_ops, fcl__gdumb_ops;
 
 /* Called with the gradient of layer l's pre-activation output (B, sizes[l+1]). */
 typedef void (*fcl__preact_hook)(void *ctx, uint32_t layer, const float *dpre, size_t B);

@@ -22,6 +22,7 @@ void fcl_strategy_config_defaults(struct fcl_strategy_config *cfg)
 	cfg->temperature = 2.0f;
 	cfg->decay = 0.9f;
 	cfg->scale = 1.0f / 0.09f;
+	cfg->epochs = 10;
 	cfg->mvp.pool = 10;
 	cfg->mvp.query_dim = 64;
 	cfg->mvp.query = FCL_MVP_QUERY_PROJECTION;
@@ -54,6 +55,8 @@ const char *fcl_strategy_kind_name(enum fcl_strategy_kind kind)
 		return "uer";
 	case FCL_STRATEGY_MVP:
 		return "mvp";
+	case FCL_STRATEGY_GDUMB:
+		return "gdumb";
 	}
 	return "unknown";
 }
@@ -77,6 +80,8 @@ static const struct fcl__strategy_ops *ops_of(enum fcl_strategy_kind kind)
 		return &fcl__uer_ops;
 	case FCL_STRATEGY_MVP:
 		return &fcl__mvp_ops;
+	case FCL_STRATEGY_GDUMB:
+		return &fcl__gdumb_ops;
 	}
 	return NULL;
 }
@@ -292,7 +297,7 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 					s->n_exposed++;
 				}
 			}
-			for (uint32_t it = 0; it < iters; it++) {
+			for (uint32_t it = 0; it < (s->ops->no_stream_steps ? 0 : iters); it++) {
 				struct fcl__batch bt = {.x = s->x,
 							.y = s->y,
 							.n_new = b,
@@ -333,12 +338,18 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 				continue;
 			/* The buffer is updated after the steps on this batch. */
 			for (size_t k = 0; k < b; k++)
-				fcl_replay_offer(&s->buf, &rng_res, ids[k], (uint16_t)task,
-						 ds->y[ids[k]], s->zsave + k * s->C);
+				if (s->ops->offer)
+					s->ops->offer(s, &rng_res, ids[k], (uint16_t)task,
+						      ds->y[ids[k]]);
+				else
+					fcl_replay_offer(&s->buf, &rng_res, ids[k], (uint16_t)task,
+							 ds->y[ids[k]], s->zsave + k * s->C);
 			s->seen += b;
 		}
 	}
 	*loss = (float)(sum / (double)(weight ? weight : 1));
+	if (s->ops->round_end)
+		return s->ops->round_end(s, m, opt, ds, perms, round, loss);
 	return 0;
 }
 

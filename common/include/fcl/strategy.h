@@ -35,6 +35,7 @@ enum fcl_strategy_kind {
 	FCL_STRATEGY_EWC,    /* CE + lambda sum F (theta - theta_round_start)^2, online F */
 	FCL_STRATEGY_UER,    /* scaled cosine CE(new) + dot-product CE(replay) */
 	FCL_STRATEGY_MVP,    /* keys, masks, prompts, GSF focal loss, AFS, key loss */
+	FCL_STRATEGY_GDUMB,  /* class-balanced greedy buffer; retrain from the initial model */
 };
 
 enum fcl_mvp_focal { FCL_MVP_FOCAL_SAMPLE, FCL_MVP_FOCAL_BATCH, FCL_MVP_FOCAL_OFF };
@@ -52,6 +53,7 @@ struct fcl_strategy_config {
 	float decay;       /* EWC: Fisher EMA factor (F = decay F + (1 - decay) g^2) */
 	float scale;       /* UER cosine-logit scale s */
 	int wa;            /* weight aligning of the head at each task end (any strategy) */
+	uint32_t epochs;   /* GDumb: epochs over the buffer in each round */
 	struct {
 		uint32_t pool; /* keys / e-prompts P */
 		enum fcl_mvp_query query;
