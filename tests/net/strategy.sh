@@ -16,8 +16,9 @@ for s in der++ mvp uer; do
 	note "$s: final_avg_acc $(json_field "$work/$s-one/metrics.json" final_avg_acc)," \
 		"checksum $(json_field "$work/$s-one/metrics.json" params_checksum)"
 done
-# Client groups: clients 0-1 run MVP with replay, 2 UER, 3 the default DER++.
-sed 's/^  memory: 100$/  memory: 100\n  groups:\n    - {clients: [0, 1], name: mvp}\n    - {clients: [2, 2], name: uer, memory: 50}/' "$base" >"$work/groups.yaml"
+# Client groups: clients 0-1 run MVP with replay and a backbone query, 2 UER,
+# 3 GDumb.
+sed 's/^  memory: 100$/  memory: 100\n  groups:\n    - {clients: [0, 1], name: mvp, mvp: {query: backbone, warmup: 100}}\n    - {clients: [2, 2], name: uer, memory: 50}\n    - {clients: [3, 3], name: gdumb, epochs: 2}/' "$base" >"$work/groups.yaml"
 check "groups: 1 process x 4 clients runs" run "$work/groups.yaml" groups-one --procs 1
 check "groups: 4 processes x 1 client runs" run "$work/groups.yaml" groups-four --procs 4
 check "groups: 1x4 and 4x1 give byte-identical metrics.json" \
