@@ -11,6 +11,7 @@
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
+#include "fcl/strategy.h"
 #include "fcl/train.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
@@ -31,6 +32,7 @@ struct logical_client {
 	uint32_t id;
 	uint32_t rounds_trained;
 	uint64_t samples_seen;
+	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
 };
 
 struct worker {
@@ -61,6 +63,8 @@ struct worker {
 	struct fcl_sgd opt;
 	struct fcl_train_scratch scratch;
 	struct logical_client *clients; /* (n_ids) ascending by id */
+	struct fcl_loop_config loop;
+	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
 };
 
@@ -341,7 +345,16 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		sizes[L++] = w->sc.model.hidden[h];
 	sizes[L] = w->sched.n_classes;
 	uint32_t batch = w->sc.train.batch_size;
-	if ((rc = fcl_mlp_init(&w->model, L, sizes, batch)) != 0 ||
+	w->loop = (struct fcl_loop_config){.online = w->sc.train.online,
+					   .epochs = w->sc.train.local_epochs,
+					   .batch_size = batch,
+					   .stream_batch = w->sc.train.stream_batch,
+					   .online_iter = w->sc.train.online_iter,
+					   .replay_batch = w->sc.train.replay_batch,
+					   .head_bias = w->sc.model.head_bias,
+					   .mask_unexposed = w->sc.train.mask_unexposed};
+	size_t max_batch = fcl_loop_max_batch(&w->loop);
+	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0 ||
 	    (rc = fcl_train_scratch_init(&w->scratch, batch, w->sched.dim)) != 0)
 		return rc;
 	if (w->model.n_params != m->n_params) {
@@ -352,10 +365,22 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 	fcl_sgd_init(&w->opt, w->sc.train.lr, w->sc.train.momentum, w->sc.train.weight_decay);
 	w->update = malloc(w->model.n_params * sizeof(float));
 	w->clients = calloc(w->n_ids, sizeof *w->clients);
-	if (!w->update || !w->clients)
+	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
+	if (!w->update || !w->clients || !w->perms)
 		return -ENOMEM;
-	for (size_t i = 0; i < w->n_ids; i++)
+	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
+		w->perms[t] = w->sched.tasks[t].perm;
+	for (size_t i = 0; i < w->n_ids; i++) {
 		w->clients[i].id = w->ids[i];
+		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, w->ids[i]);
+		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, w->ids[i],
+					 &w->clients[i].strategy);
+		if (rc) {
+			fcl_error("cannot create strategy %s for client %u: %s",
+				  fcl_strategy_kind_name(st->kind), w->ids[i], strerror(-rc));
+			return rc;
+		}
+	}
 	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
 		 "schedule digest %016llx",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
@@ -376,13 +401,32 @@ static int faulty(const struct worker *w, uint32_t id, enum fault_kind kind)
 	return w->fault == kind && (w->fault_client < 0 || w->fault_client == (int64_t)id);
 }
 
+/* Task-incremental: plain SGD with the softmax over the round's task classes
+ * (with recurrence, over the union with the old tasks' classes). Strategies
+ * other than fine-tuning are refused for it at setup. */
+static int train_task_incremental(struct worker *w, struct logical_client *lc,
+				  const struct fcl_client_round *cr, const uint32_t *idx, uint32_t n,
+				  uint32_t round, float *loss)
+{
+	uint8_t mask[256];
+	struct fcl_rng rng;
+
+	memcpy(mask, w->sched.tasks[cr->task].has_class, sizeof mask);
+	for (uint32_t i = 0; i < cr->n_rec; i++)
+		for (uint32_t c = 0; c < w->sched.n_classes; c++)
+			mask[c] |= w->sched.tasks[cr->rec_task[i]].has_class[c];
+	fcl_sgd_reset(&w->opt);
+	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
+	return fcl_train_epochs_masked(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
+				       w->sched.tasks[cr->task].perm, mask, cr->epochs, &rng, loss);
+}
+
 /* Trains one logical client from the global parameters and sends its update. */
 static int train_one(struct worker *w, struct logical_client *lc, uint32_t round, uint32_t task,
 		     const float *global)
 {
 	size_t n_params = w->model.n_params;
 	struct fcl_client_round cr;
-	struct fcl_rng rng;
 	float loss = 0.0f;
 	double t0 = fcl_now();
 	int rc = 0;
@@ -407,26 +451,20 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		 * with data): answer at once with no samples, which it rejects. */
 		fcl_warn("round %u: client %u has no data this round", round, lc->id);
 		n = 0;
+	} else if (w->sched.task_incremental) {
+		rc = train_task_incremental(w, lc, &cr, idx, n, round, &loss);
 	} else {
-		/* task-incremental: the softmax runs over the round's task classes
-		 * (with recurrence, over the union with the old tasks' classes) */
-		uint8_t mask[256];
-		if (w->sched.task_incremental) {
-			memcpy(mask, w->sched.tasks[cr.task].has_class, sizeof mask);
-			for (uint32_t i = 0; i < cr.n_rec; i++)
-				for (uint32_t c = 0; c < w->sched.n_classes; c++)
-					mask[c] |= w->sched.tasks[cr.rec_task[i]].has_class[c];
-		}
 		fcl_sgd_reset(&w->opt);
-		fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
-		rc = fcl_train_epochs_masked(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
-					     w->sched.tasks[cr.task].perm,
-					     w->sched.task_incremental ? mask : NULL, cr.epochs,
-					     &rng, &loss);
+		rc = fcl_strategy_train_epochs(lc->strategy, &w->model, &w->opt, &w->train,
+					       w->perms, (uint32_t)cr.task, idx, n, cr.epochs,
+					       round, &loss);
 	}
 	free(mixed);
 	if (rc)
 		return rc;
+	/* Weight aligning at the task's end, on the global clock. */
+	if (n && fcl_schedule_is_task_end(&w->sched, round))
+		fcl_strategy_end_task(lc->strategy, &w->model);
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
@@ -444,8 +482,11 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
 		w->update[0] = NAN;
-	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s", lc->id, round,
-		  cr.task, n, loss, m.train_seconds);
+	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
+		  "state %016llx",
+		  lc->id, round, cr.task, n, loss, m.train_seconds,
+		  fcl_strategy_buffer_fill(lc->strategy),
+		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
 	return send_msg(w, &m);
 }
 
@@ -584,7 +625,10 @@ int main(int argc, char **argv)
 	zmq_ctx_term(w.ctx);
 	free(w.ids);
 	free(w.update);
+	for (size_t i = 0; w.clients && i < w.n_ids; i++)
+		fcl_strategy_destroy(w.clients[i].strategy);
 	free(w.clients);
+	free(w.perms);
 	fcl_sgd_fini(&w.opt);
 	fcl_train_scratch_fini(&w.scratch);
 	fcl_mlp_fini(&w.model);

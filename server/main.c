@@ -122,6 +122,9 @@ static int setup(struct fcl_server *s)
 	struct fcl_rng rng;
 	fcl_rng_init(&rng, s->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	fcl_mlp_init_params(&s->model, &rng);
+	if (!s->sc.model.head_bias) /* a bias-free head (UER): the clients keep it at 0 */
+		memset(s->model.params + s->model.b_offset[L - 1], 0,
+		       s->sched.n_classes * sizeof(float));
 
 	uint32_t K = s->sched.per_round, N = s->sched.n_clients, T = s->sched.n_tasks;
 	s->aggregate = calloc(s->model.n_params, sizeof *s->aggregate);

@@ -70,6 +70,25 @@ int report_open(struct fcl_server *s)
 		s->sc.name, (unsigned long long)s->scenario_hash, (unsigned long long)s->sc.seed,
 		s->sched.n_clients, s->sched.per_round, s->sched.n_tasks, s->sched.n_rounds,
 		s->model.n_params);
+	/* The client strategies and their memory budget per logical client: the
+	 * default, then one line per client group. */
+	for (uint32_t g = 0; g <= s->sc.n_strategy_groups; g++) {
+		const struct fcl_strategy_config *st =
+		    g ? &s->sc.strategy_groups[g - 1].cfg : &s->sc.strategy;
+		uint32_t mem = fcl_strategy_uses_replay(st) ? st->memory : 0;
+		size_t per = fcl_strategy_bytes_per_sample(st, s->sched.n_classes);
+		fprintf(s->events,
+			"{\"event\":\"strategy\",\"name\":\"%s\",\"memory_samples\":%u,"
+			"\"bytes_per_sample\":%zu,\"memory_bytes\":%zu,\"mode\":\"%s\","
+			"\"stream_batch\":%u,\"replay_batch\":%u,\"online_iter\":%u",
+			fcl_strategy_kind_name(st->kind), mem, per, (size_t)mem * per,
+			s->sc.train.online ? "online" : "offline", s->sc.train.stream_batch,
+			s->sc.train.replay_batch, s->sc.train.online_iter);
+		if (g)
+			fprintf(s->events, ",\"clients\":[%u,%u]",
+				s->sc.strategy_groups[g - 1].first, s->sc.strategy_groups[g - 1].last);
+		fprintf(s->events, "}\n");
+	}
 	fflush(s->events);
 	eval_initial(s); /* b_j for FWT, before any training */
 	return 0;

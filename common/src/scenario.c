@@ -31,6 +31,9 @@ _Static_assert(sizeof(enum fcl_task_kind) == sizeof(int), "enums are stored as i
 _Static_assert(sizeof(enum fcl_rule_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_order_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_recurrence_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_strategy_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_mvp_focal) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_mvp_query) == sizeof(int), "enums are stored as int");
 
 /* Keys whose nodes the checks after the walk need. */
 enum slot {
@@ -59,6 +62,9 @@ enum slot {
 	S_SAMPLES_PER_ROUND,
 	S_SEGMENTS,
 	S_RECURRENCE,
+	S_STRATEGY,
+	S_GROUPS,
+	S_TRAIN_MODE,
 	S_COUNT_
 };
 
@@ -73,6 +79,7 @@ struct ctx {
 	struct fy_node *key[S_COUNT_], *val[S_COUNT_];
 	struct fy_node *seg_node[FCL_SCENARIO_MAX_SEGMENTS]; /* timeline.segments items */
 	struct fy_node *grp_node[FCL_SCENARIO_MAX_GROUPS];   /* timeline.groups items */
+	uint32_t group_first, group_last; /* strategy.groups[i].clients being parsed */
 };
 
 struct field;
@@ -845,6 +852,42 @@ static int walk_map(struct ctx *c, const struct field *tab, struct fy_node *map,
 	return 0;
 }
 
+/* strategy.groups: a list of mappings, walked after the strategy section
+ * (check_strategy) so that every group inherits the complete strategy. */
+static int get_strategy_groups(struct ctx *c, const struct field *f, struct fy_node *key,
+			       struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX];
+	int n;
+
+	(void)f;
+	n = fy_node_is_sequence(val) ? fy_node_sequence_item_count(val) : -1;
+	if (n < 1 || n > FCL_SCENARIO_MAX_STRATEGY_GROUPS)
+		return fail(c, key, NULL, path, "expected a list of 1..%d groups (got %s)",
+			    FCL_SCENARIO_MAX_STRATEGY_GROUPS, got(val, g, sizeof(g)));
+	return 0;
+}
+
+/* clients: [first, last], inclusive; checked against clients.count later. */
+static int get_group_clients(struct ctx *c, const struct field *f, struct fy_node *key,
+			     struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX];
+	int rc;
+
+	(void)f;
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) != 2)
+		return fail(c, key, NULL, path,
+			    "expected [first, last], a range of client ids (got %s)",
+			    got(val, g, sizeof(g)));
+	rc = get_item(c, key, fy_node_sequence_get_by_index(val, 0), path, 0, 0, 99999,
+		      &c->group_first);
+	rc = rc ? rc
+		: get_item(c, key, fy_node_sequence_get_by_index(val, 1), path, 1, c->group_first,
+			   99999, &c->group_last);
+	return rc;
+}
+
 /* ---- the schema --------------------------------------------------------- */
 
 #define OFF(m) offsetof(struct fcl_scenario, m)
@@ -901,6 +944,20 @@ static const struct choice recurrence_kinds[] = {
 static const struct choice lag_origins[] = {{"last-seen", 0}, {"introduced", 1}, {NULL, 0}};
 static const struct choice rules[] = {{"fedavg", FCL_RULE_FEDAVG}, {NULL, 0}};
 static const struct choice weightings[] = {{"samples", 1}, {"uniform", 0}, {NULL, 0}};
+static const struct choice train_modes[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
+static const struct choice strategy_names[] = {
+    {"finetune", FCL_STRATEGY_FINETUNE}, {"er", FCL_STRATEGY_ER},   {"er-ace", FCL_STRATEGY_ER_ACE},
+    {"der++", FCL_STRATEGY_DERPP},       {"lwf", FCL_STRATEGY_LWF}, {"ewc", FCL_STRATEGY_EWC},
+    {"uer", FCL_STRATEGY_UER},           {"mvp", FCL_STRATEGY_MVP}, {"gdumb", FCL_STRATEGY_GDUMB},
+    {NULL, 0},
+};
+static const struct choice mvp_queries[] = {{"projection", FCL_MVP_QUERY_PROJECTION},
+					    {"backbone", FCL_MVP_QUERY_BACKBONE},
+					    {NULL, 0}};
+static const struct choice focal_modes[] = {{"sample", FCL_MVP_FOCAL_SAMPLE},
+					    {"batch", FCL_MVP_FOCAL_BATCH},
+					    {"off", FCL_MVP_FOCAL_OFF},
+					    {NULL, 0}};
 
 static const struct field synthetic_fields[] = {
     U32("train", data.synthetic_train, 1, 10000000, false, S_NONE),
@@ -919,6 +976,7 @@ static const struct field data_fields[] = {
 };
 static const struct field model_fields[] = {
     {.key = "hidden", .fn = get_hidden},
+    {.key = "head_bias", .fn = get_bool, .off = OFF(model.head_bias)},
     {0},
 };
 static const struct field clients_fields[] = {
@@ -994,6 +1052,47 @@ static const struct field train_fields[] = {
     NUM(get_f32, "lr", train.lr, 0, true, HUGE_VAL, false),
     NUM(get_f32, "momentum", train.momentum, 0, false, 1, true),
     NUM(get_f32, "weight_decay", train.weight_decay, 0, false, HUGE_VAL, false),
+    CHOICE("mode", train.online, train_modes, false, S_TRAIN_MODE),
+    U32("stream_batch", train.stream_batch, 1, 4096, false, S_NONE),
+    U32("replay_batch", train.replay_batch, 0, 4096, false, S_NONE),
+    U32("online_iter", train.online_iter, 1, 1000, false, S_NONE),
+    {.key = "mask_unexposed", .fn = get_bool, .off = OFF(train.mask_unexposed)},
+    {0},
+};
+static const struct field mvp_fields[] = {
+    U32("pool", strategy.mvp.pool, 1, 1024, false, S_NONE),
+    CHOICE("query", strategy.mvp.query, mvp_queries, false, S_NONE),
+    U32("query_dim", strategy.mvp.query_dim, 1, 4096, false, S_NONE),
+    U32("warmup", strategy.mvp.warmup, 0, UINT32_MAX, false, S_NONE),
+    NUM(get_f32, "alpha", strategy.mvp.alpha, 0, false, 1, false),
+    NUM(get_f32, "gamma", strategy.mvp.gamma, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "margin", strategy.mvp.margin, 0, true, HUGE_VAL, false),
+    CHOICE("focal", strategy.mvp.focal, focal_modes, false, S_NONE),
+    {.key = "afs", .fn = get_bool, .off = OFF(strategy.mvp.afs)},
+    {.key = "contrastive", .fn = get_bool, .off = OFF(strategy.mvp.contrastive)},
+    {.key = "mask", .fn = get_bool, .off = OFF(strategy.mvp.mask)},
+    {0},
+};
+#define STRATEGY_FIELDS                                                                            \
+    CHOICE("name", strategy.kind, strategy_names, true, S_NONE), \
+    U32("memory", strategy.memory, 0, 10000000, false, S_NONE), \
+    NUM(get_f32, "alpha", strategy.alpha, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "beta", strategy.beta, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "lambda", strategy.lambda, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "temperature", strategy.temperature, 0, true, HUGE_VAL, false), \
+    NUM(get_f32, "decay", strategy.decay, 0, false, 1, true), \
+    NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false), \
+    {.key = "wa", .fn = get_bool, .off = OFF(strategy.wa)}, \
+    U32("epochs", strategy.epochs, 1, 100000, false, S_NONE), \
+    SECTION("mvp", mvp_fields, false, S_NONE)
+static const struct field strategy_fields[] = {
+    STRATEGY_FIELDS,
+    {.key = "groups", .fn = get_strategy_groups, .slot = S_GROUPS},
+    {0},
+};
+static const struct field strategy_group_fields[] = {
+    {.key = "clients", .fn = get_group_clients, .required = true},
+    STRATEGY_FIELDS,
     {0},
 };
 static const struct field aggregation_fields[] = {
@@ -1021,6 +1120,7 @@ static const struct field top_fields[] = {
     SECTION("clients", clients_fields, true, S_NONE),
     SECTION("tasks", tasks_fields, true, S_TASKS),
     SECTION("train", train_fields, false, S_NONE),
+    SECTION("strategy", strategy_fields, false, S_STRATEGY),
     SECTION("aggregation", aggregation_fields, false, S_NONE),
     SECTION("evaluation", evaluation_fields, false, S_NONE),
     SECTION("run", run_fields, false, S_NONE),
@@ -1256,6 +1356,67 @@ static int check_blurry(struct ctx *c, uint32_t classes)
 			    "expected at most %u tasks for %u classes (got %u)", classes, classes,
 			    sc->tasks.count);
 	sc->tasks.classes_per_task = 0; /* varies per task */
+	return 0;
+}
+
+static int check_strategy(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	struct fcl_strategy_config top = sc->strategy;
+	struct fy_node *item;
+	char path[KEYPATH_MAX];
+	void *it = NULL;
+	uint32_t i = 0;
+	int rc;
+
+	if (sc->train.mask_unexposed < 0)
+		sc->train.mask_unexposed = sc->train.online;
+	/* The loop iterates the samples the timeline hands out: an online loop
+	 * over offline data would replay the whole task every round. */
+	if (sc->train.online && !sc->timeline.online)
+		return fail(c, c->val[S_TRAIN_MODE], c->key[S_TRAIN_MODE], "train.mode",
+			    "expected timeline.stream: online with train.mode: online (got an "
+			    "offline timeline)");
+	if (sc->tasks.kind == FCL_TASKS_TASK_INCREMENTAL && top.kind != FCL_STRATEGY_FINETUNE)
+		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
+			    "expected finetune with tasks.generator task-incremental (other "
+			    "strategies do not mask logits by task yet)");
+	if (top.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
+			    "expected model.hidden to have at least one layer for mvp (got none)");
+	if (!c->val[S_GROUPS])
+		return 0;
+	while ((item = fy_node_sequence_iterate(c->val[S_GROUPS], &it))) {
+		char g[GOT_MAX];
+		snprintf(path, sizeof path, "strategy.groups[%u]", i);
+		if (!fy_node_is_mapping(item))
+			return fail(c, item, c->key[S_GROUPS], path, "expected a mapping (got %s)",
+				    got(item, g, sizeof(g)));
+		sc->strategy = top; /* a group inherits what it does not set */
+		rc = walk_map(c, strategy_group_fields, item, path, item);
+		if (!rc && c->group_last >= sc->clients.count)
+			rc = fail(c, item, NULL, path,
+				  "expected clients within 0..%u (got [%u, %u])",
+				  sc->clients.count - 1, c->group_first, c->group_last);
+		if (!rc && sc->tasks.kind == FCL_TASKS_TASK_INCREMENTAL &&
+		    sc->strategy.kind != FCL_STRATEGY_FINETUNE)
+			rc = fail(c, item, NULL, path,
+				  "expected finetune with tasks.generator task-incremental");
+		if (!rc && sc->strategy.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+			rc = fail(c, item, NULL, path,
+				  "expected model.hidden to have at least one layer for mvp (got "
+				  "none)");
+		if (rc) {
+			sc->strategy = top;
+			return rc;
+		}
+		sc->strategy_groups[i].first = c->group_first;
+		sc->strategy_groups[i].last = c->group_last;
+		sc->strategy_groups[i].cfg = sc->strategy;
+		i++;
+	}
+	sc->strategy = top;
+	sc->n_strategy_groups = i;
 	return 0;
 }
 
@@ -1505,6 +1666,7 @@ static int walk_document(struct ctx *c, struct fy_document *fyd)
 	rc = rc ? rc : check_tasks(c);
 	rc = rc ? rc : check_timeline(c);
 	rc = rc ? rc : check_recurrence(c);
+	rc = rc ? rc : check_strategy(c);
 	return rc ? rc : check_files(c);
 }
 
@@ -1614,6 +1776,12 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.local_epochs = 1;
 	sc->train.batch_size = 32;
 	sc->train.lr = 0.05f;
+	sc->train.stream_batch = 10;
+	sc->train.replay_batch = 10;
+	sc->train.online_iter = 1;
+	sc->train.mask_unexposed = -1; /* unset: follows train.mode */
+	sc->model.head_bias = 1;
+	fcl_strategy_config_defaults(&sc->strategy);
 	sc->aggregation.rule = FCL_RULE_FEDAVG;
 	sc->aggregation.weighted = 1;
 	sc->eval.per_class = 1;
@@ -1694,6 +1862,15 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		free(text);
 	}
 	return rc;
+}
+
+const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
+							  uint32_t client)
+{
+	for (uint32_t i = sc->n_strategy_groups; i-- > 0;)
+		if (client >= sc->strategy_groups[i].first && client <= sc->strategy_groups[i].last)
+			return &sc->strategy_groups[i].cfg;
+	return &sc->strategy;
 }
 
 const char *fcl_task_kind_name(enum fcl_task_kind kind)

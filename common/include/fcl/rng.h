@@ -32,6 +32,10 @@ enum fcl_rng_purpose {
 	FCL_RNG_ARRIVAL,      /* timeline offset and jitter */
 	FCL_RNG_AVAILABILITY, /* timeline.participation */
 	FCL_RNG_RECURRENCE,   /* power-law recurrence draws */
+	FCL_RNG_REPLAY, /* replay draws: (seed, client, round) */
+	FCL_RNG_RESERVOIR, /* reservoir replacement: (seed, client, round) */
+	FCL_RNG_MVP_QUERY, /* MVP's fixed random query projection, shared by all clients */
+	FCL_RNG_MVP_INIT, /* MVP keys of one client */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX

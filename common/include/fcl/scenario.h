@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcl/strategy.h"
+
 #define FCL_SCENARIO_MAX_HIDDEN 6
 #define FCL_SCENARIO_MAX_CLASSES 256
 #define FCL_SCENARIO_PATH_MAX 512
@@ -15,6 +17,7 @@
 #define FCL_SCENARIO_MAX_SEGMENTS 256   /* entries of timeline.segments */
 #define FCL_SCENARIO_MAX_GROUPS 64      /* entries of timeline.groups */
 #define FCL_SCENARIO_MAX_GROUP_ORDER 64 /* an explicit order inside a group */
+#define FCL_SCENARIO_MAX_STRATEGY_GROUPS 16 /* entries of strategy.groups */
 
 enum fcl_dataset_kind {
 	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
@@ -86,6 +89,7 @@ struct fcl_scenario {
 	struct {
 		uint32_t n_hidden;
 		uint32_t hidden[FCL_SCENARIO_MAX_HIDDEN];
+		int head_bias; /* 0: the head has no bias (kept at 0), for UER */
 	} model;
 
 	struct {
@@ -138,7 +142,19 @@ struct fcl_scenario {
 		uint32_t local_epochs;
 		uint32_t batch_size;
 		float lr, momentum, weight_decay;
+		int online;            /* train.mode: offline (0) or online (1) */
+		uint32_t stream_batch; /* online: stream samples per batch */
+		uint32_t replay_batch; /* replayed samples per step */
+		uint32_t online_iter;  /* online: SGD steps per stream batch */
+		int mask_unexposed;    /* mask unexposed classes' logits; default: online */
 	} train;
+
+	struct fcl_strategy_config strategy; /* every client's strategy, unless a group says otherwise */
+	uint32_t n_strategy_groups;
+	struct {
+		uint32_t first, last; /* client ids, inclusive */
+		struct fcl_strategy_config cfg;
+	} strategy_groups[FCL_SCENARIO_MAX_STRATEGY_GROUPS]; /* the last group holding a client wins */
 
 	struct {
 		enum fcl_rule_kind rule;
@@ -175,5 +191,9 @@ const char *fcl_task_kind_name(enum fcl_task_kind kind);
 const char *fcl_partition_kind_name(enum fcl_partition_kind kind);
 /* Do all clients meet the same task in the same round (a global task clock)? */
 int fcl_scenario_in_phase(const struct fcl_scenario *sc);
+
+/* The strategy of one logical client: its group's, or strategy's. Borrowed. */
+const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
+							  uint32_t client);
 
 #endif
