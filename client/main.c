@@ -6,6 +6,7 @@
  * clients in id order and sends one update per logical client.
  */
 #include "fcl/data.h"
+#include "fcl/fot.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
@@ -24,7 +25,14 @@
 #include <zmq.h>
 
 /* Faults a client can inject, for tests of the coordinator's defences. */
-enum fault_kind { FAULT_NONE, FAULT_WRONG_SIZE, FAULT_NAN, FAULT_GARBAGE };
+enum fault_kind {
+	FAULT_NONE,
+	FAULT_WRONG_SIZE,
+	FAULT_NAN,
+	FAULT_GARBAGE,
+	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
+	FAULT_SIGN_FLIP, /* update = -update */
+};
 
 /* What one logical client keeps for the whole run. */
 struct logical_client {
@@ -39,7 +47,9 @@ struct worker {
 	size_t n_ids;
 	double connect_timeout_s, idle_timeout_s;
 	enum fault_kind fault;
-	int64_t fault_client; /* -1 = every client */
+	uint32_t *fault_ids; /* NULL = every client */
+	size_t n_fault_ids;
+	float fault_scale;
 
 	void *ctx, *sock;
 	struct fcl_scenario sc;
@@ -50,6 +60,8 @@ struct worker {
 	struct fcl_train_scratch scratch;
 	struct logical_client *clients; /* (n_ids) ascending by id */
 	float *update;                  /* (n_params) */
+	/* FOT: one sketch per layer, sized at the first request */
+	struct fcl_fot_sketch sk[FCL_MLP_MAX_LAYERS];
 };
 
 static void usage(FILE *f)
@@ -57,7 +69,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
 		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--verbose]\n"
 		   "  --ids    logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		   "  --fault  for tests: wrong-size, nan or garbage (optionally for one client)\n");
+		   "  --fault  for tests: wrong-size, nan, garbage, sign-flip or scale:F,\n"
+		   "           optionally for some clients only: e.g. sign-flip:0-1, scale:-4:3\n");
 }
 
 static int parse_fault(struct worker *w, const char *spec)
@@ -70,9 +83,19 @@ static int parse_fault(struct worker *w, const char *spec)
 		w->fault = FAULT_NAN;
 	else if (len == 7 && strncmp(spec, "garbage", len) == 0)
 		w->fault = FAULT_GARBAGE;
-	else
+	else if (len == 9 && strncmp(spec, "sign-flip", len) == 0)
+		w->fault = FAULT_SIGN_FLIP;
+	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
+		char *end;
+		w->fault = FAULT_SCALE;
+		w->fault_scale = strtof(colon + 1, &end);
+		if (end == colon + 1 || (*end && *end != ':'))
+			return -EINVAL;
+		colon = *end ? end : NULL;
+	} else
 		return -EINVAL;
-	w->fault_client = colon ? strtoll(colon + 1, NULL, 10) : -1;
+	if (colon && fcl_parse_ids(colon + 1, &w->fault_ids, &w->n_fault_ids) != 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -89,7 +112,6 @@ static int parse_args(struct worker *w, int argc, char **argv)
 	int c;
 	w->connect_timeout_s = 60;
 	w->idle_timeout_s = 3600;
-	w->fault_client = -1;
 	while ((c = getopt_long(argc, argv, "c:i:t:T:f:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -232,7 +254,87 @@ static struct logical_client *find_client(struct worker *w, uint32_t id)
 
 static int faulty(const struct worker *w, uint32_t id, enum fault_kind kind)
 {
-	return w->fault == kind && (w->fault_client < 0 || w->fault_client == (int64_t)id);
+	if (w->fault != kind)
+		return 0;
+	if (!w->fault_ids)
+		return 1;
+	for (size_t i = 0; i < w->n_fault_ids; i++)
+		if (w->fault_ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/* FOT: checks a sketch request against the model; 0 or -EPROTO. */
+static int check_request(const struct worker *w, const struct fcl_msg *m)
+{
+	size_t total = 0;
+	if (m->sk_layers != w->model.n_layers)
+		return -EPROTO;
+	for (size_t l = 0; l < m->sk_layers; l++) {
+		if (m->sk_dims[l] != w->model.sizes[l] || m->sk_basis_cols[l] > m->sk_dims[l] ||
+		    m->sk_cols[l] == 0 || m->sk_cols[l] > 64u * m->sk_dims[l])
+			return -EPROTO;
+		total += (size_t)m->sk_dims[l] * m->sk_basis_cols[l];
+	}
+	if (total != m->n_sk_bases)
+		return -EPROTO;
+	for (size_t i = 0; i < m->n_sk_bases; i++)
+		if (!isfinite(m->sk_bases[i]))
+			return -EPROTO;
+	return 0;
+}
+
+/* FOT: sketches the input activations of every layer over the client's task
+ * data, from its just-trained model (no dropout: the MLP is in evaluation form),
+ * and sends one Sketch per layer. G_i comes from the client's own stream. */
+static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t round,
+		      uint32_t task, const struct fcl_msg *req)
+{
+	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
+	const uint32_t *idx = w->sched.client_task_idx[k];
+	uint32_t n = w->sched.client_task_n[k], L = w->model.n_layers, B = w->sc.train.batch_size;
+	struct fcl_rng rng[FCL_MLP_MAX_LAYERS];
+	const float *U[FCL_MLP_MAX_LAYERS];
+	size_t off = 0;
+	int rc;
+
+	for (uint32_t l = 0; l < L; l++) {
+		struct fcl_fot_sketch *sk = &w->sk[l];
+		if (sk->Y && sk->c != req->sk_cols[l])
+			fcl_fot_sketch_fini(sk);
+		if (!sk->Y && (rc = fcl_fot_sketch_init(sk, req->sk_dims[l], req->sk_cols[l], B,
+							 req->sk_dims[l])) != 0)
+			return rc;
+		fcl_fot_sketch_reset(sk);
+		fcl_rng_init(&rng[l], w->sc.seed, FCL_RNG_SKETCH, lc->id,
+			     task * FCL_MLP_MAX_LAYERS + l);
+		U[l] = req->sk_basis_cols[l] ? req->sk_bases + off : NULL;
+		off += (size_t)req->sk_dims[l] * req->sk_basis_cols[l];
+	}
+	for (uint32_t i = 0; i < n; i += B) {
+		size_t b = n - i < B ? n - i : B;
+		fcl_dataset_gather(&w->train, idx + i, b, w->sched.tasks[task].perm, w->scratch.x,
+				   w->scratch.y);
+		fcl_mlp_forward(&w->model, w->scratch.x, b);
+		for (uint32_t l = 0; l < L; l++)
+			fcl_fot_sketch_add(&w->sk[l], w->model.acts[l], b, U[l],
+					   req->sk_basis_cols[l], &rng[l]);
+	}
+	for (uint32_t l = 0; l < L; l++) {
+		struct fcl_msg m = {.type = FCL_MSG_SKETCH,
+				    .round = round,
+				    .client_id = lc->id,
+				    .layer = l,
+				    .rows = (uint32_t)w->sk[l].d,
+				    .cols = (uint32_t)w->sk[l].c,
+				    .values = w->sk[l].Y,
+				    .n_values = w->sk[l].d * w->sk[l].c,
+				    .ratio = fcl_fot_sketch_ratio(&w->sk[l], (enum fcl_k_rule)req->k_rule),
+				    .n_samples = w->sk[l].n};
+		if ((rc = send_msg(w, &m)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* Trains one logical client from the global parameters and sends its update. */
@@ -271,6 +373,11 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
 		w->update[0] = NAN;
+	if (faulty(w, lc->id, FAULT_SCALE) || faulty(w, lc->id, FAULT_SIGN_FLIP)) {
+		float f = w->fault == FAULT_SCALE ? w->fault_scale : -1.0f;
+		for (size_t i = 0; i < n_params; i++)
+			w->update[i] *= f;
+	}
 	fcl_debug("client %u round %u task %u: %u samples, loss %.4f, %.3f s", lc->id, round, task,
 		  n, loss, m.train_seconds);
 	return send_msg(w, &m);
@@ -281,6 +388,10 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 	if (m->n_values != w->model.n_params || m->task >= w->sched.n_tasks) {
 		fcl_warn("round start with %zu parameters for task %u dropped", m->n_values,
 			 m->task);
+		return 0;
+	}
+	if (m->sketch_requested && check_request(w, m) != 0) {
+		fcl_warn("round start %u with a malformed sketch request dropped", m->round);
 		return 0;
 	}
 	if (w->fault == FAULT_GARBAGE) {
@@ -295,6 +406,8 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 			continue;
 		}
 		int rc = train_one(w, lc, m->round, m->task, m->values);
+		if (!rc && m->sketch_requested)
+			rc = sketch_one(w, lc, m->round, m->task, m);
 		if (rc)
 			return rc;
 	}
@@ -388,6 +501,9 @@ int main(int argc, char **argv)
 	free(w.ids);
 	free(w.update);
 	free(w.clients);
+	free(w.fault_ids);
+	for (uint32_t l = 0; l < FCL_MLP_MAX_LAYERS; l++)
+		fcl_fot_sketch_fini(&w.sk[l]);
 	fcl_sgd_fini(&w.opt);
 	fcl_train_scratch_fini(&w.scratch);
 	fcl_mlp_fini(&w.model);

@@ -25,6 +25,7 @@ enum fcl_rng_purpose {
 	FCL_RNG_SYNTHETIC_DATA,
 	FCL_RNG_EVAL_SUBSET,
 	FCL_RNG_TEST, /* for tests only */
+	FCL_RNG_SKETCH, /* FOT: a client's private G_i; round = task * FCL_MLP_MAX_LAYERS + layer */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX
