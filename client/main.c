@@ -351,6 +351,10 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 
 	memcpy(w->model.params, global, n_params * sizeof(float));
 	fcl_sgd_reset(&w->opt);
+	if (w->sc.aggregation.rule == FCL_RULE_FEDPROX) {
+		w->opt.prox_mu = w->sc.aggregation.mu; /* (mu/2)|w - w_global|^2 */
+		w->opt.prox_anchor = global;
+	}
 	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
 	int rc = fcl_train_epochs(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
 				  w->sched.tasks[task].perm, w->sc.train.local_epochs, &rng, &loss);

@@ -241,6 +241,24 @@ static void test_override(void)
 	      "KEY without =VALUE is refused");
 }
 
+/* FedProx's client side: the proximal gradient mu (w - w_global) in the SGD step. */
+static void test_prox(void)
+{
+	struct fcl_sgd opt;
+	float p[3] = {1, 2, 3}, g[3] = {0, 0, 0};
+	const float anchor[3] = {0, 0, 0};
+	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
+	opt.prox_mu = 0.1f;
+	opt.prox_anchor = anchor;
+	fcl_sgd_step(&opt, p, g, 3); /* p -= .5 * .1 * p */
+	CHECK(fabsf(p[0] - 0.95f) < 1e-6 && fabsf(p[2] - 2.85f) < 1e-6,
+	      "proximal term pulls toward the global model");
+	opt.prox_anchor = NULL;
+	fcl_sgd_step(&opt, p, g, 3);
+	CHECK(fabsf(p[0] - 0.95f) < 1e-6, "no anchor, no pull");
+	fcl_sgd_fini(&opt);
+}
+
 int main(void)
 {
 	const uint32_t sizes[2] = {3, 2};
@@ -253,6 +271,7 @@ int main(void)
 	test_fedopt();
 	test_fot_rule();
 	test_override();
+	test_prox();
 	fcl_mlp_fini(&mlp);
 	return tap_done();
 }
