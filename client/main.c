@@ -39,6 +39,7 @@ struct logical_client {
 	uint32_t id;
 	uint32_t rounds_trained;
 	uint64_t samples_seen;
+	float *ci; /* (n_params) SCAFFOLD's control variate c_i, allocated at first use */
 };
 
 struct worker {
@@ -60,6 +61,7 @@ struct worker {
 	struct fcl_train_scratch scratch;
 	struct logical_client *clients; /* (n_ids) ascending by id */
 	float *update;                  /* (n_params) */
+	float *corr, *dc;               /* (n_params) SCAFFOLD: c - c_i, and c_i+ - c_i */
 	/* FOT: one sketch per layer, sized at the first request */
 	struct fcl_fot_sketch sk[FCL_MLP_MAX_LAYERS];
 };
@@ -339,7 +341,7 @@ static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t roun
 
 /* Trains one logical client from the global parameters and sends its update. */
 static int train_one(struct worker *w, struct logical_client *lc, uint32_t round, uint32_t task,
-		     const float *global)
+		     const float *global, const float *control)
 {
 	size_t n_params = w->model.n_params;
 	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
@@ -351,6 +353,17 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 
 	memcpy(w->model.params, global, n_params * sizeof(float));
 	fcl_sgd_reset(&w->opt);
+	w->opt.grad_offset = NULL;
+	if (control) { /* SCAFFOLD: correct every gradient by c - c_i */
+		if (!lc->ci && !(lc->ci = calloc(n_params, sizeof(float))))
+			return -ENOMEM;
+		if ((!w->corr && !(w->corr = malloc(n_params * sizeof(float)))) ||
+		    (!w->dc && !(w->dc = malloc(n_params * sizeof(float)))))
+			return -ENOMEM;
+		for (size_t i = 0; i < n_params; i++)
+			w->corr[i] = control[i] - lc->ci[i];
+		w->opt.grad_offset = w->corr;
+	}
 	if (w->sc.aggregation.rule == FCL_RULE_FEDPROX) {
 		w->opt.prox_mu = w->sc.aggregation.mu; /* (mu/2)|w - w_global|^2 */
 		w->opt.prox_anchor = global;
@@ -363,6 +376,15 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
+	if (control) { /* c_i+ = c_i - c + (x - y) / (K lr);  x - y = -update */
+		uint32_t B = w->sc.train.batch_size;
+		double K = (double)((n + B - 1) / B) * w->sc.train.local_epochs;
+		double scale = K > 0 ? 1.0 / (K * (double)w->sc.train.lr) : 0.0;
+		for (size_t i = 0; i < n_params; i++) {
+			w->dc[i] = (float)(-(double)control[i] - scale * (double)w->update[i]);
+			lc->ci[i] += w->dc[i];
+		}
+	}
 	lc->samples_seen += (uint64_t)n * w->sc.train.local_epochs;
 
 	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
@@ -372,7 +394,9 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 			    .values = w->update,
 			    .n_values = n_params,
 			    .loss = loss,
-			    .train_seconds = fcl_now() - t0};
+			    .train_seconds = fcl_now() - t0,
+			    .control = control ? w->dc : NULL,
+			    .n_control = control ? n_params : 0};
 	if (faulty(w, lc->id, FAULT_WRONG_SIZE))
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
@@ -409,7 +433,8 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 				 m->ids[i]);
 			continue;
 		}
-		int rc = train_one(w, lc, m->round, m->task, m->values);
+		const float *control = m->n_control == w->model.n_params ? m->control : NULL;
+		int rc = train_one(w, lc, m->round, m->task, m->values, control);
 		if (!rc && m->sketch_requested)
 			rc = sketch_one(w, lc, m->round, m->task, m);
 		if (rc)
@@ -504,7 +529,11 @@ int main(int argc, char **argv)
 	zmq_ctx_term(w.ctx);
 	free(w.ids);
 	free(w.update);
+	for (size_t i = 0; w.clients && i < w.n_ids; i++)
+		free(w.clients[i].ci);
 	free(w.clients);
+	free(w.corr);
+	free(w.dc);
 	free(w.fault_ids);
 	for (uint32_t l = 0; l < FCL_MLP_MAX_LAYERS; l++)
 		fcl_fot_sketch_fini(&w.sk[l]);

@@ -164,6 +164,13 @@ static int setup(struct fcl_server *s)
 		s->owner[c] = -1;
 	if ((rc = sketch_setup(s)) != 0)
 		return rc;
+	if (fcl_agg_control(s->agg)) {
+		if (!(s->controls = calloc(K, sizeof *s->controls)))
+			return -ENOMEM;
+		for (uint32_t i = 0; i < K; i++)
+			if (!(s->controls[i] = malloc(s->model.n_params * sizeof(float))))
+				return -ENOMEM;
+	}
 	s->last_acc = NAN;
 	fcl_info("scenario %s: %u clients (%u per round), %u tasks x %u rounds, %zu parameters, "
 		 "%u train / %u test samples",
@@ -189,6 +196,9 @@ static void teardown(struct fcl_server *s)
 	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
 		free(s->updates[i]);
 	free(s->updates);
+	for (uint32_t i = 0; s->controls && i < s->sched.per_round; i++)
+		free(s->controls[i]);
+	free(s->controls);
 	sketch_teardown(s);
 	fcl_agg_destroy(s->agg);
 	free(s->agg_in);

@@ -123,6 +123,8 @@ static void start_round(struct fcl_server *s)
 				    .ids = ids,
 				    .n_ids = n};
 		sketch_fill_request(s, &m);
+		if ((m.control = fcl_agg_control(s->agg)) != NULL)
+			m.n_control = s->model.n_params;
 		if (server_send(s, p, &m) != 0) {
 			/* Its clients cannot answer; count them out now rather than at the deadline. */
 			for (uint32_t i = 0; i < s->n_participants; i++)
@@ -183,7 +185,8 @@ static void aggregate(struct fcl_server *s)
 			.client_id = s->participants[i],
 			.n_samples = ns,
 			.local_steps = (uint32_t)((ns + B - 1) / B) * s->sc.train.local_epochs,
-			.delta = s->updates[i]};
+			.delta = s->updates[i],
+			.control_delta = s->controls ? s->controls[i] : NULL};
 	}
 	int rc = fcl_agg_step(s->agg, s->agg_in, n, s->model.params);
 	if (rc)
@@ -251,6 +254,9 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		bad = "implausible sample count";
 	else if (!all_finite(m->values, m->n_values))
 		bad = "non-finite values";
+	else if (s->controls && (m->n_control != s->model.n_params ||
+				 !all_finite(m->control, m->n_control)))
+		bad = "missing, wrong-sized or non-finite control variate";
 	if (bad) {
 		server_drop(s, "update from client %lld in round %u rejected: %s (%zu values, %llu "
 			       "samples)",
@@ -260,6 +266,8 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		s->n_rejected++;
 	} else {
 		memcpy(s->updates[i], m->values, m->n_values * sizeof(float));
+		if (s->controls)
+			memcpy(s->controls[i], m->control, m->n_control * sizeof(float));
 		s->slot_samples[i] = m->n_samples;
 		s->slot_loss[i] = m->loss;
 		s->slot_train_s[i] = m->train_seconds;

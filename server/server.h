@@ -82,6 +82,7 @@ struct fcl_server {
 	uint32_t n_participants;
 	enum slot_state *slot;  /* (per_round) */
 	float **updates;        /* (per_round)(n_params) accepted updates */
+	float **controls;       /* (per_round)(n_params) SCAFFOLD's Delta c_i, NULL for other rules */
 	uint64_t *slot_samples;
 	float *slot_loss;
 	double *slot_train_s;

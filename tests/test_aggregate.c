@@ -241,6 +241,29 @@ static void test_override(void)
 	      "KEY without =VALUE is refused");
 }
 
+/* SCAFFOLD's server: x += server_lr mean(Delta y); c += |S|/N mean(Delta c). */
+static void test_scaffold(void)
+{
+	float p[NP] = {0}, dc[2][NP];
+	struct fcl_agg_update v[2];
+	struct fcl_agg *a = make(FCL_RULE_SCAFFOLD, uniform);
+	REQUIRE(a && fcl_agg_control(a) != NULL, "scaffold has a control variate");
+	a->sc.clients.count = 10;
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < NP; k++)
+			dc[i][k] = (float)(i + 1);
+		v[i] = U[i];
+		v[i].control_delta = dc[i];
+	}
+	fcl_agg_step(a, v, 2, p);
+	CHECK(fabsf(p[0] - 0.5f * (D[0][0] + D[1][0])) < 1e-6, "x moves by the mean update");
+	CHECK(fabsf(fcl_agg_control(a)[3] - 0.3f) < 1e-6, "c += (2/10) * mean(1, 2) = 0.3");
+	v[1].control_delta = NULL;
+	CHECK(fcl_agg_step(a, v, 2, p) == -71, "an update without Delta c is refused");
+	CHECK(fcl_agg_control(NULL) == NULL, "other rules have none");
+	fcl_agg_destroy(a);
+}
+
 /* FedProx's client side: the proximal gradient mu (w - w_global) in the SGD step. */
 static void test_prox(void)
 {
@@ -272,6 +295,7 @@ int main(void)
 	test_fot_rule();
 	test_override();
 	test_prox();
+	test_scaffold();
 	fcl_mlp_fini(&mlp);
 	return tap_done();
 }

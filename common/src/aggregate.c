@@ -9,7 +9,8 @@
 #include <string.h>
 
 extern const struct fcl_agg_ops fcl_agg_fedavg_ops, fcl_agg_fot_ops, fcl_agg_fedopt_ops,
-	fcl_agg_fednova_ops, fcl_agg_median_ops, fcl_agg_trimmed_mean_ops, fcl_agg_krum_ops;
+	fcl_agg_fednova_ops, fcl_agg_median_ops, fcl_agg_trimmed_mean_ops, fcl_agg_krum_ops,
+	fcl_agg_scaffold_ops;
 
 static const struct {
 	enum fcl_rule_kind rule;
@@ -26,6 +27,7 @@ static const struct {
 	{FCL_RULE_MEDIAN, "median", &fcl_agg_median_ops},
 	{FCL_RULE_TRIMMED_MEAN, "trimmed-mean", &fcl_agg_trimmed_mean_ops},
 	{FCL_RULE_KRUM, "krum", &fcl_agg_krum_ops},
+	{FCL_RULE_SCAFFOLD, "scaffold", &fcl_agg_scaffold_ops},
 };
 #define N_RULES (sizeof registry / sizeof registry[0])
 

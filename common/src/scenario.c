@@ -675,6 +675,7 @@ static const struct choice rules[] = {
     {"fedadam", FCL_RULE_FEDADAM}, {"fedyogi", FCL_RULE_FEDYOGI},
     {"fednova", FCL_RULE_FEDNOVA}, {"median", FCL_RULE_MEDIAN},
     {"trimmed-mean", FCL_RULE_TRIMMED_MEAN}, {"krum", FCL_RULE_KRUM},
+    {"scaffold", FCL_RULE_SCAFFOLD},
     {NULL, 0},
 };
 static const struct choice k_rules[] = {

@@ -55,6 +55,8 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		start.n_params = m->n_values;
 		start.client_ids = (uint32_t *)m->ids;
 		start.n_client_ids = m->n_ids;
+		start.control = (float *)m->control;
+		start.n_control = m->n_control;
 		if (m->sketch_requested) {
 			req.dims = (uint32_t *)m->sk_dims;
 			req.n_dims = m->sk_layers;
@@ -76,6 +78,8 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		update.n_update = m->n_values;
 		update.loss = m->loss;
 		update.train_seconds = m->train_seconds;
+		update.control_delta = (float *)m->control;
+		update.n_control_delta = m->n_control;
 		env.body_case = FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE;
 		env.client_update = &update;
 		break;
@@ -146,6 +150,8 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->round_start->n_params;
 		m->ids = env->round_start->client_ids;
 		m->n_ids = env->round_start->n_client_ids;
+		m->control = env->round_start->control;
+		m->n_control = env->round_start->n_control;
 		if (env->round_start->sketch) {
 			const Fcl__V1__SketchRequest *r = env->round_start->sketch;
 			/* the three per-layer lists must agree */
@@ -181,6 +187,8 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->client_update->n_update;
 		m->loss = env->client_update->loss;
 		m->train_seconds = env->client_update->train_seconds;
+		m->control = env->client_update->control_delta;
+		m->n_control = env->client_update->n_control_delta;
 		break;
 	case FCL__V1__ENVELOPE__BODY_SHUTDOWN:
 		m->type = FCL_MSG_SHUTDOWN;

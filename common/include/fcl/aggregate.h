@@ -24,6 +24,7 @@ struct fcl_agg_update {
 	uint64_t n_samples;   /* training samples behind it */
 	uint32_t local_steps; /* SGD steps taken (FedNova) */
 	const float *delta;   /* (n_params) local - global, borrowed */
+	const float *control_delta; /* (n_params) SCAFFOLD: c_i+ - c_i, else NULL */
 };
 
 struct fcl_agg;
@@ -74,6 +75,9 @@ int fcl_agg_load(struct fcl_agg *a, FILE *f); /* -EINVAL when the blob is for an
 /* Shared helper for rules: a->acc = sum_i w_i delta_i / sum_i w_i, summed in
  * the given order into doubles; weights by samples when weighted, else 1. */
 void fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
+
+/* SCAFFOLD: the server's control variate c (n_params) to send, or NULL for other rules. */
+const float *fcl_agg_control(const struct fcl_agg *a);
 
 /* ---- FOT: what the server's task-end protocol needs ---------------------- */
 

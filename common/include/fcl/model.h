@@ -69,6 +69,8 @@ struct fcl_sgd {
 	/* FedProx: g += prox_mu (w - prox_anchor) when prox_anchor is set (borrowed, (n)) */
 	float prox_mu;
 	const float *prox_anchor;
+	/* SCAFFOLD: g += grad_offset (= c - c_i) when set (borrowed, (n)) */
+	const float *grad_offset;
 };
 void fcl_sgd_init(struct fcl_sgd *opt, float lr, float momentum, float weight_decay);
 void fcl_sgd_fini(struct fcl_sgd *opt);

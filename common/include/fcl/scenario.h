@@ -39,6 +39,7 @@ enum fcl_rule_kind {
 	FCL_RULE_MEDIAN,       /* coordinate-wise median */
 	FCL_RULE_TRIMMED_MEAN, /* coordinate-wise trimmed mean */
 	FCL_RULE_KRUM,         /* Krum / Multi-Krum */
+	FCL_RULE_SCAFFOLD,     /* control variates on server and clients */
 };
 
 enum fcl_k_rule {

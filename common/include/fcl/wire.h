@@ -50,6 +50,9 @@ struct fcl_msg {
 	uint64_t n_samples;
 	float loss;
 	double train_seconds;
+	/* SCAFFOLD: round start: the server's c; client update: c_i+ - c_i (n_control) */
+	const float *control;
+	size_t n_control;
 	/* round start: FOT sketch request (sk_layers == 0: none) */
 	int sketch_requested;
 	size_t sk_layers;
