@@ -224,6 +224,17 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char name[64];
+		const char *eq = strchr(a, '=');
+		int joined = 0; /* --opt=value */
+		if (a[0] == '-' && a[1] == '-' && eq && (size_t)(eq - a) < sizeof name) {
+			memcpy(name, a, (size_t)(eq - a));
+			name[eq - a] = '\0';
+			a = name;
+			v = eq + 1;
+			joined = 1;
+			i--; /* the value is not a separate argument */
+		}
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
@@ -243,10 +254,14 @@ int main(int argc, char **argv)
 			sets[n_sets++] = v;
 			i++;
 		} else if (!strcmp(a, "--client-arg") && v && n_client_args < 64) {
-			client_args[n_client_args++] = argv[++i];
+			client_args[n_client_args++] = (char *)v;
+			i++;
 		} else if (!strcmp(a, "--strategies")) {
 			fprintf(stderr, "fcl-compare: --strategies is not available yet (no client "
 					"strategies in this tree)\n");
+			return 2;
+		} else if (joined) {
+			usage(stderr);
 			return 2;
 		} else if (a[0] != '-' && !scenario) {
 			scenario = a;
