@@ -23,10 +23,10 @@
 
 struct sketch_store {
 	uint32_t n_layers;
-	float **y;           /* (per_round * n_layers) each (d_l, c_l) or NULL */
-	double *ratio;       /* (per_round * n_layers) */
-	uint64_t *n;         /* (per_round * n_layers) */
-	uint32_t *answered;  /* (per_round) layers answered (valid or not) */
+	float **y;          /* (per_round * n_layers) each (d_l, c_l) or NULL */
+	double *ratio;      /* (per_round * n_layers) */
+	uint64_t *n;        /* (per_round * n_layers) */
+	uint32_t *answered; /* (per_round) layers answered (valid or not) */
 	/* the request of the current round */
 	uint32_t dims[FCL_MLP_MAX_LAYERS], kcols[FCL_MLP_MAX_LAYERS], ccols[FCL_MLP_MAX_LAYERS];
 	float *bases;

@@ -79,9 +79,10 @@ static void test_fedavg(void)
 	memset(p, 0, sizeof p);
 	double tau_eff = (10 * 1 + 20 * 2 + 30 * 3 + 40 * 4) / 100.0;
 	for (int k = 0; k < NP; k++)
-		want[k] = tau_eff * (10 * D[0][k] / 1 + 20 * D[1][k] / 2 + 30 * D[2][k] / 3 +
-				     40 * D[3][k] / 4) /
-			  100.0;
+		want[k] =
+		    tau_eff *
+		    (10 * D[0][k] / 1 + 20 * D[1][k] / 2 + 30 * D[2][k] / 3 + 40 * D[3][k] / 4) /
+		    100.0;
 	fcl_agg_step(a, U, 4, p);
 	CHECK(max_diff(p, want, NP) < 1e-5, "fednova: tau_eff * sum p_i Delta_i / tau_i");
 	fcl_agg_destroy(a);
@@ -221,13 +222,12 @@ static void test_override(void)
 {
 	const char *text = "name: x\ndata: {dataset: synthetic}\nclients: {count: 4}\n"
 			   "tasks: {generator: single}\naggregation:\n  rule: fedavg\n";
-	const char *sets[] = {"aggregation.rule=fot", "aggregation.threshold=0.9",
-			      "train.lr=0.5"};
+	const char *sets[] = {"aggregation.rule=fot", "aggregation.threshold=0.9", "train.lr=0.5"};
 	char *out = NULL, err[256];
 	size_t len;
 	struct fcl_scenario sc;
 	REQUIRE(fcl_scenario_override(text, strlen(text), sets, 3, &out, &len, err, sizeof err) ==
-			0,
+		    0,
 		"override applied");
 	REQUIRE(fcl_scenario_parse(&sc, out, len, "<override>", err, sizeof err) == 0,
 		"the edited text parses: %s", err);
@@ -236,8 +236,7 @@ static void test_override(void)
 	CHECK(fabsf(sc.train.lr - 0.5f) < 1e-7, "a missing section is created");
 	free(out);
 	const char *bad[] = {"aggregation"};
-	CHECK(fcl_scenario_override(text, strlen(text), bad, 1, &out, &len, err, sizeof err) ==
-		      -22,
+	CHECK(fcl_scenario_override(text, strlen(text), bad, 1, &out, &len, err, sizeof err) == -22,
 	      "KEY without =VALUE is refused");
 }
 

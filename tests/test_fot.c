@@ -40,8 +40,8 @@ static double max_angle_deg(const float *W, size_t p, const float *U, size_t k, 
 				s += (double)W[i * p + a] * U[i * k + b];
 			M[a * k + b] = (float)s;
 		}
-	LAPACKE_sgesvd(LAPACK_ROW_MAJOR, 'N', 'N', (lapack_int)p, (lapack_int)k, M, (lapack_int)k, S,
-		       NULL, 1, NULL, 1, sup);
+	LAPACKE_sgesvd(LAPACK_ROW_MAJOR, 'N', 'N', (lapack_int)p, (lapack_int)k, M, (lapack_int)k,
+		       S, NULL, 1, NULL, 1, sup);
 	double c = fmin(1.0, S[p - 1]);
 	free(M);
 	free(S);
@@ -226,10 +226,12 @@ static void test_k_rules(void)
 	CHECK(fcl_fot_choose_k(S, 4, 0.5, 0.9, FCL_K_RULE_NORM) == 2, "norm rule, r .5: 2");
 	CHECK(fcl_fot_choose_k(S, 4, 0.5, 0.9, FCL_K_RULE_ENERGY) == 2, "energy rule, r .5: 2");
 	/* r = .2, eps .96: eps' = (.2 - .04) / .2 = .8 -> 2 */
-	CHECK(fcl_fot_choose_k(S, 4, 0.2, 0.96, FCL_K_RULE_NORM) == 2, "norm rule, r .2, eps .96: 2");
+	CHECK(fcl_fot_choose_k(S, 4, 0.2, 0.96, FCL_K_RULE_NORM) == 2,
+	      "norm rule, r .2, eps .96: 2");
 	/* r = .05, eps .9: eps' = -1: the authors' rule still adds 1, GPM adds none */
 	CHECK(fcl_fot_choose_k(S, 4, 0.05, 0.9, FCL_K_RULE_NORM) == 1, "norm rule, eps' < 0: 1");
-	CHECK(fcl_fot_choose_k(S, 4, 0.05, 0.9, FCL_K_RULE_ENERGY) == 0, "energy rule, eps' < 0: 0");
+	CHECK(fcl_fot_choose_k(S, 4, 0.05, 0.9, FCL_K_RULE_ENERGY) == 0,
+	      "energy rule, eps' < 0: 0");
 	/* r = .95, eps .99: eps' = (.95 - .01) / .95 = .98947 -> 4 */
 	CHECK(fcl_fot_choose_k(S, 4, 0.95, 0.99, FCL_K_RULE_NORM) == 4, "norm rule, eps' .989: 4");
 

@@ -135,12 +135,11 @@ static int read_metrics(const char *dir, struct result *r)
 		return -1;
 	if (fcl_read_file(path, &text, &len) != 0)
 		return -1;
-	int bad = !strstr(text, "\"complete\": true") ||
-		  json_number(text, "final_avg_acc", &r->acc) ||
-		  json_number(text, "forgetting_first", &r->fgt_first) ||
-		  json_number(text, "forgetting_max", &r->fgt_max) ||
-		  json_number(text, "bwt", &r->bwt) ||
-		  json_number(text, "avg_incremental_acc", &r->a_inc);
+	int bad =
+	    !strstr(text, "\"complete\": true") || json_number(text, "final_avg_acc", &r->acc) ||
+	    json_number(text, "forgetting_first", &r->fgt_first) ||
+	    json_number(text, "forgetting_max", &r->fgt_max) || json_number(text, "bwt", &r->bwt) ||
+	    json_number(text, "avg_incremental_acc", &r->a_inc);
 	free(text);
 	return bad ? -1 : 0;
 }
@@ -183,14 +182,15 @@ static int run_sim(const char *sim, const char *scenario, const char *run_dir, c
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-compare SCENARIO.yaml --rules R1,R2,... [--seeds N] [--out DIR]\n"
-		   "                   [--procs P] [--set KEY=VALUE]... [--client-arg ARG]...\n"
-		   "  --rules   aggregation rules: fedavg, fot, fedprox, fedavgm, fedadam, fedyogi,\n"
-		   "            fednova, median, trimmed-mean, krum\n"
-		   "  --seeds   seeds per rule: the scenario's seed and the next N-1 (default 1)\n"
-		   "  --out     output folder (default runs/compare-<name>-<time>)\n"
-		   "  --set     scenario edit applied to every run, e.g. tasks.rounds_per_task=20\n"
-		   "  --client-arg  passed to every client process through fcl-sim\n");
+	fprintf(f,
+		"usage: fcl-compare SCENARIO.yaml --rules R1,R2,... [--seeds N] [--out DIR]\n"
+		"                   [--procs P] [--set KEY=VALUE]... [--client-arg ARG]...\n"
+		"  --rules   aggregation rules: fedavg, fot, fedprox, fedavgm, fedadam, fedyogi,\n"
+		"            fednova, median, trimmed-mean, krum\n"
+		"  --seeds   seeds per rule: the scenario's seed and the next N-1 (default 1)\n"
+		"  --out     output folder (default runs/compare-<name>-<time>)\n"
+		"  --set     scenario edit applied to every run, e.g. tasks.rounds_per_task=20\n"
+		"  --client-arg  passed to every client process through fcl-sim\n");
 }
 
 static double mean_of(const struct result *r, size_t n, size_t off)
@@ -331,19 +331,22 @@ int main(int argc, char **argv)
 	for (size_t ri = 0; ri < n_rules; ri++) {
 		for (unsigned long si = 0; si < n_seeds; si++) {
 			struct result *r = &res[ri * n_seeds + si];
-			char rule_set[64], seed_set[64], path[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
+			char rule_set[64], seed_set[64], path[PATH_MAX], dir[PATH_MAX],
+			    log[PATH_MAX];
 			char *dtext;
 			size_t dlen;
 			snprintf(r->rule, sizeof r->rule, "%s", rules[ri]);
 			r->seed = sc.seed + si;
 			snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", rules[ri]);
-			snprintf(seed_set, sizeof seed_set, "seed=%llu", (unsigned long long)r->seed);
+			snprintf(seed_set, sizeof seed_set, "seed=%llu",
+				 (unsigned long long)r->seed);
 			sets[n_sets] = rule_set;
 			sets[n_sets + 1] = seed_set;
 			struct fcl_scenario check;
 			if (fcl_scenario_override(text, len, sets, n_sets + 2, &dtext, &dlen, err,
 						  sizeof err) != 0 ||
-			    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) != 0) {
+			    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) !=
+				0) {
 				fprintf(stderr, "fcl-compare: rule %s: %s\n", rules[ri], err);
 				return 2;
 			}
@@ -367,7 +370,8 @@ int main(int argc, char **argv)
 			r->ok = rc == 0 && read_metrics(dir, r) == 0;
 			r->a_auc = read_auc(dir, check.tasks.rounds_per_task);
 			read_traffic(dir, r);
-			fprintf(stderr, r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",
+			fprintf(stderr,
+				r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",
 				r->ok ? 100 * r->acc : 0.0, r->wall, r->ok ? "" : log);
 			failed += !r->ok;
 		}
@@ -384,28 +388,34 @@ int main(int argc, char **argv)
 	}
 	fprintf(csv, "rule,seed,complete,final_acc,forgetting_first,forgetting_max,bwt,"
 		     "avg_incremental_acc,a_auc,wall_seconds,bytes_up,bytes_down\n");
-	fprintf(md, "Scenario `%s` (%s), %lu seed(s) from %llu; accuracy and forgetting in %%/points.\n\n",
-		sc.name, scenario, n_seeds, (unsigned long long)sc.seed);
-	fprintf(md, "| rule | seed | final ACC | FGT (first) | FGT (max) | BWT | A_inc | A_auc | wall s | MB up | MB down |\n");
+	fprintf(
+	    md,
+	    "Scenario `%s` (%s), %lu seed(s) from %llu; accuracy and forgetting in %%/points.\n\n",
+	    sc.name, scenario, n_seeds, (unsigned long long)sc.seed);
+	fprintf(md, "| rule | seed | final ACC | FGT (first) | FGT (max) | BWT | A_inc | A_auc | "
+		    "wall s | MB up | MB down |\n");
 	fprintf(md, "|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < n_runs; i++) {
 		const struct result *r = &res[i];
 		fprintf(csv, "%s,%llu,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%llu,%llu\n", r->rule,
-			(unsigned long long)r->seed, r->ok, r->acc, r->fgt_first, r->fgt_max, r->bwt,
-			r->a_inc, r->a_auc, r->wall, r->up, r->down);
+			(unsigned long long)r->seed, r->ok, r->acc, r->fgt_first, r->fgt_max,
+			r->bwt, r->a_inc, r->a_auc, r->wall, r->up, r->down);
 		if (!r->ok) {
 			fprintf(md, "| %s | %llu | failed | | | | | | %.1f | | |\n", r->rule,
 				(unsigned long long)r->seed, r->wall);
 			continue;
 		}
-		fprintf(md, "| %s | %llu | %.2f | %.2f | %.2f | %+.2f | %.2f | %.2f | %.1f | %.1f | %.1f |\n",
+		fprintf(md,
+			"| %s | %llu | %.2f | %.2f | %.2f | %+.2f | %.2f | %.2f | %.1f | %.1f | "
+			"%.1f |\n",
 			r->rule, (unsigned long long)r->seed, 100 * r->acc, 100 * r->fgt_first,
 			100 * r->fgt_max, 100 * r->bwt, 100 * r->a_inc, 100 * r->a_auc, r->wall,
 			(double)r->up / 1e6, (double)r->down / 1e6);
 	}
 	if (n_seeds > 1) {
 		fprintf(md, "\nMean ± sample std over seeds:\n\n");
-		fprintf(md, "| rule | final ACC | FGT (first) | FGT (max) | BWT | A_auc | wall s |\n");
+		fprintf(md,
+			"| rule | final ACC | FGT (first) | FGT (max) | BWT | A_auc | wall s |\n");
 		fprintf(md, "|---|---|---|---|---|---|---|\n");
 		for (size_t ri = 0; ri < n_rules; ri++) {
 			const struct result *r = &res[ri * n_seeds];
@@ -416,9 +426,12 @@ int main(int argc, char **argv)
 				fprintf(md, "| %s | (a run failed) | | | | | |\n", rules[ri]);
 				continue;
 			}
-#define MS(f) 100 * mean_of(r, n_seeds, offsetof(struct result, f)), \
-	      100 * std_of(r, n_seeds, offsetof(struct result, f))
-			fprintf(md, "| %s | %.2f ± %.2f | %.2f ± %.2f | %.2f ± %.2f | %+.2f ± %.2f | %.2f ± %.2f | %.1f |\n",
+#define MS(f)                                                                                      \
+	100 * mean_of(r, n_seeds, offsetof(struct result, f)),                                     \
+	    100 * std_of(r, n_seeds, offsetof(struct result, f))
+			fprintf(md,
+				"| %s | %.2f ± %.2f | %.2f ± %.2f | %.2f ± %.2f | %+.2f ± %.2f | "
+				"%.2f ± %.2f | %.1f |\n",
 				rules[ri], MS(acc), MS(fgt_first), MS(fgt_max), MS(bwt), MS(a_auc),
 				mean_of(r, n_seeds, offsetof(struct result, wall)));
 #undef MS

@@ -14,7 +14,8 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	if (total <= 0.0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		tau_eff += (double)u[i].n_samples / total * (double)(u[i].local_steps ? u[i].local_steps : 1);
+		tau_eff += (double)u[i].n_samples / total *
+			   (double)(u[i].local_steps ? u[i].local_steps : 1);
 	memset(a->acc, 0, a->n_params * sizeof *a->acc);
 	for (size_t i = 0; i < n; i++) {
 		double tau = u[i].local_steps ? u[i].local_steps : 1;

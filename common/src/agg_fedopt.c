@@ -55,7 +55,10 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 			st->v[k] = b2 * st->v[k] + (1.0f - b2) * g2;
 			break;
 		default: /* yogi */
-			st->v[k] -= (1.0f - b2) * g2 * (st->v[k] > g2 ? 1.0f : st->v[k] < g2 ? -1.0f : 0.0f);
+			st->v[k] -= (1.0f - b2) * g2 *
+				    (st->v[k] > g2   ? 1.0f
+				     : st->v[k] < g2 ? -1.0f
+						     : 0.0f);
 			break;
 		}
 		st->m[k] = b1 * st->m[k] + (1.0f - b1) * g;
@@ -69,8 +72,8 @@ static int save(const struct fcl_agg *a, FILE *f)
 	const struct opt_state *st = a->state;
 	size_t n = a->n_params;
 	return fwrite(st->m, sizeof(float), n, f) == n && fwrite(st->v, sizeof(float), n, f) == n
-		       ? 0
-		       : -EIO;
+		   ? 0
+		   : -EIO;
 }
 
 static int load(struct fcl_agg *a, FILE *f)
@@ -78,13 +81,9 @@ static int load(struct fcl_agg *a, FILE *f)
 	struct opt_state *st = a->state;
 	size_t n = a->n_params;
 	return fread(st->m, sizeof(float), n, f) == n && fread(st->v, sizeof(float), n, f) == n
-		       ? 0
-		       : -EIO;
+		   ? 0
+		   : -EIO;
 }
 
-const struct fcl_agg_ops fcl_agg_fedopt_ops = {.name = "fedopt",
-					       .init = init,
-					       .fini = fini,
-					       .combine = combine,
-					       .save = save,
-					       .load = load};
+const struct fcl_agg_ops fcl_agg_fedopt_ops = {
+    .name = "fedopt", .init = init, .fini = fini, .combine = combine, .save = save, .load = load};

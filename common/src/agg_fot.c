@@ -13,10 +13,10 @@
 #include <string.h>
 
 struct fot_state {
-	double eps;           /* threshold of the current task */
-	float *U[8];          /* (d_l, k_l) */
+	double eps;  /* threshold of the current task */
+	float *U[8]; /* (d_l, k_l) */
 	size_t k[8];
-	float *tmp;           /* (max n_out, max d) projection scratch */
+	float *tmp; /* (max n_out, max d) projection scratch */
 };
 
 static int init(struct fcl_agg *a)
@@ -102,12 +102,8 @@ static int load(struct fcl_agg *a, FILE *f)
 	return 0;
 }
 
-const struct fcl_agg_ops fcl_agg_fot_ops = {.name = "fot",
-					    .init = init,
-					    .fini = fini,
-					    .combine = combine,
-					    .save = save,
-					    .load = load};
+const struct fcl_agg_ops fcl_agg_fot_ops = {
+    .name = "fot", .init = init, .fini = fini, .combine = combine, .save = save, .load = load};
 
 int fcl_agg_wants_sketch(const struct fcl_agg *a)
 {
@@ -136,9 +132,8 @@ double fcl_agg_fot_threshold(const struct fcl_agg *a)
 int fcl_agg_fot_expand(struct fcl_agg *a, uint32_t l, float *Y, double r, size_t *added)
 {
 	struct fot_state *st = a->state;
-	return fcl_fot_expand(&st->U[l], a->layers[l].n_in, &st->k[l], Y,
-			      fcl_agg_fot_columns(a, l), r, st->eps, a->sc.aggregation.k_rule,
-			      added);
+	return fcl_fot_expand(&st->U[l], a->layers[l].n_in, &st->k[l], Y, fcl_agg_fot_columns(a, l),
+			      r, st->eps, a->sc.aggregation.k_rule, added);
 }
 
 void fcl_agg_fot_next_task(struct fcl_agg *a)

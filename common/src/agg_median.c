@@ -1,7 +1,7 @@
 /* common/src/agg_median.c - coordinate-wise median (Yin et al. 2018); the mean
  * of the two middle values for an even count. Unweighted. */
-#include "fcl/aggregate.h"
 #include "agg-private.h"
+#include "fcl/aggregate.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -64,15 +64,11 @@ static int load(struct fcl_agg *a, FILE *f)
 	return fread(st->c, sizeof(float), a->n_params, f) == a->n_params ? 0 : -EIO;
 }
 
-const struct fcl_agg_ops fcl_agg_scaffold_ops = {.name = "scaffold",
-						 .init = init,
-						 .fini = fini,
-						 .combine = combine,
-						 .save = save,
-						 .load = load};
+const struct fcl_agg_ops fcl_agg_scaffold_ops = {
+    .name = "scaffold", .init = init, .fini = fini, .combine = combine, .save = save, .load = load};
 
 const float *fcl_agg_control(const struct fcl_agg *a)
 {
 	return a && a->ops == &fcl_agg_scaffold_ops ? ((const struct scaffold_state *)a->state)->c
-						     : NULL;
+						    : NULL;
 }

@@ -1,8 +1,8 @@
 /* common/src/agg_trimmed_mean.c - coordinate-wise trimmed mean (Yin et al. 2018):
  * per coordinate, drop the floor(trim * n) largest and smallest values and
  * average the rest. Unweighted. */
-#include "fcl/aggregate.h"
 #include "agg-private.h"
+#include "fcl/aggregate.h"
 
 #include <errno.h>
 #include <math.h>

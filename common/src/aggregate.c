@@ -1,33 +1,33 @@
 /* common/src/aggregate.c - picks a rule, and what every rule shares */
 #include "fcl/aggregate.h"
 
-#include "fcl/model.h"
 #include "agg-private.h"
+#include "fcl/model.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 extern const struct fcl_agg_ops fcl_agg_fedavg_ops, fcl_agg_fot_ops, fcl_agg_fedopt_ops,
-	fcl_agg_fednova_ops, fcl_agg_median_ops, fcl_agg_trimmed_mean_ops, fcl_agg_krum_ops,
-	fcl_agg_scaffold_ops;
+    fcl_agg_fednova_ops, fcl_agg_median_ops, fcl_agg_trimmed_mean_ops, fcl_agg_krum_ops,
+    fcl_agg_scaffold_ops;
 
 static const struct {
 	enum fcl_rule_kind rule;
 	const char *name;
 	const struct fcl_agg_ops *ops;
 } registry[] = {
-	{FCL_RULE_FEDAVG, "fedavg", &fcl_agg_fedavg_ops},
-	{FCL_RULE_FOT, "fot", &fcl_agg_fot_ops},
-	{FCL_RULE_FEDPROX, "fedprox", &fcl_agg_fedavg_ops}, /* the proximal term is client-side */
-	{FCL_RULE_FEDAVGM, "fedavgm", &fcl_agg_fedopt_ops},
-	{FCL_RULE_FEDADAM, "fedadam", &fcl_agg_fedopt_ops},
-	{FCL_RULE_FEDYOGI, "fedyogi", &fcl_agg_fedopt_ops},
-	{FCL_RULE_FEDNOVA, "fednova", &fcl_agg_fednova_ops},
-	{FCL_RULE_MEDIAN, "median", &fcl_agg_median_ops},
-	{FCL_RULE_TRIMMED_MEAN, "trimmed-mean", &fcl_agg_trimmed_mean_ops},
-	{FCL_RULE_KRUM, "krum", &fcl_agg_krum_ops},
-	{FCL_RULE_SCAFFOLD, "scaffold", &fcl_agg_scaffold_ops},
+    {FCL_RULE_FEDAVG, "fedavg", &fcl_agg_fedavg_ops},
+    {FCL_RULE_FOT, "fot", &fcl_agg_fot_ops},
+    {FCL_RULE_FEDPROX, "fedprox", &fcl_agg_fedavg_ops}, /* the proximal term is client-side */
+    {FCL_RULE_FEDAVGM, "fedavgm", &fcl_agg_fedopt_ops},
+    {FCL_RULE_FEDADAM, "fedadam", &fcl_agg_fedopt_ops},
+    {FCL_RULE_FEDYOGI, "fedyogi", &fcl_agg_fedopt_ops},
+    {FCL_RULE_FEDNOVA, "fednova", &fcl_agg_fednova_ops},
+    {FCL_RULE_MEDIAN, "median", &fcl_agg_median_ops},
+    {FCL_RULE_TRIMMED_MEAN, "trimmed-mean", &fcl_agg_trimmed_mean_ops},
+    {FCL_RULE_KRUM, "krum", &fcl_agg_krum_ops},
+    {FCL_RULE_SCAFFOLD, "scaffold", &fcl_agg_scaffold_ops},
 };
 #define N_RULES (sizeof registry / sizeof registry[0])
 

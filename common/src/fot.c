@@ -123,11 +123,11 @@ int fcl_fot_orthonormalize(float *A, size_t d, size_t k)
 	float *tau = malloc(k * sizeof *tau);
 	if (!tau)
 		return -ENOMEM;
-	int rc = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, A, (lapack_int)k,
-				tau);
+	int rc =
+	    LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, A, (lapack_int)k, tau);
 	if (rc == 0)
-		rc = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, (lapack_int)k, A,
-				    (lapack_int)k, tau);
+		rc = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, (lapack_int)k,
+				    A, (lapack_int)k, tau);
 	free(tau);
 	return rc == 0 ? 0 : -EIO;
 }

@@ -23,7 +23,8 @@ static int apply(struct fy_document *fyd, const char *set, char *err, size_t err
 	while (part) {
 		char *next = strtok_r(NULL, ".", &save);
 		if (!map || !fy_node_is_mapping(map)) {
-			snprintf(err, errlen, "--set '%s': '%s' is not inside a mapping", set, part);
+			snprintf(err, errlen, "--set '%s': '%s' is not inside a mapping", set,
+				 part);
 			return -EINVAL;
 		}
 		struct fy_node_pair *pair = fy_node_mapping_lookup_pair_by_string(map, part, FY_NT);

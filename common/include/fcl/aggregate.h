@@ -21,9 +21,9 @@ struct fcl_mlp;
 /* One accepted update. */
 struct fcl_agg_update {
 	uint32_t client_id;
-	uint64_t n_samples;   /* training samples behind it */
-	uint32_t local_steps; /* SGD steps taken (FedNova) */
-	const float *delta;   /* (n_params) local - global, borrowed */
+	uint64_t n_samples;         /* training samples behind it */
+	uint32_t local_steps;       /* SGD steps taken (FedNova) */
+	const float *delta;         /* (n_params) local - global, borrowed */
 	const float *control_delta; /* (n_params) SCAFFOLD: c_i+ - c_i, else NULL */
 };
 
@@ -42,7 +42,7 @@ struct fcl_agg_ops {
 
 /* Geometry of one dense layer, for rules that treat weights as matrices. */
 struct fcl_agg_layer {
-	size_t w_offset;   /* W (n_out, n_in) row-major at params + w_offset */
+	size_t w_offset; /* W (n_out, n_in) row-major at params + w_offset */
 	size_t n_in, n_out;
 };
 
@@ -53,10 +53,10 @@ struct fcl_agg {
 	size_t n_params;
 	uint32_t n_layers;
 	struct fcl_agg_layer layers[8];
-	double *acc;  /* (n_params) scratch accumulator */
-	float *delta; /* (n_params) the round's change, valid after fcl_agg_step */
+	double *acc;    /* (n_params) scratch accumulator */
+	float *delta;   /* (n_params) the round's change, valid after fcl_agg_step */
 	uint64_t steps; /* rounds aggregated so far */
-	void *state;  /* the rule's own */
+	void *state;    /* the rule's own */
 };
 
 /* Stores an owned rule for the scenario's aggregation section in *out (free with

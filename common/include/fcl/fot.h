@@ -28,13 +28,13 @@ void fcl_fot_project(float *M, size_t rows, size_t d, const float *U, size_t k, 
  * A nor G is ever held whole and the result does not depend on the batch size. */
 struct fcl_fot_sketch {
 	size_t d, c, max_batch, max_k;
-	float *Y;    /* (d, c) accumulated */
-	float *R;    /* (max_batch, d) scratch */
-	float *G;    /* (max_batch, c) scratch */
-	float *P;    /* (max_batch, max_k) scratch */
-	double a2;   /* sum of squares of A */
-	double r2;   /* sum of squares of R */
-	uint64_t n;  /* samples added */
+	float *Y;   /* (d, c) accumulated */
+	float *R;   /* (max_batch, d) scratch */
+	float *G;   /* (max_batch, c) scratch */
+	float *P;   /* (max_batch, max_k) scratch */
+	double a2;  /* sum of squares of A */
+	double r2;  /* sum of squares of R */
+	uint64_t n; /* samples added */
 };
 
 int fcl_fot_sketch_init(struct fcl_fot_sketch *s, size_t d, size_t c, size_t max_batch,
