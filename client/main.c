@@ -32,6 +32,7 @@ enum fault_kind {
 	FAULT_GARBAGE,
 	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
 	FAULT_SIGN_FLIP, /* update = -update */
+	FAULT_SKETCH_NAN, /* FOT: a NaN in every sketch */
 };
 
 /* What one logical client keeps for the whole run. */
@@ -71,7 +72,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
 		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--verbose]\n"
 		   "  --ids    logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		   "  --fault  for tests: wrong-size, nan, garbage, sign-flip or scale:F,\n"
+		   "  --fault  for tests: wrong-size, nan, garbage, sign-flip, scale:F or sketch-nan,\n"
 		   "           optionally for some clients only: e.g. sign-flip:0-1, scale:-4:3\n");
 }
 
@@ -87,6 +88,8 @@ static int parse_fault(struct worker *w, const char *spec)
 		w->fault = FAULT_GARBAGE;
 	else if (len == 9 && strncmp(spec, "sign-flip", len) == 0)
 		w->fault = FAULT_SIGN_FLIP;
+	else if (len == 10 && strncmp(spec, "sketch-nan", len) == 0)
+		w->fault = FAULT_SKETCH_NAN;
 	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
 		char *end;
 		w->fault = FAULT_SCALE;
@@ -323,6 +326,8 @@ static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t roun
 					   req->sk_basis_cols[l], &rng[l]);
 	}
 	for (uint32_t l = 0; l < L; l++) {
+		if (faulty(w, lc->id, FAULT_SKETCH_NAN))
+			w->sk[l].Y[0] = NAN;
 		struct fcl_msg m = {.type = FCL_MSG_SKETCH,
 				    .round = round,
 				    .client_id = lc->id,
