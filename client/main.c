@@ -12,6 +12,7 @@
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
+#include "fcl/strategy.h"
 #include "fcl/train.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
@@ -41,6 +42,7 @@ struct logical_client {
 	uint32_t rounds_trained;
 	uint64_t samples_seen;
 	float *ci; /* (n_params) SCAFFOLD's control variate c_i, allocated at first use */
+	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
 };
 
 struct worker {
@@ -48,12 +50,24 @@ struct worker {
 	uint32_t *ids;
 	size_t n_ids;
 	double connect_timeout_s, idle_timeout_s;
+	double heartbeat_s; /* a silent coordinator connection is dropped after this */
+	int welcomed;
 	enum fault_kind fault;
 	uint32_t *fault_ids; /* NULL = every client */
 	size_t n_fault_ids;
 	float fault_scale;
+	double round_delay_s; /* for tests: sleep before each round's training */
 
 	void *ctx, *sock;
+	void *monitor; /* PAIR socket with the DEALER's connection events */
+	struct {
+		unsigned retries;    /* connection attempts that failed (refused, unreachable) */
+		unsigned connects;   /* TCP connections made */
+		unsigned bad_peers;  /* connections whose ZMTP handshake failed */
+		unsigned handshakes; /* ZMTP handshakes that succeeded */
+		int up;              /* a connection is up now */
+		int lost;            /* the connection went after the welcome: final */
+	} conn;
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
@@ -61,6 +75,8 @@ struct worker {
 	struct fcl_sgd opt;
 	struct fcl_train_scratch scratch;
 	struct logical_client *clients; /* (n_ids) ascending by id */
+	struct fcl_loop_config loop;
+	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
 	float *corr, *dc;               /* (n_params) SCAFFOLD: c - c_i, and c_i+ - c_i */
 	/* FOT: one sketch per layer, sized at the first request */
@@ -69,11 +85,19 @@ struct worker {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
-		   "                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--verbose]\n"
-		   "  --ids    logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		   "  --fault  for tests: wrong-size, nan, garbage, sign-flip, scale:F or sketch-nan,\n"
-		   "           optionally for some clients only: e.g. sign-flip:0-1, scale:-4:3\n");
+	fprintf(f,
+		"usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
+		"                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
+		"                  [--verbose]\n"
+		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
+		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
+		"                     meanwhile the connection is retried with backoff\n"
+		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
+		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F or\n"
+		"                     sketch-nan, optionally for some clients only: e.g.\n"
+		"                     sign-flip:0-1, scale:-4:3\n"
+		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 
 static int parse_fault(struct worker *w, const char *spec)
@@ -111,13 +135,16 @@ static int parse_args(struct worker *w, int argc, char **argv)
 					     {"connect-timeout", required_argument, 0, 't'},
 					     {"idle-timeout", required_argument, 0, 'T'},
 					     {"fault", required_argument, 0, 'f'},
+					     {"round-delay", required_argument, 0, 'D'},
+					     {"heartbeat", required_argument, 0, 'H'},
 					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
 	w->connect_timeout_s = 60;
 	w->idle_timeout_s = 3600;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:vh", opts, NULL)) != -1) {
+	w->heartbeat_s = 15;
+	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			w->endpoint = optarg;
@@ -134,6 +161,16 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			break;
 		case 'T':
 			w->idle_timeout_s = atof(optarg);
+			break;
+		case 'D':
+			w->round_delay_s = atof(optarg);
+			break;
+		case 'H':
+			w->heartbeat_s = atof(optarg);
+			if (!(w->heartbeat_s >= 0.5)) {
+				fprintf(stderr, "fcl-client: --heartbeat wants seconds >= 0.5\n");
+				return -EINVAL;
+			}
 			break;
 		case 'f':
 			if (parse_fault(w, optarg) != 0) {
@@ -171,16 +208,123 @@ static int send_msg(struct worker *w, const struct fcl_msg *m)
 	return rc;
 }
 
-/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -EPROTO or -errno. */
+#define MONITOR_ENDPOINT "inproc://fcl-client-monitor"
+
+/* Follows the connection through the DEALER's monitor, so that a timeout can
+ * say why: nobody listening, a peer that is no ZeroMQ endpoint, or a silent one. */
+static int monitor_start(struct worker *w)
+{
+	int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
+		     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+	int zero = 0;
+
+	if (zmq_socket_monitor(w->sock, MONITOR_ENDPOINT, events) != 0)
+		return -errno;
+	w->monitor = zmq_socket(w->ctx, ZMQ_PAIR);
+	if (!w->monitor)
+		return -errno;
+	zmq_setsockopt(w->monitor, ZMQ_LINGER, &zero, sizeof zero);
+	return zmq_connect(w->monitor, MONITOR_ENDPOINT) == 0 ? 0 : -errno;
+}
+
+static void monitor_drain(struct worker *w)
+{
+	for (;;) {
+		zmq_msg_t f;
+		uint16_t event = 0;
+		int more = 0;
+		size_t more_len = sizeof more;
+
+		zmq_msg_init(&f);
+		if (zmq_msg_recv(&f, w->monitor, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&f);
+			return;
+		}
+		if (zmq_msg_size(&f) >= 6)
+			memcpy(&event, zmq_msg_data(&f), sizeof event);
+		zmq_msg_close(&f);
+		zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
+		while (more) {
+			zmq_msg_init(&f);
+			zmq_msg_recv(&f, w->monitor, 0);
+			zmq_msg_close(&f);
+			zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
+		}
+		switch (event) {
+		case ZMQ_EVENT_CONNECT_RETRIED:
+			w->conn.retries++;
+			break;
+		case ZMQ_EVENT_CONNECTED:
+			w->conn.connects++;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			w->conn.handshakes++;
+			w->conn.up = 1;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+			w->conn.bad_peers++;
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			/* After the welcome the server counts this process gone: it
+			 * takes nobody back mid-run, so there is nothing to wait for. */
+			if (w->conn.up && w->welcomed)
+				w->conn.lost = 1;
+			w->conn.up = 0;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Why nothing came within the connect timeout, in words. */
+static void explain_no_welcome(const struct worker *w, double waited)
+{
+	if (w->conn.handshakes)
+		fcl_error("connected to %s, but no welcome within %.0f s: is it an fcl-server "
+			  "(and not one that already started its run)?",
+			  w->endpoint, waited);
+	else if (w->conn.bad_peers || w->conn.connects)
+		fcl_error("%s accepts TCP connections but does not speak ZeroMQ/ZMTP (%u failed "
+			  "handshakes in %.0f s): wrong port?",
+			  w->endpoint, w->conn.bad_peers ? w->conn.bad_peers : w->conn.connects,
+			  waited);
+	else
+		fcl_error("no coordinator at %s within %.0f s (%u connection attempts refused or "
+			  "unreachable): is fcl-server running there, and the port open?",
+			  w->endpoint, waited, w->conn.retries + 1);
+}
+
+/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -ECONNRESET (the
+ * coordinator's connection broke after the welcome, and nothing it sent is
+ * left to read), -EPROTO or -errno. */
 static int recv_msg(struct worker *w, double timeout_s, struct fcl_msg *m)
 {
-	zmq_pollitem_t item = {.socket = w->sock, .events = ZMQ_POLLIN};
 	zmq_msg_t body;
-	int n = zmq_poll(&item, 1, (long)(timeout_s * 1000));
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -ETIMEDOUT;
+	double deadline = fcl_now() + timeout_s;
+
+	for (;;) {
+		zmq_pollitem_t items[2] = {{.socket = w->sock, .events = ZMQ_POLLIN},
+					   {.socket = w->monitor, .events = ZMQ_POLLIN}};
+		double left = deadline - fcl_now();
+		int n = zmq_poll(items, w->monitor ? 2 : 1, left > 0 ? (long)(left * 1000) + 1 : 0);
+		if (n < 0)
+			return -errno;
+		if (w->monitor && (items[1].revents & ZMQ_POLLIN)) {
+			monitor_drain(w);
+			/* messages that came before the break are still delivered */
+			if (w->conn.lost && !(items[0].revents & ZMQ_POLLIN) &&
+			    zmq_poll(items, 1, 0) == 0)
+				return -ECONNRESET;
+		}
+		if (items[0].revents & ZMQ_POLLIN)
+			break;
+		if (n == 0 && fcl_now() >= deadline)
+			return -ETIMEDOUT;
+	}
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&body, w->sock, 0) < 0) {
 		zmq_msg_close(&body);
@@ -228,7 +372,16 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		sizes[L++] = w->sc.model.hidden[h];
 	sizes[L] = w->sched.n_classes;
 	uint32_t batch = w->sc.train.batch_size;
-	if ((rc = fcl_mlp_init(&w->model, L, sizes, batch)) != 0 ||
+	w->loop = (struct fcl_loop_config){.online = w->sc.train.online,
+					   .epochs = w->sc.train.local_epochs,
+					   .batch_size = batch,
+					   .stream_batch = w->sc.train.stream_batch,
+					   .online_iter = w->sc.train.online_iter,
+					   .replay_batch = w->sc.train.replay_batch,
+					   .head_bias = w->sc.model.head_bias,
+					   .mask_unexposed = w->sc.train.mask_unexposed};
+	size_t max_batch = fcl_loop_max_batch(&w->loop);
+	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0 ||
 	    (rc = fcl_train_scratch_init(&w->scratch, batch, w->sched.dim)) != 0)
 		return rc;
 	if (w->model.n_params != m->n_params) {
@@ -239,13 +392,26 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 	fcl_sgd_init(&w->opt, w->sc.train.lr, w->sc.train.momentum, w->sc.train.weight_decay);
 	w->update = malloc(w->model.n_params * sizeof(float));
 	w->clients = calloc(w->n_ids, sizeof *w->clients);
-	if (!w->update || !w->clients)
+	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
+	if (!w->update || !w->clients || !w->perms)
 		return -ENOMEM;
-	for (size_t i = 0; i < w->n_ids; i++)
+	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
+		w->perms[t] = w->sched.tasks[t].perm;
+	for (size_t i = 0; i < w->n_ids; i++) {
 		w->clients[i].id = w->ids[i];
-	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients",
+		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, w->ids[i]);
+		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, w->ids[i],
+					 &w->clients[i].strategy);
+		if (rc) {
+			fcl_error("cannot create strategy %s for client %u: %s",
+				  fcl_strategy_kind_name(st->kind), w->ids[i], strerror(-rc));
+			return rc;
+		}
+	}
+	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
+		 "schedule digest %016llx",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
-		 w->n_ids);
+		 w->n_ids, (unsigned long long)fcl_schedule_digest(&w->sched));
 	return 0;
 }
 
@@ -295,6 +461,13 @@ static int check_request(const struct worker *w, const struct fcl_msg *m)
 static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t round,
 		      uint32_t task, const struct fcl_msg *req)
 {
+	/* the client's own task this round (clients may be out of phase with the clock) */
+	struct fcl_client_round cr;
+	(void)task;
+	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
+	if (cr.task < 0)
+		return 0; /* no data this round: its update is refused and no sketch awaited */
+	task = (uint32_t)cr.task;
 	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
 	const uint32_t *idx = w->sched.client_task_idx[k];
 	uint32_t n = w->sched.client_task_n[k], L = w->model.n_layers, B = w->sc.train.batch_size;
@@ -344,18 +517,50 @@ static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t roun
 	return 0;
 }
 
+/* Task-incremental: plain SGD with the softmax over the round's task classes
+ * (with recurrence, over the union with the old tasks' classes). Strategies
+ * other than fine-tuning are refused for it at setup. */
+static int train_task_incremental(struct worker *w, struct logical_client *lc,
+				  const struct fcl_client_round *cr, const uint32_t *idx, uint32_t n,
+				  uint32_t round, float *loss)
+{
+	uint8_t mask[256];
+	struct fcl_rng rng;
+
+	memcpy(mask, w->sched.tasks[cr->task].has_class, sizeof mask);
+	for (uint32_t i = 0; i < cr->n_rec; i++)
+		for (uint32_t c = 0; c < w->sched.n_classes; c++)
+			mask[c] |= w->sched.tasks[cr->rec_task[i]].has_class[c];
+	fcl_sgd_reset(&w->opt);
+	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
+	return fcl_train_epochs_masked(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
+				       w->sched.tasks[cr->task].perm, mask, cr->epochs, &rng, loss);
+}
+
 /* Trains one logical client from the global parameters and sends its update. */
 static int train_one(struct worker *w, struct logical_client *lc, uint32_t round, uint32_t task,
 		     const float *global, const float *control)
 {
 	size_t n_params = w->model.n_params;
-	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
-	const uint32_t *idx = w->sched.client_task_idx[k];
-	uint32_t n = w->sched.client_task_n[k];
-	struct fcl_rng rng;
+	struct fcl_client_round cr;
 	float loss = 0.0f;
 	double t0 = fcl_now();
+	int rc = 0;
 
+	/* The round's slice of this client's stream, from the compiled scenario. */
+	(void)task;
+	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
+	uint32_t n = cr.n + cr.n_rec;
+	const uint32_t *idx = cr.idx;
+	uint32_t *mixed = NULL;
+	if (cr.n_rec) { /* recurrence: old tasks' samples join the round's own */
+		mixed = malloc((size_t)n * sizeof *mixed);
+		if (!mixed)
+			return -ENOMEM;
+		memcpy(mixed, cr.idx, cr.n * sizeof *mixed);
+		memcpy(mixed + cr.n, cr.rec_idx, cr.n_rec * sizeof *mixed);
+		idx = mixed;
+	}
 	memcpy(w->model.params, global, n_params * sizeof(float));
 	fcl_sgd_reset(&w->opt);
 	w->opt.grad_offset = NULL;
@@ -373,24 +578,38 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		w->opt.prox_mu = w->sc.aggregation.mu; /* (mu/2)|w - w_global|^2 */
 		w->opt.prox_anchor = global;
 	}
-	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
-	int rc = fcl_train_epochs(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
-				  w->sched.tasks[task].perm, w->sc.train.local_epochs, &rng, &loss);
+	if (cr.task < 0 || n == 0) {
+		/* Not ours to train this round (the coordinator samples only clients
+		 * with data): answer at once with no samples, which it rejects. */
+		fcl_warn("round %u: client %u has no data this round", round, lc->id);
+		n = 0;
+	} else if (w->sched.task_incremental) {
+		rc = train_task_incremental(w, lc, &cr, idx, n, round, &loss);
+	} else {
+		fcl_sgd_reset(&w->opt);
+		rc = fcl_strategy_train_epochs(lc->strategy, &w->model, &w->opt, &w->train,
+					       w->perms, (uint32_t)cr.task, idx, n, cr.epochs,
+					       round, &loss);
+	}
+	free(mixed);
 	if (rc)
 		return rc;
+	/* Weight aligning at the task's end, on the global clock. */
+	if (n && fcl_schedule_is_task_end(&w->sched, round))
+		fcl_strategy_end_task(lc->strategy, &w->model);
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
 	if (control) { /* c_i+ = c_i - c + (x - y) / (K lr);  x - y = -update */
 		uint32_t B = w->sc.train.batch_size;
-		double K = (double)((n + B - 1) / B) * w->sc.train.local_epochs;
+		double K = (double)((n + B - 1) / B) * cr.epochs;
 		double scale = K > 0 ? 1.0 / (K * (double)w->sc.train.lr) : 0.0;
 		for (size_t i = 0; i < n_params; i++) {
 			w->dc[i] = (float)(-(double)control[i] - scale * (double)w->update[i]);
 			lc->ci[i] += w->dc[i];
 		}
 	}
-	lc->samples_seen += (uint64_t)n * w->sc.train.local_epochs;
+	lc->samples_seen += (uint64_t)n * cr.epochs;
 
 	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
 			    .round = round,
@@ -411,8 +630,11 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		for (size_t i = 0; i < n_params; i++)
 			w->update[i] *= f;
 	}
-	fcl_debug("client %u round %u task %u: %u samples, loss %.4f, %.3f s", lc->id, round, task,
-		  n, loss, m.train_seconds);
+	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
+		  "state %016llx",
+		  lc->id, round, cr.task, n, loss, m.train_seconds,
+		  fcl_strategy_buffer_fill(lc->strategy),
+		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
 	return send_msg(w, &m);
 }
 
@@ -427,6 +649,8 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 		fcl_warn("round start %u with a malformed sketch request dropped", m->round);
 		return 0;
 	}
+	if (w->round_delay_s > 0)
+		usleep((useconds_t)(w->round_delay_s * 1e6));
 	if (w->fault == FAULT_GARBAGE) {
 		static const char junk[] = "\xff\xfe this is not a protobuf message \x01\x02";
 		zmq_send(w->sock, junk, sizeof junk, 0);
@@ -462,28 +686,34 @@ static int run(struct worker *w)
 	int rc = send_msg(w, &hello);
 	if (rc)
 		return rc;
-	int welcomed = 0;
 	for (;;) {
 		struct fcl_msg m;
-		rc = recv_msg(w, welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
+		rc = recv_msg(w, w->welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
 		if (rc == -EPROTO)
 			continue;
 		if (rc == -ETIMEDOUT) {
-			fcl_error(welcomed ? "no word from the coordinator at %s for %.0f s"
-					   : "no coordinator answered at %s within %.0f s",
-				  w->endpoint,
-				  welcomed ? w->idle_timeout_s : w->connect_timeout_s);
+			if (w->welcomed)
+				fcl_error("no word from the coordinator at %s for %.0f s",
+					  w->endpoint, w->idle_timeout_s);
+			else
+				explain_no_welcome(w, w->connect_timeout_s);
+			return rc;
+		}
+		if (rc == -ECONNRESET) {
+			fcl_error("lost the coordinator at %s (connection closed, or no heartbeat "
+				  "for %.0f s): it counts this process as gone, giving up",
+				  w->endpoint, w->heartbeat_s);
 			return rc;
 		}
 		if (rc)
 			return rc;
 		switch (m.type) {
 		case FCL_MSG_WELCOME:
-			rc = welcomed ? 0 : on_welcome(w, &m);
-			welcomed = 1;
+			rc = w->welcomed ? 0 : on_welcome(w, &m);
+			w->welcomed = 1;
 			break;
 		case FCL_MSG_ROUND_START:
-			rc = welcomed ? on_round_start(w, &m) : 0;
+			rc = w->welcomed ? on_round_start(w, &m) : 0;
 			break;
 		case FCL_MSG_SHUTDOWN:
 			fcl_info("coordinator ends the run: %s", m.text);
@@ -521,6 +751,18 @@ int main(int argc, char **argv)
 	zmq_setsockopt(w.sock, ZMQ_SNDHWM, &zero, sizeof zero);
 	zmq_setsockopt(w.sock, ZMQ_RCVHWM, &zero, sizeof zero);
 	zmq_setsockopt(w.sock, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
+	/* Reconnect with exponential backoff, 100 ms doubling up to 2 s, until
+	 * --connect-timeout says enough. */
+	int ivl = 100, ivl_max = 2000;
+	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	/* ZMTP heartbeats: a coordinator whose node vanished is noticed too. */
+	int hb_timeout = (int)(w.heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
+	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
+	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+	if (monitor_start(&w) != 0)
+		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
 	if (zmq_connect(w.sock, w.endpoint) != 0) {
 		fprintf(stderr, "fcl-client: cannot connect to %s: %s\n", w.endpoint,
 			zmq_strerror(errno));
@@ -528,15 +770,22 @@ int main(int argc, char **argv)
 	}
 	rc = run(&w);
 	/* Let the last updates leave before the socket closes. */
-	int linger = 5000;
+	int linger = rc ? 0 : 5000;
 	zmq_setsockopt(w.sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (w.monitor) {
+		zmq_socket_monitor(w.sock, NULL, 0);
+		zmq_close(w.monitor);
+	}
 	zmq_close(w.sock);
 	zmq_ctx_term(w.ctx);
 	free(w.ids);
 	free(w.update);
-	for (size_t i = 0; w.clients && i < w.n_ids; i++)
+	for (size_t i = 0; w.clients && i < w.n_ids; i++) {
+		fcl_strategy_destroy(w.clients[i].strategy);
 		free(w.clients[i].ci);
+	}
 	free(w.clients);
+	free(w.perms);
 	free(w.corr);
 	free(w.dc);
 	free(w.fault_ids);

@@ -16,27 +16,33 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
-		   "                  [--set KEY=VALUE]... [--progress] [--verbose]\n"
+		   "                  [--set KEY=VALUE]... [--progress] [--heartbeat S]\n"
+		   "                  [--verbose]\n"
+		   "       fcl-server SCENARIO.yaml --count-clients\n"
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
 		   "  --set       edit the scenario, e.g. --set aggregation.rule=fot; the edited\n"
 		   "              text is what the run folder keeps and the clients run\n"
-		   "  --progress  print one machine-readable progress line per round on stdout\n");
+		   "  --progress  print one machine-readable progress line per round on stdout\n"
+		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"
+		   "  --count-clients  check the scenario, print its number of logical clients\n"
+		   "              and exit (for launch scripts that split them over processes)\n");
 }
 
 static int parse_args(struct fcl_server *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
-		{"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
-		{"set", required_argument, 0, 'S'},
-		{"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0}};
+	    {"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
+	    {"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
+	    {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
+	    {"count-clients", no_argument, 0, 'C'}, {"heartbeat", required_argument, 0, 'H'},
+	    {"set", required_argument, 0, 'S'},     {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
+	s->heartbeat_s = 15;
 	s->bind_endpoint = "tcp://127.0.0.1:*";
-	while ((c = getopt_long(argc, argv, "r:b:s:S:pvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:b:s:S:pH:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			s->run_dir = optarg;
@@ -66,6 +72,16 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		case 'p':
 			s->progress = 1;
 			break;
+		case 'C':
+			s->count_clients = 1;
+			break;
+		case 'H':
+			s->heartbeat_s = atof(optarg);
+			if (!(s->heartbeat_s >= 0.5)) {
+				fprintf(stderr, "fcl-server: --heartbeat wants seconds >= 0.5\n");
+				return -EINVAL;
+			}
+			break;
 		case 'v':
 			fcl_log_set_level(FCL_LOG_DEBUG);
 			break;
@@ -77,7 +93,7 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc - 1 || !s->run_dir) {
+	if (optind != argc - 1 || (!s->run_dir && !s->count_clients)) {
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -127,6 +143,8 @@ static int setup(struct fcl_server *s)
 		fcl_error("cannot compile the scenario: %s", strerror(-rc));
 		return rc;
 	}
+	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
+		 (unsigned long long)fcl_schedule_digest(&s->sched));
 	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = 0;
 	sizes[L++] = s->sched.dim;
 	for (uint32_t h = 0; h < s->sc.model.n_hidden; h++)
@@ -138,6 +156,9 @@ static int setup(struct fcl_server *s)
 	struct fcl_rng rng;
 	fcl_rng_init(&rng, s->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	fcl_mlp_init_params(&s->model, &rng);
+	if (!s->sc.model.head_bias) /* a bias-free head (UER): the clients keep it at 0 */
+		memset(s->model.params + s->model.b_offset[L - 1], 0,
+		       s->sched.n_classes * sizeof(float));
 
 	uint32_t K = s->sched.per_round, N = s->sched.n_clients, T = s->sched.n_tasks;
 	if ((rc = fcl_agg_create(&s->sc, &s->model, &s->agg)) != 0) {
@@ -179,8 +200,26 @@ static int setup(struct fcl_server *s)
 	return 0;
 }
 
+/* --count-clients: the scenario's logical clients, for launch scripts. */
+static int count_clients(struct fcl_server *s)
+{
+	char err[1024];
+	if (fcl_scenario_load(&s->sc, s->scenario_path, NULL, NULL, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	printf("%u\n", s->sc.clients.count);
+	return 0;
+}
+
 static void teardown(struct fcl_server *s)
 {
+	if (s->monitor) {
+		int zero = 0;
+		zmq_socket_monitor(s->router, NULL, 0);
+		zmq_setsockopt(s->monitor, ZMQ_LINGER, &zero, sizeof zero);
+		zmq_close(s->monitor);
+	}
 	if (s->router) {
 		/* Give the shutdown messages time to leave before the socket goes. */
 		int linger = 2000;
@@ -193,6 +232,7 @@ static void teardown(struct fcl_server *s)
 		fclose(s->events);
 	if (s->eval_csv)
 		fclose(s->eval_csv);
+	report_free(s);
 	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
 		free(s->updates[i]);
 	free(s->updates);
@@ -228,6 +268,8 @@ int main(int argc, char **argv)
 	fcl_log_set_tag("server");
 	if (parse_args(&s, argc, argv) != 0)
 		return 2;
+	if (s.count_clients)
+		return count_clients(&s);
 	s.started = fcl_now();
 	if ((rc = fcl_mkdir_p(s.run_dir)) != 0) {
 		fprintf(stderr, "fcl-server: cannot create %s: %s\n", s.run_dir, strerror(-rc));

@@ -4,6 +4,21 @@
  * can consume the edge) we drain while ZMQ_EVENTS reports ZMQ_POLLIN.
  * Every received message is validated before use; anything malformed is
  * logged, counted and dropped, and the loop goes on.
+ *
+ * Departures. A client process that dies (killed, scancel, node lost) must
+ * not be waited for round after round. Two libzmq mechanisms, no protocol
+ * change and no client code:
+ *  - ZMTP heartbeats on the ROUTER (HEARTBEAT_IVL/TIMEOUT): libzmq's I/O
+ *    thread pings every peer and the peer's I/O thread answers, so a client
+ *    busy training for minutes still answers; a silent connection (node
+ *    down, cable cut, process stopped) is closed after --heartbeat seconds
+ *    (default 15; pings every fifth of that, at most every 2 s).
+ *  - a socket monitor (ZMQ_EVENT_DISCONNECTED, value = the connection's fd)
+ *    read by a second uv_poll_t. A killed process is seen at once: its
+ *    kernel closes the TCP connection.
+ * The fd is mapped to a peer through ZMQ_SRCFD of the hello it sent.
+ * Application heartbeats would need a timer thread in every client (which
+ * trains in its main thread) and a message type; libzmq already does it.
  */
 #include "server.h"
 
@@ -16,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+
+#define MONITOR_ENDPOINT "inproc://fcl-server-monitor"
 
 void server_drop(struct fcl_server *s, const char *why, ...)
 {
@@ -70,6 +87,25 @@ int server_send(struct fcl_server *s, uint32_t p, const struct fcl_msg *m)
 	return 0;
 }
 
+/* After a hello was accepted: which connection the peer is on, for departures. */
+static void remember_connection(struct fcl_server *s, const uint8_t *id, size_t len,
+				zmq_msg_t *body)
+{
+	int p = find_peer(s, id, len);
+	if (p < 0 || s->peers[p].conn_known)
+		return;
+	struct peer *peer = &s->peers[p];
+	const char *addr = zmq_msg_gets(body, "Peer-Address");
+	int fd = zmq_msg_get(body, ZMQ_SRCFD);
+	snprintf(peer->addr, sizeof peer->addr, "%s", addr ? addr : "");
+	if (fd >= 0) {
+		peer->conn_fd = fd;
+		peer->conn_known = 1;
+	}
+	fcl_info("process %u on %s connected from %s (fd %d)", peer->pid, peer->hostname,
+		 peer->addr[0] ? peer->addr : "?", fd);
+}
+
 /* Receives one [identity, body] message; 1 when one was handled, 0 when none waits. */
 static int receive_one(struct fcl_server *s)
 {
@@ -117,9 +153,10 @@ static int receive_one(struct fcl_server *s)
 	} else {
 		s->bytes_up += len;
 		s->round_bytes_up += len;
-		if (m.type == FCL_MSG_HELLO)
+		if (m.type == FCL_MSG_HELLO) {
 			round_on_hello(s, identity, (size_t)id_len, &m);
-		else if (peer < 0)
+			remember_connection(s, identity, (size_t)id_len, &body);
+		} else if (peer < 0)
 			server_drop(s, "%s from an unknown peer", fcl_msg_type_name(m.type));
 		else if (m.type == FCL_MSG_CLIENT_UPDATE)
 			round_on_update(s, (uint32_t)peer, &m, len);
@@ -156,6 +193,87 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	(void)status;
 	(void)events;
 	drain(h->data);
+}
+
+/* One monitor event: frame 1 is (uint16 event, uint32 value), frame 2 the endpoint. */
+static int monitor_read_one(struct fcl_server *s, uint16_t *event, uint32_t *value)
+{
+	zmq_msg_t f;
+	int more = 0, ok = 0;
+	size_t more_len = sizeof more;
+
+	zmq_msg_init(&f);
+	if (zmq_msg_recv(&f, s->monitor, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&f);
+		return 0;
+	}
+	if (zmq_msg_size(&f) >= 6) {
+		const uint8_t *d = zmq_msg_data(&f);
+		memcpy(event, d, sizeof *event);
+		memcpy(value, d + 2, sizeof *value);
+		ok = 1;
+	}
+	zmq_msg_close(&f);
+	zmq_getsockopt(s->monitor, ZMQ_RCVMORE, &more, &more_len);
+	while (more) {
+		zmq_msg_init(&f);
+		zmq_msg_recv(&f, s->monitor, 0);
+		zmq_msg_close(&f);
+		zmq_getsockopt(s->monitor, ZMQ_RCVMORE, &more, &more_len);
+	}
+	return ok ? 1 : -1;
+}
+
+static void on_monitor(uv_poll_t *h, int status, int events)
+{
+	struct fcl_server *s = h->data;
+	(void)status;
+	(void)events;
+	for (;;) {
+		int ev = 0, rc;
+		size_t len = sizeof ev;
+		uint16_t event;
+		uint32_t value;
+		if (!s->monitor || zmq_getsockopt(s->monitor, ZMQ_EVENTS, &ev, &len) != 0 ||
+		    !(ev & ZMQ_POLLIN))
+			return;
+		if ((rc = monitor_read_one(s, &event, &value)) <= 0)
+			continue;
+		fcl_debug("socket event %u value %u", event, value);
+		if (event != ZMQ_EVENT_DISCONNECTED)
+			continue;
+		/* Whatever the peer sent before it went counts: take it in first. */
+		drain(s);
+		for (uint32_t p = 0; p < s->n_peers; p++)
+			if (s->peers[p].conn_known && !s->peers[p].gone &&
+			    s->peers[p].conn_fd == (int)value) {
+				s->peers[p].conn_known = 0; /* the fd number may be reused */
+				round_on_peer_gone(s, p, "connection closed or heartbeat lost");
+				break;
+			}
+		drain(s);
+	}
+}
+
+/* Watches the ROUTER's disconnects; 0 or negative errno. */
+static int monitor_start(struct fcl_server *s)
+{
+	int fd;
+	size_t fd_len = sizeof fd;
+
+	if (zmq_socket_monitor(s->router, MONITOR_ENDPOINT, ZMQ_EVENT_DISCONNECTED) != 0)
+		return -errno;
+	s->monitor = zmq_socket(s->zmq_ctx, ZMQ_PAIR);
+	if (!s->monitor || zmq_connect(s->monitor, MONITOR_ENDPOINT) != 0)
+		return -errno;
+	zmq_getsockopt(s->monitor, ZMQ_FD, &fd, &fd_len);
+	uv_poll_init(s->loop, &s->monitor_poll, fd);
+	s->monitor_poll.data = s;
+	uv_poll_start(&s->monitor_poll, UV_READABLE, on_monitor);
+	/* Edge-triggered: a pipe nobody tried to read never signals. Read until
+	 * empty once, so that the first event wakes us. */
+	on_monitor(&s->monitor_poll, 0, 0);
+	return 0;
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -197,6 +315,10 @@ int server_net_start(struct fcl_server *s)
 	zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
 	zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
 	zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof zero);
+	int hb_timeout = (int)(s->heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
+	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
+	zmq_setsockopt(s->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+	zmq_setsockopt(s->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
 	if (zmq_bind(s->router, s->bind_endpoint) != 0) {
 		int rc = -errno;
 		fcl_error("cannot bind %s: %s", s->bind_endpoint, zmq_strerror(errno));
@@ -215,6 +337,11 @@ int server_net_start(struct fcl_server *s)
 	uv_poll_init(s->loop, &s->poll, fd);
 	s->poll.data = s;
 	uv_poll_start(&s->poll, UV_READABLE, on_readable);
+	int rc = monitor_start(s);
+	if (rc) {
+		fcl_error("cannot monitor the socket for departures: %s", zmq_strerror(-rc));
+		return rc;
+	}
 	uv_timer_init(s->loop, &s->deadline);
 	s->deadline.data = s;
 	server_arm_deadline(s, s->sc.run.join_timeout_s);
@@ -231,6 +358,10 @@ void server_net_stop(struct fcl_server *s)
 	if (!s->router)
 		return;
 	uv_poll_stop(&s->poll);
+	if (s->monitor) {
+		uv_poll_stop(&s->monitor_poll);
+		uv_close((uv_handle_t *)&s->monitor_poll, NULL);
+	}
 	uv_timer_stop(&s->deadline);
 	uv_signal_stop(&s->sigint);
 	uv_signal_stop(&s->sigterm);

@@ -1,15 +1,18 @@
 /* server/round.c - the round state machine
  *
  *   JOINING  --hello covers every logical client-->  TRAINING (round 0 out)
- *   JOINING  --join timeout-->                       DONE (failed: names who is missing)
+ *   JOINING  --join timeout, quorum of clients in-->  TRAINING without the absent ones
+ *   JOINING  --join timeout, fewer-->                DONE (failed: names who is missing)
  *   TRAINING --every participant answered-->         aggregate, evaluate, next round or DONE
  *   TRAINING --deadline, quorum met-->               aggregate what arrived, go on
  *   TRAINING --deadline, quorum missed-->            DONE (failed)
+ *   any      --a process is gone (net.c)-->          its clients leave (see round_on_peer_gone)
  *
  * Updates are summed in client-id order, never arrival order, so the
  * result does not depend on timing or on how clients map to processes.
  */
 #include "server.h"
+#include "evaluate.h"
 
 #include "fcl/aggregate.h"
 #include "fcl/log.h"
@@ -22,6 +25,8 @@
 #include <string.h>
 
 static void start_round(struct fcl_server *s);
+static void check_complete(struct fcl_server *s);
+static int start_without_absent(struct fcl_server *s);
 
 static void send_error(struct fcl_server *s, uint32_t peer, int code, const char *text)
 {
@@ -34,11 +39,9 @@ void round_on_hello(struct fcl_server *s, const uint8_t *identity, size_t identi
 {
 	char why[256] = "";
 
-	if (s->phase != PHASE_JOINING) {
-		server_drop(s, "hello after the run started (late joiners are not supported yet)");
-		return;
-	}
-	if (m->protocol_version != FCL_PROTOCOL_VERSION)
+	if (s->phase != PHASE_JOINING)
+		snprintf(why, sizeof why, "the run has started (late joiners are not supported)");
+	else if (m->protocol_version != FCL_PROTOCOL_VERSION)
 		snprintf(why, sizeof why, "protocol version %u, this server speaks %u",
 			 m->protocol_version, FCL_PROTOCOL_VERSION);
 	else if (m->n_ids == 0)
@@ -99,10 +102,23 @@ static void start_round(struct fcl_server *s)
 	s->phase = PHASE_TRAINING;
 	s->round_started = fcl_now();
 	s->round_bytes_up = s->round_bytes_down = 0;
-	s->n_accepted = s->n_rejected = 0;
-	s->n_participants = s->sched.per_round;
-	fcl_schedule_participants(&s->sched, s->sc.seed, s->round, s->participants);
+	s->n_accepted = s->n_rejected = s->n_gone = 0;
+	/* Only clients with data this round, that joined, have not left and whose
+	 * participation draw came up, can be sampled; there may be none. */
+	s->n_participants =
+	    fcl_schedule_participants(&s->sched, s->sc.seed, s->round, s->participants);
 	memset(s->slot, 0, s->n_participants * sizeof *s->slot);
+	if (s->n_participants == 0) {
+		/* Nobody to wait for: close the round from the loop, not recursively. */
+		server_arm_deadline(s, 0.0);
+		return;
+	}
+	/* Sampling ignores departures (determinism); a gone participant is just missing. */
+	for (uint32_t i = 0; i < s->n_participants; i++)
+		if (s->owner[s->participants[i]] == OWNER_GONE) {
+			s->slot[i] = SLOT_GONE;
+			s->n_gone++;
+		}
 
 	/* One message per process: the parameters once, plus its participants. */
 	uint32_t *ids = malloc(s->n_participants * sizeof *ids);
@@ -136,6 +152,8 @@ static void start_round(struct fcl_server *s)
 	}
 	free(ids);
 	server_arm_deadline(s, s->sc.run.round_timeout_s);
+	if (s->n_gone)
+		check_complete(s);
 }
 
 static int slot_of(const struct fcl_server *s, int64_t client)
@@ -154,21 +172,7 @@ static int slot_of(const struct fcl_server *s, int64_t client)
 
 static void evaluate(struct fcl_server *s, int task_end)
 {
-	uint32_t T = s->sched.n_tasks;
-	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
-	double acc[FCL_SCENARIO_MAX_CLASSES], seen = 0.0;
-
-	for (uint32_t t = 0; t < T; t++) {
-		const struct fcl_task *k = &s->sched.tasks[t];
-		acc[t] = fcl_evaluate(&s->model, &s->eval_scratch, &s->test, k->test_idx, k->n_test,
-				      k->perm);
-		if (t <= task)
-			seen += acc[t];
-	}
-	s->last_acc = seen / (double)(task + 1);
-	if (task_end)
-		memcpy(s->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
-	report_eval(s, acc, task_end);
+	eval_global(s, s->round, task_end);
 }
 
 /* The rule (fcl/aggregate.h) over the accepted updates, in client-id order. */
@@ -199,12 +203,14 @@ static void end_round(struct fcl_server *s)
 	double t0 = fcl_now();
 	int task_end = fcl_schedule_is_task_end(&s->sched, s->round);
 	uint32_t every = s->sc.eval.every_rounds;
+	int last = s->round + 1 == s->sched.n_rounds;
 
 	uv_timer_stop(&s->deadline);
+	eval_local_models(s); /* before aggregation: local = global + update */
 	aggregate(s);
 	if (sketch_round(s))
 		sketch_task_end(s);
-	if (task_end || (every && (s->round + 1) % every == 0))
+	if (task_end || last || (every && (s->round + 1) % every == 0))
 		evaluate(s, task_end);
 	report_round(s, fcl_now() - s->round_started, fcl_now() - t0);
 	s->round++;
@@ -225,7 +231,6 @@ static int all_finite(const float *v, size_t n)
 void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m, size_t bytes)
 {
 	int i;
-	(void)bytes;
 
 	if (s->phase != PHASE_TRAINING || m->round != s->round) {
 		server_drop(s, "update for round %u while in round %u", m->round, s->round);
@@ -247,6 +252,7 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		return;
 	}
 	/* From here the client has answered: a bad update is rejected, not awaited. */
+	report_update(s, (uint32_t)m->client_id, bytes);
 	const char *bad = NULL;
 	if (m->n_values != s->model.n_params)
 		bad = "wrong number of parameters";
@@ -274,17 +280,18 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		s->slot[i] = SLOT_ACCEPTED;
 		s->n_accepted++;
 	}
-	if (s->n_accepted + s->n_rejected == s->n_participants && sketch_complete(s))
-		end_round(s);
+	check_complete(s);
 }
 
 void round_on_complete(struct fcl_server *s)
 {
-	end_round(s);
+	check_complete(s);
 }
 
 void round_on_deadline(struct fcl_server *s)
 {
+	if (s->phase == PHASE_JOINING && start_without_absent(s))
+		return;
 	if (s->phase == PHASE_JOINING) {
 		char missing[256] = "";
 		size_t len = 0;
@@ -301,6 +308,10 @@ void round_on_deadline(struct fcl_server *s)
 	}
 	if (s->phase != PHASE_TRAINING)
 		return;
+	if (s->n_participants == 0) { /* a round nobody could take part in */
+		end_round(s);
+		return;
+	}
 	uint32_t need = (uint32_t)ceil(s->sc.run.quorum * s->n_participants);
 	need = need ? need : 1;
 	for (uint32_t i = 0; i < s->n_participants; i++)
@@ -334,4 +345,126 @@ void round_finish_run(struct fcl_server *s, int exit_code, const char *reason)
 	if (report_close(s) != 0 && s->exit_code == 0)
 		s->exit_code = 1;
 	server_net_stop(s);
+}
+
+/* ---- departures ---------------------------------------------------------- */
+
+static uint32_t quorum_need(const struct fcl_server *s)
+{
+	uint32_t need = (uint32_t)ceil(s->sc.run.quorum * s->n_participants);
+	return need ? need : 1;
+}
+
+/* Ends the round once no participant can still answer. Gone participants
+ * never will, so a round with any of them needs the quorum, at once rather
+ * than at the deadline. */
+static void check_complete(struct fcl_server *s)
+{
+	if (s->phase != PHASE_TRAINING ||
+	    s->n_accepted + s->n_rejected + s->n_gone < s->n_participants || !sketch_complete(s))
+		return;
+	if (s->n_gone && s->n_accepted < quorum_need(s)) {
+		fcl_error("round %u: %u of %u participants are gone, %u updates arrived; quorum "
+			  "needs %u",
+			  s->round, s->n_gone, s->n_participants, s->n_accepted, quorum_need(s));
+		round_finish_run(s, 1, "quorum missed");
+		return;
+	}
+	end_round(s);
+}
+
+/* "0-3,7" from ascending ids, cut with "..." to fit. */
+static void format_ids(char *buf, size_t len, const uint32_t *ids, uint32_t n)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n && at + 24 < len; i++) {
+		uint32_t j = i;
+		while (j + 1 < n && ids[j + 1] == ids[j] + 1)
+			j++;
+		if (j > i)
+			at += (size_t)snprintf(buf + at, len - at, "%s%u-%u", at ? "," : "", ids[i],
+					       ids[j]);
+		else
+			at += (size_t)snprintf(buf + at, len - at, "%s%u", at ? "," : "", ids[i]);
+		i = j;
+		if (i + 1 < n && at + 24 >= len)
+			snprintf(buf + at, len - at, ",...");
+	}
+}
+
+void round_on_peer_gone(struct fcl_server *s, uint32_t p, const char *why)
+{
+	struct peer *peer = &s->peers[p];
+	uint32_t n = 0, N = s->sched.n_clients;
+	char list[256];
+
+	/* After the run every client disconnects: nothing to report then. */
+	if (s->phase == PHASE_DONE || peer->gone)
+		return;
+	peer->gone = 1;
+	uint32_t *ids = malloc(N * sizeof *ids);
+	FCL_ASSERT(ids != NULL);
+	for (uint32_t c = 0; c < N; c++)
+		if (s->owner[c] == (int32_t)p)
+			ids[n++] = c;
+	format_ids(list, sizeof list, ids, n);
+	if (s->phase == PHASE_JOINING) {
+		/* Nothing ran yet: the ids are free for a replacement process. */
+		for (uint32_t i = 0; i < n; i++)
+			s->owner[ids[i]] = -1;
+		s->n_joined -= n;
+		fcl_warn("process %u on %s (%s) left before the first round (%s); logical clients "
+			 "%s may join again (%u of %u joined)",
+			 peer->pid, peer->hostname, peer->addr[0] ? peer->addr : "?", why, list,
+			 s->n_joined, N);
+		report_gone(s, "left", p, ids, n, why);
+		free(ids);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		s->owner[ids[i]] = OWNER_GONE;
+	s->n_clients_gone += n;
+	fcl_warn("round %u: process %u on %s (%s) is gone (%s): logical clients %s leave the "
+		 "run (%u of %u logical clients gone)",
+		 s->round, peer->pid, peer->hostname, peer->addr[0] ? peer->addr : "?", why, list,
+		 s->n_clients_gone, N);
+	report_gone(s, "gone", p, ids, n, why);
+	free(ids);
+	for (uint32_t i = 0; i < s->n_participants; i++)
+		if (s->slot[i] == SLOT_WAITING && s->owner[s->participants[i]] == OWNER_GONE) {
+			s->slot[i] = SLOT_GONE;
+			s->n_gone++;
+		}
+	check_complete(s);
+}
+
+/* At the join timeout: if run.quorum of the logical clients joined, start
+ * without the others, who count as gone for the whole run (participants are
+ * still sampled among all of them). 1 if the run started. */
+static int start_without_absent(struct fcl_server *s)
+{
+	uint32_t N = s->sched.n_clients, n = 0;
+	uint32_t need = (uint32_t)ceil(s->sc.run.quorum * N);
+	char list[256];
+
+	if (s->n_joined < (need ? need : 1) || s->n_joined == N)
+		return 0;
+	uint32_t *ids = malloc(N * sizeof *ids);
+	FCL_ASSERT(ids != NULL);
+	for (uint32_t c = 0; c < N; c++)
+		if (s->owner[c] < 0) {
+			s->owner[c] = OWNER_GONE;
+			ids[n++] = c;
+		}
+	s->n_clients_gone += n;
+	format_ids(list, sizeof list, ids, n);
+	fcl_warn("join timeout after %.0f s: %u of %u logical clients joined, quorum %.2f met; "
+		 "starting without %s",
+		 s->sc.run.join_timeout_s, s->n_joined, N, s->sc.run.quorum, list);
+	report_absent(s, ids, n);
+	free(ids);
+	report_event(s, "joined", "partial");
+	start_round(s);
+	return 1;
 }

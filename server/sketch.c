@@ -186,8 +186,7 @@ void sketch_on_msg(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m,
 		}
 		k->bytes_up += bytes;
 	}
-	if (s->n_accepted + s->n_rejected == s->n_participants && sketch_complete(s))
-		round_on_complete(s);
+	round_on_complete(s); /* ends the round when every expected answer is in */
 }
 
 int sketch_complete(const struct fcl_server *s)

@@ -51,6 +51,8 @@ static const char good_yaml[] = "# a scenario using every key\n"
 				"  weighting: uniform\n"
 				"evaluation:\n"
 				"  every_rounds: 3\n"
+				"  per_class: false\n"
+				"  local_models: true\n"
 				"run:\n"
 				"  round_timeout: 30.5\n"
 				"  quorum: 0.75\n"
@@ -100,6 +102,8 @@ static void test_good(void)
 	CHECK(sc.aggregation.rule == FCL_RULE_FEDAVG && sc.aggregation.weighted == 0,
 	      "aggregation");
 	CHECK(sc.eval.every_rounds == 3, "evaluation.every_rounds");
+	CHECK(sc.eval.per_class == 0 && sc.eval.local_models == 1,
+	      "evaluation.per_class and local_models");
 	CHECK(sc.run.round_timeout_s == 30.5 && sc.run.quorum == 0.75 &&
 		  sc.run.join_timeout_s == 10.0,
 	      "run");
@@ -130,6 +134,8 @@ static void test_defaults(void)
 	      "defaults: fedavg by samples");
 	CHECK(d.run.round_timeout_s == 120 && d.run.quorum == 1.0 && d.run.join_timeout_s == 60,
 	      "defaults: run");
+	CHECK(d.eval.per_class == 1 && d.eval.local_models == 0,
+	      "defaults: per-class accuracy on, local models off");
 	CHECK(d.tasks.rounds_per_task == 5 && d.tasks.identity_first == 1, "defaults: tasks");
 
 	rc = parse_str(&sc, minimal, err, sizeof(err));
@@ -420,12 +426,74 @@ static void test_bad_dir(const char *dir)
 	free(names);
 }
 
+static void test_strategy_keys(void)
+{
+	static const char text[] = "data: {dataset: synthetic}\n"
+				   "clients: {count: 3}\n"
+				   "tasks: {generator: single}\n"
+				   "model: {hidden: [16], head_bias: false}\n"
+				   "timeline: {stream: online}\n"
+				   "train: {mode: online, stream_batch: 12, replay_batch: 6, "
+				   "online_iter: 3}\n"
+				   "strategy:\n"
+				   "  name: mvp\n"
+				   "  memory: 200\n"
+				   "  scale: 16\n"
+				   "  mvp: {pool: 7, query: backbone, warmup: 300, focal: batch,\n"
+				   "        afs: false, query_dim: 32,\n"
+				   "        contrastive: false, mask: true, margin: 0.25}\n";
+	struct fcl_scenario d, sc;
+	char err[512];
+	int rc;
+
+	fcl_scenario_defaults(&d);
+	CHECK(d.strategy.kind == FCL_STRATEGY_FINETUNE && d.strategy.memory == 0 &&
+		  !d.train.online && d.model.head_bias == 1 && d.train.online_iter == 1,
+	      "defaults: offline fine-tuning, no memory, head bias");
+	rc = parse_str(&sc, text, err, sizeof(err));
+	REQUIRE(rc == 0, "strategy and online keys parse (%s)", rc ? err : "ok");
+	CHECK(sc.train.online && sc.train.stream_batch == 12 && sc.train.replay_batch == 6 &&
+		  sc.train.online_iter == 3 && !sc.model.head_bias && sc.train.mask_unexposed == 1,
+	      "train: online, stream 12, replay 6, 3 iterations; bias-free head");
+	CHECK(sc.strategy.kind == FCL_STRATEGY_MVP && sc.strategy.memory == 200 &&
+		  sc.strategy.scale == 16.0f && sc.strategy.mvp.pool == 7 &&
+		  sc.strategy.mvp.query_dim == 32 && sc.strategy.mvp.focal == FCL_MVP_FOCAL_BATCH &&
+		  sc.strategy.mvp.query == FCL_MVP_QUERY_BACKBONE && sc.strategy.mvp.warmup == 300 &&
+		  !sc.strategy.mvp.afs && !sc.strategy.mvp.contrastive && sc.strategy.mvp.mask &&
+		  sc.strategy.mvp.margin == 0.25f && sc.strategy.mvp.gamma == 2.0f,
+	      "strategy: mvp with its parameters, unset ones at their defaults");
+
+	static const char groups[] = "data: {dataset: synthetic}\n"
+				     "clients: {count: 10}\n"
+				     "tasks: {generator: single}\n"
+				     "strategy:\n"
+				     "  groups:\n"
+				     "    - {clients: [0, 4], name: uer, scale: 16}\n"
+				     "    - clients: [3, 3]\n"
+				     "      name: der++\n"
+				     "  memory: 300\n"
+				     "  name: er\n";
+	rc = parse_str(&sc, groups, err, sizeof(err));
+	REQUIRE(rc == 0, "strategy groups parse (%s)", rc ? err : "ok");
+	CHECK(sc.train.mask_unexposed == 0, "offline training does not mask unexposed classes "
+					    "unless asked");
+	const struct fcl_strategy_config *g0 = fcl_scenario_strategy_of(&sc, 0),
+					 *g3 = fcl_scenario_strategy_of(&sc, 3),
+					 *g7 = fcl_scenario_strategy_of(&sc, 7);
+	CHECK(sc.n_strategy_groups == 2 && g0->kind == FCL_STRATEGY_UER && g0->scale == 16.0f &&
+		  g0->memory == 300 && g3->kind == FCL_STRATEGY_DERPP && g3->memory == 300 &&
+		  g7->kind == FCL_STRATEGY_ER && g7->scale == d.strategy.scale,
+	      "groups: clients 0-4 uer (inheriting memory 300), 3 der++ (last group wins), "
+	      "others er");
+}
+
 int main(int argc, char **argv)
 {
 	char tmp[] = "/tmp/fcl-scenario-XXXXXX";
 
 	test_good();
 	test_defaults();
+	test_strategy_keys();
 	test_generators();
 	test_errors_inline();
 	if (mkdtemp(tmp)) {

@@ -112,7 +112,7 @@ static double read_auc(const char *dir, uint32_t rounds_per_task)
 			seen = 0;
 			n_seen = 0;
 		}
-		if (task <= (unsigned)(round / rounds_per_task)) {
+		if (round >= 0 && task <= (unsigned)(round / rounds_per_task)) {
 			seen += acc;
 			n_seen++;
 		}
@@ -140,6 +140,8 @@ static int read_metrics(const char *dir, struct result *r)
 	    json_number(text, "forgetting_first", &r->fgt_first) ||
 	    json_number(text, "forgetting_max", &r->fgt_max) || json_number(text, "bwt", &r->bwt) ||
 	    json_number(text, "avg_incremental_acc", &r->a_inc);
+	r->a_auc = NAN;
+	json_number(text, "a_auc", &r->a_auc); /* the server's own, when it writes one */
 	free(text);
 	return bad ? -1 : 0;
 }
@@ -368,7 +370,8 @@ int main(int argc, char **argv)
 			int rc = run_sim(sim, path, dir, procs, client_args, n_client_args, log);
 			r->wall = now() - t0;
 			r->ok = rc == 0 && read_metrics(dir, r) == 0;
-			r->a_auc = read_auc(dir, check.tasks.rounds_per_task);
+			if (!r->ok || isnan(r->a_auc))
+				r->a_auc = read_auc(dir, check.tasks.rounds_per_task);
 			read_traffic(dir, r);
 			fprintf(stderr,
 				r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",

@@ -4,7 +4,8 @@
 set -eu
 PACKAGES="build-essential meson ninja-build pkg-config
   libopenblas-dev liblapacke-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-  libuv1-dev libfyaml-dev zlib1g-dev dataset-fashion-mnist"
+  libuv1-dev libfyaml-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox
+  slurm-wlm munge iproute2"
 
 missing=""
 for p in $PACKAGES; do

@@ -29,6 +29,11 @@ _Static_assert(sizeof(enum fcl_dataset_kind) == sizeof(int), "enums are stored a
 _Static_assert(sizeof(enum fcl_partition_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_task_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_rule_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_order_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_recurrence_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_strategy_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_mvp_focal) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_mvp_query) == sizeof(int), "enums are stored as int");
 
 /* Keys whose nodes the checks after the walk need. */
 enum slot {
@@ -43,6 +48,23 @@ enum slot {
 	S_CLASSES_PER_TASK,
 	S_CLASS_ORDER,
 	S_IDENTITY_FIRST,
+	S_PARTITION,
+	S_ALPHA,
+	S_SHARDS,
+	S_DISJOINT,
+	S_BLURRY,
+	S_CLASS_POOL,
+	S_ROUNDS_PER_TASK,
+	S_ORDER,
+	S_JITTER,
+	S_LEAVE,
+	S_STREAM,
+	S_SAMPLES_PER_ROUND,
+	S_SEGMENTS,
+	S_RECURRENCE,
+	S_STRATEGY,
+	S_GROUPS,
+	S_TRAIN_MODE,
 	S_COUNT_
 };
 
@@ -55,6 +77,9 @@ struct ctx {
 	int root_line, root_col; /* where the root node starts (1-based) */
 	size_t root_off;         /* ... and its byte offset (the text length when blank) */
 	struct fy_node *key[S_COUNT_], *val[S_COUNT_];
+	struct fy_node *seg_node[FCL_SCENARIO_MAX_SEGMENTS]; /* timeline.segments items */
+	struct fy_node *grp_node[FCL_SCENARIO_MAX_GROUPS];   /* timeline.groups items */
+	uint32_t group_first, group_last; /* strategy.groups[i].clients being parsed */
 };
 
 struct field;
@@ -553,6 +578,200 @@ static int get_section(struct ctx *c, const struct field *f, struct fy_node *key
 	return walk_map(c, f->sub, val, path, key);
 }
 
+/* A list of at most `max` integers in lo..hi into out[], its length into *n. */
+static int get_u32_list(struct ctx *c, struct fy_node *key, struct fy_node *val, const char *path,
+			const char *what, uint32_t max, uint64_t lo, uint64_t hi, uint32_t *out,
+			uint32_t *n)
+{
+	char g[GOT_MAX];
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t i = 0;
+	int rc;
+
+	if (!fy_node_is_sequence(val))
+		return fail(c, is_null(val) ? val : key, key, path, "expected %s (got %s)", what,
+			    got(val, g, sizeof(g)));
+	if (fy_node_sequence_item_count(val) > (int)max || fy_node_sequence_item_count(val) < 1)
+		return fail(c, key, NULL, path, "expected 1..%u entries (got %d)", max,
+			    fy_node_sequence_item_count(val));
+	while ((item = fy_node_sequence_iterate(val, &it))) {
+		rc = get_item(c, key, item, path, i, lo, hi, &out[i]);
+		if (rc)
+			return rc;
+		i++;
+	}
+	*n = i;
+	return 0;
+}
+
+/* scole: the class pool, checked against the classes after the walk. */
+static int get_class_pool(struct ctx *c, const struct field *f, struct fy_node *key,
+			  struct fy_node *val, const char *path)
+{
+	(void)f;
+	return get_u32_list(c, key, val, path, "a list of class ids", FCL_SCENARIO_MAX_CLASSES, 0,
+			    FCL_SCENARIO_MAX_CLASSES - 1, c->sc->tasks.class_pool,
+			    &c->sc->tasks.n_class_pool);
+}
+
+/* catalogue, shuffled, or a list of at most max task ids. */
+static int parse_order(struct ctx *c, struct fy_node *key, struct fy_node *val, const char *path,
+		       enum fcl_order_kind *kind, uint32_t *list, uint32_t max, uint32_t *n)
+{
+	static const char what[] = "catalogue, shuffled or a list of task ids";
+	char g[GOT_MAX];
+
+	if (fy_node_is_scalar(val) && !is_null(val)) {
+		const char *s = fy_node_get_scalar0(val);
+
+		if (s && !strcmp(s, "catalogue")) {
+			*kind = FCL_ORDER_CATALOGUE;
+			return 0;
+		}
+		if (s && !strcmp(s, "shuffled")) {
+			*kind = FCL_ORDER_SHUFFLED;
+			return 0;
+		}
+		return fail(c, val, key, path, "expected %s (got %s)", what,
+			    got(val, g, sizeof(g)));
+	}
+	*kind = FCL_ORDER_EXPLICIT;
+	return get_u32_list(c, key, val, path, what, max, 0, 99999, list, n);
+}
+
+static int get_order(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path)
+{
+	struct fcl_scenario *sc = c->sc;
+
+	(void)f;
+	return parse_order(c, key, val, path, &sc->timeline.order, sc->timeline.order_list,
+			   FCL_SCENARIO_MAX_ORDER, &sc->timeline.n_order);
+}
+
+static int get_group_order(struct ctx *c, const struct field *f, struct fy_node *key,
+			   struct fy_node *val, const char *path)
+{
+	struct fcl_client_group *g = &c->sc->timeline.gcur;
+
+	(void)f;
+	return parse_order(c, key, val, path, &g->order, g->order_list,
+			   FCL_SCENARIO_MAX_GROUP_ORDER, &g->n_order);
+}
+
+/* A client id (7) or an inclusive range of ids ("0-31"). */
+static int get_client_range(struct ctx *c, const struct field *f, struct fy_node *key,
+			    struct fy_node *val, const char *path)
+{
+	static const char what[] = "a client id or a range such as 0-31";
+	char g[GOT_MAX], buf[48];
+	const char *s = NULL, *dash;
+	uint64_t lo, hi;
+	int rc = want_scalar(c, key, val, path, what, false, &s);
+
+	if (rc)
+		return rc;
+	dash = strchr(s, '-');
+	if (!dash) {
+		if (!parse_u64(s, &lo) || lo > 99999)
+			return fail(c, val, key, path, "expected %s (got %s)", what,
+				    got(val, g, sizeof(g)));
+		hi = lo;
+	} else {
+		size_t n = (size_t)(dash - s);
+
+		if (n == 0 || n >= sizeof(buf))
+			return fail(c, val, key, path, "expected %s (got %s)", what,
+				    got(val, g, sizeof(g)));
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		if (!parse_u64(buf, &lo) || !parse_u64(dash + 1, &hi) || lo > 99999 || hi > 99999)
+			return fail(c, val, key, path, "expected %s (got %s)", what,
+				    got(val, g, sizeof(g)));
+		if (hi < lo)
+			return fail(c, val, key, path,
+				    "expected a non-empty client range, low-high (got %s)",
+				    got(val, g, sizeof(g)));
+	}
+	uint32_t range[2] = {(uint32_t)lo, (uint32_t)hi}; /* lo, hi: consecutive fields */
+	memcpy(dest(c, f), range, sizeof(range));
+	return 0;
+}
+
+/* A list of {clients, task, start, end}; checked against the rest after the walk. */
+static int get_segments(struct ctx *c, const struct field *f, struct fy_node *key,
+			struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX], ipath[KEYPATH_MAX];
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t n = 0;
+	int rc;
+
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) < 1)
+		return fail(c, is_null(val) ? val : key, key, path,
+			    "expected a list of {clients, task, start, end} (got %s)",
+			    fy_node_is_sequence(val) ? "an empty list" : got(val, g, sizeof(g)));
+	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_SEGMENTS)
+		return fail(c, key, NULL, path, "expected at most %d segments (got %d)",
+			    FCL_SCENARIO_MAX_SEGMENTS, fy_node_sequence_item_count(val));
+	while ((item = fy_node_sequence_iterate(val, &it))) {
+		snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+		if (!fy_node_is_mapping(item))
+			return fail(c, item, key, ipath,
+				    "expected a mapping {clients, task, start, end} (got %s)",
+				    got(item, g, sizeof(g)));
+		memset(&c->sc->timeline.cur, 0, sizeof(c->sc->timeline.cur));
+		rc = walk_map(c, f->sub, item, ipath, item);
+		if (rc)
+			return rc;
+		c->sc->timeline.segments[n] = c->sc->timeline.cur;
+		c->seg_node[n++] = item;
+	}
+	c->sc->timeline.n_segments = n;
+	return 0;
+}
+
+/* A list of {clients, order, offset, join, leave, participation}. */
+static int get_groups(struct ctx *c, const struct field *f, struct fy_node *key,
+		      struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX], ipath[KEYPATH_MAX];
+	struct fcl_client_group *cur = &c->sc->timeline.gcur;
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t n = 0;
+	int rc;
+
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) < 1)
+		return fail(c, is_null(val) ? val : key, key, path,
+			    "expected a list of {clients, order, offset, join, leave, "
+			    "participation} (got %s)",
+			    fy_node_is_sequence(val) ? "an empty list" : got(val, g, sizeof(g)));
+	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_GROUPS)
+		return fail(c, key, NULL, path, "expected at most %d groups (got %d)",
+			    FCL_SCENARIO_MAX_GROUPS, fy_node_sequence_item_count(val));
+	while ((item = fy_node_sequence_iterate(val, &it))) {
+		snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+		if (!fy_node_is_mapping(item))
+			return fail(c, item, key, ipath,
+				    "expected a mapping {clients, ...} (got %s)",
+				    got(item, g, sizeof(g)));
+		memset(cur, 0, sizeof(*cur));
+		cur->order = FCL_ORDER_INHERIT;
+		cur->offset = cur->join = cur->leave = UINT32_MAX;
+		cur->participation = -1.0;
+		rc = walk_map(c, f->sub, item, ipath, item);
+		if (rc)
+			return rc;
+		c->sc->timeline.groups[n] = *cur;
+		c->grp_node[n++] = item;
+	}
+	c->sc->timeline.n_groups = n;
+	return 0;
+}
+
 static void key_list(const struct field *tab, char *buf, size_t size)
 {
 	size_t o = 0;
@@ -633,6 +852,42 @@ static int walk_map(struct ctx *c, const struct field *tab, struct fy_node *map,
 	return 0;
 }
 
+/* strategy.groups: a list of mappings, walked after the strategy section
+ * (check_strategy) so that every group inherits the complete strategy. */
+static int get_strategy_groups(struct ctx *c, const struct field *f, struct fy_node *key,
+			       struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX];
+	int n;
+
+	(void)f;
+	n = fy_node_is_sequence(val) ? fy_node_sequence_item_count(val) : -1;
+	if (n < 1 || n > FCL_SCENARIO_MAX_STRATEGY_GROUPS)
+		return fail(c, key, NULL, path, "expected a list of 1..%d groups (got %s)",
+			    FCL_SCENARIO_MAX_STRATEGY_GROUPS, got(val, g, sizeof(g)));
+	return 0;
+}
+
+/* clients: [first, last], inclusive; checked against clients.count later. */
+static int get_group_clients(struct ctx *c, const struct field *f, struct fy_node *key,
+			     struct fy_node *val, const char *path)
+{
+	char g[GOT_MAX];
+	int rc;
+
+	(void)f;
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) != 2)
+		return fail(c, key, NULL, path,
+			    "expected [first, last], a range of client ids (got %s)",
+			    got(val, g, sizeof(g)));
+	rc = get_item(c, key, fy_node_sequence_get_by_index(val, 0), path, 0, 0, 99999,
+		      &c->group_first);
+	rc = rc ? rc
+		: get_item(c, key, fy_node_sequence_get_by_index(val, 1), path, 1, c->group_first,
+			   99999, &c->group_last);
+	return rc;
+}
+
 /* ---- the schema --------------------------------------------------------- */
 
 #define OFF(m) offsetof(struct fcl_scenario, m)
@@ -662,13 +917,31 @@ static const struct choice datasets[] = {
     {"synthetic", FCL_DATASET_SYNTHETIC},
     {NULL, 0},
 };
-static const struct choice partitions[] = {{"iid", FCL_PARTITION_IID}, {NULL, 0}};
+static const struct choice partitions[] = {
+    {"iid", FCL_PARTITION_IID},
+    {"dirichlet", FCL_PARTITION_DIRICHLET},
+    {"shards", FCL_PARTITION_SHARDS},
+    {"quantity-skew", FCL_PARTITION_QUANTITY},
+    {NULL, 0},
+};
 static const struct choice generators[] = {
     {"single", FCL_TASKS_SINGLE},
     {"class-incremental", FCL_TASKS_CLASS_INCREMENTAL},
     {"permuted", FCL_TASKS_PERMUTED},
+    {"domain-incremental", FCL_TASKS_PERMUTED},
+    {"task-incremental", FCL_TASKS_TASK_INCREMENTAL},
+    {"i-blurry", FCL_TASKS_I_BLURRY},
+    {"si-blurry", FCL_TASKS_SI_BLURRY},
+    {"scole", FCL_TASKS_SCOLE},
     {NULL, 0},
 };
+static const struct choice streams[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
+static const struct choice recurrence_kinds[] = {
+    {"none", FCL_RECURRENCE_NONE},
+    {"power-law", FCL_RECURRENCE_POWER_LAW},
+    {NULL, 0},
+};
+static const struct choice lag_origins[] = {{"last-seen", 0}, {"introduced", 1}, {NULL, 0}};
 static const struct choice rules[] = {
     {"fedavg", FCL_RULE_FEDAVG},   {"fot", FCL_RULE_FOT},
     {"fedprox", FCL_RULE_FEDPROX}, {"fedavgm", FCL_RULE_FEDAVGM},
@@ -682,6 +955,20 @@ static const struct choice k_rules[] = {
     {"norm", FCL_K_RULE_NORM}, {"energy", FCL_K_RULE_ENERGY}, {NULL, 0}};
 _Static_assert(sizeof(enum fcl_k_rule) == sizeof(int), "enums are stored as int");
 static const struct choice weightings[] = {{"samples", 1}, {"uniform", 0}, {NULL, 0}};
+static const struct choice train_modes[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
+static const struct choice strategy_names[] = {
+    {"finetune", FCL_STRATEGY_FINETUNE}, {"er", FCL_STRATEGY_ER},   {"er-ace", FCL_STRATEGY_ER_ACE},
+    {"der++", FCL_STRATEGY_DERPP},       {"lwf", FCL_STRATEGY_LWF}, {"ewc", FCL_STRATEGY_EWC},
+    {"uer", FCL_STRATEGY_UER},           {"mvp", FCL_STRATEGY_MVP}, {"gdumb", FCL_STRATEGY_GDUMB},
+    {NULL, 0},
+};
+static const struct choice mvp_queries[] = {{"projection", FCL_MVP_QUERY_PROJECTION},
+					    {"backbone", FCL_MVP_QUERY_BACKBONE},
+					    {NULL, 0}};
+static const struct choice focal_modes[] = {{"sample", FCL_MVP_FOCAL_SAMPLE},
+					    {"batch", FCL_MVP_FOCAL_BATCH},
+					    {"off", FCL_MVP_FOCAL_OFF},
+					    {NULL, 0}};
 
 static const struct field synthetic_fields[] = {
     U32("train", data.synthetic_train, 1, 10000000, false, S_NONE),
@@ -700,12 +987,21 @@ static const struct field data_fields[] = {
 };
 static const struct field model_fields[] = {
     {.key = "hidden", .fn = get_hidden},
+    {.key = "head_bias", .fn = get_bool, .off = OFF(model.head_bias)},
     {0},
 };
 static const struct field clients_fields[] = {
     U32("count", clients.count, 1, 100000, true, S_NONE),
-    CHOICE("partition", clients.partition, partitions, false, S_NONE),
+    CHOICE("partition", clients.partition, partitions, false, S_PARTITION),
     U32("per_round", clients.per_round, 1, 100000, false, S_PER_ROUND),
+    {.key = "alpha",
+     .fn = get_f64,
+     .off = OFF(clients.alpha),
+     .flo = 0,
+     .flo_open = true,
+     .fhi = 1e6,
+     .slot = S_ALPHA},
+    U32("shards_per_client", clients.shards_per_client, 1, 100000, false, S_SHARDS),
     {0},
 };
 static const struct field tasks_fields[] = {
@@ -714,11 +1010,51 @@ static const struct field tasks_fields[] = {
     U32("classes_per_task", tasks.classes_per_task, 1, FCL_SCENARIO_MAX_CLASSES, false,
 	S_CLASSES_PER_TASK),
     {.key = "class_order", .fn = get_class_order, .slot = S_CLASS_ORDER},
-    U32("rounds_per_task", tasks.rounds_per_task, 1, 1000000, false, S_NONE),
+    U32("rounds_per_task", tasks.rounds_per_task, 1, 1000000, false, S_ROUNDS_PER_TASK),
     {.key = "identity_first",
      .fn = get_bool,
      .off = OFF(tasks.identity_first),
      .slot = S_IDENTITY_FIRST},
+    U32("disjoint_pct", tasks.disjoint_pct, 0, 100, false, S_DISJOINT),
+    U32("blurry_pct", tasks.blurry_pct, 0, 100, false, S_BLURRY),
+    {.key = "class_pool", .fn = get_class_pool, .slot = S_CLASS_POOL},
+    {0},
+};
+static const struct field segment_fields[] = {
+    {.key = "clients", .fn = get_client_range, .off = OFF(timeline.cur.lo), .required = true},
+    U32("task", timeline.cur.task, 0, 99999, true, S_NONE),
+    U32("start", timeline.cur.start, 0, 100000000, true, S_NONE),
+    U32("end", timeline.cur.end, 1, 100000000, true, S_NONE),
+    {0},
+};
+static const struct field group_fields[] = {
+    {.key = "clients", .fn = get_client_range, .off = OFF(timeline.gcur.lo), .required = true},
+    {.key = "order", .fn = get_group_order},
+    U32("offset", timeline.gcur.offset, 0, 1000000, false, S_NONE),
+    U32("join", timeline.gcur.join, 0, 100000000, false, S_NONE),
+    U32("leave", timeline.gcur.leave, 1, 100000000, false, S_NONE),
+    NUM(get_f64, "participation", timeline.gcur.participation, 0, true, 1, false),
+    {0},
+};
+static const struct field timeline_fields[] = {
+    {.key = "order", .fn = get_order, .slot = S_ORDER},
+    U32("offset", timeline.offset, 0, 1000000, false, S_NONE),
+    U32("jitter", timeline.jitter, 0, 1000000, false, S_JITTER),
+    U32("join", timeline.join, 0, 100000000, false, S_NONE),
+    U32("leave", timeline.leave, 1, 100000000, false, S_LEAVE),
+    NUM(get_f64, "participation", timeline.participation, 0, true, 1, false),
+    CHOICE("stream", timeline.online, streams, false, S_STREAM),
+    U32("samples_per_round", timeline.samples_per_round, 1, 10000000, false, S_SAMPLES_PER_ROUND),
+    {.key = "segments", .fn = get_segments, .sub = segment_fields, .slot = S_SEGMENTS},
+    {.key = "groups", .fn = get_groups, .sub = group_fields},
+    {0},
+};
+static const struct field recurrence_fields[] = {
+    CHOICE("kind", recurrence.kind, recurrence_kinds, true, S_NONE),
+    NUM(get_f64, "exponent", recurrence.exponent, 0, true, 100, false),
+    NUM(get_f64, "offset", recurrence.offset, 0, false, 1e6, false),
+    CHOICE("lag_from", recurrence.lag_from_introduction, lag_origins, false, S_NONE),
+    NUM(get_f64, "budget", recurrence.budget, 0, true, 1, false),
     {0},
 };
 static const struct field train_fields[] = {
@@ -727,6 +1063,47 @@ static const struct field train_fields[] = {
     NUM(get_f32, "lr", train.lr, 0, true, HUGE_VAL, false),
     NUM(get_f32, "momentum", train.momentum, 0, false, 1, true),
     NUM(get_f32, "weight_decay", train.weight_decay, 0, false, HUGE_VAL, false),
+    CHOICE("mode", train.online, train_modes, false, S_TRAIN_MODE),
+    U32("stream_batch", train.stream_batch, 1, 4096, false, S_NONE),
+    U32("replay_batch", train.replay_batch, 0, 4096, false, S_NONE),
+    U32("online_iter", train.online_iter, 1, 1000, false, S_NONE),
+    {.key = "mask_unexposed", .fn = get_bool, .off = OFF(train.mask_unexposed)},
+    {0},
+};
+static const struct field mvp_fields[] = {
+    U32("pool", strategy.mvp.pool, 1, 1024, false, S_NONE),
+    CHOICE("query", strategy.mvp.query, mvp_queries, false, S_NONE),
+    U32("query_dim", strategy.mvp.query_dim, 1, 4096, false, S_NONE),
+    U32("warmup", strategy.mvp.warmup, 0, UINT32_MAX, false, S_NONE),
+    NUM(get_f32, "alpha", strategy.mvp.alpha, 0, false, 1, false),
+    NUM(get_f32, "gamma", strategy.mvp.gamma, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "margin", strategy.mvp.margin, 0, true, HUGE_VAL, false),
+    CHOICE("focal", strategy.mvp.focal, focal_modes, false, S_NONE),
+    {.key = "afs", .fn = get_bool, .off = OFF(strategy.mvp.afs)},
+    {.key = "contrastive", .fn = get_bool, .off = OFF(strategy.mvp.contrastive)},
+    {.key = "mask", .fn = get_bool, .off = OFF(strategy.mvp.mask)},
+    {0},
+};
+#define STRATEGY_FIELDS                                                                            \
+    CHOICE("name", strategy.kind, strategy_names, true, S_NONE), \
+    U32("memory", strategy.memory, 0, 10000000, false, S_NONE), \
+    NUM(get_f32, "alpha", strategy.alpha, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "beta", strategy.beta, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "lambda", strategy.lambda, 0, false, HUGE_VAL, false), \
+    NUM(get_f32, "temperature", strategy.temperature, 0, true, HUGE_VAL, false), \
+    NUM(get_f32, "decay", strategy.decay, 0, false, 1, true), \
+    NUM(get_f32, "scale", strategy.scale, 0, true, HUGE_VAL, false), \
+    {.key = "wa", .fn = get_bool, .off = OFF(strategy.wa)}, \
+    U32("epochs", strategy.epochs, 1, 100000, false, S_NONE), \
+    SECTION("mvp", mvp_fields, false, S_NONE)
+static const struct field strategy_fields[] = {
+    STRATEGY_FIELDS,
+    {.key = "groups", .fn = get_strategy_groups, .slot = S_GROUPS},
+    {0},
+};
+static const struct field strategy_group_fields[] = {
+    {.key = "clients", .fn = get_group_clients, .required = true},
+    STRATEGY_FIELDS,
     {0},
 };
 static const struct field aggregation_fields[] = {
@@ -748,6 +1125,8 @@ static const struct field aggregation_fields[] = {
 };
 static const struct field evaluation_fields[] = {
     U32("every_rounds", eval.every_rounds, 0, UINT32_MAX, false, S_NONE),
+    {.key = "per_class", .fn = get_bool, .off = OFF(eval.per_class)},
+    {.key = "local_models", .fn = get_bool, .off = OFF(eval.local_models)},
     {0},
 };
 static const struct field run_fields[] = {
@@ -764,9 +1143,12 @@ static const struct field top_fields[] = {
     SECTION("clients", clients_fields, true, S_NONE),
     SECTION("tasks", tasks_fields, true, S_TASKS),
     SECTION("train", train_fields, false, S_NONE),
+    SECTION("strategy", strategy_fields, false, S_STRATEGY),
     SECTION("aggregation", aggregation_fields, false, S_NONE),
     SECTION("evaluation", evaluation_fields, false, S_NONE),
     SECTION("run", run_fields, false, S_NONE),
+    SECTION("timeline", timeline_fields, false, S_NONE),
+    SECTION("recurrence", recurrence_fields, false, S_RECURRENCE),
     {0},
 };
 
@@ -835,6 +1217,18 @@ static int check_files(struct ctx *c)
 static int check_clients(struct ctx *c)
 {
 	struct fcl_scenario *sc = c->sc;
+	enum fcl_partition_kind p = sc->clients.partition;
+	const char *pname = scalar_text(c->val[S_PARTITION]);
+
+	if (c->key[S_ALPHA] && p != FCL_PARTITION_DIRICHLET && p != FCL_PARTITION_QUANTITY)
+		return fail(c, c->key[S_ALPHA], NULL, "clients.alpha",
+			    "expected only with partition: dirichlet or quantity-skew (got "
+			    "partition: %s)",
+			    *pname ? pname : "iid");
+	if (c->key[S_SHARDS] && p != FCL_PARTITION_SHARDS)
+		return fail(c, c->key[S_SHARDS], NULL, "clients.shards_per_client",
+			    "expected only with partition: shards (got partition: %s)",
+			    *pname ? pname : "iid");
 
 	if (!c->key[S_PER_ROUND])
 		sc->clients.per_round = sc->clients.count;
@@ -845,17 +1239,27 @@ static int check_clients(struct ctx *c)
 	return 0;
 }
 
-/* Keys that only one generator takes are errors with the others. */
-static int only_with(struct ctx *c, enum slot s, const char *key, enum fcl_task_kind kind)
-{
-	char path[KEYPATH_MAX];
+#define KIND(k) (1u << (k))
+#define CLASS_SPLIT_KINDS (KIND(FCL_TASKS_CLASS_INCREMENTAL) | KIND(FCL_TASKS_TASK_INCREMENTAL))
+#define BLURRY_KINDS (KIND(FCL_TASKS_I_BLURRY) | KIND(FCL_TASKS_SI_BLURRY))
 
-	if (!c->key[s] || c->sc->tasks.kind == kind)
+/* Keys that only some generators take are errors with the others. */
+static int only_with(struct ctx *c, enum slot s, const char *key, unsigned kinds)
+{
+	char path[KEYPATH_MAX], names[160] = "";
+	size_t o = 0;
+	unsigned k;
+
+	if (!c->key[s] || (kinds & KIND(c->sc->tasks.kind)))
 		return 0;
+	for (k = 0; k < 32 && o < sizeof(names); k++)
+		if (kinds & KIND(k))
+			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", o ? " or " : "",
+					      fcl_task_kind_name((enum fcl_task_kind)k));
 	snprintf(path, sizeof(path), "tasks.%s", key);
 	return fail(c, c->key[s], NULL, path,
-		    "expected only with generator: %s (got generator: %s)",
-		    fcl_task_kind_name(kind), scalar_text(c->val[S_GENERATOR]));
+		    "expected only with generator: %s (got generator: %s)", names,
+		    scalar_text(c->val[S_GENERATOR]));
 }
 
 static int check_task_count(struct ctx *c)
@@ -930,25 +1334,277 @@ static int check_class_split(struct ctx *c, uint32_t classes)
 	return 0;
 }
 
+/* scole: pool ids are classes, each once; classes_per_task fits in the pool. */
+static int check_scole(struct ctx *c, uint32_t classes)
+{
+	struct fcl_scenario *sc = c->sc;
+	bool used[FCL_SCENARIO_MAX_CLASSES] = {false};
+	char ipath[KEYPATH_MAX];
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t i, pool;
+
+	if (c->key[S_CLASS_POOL]) {
+		for (i = 0; (item = fy_node_sequence_iterate(c->val[S_CLASS_POOL], &it)); i++) {
+			uint32_t id = sc->tasks.class_pool[i];
+
+			snprintf(ipath, sizeof(ipath), "tasks.class_pool[%u]", i);
+			if (id >= classes)
+				return fail(c, item, c->key[S_CLASS_POOL], ipath,
+					    "expected a class id in 0..%u (got %u)", classes - 1,
+					    id);
+			if (used[id])
+				return fail(c, item, c->key[S_CLASS_POOL], ipath,
+					    "expected each class once (got %u again)", id);
+			used[id] = true;
+		}
+	}
+	pool = sc->tasks.n_class_pool ? sc->tasks.n_class_pool : classes;
+	if (!c->key[S_CLASSES_PER_TASK])
+		sc->tasks.classes_per_task = pool < 2 ? pool : 2;
+	if (sc->tasks.classes_per_task > pool)
+		return fail(c, c->val[S_CLASSES_PER_TASK], c->key[S_CLASSES_PER_TASK],
+			    "tasks.classes_per_task",
+			    "expected at most the %u classes of the pool (got %u)", pool,
+			    sc->tasks.classes_per_task);
+	return 0;
+}
+
+static int check_blurry(struct ctx *c, uint32_t classes)
+{
+	struct fcl_scenario *sc = c->sc;
+
+	if (sc->tasks.count > classes)
+		return fail(c, c->val[S_TASK_COUNT], c->key[S_TASK_COUNT], "tasks.count",
+			    "expected at most %u tasks for %u classes (got %u)", classes, classes,
+			    sc->tasks.count);
+	sc->tasks.classes_per_task = 0; /* varies per task */
+	return 0;
+}
+
+static int check_strategy(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	struct fcl_strategy_config top = sc->strategy;
+	struct fy_node *item;
+	char path[KEYPATH_MAX];
+	void *it = NULL;
+	uint32_t i = 0;
+	int rc;
+
+	if (sc->train.mask_unexposed < 0)
+		sc->train.mask_unexposed = sc->train.online;
+	/* The loop iterates the samples the timeline hands out: an online loop
+	 * over offline data would replay the whole task every round. */
+	if (sc->train.online && !sc->timeline.online)
+		return fail(c, c->val[S_TRAIN_MODE], c->key[S_TRAIN_MODE], "train.mode",
+			    "expected timeline.stream: online with train.mode: online (got an "
+			    "offline timeline)");
+	if (sc->tasks.kind == FCL_TASKS_TASK_INCREMENTAL && top.kind != FCL_STRATEGY_FINETUNE)
+		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
+			    "expected finetune with tasks.generator task-incremental (other "
+			    "strategies do not mask logits by task yet)");
+	if (top.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+		return fail(c, c->val[S_STRATEGY], c->key[S_STRATEGY], "strategy.name",
+			    "expected model.hidden to have at least one layer for mvp (got none)");
+	if (!c->val[S_GROUPS])
+		return 0;
+	while ((item = fy_node_sequence_iterate(c->val[S_GROUPS], &it))) {
+		char g[GOT_MAX];
+		snprintf(path, sizeof path, "strategy.groups[%u]", i);
+		if (!fy_node_is_mapping(item))
+			return fail(c, item, c->key[S_GROUPS], path, "expected a mapping (got %s)",
+				    got(item, g, sizeof(g)));
+		sc->strategy = top; /* a group inherits what it does not set */
+		rc = walk_map(c, strategy_group_fields, item, path, item);
+		if (!rc && c->group_last >= sc->clients.count)
+			rc = fail(c, item, NULL, path,
+				  "expected clients within 0..%u (got [%u, %u])",
+				  sc->clients.count - 1, c->group_first, c->group_last);
+		if (!rc && sc->tasks.kind == FCL_TASKS_TASK_INCREMENTAL &&
+		    sc->strategy.kind != FCL_STRATEGY_FINETUNE)
+			rc = fail(c, item, NULL, path,
+				  "expected finetune with tasks.generator task-incremental");
+		if (!rc && sc->strategy.kind == FCL_STRATEGY_MVP && sc->model.n_hidden < 1)
+			rc = fail(c, item, NULL, path,
+				  "expected model.hidden to have at least one layer for mvp (got "
+				  "none)");
+		if (rc) {
+			sc->strategy = top;
+			return rc;
+		}
+		sc->strategy_groups[i].first = c->group_first;
+		sc->strategy_groups[i].last = c->group_last;
+		sc->strategy_groups[i].cfg = sc->strategy;
+		i++;
+	}
+	sc->strategy = top;
+	sc->n_strategy_groups = i;
+	return 0;
+}
+
 static int check_tasks(struct ctx *c)
 {
 	struct fcl_scenario *sc = c->sc;
 	uint32_t classes = n_classes(sc);
 	int rc;
 
-	rc = only_with(c, S_CLASSES_PER_TASK, "classes_per_task", FCL_TASKS_CLASS_INCREMENTAL);
-	rc = rc ? rc : only_with(c, S_CLASS_ORDER, "class_order", FCL_TASKS_CLASS_INCREMENTAL);
-	rc = rc ? rc : only_with(c, S_IDENTITY_FIRST, "identity_first", FCL_TASKS_PERMUTED);
+	rc = only_with(c, S_CLASSES_PER_TASK, "classes_per_task",
+		       CLASS_SPLIT_KINDS | KIND(FCL_TASKS_SCOLE));
+	rc = rc ? rc : only_with(c, S_CLASS_ORDER, "class_order", CLASS_SPLIT_KINDS);
+	rc = rc ? rc : only_with(c, S_IDENTITY_FIRST, "identity_first", KIND(FCL_TASKS_PERMUTED));
+	rc = rc ? rc : only_with(c, S_DISJOINT, "disjoint_pct", BLURRY_KINDS);
+	rc = rc ? rc : only_with(c, S_BLURRY, "blurry_pct", BLURRY_KINDS);
+	rc = rc ? rc : only_with(c, S_CLASS_POOL, "class_pool", KIND(FCL_TASKS_SCOLE));
 	rc = rc ? rc : check_task_count(c);
 	if (rc)
 		return rc;
-	if (sc->tasks.kind != FCL_TASKS_CLASS_INCREMENTAL) {
+	if (sc->tasks.kind == FCL_TASKS_SCOLE)
+		return check_scole(c, classes);
+	if (sc->tasks.kind == FCL_TASKS_I_BLURRY || sc->tasks.kind == FCL_TASKS_SI_BLURRY)
+		return check_blurry(c, classes);
+	if (!(KIND(sc->tasks.kind) & CLASS_SPLIT_KINDS)) {
 		sc->tasks.classes_per_task = classes; /* every task sees every class */
 		sc->tasks.n_class_order = 0;
 		return 0;
 	}
 	rc = check_class_split(c, classes);
 	return rc ? rc : check_class_order(c, classes);
+}
+
+static bool segments_overlap(const struct fcl_segment *a, const struct fcl_segment *b)
+{
+	return a->lo <= b->hi && b->lo <= a->hi && a->start < b->end && b->start < a->end;
+}
+
+static int check_segments(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	char path[KEYPATH_MAX];
+	uint32_t i, j;
+
+	for (i = 0; i < sc->timeline.n_segments; i++) {
+		const struct fcl_segment *g = &sc->timeline.segments[i];
+		struct fy_node *n = c->seg_node[i];
+
+		snprintf(path, sizeof(path), "timeline.segments[%u].clients", i);
+		if (g->hi >= sc->clients.count)
+			return fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
+				    "expected client ids below clients.count = %u (got %u-%u)",
+				    sc->clients.count, g->lo, g->hi);
+		snprintf(path, sizeof(path), "timeline.segments[%u].task", i);
+		if (g->task >= sc->tasks.count)
+			return fail(c, fy_node_mapping_lookup_by_string(n, "task", -1), n, path,
+				    "expected a task id below tasks.count = %u (got %u)",
+				    sc->tasks.count, g->task);
+		snprintf(path, sizeof(path), "timeline.segments[%u].end", i);
+		if (g->end <= g->start)
+			return fail(c, fy_node_mapping_lookup_by_string(n, "end", -1), n, path,
+				    "expected end > start = %u (got %u)", g->start, g->end);
+		for (j = 0; j < i; j++) {
+			const struct fcl_segment *h = &sc->timeline.segments[j];
+
+			if (!segments_overlap(g, h))
+				continue;
+			snprintf(path, sizeof(path), "timeline.segments[%u]", i);
+			return fail(
+			    c, n, NULL, path,
+			    "expected segments of one client not to overlap (got rounds "
+			    "%u..%u, overlapping segments[%u], rounds %u..%u, for client %u)",
+			    g->start, g->end - 1, j, h->start, h->end - 1,
+			    g->lo > h->lo ? g->lo : h->lo);
+		}
+	}
+	return 0;
+}
+
+static int check_groups(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	char path[KEYPATH_MAX];
+	uint32_t i, j;
+
+	for (i = 0; i < sc->timeline.n_groups; i++) {
+		const struct fcl_client_group *g = &sc->timeline.groups[i];
+		struct fy_node *n = c->grp_node[i], *order;
+		uint32_t join = g->join != UINT32_MAX ? g->join : sc->timeline.join;
+		uint32_t leave = g->leave != UINT32_MAX ? g->leave : sc->timeline.leave;
+
+		snprintf(path, sizeof(path), "timeline.groups[%u].clients", i);
+		if (g->hi >= sc->clients.count)
+			return fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
+				    "expected client ids below clients.count = %u (got %u-%u)",
+				    sc->clients.count, g->lo, g->hi);
+		for (j = 0; j < i; j++) {
+			const struct fcl_client_group *h = &sc->timeline.groups[j];
+			if (g->lo <= h->hi && h->lo <= g->hi)
+				return fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1),
+					    n, path,
+					    "expected each client in at most one group (got %u-%u, "
+					    "overlapping groups[%u], %u-%u)",
+					    g->lo, g->hi, j, h->lo, h->hi);
+		}
+		order = fy_node_mapping_lookup_by_string(n, "order", -1);
+		for (j = 0; g->order == FCL_ORDER_EXPLICIT && j < g->n_order; j++) {
+			if (g->order_list[j] < sc->tasks.count)
+				continue;
+			snprintf(path, sizeof(path), "timeline.groups[%u].order[%u]", i, j);
+			return fail(c, fy_node_sequence_get_by_index(order, (int)j), order, path,
+				    "expected a task id below tasks.count = %u (got %u)",
+				    sc->tasks.count, g->order_list[j]);
+		}
+		if (leave && leave <= join) {
+			snprintf(path, sizeof(path), "timeline.groups[%u].leave", i);
+			return fail(c, fy_node_mapping_lookup_by_string(n, "leave", -1), n, path,
+				    "expected a round after join = %u (got %u)", join, leave);
+		}
+	}
+	return 0;
+}
+
+static int check_timeline(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	char ipath[KEYPATH_MAX];
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t i;
+	int rc;
+
+	if (c->key[S_JITTER] && sc->timeline.jitter >= sc->tasks.rounds_per_task)
+		return fail(c, c->val[S_JITTER], c->key[S_JITTER], "timeline.jitter",
+			    "expected less than tasks.rounds_per_task = %u (got %u)",
+			    sc->tasks.rounds_per_task, sc->timeline.jitter);
+	if (c->key[S_LEAVE] && sc->timeline.leave <= sc->timeline.join)
+		return fail(c, c->val[S_LEAVE], c->key[S_LEAVE], "timeline.leave",
+			    "expected a round after timeline.join = %u (got %u)", sc->timeline.join,
+			    sc->timeline.leave);
+	if (c->key[S_SAMPLES_PER_ROUND] && !sc->timeline.online)
+		return fail(c, c->key[S_SAMPLES_PER_ROUND], NULL, "timeline.samples_per_round",
+			    "expected only with stream: online (got stream: offline)");
+	if (sc->timeline.order == FCL_ORDER_EXPLICIT) {
+		for (i = 0; (item = fy_node_sequence_iterate(c->val[S_ORDER], &it)); i++) {
+			snprintf(ipath, sizeof(ipath), "timeline.order[%u]", i);
+			if (sc->timeline.order_list[i] >= sc->tasks.count)
+				return fail(c, item, c->key[S_ORDER], ipath,
+					    "expected a task id below tasks.count = %u (got %u)",
+					    sc->tasks.count, sc->timeline.order_list[i]);
+		}
+	}
+	rc = check_segments(c);
+	return rc ? rc : check_groups(c);
+}
+
+static int check_recurrence(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+
+	if (sc->recurrence.kind != FCL_RECURRENCE_NONE && sc->tasks.kind == FCL_TASKS_PERMUTED)
+		return fail(c, c->key[S_RECURRENCE], NULL, "recurrence.kind",
+			    "expected a generator that splits classes, not permuted (got "
+			    "generator: %s)",
+			    scalar_text(c->val[S_GENERATOR]));
+	return 0;
 }
 
 /* ---- documents ---------------------------------------------------------- */
@@ -1031,6 +1687,9 @@ static int walk_document(struct ctx *c, struct fy_document *fyd)
 	rc = rc ? rc : check_data(c);
 	rc = rc ? rc : check_clients(c);
 	rc = rc ? rc : check_tasks(c);
+	rc = rc ? rc : check_timeline(c);
+	rc = rc ? rc : check_recurrence(c);
+	rc = rc ? rc : check_strategy(c);
 	return rc ? rc : check_files(c);
 }
 
@@ -1140,6 +1799,12 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.local_epochs = 1;
 	sc->train.batch_size = 32;
 	sc->train.lr = 0.05f;
+	sc->train.stream_batch = 10;
+	sc->train.replay_batch = 10;
+	sc->train.online_iter = 1;
+	sc->train.mask_unexposed = -1; /* unset: follows train.mode */
+	sc->model.head_bias = 1;
+	fcl_strategy_config_defaults(&sc->strategy);
 	sc->aggregation.rule = FCL_RULE_FEDAVG;
 	sc->aggregation.weighted = 1;
 	sc->aggregation.threshold = 0.96;
@@ -1154,9 +1819,18 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->aggregation.trim = 0.2;
 	sc->aggregation.byzantine = 2;
 	sc->aggregation.krum_select = 1;
+	sc->eval.per_class = 1;
 	sc->run.round_timeout_s = 120;
 	sc->run.quorum = 1.0;
 	sc->run.join_timeout_s = 60;
+	sc->clients.alpha = 0.5;
+	sc->clients.shards_per_client = 2;
+	sc->tasks.disjoint_pct = 50;
+	sc->tasks.blurry_pct = 10;
+	sc->timeline.participation = 1.0;
+	sc->recurrence.exponent = 1.5;
+	sc->recurrence.offset = 1.0;
+	sc->recurrence.budget = 0.2;
 }
 
 int fcl_scenario_parse(struct fcl_scenario *sc, const char *text, size_t len, const char *filename,
@@ -1225,6 +1899,15 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 	return rc;
 }
 
+const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
+							  uint32_t client)
+{
+	for (uint32_t i = sc->n_strategy_groups; i-- > 0;)
+		if (client >= sc->strategy_groups[i].first && client <= sc->strategy_groups[i].last)
+			return &sc->strategy_groups[i].cfg;
+	return &sc->strategy;
+}
+
 const char *fcl_task_kind_name(enum fcl_task_kind kind)
 {
 	switch (kind) {
@@ -1234,6 +1917,40 @@ const char *fcl_task_kind_name(enum fcl_task_kind kind)
 		return "class-incremental";
 	case FCL_TASKS_PERMUTED:
 		return "permuted";
+	case FCL_TASKS_TASK_INCREMENTAL:
+		return "task-incremental";
+	case FCL_TASKS_I_BLURRY:
+		return "i-blurry";
+	case FCL_TASKS_SI_BLURRY:
+		return "si-blurry";
+	case FCL_TASKS_SCOLE:
+		return "scole";
 	}
 	return "unknown";
+}
+
+const char *fcl_partition_kind_name(enum fcl_partition_kind kind)
+{
+	switch (kind) {
+	case FCL_PARTITION_IID:
+		return "iid";
+	case FCL_PARTITION_DIRICHLET:
+		return "dirichlet";
+	case FCL_PARTITION_SHARDS:
+		return "shards";
+	case FCL_PARTITION_QUANTITY:
+		return "quantity-skew";
+	}
+	return "unknown";
+}
+
+int fcl_scenario_in_phase(const struct fcl_scenario *sc)
+{
+	for (uint32_t i = 0; i < sc->timeline.n_groups; i++)
+		if (sc->timeline.groups[i].order != FCL_ORDER_INHERIT ||
+		    (sc->timeline.groups[i].offset != UINT32_MAX &&
+		     sc->timeline.groups[i].offset != 0))
+			return 0;
+	return sc->timeline.order != FCL_ORDER_SHUFFLED && sc->timeline.offset == 0 &&
+	       sc->timeline.jitter == 0 && sc->timeline.n_segments == 0;
 }

@@ -47,6 +47,28 @@ int fcl_train_epochs(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_sc
 		     const struct fcl_dataset *ds, const uint32_t *idx, size_t n,
 		     const uint32_t *perm, uint32_t epochs, struct fcl_rng *rng, float *loss)
 {
+	return fcl_train_epochs_masked(m, opt, t, ds, idx, n, perm, NULL, epochs, rng, loss);
+}
+
+/* Masked classes get a logit so low that their probability, and so their
+ * gradient, is exactly zero. The logits are outputs only; backward does not
+ * read them. */
+static void mask_logits(struct fcl_mlp *m, const uint8_t *mask, size_t batch)
+{
+	uint32_t classes = m->sizes[m->n_layers];
+	float *z = m->acts[m->n_layers];
+
+	for (size_t k = 0; k < batch; k++)
+		for (uint32_t c = 0; c < classes; c++)
+			if (!mask[c])
+				z[k * classes + c] = -1e30f;
+}
+
+int fcl_train_epochs_masked(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_scratch *t,
+			    const struct fcl_dataset *ds, const uint32_t *idx, size_t n,
+			    const uint32_t *perm, const uint8_t *mask, uint32_t epochs,
+			    struct fcl_rng *rng, float *loss)
+{
 	int rc = reserve_order(t, n);
 	*loss = 0.0f;
 	if (rc || n == 0)
@@ -59,6 +81,8 @@ int fcl_train_epochs(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_sc
 			size_t b = n - i < t->batch ? n - i : t->batch;
 			fcl_dataset_gather(ds, t->order + i, b, perm, t->x, t->y);
 			fcl_mlp_forward(m, t->x, b);
+			if (mask)
+				mask_logits(m, mask, b);
 			sum += (double)fcl_mlp_loss(m, t->y, b) * (double)b;
 			fcl_mlp_zero_grad(m);
 			fcl_mlp_backward(m, t->y, b);
@@ -73,6 +97,13 @@ int fcl_train_epochs(struct fcl_mlp *m, struct fcl_sgd *opt, struct fcl_train_sc
 double fcl_evaluate(struct fcl_mlp *m, struct fcl_train_scratch *t, const struct fcl_dataset *ds,
 		    const uint32_t *idx, size_t n, const uint32_t *perm)
 {
+	return fcl_evaluate_masked(m, t, ds, idx, n, perm, NULL);
+}
+
+double fcl_evaluate_masked(struct fcl_mlp *m, struct fcl_train_scratch *t,
+			   const struct fcl_dataset *ds, const uint32_t *idx, size_t n,
+			   const uint32_t *perm, const uint8_t *mask)
+{
 	size_t correct = 0;
 	uint32_t classes = m->sizes[m->n_layers];
 
@@ -84,9 +115,9 @@ double fcl_evaluate(struct fcl_mlp *m, struct fcl_train_scratch *t, const struct
 		const float *logits = fcl_mlp_forward(m, t->x, b);
 		for (size_t k = 0; k < b; k++) {
 			const float *z = logits + k * classes;
-			uint32_t best = 0;
-			for (uint32_t c = 1; c < classes; c++)
-				if (z[c] > z[best])
+			uint32_t best = UINT32_MAX;
+			for (uint32_t c = 0; c < classes; c++)
+				if ((!mask || mask[c]) && (best == UINT32_MAX || z[c] > z[best]))
 					best = c;
 			correct += (int32_t)best == t->y[k];
 		}

@@ -24,16 +24,27 @@ enum fcl_rng_purpose {
 	FCL_RNG_LOCAL_SHUFFLE,
 	FCL_RNG_SYNTHETIC_DATA,
 	FCL_RNG_EVAL_SUBSET,
-	FCL_RNG_TEST, /* for tests only */
-	FCL_RNG_SKETCH, /* FOT: a client's private G_i; round = task * FCL_MLP_MAX_LAYERS + layer */
+	FCL_RNG_TEST,         /* for tests only */
+	FCL_RNG_STREAM_ORDER, /* a task's sample order */
+	FCL_RNG_BLURRY,       /* i-Blurry / Si-Blurry class and sample cuts */
+	FCL_RNG_SCOLE,        /* SCoLe: each task's classes */
+	FCL_RNG_TASK_ORDER,   /* timeline.order: shuffled */
+	FCL_RNG_ARRIVAL,      /* timeline offset and jitter */
+	FCL_RNG_AVAILABILITY, /* timeline.participation */
+	FCL_RNG_RECURRENCE,   /* power-law recurrence draws */
+	FCL_RNG_REPLAY, /* replay draws: (seed, client, round) */
+	FCL_RNG_RESERVOIR, /* reservoir replacement: (seed, client, round) */
+	FCL_RNG_MVP_QUERY, /* MVP's fixed random query projection, shared by all clients */
+	FCL_RNG_MVP_INIT, /* MVP keys of one client */
+	FCL_RNG_SKETCH,       /* FOT: a client's private G_i; round = task * FCL_MLP_MAX_LAYERS + layer */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX
 #define FCL_RNG_NO_ROUND UINT32_MAX
 
 /* Derives the stream for (seed, purpose, client, round). */
-void fcl_rng_init(struct fcl_rng *rng, uint64_t seed, enum fcl_rng_purpose purpose,
-		  uint32_t client, uint32_t round);
+void fcl_rng_init(struct fcl_rng *rng, uint64_t seed, enum fcl_rng_purpose purpose, uint32_t client,
+		  uint32_t round);
 uint64_t fcl_rng_next(struct fcl_rng *rng);
 /* Uniform in [0, n), without modulo bias. n > 0. */
 uint64_t fcl_rng_below(struct fcl_rng *rng, uint64_t n);

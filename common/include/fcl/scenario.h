@@ -8,23 +8,65 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcl/strategy.h"
+
 #define FCL_SCENARIO_MAX_HIDDEN 6
 #define FCL_SCENARIO_MAX_CLASSES 256
 #define FCL_SCENARIO_PATH_MAX 512
+#define FCL_SCENARIO_MAX_ORDER 1024     /* entries of an explicit timeline.order */
+#define FCL_SCENARIO_MAX_SEGMENTS 256   /* entries of timeline.segments */
+#define FCL_SCENARIO_MAX_GROUPS 64      /* entries of timeline.groups */
+#define FCL_SCENARIO_MAX_GROUP_ORDER 64 /* an explicit order inside a group */
+#define FCL_SCENARIO_MAX_STRATEGY_GROUPS 16 /* entries of strategy.groups */
 
 enum fcl_dataset_kind {
-	FCL_DATASET_IDX,       /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
+	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
 	FCL_DATASET_SYNTHETIC, /* Gaussian clusters, for tests */
 };
 
 enum fcl_partition_kind {
 	FCL_PARTITION_IID,
+	FCL_PARTITION_DIRICHLET, /* per-client label mix q_c ~ Dir(alpha * global mix) */
+	FCL_PARTITION_SHARDS,    /* sort by label, cut into count*k shards, k per client */
+	FCL_PARTITION_QUANTITY,  /* IID labels, client sizes ~ Dir(alpha) */
 };
 
 enum fcl_task_kind {
 	FCL_TASKS_SINGLE,            /* one task with every class */
 	FCL_TASKS_CLASS_INCREMENTAL, /* disjoint class sets, single head */
 	FCL_TASKS_PERMUTED,          /* all classes, a fixed pixel permutation per task */
+	FCL_TASKS_TASK_INCREMENTAL,  /* class-incremental, task id known at test (masked logits) */
+	FCL_TASKS_I_BLURRY,          /* N% disjoint classes, M% blurry samples, even cuts */
+	FCL_TASKS_SI_BLURRY,         /* the same with stochastic cuts (Si-Blurry) */
+	FCL_TASKS_SCOLE,             /* many small tasks drawn from a class pool */
+};
+
+enum fcl_order_kind {
+	FCL_ORDER_CATALOGUE, /* tasks 0, 1, 2 ... */
+	FCL_ORDER_SHUFFLED,  /* a seeded permutation per client */
+	FCL_ORDER_EXPLICIT,  /* an explicit list of task ids */
+	FCL_ORDER_INHERIT,   /* a group without its own order: timeline.order */
+};
+
+enum fcl_recurrence_kind {
+	FCL_RECURRENCE_NONE,
+	FCL_RECURRENCE_POWER_LAW, /* old task i weighted (lag_i + offset)^-exponent */
+};
+
+/* One explicit segment: clients lo..hi train on `task` in rounds [start, end). */
+struct fcl_segment {
+	uint32_t lo, hi, task, start, end;
+};
+
+/* Clients lo..hi with their own timeline settings; UINT32_MAX (participation
+ * < 0, order FCL_ORDER_INHERIT) = as the timeline says. */
+struct fcl_client_group {
+	uint32_t lo, hi;
+	enum fcl_order_kind order;
+	uint32_t n_order;
+	uint32_t order_list[FCL_SCENARIO_MAX_GROUP_ORDER];
+	uint32_t offset, join, leave;
+	double participation;
 };
 
 /* Server aggregation rules; each lives in common/src/agg_<name>.c (see fcl/aggregate.h). */
@@ -63,12 +105,15 @@ struct fcl_scenario {
 	struct {
 		uint32_t n_hidden;
 		uint32_t hidden[FCL_SCENARIO_MAX_HIDDEN];
+		int head_bias; /* 0: the head has no bias (kept at 0), for UER */
 	} model;
 
 	struct {
-		uint32_t count;     /* logical clients */
+		uint32_t count; /* logical clients */
 		enum fcl_partition_kind partition;
 		uint32_t per_round; /* participants sampled each round (<= count) */
+		double alpha;       /* dirichlet, quantity-skew: concentration */
+		uint32_t shards_per_client;
 	} clients;
 
 	struct {
@@ -78,14 +123,54 @@ struct fcl_scenario {
 		uint32_t n_class_order;    /* 0 = seeded order */
 		uint32_t class_order[FCL_SCENARIO_MAX_CLASSES];
 		uint32_t rounds_per_task;
-		int identity_first;        /* permuted: task 0 keeps the original pixels */
+		int identity_first;    /* permuted: task 0 keeps the original pixels */
+		uint32_t disjoint_pct; /* blurry: N, share of classes that are disjoint */
+		uint32_t blurry_pct;   /* blurry: M, share of blurry samples moved */
+		uint32_t n_class_pool; /* scole: 0 = every class */
+		uint32_t class_pool[FCL_SCENARIO_MAX_CLASSES];
 	} tasks;
+
+	struct {
+		enum fcl_order_kind order;
+		uint32_t n_order; /* explicit order: task ids, repeats allowed */
+		uint32_t order_list[FCL_SCENARIO_MAX_ORDER];
+		uint32_t offset;      /* each client starts 0..offset rounds late (seeded) */
+		uint32_t jitter;      /* each later task starts 0..jitter rounds late (seeded) */
+		uint32_t join, leave; /* clients exist in [join, leave); leave 0 = to the end */
+		double participation; /* chance a present client is available in a round */
+		int online;           /* single pass over the stream instead of epochs */
+		uint32_t samples_per_round; /* online: 0 = spread each task over its rounds */
+		uint32_t n_segments;
+		struct fcl_segment segments[FCL_SCENARIO_MAX_SEGMENTS];
+		struct fcl_segment cur; /* parser scratch */
+		uint32_t n_groups;
+		struct fcl_client_group groups[FCL_SCENARIO_MAX_GROUPS];
+		struct fcl_client_group gcur; /* parser scratch */
+	} timeline;
+
+	struct {
+		enum fcl_recurrence_kind kind;
+		double exponent, offset, budget;
+		int lag_from_introduction; /* 0: lag counts from the last round the task was seen */
+	} recurrence;
 
 	struct {
 		uint32_t local_epochs;
 		uint32_t batch_size;
 		float lr, momentum, weight_decay;
+		int online;            /* train.mode: offline (0) or online (1) */
+		uint32_t stream_batch; /* online: stream samples per batch */
+		uint32_t replay_batch; /* replayed samples per step */
+		uint32_t online_iter;  /* online: SGD steps per stream batch */
+		int mask_unexposed;    /* mask unexposed classes' logits; default: online */
 	} train;
+
+	struct fcl_strategy_config strategy; /* every client's strategy, unless a group says otherwise */
+	uint32_t n_strategy_groups;
+	struct {
+		uint32_t first, last; /* client ids, inclusive */
+		struct fcl_strategy_config cfg;
+	} strategy_groups[FCL_SCENARIO_MAX_STRATEGY_GROUPS]; /* the last group holding a client wins */
 
 	struct {
 		enum fcl_rule_kind rule;
@@ -106,12 +191,14 @@ struct fcl_scenario {
 
 	struct {
 		uint32_t every_rounds; /* 0 = only at task ends */
+		int per_class;         /* write per-class accuracy (eval_class.csv); default 1 */
+		int local_models;      /* also evaluate each participant's local model; default 0 */
 	} eval;
 
 	struct {
 		double round_timeout_s; /* a round ends at this deadline if the quorum is met */
 		double quorum;          /* share of a round's participants needed, (0, 1] */
-		double join_timeout_s;  /* how long the server waits for every client to say hello */
+		double join_timeout_s; /* how long the server waits for every client to say hello */
 	} run;
 };
 
@@ -129,5 +216,12 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		      char *err, size_t errlen);
 
 const char *fcl_task_kind_name(enum fcl_task_kind kind);
+const char *fcl_partition_kind_name(enum fcl_partition_kind kind);
+/* Do all clients meet the same task in the same round (a global task clock)? */
+int fcl_scenario_in_phase(const struct fcl_scenario *sc);
+
+/* The strategy of one logical client: its group's, or strategy's. Borrowed. */
+const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
+							  uint32_t client);
 
 #endif

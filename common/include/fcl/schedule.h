@@ -13,22 +13,67 @@
 
 struct fcl_scenario;
 
+/* What a class is to a blurry task. */
+enum fcl_class_role { FCL_CLASS_NONE = 0, FCL_CLASS_DISJOINT, FCL_CLASS_BLURRY };
+
 struct fcl_task {
 	uint32_t n_classes;
-	uint32_t classes[256];     /* the task's classes, ascending */
-	uint8_t has_class[256];    /* has_class[c] = 1 when class c belongs to the task */
-	uint32_t *perm;            /* (dim) pixel permutation, or NULL for the identity */
-	uint32_t *test_idx;        /* test samples of the task */
+	uint32_t classes[256];  /* the task's (test) classes, ascending */
+	uint8_t has_class[256]; /* has_class[c] = 1 when class c belongs to the task */
+	uint8_t role[256];      /* blurry generators: enum fcl_class_role of each class */
+	uint32_t *perm;         /* (dim) pixel permutation, or NULL for the identity */
+	uint32_t *test_idx;     /* test samples of the task */
 	uint32_t n_test;
+	uint32_t *train_idx; /* (n_train) the task's training samples, in stream order */
+	uint32_t n_train;
+	uint32_t blurry_in; /* blurry: samples moved through the blurry pool into it */
+};
+
+/* One entry of a client's timeline: task `task` in rounds [start, end). */
+struct fcl_entry {
+	uint32_t task, start, end;
+};
+
+/* What one logical client does over the run. */
+struct fcl_client_plan {
+	uint32_t n_entries;
+	struct fcl_entry *entries; /* (n_entries) ascending, non-overlapping */
+	uint32_t join, leave;      /* present in rounds [join, leave); leave 0 = to the end */
+	double participation;      /* chance of being available in a round with data */
+	/* Recurrence (power law): round r's samples from old tasks are
+	 * rec_idx[rec_off[r] .. rec_off[r+1]), of tasks rec_task[...]. NULL when off. */
+	uint32_t *rec_off; /* (n_rounds + 1) */
+	uint32_t *rec_idx, *rec_task;
 };
 
 struct fcl_schedule {
 	uint32_t n_tasks, n_rounds, n_clients, per_round, rounds_per_task;
 	uint32_t dim, n_classes;
-	struct fcl_task *tasks;    /* (n_tasks) */
-	/* Training samples of client c in task t: idx[c * n_tasks + t], n[c * n_tasks + t]. */
+	int in_phase;         /* every client meets every task in the same rounds */
+	int online;           /* single pass over a stream, else local_epochs per round */
+	int task_incremental; /* the task id is known at test: logits masked to its classes */
+	uint32_t samples_per_round, local_epochs, join, leave;
+	double participation;
+	struct fcl_task *tasks; /* (n_tasks) */
+	/* Training samples of client c in task t, in stream order:
+	 * idx[c * n_tasks + t], n[c * n_tasks + t]. */
 	uint32_t **client_task_idx;
 	uint32_t *client_task_n;
+	struct fcl_client_plan *plans; /* (n_clients) */
+	uint32_t n_global;             /* in phase: the task sequence of the global clock */
+	uint32_t *global_order;        /* (n_global) */
+};
+
+/* What logical client c trains on in round r (see fcl_schedule_client_round). */
+struct fcl_client_round {
+	int32_t task;        /* -1: not present, or no data this round */
+	uint32_t entry;      /* index into the client's plan (when task >= 0) */
+	const uint32_t *idx; /* (n) samples of `task`, borrowed */
+	uint32_t n;
+	const uint32_t *rec_idx;  /* (n_rec) recurrence samples of old tasks, borrowed */
+	const uint32_t *rec_task; /* (n_rec) their tasks */
+	uint32_t n_rec;
+	uint32_t epochs; /* passes over idx + rec_idx: local_epochs, or 1 online */
 };
 
 /* Loads the scenario's train and test sets (IDX files or synthetic), applying
@@ -40,11 +85,43 @@ int fcl_schedule_compile(struct fcl_schedule *s, const struct fcl_scenario *sc,
 			 const struct fcl_dataset *train, const struct fcl_dataset *test);
 void fcl_schedule_fini(struct fcl_schedule *s);
 
+/* The task of the global clock in a round: the task every client trains
+ * when clients are in phase; otherwise position round / rounds_per_task of
+ * the catalogue (used to label evaluations). */
 uint32_t fcl_schedule_task_of_round(const struct fcl_schedule *s, uint32_t round);
-/* Is this round the last of its task? */
+/* Is this round the last of its task on the global clock? */
 int fcl_schedule_is_task_end(const struct fcl_schedule *s, uint32_t round);
-/* The round's participants, ascending, into out (per_round entries). */
-void fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, uint32_t round,
-			       uint32_t *out);
+
+/* What client c trains on in round r: task -1 when it has not joined, has
+ * left, is between segments or has no stream samples left; otherwise the
+ * task's samples for this round (offline: the client's whole task data, for
+ * local_epochs; online: the round's slice of its stream, once) and any
+ * recurrence samples. A pure function of the compiled schedule. */
+void fcl_schedule_client_round(const struct fcl_schedule *s, uint32_t client, uint32_t round,
+			       struct fcl_client_round *out);
+/* Has client c data in round r and did its participation draw, seeded by
+ * (seed, client, round), come up? */
+int fcl_schedule_available(const struct fcl_schedule *s, uint64_t seed, uint32_t client,
+			   uint32_t round);
+/* The round's participants, ascending, into out (room for per_round):
+ * per_round of the available clients drawn from (seed, round), or all of
+ * them when fewer are available. Returns how many. */
+uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, uint32_t round,
+				   uint32_t *out);
+
+/* A 64-bit digest of everything compiled (tasks, samples, timelines,
+ * recurrence): equal on the server and every client when they compiled the
+ * same scenario against the same data. Logged by both. */
+uint64_t fcl_schedule_digest(const struct fcl_schedule *s);
+
+/* Writes the compiled schedule into dir (which must exist) as tasks.csv,
+ * blurry.csv (blurry generators), clients.csv, timeline.csv, rounds.csv and,
+ * when samples is set, samples.csv; see docs/scenarios.md. 0 or -EIO/-ENOMEM. */
+int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
+			   const struct fcl_dataset *train, const char *dir, int samples);
+/* Label histogram hist (n_classes) of the samples client c holds, each once;
+ * mark is (train->n) zeros, left zeroed. Returns the number of samples. */
+uint64_t fcl_schedule_client_labels(const struct fcl_schedule *s, const struct fcl_dataset *train,
+				    uint32_t client, uint8_t *mark, uint64_t *hist);
 
 #endif

@@ -1,0 +1,96 @@
+/* common/src/strategy-private.h - what the strategy files share */
+#ifndef FCL_STRATEGY_PRIVATE_H
+#define FCL_STRATEGY_PRIVATE_H
+#include "fcl/model.h"
+#include "fcl/replay.h"
+#include "fcl/strategy.h"
+
+struct fcl_rng;
+
+/* One SGD step's inputs. Rows of x/y: [0, n_new) the stream batch, then
+ * n_rep replayed samples (slots rep), then n_rep2 more (slots rep2, DER++). */
+struct fcl__batch {
+	const float *x;   /* (rows, dim) */
+	const int32_t *y; /* (rows) */
+	size_t n_new, n_rep, n_rep2;
+	const uint32_t *rep;    /* (n_rep) buffer slots */
+	const uint32_t *rep2;   /* (n_rep2) */
+	const uint8_t *exposed; /* (C) classes this client has seen (all when not masking) */
+	const uint8_t *present; /* (C) classes of the stream batch */
+	int last_iter;          /* the last of the online_iter steps on this stream batch */
+};
+
+struct fcl__strategy_ops {
+	int replay_draws; /* replay draws per step when memory > 0: 0, 1 or 2 */
+	int (*init)(struct fcl_strategy *s);
+	void (*fini)(struct fcl_strategy *s);
+	int (*round_begin)(struct fcl_strategy *s, struct fcl_mlp *m);
+	/* Fills m->grads (zeroed by the caller) and returns the loss. */
+	double (*step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b);
+	/* After the SGD step on the MLP (strategy-owned parameters step here). */
+	void (*after_step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_sgd *opt);
+	uint64_t (*checksum)(const struct fcl_strategy *s);
+	/* GDumb-style strategies: no SGD on the stream, own buffer policy, and
+	 * the round's training at its end. NULL / 0 for the others. */
+	int no_stream_steps;
+	int64_t (*offer)(struct fcl_strategy *s, struct fcl_rng *rng, uint32_t id, uint16_t task,
+			 int32_t label);
+	int (*round_end)(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+			 const struct fcl_dataset *ds, const uint32_t *const *perms, uint32_t round,
+			 float *loss);
+};
+
+struct fcl_strategy {
+	struct fcl_strategy_config cfg;
+	struct fcl_loop_config loop;
+	const struct fcl__strategy_ops *ops;
+	uint64_t seed;
+	uint32_t client;
+	uint32_t n_layers, sizes[FCL_MLP_MAX_LAYERS + 1];
+	uint32_t dim, d, C; /* input, head input (features h), classes */
+
+	uint8_t *exposed; /* (C) persistent */
+	uint8_t *before;  /* (C) exposed before the current task began (WA) */
+	int64_t task;     /* task of the last round trained, -1 before the first */
+	uint32_t n_exposed;
+	uint64_t seen; /* stream samples seen */
+	struct fcl_replay buf;
+
+	/* scratch, sized for max_batch rows */
+	size_t max_batch;
+	float *x;                 /* (max_batch, dim) */
+	int32_t *y;               /* (max_batch) */
+	uint8_t *present;         /* (C) */
+	uint8_t *all;             /* (C) ones: the "exposed" mask when masking is off */
+	uint32_t *slots, *slots2; /* (replay_batch) */
+	uint32_t *order;          /* (order_cap) */
+	size_t order_cap;
+	float *z, *dz, *probs; /* (max_batch, C) */
+	float *ce;             /* (max_batch) */
+	float *dh;             /* (max_batch, d) */
+	float *zsave;          /* (max_batch, C) logits of the stream rows, for DER++ */
+	float *zero_bias;      /* (C) zeros */
+
+	void *priv; /* the strategy's own state */
+};
+
+extern const struct fcl__strategy_ops fcl__finetune_ops, fcl__er_ops, fcl__er_ace_ops,
+    fcl__derpp_ops, fcl__lwf_ops, fcl__ewc_ops, fcl__uer_ops, fcl__mvp_ops, fcl__gdumb_ops;
+
+/* Called with the gradient of layer l's pre-activation output (B, sizes[l+1]). */
+typedef void (*fcl__preact_hook)(void *ctx, uint32_t layer, const float *dpre, size_t B);
+
+/* Backpropagates through the MLP of the last forward: dz (B, C) into the head
+ * (dW, db, and dh), plus dh_extra (B, d) when not NULL, then through the
+ * hidden layers. dz may be NULL (dh_extra only). Accumulates into m->grads. */
+void fcl__backward(struct fcl_strategy *s, struct fcl_mlp *m, const float *dz,
+		   const float *dh_extra, size_t B, fcl__preact_hook hook, void *ctx);
+/* Plain masked CE on rows [r0, r0 + n) of the last forward's logits, mean
+ * over n times weight, gradient into s->dz; returns weight * mean CE. */
+double fcl__ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
+		    size_t n, const uint8_t *mask, float weight);
+float *fcl__alloc_floats(size_t n);
+/* MVP: the queries of B inputs x (B, dim) into q (B, *dq), for tests. */
+void fcl__mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq);
+
+#endif

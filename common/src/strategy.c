@@ -1,0 +1,486 @@
+/* common/src/strategy.c - strategy lifecycle, the online/offline loops, shared kernels */
+#include "fcl/strategy.h"
+
+#include "fcl/data.h"
+#include "fcl/log.h"
+#include "fcl/model.h"
+#include "fcl/rng.h"
+#include "strategy-private.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fcl_strategy_config_defaults(struct fcl_strategy_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->kind = FCL_STRATEGY_FINETUNE;
+	cfg->alpha = 0.3f;
+	cfg->beta = 0.5f;
+	cfg->lambda = 1.0f;
+	cfg->temperature = 2.0f;
+	cfg->decay = 0.9f;
+	cfg->scale = 1.0f / 0.09f;
+	cfg->epochs = 10;
+	cfg->mvp.pool = 10;
+	cfg->mvp.query_dim = 64;
+	cfg->mvp.query = FCL_MVP_QUERY_PROJECTION;
+	cfg->mvp.warmup = 1000;
+	cfg->mvp.alpha = 0.5f;
+	cfg->mvp.gamma = 2.0f;
+	cfg->mvp.margin = 0.5f;
+	cfg->mvp.focal = FCL_MVP_FOCAL_SAMPLE;
+	cfg->mvp.afs = 1;
+	cfg->mvp.contrastive = 1;
+	cfg->mvp.mask = 1;
+}
+
+const char *fcl_strategy_kind_name(enum fcl_strategy_kind kind)
+{
+	switch (kind) {
+	case FCL_STRATEGY_FINETUNE:
+		return "finetune";
+	case FCL_STRATEGY_ER:
+		return "er";
+	case FCL_STRATEGY_ER_ACE:
+		return "er-ace";
+	case FCL_STRATEGY_DERPP:
+		return "der++";
+	case FCL_STRATEGY_LWF:
+		return "lwf";
+	case FCL_STRATEGY_EWC:
+		return "ewc";
+	case FCL_STRATEGY_UER:
+		return "uer";
+	case FCL_STRATEGY_MVP:
+		return "mvp";
+	case FCL_STRATEGY_GDUMB:
+		return "gdumb";
+	}
+	return "unknown";
+}
+
+static const struct fcl__strategy_ops *ops_of(enum fcl_strategy_kind kind)
+{
+	switch (kind) {
+	case FCL_STRATEGY_FINETUNE:
+		return &fcl__finetune_ops;
+	case FCL_STRATEGY_ER:
+		return &fcl__er_ops;
+	case FCL_STRATEGY_ER_ACE:
+		return &fcl__er_ace_ops;
+	case FCL_STRATEGY_DERPP:
+		return &fcl__derpp_ops;
+	case FCL_STRATEGY_LWF:
+		return &fcl__lwf_ops;
+	case FCL_STRATEGY_EWC:
+		return &fcl__ewc_ops;
+	case FCL_STRATEGY_UER:
+		return &fcl__uer_ops;
+	case FCL_STRATEGY_MVP:
+		return &fcl__mvp_ops;
+	case FCL_STRATEGY_GDUMB:
+		return &fcl__gdumb_ops;
+	}
+	return NULL;
+}
+
+int fcl_strategy_uses_replay(const struct fcl_strategy_config *cfg)
+{
+	const struct fcl__strategy_ops *ops = ops_of(cfg->kind);
+	return ops && ops->replay_draws > 0 && cfg->memory > 0;
+}
+
+size_t fcl_strategy_bytes_per_sample(const struct fcl_strategy_config *cfg, uint32_t n_classes)
+{
+	return fcl_replay_bytes_per_sample(cfg->kind == FCL_STRATEGY_DERPP ? n_classes : 0);
+}
+
+size_t fcl_loop_max_batch(const struct fcl_loop_config *loop)
+{
+	size_t nb = loop->online ? loop->stream_batch : loop->batch_size;
+	return nb + 2 * (size_t)loop->replay_batch;
+}
+
+float *fcl__alloc_floats(size_t n)
+{
+	size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+	float *p = aligned_alloc(64, bytes ? bytes : 64);
+	if (p)
+		memset(p, 0, bytes ? bytes : 64);
+	return p;
+}
+
+int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_loop_config *loop,
+			uint32_t n_layers, const uint32_t *sizes, uint64_t seed, uint32_t client,
+			struct fcl_strategy **out)
+{
+	const struct fcl__strategy_ops *ops = ops_of(cfg->kind);
+	struct fcl_strategy *s;
+	size_t mb = fcl_loop_max_batch(loop), C, rb = loop->replay_batch ? loop->replay_batch : 1;
+	int rc;
+
+	if (!ops || n_layers < 1 || n_layers > FCL_MLP_MAX_LAYERS ||
+	    (loop->online ? loop->stream_batch == 0 || loop->online_iter == 0
+			  : loop->batch_size == 0 || loop->epochs == 0))
+		return -EINVAL;
+	if (cfg->kind == FCL_STRATEGY_MVP &&
+	    (n_layers < 2 || cfg->mvp.pool == 0 || cfg->mvp.query_dim == 0))
+		return -EINVAL;
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->loop = *loop;
+	s->ops = ops;
+	s->seed = seed;
+	s->client = client;
+	s->n_layers = n_layers;
+	memcpy(s->sizes, sizes, (n_layers + 1) * sizeof *sizes);
+	s->dim = sizes[0];
+	s->d = sizes[n_layers - 1];
+	s->C = C = sizes[n_layers];
+	s->max_batch = mb;
+	s->exposed = calloc(C, 1);
+	s->before = calloc(C, 1);
+	s->task = -1;
+	s->present = calloc(C, 1);
+	s->all = malloc(C);
+	if (s->all)
+		memset(s->all, 1, C);
+	s->x = fcl__alloc_floats(mb * s->dim);
+	s->y = calloc(mb, sizeof *s->y);
+	s->slots = calloc(rb, sizeof *s->slots);
+	s->slots2 = calloc(rb, sizeof *s->slots2);
+	s->z = fcl__alloc_floats(mb * C);
+	s->dz = fcl__alloc_floats(mb * C);
+	s->probs = fcl__alloc_floats(mb * C);
+	s->zsave = fcl__alloc_floats(mb * C);
+	s->ce = fcl__alloc_floats(mb);
+	s->dh = fcl__alloc_floats(mb * s->d);
+	s->zero_bias = fcl__alloc_floats(C);
+	if (!s->exposed || !s->before || !s->present || !s->all || !s->x || !s->y || !s->slots ||
+	    !s->slots2 || !s->z || !s->dz || !s->probs || !s->zsave || !s->ce || !s->dh ||
+	    !s->zero_bias) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	rc = fcl_replay_init(&s->buf, ops->replay_draws ? cfg->memory : 0,
+			     cfg->kind == FCL_STRATEGY_DERPP ? (uint32_t)C : 0);
+	if (rc)
+		goto err;
+	if (ops->init && (rc = ops->init(s)) != 0)
+		goto err;
+	*out = s;
+	return 0;
+err:
+	fcl_strategy_destroy(s);
+	return rc;
+}
+
+void fcl_strategy_destroy(struct fcl_strategy *s)
+{
+	if (!s)
+		return;
+	if (s->ops && s->ops->fini)
+		s->ops->fini(s);
+	fcl_replay_fini(&s->buf);
+	free(s->exposed);
+	free(s->before);
+	free(s->present);
+	free(s->all);
+	free(s->x);
+	free(s->y);
+	free(s->slots);
+	free(s->slots2);
+	free(s->order);
+	free(s->z);
+	free(s->dz);
+	free(s->probs);
+	free(s->zsave);
+	free(s->ce);
+	free(s->dh);
+	free(s->zero_bias);
+	free(s);
+}
+
+uint64_t fcl_strategy_checksum(const struct fcl_strategy *s)
+{
+	uint64_t h = fcl_replay_checksum(&s->buf);
+	h = fcl_mix64(h ^ fcl_hash64(s->exposed, s->C)) ^ s->seen;
+	if (s->ops->checksum)
+		h = fcl_mix64(h) ^ s->ops->checksum(s);
+	return h;
+}
+
+uint32_t fcl_strategy_buffer_fill(const struct fcl_strategy *s)
+{
+	return s->buf.n;
+}
+
+uint64_t fcl_strategy_seen(const struct fcl_strategy *s)
+{
+	return s->seen;
+}
+
+uint32_t fcl_strategy_n_exposed(const struct fcl_strategy *s)
+{
+	return s->n_exposed;
+}
+
+/* ---- the loops ----------------------------------------------------------- */
+
+static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds,
+			    const uint32_t *const *perms, const uint32_t *slots, size_t k,
+			    size_t row)
+{
+	for (size_t i = 0; i < k; i++) {
+		uint32_t slot = slots[i];
+		const uint32_t *perm = perms ? perms[s->buf.task[slot]] : NULL;
+		fcl_dataset_gather(ds, &s->buf.ids[slot], 1, perm, s->x + (row + i) * s->dim,
+				   s->y + row + i);
+	}
+	return k;
+}
+
+int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+		       const struct fcl_dataset *ds, const uint32_t *const *perms, uint32_t task,
+		       const uint32_t *idx, size_t n, uint32_t round, float *loss)
+{
+	return fcl_strategy_train_epochs(s, m, opt, ds, perms, task, idx, n, s->loop.epochs, round,
+					 loss);
+}
+
+int fcl_strategy_train_epochs(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+			      const struct fcl_dataset *ds, const uint32_t *const *perms,
+			      uint32_t task, const uint32_t *idx, size_t n, uint32_t epochs,
+			      uint32_t round, float *loss)
+{
+	struct fcl_rng rng_rep, rng_res, rng_shuf;
+	const struct fcl_loop_config *L = &s->loop;
+	uint32_t passes = L->online ? 1 : epochs;
+	uint32_t iters = L->online ? L->online_iter : 1;
+	size_t bs = L->online ? L->stream_batch : L->batch_size;
+	size_t head_b = m->b_offset[m->n_layers - 1];
+	double sum = 0.0;
+	size_t weight = 0;
+	int rc = 0;
+
+	*loss = 0.0f;
+	FCL_ASSERT(m->max_batch >= s->max_batch && m->n_layers == s->n_layers);
+	if (n == 0)
+		return 0;
+	if (n > s->order_cap) {
+		uint32_t *p = realloc(s->order, n * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		s->order = p;
+		s->order_cap = n;
+	}
+	fcl_rng_init(&rng_rep, s->seed, FCL_RNG_REPLAY, s->client, round);
+	fcl_rng_init(&rng_res, s->seed, FCL_RNG_RESERVOIR, s->client, round);
+	fcl_rng_init(&rng_shuf, s->seed, FCL_RNG_LOCAL_SHUFFLE, s->client, round);
+	if ((int64_t)task != s->task) {
+		memcpy(s->before, s->exposed, s->C);
+		s->task = task;
+	}
+	if (s->ops->round_begin && (rc = s->ops->round_begin(s, m)) != 0)
+		return rc;
+	const uint32_t *perm = perms ? perms[task] : NULL;
+	int draws = s->buf.cap ? s->ops->replay_draws : 0;
+	for (uint32_t pass = 0; pass < passes; pass++) {
+		memcpy(s->order, idx, n * sizeof *idx);
+		if (!L->online)
+			fcl_rng_shuffle_u32(&rng_shuf, s->order, n);
+		for (size_t i = 0; i < n; i += bs) {
+			size_t b = n - i < bs ? n - i : bs;
+			const uint32_t *ids = s->order + i;
+			memset(s->present, 0, s->C);
+			for (size_t k = 0; k < b; k++) {
+				uint8_t c = ds->y[ids[k]];
+				FCL_ASSERT(c < s->C);
+				s->present[c] = 1;
+				if (!s->exposed[c]) {
+					s->exposed[c] = 1;
+					s->n_exposed++;
+				}
+			}
+			for (uint32_t it = 0; it < (s->ops->no_stream_steps ? 0 : iters); it++) {
+				struct fcl__batch bt = {.x = s->x,
+							.y = s->y,
+							.n_new = b,
+							.rep = s->slots,
+							.rep2 = s->slots2,
+							.exposed =
+							    L->mask_unexposed ? s->exposed : s->all,
+							.present = s->present,
+							.last_iter = it + 1 == iters};
+				fcl_dataset_gather(ds, ids, b, perm, s->x, s->y);
+				if (draws >= 1) {
+					bt.n_rep = fcl_replay_draw(&s->buf, &rng_rep,
+								   L->replay_batch, s->slots);
+					gather_replay(s, ds, perms, s->slots, bt.n_rep, b);
+				}
+				if (draws >= 2) {
+					bt.n_rep2 = fcl_replay_draw(&s->buf, &rng_rep,
+								    L->replay_batch, s->slots2);
+					gather_replay(s, ds, perms, s->slots2, bt.n_rep2,
+						      b + bt.n_rep);
+				}
+				fcl_mlp_zero_grad(m);
+				double l = s->ops->step(s, m, &bt);
+				if (L->online || pass + 1 == passes) {
+					/* mean over the stream (online), the last epoch (offline)
+					 */
+					sum += l * (double)b;
+					weight += b;
+				}
+				if (!L->head_bias)
+					memset(m->grads + head_b, 0, s->C * sizeof(float));
+				if ((rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params)) != 0)
+					return rc;
+				if (s->ops->after_step)
+					s->ops->after_step(s, m, opt);
+			}
+			if (pass > 0)
+				continue;
+			/* The buffer is updated after the steps on this batch. */
+			for (size_t k = 0; k < b; k++)
+				if (s->ops->offer)
+					s->ops->offer(s, &rng_res, ids[k], (uint16_t)task,
+						      ds->y[ids[k]]);
+				else
+					fcl_replay_offer(&s->buf, &rng_res, ids[k], (uint16_t)task,
+							 ds->y[ids[k]], s->zsave + k * s->C);
+			s->seen += b;
+		}
+	}
+	*loss = (float)(sum / (double)(weight ? weight : 1));
+	if (s->ops->round_end)
+		return s->ops->round_end(s, m, opt, ds, perms, round, loss);
+	return 0;
+}
+
+void fcl_strategy_end_task(struct fcl_strategy *s, struct fcl_mlp *m)
+{
+	uint32_t L = m->n_layers;
+	size_t d = s->d;
+	float *W = m->params + m->w_offset[L - 1];
+	double sum_old = 0.0, sum_new = 0.0;
+	uint32_t n_old = 0, n_new = 0;
+
+	if (!s->cfg.wa)
+		return;
+	for (size_t c = 0; c < s->C; c++) {
+		double nrm = 0.0;
+		for (size_t k = 0; k < d; k++)
+			nrm += (double)W[c * d + k] * W[c * d + k];
+		nrm = sqrt(nrm);
+		if (s->before[c]) {
+			sum_old += nrm;
+			n_old++;
+		} else if (s->exposed[c]) {
+			sum_new += nrm;
+			n_new++;
+		}
+	}
+	if (!n_old || !n_new || sum_new <= 0.0)
+		return;
+	float gamma = (float)((sum_old / n_old) / (sum_new / n_new));
+	for (size_t c = 0; c < s->C; c++)
+		if (!s->before[c] && s->exposed[c])
+			for (size_t k = 0; k < d; k++)
+				W[c * d + k] *= gamma;
+	memcpy(s->before, s->exposed, s->C);
+}
+
+/* ---- shared kernels ------------------------------------------------------ */
+
+static int allowed(const uint8_t *mask, size_t c, int32_t y)
+{
+	return !mask || mask[c] || (int32_t)c == y;
+}
+
+double fcl_cl_xent(const float *z, const int32_t *y, size_t B, size_t C, const uint8_t *mask,
+		   float *probs, float *ce)
+{
+	double total = 0.0;
+	for (size_t i = 0; i < B; i++) {
+		const float *zi = z + i * C;
+		float zmax = -INFINITY;
+		for (size_t c = 0; c < C; c++)
+			if (allowed(mask, c, y[i]) && zi[c] > zmax)
+				zmax = zi[c];
+		double sum = 0.0;
+		for (size_t c = 0; c < C; c++)
+			if (allowed(mask, c, y[i]))
+				sum += exp((double)zi[c] - zmax);
+		double li = log(sum) - ((double)zi[y[i]] - zmax);
+		if (probs)
+			for (size_t c = 0; c < C; c++)
+				probs[i * C + c] = allowed(mask, c, y[i])
+						       ? (float)(exp((double)zi[c] - zmax) / sum)
+						       : 0.0f;
+		if (ce)
+			ce[i] = (float)li;
+		total += li;
+	}
+	return B ? total / (double)B : 0.0;
+}
+
+void fcl_cl_xent_grad(float *dz, const float *probs, const int32_t *y, size_t B, size_t C,
+		      const uint8_t *mask, const float *w, float scale)
+{
+	for (size_t i = 0; i < B; i++) {
+		float f = scale * (w ? w[i] : 1.0f) / (float)B;
+		for (size_t c = 0; c < C; c++)
+			if (allowed(mask, c, y[i]))
+				dz[i * C + c] += f * (probs[i * C + c] - ((int32_t)c == y[i]));
+	}
+}
+
+double fcl__ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
+		    size_t n, const uint8_t *mask, float weight)
+{
+	size_t C = s->C;
+	if (n == 0)
+		return 0.0;
+	const float *z = m->acts[m->n_layers] + r0 * C;
+	double l = fcl_cl_xent(z, y + r0, n, C, mask, s->probs + r0 * C, NULL);
+	fcl_cl_xent_grad(s->dz + r0 * C, s->probs + r0 * C, y + r0, n, C, mask, NULL, weight);
+	return weight * l;
+}
+
+void fcl__backward(struct fcl_strategy *s, struct fcl_mlp *m, const float *dz,
+		   const float *dh_extra, size_t B, fcl__preact_hook hook, void *ctx)
+{
+	uint32_t L = m->n_layers;
+	size_t d = s->d, C = s->C;
+	float *dh = m->dacts[0], *dx = m->dacts[1];
+
+	if (dz)
+		fcl_dense_backward(L > 1 ? dh : NULL, m->grads + m->w_offset[L - 1],
+				   m->grads + m->b_offset[L - 1], dz, m->acts[L - 1],
+				   m->params + m->w_offset[L - 1], B, d, C);
+	else
+		memset(dh, 0, B * d * sizeof(float));
+	if (L == 1)
+		return;
+	if (dh_extra)
+		for (size_t k = 0; k < B * d; k++)
+			dh[k] += dh_extra[k];
+	for (uint32_t l = L - 1; l >= 1; l--) {
+		size_t n_in = m->sizes[l - 1], n_out = m->sizes[l];
+		/* acts[l] is the ReLU output of dense layer l - 1 */
+		fcl_relu_backward(dh, dh, m->acts[l], B * n_out);
+		if (hook)
+			hook(ctx, l - 1, dh, B);
+		fcl_dense_backward(l > 1 ? dx : NULL, m->grads + m->w_offset[l - 1],
+				   m->grads + m->b_offset[l - 1], dh, m->acts[l - 1],
+				   m->params + m->w_offset[l - 1], B, n_in, n_out);
+		float *t = dh;
+		dh = dx;
+		dx = t;
+	}
+}

@@ -1,0 +1,476 @@
+/* common/src/strategy_mvp.c - MVP (Moon et al., ICCV 2023) adapted to an MLP
+ *
+ * Official code: KHU-AGI/Si-Blurry methods/mvp.py, models/mvp.py (c4024ce);
+ * see /work/shared/reference/online_cl.md 1c and 3. The adaptation:
+ *  - query q = R x, a fixed random Gaussian projection R (query_dim, dim) of
+ *    the input, drawn from (seed, MVP_QUERY) and shared by every client, so
+ *    key matching cannot drift as the backbone learns; or (query: backbone)
+ *    q = h(x), the features of a copy of the MLP taken at the start of each
+ *    round until the client has seen `warmup` stream samples, then frozen;
+ *  - a key pool K (P, query_dim) with selection counts; p* = argmin_p
+ *    (1 - cos(q, k_p)) (cnt_p + 1) (the mass factor only with the
+ *    contrastive key loss); counts grow in training only;
+ *  - prompts are learned additive offsets on hidden pre-activations: a
+ *    shared g-offset on the first hidden layer and the selected e-offset
+ *    (one per key) on the last hidden layer;
+ *  - per-key class-wise logit masks Mk (P, C), gain 2 sigmoid(Mk_p*), init -1;
+ *  - logits z = (W f / c + b) * gain + mu, mu = -inf on unexposed classes,
+ *    with AFS c = 1 - cos(w_y, f) + margin (detached, training only);
+ *  - the gradient-similarity focal weight (1 - alpha) + alpha s^gamma with
+ *    s = 1 - cos(dCE_i/dw_y, dCE_mean/dw_y) in closed form, per sample or, as
+ *    the official code does, as one scalar on the batch loss;
+ *  - the contrastive key loss (per-sample masses) or the L2P pull term.
+ * Keys, masks and offsets are this client's own state (SGD, the run's lr);
+ * they are not sent to the server, which evaluates the shared MLP alone.
+ * With memory > 0 replayed samples join the batch (MVP + ER).
+ */
+#include "fcl/model.h"
+#include "fcl/rng.h"
+#include "strategy-private.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mvp {
+	uint32_t P, dq, n_g, n_e; /* pool, query size, g- and e-offset widths */
+	float *R;                 /* (dq, dim) frozen query projection (projection query) */
+	struct fcl_mlp qnet;      /* backbone query: the copy of the MLP */
+	int frozen;               /* backbone query: the copy no longer follows the model */
+	float *zero_q;            /* (dq) */
+	float *keys, *dkeys;      /* (P, dq) */
+	uint32_t *cnt;            /* (P) selections so far */
+	float *masks, *dmasks;    /* (P, C) */
+	float *g_off, *dg_off;    /* (n_g) */
+	float *e_off, *de_off;    /* (P, n_e) */
+	/* scratch (max_batch rows) */
+	float *q;                        /* (rows, dq) */
+	uint32_t *sel;                   /* (rows) */
+	float *mass, *inv_c, *score, *w; /* (rows) */
+	float *gain, *dgain;             /* (rows, C) */
+};
+
+static double dot(const float *a, const float *b, size_t n)
+{
+	double s = 0.0;
+	for (size_t k = 0; k < n; k++)
+		s += (double)a[k] * b[k];
+	return s;
+}
+
+static double cosine(const float *a, const float *b, size_t n)
+{
+	double na = sqrt(dot(a, a, n)), nb = sqrt(dot(b, b, n));
+	return na > 0 && nb > 0 ? dot(a, b, n) / (na * nb) : 0.0;
+}
+
+/* ga += coef * d cos(a, b) / da */
+static void cosine_grad(float *ga, const float *a, const float *b, size_t n, double coef)
+{
+	double na = sqrt(dot(a, a, n)), nb = sqrt(dot(b, b, n));
+	if (na <= 0 || nb <= 0)
+		return;
+	double c = dot(a, b, n) / (na * nb);
+	for (size_t k = 0; k < n; k++)
+		ga[k] += (float)(coef * (b[k] / (na * nb) - c * a[k] / (na * na)));
+}
+
+void fcl_mvp_logits(float *z, const float *f, const float *W, const float *b, const float *g,
+		    const float *inv_c, size_t B, size_t d, size_t C)
+{
+	for (size_t i = 0; i < B; i++)
+		for (size_t c = 0; c < C; c++) {
+			double a = dot(W + c * d, f + i * d, d) * inv_c[i] + (b ? b[c] : 0.0f);
+			z[i * C + c] = (float)(a * g[i * C + c]);
+		}
+}
+
+void fcl_mvp_logits_backward(float *df, float *dW, float *db, float *dg, const float *dz,
+			     const float *f, const float *W, const float *b, const float *g,
+			     const float *inv_c, size_t B, size_t d, size_t C)
+{
+	for (size_t i = 0; i < B; i++)
+		for (size_t c = 0; c < C; c++) {
+			float e = dz[i * C + c];
+			if (e == 0.0f)
+				continue;
+			const float *wc = W + c * d, *fi = f + i * d;
+			if (dg)
+				dg[i * C + c] +=
+				    (float)(e * (dot(wc, fi, d) * inv_c[i] + (b ? b[c] : 0.0f)));
+			float t = e * g[i * C + c];
+			if (db)
+				db[c] += t;
+			float ti = t * inv_c[i];
+			for (size_t k = 0; k < d; k++) {
+				if (dW)
+					dW[c * d + k] += ti * fi[k];
+				if (df)
+					df[i * d + k] += ti * wc[k];
+			}
+		}
+}
+
+void fcl_mvp_afs(float *inv_c, const float *f, const float *W, const int32_t *y, size_t B, size_t d,
+		 float margin)
+{
+	for (size_t i = 0; i < B; i++)
+		inv_c[i] =
+		    (float)(1.0 / (1.0 - cosine(W + (size_t)y[i] * d, f + i * d, d) + margin));
+}
+
+void fcl_mvp_gsf(float *score, float *gi, float *gbar, const float *probs, const float *f,
+		 const float *g, const float *inv_c, const int32_t *y, size_t B, size_t d, size_t C)
+{
+	double *mean = calloc(C * d, sizeof *mean); /* (C, d) dCE_mean / dW */
+	double *own = malloc(d * sizeof *own);
+	if (!mean || !own) {
+		for (size_t i = 0; i < B; i++)
+			score[i] = 1.0f;
+		free(mean);
+		free(own);
+		return;
+	}
+	for (size_t j = 0; j < B; j++)
+		for (size_t c = 0; c < C; c++) {
+			double e = (probs[j * C + c] - ((int32_t)c == y[j])) * g[j * C + c] *
+				   inv_c[j] / (double)B;
+			if (e != 0.0)
+				for (size_t k = 0; k < d; k++)
+					mean[c * d + k] += e * f[j * d + k];
+		}
+	for (size_t i = 0; i < B; i++) {
+		size_t yi = (size_t)y[i];
+		double e = (probs[i * C + yi] - 1.0) * g[i * C + yi] * inv_c[i];
+		double ab = 0, aa = 0, bb = 0;
+		for (size_t k = 0; k < d; k++) {
+			own[k] = e * f[i * d + k];
+			double mk = mean[yi * d + k];
+			ab += own[k] * mk;
+			aa += own[k] * own[k];
+			bb += mk * mk;
+			if (gi)
+				gi[i * d + k] = (float)own[k];
+			if (gbar)
+				gbar[i * d + k] = (float)mk;
+		}
+		score[i] = aa > 0 && bb > 0 ? (float)(1.0 - ab / sqrt(aa * bb)) : 1.0f;
+	}
+	free(mean);
+	free(own);
+}
+
+double fcl_mvp_key_loss(float *dkeys, const float *keys, const float *q, const uint32_t *sel,
+			const float *mass, size_t B, size_t P, size_t dq, int contrastive)
+{
+	if (B == 0)
+		return 0.0;
+	if (!contrastive) {
+		double l = 0.0;
+		for (size_t i = 0; i < B; i++) {
+			const float *k = keys + (size_t)sel[i] * dq;
+			l += 1.0 - cosine(q + i * dq, k, dq);
+			if (dkeys)
+				cosine_grad(dkeys + (size_t)sel[i] * dq, k, q + i * dq, dq,
+					    -1.0 / (double)B);
+		}
+		return l / (double)B;
+	}
+	double A = 0.0, Bq = 0.0;
+	for (size_t i = 0; i < B; i++) {
+		const float *kp = keys + (size_t)sel[i] * dq;
+		for (size_t j = 0; j < P; j++)
+			A += exp((1.0 - cosine(kp, keys + j * dq, dq)) / mass[i]);
+		Bq += exp((1.0 - cosine(q + i * dq, kp, dq)) / mass[i]);
+	}
+	A /= (double)(B * P);
+	Bq /= (double)B;
+	double r = A / (A + Bq);
+	double loss = -log(r + 1e-6);
+	if (!dkeys)
+		return loss;
+	double dr = -1.0 / (r + 1e-6);
+	double dA = dr * Bq / ((A + Bq) * (A + Bq)), dB = dr * -A / ((A + Bq) * (A + Bq));
+	for (size_t i = 0; i < B; i++) {
+		size_t p = sel[i];
+		const float *kp = keys + p * dq;
+		for (size_t j = 0; j < P; j++) {
+			if (j == p)
+				continue;
+			const float *kj = keys + j * dq;
+			double e = exp((1.0 - cosine(kp, kj, dq)) / mass[i]) / mass[i];
+			/* dD/dcos = -1, both keys get gradient */
+			double coef = -dA * e / (double)(B * P);
+			cosine_grad(dkeys + p * dq, kp, kj, dq, coef);
+			cosine_grad(dkeys + j * dq, kj, kp, dq, coef);
+		}
+		double e = exp((1.0 - cosine(q + i * dq, kp, dq)) / mass[i]) / mass[i];
+		cosine_grad(dkeys + p * dq, kp, q + i * dq, dq, -dB * e / (double)B);
+	}
+	return loss;
+}
+
+/* ---- the strategy -------------------------------------------------------- */
+
+static int mvp_init(struct fcl_strategy *s)
+{
+	struct mvp *p = calloc(1, sizeof *p);
+	struct fcl_rng rng;
+	size_t mb = s->max_batch, C = s->C;
+
+	if (!p)
+		return -ENOMEM;
+	s->priv = p;
+	p->P = s->cfg.mvp.pool;
+	p->dq = s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE ? s->d : s->cfg.mvp.query_dim;
+	p->n_g = s->sizes[1];
+	p->n_e = s->sizes[s->n_layers - 1];
+	if (s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE) {
+		int rc = fcl_mlp_init(&p->qnet, s->n_layers, s->sizes, mb);
+		if (rc)
+			return rc;
+		p->R = fcl__alloc_floats(1);
+	} else {
+		p->R = fcl__alloc_floats((size_t)p->dq * s->dim);
+	}
+	p->zero_q = fcl__alloc_floats(p->dq);
+	p->keys = fcl__alloc_floats((size_t)p->P * p->dq);
+	p->dkeys = fcl__alloc_floats((size_t)p->P * p->dq);
+	p->cnt = calloc(p->P, sizeof *p->cnt);
+	p->masks = fcl__alloc_floats((size_t)p->P * C);
+	p->dmasks = fcl__alloc_floats((size_t)p->P * C);
+	p->g_off = fcl__alloc_floats(p->n_g);
+	p->dg_off = fcl__alloc_floats(p->n_g);
+	p->e_off = fcl__alloc_floats((size_t)p->P * p->n_e);
+	p->de_off = fcl__alloc_floats((size_t)p->P * p->n_e);
+	p->q = fcl__alloc_floats(mb * p->dq);
+	p->sel = calloc(mb, sizeof *p->sel);
+	p->mass = fcl__alloc_floats(mb);
+	p->inv_c = fcl__alloc_floats(mb);
+	p->score = fcl__alloc_floats(mb);
+	p->w = fcl__alloc_floats(mb);
+	p->gain = fcl__alloc_floats(mb * C);
+	p->dgain = fcl__alloc_floats(mb * C);
+	if (!p->R || !p->zero_q || !p->keys || !p->dkeys || !p->cnt || !p->masks || !p->dmasks ||
+	    !p->g_off || !p->dg_off || !p->e_off || !p->de_off || !p->q || !p->sel || !p->mass ||
+	    !p->inv_c || !p->score || !p->w || !p->gain || !p->dgain)
+		return -ENOMEM;
+	fcl_rng_init(&rng, s->seed, FCL_RNG_MVP_QUERY, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
+	float sd = 1.0f / sqrtf((float)s->dim);
+	if (s->cfg.mvp.query == FCL_MVP_QUERY_PROJECTION)
+		for (size_t k = 0; k < (size_t)p->dq * s->dim; k++)
+			p->R[k] = sd * fcl_rng_normal(&rng);
+	fcl_rng_init(&rng, s->seed, FCL_RNG_MVP_INIT, s->client, FCL_RNG_NO_ROUND);
+	for (size_t k = 0; k < (size_t)p->P * p->dq; k++)
+		p->keys[k] = fcl_rng_normal(&rng);
+	for (size_t k = 0; k < (size_t)p->P * C; k++)
+		p->masks[k] = -1.0f;
+	return 0;
+}
+
+static void mvp_fini(struct fcl_strategy *s)
+{
+	struct mvp *p = s->priv;
+	if (!p)
+		return;
+	float *bufs[] = {p->R,     p->zero_q, p->keys,  p->dkeys,  p->masks, p->dmasks,
+			 p->g_off, p->dg_off, p->e_off, p->de_off, p->q,     p->mass,
+			 p->inv_c, p->score,  p->w,     p->gain,   p->dgain};
+	for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
+		free(bufs[k]);
+	fcl_mlp_fini(&p->qnet);
+	free(p->cnt);
+	free(p->sel);
+	free(p);
+}
+
+static int mvp_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
+{
+	struct mvp *p = s->priv;
+	if (s->cfg.mvp.query != FCL_MVP_QUERY_BACKBONE || p->frozen)
+		return 0;
+	memcpy(p->qnet.params, m->params, m->n_params * sizeof(float));
+	p->frozen = s->seen >= s->cfg.mvp.warmup;
+	return 0;
+}
+
+static float sigmoid(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
+}
+
+static void offset_hook(void *ctx, uint32_t layer, const float *dpre, size_t B)
+{
+	struct fcl_strategy *s = ctx;
+	struct mvp *p = s->priv;
+	if (layer == 0)
+		for (size_t i = 0; i < B; i++)
+			for (size_t k = 0; k < p->n_g; k++)
+				p->dg_off[k] += dpre[i * p->n_g + k];
+	if (layer == s->n_layers - 2)
+		for (size_t i = 0; i < B; i++)
+			for (size_t k = 0; k < p->n_e; k++)
+				p->de_off[(size_t)p->sel[i] * p->n_e + k] += dpre[i * p->n_e + k];
+}
+
+/* Forward with the g-offset on layer 0 and the selected e-offset on layer L-2. */
+static void prompted_forward(struct fcl_strategy *s, struct fcl_mlp *m, const float *x, size_t B)
+{
+	struct mvp *p = s->priv;
+	m->acts[0] = (float *)x;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+		float *y = m->acts[l + 1];
+		fcl_dense_forward(y, m->acts[l], m->params + m->w_offset[l],
+				  m->params + m->b_offset[l], B, n_in, n_out);
+		if (l == 0)
+			for (size_t i = 0; i < B; i++)
+				for (size_t k = 0; k < n_out; k++)
+					y[i * n_out + k] += p->g_off[k];
+		if (l + 2 == m->n_layers)
+			for (size_t i = 0; i < B; i++)
+				for (size_t k = 0; k < n_out; k++)
+					y[i * n_out + k] += p->e_off[(size_t)p->sel[i] * n_out + k];
+		if (l + 1 < m->n_layers)
+			fcl_relu_forward(y, y, B * n_out);
+	}
+}
+
+static void compute_query(struct fcl_strategy *s, const float *x, size_t rows, float *q)
+{
+	struct mvp *p = s->priv;
+	if (s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE) {
+		fcl_mlp_forward(&p->qnet, x, rows);
+		memcpy(q, p->qnet.acts[s->n_layers - 1], rows * p->dq * sizeof(float));
+	} else {
+		fcl_dense_forward(q, x, p->R, p->zero_q, rows, s->dim, p->dq);
+	}
+}
+
+void fcl__mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq)
+{
+	struct mvp *p = s->priv;
+	compute_query(s, x, B, q);
+	*dq = p->dq;
+}
+
+static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
+{
+	struct mvp *p = s->priv;
+	const struct fcl_strategy_config *cfg = &s->cfg;
+	uint32_t L = m->n_layers;
+	size_t rows = b->n_new + b->n_rep, C = s->C, d = s->d, P = p->P, dq = p->dq;
+	const float *W = m->params + m->w_offset[L - 1], *bias = m->params + m->b_offset[L - 1];
+	double loss;
+
+	/* 1. frozen query and key selection */
+	compute_query(s, b->x, rows, p->q);
+	for (size_t i = 0; i < rows; i++) {
+		double best = INFINITY;
+		for (uint32_t k = 0; k < P; k++) {
+			double dist = 1.0 - cosine(p->q + i * dq, p->keys + (size_t)k * dq, dq);
+			if (cfg->mvp.contrastive)
+				dist *= (double)p->cnt[k] + 1.0;
+			if (dist < best) {
+				best = dist;
+				p->sel[i] = k;
+			}
+		}
+		p->mass[i] = (float)p->cnt[p->sel[i]] + 1.0f;
+	}
+	/* 2. prompted features, mask gains, AFS, logits */
+	prompted_forward(s, m, b->x, rows);
+	const float *f = m->acts[L - 1];
+	for (size_t i = 0; i < rows; i++)
+		for (size_t c = 0; c < C; c++)
+			p->gain[i * C + c] =
+			    cfg->mvp.mask ? 2.0f * sigmoid(p->masks[(size_t)p->sel[i] * C + c])
+					  : 1.0f;
+	if (cfg->mvp.afs)
+		fcl_mvp_afs(p->inv_c, f, W, b->y, rows, d, cfg->mvp.margin);
+	else
+		for (size_t i = 0; i < rows; i++)
+			p->inv_c[i] = 1.0f;
+	fcl_mvp_logits(s->z, f, W, bias, p->gain, p->inv_c, rows, d, C);
+	/* 3. CE with the gradient-similarity focal weight */
+	loss = fcl_cl_xent(s->z, b->y, rows, C, b->exposed, s->probs, s->ce);
+	memset(s->dz, 0, rows * C * sizeof(float));
+	if (cfg->mvp.focal == FCL_MVP_FOCAL_OFF) {
+		fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, NULL, 1.0f);
+	} else {
+		double wbar = 0.0, wl = 0.0;
+		fcl_mvp_gsf(p->score, NULL, NULL, s->probs, f, p->gain, p->inv_c, b->y, rows, d, C);
+		for (size_t i = 0; i < rows; i++) {
+			p->w[i] = (1.0f - cfg->mvp.alpha) +
+				  cfg->mvp.alpha * powf(fmaxf(p->score[i], 0.0f), cfg->mvp.gamma);
+			wbar += p->w[i];
+			wl += (double)p->w[i] * s->ce[i];
+		}
+		wbar /= (double)rows;
+		if (cfg->mvp.focal == FCL_MVP_FOCAL_SAMPLE) {
+			loss = wl / (double)rows;
+			fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, p->w, 1.0f);
+		} else {
+			loss *= wbar;
+			fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, NULL,
+					 (float)wbar);
+		}
+	}
+	/* 4. back through the masked logits, the head and the prompted body */
+	memset(s->dh, 0, rows * d * sizeof(float));
+	memset(p->dgain, 0, rows * C * sizeof(float));
+	fcl_mvp_logits_backward(s->dh, m->grads + m->w_offset[L - 1], m->grads + m->b_offset[L - 1],
+				cfg->mvp.mask ? p->dgain : NULL, s->dz, f, W, bias, p->gain,
+				p->inv_c, rows, d, C);
+	if (cfg->mvp.mask)
+		for (size_t i = 0; i < rows; i++)
+			for (size_t c = 0; c < C; c++) {
+				size_t k = (size_t)p->sel[i] * C + c;
+				float sg = sigmoid(p->masks[k]);
+				p->dmasks[k] += p->dgain[i * C + c] * 2.0f * sg * (1.0f - sg);
+			}
+	fcl__backward(s, m, NULL, s->dh, rows, offset_hook, s);
+	/* 5. key loss; counts grow in training only */
+	loss += fcl_mvp_key_loss(p->dkeys, p->keys, p->q, p->sel, p->mass, rows, P, dq,
+				 cfg->mvp.contrastive);
+	for (size_t i = 0; i < rows; i++)
+		p->cnt[p->sel[i]]++;
+	return loss;
+}
+
+static void sgd_own(float *v, float *g, size_t n, float lr)
+{
+	for (size_t k = 0; k < n; k++) {
+		v[k] -= lr * g[k];
+		g[k] = 0.0f;
+	}
+}
+
+static void mvp_after_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_sgd *opt)
+{
+	struct mvp *p = s->priv;
+	(void)m;
+	sgd_own(p->keys, p->dkeys, (size_t)p->P * p->dq, opt->lr);
+	sgd_own(p->masks, p->dmasks, (size_t)p->P * s->C, opt->lr);
+	sgd_own(p->g_off, p->dg_off, p->n_g, opt->lr);
+	sgd_own(p->e_off, p->de_off, (size_t)p->P * p->n_e, opt->lr);
+}
+
+static uint64_t mvp_checksum(const struct fcl_strategy *s)
+{
+	const struct mvp *p = s->priv;
+	uint64_t h = fcl_hash64(p->keys, (size_t)p->P * p->dq * sizeof(float));
+	h = fcl_mix64(h) ^ fcl_hash64(p->masks, (size_t)p->P * s->C * sizeof(float));
+	h = fcl_mix64(h) ^ fcl_hash64(p->e_off, (size_t)p->P * p->n_e * sizeof(float));
+	h = fcl_mix64(h) ^ (uint64_t)p->frozen;
+	return fcl_mix64(h) ^ fcl_hash64(p->cnt, p->P * sizeof(uint32_t));
+}
+
+const struct fcl__strategy_ops fcl__mvp_ops = {.replay_draws = 1,
+					       .init = mvp_init,
+					       .fini = mvp_fini,
+					       .round_begin = mvp_round_begin,
+					       .step = mvp_step,
+					       .after_step = mvp_after_step,
+					       .checksum = mvp_checksum};

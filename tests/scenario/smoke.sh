@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every shipped scenario passes fcl-scenario check, and every smoke variant
+# (tests/scenarios/smoke/) runs end to end with fcl-sim and leaves a
+# complete run folder.
+. "$FCL_TESTS/net/lib.sh"
+q() { "$@" >>"$work/stdout.txt"; } # keep the TAP stream clean
+for f in "$FCL_SCENARIOS"/*.yaml; do
+	check "fcl-scenario check $(basename "$f")" q "$FCL_SCENARIO" check "$f"
+done
+for name in quickstart fashion-iid split-fashion split-fashion-til permuted-fashion-fot si-blurry-fashion \
+	powerlaw-fashion async-arrival; do
+	check "scenarios/$name.yaml is shipped" test -s "$FCL_SCENARIOS/$name.yaml"
+	check "$name has a smoke variant" test -s "$FCL_TESTS/scenarios/smoke/$name-smoke.yaml"
+done
+for f in "$FCL_TESTS"/scenarios/smoke/*.yaml; do
+	name=$(basename "$f" .yaml)
+	check "fcl-scenario check $name" q "$FCL_SCENARIO" check "$f"
+	check "fcl-scenario show $name" q "$FCL_SCENARIO" show "$f"
+	t0=$(date +%s.%N)
+	"$FCL_SIM" "$f" --procs 2 --quiet --run-dir "$work/$name" >"$work/$name.out" 2>&1
+	rc=$?
+	note "$name: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }')," \
+		"final accuracy $(json_field "$work/$name/metrics.json" final_avg_acc)"
+	[ "$rc" -eq 0 ] || tail -n 20 "$work/$name.out" "$work/$name"/*.log 2>/dev/null | sed 's/^/# /'
+	check "$name runs end to end (fcl-sim exit 0)" test "$rc" -eq 0
+	check "$name leaves a complete metrics.json" grep -q '"complete": true' "$work/$name/metrics.json"
+	check "$name leaves its compiled schedule" test -s "$work/$name/schedule/timeline.csv"
+done
+finish
