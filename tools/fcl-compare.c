@@ -13,8 +13,9 @@
  * (one row per run) and DIR/compare.md (per run, then mean +- std per rule over
  * seeds) and prints the markdown.
  *
- * Client strategies (--strategies) are not offered yet: the strategy module
- * does not exist in this tree.
+ * --strategies S1,S2 crosses the rules with client strategies (strategy.name;
+ * give their parameters with --set strategy.memory=...): a run per rule,
+ * strategy and seed, named <rule>-<strategy>-seed<S>.
  */
 #include "fcl/override.h"
 #include "fcl/scenario.h"
@@ -36,7 +37,7 @@
 #define MAX_SETS 64
 
 struct result {
-	char rule[32];
+	char rule[72]; /* rule, or rule/strategy */
 	uint64_t seed;
 	int ok;
 	double acc, fgt_first, fgt_max, bwt, a_inc, a_auc, wall;
@@ -186,9 +187,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: fcl-compare SCENARIO.yaml --rules R1,R2,... [--seeds N] [--out DIR]\n"
-		"                   [--procs P] [--set KEY=VALUE]... [--client-arg ARG]...\n"
+		"                   [--strategies S1,...] [--procs P] [--set KEY=VALUE]...\n"
+		"                   [--client-arg ARG]...\n"
 		"  --rules   aggregation rules: fedavg, fot, fedprox, fedavgm, fedadam, fedyogi,\n"
-		"            fednova, median, trimmed-mean, krum\n"
+		"            fednova, median, trimmed-mean, krum, scaffold\n"
+		"  --strategies  client strategies to cross with the rules (strategy.name)\n"
 		"  --seeds   seeds per rule: the scenario's seed and the next N-1 (default 1)\n"
 		"  --out     output folder (default runs/compare-<name>-<time>)\n"
 		"  --set     scenario edit applied to every run, e.g. tasks.rounds_per_task=20\n"
@@ -217,8 +220,9 @@ static double std_of(const struct result *r, size_t n, size_t off)
 
 int main(int argc, char **argv)
 {
+	const char *strategies_arg = NULL;
 	const char *scenario = NULL, *rules_arg = NULL, *out_arg = NULL, *procs = NULL;
-	const char *sets[MAX_SETS + 2];
+	const char *sets[MAX_SETS + 4];
 	char *client_args[64];
 	size_t n_sets = 0, n_client_args = 0;
 	unsigned long n_seeds = 1;
@@ -258,10 +262,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--client-arg") && v && n_client_args < 64) {
 			client_args[n_client_args++] = (char *)v;
 			i++;
-		} else if (!strcmp(a, "--strategies")) {
-			fprintf(stderr, "fcl-compare: --strategies is not available yet (no client "
-					"strategies in this tree)\n");
-			return 2;
+		} else if (!strcmp(a, "--strategies") && v) {
+			strategies_arg = v;
+			i++;
 		} else if (joined) {
 			usage(stderr);
 			return 2;
@@ -294,13 +297,35 @@ int main(int argc, char **argv)
 	if (!path_set && sc.data.kind != FCL_DATASET_SYNTHETIC)
 		sets[n_sets++] = data_set;
 
-	char rules[MAX_RULES][32];
-	size_t n_rules = 0;
+	/* combinations: every rule, crossed with every strategy when given */
+	static char rules[MAX_RULES * MAX_RULES][72], rule_of[MAX_RULES * MAX_RULES][32];
+	static char strat_of[MAX_RULES * MAX_RULES][32];
+	char rl[MAX_RULES][32], stl[MAX_RULES][32];
+	size_t n_rl = 0, n_sl = 0, n_rules = 0;
 	char *list = strdup(rules_arg), *save = NULL;
-	for (char *r = strtok_r(list, ",", &save); r && n_rules < MAX_RULES;
+	for (char *r = strtok_r(list, ",", &save); r && n_rl < MAX_RULES;
 	     r = strtok_r(NULL, ",", &save))
-		snprintf(rules[n_rules++], sizeof rules[0], "%s", r);
+		snprintf(rl[n_rl++], sizeof rl[0], "%s", r);
 	free(list);
+	if (strategies_arg) {
+		list = strdup(strategies_arg);
+		save = NULL;
+		for (char *r = strtok_r(list, ",", &save); r && n_sl < MAX_RULES;
+		     r = strtok_r(NULL, ",", &save))
+			snprintf(stl[n_sl++], sizeof stl[0], "%s", r);
+		free(list);
+	}
+	for (size_t a = 0; a < n_rl; a++)
+		for (size_t b = 0; b < (n_sl ? n_sl : 1); b++) {
+			int w1 = snprintf(rule_of[n_rules], sizeof rule_of[0], "%s", rl[a]);
+			int w2 = snprintf(strat_of[n_rules], sizeof strat_of[0], "%s",
+					  n_sl ? stl[b] : "");
+			int w3 = snprintf(rules[n_rules], sizeof rules[0], "%s%s%s", rl[a],
+					  n_sl ? "/" : "", n_sl ? stl[b] : "");
+			if (w1 < 0 || w2 < 0 || w3 < 0)
+				return 2;
+			n_rules++;
+		}
 
 	char out[PATH_MAX - 128];
 	if (out_arg) {
@@ -333,28 +358,36 @@ int main(int argc, char **argv)
 	for (size_t ri = 0; ri < n_rules; ri++) {
 		for (unsigned long si = 0; si < n_seeds; si++) {
 			struct result *r = &res[ri * n_seeds + si];
-			char rule_set[64], seed_set[64], path[PATH_MAX], dir[PATH_MAX],
-			    log[PATH_MAX];
+			char rule_set[64], seed_set[64], strat_set[64], path[PATH_MAX];
+			char dir[PATH_MAX], log[PATH_MAX], stem[80];
 			char *dtext;
 			size_t dlen;
 			snprintf(r->rule, sizeof r->rule, "%s", rules[ri]);
 			r->seed = sc.seed + si;
-			snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", rules[ri]);
+			snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", rule_of[ri]);
+			if (snprintf(strat_set, sizeof strat_set, "strategy.name=%s",
+				     strat_of[ri]) < 0)
+				return 2;
+			if (snprintf(stem, sizeof stem, "%s%s%s", rule_of[ri],
+				     strat_of[ri][0] ? "-" : "", strat_of[ri]) < 0)
+				return 2;
 			snprintf(seed_set, sizeof seed_set, "seed=%llu",
 				 (unsigned long long)r->seed);
 			sets[n_sets] = rule_set;
 			sets[n_sets + 1] = seed_set;
+			sets[n_sets + 2] = strat_set;
 			struct fcl_scenario check;
-			if (fcl_scenario_override(text, len, sets, n_sets + 2, &dtext, &dlen, err,
-						  sizeof err) != 0 ||
+			if (fcl_scenario_override(text, len, sets,
+						  n_sets + 2 + (strat_of[ri][0] != 0), &dtext,
+						  &dlen, err, sizeof err) != 0 ||
 			    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) !=
 				0) {
 				fprintf(stderr, "fcl-compare: rule %s: %s\n", rules[ri], err);
 				return 2;
 			}
-			snprintf(path, sizeof path, "%s/%s-seed%llu.yaml", out, rules[ri],
+			snprintf(path, sizeof path, "%s/%s-seed%llu.yaml", out, stem,
 				 (unsigned long long)r->seed);
-			snprintf(dir, sizeof dir, "%s/%s-seed%llu", out, rules[ri],
+			snprintf(dir, sizeof dir, "%s/%s-seed%llu", out, stem,
 				 (unsigned long long)r->seed);
 			if (snprintf(log, sizeof log, "%s.log", dir) >= (int)sizeof log)
 				return 2;

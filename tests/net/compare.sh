@@ -10,9 +10,9 @@ compare() { "$cmp_bin" "$scn" --rules fedavg,fot,median --seeds 2 --procs 2 --ou
 alone() { # alone SCENARIO PROCS DIR
 	"$FCL_SIM" "$1" --quiet --procs "$2" --run-dir "$3" >"$3.out" 2>&1
 }
-refused() {
-	! "$cmp_bin" "$scn" --rules fedavg --strategies x 2>"$work/s.err" >/dev/null &&
-		grep -q 'not available' "$work/s.err"
+strategies() {
+	"$cmp_bin" "$scn" --rules fedavg,fot --strategies finetune,er --set strategy.memory=40 \
+		--procs 2 --out "$work/strat" >"$work/strat.out" 2>&1
 }
 check "fcl-compare runs fedavg, fot and median over 2 seeds" compare
 [ -s "$out/compare.md" ] || sed 's/^/# /' "$work/cmp.out" | tail -n 20
@@ -39,5 +39,12 @@ check "the CSV row of fot seed 5 carries the standalone accuracy ($acc)" \
 check "rules differ: fedavg and fot give different models" \
 	test "$(json_field "$out/fedavg-seed4/metrics.json" params_checksum)" != \
 	"$(json_field "$out/fot-seed4/metrics.json" params_checksum)"
-check "--strategies is refused with a clear message" refused
+check "--strategies crosses rules and strategies (4 runs)" strategies
+check "... one row per rule/strategy" test "$(grep -c '^fot/er,4,1,' "$work/strat/compare.csv")" -eq 1
+check "the fot + er run alone (1 process) gives the same metrics.json" \
+	alone "$work/strat/fot-er-seed4.yaml" 1 "$work/alone-fot-er"
+check "... byte-identical" cmp -s "$work/alone-fot-er/metrics.json" "$work/strat/fot-er-seed4/metrics.json"
+check "er and finetune differ under fedavg" test \
+	"$(json_field "$work/strat/fedavg-er-seed4/metrics.json" params_checksum)" != \
+	"$(json_field "$work/strat/fedavg-finetune-seed4/metrics.json" params_checksum)"
 finish
