@@ -6,6 +6,7 @@
  * clients in id order and sends one update per logical client.
  */
 #include "fcl/data.h"
+#include "fcl/fot.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
@@ -25,13 +26,22 @@
 #include <zmq.h>
 
 /* Faults a client can inject, for tests of the coordinator's defences. */
-enum fault_kind { FAULT_NONE, FAULT_WRONG_SIZE, FAULT_NAN, FAULT_GARBAGE };
+enum fault_kind {
+	FAULT_NONE,
+	FAULT_WRONG_SIZE,
+	FAULT_NAN,
+	FAULT_GARBAGE,
+	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
+	FAULT_SIGN_FLIP, /* update = -update */
+	FAULT_SKETCH_NAN, /* FOT: a NaN in every sketch */
+};
 
 /* What one logical client keeps for the whole run. */
 struct logical_client {
 	uint32_t id;
 	uint32_t rounds_trained;
 	uint64_t samples_seen;
+	float *ci; /* (n_params) SCAFFOLD's control variate c_i, allocated at first use */
 	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
 };
 
@@ -43,7 +53,9 @@ struct worker {
 	double heartbeat_s; /* a silent coordinator connection is dropped after this */
 	int welcomed;
 	enum fault_kind fault;
-	int64_t fault_client; /* -1 = every client */
+	uint32_t *fault_ids; /* NULL = every client */
+	size_t n_fault_ids;
+	float fault_scale;
 	double round_delay_s; /* for tests: sleep before each round's training */
 
 	void *ctx, *sock;
@@ -66,6 +78,9 @@ struct worker {
 	struct fcl_loop_config loop;
 	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
+	float *corr, *dc;               /* (n_params) SCAFFOLD: c - c_i, and c_i+ - c_i */
+	/* FOT: one sketch per layer, sized at the first request */
+	struct fcl_fot_sketch sk[FCL_MLP_MAX_LAYERS];
 };
 
 static void usage(FILE *f)
@@ -79,8 +94,9 @@ static void usage(FILE *f)
 		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
 		"                     meanwhile the connection is retried with backoff\n"
 		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
-		"  --fault            for tests: wrong-size, nan or garbage (optionally for one\n"
-		"                     client)\n"
+		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F or\n"
+		"                     sketch-nan, optionally for some clients only: e.g.\n"
+		"                     sign-flip:0-1, scale:-4:3\n"
 		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 
@@ -94,9 +110,21 @@ static int parse_fault(struct worker *w, const char *spec)
 		w->fault = FAULT_NAN;
 	else if (len == 7 && strncmp(spec, "garbage", len) == 0)
 		w->fault = FAULT_GARBAGE;
-	else
+	else if (len == 9 && strncmp(spec, "sign-flip", len) == 0)
+		w->fault = FAULT_SIGN_FLIP;
+	else if (len == 10 && strncmp(spec, "sketch-nan", len) == 0)
+		w->fault = FAULT_SKETCH_NAN;
+	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
+		char *end;
+		w->fault = FAULT_SCALE;
+		w->fault_scale = strtof(colon + 1, &end);
+		if (end == colon + 1 || (*end && *end != ':'))
+			return -EINVAL;
+		colon = *end ? end : NULL;
+	} else
 		return -EINVAL;
-	w->fault_client = colon ? strtoll(colon + 1, NULL, 10) : -1;
+	if (colon && fcl_parse_ids(colon + 1, &w->fault_ids, &w->n_fault_ids) != 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -116,7 +144,6 @@ static int parse_args(struct worker *w, int argc, char **argv)
 	w->connect_timeout_s = 60;
 	w->idle_timeout_s = 3600;
 	w->heartbeat_s = 15;
-	w->fault_client = -1;
 	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -398,7 +425,96 @@ static struct logical_client *find_client(struct worker *w, uint32_t id)
 
 static int faulty(const struct worker *w, uint32_t id, enum fault_kind kind)
 {
-	return w->fault == kind && (w->fault_client < 0 || w->fault_client == (int64_t)id);
+	if (w->fault != kind)
+		return 0;
+	if (!w->fault_ids)
+		return 1;
+	for (size_t i = 0; i < w->n_fault_ids; i++)
+		if (w->fault_ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/* FOT: checks a sketch request against the model; 0 or -EPROTO. */
+static int check_request(const struct worker *w, const struct fcl_msg *m)
+{
+	size_t total = 0;
+	if (m->sk_layers != w->model.n_layers)
+		return -EPROTO;
+	for (size_t l = 0; l < m->sk_layers; l++) {
+		if (m->sk_dims[l] != w->model.sizes[l] || m->sk_basis_cols[l] > m->sk_dims[l] ||
+		    m->sk_cols[l] == 0 || m->sk_cols[l] > 64u * m->sk_dims[l])
+			return -EPROTO;
+		total += (size_t)m->sk_dims[l] * m->sk_basis_cols[l];
+	}
+	if (total != m->n_sk_bases)
+		return -EPROTO;
+	for (size_t i = 0; i < m->n_sk_bases; i++)
+		if (!isfinite(m->sk_bases[i]))
+			return -EPROTO;
+	return 0;
+}
+
+/* FOT: sketches the input activations of every layer over the client's task
+ * data, from its just-trained model (no dropout: the MLP is in evaluation form),
+ * and sends one Sketch per layer. G_i comes from the client's own stream. */
+static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t round,
+		      uint32_t task, const struct fcl_msg *req)
+{
+	/* the client's own task this round (clients may be out of phase with the clock) */
+	struct fcl_client_round cr;
+	(void)task;
+	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
+	if (cr.task < 0)
+		return 0; /* no data this round: its update is refused and no sketch awaited */
+	task = (uint32_t)cr.task;
+	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
+	const uint32_t *idx = w->sched.client_task_idx[k];
+	uint32_t n = w->sched.client_task_n[k], L = w->model.n_layers, B = w->sc.train.batch_size;
+	struct fcl_rng rng[FCL_MLP_MAX_LAYERS];
+	const float *U[FCL_MLP_MAX_LAYERS];
+	size_t off = 0;
+	int rc;
+
+	for (uint32_t l = 0; l < L; l++) {
+		struct fcl_fot_sketch *sk = &w->sk[l];
+		if (sk->Y && sk->c != req->sk_cols[l])
+			fcl_fot_sketch_fini(sk);
+		if (!sk->Y && (rc = fcl_fot_sketch_init(sk, req->sk_dims[l], req->sk_cols[l], B,
+							 req->sk_dims[l])) != 0)
+			return rc;
+		fcl_fot_sketch_reset(sk);
+		fcl_rng_init(&rng[l], w->sc.seed, FCL_RNG_SKETCH, lc->id,
+			     task * FCL_MLP_MAX_LAYERS + l);
+		U[l] = req->sk_basis_cols[l] ? req->sk_bases + off : NULL;
+		off += (size_t)req->sk_dims[l] * req->sk_basis_cols[l];
+	}
+	for (uint32_t i = 0; i < n; i += B) {
+		size_t b = n - i < B ? n - i : B;
+		fcl_dataset_gather(&w->train, idx + i, b, w->sched.tasks[task].perm, w->scratch.x,
+				   w->scratch.y);
+		fcl_mlp_forward(&w->model, w->scratch.x, b);
+		for (uint32_t l = 0; l < L; l++)
+			fcl_fot_sketch_add(&w->sk[l], w->model.acts[l], b, U[l],
+					   req->sk_basis_cols[l], &rng[l]);
+	}
+	for (uint32_t l = 0; l < L; l++) {
+		if (faulty(w, lc->id, FAULT_SKETCH_NAN))
+			w->sk[l].Y[0] = NAN;
+		struct fcl_msg m = {.type = FCL_MSG_SKETCH,
+				    .round = round,
+				    .client_id = lc->id,
+				    .layer = l,
+				    .rows = (uint32_t)w->sk[l].d,
+				    .cols = (uint32_t)w->sk[l].c,
+				    .values = w->sk[l].Y,
+				    .n_values = w->sk[l].d * w->sk[l].c,
+				    .ratio = fcl_fot_sketch_ratio(&w->sk[l], (enum fcl_k_rule)req->k_rule),
+				    .n_samples = w->sk[l].n};
+		if ((rc = send_msg(w, &m)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* Task-incremental: plain SGD with the softmax over the round's task classes
@@ -423,7 +539,7 @@ static int train_task_incremental(struct worker *w, struct logical_client *lc,
 
 /* Trains one logical client from the global parameters and sends its update. */
 static int train_one(struct worker *w, struct logical_client *lc, uint32_t round, uint32_t task,
-		     const float *global)
+		     const float *global, const float *control)
 {
 	size_t n_params = w->model.n_params;
 	struct fcl_client_round cr;
@@ -446,6 +562,22 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		idx = mixed;
 	}
 	memcpy(w->model.params, global, n_params * sizeof(float));
+	fcl_sgd_reset(&w->opt);
+	w->opt.grad_offset = NULL;
+	if (control) { /* SCAFFOLD: correct every gradient by c - c_i */
+		if (!lc->ci && !(lc->ci = calloc(n_params, sizeof(float))))
+			return -ENOMEM;
+		if ((!w->corr && !(w->corr = malloc(n_params * sizeof(float)))) ||
+		    (!w->dc && !(w->dc = malloc(n_params * sizeof(float)))))
+			return -ENOMEM;
+		for (size_t i = 0; i < n_params; i++)
+			w->corr[i] = control[i] - lc->ci[i];
+		w->opt.grad_offset = w->corr;
+	}
+	if (w->sc.aggregation.rule == FCL_RULE_FEDPROX) {
+		w->opt.prox_mu = w->sc.aggregation.mu; /* (mu/2)|w - w_global|^2 */
+		w->opt.prox_anchor = global;
+	}
 	if (cr.task < 0 || n == 0) {
 		/* Not ours to train this round (the coordinator samples only clients
 		 * with data): answer at once with no samples, which it rejects. */
@@ -468,6 +600,15 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
+	if (control) { /* c_i+ = c_i - c + (x - y) / (K lr);  x - y = -update */
+		uint32_t B = w->sc.train.batch_size;
+		double K = (double)((n + B - 1) / B) * cr.epochs;
+		double scale = K > 0 ? 1.0 / (K * (double)w->sc.train.lr) : 0.0;
+		for (size_t i = 0; i < n_params; i++) {
+			w->dc[i] = (float)(-(double)control[i] - scale * (double)w->update[i]);
+			lc->ci[i] += w->dc[i];
+		}
+	}
 	lc->samples_seen += (uint64_t)n * cr.epochs;
 
 	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
@@ -477,11 +618,18 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 			    .values = w->update,
 			    .n_values = n_params,
 			    .loss = loss,
-			    .train_seconds = fcl_now() - t0};
+			    .train_seconds = fcl_now() - t0,
+			    .control = control ? w->dc : NULL,
+			    .n_control = control ? n_params : 0};
 	if (faulty(w, lc->id, FAULT_WRONG_SIZE))
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
 		w->update[0] = NAN;
+	if (faulty(w, lc->id, FAULT_SCALE) || faulty(w, lc->id, FAULT_SIGN_FLIP)) {
+		float f = w->fault == FAULT_SCALE ? w->fault_scale : -1.0f;
+		for (size_t i = 0; i < n_params; i++)
+			w->update[i] *= f;
+	}
 	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
 		  "state %016llx",
 		  lc->id, round, cr.task, n, loss, m.train_seconds,
@@ -497,6 +645,10 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 			 m->task);
 		return 0;
 	}
+	if (m->sketch_requested && check_request(w, m) != 0) {
+		fcl_warn("round start %u with a malformed sketch request dropped", m->round);
+		return 0;
+	}
 	if (w->round_delay_s > 0)
 		usleep((useconds_t)(w->round_delay_s * 1e6));
 	if (w->fault == FAULT_GARBAGE) {
@@ -510,7 +662,10 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 				 m->ids[i]);
 			continue;
 		}
-		int rc = train_one(w, lc, m->round, m->task, m->values);
+		const float *control = m->n_control == w->model.n_params ? m->control : NULL;
+		int rc = train_one(w, lc, m->round, m->task, m->values, control);
+		if (!rc && m->sketch_requested)
+			rc = sketch_one(w, lc, m->round, m->task, m);
 		if (rc)
 			return rc;
 	}
@@ -625,10 +780,17 @@ int main(int argc, char **argv)
 	zmq_ctx_term(w.ctx);
 	free(w.ids);
 	free(w.update);
-	for (size_t i = 0; w.clients && i < w.n_ids; i++)
+	for (size_t i = 0; w.clients && i < w.n_ids; i++) {
 		fcl_strategy_destroy(w.clients[i].strategy);
+		free(w.clients[i].ci);
+	}
 	free(w.clients);
 	free(w.perms);
+	free(w.corr);
+	free(w.dc);
+	free(w.fault_ids);
+	for (uint32_t l = 0; l < FCL_MLP_MAX_LAYERS; l++)
+		fcl_fot_sketch_fini(&w.sk[l]);
 	fcl_sgd_fini(&w.opt);
 	fcl_train_scratch_fini(&w.scratch);
 	fcl_mlp_fini(&w.model);

@@ -1,7 +1,9 @@
 /* server/main.c - fcl-server: the coordinator's command line, setup and teardown */
 #include "server.h"
 
+#include "fcl/aggregate.h"
 #include "fcl/log.h"
+#include "fcl/override.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
 
@@ -14,11 +16,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
-		   "                  [--progress] [--heartbeat S] [--verbose]\n"
+		   "                  [--set KEY=VALUE]... [--progress] [--heartbeat S]\n"
+		   "                  [--verbose]\n"
 		   "       fcl-server SCENARIO.yaml --count-clients\n"
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
+		   "  --set       edit the scenario, e.g. --set aggregation.rule=fot; the edited\n"
+		   "              text is what the run folder keeps and the clients run\n"
 		   "  --progress  print one machine-readable progress line per round on stdout\n"
 		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"
 		   "  --count-clients  check the scenario, print its number of logical clients\n"
@@ -32,12 +37,12 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	    {"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
 	    {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
 	    {"count-clients", no_argument, 0, 'C'}, {"heartbeat", required_argument, 0, 'H'},
-	    {0, 0, 0, 0}};
+	    {"set", required_argument, 0, 'S'},     {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
 	s->heartbeat_s = 15;
 	s->bind_endpoint = "tcp://127.0.0.1:*";
-	while ((c = getopt_long(argc, argv, "r:b:s:pH:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:b:s:S:pH:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			s->run_dir = optarg;
@@ -54,6 +59,14 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 				return -EINVAL;
 			}
 			s->seed_override = (long long)v;
+			break;
+		}
+		case 'S': {
+			const char **v = realloc(s->sets, (s->n_sets + 1) * sizeof *v);
+			if (!v)
+				return -ENOMEM;
+			s->sets = v;
+			s->sets[s->n_sets++] = optarg;
 			break;
 		}
 		case 'p':
@@ -98,6 +111,27 @@ static int setup(struct fcl_server *s)
 		fprintf(stderr, "%s\n", err);
 		return rc;
 	}
+	if (s->n_sets) {
+		char *text;
+		size_t len;
+		char path[FCL_SCENARIO_PATH_MAX];
+		memcpy(path, s->sc.data.path, sizeof path); /* resolved against the file's folder */
+		if ((rc = fcl_scenario_override(s->scenario_text, s->scenario_len, s->sets,
+						s->n_sets, &text, &len, err, sizeof err)) != 0 ||
+		    (rc = fcl_scenario_parse(&s->sc, text, len, s->scenario_path, err,
+					     sizeof err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return rc;
+		}
+		int path_set = 0;
+		for (size_t i = 0; i < s->n_sets; i++)
+			path_set |= strncmp(s->sets[i], "data.path=", 10) == 0;
+		if (!path_set)
+			memcpy(s->sc.data.path, path, sizeof path);
+		free(s->scenario_text);
+		s->scenario_text = text;
+		s->scenario_len = len;
+	}
 	if (s->seed_override >= 0)
 		s->sc.seed = (uint64_t)s->seed_override;
 	s->scenario_hash = fcl_hash64(s->scenario_text, s->scenario_len);
@@ -127,7 +161,12 @@ static int setup(struct fcl_server *s)
 		       s->sched.n_classes * sizeof(float));
 
 	uint32_t K = s->sched.per_round, N = s->sched.n_clients, T = s->sched.n_tasks;
-	s->aggregate = calloc(s->model.n_params, sizeof *s->aggregate);
+	if ((rc = fcl_agg_create(&s->sc, &s->model, &s->agg)) != 0) {
+		fcl_error("cannot set up aggregation rule %s: %s",
+			  fcl_agg_rule_name(s->sc.aggregation.rule), strerror(-rc));
+		return rc;
+	}
+	s->agg_in = calloc(K, sizeof *s->agg_in);
 	s->owner = malloc(N * sizeof *s->owner);
 	s->participants = calloc(K, sizeof *s->participants);
 	s->slot = calloc(K, sizeof *s->slot);
@@ -136,7 +175,7 @@ static int setup(struct fcl_server *s)
 	s->slot_loss = calloc(K, sizeof *s->slot_loss);
 	s->slot_train_s = calloc(K, sizeof *s->slot_train_s);
 	s->acc_matrix = calloc((size_t)T * T, sizeof *s->acc_matrix);
-	if (!s->aggregate || !s->owner || !s->participants || !s->slot || !s->updates ||
+	if (!s->agg_in || !s->owner || !s->participants || !s->slot || !s->updates ||
 	    !s->slot_samples || !s->slot_loss || !s->slot_train_s || !s->acc_matrix)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < K; i++)
@@ -144,6 +183,15 @@ static int setup(struct fcl_server *s)
 			return -ENOMEM;
 	for (uint32_t c = 0; c < N; c++)
 		s->owner[c] = -1;
+	if ((rc = sketch_setup(s)) != 0)
+		return rc;
+	if (fcl_agg_control(s->agg)) {
+		if (!(s->controls = calloc(K, sizeof *s->controls)))
+			return -ENOMEM;
+		for (uint32_t i = 0; i < K; i++)
+			if (!(s->controls[i] = malloc(s->model.n_params * sizeof(float))))
+				return -ENOMEM;
+	}
 	s->last_acc = NAN;
 	fcl_info("scenario %s: %u clients (%u per round), %u tasks x %u rounds, %zu parameters, "
 		 "%u train / %u test samples",
@@ -188,7 +236,13 @@ static void teardown(struct fcl_server *s)
 	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
 		free(s->updates[i]);
 	free(s->updates);
-	free(s->aggregate);
+	for (uint32_t i = 0; s->controls && i < s->sched.per_round; i++)
+		free(s->controls[i]);
+	free(s->controls);
+	sketch_teardown(s);
+	fcl_agg_destroy(s->agg);
+	free(s->agg_in);
+	free(s->sets);
 	free(s->owner);
 	free(s->participants);
 	free(s->slot);

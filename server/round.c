@@ -14,6 +14,7 @@
 #include "server.h"
 #include "evaluate.h"
 
+#include "fcl/aggregate.h"
 #include "fcl/log.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
@@ -137,6 +138,9 @@ static void start_round(struct fcl_server *s)
 				    .n_values = s->model.n_params,
 				    .ids = ids,
 				    .n_ids = n};
+		sketch_fill_request(s, &m);
+		if ((m.control = fcl_agg_control(s->agg)) != NULL)
+			m.n_control = s->model.n_params;
 		if (server_send(s, p, &m) != 0) {
 			/* Its clients cannot answer; count them out now rather than at the deadline. */
 			for (uint32_t i = 0; i < s->n_participants; i++)
@@ -171,28 +175,27 @@ static void evaluate(struct fcl_server *s, int task_end)
 	eval_global(s, s->round, task_end);
 }
 
-/* FedAvg over accepted updates, in client-id order: theta += sum_i w_i * delta_i. */
+/* The rule (fcl/aggregate.h) over the accepted updates, in client-id order. */
 static void aggregate(struct fcl_server *s)
 {
-	size_t n = s->model.n_params;
-	double total = 0.0;
+	size_t n = 0;
+	uint32_t B = s->sc.train.batch_size;
 
-	for (uint32_t i = 0; i < s->n_participants; i++)
-		if (s->slot[i] == SLOT_ACCEPTED)
-			total += s->sc.aggregation.weighted ? (double)s->slot_samples[i] : 1.0;
-	if (total <= 0.0)
-		return;
-	memset(s->aggregate, 0, n * sizeof *s->aggregate);
 	for (uint32_t i = 0; i < s->n_participants; i++) {
 		if (s->slot[i] != SLOT_ACCEPTED)
 			continue;
-		double w = (s->sc.aggregation.weighted ? (double)s->slot_samples[i] : 1.0) / total;
-		const float *u = s->updates[i];
-		for (size_t k = 0; k < n; k++)
-			s->aggregate[k] += w * (double)u[k];
+		uint64_t ns = s->slot_samples[i];
+		s->agg_in[n++] = (struct fcl_agg_update){
+			.client_id = s->participants[i],
+			.n_samples = ns,
+			.local_steps = (uint32_t)((ns + B - 1) / B) * s->sc.train.local_epochs,
+			.delta = s->updates[i],
+			.control_delta = s->controls ? s->controls[i] : NULL};
 	}
-	for (size_t k = 0; k < n; k++)
-		s->model.params[k] += (float)s->aggregate[k];
+	int rc = fcl_agg_step(s->agg, s->agg_in, n, s->model.params);
+	if (rc)
+		fcl_error("round %u: %s aggregation failed: %s", s->round,
+			  fcl_agg_rule_name(s->sc.aggregation.rule), strerror(-rc));
 }
 
 static void end_round(struct fcl_server *s)
@@ -205,6 +208,8 @@ static void end_round(struct fcl_server *s)
 	uv_timer_stop(&s->deadline);
 	eval_local_models(s); /* before aggregation: local = global + update */
 	aggregate(s);
+	if (sketch_round(s))
+		sketch_task_end(s);
 	if (task_end || last || (every && (s->round + 1) % every == 0))
 		evaluate(s, task_end);
 	report_round(s, fcl_now() - s->round_started, fcl_now() - t0);
@@ -255,6 +260,9 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		bad = "implausible sample count";
 	else if (!all_finite(m->values, m->n_values))
 		bad = "non-finite values";
+	else if (s->controls && (m->n_control != s->model.n_params ||
+				 !all_finite(m->control, m->n_control)))
+		bad = "missing, wrong-sized or non-finite control variate";
 	if (bad) {
 		server_drop(s, "update from client %lld in round %u rejected: %s (%zu values, %llu "
 			       "samples)",
@@ -264,12 +272,19 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		s->n_rejected++;
 	} else {
 		memcpy(s->updates[i], m->values, m->n_values * sizeof(float));
+		if (s->controls)
+			memcpy(s->controls[i], m->control, m->n_control * sizeof(float));
 		s->slot_samples[i] = m->n_samples;
 		s->slot_loss[i] = m->loss;
 		s->slot_train_s[i] = m->train_seconds;
 		s->slot[i] = SLOT_ACCEPTED;
 		s->n_accepted++;
 	}
+	check_complete(s);
+}
+
+void round_on_complete(struct fcl_server *s)
+{
 	check_complete(s);
 }
 
@@ -346,7 +361,7 @@ static uint32_t quorum_need(const struct fcl_server *s)
 static void check_complete(struct fcl_server *s)
 {
 	if (s->phase != PHASE_TRAINING ||
-	    s->n_accepted + s->n_rejected + s->n_gone < s->n_participants)
+	    s->n_accepted + s->n_rejected + s->n_gone < s->n_participants || !sketch_complete(s))
 		return;
 	if (s->n_gone && s->n_accepted < quorum_need(s)) {
 		fcl_error("round %u: %u of %u participants are gone, %u updates arrived; quorum "

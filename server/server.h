@@ -21,6 +21,8 @@
 #include "fcl/train.h"
 
 struct fcl_msg;
+struct fcl_agg;
+struct sketch_store;
 
 /* One connected client process. */
 struct peer {
@@ -62,6 +64,8 @@ struct fcl_server {
 	double heartbeat_s; /* a peer silent this long is gone (ZMTP heartbeats) */
 	int count_clients;       /* --count-clients: print the scenario's client count, exit */
 	long long seed_override; /* -1 = the scenario's */
+	const char **sets;       /* --set KEY=VALUE edits of the scenario */
+	size_t n_sets;
 	struct fcl_scenario sc;
 	char *scenario_text;
 	size_t scenario_len;
@@ -72,7 +76,9 @@ struct fcl_server {
 	struct fcl_schedule sched;
 	struct fcl_mlp model;
 	struct fcl_train_scratch eval_scratch;
-	double *aggregate; /* (n_params) FedAvg accumulator */
+	struct fcl_agg *agg;    /* the aggregation rule and its state */
+	struct fcl_agg_update *agg_in; /* (per_round) the round's accepted updates */
+	struct sketch_store *sk; /* FOT: this round's sketches, NULL for other rules */
 
 	/* network */
 	void *zmq_ctx, *router;
@@ -94,6 +100,7 @@ struct fcl_server {
 	uint32_t n_participants;
 	enum slot_state *slot;  /* (per_round) */
 	float **updates;        /* (per_round)(n_params) accepted updates */
+	float **controls;       /* (per_round)(n_params) SCAFFOLD's Delta c_i, NULL for other rules */
 	uint64_t *slot_samples;
 	float *slot_loss;
 	double *slot_train_s;
@@ -132,11 +139,26 @@ void round_on_hello(struct fcl_server *s, const uint8_t *identity, size_t identi
 void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m,
 		     size_t bytes);
 void round_on_deadline(struct fcl_server *s);
+/* Every expected answer of the round is in (sketch.c calls it): aggregate and go on. */
+void round_on_complete(struct fcl_server *s);
 /* Peer p's connection closed (or its heartbeats stopped): its logical clients
  * leave the run. Before the first round they may join again. */
 void round_on_peer_gone(struct fcl_server *s, uint32_t p, const char *why);
 /* Ends the run: shutdown to every peer, outputs written, loop stopped. */
 void round_finish_run(struct fcl_server *s, int exit_code, const char *reason);
+
+/* sketch.c: FOT's task-end protocol */
+int sketch_setup(struct fcl_server *s);
+void sketch_teardown(struct fcl_server *s);
+/* Does this round end a task under a rule that wants sketches? */
+int sketch_round(const struct fcl_server *s);
+/* Fills the sketch request of a round start (buffers live until the next call). */
+void sketch_fill_request(struct fcl_server *s, struct fcl_msg *m);
+void sketch_on_msg(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m, size_t bytes);
+/* Every accepted participant has answered every layer (1 outside sketch rounds). */
+int sketch_complete(const struct fcl_server *s);
+/* After aggregation in a sketch round: sum, expand the bases, log, forget the sketches. */
+void sketch_task_end(struct fcl_server *s);
 
 /* report.c */
 int report_open(struct fcl_server *s);

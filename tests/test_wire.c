@@ -105,8 +105,69 @@ static void test_garbage(void)
 	free(buf);
 }
 
+/* FOT: a round start with a sketch request, and a sketch, survive the wire. */
+static void test_sketch_roundtrip(void)
+{
+	const uint32_t dims[2] = {3, 2}, kcols[2] = {1, 0}, cols[2] = {3, 2}, ids[1] = {7};
+	const float bases[3] = {1, 0, 0}, params[2] = {0.5f, -0.5f}, y[6] = {1, 2, 3, 4, 5, 6};
+	struct fcl_msg m = {.type = FCL_MSG_ROUND_START,
+			    .round = 9,
+			    .client_id = -1,
+			    .task = 1,
+			    .values = params,
+			    .n_values = 2,
+			    .ids = ids,
+			    .n_ids = 1,
+			    .sketch_requested = 1,
+			    .sk_layers = 2,
+			    .sk_dims = dims,
+			    .sk_basis_cols = kcols,
+			    .sk_cols = cols,
+			    .sk_bases = bases,
+			    .n_sk_bases = 3,
+			    .k_rule = 1};
+	struct fcl_msg d;
+	uint8_t *buf;
+	size_t len;
+	REQUIRE(fcl_wire_encode(&m, &buf, &len) == 0, "round start with sketch request encodes");
+	REQUIRE(fcl_wire_decode(buf, len, &d) == 0, "and decodes");
+	CHECK(d.sketch_requested && d.sk_layers == 2 && d.sk_dims[0] == 3 &&
+		      d.sk_basis_cols[0] == 1 && d.sk_cols[1] == 2 && d.n_sk_bases == 3 &&
+		      d.sk_bases[0] == 1.0f && d.k_rule == 1,
+	      "sketch request fields survive");
+	fcl_msg_free(&d);
+	free(buf);
+	m.sketch_requested = 0;
+	REQUIRE(fcl_wire_encode(&m, &buf, &len) == 0 && fcl_wire_decode(buf, len, &d) == 0,
+		"plain round start round-trips");
+	CHECK(!d.sketch_requested && d.sk_layers == 0, "no request unless asked");
+	fcl_msg_free(&d);
+	free(buf);
+
+	struct fcl_msg k = {.type = FCL_MSG_SKETCH,
+			    .round = 9,
+			    .client_id = 7,
+			    .layer = 1,
+			    .rows = 2,
+			    .cols = 3,
+			    .values = y,
+			    .n_values = 6,
+			    .ratio = 0.25,
+			    .n_samples = 480};
+	REQUIRE(fcl_wire_encode(&k, &buf, &len) == 0 && fcl_wire_decode(buf, len, &d) == 0,
+		"sketch round-trips");
+	CHECK(d.type == FCL_MSG_SKETCH && d.round == 9 && d.client_id == 7 && d.layer == 1 &&
+		      d.rows == 2 && d.cols == 3 && d.n_values == 6 && d.values[5] == 6.0f &&
+		      d.ratio == 0.25 && d.n_samples == 480,
+	      "sketch fields survive, with round and client id");
+	CHECK(strcmp(fcl_msg_type_name(d.type), "sketch") == 0, "type name");
+	fcl_msg_free(&d);
+	free(buf);
+}
+
 int main(void)
 {
+	test_sketch_roundtrip();
 	test_update_roundtrip();
 	test_hello_welcome();
 	test_garbage();

@@ -228,6 +228,10 @@ int fcl_sgd_step(struct fcl_sgd *opt, float *params, const float *grads, size_t 
 	}
 	for (size_t i = 0; i < n; i++) {
 		float g = grads[i] + opt->weight_decay * params[i];
+		if (opt->prox_anchor)
+			g += opt->prox_mu * (params[i] - opt->prox_anchor[i]);
+		if (opt->grad_offset)
+			g += opt->grad_offset[i];
 		if (opt->velocity) {
 			/* torch.optim.SGD, dampening 0: v = mu v + g; p -= lr v */
 			opt->velocity[i] = opt->momentum * opt->velocity[i] + g;

@@ -942,7 +942,18 @@ static const struct choice recurrence_kinds[] = {
     {NULL, 0},
 };
 static const struct choice lag_origins[] = {{"last-seen", 0}, {"introduced", 1}, {NULL, 0}};
-static const struct choice rules[] = {{"fedavg", FCL_RULE_FEDAVG}, {NULL, 0}};
+static const struct choice rules[] = {
+    {"fedavg", FCL_RULE_FEDAVG},   {"fot", FCL_RULE_FOT},
+    {"fedprox", FCL_RULE_FEDPROX}, {"fedavgm", FCL_RULE_FEDAVGM},
+    {"fedadam", FCL_RULE_FEDADAM}, {"fedyogi", FCL_RULE_FEDYOGI},
+    {"fednova", FCL_RULE_FEDNOVA}, {"median", FCL_RULE_MEDIAN},
+    {"trimmed-mean", FCL_RULE_TRIMMED_MEAN}, {"krum", FCL_RULE_KRUM},
+    {"scaffold", FCL_RULE_SCAFFOLD},
+    {NULL, 0},
+};
+static const struct choice k_rules[] = {
+    {"norm", FCL_K_RULE_NORM}, {"energy", FCL_K_RULE_ENERGY}, {NULL, 0}};
+_Static_assert(sizeof(enum fcl_k_rule) == sizeof(int), "enums are stored as int");
 static const struct choice weightings[] = {{"samples", 1}, {"uniform", 0}, {NULL, 0}};
 static const struct choice train_modes[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
 static const struct choice strategy_names[] = {
@@ -1098,6 +1109,18 @@ static const struct field strategy_group_fields[] = {
 static const struct field aggregation_fields[] = {
     CHOICE("rule", aggregation.rule, rules, false, S_NONE),
     CHOICE("weighting", aggregation.weighted, weightings, false, S_NONE),
+    NUM(get_f64, "threshold", aggregation.threshold, 0, true, 1, true),
+    NUM(get_f64, "threshold_increment", aggregation.threshold_increment, 0, false, 1, true),
+    CHOICE("k_rule", aggregation.k_rule, k_rules, false, S_NONE),
+    NUM(get_f64, "sketch_columns", aggregation.sketch_columns, 0, true, 64, false),
+    NUM(get_f32, "mu", aggregation.mu, 0, false, HUGE_VAL, false),
+    NUM(get_f32, "server_lr", aggregation.server_lr, 0, true, HUGE_VAL, false),
+    NUM(get_f32, "beta1", aggregation.beta1, 0, false, 1, true),
+    NUM(get_f32, "beta2", aggregation.beta2, 0, false, 1, true),
+    NUM(get_f32, "tau", aggregation.tau, 0, true, HUGE_VAL, false),
+    NUM(get_f64, "trim", aggregation.trim, 0, false, 0.5, true),
+    U32("byzantine", aggregation.byzantine, 0, 100000, false, S_NONE),
+    U32("krum_select", aggregation.krum_select, 1, 100000, false, S_NONE),
     {0},
 };
 static const struct field evaluation_fields[] = {
@@ -1784,6 +1807,18 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	fcl_strategy_config_defaults(&sc->strategy);
 	sc->aggregation.rule = FCL_RULE_FEDAVG;
 	sc->aggregation.weighted = 1;
+	sc->aggregation.threshold = 0.96;
+	sc->aggregation.threshold_increment = 0.0;
+	sc->aggregation.k_rule = FCL_K_RULE_NORM;
+	sc->aggregation.sketch_columns = 1.0;
+	sc->aggregation.mu = 0.01f;
+	sc->aggregation.server_lr = 1.0f;
+	sc->aggregation.beta1 = 0.9f;
+	sc->aggregation.beta2 = 0.99f;
+	sc->aggregation.tau = 1e-3f;
+	sc->aggregation.trim = 0.2;
+	sc->aggregation.byzantine = 2;
+	sc->aggregation.krum_select = 1;
 	sc->eval.per_class = 1;
 	sc->run.round_timeout_s = 120;
 	sc->run.quorum = 1.0;

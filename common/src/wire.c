@@ -10,7 +10,7 @@
 const char *fcl_msg_type_name(enum fcl_msg_type type)
 {
 	static const char *const names[] = {"none",   "hello",    "welcome", "round_start",
-					    "client_update", "shutdown", "error"};
+					    "client_update", "shutdown", "error", "sketch"};
 	return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "unknown";
 }
 
@@ -23,6 +23,8 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 	Fcl__V1__ClientUpdate update = FCL__V1__CLIENT_UPDATE__INIT;
 	Fcl__V1__Shutdown shutdown = FCL__V1__SHUTDOWN__INIT;
 	Fcl__V1__Error error = FCL__V1__ERROR__INIT;
+	Fcl__V1__SketchRequest req = FCL__V1__SKETCH_REQUEST__INIT;
+	Fcl__V1__Sketch sketch = FCL__V1__SKETCH__INIT;
 
 	env.round = m->round;
 	env.client_id = m->client_id;
@@ -53,6 +55,20 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		start.n_params = m->n_values;
 		start.client_ids = (uint32_t *)m->ids;
 		start.n_client_ids = m->n_ids;
+		start.control = (float *)m->control;
+		start.n_control = m->n_control;
+		if (m->sketch_requested) {
+			req.dims = (uint32_t *)m->sk_dims;
+			req.n_dims = m->sk_layers;
+			req.basis_cols = (uint32_t *)m->sk_basis_cols;
+			req.n_basis_cols = m->sk_layers;
+			req.sketch_cols = (uint32_t *)m->sk_cols;
+			req.n_sketch_cols = m->sk_layers;
+			req.bases = (float *)m->sk_bases;
+			req.n_bases = m->n_sk_bases;
+			req.k_rule = m->k_rule;
+			start.sketch = &req;
+		}
 		env.body_case = FCL__V1__ENVELOPE__BODY_ROUND_START;
 		env.round_start = &start;
 		break;
@@ -62,8 +78,21 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		update.n_update = m->n_values;
 		update.loss = m->loss;
 		update.train_seconds = m->train_seconds;
+		update.control_delta = (float *)m->control;
+		update.n_control_delta = m->n_control;
 		env.body_case = FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE;
 		env.client_update = &update;
+		break;
+	case FCL_MSG_SKETCH:
+		sketch.layer = m->layer;
+		sketch.rows = m->rows;
+		sketch.cols = m->cols;
+		sketch.y = (float *)m->values;
+		sketch.n_y = m->n_values;
+		sketch.ratio = m->ratio;
+		sketch.n_samples = m->n_samples;
+		env.body_case = FCL__V1__ENVELOPE__BODY_SKETCH;
+		env.sketch = &sketch;
 		break;
 	case FCL_MSG_SHUTDOWN:
 		shutdown.reason = (char *)(m->text ? m->text : "");
@@ -121,6 +150,35 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->round_start->n_params;
 		m->ids = env->round_start->client_ids;
 		m->n_ids = env->round_start->n_client_ids;
+		m->control = env->round_start->control;
+		m->n_control = env->round_start->n_control;
+		if (env->round_start->sketch) {
+			const Fcl__V1__SketchRequest *r = env->round_start->sketch;
+			/* the three per-layer lists must agree */
+			if (r->n_dims != r->n_basis_cols || r->n_dims != r->n_sketch_cols) {
+				fcl__v1__envelope__free_unpacked(env, NULL);
+				memset(m, 0, sizeof *m);
+				return -EPROTO;
+			}
+			m->sketch_requested = 1;
+			m->sk_layers = r->n_dims;
+			m->sk_dims = r->dims;
+			m->sk_basis_cols = r->basis_cols;
+			m->sk_cols = r->sketch_cols;
+			m->sk_bases = r->bases;
+			m->n_sk_bases = r->n_bases;
+			m->k_rule = r->k_rule;
+		}
+		break;
+	case FCL__V1__ENVELOPE__BODY_SKETCH:
+		m->type = FCL_MSG_SKETCH;
+		m->layer = env->sketch->layer;
+		m->rows = env->sketch->rows;
+		m->cols = env->sketch->cols;
+		m->values = env->sketch->y;
+		m->n_values = env->sketch->n_y;
+		m->ratio = env->sketch->ratio;
+		m->n_samples = env->sketch->n_samples;
 		break;
 	case FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE:
 		m->type = FCL_MSG_CLIENT_UPDATE;
@@ -129,6 +187,8 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->client_update->n_update;
 		m->loss = env->client_update->loss;
 		m->train_seconds = env->client_update->train_seconds;
+		m->control = env->client_update->control_delta;
+		m->n_control = env->client_update->n_control_delta;
 		break;
 	case FCL__V1__ENVELOPE__BODY_SHUTDOWN:
 		m->type = FCL_MSG_SHUTDOWN;

@@ -66,6 +66,11 @@ struct fcl_sgd {
 	float lr, momentum, weight_decay;
 	float *velocity; /* (n_params) owned, NULL until momentum > 0 is first used */
 	size_t n;
+	/* FedProx: g += prox_mu (w - prox_anchor) when prox_anchor is set (borrowed, (n)) */
+	float prox_mu;
+	const float *prox_anchor;
+	/* SCAFFOLD: g += grad_offset (= c - c_i) when set (borrowed, (n)) */
+	const float *grad_offset;
 };
 void fcl_sgd_init(struct fcl_sgd *opt, float lr, float momentum, float weight_decay);
 void fcl_sgd_fini(struct fcl_sgd *opt);

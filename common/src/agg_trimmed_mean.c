@@ -1,0 +1,32 @@
+/* common/src/agg_trimmed_mean.c - coordinate-wise trimmed mean (Yin et al. 2018):
+ * per coordinate, drop the floor(trim * n) largest and smallest values and
+ * average the rest. Unweighted. */
+#include "agg-private.h"
+#include "fcl/aggregate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
+{
+	size_t cut = (size_t)floor(a->sc.aggregation.trim * (double)n);
+	if (2 * cut >= n)
+		cut = (n - 1) / 2;
+	float *col = malloc(n * sizeof *col);
+	if (!col)
+		return -ENOMEM;
+	for (size_t k = 0; k < a->n_params; k++) {
+		double sum = 0.0;
+		for (size_t i = 0; i < n; i++)
+			col[i] = u[i].delta[k];
+		fcl__sort_floats(col, n);
+		for (size_t i = cut; i < n - cut; i++)
+			sum += col[i];
+		a->delta[k] = (float)(sum / (double)(n - 2 * cut));
+	}
+	free(col);
+	return 0;
+}
+
+const struct fcl_agg_ops fcl_agg_trimmed_mean_ops = {.name = "trimmed-mean", .combine = combine};

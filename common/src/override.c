@@ -1,0 +1,76 @@
+/* common/src/override.c - KEY=VALUE edits of a scenario's YAML text (libfyaml) */
+#include "fcl/override.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int apply(struct fy_document *fyd, const char *set, char *err, size_t errlen)
+{
+	const char *eq = strchr(set, '=');
+	char key[256];
+	if (!eq || eq == set || (size_t)(eq - set) >= sizeof key) {
+		snprintf(err, errlen, "--set '%s': want KEY.PATH=VALUE", set);
+		return -EINVAL;
+	}
+	memcpy(key, set, (size_t)(eq - set));
+	key[eq - set] = '\0';
+	struct fy_node *map = fy_document_root(fyd);
+	char *save = NULL;
+	char *part = strtok_r(key, ".", &save);
+	while (part) {
+		char *next = strtok_r(NULL, ".", &save);
+		if (!map || !fy_node_is_mapping(map)) {
+			snprintf(err, errlen, "--set '%s': '%s' is not inside a mapping", set,
+				 part);
+			return -EINVAL;
+		}
+		struct fy_node_pair *pair = fy_node_mapping_lookup_pair_by_string(map, part, FY_NT);
+		struct fy_node *val;
+		if (next)
+			val = pair ? fy_node_pair_value(pair) : fy_node_create_mapping(fyd);
+		else
+			val = fy_node_build_from_string(fyd, eq + 1, FY_NT);
+		if (!val) {
+			snprintf(err, errlen, "--set '%s': bad value", set);
+			return -EINVAL;
+		}
+		if (!next && pair) {
+			if (fy_node_pair_set_value(pair, val) != 0)
+				return -ENOMEM;
+		} else if (!pair) {
+			struct fy_node *k = fy_node_create_scalar_copy(fyd, part, FY_NT);
+			if (!k || fy_node_mapping_append(map, k, val) != 0)
+				return -ENOMEM;
+		}
+		map = val;
+		part = next;
+	}
+	return 0;
+}
+
+int fcl_scenario_override(const char *text, size_t len, const char *const *sets, size_t n_sets,
+			  char **out, size_t *out_len, char *err, size_t errlen)
+{
+	struct fy_document *fyd = fy_document_build_from_string(NULL, text, len);
+	int rc = 0;
+	if (!fyd) {
+		snprintf(err, errlen, "scenario is not valid YAML");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n_sets && !rc; i++)
+		rc = apply(fyd, sets[i], err, errlen);
+	if (!rc) {
+		char *s = fy_emit_document_to_string(fyd, FYECF_MODE_BLOCK | FYECF_WIDTH_INF);
+		if (!s) {
+			rc = -ENOMEM;
+		} else {
+			*out = s;
+			*out_len = strlen(s);
+		}
+	}
+	fy_document_destroy(fyd);
+	return rc;
+}

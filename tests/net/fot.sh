@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# FOT end to end: bases grow at every task end, the run does not depend on the
+# process layout, and a bad sketch is rejected without stopping the run.
+. "$(dirname "$0")/lib.sh"
+sed 's/rule: fedavg/rule: fot/' "$FCL_TESTS/scenarios/compare.yaml" >"$work/fot.yaml"
+run() { "$FCL_SIM" "$work/fot.yaml" --quiet --run-dir "$work/$1" "${@:2}" >"$work/$1.out" 2>&1; }
+
+check "FOT run on 1 process completes" run one --procs 1
+check "FOT run on 3 processes completes" run three --procs 3
+check "metrics.json identical across layouts" cmp -s "$work/one/metrics.json" "$work/three/metrics.json"
+check "fot.csv has a row per task and layer (3 x 2 + header)" test "$(wc -l <"$work/one/fot.csv")" -eq 7
+grows() { awk -F, 'NR > 1 { if (($1 > 0 && $8 < last[$2]) || $7 < 1) bad = 1; last[$2] = $8 }
+	END { exit bad }' "$work/one/fot.csv"; }
+check "every layer's basis grows at every task end (norm rule)" grows
+check "every participant's sketches were used" \
+	sh -c "! awk -F, 'NR > 1 && \$9 != 4' '$work/one/fot.csv' | grep -q ."
+check "a run where client 1 sends NaN sketches completes" \
+	run nan --procs 2 --client-arg=--fault=sketch-nan:1
+check "its NaN sketches are rejected and logged" \
+	grep -q "from client 1 rejected: non-finite values" "$work/nan/server.log"
+check "the other clients' sketches still grow the bases" \
+	awk -F, 'NR > 1 && $8 > 0 { ok = 1 } END { exit !ok }' "$work/nan/fot.csv"
+finish
