@@ -1,32 +1,12 @@
 /* tests/test_model.c - every backward pass against central finite differences */
 #include "fcl/model.h"
 #include "fcl/rng.h"
+#include "gradcheck.h"
 #include "tap.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Relative error that tolerates tiny gradients. */
-static double rel_err(double a, double b)
-{
-	return fabs(a - b) / fmax(1e-2, fabs(a) + fabs(b));
-}
-
-static void fill(float *v, size_t n, struct fcl_rng *r, float scale)
-{
-	for (size_t i = 0; i < n; i++)
-		v[i] = scale * fcl_rng_normal(r);
-}
-
-/* Loss used to probe a layer: L = sum_k g_k * y_k with fixed random g, so dL/dy = g. */
-static double probe(const float *y, const float *g, size_t n)
-{
-	double s = 0;
-	for (size_t k = 0; k < n; k++)
-		s += (double)g[k] * y[k];
-	return s;
-}
 
 static void test_dense(void)
 {

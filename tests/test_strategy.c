@@ -6,30 +6,12 @@
 #include "fcl/replay.h"
 #include "fcl/rng.h"
 #include "fcl/strategy.h"
+#include "gradcheck.h"
 #include "tap.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static double rel_err(double a, double b)
-{
-	return fabs(a - b) / fmax(1e-2, fabs(a) + fabs(b));
-}
-
-static void fill(float *v, size_t n, struct fcl_rng *r, float scale)
-{
-	for (size_t i = 0; i < n; i++)
-		v[i] = scale * fcl_rng_normal(r);
-}
-
-static double probe(const float *y, const float *g, size_t n)
-{
-	double s = 0;
-	for (size_t k = 0; k < n; k++)
-		s += (double)g[k] * y[k];
-	return s;
-}
 
 /* Central differences of f over v (n) against the analytic gradient g. */
 static double fd_worst(float *v, const float *g, size_t n, double (*f)(void *), void *ctx, float h)

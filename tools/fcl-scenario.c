@@ -66,17 +66,6 @@ static void free_compiled(struct compiled *c)
 	fcl_dataset_fini(&c->test);
 }
 
-/* Space-separated classes whose flag is set. */
-static void print_classes(FILE *f, const uint8_t *flag, uint32_t n, uint8_t want)
-{
-	int first = 1;
-	for (uint32_t c = 0; c < n; c++)
-		if (flag[c] == want) {
-			fprintf(f, "%s%u", first ? "" : " ", c);
-			first = 0;
-		}
-}
-
 static int is_blurry(const struct fcl_scenario *sc)
 {
 	return sc->tasks.kind == FCL_TASKS_I_BLURRY || sc->tasks.kind == FCL_TASKS_SI_BLURRY;
@@ -150,13 +139,13 @@ static void show(const struct compiled *c)
 		printf("  task %u: ", t);
 		if (is_blurry(sc)) {
 			printf("disjoint {");
-			print_classes(stdout, k->role, s->n_classes, FCL_CLASS_DISJOINT);
+			fcl_schedule_print_classes(stdout, k->role, s->n_classes, FCL_CLASS_DISJOINT);
 			printf("} blurry {");
-			print_classes(stdout, k->role, s->n_classes, FCL_CLASS_BLURRY);
+			fcl_schedule_print_classes(stdout, k->role, s->n_classes, FCL_CLASS_BLURRY);
 			printf("}, %u blurry samples in", k->blurry_in);
 		} else {
 			printf("classes {");
-			print_classes(stdout, k->has_class, s->n_classes, 1);
+			fcl_schedule_print_classes(stdout, k->has_class, s->n_classes, 1);
 			printf("}%s", k->perm ? ", permuted pixels" : "");
 		}
 		printf(", %u train, %u test\n", k->n_train, k->n_test);

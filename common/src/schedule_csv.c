@@ -20,8 +20,7 @@ struct compiled {
 	const struct fcl_schedule *s;
 };
 
-/* Space-separated classes whose flag is set. */
-static void print_classes(FILE *f, const uint8_t *flag, uint32_t n, uint8_t want)
+void fcl_schedule_print_classes(FILE *f, const uint8_t *flag, uint32_t n, uint8_t want)
 {
 	int first = 1;
 	for (uint32_t c = 0; c < n; c++)
@@ -90,7 +89,7 @@ static int write_tasks(const struct compiled *c, const char *dir)
 		return -EIO;
 	for (uint32_t t = 0; t < s->n_tasks; t++) {
 		fprintf(f, "%u,", t);
-		print_classes(f, s->tasks[t].has_class, s->n_classes, 1);
+		fcl_schedule_print_classes(f, s->tasks[t].has_class, s->n_classes, 1);
 		fprintf(f, ",%u,%u,%d\n", s->tasks[t].n_train, s->tasks[t].n_test,
 			s->tasks[t].perm != NULL);
 	}
@@ -103,9 +102,9 @@ static int write_tasks(const struct compiled *c, const char *dir)
 		return -EIO;
 	for (uint32_t t = 0; t < s->n_tasks; t++) {
 		fprintf(f, "%u,", t);
-		print_classes(f, s->tasks[t].role, s->n_classes, FCL_CLASS_DISJOINT);
+		fcl_schedule_print_classes(f, s->tasks[t].role, s->n_classes, FCL_CLASS_DISJOINT);
 		fprintf(f, ",");
-		print_classes(f, s->tasks[t].role, s->n_classes, FCL_CLASS_BLURRY);
+		fcl_schedule_print_classes(f, s->tasks[t].role, s->n_classes, FCL_CLASS_BLURRY);
 		fprintf(f, ",%u,%u\n", s->tasks[t].blurry_in, s->tasks[t].n_train);
 	}
 	return close_csv(f);

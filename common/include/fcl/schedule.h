@@ -7,6 +7,7 @@
 #ifndef FCL_SCHEDULE_H
 #define FCL_SCHEDULE_H
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "fcl/data.h"
@@ -117,6 +118,8 @@ uint64_t fcl_schedule_digest(const struct fcl_schedule *s);
 /* Writes the compiled schedule into dir (which must exist) as tasks.csv,
  * blurry.csv (blurry generators), clients.csv, timeline.csv, rounds.csv and,
  * when samples is set, samples.csv; see docs/scenarios.md. 0 or -EIO/-ENOMEM. */
+/* Writes the classes c < n with flag[c] == want, space-separated (for CSV and show). */
+void fcl_schedule_print_classes(FILE *f, const uint8_t *flag, uint32_t n, uint8_t want);
 int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
 			   const struct fcl_dataset *train, const char *dir, int samples);
 /* Label histogram hist (n_classes) of the samples client c holds, each once;
