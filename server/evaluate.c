@@ -189,24 +189,30 @@ void eval_initial(struct fcl_server *s)
 	r->eval_seconds += fcl_now() - t0;
 }
 
+/* realloc that keeps the old block on failure and says so in *failed, so a
+ * record's arrays can all be grown and the failure checked once. */
+static void *resized(void *p, size_t bytes, int *failed)
+{
+	void *q = realloc(p, bytes);
+	if (!q) {
+		*failed = 1;
+		return p;
+	}
+	return q;
+}
+
 static int grow(struct run_record *r)
 {
+	int failed = 0;
+
 	if (r->n_rows < r->cap)
 		return 0;
 	size_t cap = r->cap * 2;
-	int64_t *round = realloc(r->round, cap * sizeof *round);
-	if (round)
-		r->round = round;
-	double *acc = realloc(r->acc, cap * r->T * sizeof *acc);
-	if (acc)
-		r->acc = acc;
-	double *seen = realloc(r->seen, cap * sizeof *seen);
-	if (seen)
-		r->seen = seen;
-	double *class_acc = realloc(r->class_acc, cap * r->C * sizeof *class_acc);
-	if (class_acc)
-		r->class_acc = class_acc;
-	if (!round || !acc || !seen || !class_acc)
+	r->round = resized(r->round, cap * sizeof *r->round, &failed);
+	r->acc = resized(r->acc, cap * r->T * sizeof *r->acc, &failed);
+	r->seen = resized(r->seen, cap * sizeof *r->seen, &failed);
+	r->class_acc = resized(r->class_acc, cap * r->C * sizeof *r->class_acc, &failed);
+	if (failed)
 		return -ENOMEM;
 	r->cap = cap;
 	return 0;
@@ -259,16 +265,11 @@ static int local_append(struct run_record *r, uint32_t c, int64_t round, uint32_
 	}
 	if (l->n_rows == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
-		int64_t *rd = realloc(l->round, cap * sizeof *rd);
-		if (rd)
-			l->round = rd;
-		double *acc2 = realloc(l->acc, cap * r->T * sizeof *acc2);
-		if (acc2)
-			l->acc = acc2;
-		double *seen2 = realloc(l->seen, cap * sizeof *seen2);
-		if (seen2)
-			l->seen = seen2;
-		if (!rd || !acc2 || !seen2)
+		int failed = 0;
+		l->round = resized(l->round, cap * sizeof *l->round, &failed);
+		l->acc = resized(l->acc, cap * r->T * sizeof *l->acc, &failed);
+		l->seen = resized(l->seen, cap * sizeof *l->seen, &failed);
+		if (failed)
 			return -ENOMEM;
 		l->cap = cap;
 	}

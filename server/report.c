@@ -25,6 +25,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* JSON arrays for events.jsonl: [v0,v1,...] */
+static void json_u32s(FILE *f, const uint32_t *v, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%u", i ? "," : "", v[i]);
+	fputc(']', f);
+}
+
+static void json_u64s(FILE *f, const uint64_t *v, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)v[i]);
+	fputc(']', f);
+}
+
+static void json_doubles(FILE *f, const double *v, size_t n, int decimals)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%.*f", i ? "," : "", decimals, v[i]);
+	fputc(']', f);
+}
+
 static FILE *open_in_run(const struct fcl_server *s, const char *name, const char *mode)
 {
 	char path[4096];
@@ -162,11 +187,10 @@ void report_gone(struct fcl_server *s, const char *event, uint32_t p, const uint
 			*c = '?';
 	fprintf(s->events,
 		"{\"event\":\"%s\",\"round\":%u,\"elapsed\":%.3f,\"pid\":%u,\"host\":\"%s\","
-		"\"address\":\"%s\",\"reason\":\"%s\",\"clients\":[",
+		"\"address\":\"%s\",\"reason\":\"%s\",\"clients\":",
 		event, s->round, fcl_now() - s->started, peer->pid, host, peer->addr, why);
-	for (uint32_t i = 0; i < n_ids; i++)
-		fprintf(s->events, "%s%u", i ? "," : "", ids[i]);
-	fprintf(s->events, "],\"clients_gone\":%u}\n", s->n_clients_gone);
+	json_u32s(s->events, ids, n_ids);
+	fprintf(s->events, ",\"clients_gone\":%u}\n", s->n_clients_gone);
 	fflush(s->events);
 }
 
@@ -174,11 +198,10 @@ void report_absent(struct fcl_server *s, const uint32_t *ids, uint32_t n_ids)
 {
 	if (!s->events)
 		return;
-	fprintf(s->events, "{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":[",
+	fprintf(s->events, "{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":",
 		s->round, fcl_now() - s->started);
-	for (uint32_t i = 0; i < n_ids; i++)
-		fprintf(s->events, "%s%u", i ? "," : "", ids[i]);
-	fprintf(s->events, "],\"clients_gone\":%u}\n", s->n_clients_gone);
+	json_u32s(s->events, ids, n_ids);
+	fprintf(s->events, ",\"clients_gone\":%u}\n", s->n_clients_gone);
 	fflush(s->events);
 }
 
@@ -187,11 +210,10 @@ void report_round(struct fcl_server *s, double round_seconds, double server_seco
 	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
 	double loss = 0.0, train_s = 0.0;
 
-	fprintf(s->events, "{\"event\":\"round\",\"round\":%u,\"task\":%u,\"participants\":[",
+	fprintf(s->events, "{\"event\":\"round\",\"round\":%u,\"task\":%u,\"participants\":",
 		s->round, task);
-	for (uint32_t i = 0; i < s->n_participants; i++)
-		fprintf(s->events, "%s%u", i ? "," : "", s->participants[i]);
-	fprintf(s->events, "],\"accepted\":%u,\"rejected\":%u,\"missing\":%u", s->n_accepted,
+	json_u32s(s->events, s->participants, s->n_participants);
+	fprintf(s->events, ",\"accepted\":%u,\"rejected\":%u,\"missing\":%u", s->n_accepted,
 		s->n_rejected, s->n_participants - s->n_accepted - s->n_rejected);
 	if (s->n_gone) {
 		/* participants whose process had left: a subset of "missing" */
@@ -597,30 +619,21 @@ static void write_traffic_event(struct fcl_server *s)
 	const struct run_record *r = s->rec;
 	uint32_t T = s->sched.n_tasks, N = s->sched.n_clients;
 
-	fprintf(s->events, "{\"event\":\"traffic\",\"round\":%u,\"task_bytes_up\":[", s->round);
-	for (uint32_t t = 0; t < T; t++)
-		fprintf(s->events, "%s%llu", t ? "," : "", (unsigned long long)r->task_bytes_up[t]);
-	fprintf(s->events, "],\"task_bytes_down\":[");
-	for (uint32_t t = 0; t < T; t++)
-		fprintf(s->events, "%s%llu", t ? "," : "",
-			(unsigned long long)r->task_bytes_down[t]);
-	fprintf(s->events, "],\"task_seconds\":[");
-	for (uint32_t t = 0; t < T; t++)
-		fprintf(s->events, "%s%.3f", t ? "," : "", r->task_seconds[t]);
-	fprintf(s->events, "],\"client_bytes_up\":[");
-	for (uint32_t c = 0; c < N; c++)
-		fprintf(s->events, "%s%llu", c ? "," : "",
-			(unsigned long long)r->client_bytes_up[c]);
-	fprintf(s->events, "],\"client_bytes_down_share\":[");
-	for (uint32_t c = 0; c < N; c++)
-		fprintf(s->events, "%s%.0f", c ? "," : "", r->client_bytes_down[c]);
-	fprintf(s->events, "],\"client_updates\":[");
-	for (uint32_t c = 0; c < N; c++)
-		fprintf(s->events, "%s%u", c ? "," : "", r->client_updates[c]);
-	fprintf(s->events, "],\"client_train_seconds\":[");
-	for (uint32_t c = 0; c < N; c++)
-		fprintf(s->events, "%s%.4f", c ? "," : "", r->client_train_s[c]);
-	fprintf(s->events, "],\"server_seconds_mean\":%.5f,\"server_seconds_max\":%.5f,"
+	fprintf(s->events, "{\"event\":\"traffic\",\"round\":%u,\"task_bytes_up\":", s->round);
+	json_u64s(s->events, r->task_bytes_up, T);
+	fprintf(s->events, ",\"task_bytes_down\":");
+	json_u64s(s->events, r->task_bytes_down, T);
+	fprintf(s->events, ",\"task_seconds\":");
+	json_doubles(s->events, r->task_seconds, T, 3);
+	fprintf(s->events, ",\"client_bytes_up\":");
+	json_u64s(s->events, r->client_bytes_up, N);
+	fprintf(s->events, ",\"client_bytes_down_share\":");
+	json_doubles(s->events, r->client_bytes_down, N, 0);
+	fprintf(s->events, ",\"client_updates\":");
+	json_u32s(s->events, r->client_updates, N);
+	fprintf(s->events, ",\"client_train_seconds\":");
+	json_doubles(s->events, r->client_train_s, N, 4);
+	fprintf(s->events, ",\"server_seconds_mean\":%.5f,\"server_seconds_max\":%.5f,"
 			   "\"eval_seconds\":%.3f}\n",
 		r->n_rounds_done ? r->server_s_sum / r->n_rounds_done : 0.0, r->server_s_max,
 		r->eval_seconds);

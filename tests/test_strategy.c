@@ -14,6 +14,18 @@
 #include <string.h>
 
 /* Central differences of f over v (n) against the analytic gradient g. */
+/* The online loop most tests use: stream and replay batches of 10, head bias on,
+ * unexposed classes masked; iters SGD steps per stream batch. */
+static struct fcl_loop_config online_loop(uint32_t iters)
+{
+	return (struct fcl_loop_config){.online = 1,
+					.stream_batch = 10,
+					.online_iter = iters,
+					.replay_batch = 10,
+					.head_bias = 1,
+					.mask_unexposed = 1};
+}
+
 static double fd_worst(float *v, const float *g, size_t n, double (*f)(void *), void *ctx, float h)
 {
 	double worst = 0;
@@ -470,12 +482,7 @@ static size_t pick(const struct world *w, uint32_t *out, size_t n, int c0, int c
 
 static void test_online_loop(void)
 {
-	struct fcl_loop_config loop = {.online = 1,
-				       .stream_batch = 10,
-				       .online_iter = 3,
-				       .replay_batch = 10,
-				       .head_bias = 1,
-				       .mask_unexposed = 1};
+	struct fcl_loop_config loop = online_loop(3);
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;
@@ -558,12 +565,7 @@ static void test_all_run(void)
 /* A client's state survives the rounds it is not sampled in. */
 static void test_persistence(enum fcl_strategy_kind kind)
 {
-	struct fcl_loop_config loop = {.online = 1,
-				       .stream_batch = 10,
-				       .online_iter = 2,
-				       .replay_batch = 10,
-				       .head_bias = 1,
-				       .mask_unexposed = 1};
+	struct fcl_loop_config loop = online_loop(2);
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *c0, *c1, *again;
 	struct world w;
@@ -627,12 +629,7 @@ static void test_persistence(enum fcl_strategy_kind kind)
  * then stays frozen while the model keeps learning. */
 static void test_mvp_backbone_query(void)
 {
-	struct fcl_loop_config loop = {.online = 1,
-				       .stream_batch = 10,
-				       .online_iter = 1,
-				       .replay_batch = 10,
-				       .head_bias = 1,
-				       .mask_unexposed = 1};
+	struct fcl_loop_config loop = online_loop(1);
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;
@@ -676,12 +673,7 @@ static void test_mvp_backbone_query(void)
 /* WA: after a task, the new classes' head rows have the old rows' mean norm. */
 static void test_wa(void)
 {
-	struct fcl_loop_config loop = {.online = 1,
-				       .stream_batch = 10,
-				       .online_iter = 1,
-				       .replay_batch = 10,
-				       .head_bias = 1,
-				       .mask_unexposed = 1};
+	struct fcl_loop_config loop = online_loop(1);
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;
@@ -718,13 +710,8 @@ static void test_wa(void)
  * model is retrained from the initial parameters on it. */
 static void test_gdumb(void)
 {
-	struct fcl_loop_config loop = {.online = 1,
-				       .stream_batch = 10,
-				       .online_iter = 1,
-				       .replay_batch = 10,
-				       .batch_size = 16,
-				       .head_bias = 1,
-				       .mask_unexposed = 1};
+	struct fcl_loop_config loop = online_loop(1);
+	loop.batch_size = 16;
 	struct fcl_strategy_config cfg;
 	struct fcl_strategy *s;
 	struct world w;
