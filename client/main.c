@@ -6,14 +6,13 @@
  * clients in id order and sends one update per logical client.
  */
 #include "fcl/data.h"
-#include "fcl/fot.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 #include "fcl/strategy.h"
-#include "fcl/train.h"
+#include "fcl/rule.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
 
@@ -33,7 +32,7 @@ enum fault_kind {
 	FAULT_GARBAGE,
 	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
 	FAULT_SIGN_FLIP, /* update = -update */
-	FAULT_SKETCH_NAN, /* FOT: a NaN in every sketch */
+	FAULT_RULE_NAN,  /* a NaN in every extra message for the rule */
 };
 
 /* What one logical client keeps for the whole run. */
@@ -41,7 +40,7 @@ struct logical_client {
 	uint32_t id;
 	uint32_t rounds_trained;
 	uint64_t samples_seen;
-	float *ci; /* (n_params) SCAFFOLD's control variate c_i, allocated at first use */
+	void *rule_state; /* the rule's state for this client (fcl/rule.h), NULL until used */
 	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
 };
 
@@ -73,14 +72,13 @@ struct worker {
 	struct fcl_schedule sched;
 	struct fcl_mlp model;
 	struct fcl_sgd opt;
-	struct fcl_train_scratch scratch;
+	struct fcl_rule_worker rule;
 	struct logical_client *clients; /* (n_ids) ascending by id */
 	struct fcl_loop_config loop;
+	uint32_t round;                 /* of the round start being worked on */
 	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
-	float *corr, *dc;               /* (n_params) SCAFFOLD: c - c_i, and c_i+ - c_i */
-	/* FOT: one sketch per layer, sized at the first request */
-	struct fcl_fot_sketch sk[FCL_MLP_MAX_LAYERS];
+	float *nan_copy;                /* fault rule-nan: a rule message's first tensor */
 };
 
 static void usage(FILE *f)
@@ -95,7 +93,7 @@ static void usage(FILE *f)
 		"                     meanwhile the connection is retried with backoff\n"
 		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
 		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F or\n"
-		"                     sketch-nan, optionally for some clients only: e.g.\n"
+		"                     rule-nan, optionally for some clients only: e.g.\n"
 		"                     sign-flip:0-1, scale:-4:3\n"
 		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
@@ -112,8 +110,8 @@ static int parse_fault(struct worker *w, const char *spec)
 		w->fault = FAULT_GARBAGE;
 	else if (len == 9 && strncmp(spec, "sign-flip", len) == 0)
 		w->fault = FAULT_SIGN_FLIP;
-	else if (len == 10 && strncmp(spec, "sketch-nan", len) == 0)
-		w->fault = FAULT_SKETCH_NAN;
+	else if (len == 8 && strncmp(spec, "rule-nan", len) == 0)
+		w->fault = FAULT_RULE_NAN;
 	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
 		char *end;
 		w->fault = FAULT_SCALE;
@@ -381,8 +379,7 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 					   .head_bias = w->sc.model.head_bias,
 					   .mask_unexposed = w->sc.train.mask_unexposed};
 	size_t max_batch = fcl_loop_max_batch(&w->loop);
-	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0 ||
-	    (rc = fcl_train_scratch_init(&w->scratch, batch, w->sched.dim)) != 0)
+	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0)
 		return rc;
 	if (w->model.n_params != m->n_params) {
 		fcl_error("model has %zu parameters here but %u at the coordinator",
@@ -390,6 +387,10 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		return -EPROTO;
 	}
 	fcl_sgd_init(&w->opt, w->sc.train.lr, w->sc.train.momentum, w->sc.train.weight_decay);
+	if ((rc = fcl_rule_worker_init(&w->rule, &w->sc, &w->sched, &w->train, &w->model)) != 0) {
+		fcl_error("cannot set up rule %s: %s", w->sc.aggregation.rule->name, strerror(-rc));
+		return rc;
+	}
 	w->update = malloc(w->model.n_params * sizeof(float));
 	w->clients = calloc(w->n_ids, sizeof *w->clients);
 	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
@@ -404,7 +405,7 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 					 &w->clients[i].strategy);
 		if (rc) {
 			fcl_error("cannot create strategy %s for client %u: %s",
-				  fcl_strategy_kind_name(st->kind), w->ids[i], strerror(-rc));
+				  fcl_strategy_name(st), w->ids[i], strerror(-rc));
 			return rc;
 		}
 	}
@@ -435,111 +436,40 @@ static int faulty(const struct worker *w, uint32_t id, enum fault_kind kind)
 	return 0;
 }
 
-/* FOT: checks a sketch request against the model; 0 or -EPROTO. */
-static int check_request(const struct worker *w, const struct fcl_msg *m)
+/* Sends a participant's extra message for the rule (fcl_answer_fn). */
+static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
 {
-	size_t total = 0;
-	if (m->sk_layers != w->model.n_layers)
-		return -EPROTO;
-	for (size_t l = 0; l < m->sk_layers; l++) {
-		if (m->sk_dims[l] != w->model.sizes[l] || m->sk_basis_cols[l] > m->sk_dims[l] ||
-		    m->sk_cols[l] == 0 || m->sk_cols[l] > 64u * m->sk_dims[l])
-			return -EPROTO;
-		total += (size_t)m->sk_dims[l] * m->sk_basis_cols[l];
+	struct worker *w = sink;
+	struct fcl_msg m = {.type = FCL_MSG_RULE,
+			    .round = w->round,
+			    .client_id = client,
+			    .extras = *x};
+	if (faulty(w, client, FAULT_RULE_NAN) && x->n_tensors && (size_t)x->t[0].rows * x->t[0].cols != 0) {
+		size_t n = (size_t)x->t[0].rows * x->t[0].cols;
+		float *copy = realloc(w->nan_copy, n * sizeof *copy);
+		if (!copy)
+			return -ENOMEM;
+		w->nan_copy = copy;
+		memcpy(copy, x->t[0].v, n * sizeof *copy);
+		copy[0] = NAN;
+		m.extras.t[0].v = copy;
 	}
-	if (total != m->n_sk_bases)
-		return -EPROTO;
-	for (size_t i = 0; i < m->n_sk_bases; i++)
-		if (!isfinite(m->sk_bases[i]))
-			return -EPROTO;
-	return 0;
+	return send_msg(w, &m);
 }
 
-/* FOT: sketches the input activations of every layer over the client's task
- * data, from its just-trained model (no dropout: the MLP is in evaluation form),
- * and sends one Sketch per layer. G_i comes from the client's own stream. */
-static int sketch_one(struct worker *w, struct logical_client *lc, uint32_t round,
-		      uint32_t task, const struct fcl_msg *req)
+/* The classes a task-incremental round trains on: its task's, and with
+ * recurrence the old tasks' too. */
+static void task_mask(const struct worker *w, const struct fcl_client_round *cr, uint8_t *mask)
 {
-	/* the client's own task this round (clients may be out of phase with the clock) */
-	struct fcl_client_round cr;
-	(void)task;
-	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
-	if (cr.task < 0)
-		return 0; /* no data this round: its update is refused and no sketch awaited */
-	task = (uint32_t)cr.task;
-	size_t k = (size_t)lc->id * w->sched.n_tasks + task;
-	const uint32_t *idx = w->sched.client_task_idx[k];
-	uint32_t n = w->sched.client_task_n[k], L = w->model.n_layers, B = w->sc.train.batch_size;
-	struct fcl_rng rng[FCL_MLP_MAX_LAYERS];
-	const float *U[FCL_MLP_MAX_LAYERS];
-	size_t off = 0;
-	int rc;
-
-	for (uint32_t l = 0; l < L; l++) {
-		struct fcl_fot_sketch *sk = &w->sk[l];
-		if (sk->Y && sk->c != req->sk_cols[l])
-			fcl_fot_sketch_fini(sk);
-		if (!sk->Y && (rc = fcl_fot_sketch_init(sk, req->sk_dims[l], req->sk_cols[l], B,
-							 req->sk_dims[l])) != 0)
-			return rc;
-		fcl_fot_sketch_reset(sk);
-		fcl_rng_init(&rng[l], w->sc.seed, FCL_RNG_SKETCH, lc->id,
-			     task * FCL_MLP_MAX_LAYERS + l);
-		U[l] = req->sk_basis_cols[l] ? req->sk_bases + off : NULL;
-		off += (size_t)req->sk_dims[l] * req->sk_basis_cols[l];
-	}
-	for (uint32_t i = 0; i < n; i += B) {
-		size_t b = n - i < B ? n - i : B;
-		fcl_dataset_gather(&w->train, idx + i, b, w->sched.tasks[task].perm, w->scratch.x,
-				   w->scratch.y);
-		fcl_mlp_forward(&w->model, w->scratch.x, b);
-		for (uint32_t l = 0; l < L; l++)
-			fcl_fot_sketch_add(&w->sk[l], w->model.acts[l], b, U[l],
-					   req->sk_basis_cols[l], &rng[l]);
-	}
-	for (uint32_t l = 0; l < L; l++) {
-		if (faulty(w, lc->id, FAULT_SKETCH_NAN))
-			w->sk[l].Y[0] = NAN;
-		struct fcl_msg m = {.type = FCL_MSG_SKETCH,
-				    .round = round,
-				    .client_id = lc->id,
-				    .layer = l,
-				    .rows = (uint32_t)w->sk[l].d,
-				    .cols = (uint32_t)w->sk[l].c,
-				    .values = w->sk[l].Y,
-				    .n_values = w->sk[l].d * w->sk[l].c,
-				    .ratio = fcl_fot_sketch_ratio(&w->sk[l], (enum fcl_k_rule)req->k_rule),
-				    .n_samples = w->sk[l].n};
-		if ((rc = send_msg(w, &m)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* Task-incremental: plain SGD with the softmax over the round's task classes
- * (with recurrence, over the union with the old tasks' classes). Strategies
- * other than fine-tuning are refused for it at setup. */
-static int train_task_incremental(struct worker *w, struct logical_client *lc,
-				  const struct fcl_client_round *cr, const uint32_t *idx, uint32_t n,
-				  uint32_t round, float *loss)
-{
-	uint8_t mask[256];
-	struct fcl_rng rng;
-
-	memcpy(mask, w->sched.tasks[cr->task].has_class, sizeof mask);
+	memcpy(mask, w->sched.tasks[cr->task].has_class, 256);
 	for (uint32_t i = 0; i < cr->n_rec; i++)
 		for (uint32_t c = 0; c < w->sched.n_classes; c++)
 			mask[c] |= w->sched.tasks[cr->rec_task[i]].has_class[c];
-	fcl_sgd_reset(&w->opt);
-	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_LOCAL_SHUFFLE, lc->id, round);
-	return fcl_train_epochs_masked(&w->model, &w->opt, &w->scratch, &w->train, idx, n,
-				       w->sched.tasks[cr->task].perm, mask, cr->epochs, &rng, loss);
 }
 
 /* Trains one logical client from the global parameters and sends its update. */
-static int train_one(struct worker *w, struct logical_client *lc, uint32_t round, uint32_t task,
-		     const float *global, const float *control)
+static int train_one(struct worker *w, struct logical_client *lc, uint32_t round,
+		     const float *global, const struct fcl_extras *request)
 {
 	size_t n_params = w->model.n_params;
 	struct fcl_client_round cr;
@@ -548,7 +478,6 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	int rc = 0;
 
 	/* The round's slice of this client's stream, from the compiled scenario. */
-	(void)task;
 	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
 	uint32_t n = cr.n + cr.n_rec;
 	const uint32_t *idx = cr.idx;
@@ -563,33 +492,36 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	}
 	memcpy(w->model.params, global, n_params * sizeof(float));
 	fcl_sgd_reset(&w->opt);
-	w->opt.grad_offset = NULL;
-	if (control) { /* SCAFFOLD: correct every gradient by c - c_i */
-		if (!lc->ci && !(lc->ci = calloc(n_params, sizeof(float))))
-			return -ENOMEM;
-		if ((!w->corr && !(w->corr = malloc(n_params * sizeof(float)))) ||
-		    (!w->dc && !(w->dc = malloc(n_params * sizeof(float)))))
-			return -ENOMEM;
-		for (size_t i = 0; i < n_params; i++)
-			w->corr[i] = control[i] - lc->ci[i];
-		w->opt.grad_offset = w->corr;
-	}
-	if (w->sc.aggregation.rule == FCL_RULE_FEDPROX) {
-		w->opt.prox_mu = w->sc.aggregation.mu; /* (mu/2)|w - w_global|^2 */
-		w->opt.prox_anchor = global;
+	w->opt.grad_hook = NULL;
+	struct fcl_local_round lr = {.client = lc->id,
+				     .round = round,
+				     .task = cr.task,
+				     .request = request,
+				     .global = global,
+				     .opt = &w->opt,
+				     .state = &lc->rule_state};
+	if ((rc = fcl_rule_before_train(&w->rule, &lr)) != 0) {
+		free(mixed);
+		return rc;
 	}
 	if (cr.task < 0 || n == 0) {
 		/* Not ours to train this round (the coordinator samples only clients
 		 * with data): answer at once with no samples, which it rejects. */
 		fcl_warn("round %u: client %u has no data this round", round, lc->id);
 		n = 0;
-	} else if (w->sched.task_incremental) {
-		rc = train_task_incremental(w, lc, &cr, idx, n, round, &loss);
 	} else {
-		fcl_sgd_reset(&w->opt);
-		rc = fcl_strategy_train_epochs(lc->strategy, &w->model, &w->opt, &w->train,
-					       w->perms, (uint32_t)cr.task, idx, n, cr.epochs,
-					       round, &loss);
+		uint8_t mask[256];
+		if (w->sched.task_incremental)
+			task_mask(w, &cr, mask);
+		struct fcl_train_round tr = {.ds = &w->train,
+					     .perms = w->perms,
+					     .task = (uint32_t)cr.task,
+					     .idx = idx,
+					     .n = n,
+					     .epochs = cr.epochs,
+					     .round = round,
+					     .task_mask = w->sched.task_incremental ? mask : NULL};
+		rc = fcl_strategy_train(lc->strategy, &w->model, &w->opt, &tr, &loss);
 	}
 	free(mixed);
 	if (rc)
@@ -600,15 +532,12 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	for (size_t i = 0; i < n_params; i++)
 		w->update[i] = w->model.params[i] - global[i];
 	lc->rounds_trained++;
-	if (control) { /* c_i+ = c_i - c + (x - y) / (K lr);  x - y = -update */
-		uint32_t B = w->sc.train.batch_size;
-		double K = (double)((n + B - 1) / B) * cr.epochs;
-		double scale = K > 0 ? 1.0 / (K * (double)w->sc.train.lr) : 0.0;
-		for (size_t i = 0; i < n_params; i++) {
-			w->dc[i] = (float)(-(double)control[i] - scale * (double)w->update[i]);
-			lc->ci[i] += w->dc[i];
-		}
-	}
+	uint32_t B = w->sc.train.batch_size;
+	lr.n_samples = n;
+	lr.local_steps = (uint32_t)((n + B - 1) / B) * cr.epochs;
+	struct fcl_extras extras;
+	if ((rc = fcl_rule_after_train(&w->rule, &lr, w->update, &extras)) != 0)
+		return rc;
 	lc->samples_seen += (uint64_t)n * cr.epochs;
 
 	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
@@ -619,8 +548,7 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 			    .n_values = n_params,
 			    .loss = loss,
 			    .train_seconds = fcl_now() - t0,
-			    .control = control ? w->dc : NULL,
-			    .n_control = control ? n_params : 0};
+			    .extras = extras};
 	if (faulty(w, lc->id, FAULT_WRONG_SIZE))
 		m.n_values = n_params - 1;
 	if (faulty(w, lc->id, FAULT_NAN))
@@ -635,7 +563,9 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		  lc->id, round, cr.task, n, loss, m.train_seconds,
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
-	return send_msg(w, &m);
+	if ((rc = send_msg(w, &m)) != 0)
+		return rc;
+	return fcl_rule_send_answers(&w->rule, &lr, send_rule_message, w);
 }
 
 static int on_round_start(struct worker *w, const struct fcl_msg *m)
@@ -645,10 +575,12 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 			 m->task);
 		return 0;
 	}
-	if (m->sketch_requested && check_request(w, m) != 0) {
-		fcl_warn("round start %u with a malformed sketch request dropped", m->round);
+	const char *why = NULL;
+	if (fcl_rule_check_request(&w->rule, &m->extras, &why) != 0) {
+		fcl_warn("round start %u dropped: %s", m->round, why ? why : "malformed request");
 		return 0;
 	}
+	w->round = m->round;
 	if (w->round_delay_s > 0)
 		usleep((useconds_t)(w->round_delay_s * 1e6));
 	if (w->fault == FAULT_GARBAGE) {
@@ -662,10 +594,7 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 				 m->ids[i]);
 			continue;
 		}
-		const float *control = m->n_control == w->model.n_params ? m->control : NULL;
-		int rc = train_one(w, lc, m->round, m->task, m->values, control);
-		if (!rc && m->sketch_requested)
-			rc = sketch_one(w, lc, m->round, m->task, m);
+		int rc = train_one(w, lc, m->round, m->values, &m->extras);
 		if (rc)
 			return rc;
 	}
@@ -782,17 +711,14 @@ int main(int argc, char **argv)
 	free(w.update);
 	for (size_t i = 0; w.clients && i < w.n_ids; i++) {
 		fcl_strategy_destroy(w.clients[i].strategy);
-		free(w.clients[i].ci);
+		fcl_rule_client_free(&w.rule, w.clients[i].rule_state);
 	}
 	free(w.clients);
 	free(w.perms);
-	free(w.corr);
-	free(w.dc);
+	free(w.nan_copy);
 	free(w.fault_ids);
-	for (uint32_t l = 0; l < FCL_MLP_MAX_LAYERS; l++)
-		fcl_fot_sketch_fini(&w.sk[l]);
+	fcl_rule_worker_fini(&w.rule);
 	fcl_sgd_fini(&w.opt);
-	fcl_train_scratch_fini(&w.scratch);
 	fcl_mlp_fini(&w.model);
 	fcl_schedule_fini(&w.sched);
 	fcl_dataset_fini(&w.train);

@@ -98,7 +98,7 @@ void eval_fini(struct fcl_server *s)
 static void count_correct(struct fcl_server *s, const float *params)
 {
 	struct run_record *r = s->rec;
-	struct fcl_train_scratch *t = &s->eval_scratch;
+	struct fcl_eval_scratch *t = &s->eval_scratch;
 	float *saved = s->model.params;
 	uint32_t C = r->C, classes = s->model.sizes[s->model.n_layers];
 

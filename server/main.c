@@ -1,7 +1,7 @@
 /* server/main.c - fcl-server: the coordinator's command line, setup and teardown */
 #include "server.h"
 
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 #include "fcl/log.h"
 #include "fcl/override.h"
 #include "fcl/rng.h"
@@ -101,6 +101,12 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	return 0;
 }
 
+/* A rule's line for events.jsonl. */
+static void agg_event(void *ud, const char *name, const char *detail)
+{
+	report_event(ud, name, detail);
+}
+
 /* Loads the scenario and its data, compiles it, and sizes every buffer. */
 static int setup(struct fcl_server *s)
 {
@@ -151,7 +157,7 @@ static int setup(struct fcl_server *s)
 		sizes[L++] = s->sc.model.hidden[h];
 	sizes[L] = s->sched.n_classes;
 	if ((rc = fcl_mlp_init(&s->model, L, sizes, 256)) != 0 ||
-	    (rc = fcl_train_scratch_init(&s->eval_scratch, 256, s->sched.dim)) != 0)
+	    (rc = fcl_eval_scratch_init(&s->eval_scratch, 256, s->sched.dim)) != 0)
 		return rc;
 	struct fcl_rng rng;
 	fcl_rng_init(&rng, s->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
@@ -161,9 +167,10 @@ static int setup(struct fcl_server *s)
 		       s->sched.n_classes * sizeof(float));
 
 	uint32_t K = s->sched.per_round, N = s->sched.n_clients, T = s->sched.n_tasks;
-	if ((rc = fcl_agg_create(&s->sc, &s->model, &s->agg)) != 0) {
-		fcl_error("cannot set up aggregation rule %s: %s",
-			  fcl_agg_rule_name(s->sc.aggregation.rule), strerror(-rc));
+	struct fcl_agg_env env = {.run_dir = s->run_dir, .event = agg_event, .ud = s};
+	if ((rc = fcl_agg_create(&s->sc, &s->model, &env, &s->agg)) != 0) {
+		fcl_error("cannot set up aggregation rule %s: %s", s->sc.aggregation.rule->name,
+			  strerror(-rc));
 		return rc;
 	}
 	s->agg_in = calloc(K, sizeof *s->agg_in);
@@ -174,24 +181,17 @@ static int setup(struct fcl_server *s)
 	s->slot_samples = calloc(K, sizeof *s->slot_samples);
 	s->slot_loss = calloc(K, sizeof *s->slot_loss);
 	s->slot_train_s = calloc(K, sizeof *s->slot_train_s);
+	s->slot_answers = calloc(K, sizeof *s->slot_answers);
 	s->acc_matrix = calloc((size_t)T * T, sizeof *s->acc_matrix);
 	if (!s->agg_in || !s->owner || !s->participants || !s->slot || !s->updates ||
-	    !s->slot_samples || !s->slot_loss || !s->slot_train_s || !s->acc_matrix)
+	    !s->slot_samples || !s->slot_loss || !s->slot_train_s || !s->slot_answers ||
+	    !s->acc_matrix)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < K; i++)
 		if (!(s->updates[i] = malloc(s->model.n_params * sizeof(float))))
 			return -ENOMEM;
 	for (uint32_t c = 0; c < N; c++)
 		s->owner[c] = -1;
-	if ((rc = sketch_setup(s)) != 0)
-		return rc;
-	if (fcl_agg_control(s->agg)) {
-		if (!(s->controls = calloc(K, sizeof *s->controls)))
-			return -ENOMEM;
-		for (uint32_t i = 0; i < K; i++)
-			if (!(s->controls[i] = malloc(s->model.n_params * sizeof(float))))
-				return -ENOMEM;
-	}
 	s->last_acc = NAN;
 	fcl_info("scenario %s: %u clients (%u per round), %u tasks x %u rounds, %zu parameters, "
 		 "%u train / %u test samples",
@@ -236,10 +236,7 @@ static void teardown(struct fcl_server *s)
 	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
 		free(s->updates[i]);
 	free(s->updates);
-	for (uint32_t i = 0; s->controls && i < s->sched.per_round; i++)
-		free(s->controls[i]);
-	free(s->controls);
-	sketch_teardown(s);
+	free(s->slot_answers);
 	fcl_agg_destroy(s->agg);
 	free(s->agg_in);
 	free(s->sets);
@@ -252,7 +249,7 @@ static void teardown(struct fcl_server *s)
 	free(s->acc_matrix);
 	free(s->peers);
 	free(s->scenario_text);
-	fcl_train_scratch_fini(&s->eval_scratch);
+	fcl_eval_scratch_fini(&s->eval_scratch);
 	fcl_mlp_fini(&s->model);
 	fcl_schedule_fini(&s->sched);
 	fcl_dataset_fini(&s->train);

@@ -160,8 +160,8 @@ static int receive_one(struct fcl_server *s)
 			server_drop(s, "%s from an unknown peer", fcl_msg_type_name(m.type));
 		else if (m.type == FCL_MSG_CLIENT_UPDATE)
 			round_on_update(s, (uint32_t)peer, &m, len);
-		else if (m.type == FCL_MSG_SKETCH)
-			sketch_on_msg(s, (uint32_t)peer, &m, len);
+		else if (m.type == FCL_MSG_RULE)
+			round_on_rule_message(s, (uint32_t)peer, &m, len);
 		else if (m.type == FCL_MSG_ERROR)
 			fcl_warn("peer %d reports error %d: %s", peer, m.code, m.text);
 		else

@@ -106,7 +106,7 @@ int report_open(struct fcl_server *s)
 			"{\"event\":\"strategy\",\"name\":\"%s\",\"memory_samples\":%u,"
 			"\"bytes_per_sample\":%zu,\"memory_bytes\":%zu,\"mode\":\"%s\","
 			"\"stream_batch\":%u,\"replay_batch\":%u,\"online_iter\":%u",
-			fcl_strategy_kind_name(st->kind), mem, per, (size_t)mem * per,
+			fcl_strategy_name(st), mem, per, (size_t)mem * per,
 			s->sc.train.online ? "online" : "offline", s->sc.train.stream_batch,
 			s->sc.train.replay_batch, s->sc.train.online_iter);
 		if (g)

@@ -14,12 +14,13 @@
 #include "server.h"
 #include "evaluate.h"
 
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 #include "fcl/log.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,19 +96,35 @@ void round_on_hello(struct fcl_server *s, const uint8_t *identity, size_t identi
 	}
 }
 
+/* The round as the rule's hooks see it. */
+static struct fcl_round_info round_info(const struct fcl_server *s)
+{
+	return (struct fcl_round_info){.round = s->round,
+				       .task = fcl_schedule_task_of_round(&s->sched, s->round),
+				       .task_end = fcl_schedule_is_task_end(&s->sched, s->round),
+				       .n_slots = s->n_participants,
+				       .n_train = s->train.n,
+				       .request_sends = s->request_sends};
+}
+
 static void start_round(struct fcl_server *s)
 {
 	uint32_t task = fcl_schedule_task_of_round(&s->sched, s->round);
+	struct fcl_extras request;
 
 	s->phase = PHASE_TRAINING;
 	s->round_started = fcl_now();
 	s->round_bytes_up = s->round_bytes_down = 0;
 	s->n_accepted = s->n_rejected = s->n_gone = 0;
+	s->request_sends = 0;
 	/* Only clients with data this round, that joined, have not left and whose
 	 * participation draw came up, can be sampled; there may be none. */
 	s->n_participants =
 	    fcl_schedule_participants(&s->sched, s->sc.seed, s->round, s->participants);
 	memset(s->slot, 0, s->n_participants * sizeof *s->slot);
+	memset(s->slot_answers, 0, s->n_participants * sizeof *s->slot_answers);
+	struct fcl_round_info info = round_info(s);
+	s->answers_due = fcl_agg_answers(s->agg, &info);
 	if (s->n_participants == 0) {
 		/* Nobody to wait for: close the round from the loop, not recursively. */
 		server_arm_deadline(s, 0.0);
@@ -122,7 +139,13 @@ static void start_round(struct fcl_server *s)
 
 	/* One message per process: the parameters once, plus its participants. */
 	uint32_t *ids = malloc(s->n_participants * sizeof *ids);
-	FCL_ASSERT(ids != NULL);
+	int rc = ids ? fcl_agg_request(s->agg, &info, &request) : -ENOMEM;
+	if (rc) {
+		free(ids);
+		fcl_error("round %u: cannot start: %s", s->round, strerror(-rc));
+		round_finish_run(s, 1, rc == -ENOMEM ? "out of memory" : "rule request failed");
+		return;
+	}
 	for (uint32_t p = 0; p < s->n_peers; p++) {
 		size_t n = 0;
 		for (uint32_t i = 0; i < s->n_participants; i++)
@@ -137,11 +160,11 @@ static void start_round(struct fcl_server *s)
 				    .values = s->model.params,
 				    .n_values = s->model.n_params,
 				    .ids = ids,
-				    .n_ids = n};
-		sketch_fill_request(s, &m);
-		if ((m.control = fcl_agg_control(s->agg)) != NULL)
-			m.n_control = s->model.n_params;
-		if (server_send(s, p, &m) != 0) {
+				    .n_ids = n,
+				    .extras = request};
+		int sent = server_send(s, p, &m) == 0;
+		s->request_sends += sent && (request.n_tensors || request.n_ints);
+		if (!sent) {
 			/* Its clients cannot answer; count them out now rather than at the deadline. */
 			for (uint32_t i = 0; i < s->n_participants; i++)
 				if (s->owner[s->participants[i]] == (int32_t)p) {
@@ -175,7 +198,7 @@ static void evaluate(struct fcl_server *s, int task_end)
 	eval_global(s, s->round, task_end);
 }
 
-/* The rule (fcl/aggregate.h) over the accepted updates, in client-id order. */
+/* The rule (fcl/rule.h) over the accepted updates, in client-id order; then its round end. */
 static void aggregate(struct fcl_server *s)
 {
 	size_t n = 0;
@@ -187,15 +210,19 @@ static void aggregate(struct fcl_server *s)
 		uint64_t ns = s->slot_samples[i];
 		s->agg_in[n++] = (struct fcl_agg_update){
 			.client_id = s->participants[i],
+			.slot = i,
 			.n_samples = ns,
 			.local_steps = (uint32_t)((ns + B - 1) / B) * s->sc.train.local_epochs,
-			.delta = s->updates[i],
-			.control_delta = s->controls ? s->controls[i] : NULL};
+			.delta = s->updates[i]};
 	}
 	int rc = fcl_agg_step(s->agg, s->agg_in, n, s->model.params);
 	if (rc)
-		fcl_error("round %u: %s aggregation failed: %s", s->round,
-			  fcl_agg_rule_name(s->sc.aggregation.rule), strerror(-rc));
+		fcl_error("round %u: %s aggregation failed: %s", s->round, fcl_agg_name(s->agg),
+			  strerror(-rc));
+	struct fcl_round_info info = round_info(s);
+	if ((rc = fcl_agg_round_end(s->agg, &info, s->agg_in, n)) != 0)
+		fcl_error("round %u: %s round end failed: %s", s->round, fcl_agg_name(s->agg),
+			  strerror(-rc));
 }
 
 static void end_round(struct fcl_server *s)
@@ -208,8 +235,6 @@ static void end_round(struct fcl_server *s)
 	uv_timer_stop(&s->deadline);
 	eval_local_models(s); /* before aggregation: local = global + update */
 	aggregate(s);
-	if (sketch_round(s))
-		sketch_task_end(s);
 	if (task_end || last || (every && (s->round + 1) % every == 0))
 		evaluate(s, task_end);
 	report_round(s, fcl_now() - s->round_started, fcl_now() - t0);
@@ -254,15 +279,15 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 	/* From here the client has answered: a bad update is rejected, not awaited. */
 	report_update(s, (uint32_t)m->client_id, bytes);
 	const char *bad = NULL;
+	struct fcl_round_info info = round_info(s);
 	if (m->n_values != s->model.n_params)
 		bad = "wrong number of parameters";
 	else if (m->n_samples == 0 || m->n_samples > s->train.n)
 		bad = "implausible sample count";
-	else if (!all_finite(m->values, m->n_values))
+	else if (!all_finite(m->values, m->n_values) || !fcl_extras_finite(&m->extras))
 		bad = "non-finite values";
-	else if (s->controls && (m->n_control != s->model.n_params ||
-				 !all_finite(m->control, m->n_control)))
-		bad = "missing, wrong-sized or non-finite control variate";
+	else if (fcl_agg_accept_update(s->agg, &info, (uint32_t)i, &m->extras, &bad) != 0 && !bad)
+		bad = "refused by the rule";
 	if (bad) {
 		server_drop(s, "update from client %lld in round %u rejected: %s (%zu values, %llu "
 			       "samples)",
@@ -272,8 +297,6 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 		s->n_rejected++;
 	} else {
 		memcpy(s->updates[i], m->values, m->n_values * sizeof(float));
-		if (s->controls)
-			memcpy(s->controls[i], m->control, m->n_control * sizeof(float));
 		s->slot_samples[i] = m->n_samples;
 		s->slot_loss[i] = m->loss;
 		s->slot_train_s[i] = m->train_seconds;
@@ -283,8 +306,39 @@ void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *
 	check_complete(s);
 }
 
-void round_on_complete(struct fcl_server *s)
+void round_on_rule_message(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m,
+			   size_t bytes)
 {
+	const char *name = fcl_agg_name(s->agg), *bad = NULL;
+	int i;
+
+	if (s->phase != PHASE_TRAINING || m->round != s->round || s->answers_due == 0) {
+		server_drop(s, "%s message for round %u, not expected now (round %u)", name,
+			    m->round, s->round);
+		return;
+	}
+	if ((i = slot_of(s, m->client_id)) < 0 || s->owner[m->client_id] != (int32_t)peer) {
+		server_drop(s, "%s message from client %lld, not a participant hosted by that "
+			       "process",
+			    name, (long long)m->client_id);
+		return;
+	}
+	if (s->slot_answers[i] >= s->answers_due) {
+		server_drop(s, "%s message from client %lld: more than the %u expected", name,
+			    (long long)m->client_id, s->answers_due);
+		return;
+	}
+	/* From here it counts as answered, valid or not: nothing more is awaited. */
+	s->slot_answers[i]++;
+	struct fcl_round_info info = round_info(s);
+	if (!fcl_extras_finite(&m->extras))
+		bad = "non-finite values";
+	else if (fcl_agg_accept_answer(s->agg, &info, (uint32_t)i, &m->extras, bytes, &bad) != 0 &&
+		 !bad)
+		bad = "refused by the rule";
+	if (bad)
+		server_drop(s, "%s message from client %lld rejected: %s", name,
+			    (long long)m->client_id, bad);
 	check_complete(s);
 }
 
@@ -361,8 +415,12 @@ static uint32_t quorum_need(const struct fcl_server *s)
 static void check_complete(struct fcl_server *s)
 {
 	if (s->phase != PHASE_TRAINING ||
-	    s->n_accepted + s->n_rejected + s->n_gone < s->n_participants || !sketch_complete(s))
+	    s->n_accepted + s->n_rejected + s->n_gone < s->n_participants)
 		return;
+	/* every accepted participant has sent the rule messages the round asks for */
+	for (uint32_t i = 0; i < s->n_participants; i++)
+		if (s->slot[i] == SLOT_ACCEPTED && s->slot_answers[i] < s->answers_due)
+			return;
 	if (s->n_gone && s->n_accepted < quorum_need(s)) {
 		fcl_error("round %u: %u of %u participants are gone, %u updates arrived; quorum "
 			  "needs %u",

@@ -18,11 +18,10 @@
 #include "fcl/model.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
-#include "fcl/train.h"
+#include "fcl/eval.h"
 
 struct fcl_msg;
 struct fcl_agg;
-struct sketch_store;
 
 /* One connected client process. */
 struct peer {
@@ -75,10 +74,9 @@ struct fcl_server {
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
 	struct fcl_mlp model;
-	struct fcl_train_scratch eval_scratch;
+	struct fcl_eval_scratch eval_scratch;
 	struct fcl_agg *agg;    /* the aggregation rule and its state */
 	struct fcl_agg_update *agg_in; /* (per_round) the round's accepted updates */
-	struct sketch_store *sk; /* FOT: this round's sketches, NULL for other rules */
 
 	/* network */
 	void *zmq_ctx, *router;
@@ -100,7 +98,9 @@ struct fcl_server {
 	uint32_t n_participants;
 	enum slot_state *slot;  /* (per_round) */
 	float **updates;        /* (per_round)(n_params) accepted updates */
-	float **controls;       /* (per_round)(n_params) SCAFFOLD's Delta c_i, NULL for other rules */
+	uint32_t *slot_answers; /* (per_round) rule messages received from each participant */
+	uint32_t answers_due;   /* rule messages each participant sends this round */
+	uint32_t request_sends; /* round starts that carried the rule's request */
 	uint64_t *slot_samples;
 	float *slot_loss;
 	double *slot_train_s;
@@ -139,26 +139,14 @@ void round_on_hello(struct fcl_server *s, const uint8_t *identity, size_t identi
 void round_on_update(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m,
 		     size_t bytes);
 void round_on_deadline(struct fcl_server *s);
-/* Every expected answer of the round is in (sketch.c calls it): aggregate and go on. */
-void round_on_complete(struct fcl_server *s);
+/* A participant's extra message for the rule. */
+void round_on_rule_message(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m,
+			   size_t bytes);
 /* Peer p's connection closed (or its heartbeats stopped): its logical clients
  * leave the run. Before the first round they may join again. */
 void round_on_peer_gone(struct fcl_server *s, uint32_t p, const char *why);
 /* Ends the run: shutdown to every peer, outputs written, loop stopped. */
 void round_finish_run(struct fcl_server *s, int exit_code, const char *reason);
-
-/* sketch.c: FOT's task-end protocol */
-int sketch_setup(struct fcl_server *s);
-void sketch_teardown(struct fcl_server *s);
-/* Does this round end a task under a rule that wants sketches? */
-int sketch_round(const struct fcl_server *s);
-/* Fills the sketch request of a round start (buffers live until the next call). */
-void sketch_fill_request(struct fcl_server *s, struct fcl_msg *m);
-void sketch_on_msg(struct fcl_server *s, uint32_t peer, const struct fcl_msg *m, size_t bytes);
-/* Every accepted participant has answered every layer (1 outside sketch rounds). */
-int sketch_complete(const struct fcl_server *s);
-/* After aggregation in a sketch round: sum, expand the bases, log, forget the sketches. */
-void sketch_task_end(struct fcl_server *s);
 
 /* report.c */
 int report_open(struct fcl_server *s);

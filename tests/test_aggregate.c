@@ -1,12 +1,14 @@
 /* tests/test_aggregate.c - the aggregation rules on hand-made updates */
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 #include "fcl/model.h"
 #include "fcl/override.h"
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "tap.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,15 +16,22 @@
 static struct fcl_mlp mlp;
 enum { NP = 8 };
 
-static struct fcl_agg *make(enum fcl_rule_kind rule, void (*tweak)(struct fcl_scenario *))
+/* A rule from a scenario's aggregation section, e.g. make("fedadam", "server_lr: 0.1"):
+ * the rule's keys go through the parser like a scenario file's. */
+static struct fcl_agg *make(const char *rule, const char *settings)
 {
+	char text[512], err[256];
 	struct fcl_scenario sc;
 	struct fcl_agg *a = NULL;
-	fcl_scenario_defaults(&sc);
-	sc.aggregation.rule = rule;
-	if (tweak)
-		tweak(&sc);
-	if (fcl_agg_create(&sc, &mlp, &a) != 0)
+	snprintf(text, sizeof text,
+		 "data: {dataset: synthetic}\nclients: {count: 10, per_round: 5}\n"
+		 "tasks: {generator: single}\naggregation: {rule: %s%s%s}\n",
+		 rule, settings ? ", " : "", settings ? settings : "");
+	if (fcl_scenario_parse(&sc, text, strlen(text), "<test>", err, sizeof err) != 0) {
+		NOTE("%s", err);
+		return NULL;
+	}
+	if (fcl_agg_create(&sc, &mlp, NULL, &a) != 0)
 		return NULL;
 	return a;
 }
@@ -50,16 +59,13 @@ static void setup_updates(void)
 	}
 }
 
-static void uniform(struct fcl_scenario *sc)
-{
-	sc->aggregation.weighted = 0;
-}
+static const char *uniform = "weighting: uniform";
 
 static void test_fedavg(void)
 {
 	float p[NP] = {0};
 	double want[NP];
-	struct fcl_agg *a = make(FCL_RULE_FEDAVG, NULL);
+	struct fcl_agg *a = make("fedavg", NULL);
 	REQUIRE(a != NULL, "fedavg created");
 	/* weights 10, 20, 30, 40 over the four honest ones */
 	for (int k = 0; k < NP; k++)
@@ -67,7 +73,7 @@ static void test_fedavg(void)
 	fcl_agg_step(a, U, 4, p);
 	CHECK(max_diff(p, want, NP) < 1e-6, "sample-weighted mean");
 	fcl_agg_destroy(a);
-	a = make(FCL_RULE_FEDAVG, uniform);
+	a = make("fedavg", uniform);
 	memset(p, 0, sizeof p);
 	for (int k = 0; k < NP; k++)
 		want[k] = (D[0][k] + D[1][k] + D[2][k] + D[3][k]) / 4.0;
@@ -75,7 +81,7 @@ static void test_fedavg(void)
 	CHECK(max_diff(p, want, NP) < 1e-6, "uniform mean");
 	fcl_agg_destroy(a);
 	/* FedNova with equal step counts is FedAvg; with different ones it is tau_eff-rescaled */
-	a = make(FCL_RULE_FEDNOVA, NULL);
+	a = make("fednova", NULL);
 	memset(p, 0, sizeof p);
 	double tau_eff = (10 * 1 + 20 * 2 + 30 * 3 + 40 * 4) / 100.0;
 	for (int k = 0; k < NP; k++)
@@ -92,14 +98,14 @@ static void test_robust(void)
 {
 	float p[NP] = {0};
 	double want[NP];
-	struct fcl_agg *a = make(FCL_RULE_MEDIAN, NULL);
+	struct fcl_agg *a = make("median", NULL);
 	fcl_agg_step(a, U, 5, p);
 	for (int k = 0; k < NP; k++)
 		want[k] = D[1][k]; /* sorted: -50, d0, d1, d2, d3 -> d1 */
 	CHECK(max_diff(p, want, NP) < 1e-7, "median ignores the attacker");
 	fcl_agg_destroy(a);
 
-	a = make(FCL_RULE_TRIMMED_MEAN, NULL); /* trim .2 of 5: one at each end */
+	a = make("trimmed-mean", NULL); /* trim .2 of 5: one at each end */
 	memset(p, 0, sizeof p);
 	for (int k = 0; k < NP; k++)
 		want[k] = (D[0][k] + D[1][k] + D[2][k]) / 3.0;
@@ -107,7 +113,7 @@ static void test_robust(void)
 	CHECK(max_diff(p, want, NP) < 1e-6, "trimmed mean drops the extremes");
 	fcl_agg_destroy(a);
 
-	a = make(FCL_RULE_KRUM, NULL); /* f = 2: score = nearest 1 */
+	a = make("krum", NULL); /* f = 2: score = nearest 1 */
 	memset(p, 0, sizeof p);
 	fcl_agg_step(a, U, 5, p);
 	/* d0..d3 are 0.1 apart in every coordinate: every honest one scores about 8 * .01;
@@ -120,16 +126,10 @@ static void test_robust(void)
 	fcl_agg_destroy(a);
 }
 
-static void multikrum(struct fcl_scenario *sc)
-{
-	sc->aggregation.krum_select = 3;
-	sc->aggregation.byzantine = 1;
-}
-
 static void test_multikrum(void)
 {
 	float p[NP] = {0};
-	struct fcl_agg *a = make(FCL_RULE_KRUM, multikrum);
+	struct fcl_agg *a = make("krum", "krum_select: 3, byzantine: 1");
 	fcl_agg_step(a, U, 5, p);
 	int honest = 1;
 	for (int k = 0; k < NP; k++)
@@ -138,17 +138,13 @@ static void test_multikrum(void)
 	fcl_agg_destroy(a);
 }
 
-static void adam(struct fcl_scenario *sc)
-{
-	sc->aggregation.server_lr = 0.1f;
-	sc->aggregation.weighted = 0;
-}
+static const char *adam = "server_lr: 0.1, weighting: uniform";
 
 static void test_fedopt(void)
 {
 	float p[NP] = {0};
 	double want[NP];
-	struct fcl_agg *a = make(FCL_RULE_FEDADAM, adam);
+	struct fcl_agg *a = make("fedadam", adam);
 	fcl_agg_step(a, U, 1, p); /* g = d0: m = .1 g, v = .01 g^2 -> .1 * .1 g / (.1 |g| + 1e-3) */
 	for (int k = 0; k < NP; k++) {
 		double g = D[0][k];
@@ -159,7 +155,7 @@ static void test_fedopt(void)
 	FILE *f = tmpfile();
 	REQUIRE(f && fcl_agg_save(a, f) == 0, "fedadam state saved");
 	rewind(f);
-	struct fcl_agg *b = make(FCL_RULE_FEDADAM, adam);
+	struct fcl_agg *b = make("fedadam", adam);
 	REQUIRE(fcl_agg_load(b, f) == 0, "fedadam state loaded");
 	float q[NP];
 	memcpy(q, p, sizeof p);
@@ -167,7 +163,7 @@ static void test_fedopt(void)
 	fcl_agg_step(b, U + 1, 1, q);
 	CHECK(memcmp(p, q, sizeof p) == 0, "restored state gives the same next step");
 	rewind(f);
-	struct fcl_agg *c = make(FCL_RULE_FEDYOGI, adam);
+	struct fcl_agg *c = make("fedyogi", adam);
 	CHECK(fcl_agg_load(c, f) == -22, "another rule's state is refused");
 	fclose(f);
 	fcl_agg_destroy(a);
@@ -175,8 +171,7 @@ static void test_fedopt(void)
 	fcl_agg_destroy(c);
 
 	/* fedavgm with beta1 0 and server lr 1 is fedavg */
-	struct fcl_agg *m = make(FCL_RULE_FEDAVGM, NULL), *avg = make(FCL_RULE_FEDAVG, NULL);
-	m->sc.aggregation.beta1 = 0.0f;
+	struct fcl_agg *m = make("fedavgm", "beta1: 0"), *avg = make("fedavg", NULL);
 	float x[NP] = {0}, y[NP] = {0};
 	fcl_agg_step(m, U, 4, x);
 	fcl_agg_step(avg, U, 4, y);
@@ -185,21 +180,53 @@ static void test_fedopt(void)
 	fcl_agg_destroy(avg);
 }
 
+/* FOT through its protocol hooks: at a task end the request carries the
+ * bases, each participant's sketch is accepted, the round end grows them,
+ * and later rounds project the update off them. */
 static void test_fot_rule(void)
 {
-	float p[NP] = {0}, Y[9];
-	struct fcl_rng r;
-	size_t added, d, k;
-	struct fcl_agg *a = make(FCL_RULE_FOT, uniform);
-	REQUIRE(a && fcl_agg_wants_sketch(a), "fot wants sketches");
-	CHECK(fcl_agg_fot_basis(a, 0, &d, &k) == NULL && d == 3 && k == 0, "no basis at first");
+	float p[NP] = {0};
+	struct fcl_agg *a = make("fot", uniform);
+	struct fcl_round_info mid = {.round = 0, .task_end = 0, .n_slots = 4, .n_train = 1000};
+	struct fcl_round_info end = mid;
+	struct fcl_extras req, ans = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
+	const char *why = NULL;
+	REQUIRE(a != NULL, "fot created");
+	end.task_end = 1;
+	end.request_sends = 1;
+	CHECK(fcl_agg_answers(a, &mid) == 0 && fcl_agg_answers(a, &end) == 1,
+	      "one sketch per layer, at task ends only");
+	REQUIRE(fcl_agg_request(a, &mid, &req) == 0 && req.n_tensors == 0,
+		"no request outside task ends");
+	REQUIRE(fcl_agg_request(a, &end, &req) == 0 && req.n_tensors == 1 &&
+		    req.t[0].rows == 3 && req.t[0].cols == 0 && req.n_ints == 2 &&
+		    req.ints[1] == 3,
+		"the task end asks for sketches of width c = d = 3 with an empty basis");
 	/* a sketch whose column space is e1: one direction */
-	memset(Y, 0, sizeof Y);
-	Y[0] = 5.0f;
-	Y[1] = 1.0f;
-	REQUIRE(fcl_agg_fot_expand(a, 0, Y, 1.0, &added) == 0 && added == 1, "basis grows by 1");
-	const float *B = fcl_agg_fot_basis(a, 0, &d, &k);
-	CHECK(k == 1 && fabsf(fabsf(B[0]) - 1.0f) < 1e-6, "the basis is e1");
+	float narrow[3] = {5, 0, 0};
+	ans.t[0] = (struct fcl_tensor){.v = narrow, .rows = 3, .cols = 1};
+	ans.ints[0] = 0;
+	ans.ints[1] = 10;
+	ans.reals[0] = 1.0;
+	CHECK(fcl_agg_accept_answer(a, &end, 0, &ans, 100, &why) == -EPROTO && why &&
+		  !strcmp(why, "wrong shape"),
+	      "a sketch of the wrong width is refused (%s)", why ? why : "");
+	float Y[9] = {5, 1, 0, 0, 0, 0, 0, 0, 0};
+	ans.t[0] = (struct fcl_tensor){.v = Y, .rows = 3, .cols = 3};
+	ans.ints[1] = 1001;
+	CHECK(fcl_agg_accept_answer(a, &end, 0, &ans, 100, &why) == -EPROTO,
+	      "more samples than the data set holds are refused");
+	ans.ints[1] = 10;
+	REQUIRE(fcl_agg_accept_answer(a, &end, 0, &ans, 100, &why) == 0, "a good sketch is kept");
+	CHECK(fcl_agg_accept_answer(a, &end, 0, &ans, 100, &why) == -EPROTO,
+	      "a second sketch of the layer is refused");
+	struct fcl_agg_update u0 = U[0];
+	u0.slot = 0;
+	REQUIRE(fcl_agg_round_end(a, &end, &u0, 1) == 0, "task end grows the basis");
+	REQUIRE(fcl_agg_request(a, &end, &req) == 0 && req.t[0].cols == 1 &&
+		    fabsf(fabsf(req.t[0].v[0]) - 1.0f) < 1e-6,
+		"the next request carries the basis e1");
+	float e1 = req.t[0].v[0];
 	fcl_agg_step(a, U, 4, p);
 	/* W (2, 3) at 0: column 0 (input 0) projected out; biases (6, 7) untouched */
 	CHECK(fabsf(p[0]) < 1e-6 && fabsf(p[3]) < 1e-6, "updates along e1 removed");
@@ -208,13 +235,12 @@ static void test_fot_rule(void)
 	FILE *f = tmpfile();
 	REQUIRE(f && fcl_agg_save(a, f) == 0, "fot state saved");
 	rewind(f);
-	struct fcl_agg *b = make(FCL_RULE_FOT, uniform);
+	struct fcl_agg *b = make("fot", uniform);
 	REQUIRE(fcl_agg_load(b, f) == 0, "fot state loaded");
-	const float *B2 = fcl_agg_fot_basis(b, 0, &d, &k);
-	CHECK(k == 1 && B2 && B2[0] == B[0], "bases travel in the state");
+	REQUIRE(fcl_agg_request(b, &end, &req) == 0 && req.t[0].cols == 1 && req.t[0].v[0] == e1,
+		"bases travel in the state");
 	fclose(f);
 	fcl_agg_destroy(b);
-	fcl_rng_init(&r, 1, FCL_RNG_TEST, 0, 0);
 	fcl_agg_destroy(a);
 }
 
@@ -231,8 +257,14 @@ static void test_override(void)
 		"override applied");
 	REQUIRE(fcl_scenario_parse(&sc, out, len, "<override>", err, sizeof err) == 0,
 		"the edited text parses: %s", err);
-	CHECK(sc.aggregation.rule == FCL_RULE_FOT && fabs(sc.aggregation.threshold - 0.9) < 1e-12,
-	      "rule and threshold replaced");
+	struct fcl_agg *a = NULL;
+	struct fcl_extras req;
+	struct fcl_round_info end = {.task_end = 1, .n_slots = 1};
+	CHECK(sc.aggregation.rule == fcl_rule_find("fot"), "rule replaced");
+	CHECK(fcl_agg_create(&sc, &mlp, NULL, &a) == 0 && fcl_agg_request(a, &end, &req) == 0 &&
+		  req.n_ints == 2 && req.ints[1] == 3,
+	      "the fot rule runs with the edited scenario");
+	fcl_agg_destroy(a);
 	CHECK(fabsf(sc.train.lr - 0.5f) < 1e-7, "a missing section is created");
 	free(out);
 	const char *bad[] = {"aggregation"};
@@ -244,40 +276,88 @@ static void test_override(void)
 static void test_scaffold(void)
 {
 	float p[NP] = {0}, dc[2][NP];
-	struct fcl_agg_update v[2];
-	struct fcl_agg *a = make(FCL_RULE_SCAFFOLD, uniform);
-	REQUIRE(a && fcl_agg_control(a) != NULL, "scaffold has a control variate");
-	a->sc.clients.count = 10;
+	struct fcl_round_info r = {.n_slots = 2, .n_train = 1000};
+	struct fcl_extras req, x = {.n_tensors = 1};
+	const char *why = NULL;
+	struct fcl_agg *a = make("scaffold", uniform); /* clients.count = 10 */
+	REQUIRE(a && fcl_agg_request(a, &r, &req) == 0 && req.n_tensors == 1 &&
+		    req.t[0].cols == NP && req.t[0].v[0] == 0.0f,
+		"the round start carries c, zero at first");
 	for (int i = 0; i < 2; i++) {
 		for (int k = 0; k < NP; k++)
 			dc[i][k] = (float)(i + 1);
-		v[i] = U[i];
-		v[i].control_delta = dc[i];
+		x.t[0] = (struct fcl_tensor){.v = dc[i], .rows = 1, .cols = NP};
+		REQUIRE(fcl_agg_accept_update(a, &r, (uint32_t)i, &x, &why) == 0,
+			"Delta c of slot %d kept", i);
 	}
+	struct fcl_agg_update v[2] = {U[0], U[1]};
+	v[1].slot = 1;
 	fcl_agg_step(a, v, 2, p);
 	CHECK(fabsf(p[0] - 0.5f * (D[0][0] + D[1][0])) < 1e-6, "x moves by the mean update");
-	CHECK(fabsf(fcl_agg_control(a)[3] - 0.3f) < 1e-6, "c += (2/10) * mean(1, 2) = 0.3");
-	v[1].control_delta = NULL;
-	CHECK(fcl_agg_step(a, v, 2, p) == -71, "an update without Delta c is refused");
-	CHECK(fcl_agg_control(NULL) == NULL, "other rules have none");
+	REQUIRE(fcl_agg_request(a, &r, &req) == 0, "request after the round");
+	CHECK(fabsf(req.t[0].v[3] - 0.3f) < 1e-6, "c += (2/10) * mean(1, 2) = 0.3");
+	x.n_tensors = 0;
+	CHECK(fcl_agg_accept_update(a, &r, 0, &x, &why) == -EPROTO,
+	      "an update without Delta c is refused (%s)", why ? why : "");
 	fcl_agg_destroy(a);
 }
 
-/* FedProx's client side: the proximal gradient mu (w - w_global) in the SGD step. */
-static void test_prox(void)
+/* The client halves: FedProx adds mu (w - w_global) and SCAFFOLD c - c_i to
+ * every gradient through the optimiser's hook; SCAFFOLD's c_i moves by Delta c. */
+static void test_client_hooks(void)
 {
+	char text[256], err[256];
+	struct fcl_scenario sc;
+	struct fcl_rule_worker w;
 	struct fcl_sgd opt;
-	float p[3] = {1, 2, 3}, g[3] = {0, 0, 0};
-	const float anchor[3] = {0, 0, 0};
+	float p[NP], g[NP] = {0}, global[NP] = {0}, update[NP];
+	void *state = NULL;
+	snprintf(text, sizeof text,
+		 "data: {dataset: synthetic}\nclients: {count: 4}\ntasks: {generator: single}\n"
+		 "train: {lr: 0.5}\naggregation: {rule: fedprox, mu: 0.1}\n");
+	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0, "%s", err);
+	REQUIRE(fcl_rule_worker_init(&w, &sc, NULL, NULL, &mlp) == 0, "fedprox worker");
+	for (int k = 0; k < NP; k++)
+		p[k] = (float)(k + 1);
 	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
-	opt.prox_mu = 0.1f;
-	opt.prox_anchor = anchor;
-	fcl_sgd_step(&opt, p, g, 3); /* p -= .5 * .1 * p */
+	struct fcl_extras none = {0};
+	struct fcl_local_round lr = {.request = &none, .global = global, .opt = &opt, .state = &state};
+	REQUIRE(fcl_rule_before_train(&w, &lr) == 0 && opt.grad_hook, "fedprox sets a hook");
+	fcl_sgd_step(&opt, p, g, NP); /* p -= .5 * .1 * p */
 	CHECK(fabsf(p[0] - 0.95f) < 1e-6 && fabsf(p[2] - 2.85f) < 1e-6,
 	      "proximal term pulls toward the global model");
-	opt.prox_anchor = NULL;
-	fcl_sgd_step(&opt, p, g, 3);
-	CHECK(fabsf(p[0] - 0.95f) < 1e-6, "no anchor, no pull");
+	fcl_rule_worker_fini(&w);
+	fcl_sgd_fini(&opt);
+
+	snprintf(text, sizeof text,
+		 "data: {dataset: synthetic}\nclients: {count: 4}\ntasks: {generator: single}\n"
+		 "train: {lr: 0.5}\naggregation: {rule: scaffold}\n");
+	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0, "%s", err);
+	REQUIRE(fcl_rule_worker_init(&w, &sc, NULL, NULL, &mlp) == 0, "scaffold worker");
+	float c[NP];
+	for (int k = 0; k < NP; k++) {
+		c[k] = 0.25f;
+		p[k] = 0.0f;
+		g[k] = 0.0f;
+	}
+	struct fcl_extras req = {.n_tensors = 1}, out;
+	req.t[0] = (struct fcl_tensor){.v = c, .rows = 1, .cols = NP};
+	const char *why = NULL;
+	CHECK(fcl_rule_check_request(&w, &none, &why) == -EPROTO, "a round start without c is refused");
+	REQUIRE(fcl_rule_check_request(&w, &req, &why) == 0, "c of the model's size accepted");
+	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
+	lr.request = &req;
+	REQUIRE(fcl_rule_before_train(&w, &lr) == 0 && state, "c_i created at first use");
+	fcl_sgd_step(&opt, p, g, NP); /* g = c - c_i = .25: p = -.125 */
+	CHECK(fabsf(p[0] + 0.125f) < 1e-7, "gradients corrected by c - c_i");
+	for (int k = 0; k < NP; k++)
+		update[k] = p[k];
+	lr.local_steps = 1; /* c_i+ = c_i - c + (x - y)/(K lr) = -.25 + .125/.5 = 0 */
+	REQUIRE(fcl_rule_after_train(&w, &lr, update, &out) == 0 && out.n_tensors == 1, "Delta c");
+	CHECK(fabsf(out.t[0].v[0] + 0.0f) < 1e-7 && fabsf(((float *)state)[0]) < 1e-7,
+	      "Delta c_i = c_i+ - c_i = 0 for one step at the corrected gradient");
+	fcl_rule_client_free(&w, state);
+	fcl_rule_worker_fini(&w);
 	fcl_sgd_fini(&opt);
 }
 
@@ -293,7 +373,7 @@ int main(void)
 	test_fedopt();
 	test_fot_rule();
 	test_override();
-	test_prox();
+	test_client_hooks();
 	test_scaffold();
 	fcl_mlp_fini(&mlp);
 	return tap_done();

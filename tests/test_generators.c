@@ -11,7 +11,8 @@
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
-#include "fcl/train.h"
+#include "fcl/eval.h"
+#include "fcl/strategy.h"
 #include "tap.h"
 
 #include <math.h>
@@ -575,13 +576,13 @@ static void test_parse(void)
 static void test_masked_eval(void)
 {
 	struct fcl_mlp m;
-	struct fcl_train_scratch t;
+	struct fcl_eval_scratch t;
 	uint32_t sizes[2] = {4, 3}, idx[2] = {2, 5};
 	uint8_t x[6 * 4] = {0}, y[6] = {0, 1, 2, 0, 1, 2}, mask[3] = {0, 0, 1};
 	struct fcl_dataset ds = {.n = 6, .dim = 4, .n_classes = 3, .x = x, .y = y};
 
 	REQUIRE(fcl_mlp_init(&m, 1, sizes, 8) == 0, "a linear model");
-	REQUIRE(fcl_train_scratch_init(&t, 8, 4) == 0, "scratch");
+	REQUIRE(fcl_eval_scratch_init(&t, 8, 4) == 0, "scratch");
 	memset(m.params, 0, m.n_params * sizeof(float)); /* equal logits: the first class wins */
 	double plain = fcl_evaluate(&m, &t, &ds, idx, 2, NULL);
 	double masked = fcl_evaluate_masked(&m, &t, &ds, idx, 2, NULL, mask);
@@ -589,21 +590,28 @@ static void test_masked_eval(void)
 	      "class-2 samples: %.0f%% over all classes, %.0f%% with the task's mask", 100 * plain,
 	      100 * masked);
 
-	/* masked training: with one class allowed the loss and the gradient are zero */
+	/* masked training (fine-tuning with a task mask): with one class allowed
+	 * the loss and the gradient are zero */
 	struct fcl_sgd opt;
 	struct fcl_rng rng;
+	struct fcl_strategy_config cfg;
+	struct fcl_strategy *st;
+	struct fcl_loop_config loop = {.epochs = 3, .batch_size = 8, .head_bias = 1};
 	float loss = -1.0f, before;
+	fcl_strategy_config_defaults(&cfg);
+	REQUIRE(fcl_strategy_create(&cfg, &loop, 1, sizes, 1, 0, &st) == 0, "fine-tuning");
 	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
 	fcl_rng_init(&rng, 1, FCL_RNG_TEST, 0, 0);
 	fcl_mlp_init_params(&m, &rng);
 	before = m.params[0];
 	x[2 * 4] = 200;
-	REQUIRE(fcl_train_epochs_masked(&m, &opt, &t, &ds, idx, 2, NULL, mask, 3, &rng, &loss) == 0,
-		"masked training runs");
+	struct fcl_train_round r = {.ds = &ds, .idx = idx, .n = 2, .epochs = 3, .task_mask = mask};
+	REQUIRE(fcl_strategy_train(st, &m, &opt, &r, &loss) == 0, "masked training runs");
 	CHECK(loss == 0.0f && m.params[0] == before,
 	      "masked training over the task's one class: loss %g, parameters unchanged", loss);
+	fcl_strategy_destroy(st);
 	fcl_sgd_fini(&opt);
-	fcl_train_scratch_fini(&t);
+	fcl_eval_scratch_fini(&t);
 	fcl_mlp_fini(&m);
 }
 

@@ -7,11 +7,14 @@
  *   # at: LINE:COL
  * and the message must start with "<file>:LINE:COL: ".
  */
+#include "fcl/rule.h"
 #include "fcl/scenario.h"
+#include "fcl/schema.h"
 #include "tap.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,7 +102,8 @@ static void test_good(void)
 	CHECK(near(sc.train.lr, 0.1f, 1e-7f) && near(sc.train.momentum, 0.9f, 1e-7f) &&
 		  near(sc.train.weight_decay, 1e-4f, 1e-10f),
 	      "train numbers");
-	CHECK(sc.aggregation.rule == FCL_RULE_FEDAVG && sc.aggregation.weighted == 0,
+	CHECK(sc.aggregation.rule == fcl_rule_find("fedavg") &&
+		  fcl_keys_get(sc.aggregation.rule->keys, sc.aggregation.params, "weighting") == 0,
 	      "aggregation");
 	CHECK(sc.eval.every_rounds == 3, "evaluation.every_rounds");
 	CHECK(sc.eval.per_class == 0 && sc.eval.local_models == 1,
@@ -130,7 +134,9 @@ static void test_defaults(void)
 	CHECK(d.train.local_epochs == 1 && d.train.batch_size == 32 && d.train.lr == 0.05f &&
 		  d.train.momentum == 0.0f && d.train.weight_decay == 0.0f,
 	      "defaults: train");
-	CHECK(d.aggregation.weighted == 1 && d.eval.every_rounds == 0,
+	CHECK(d.aggregation.rule == fcl_rule_find("fedavg") &&
+		  fcl_keys_get(d.aggregation.rule->keys, d.aggregation.params, "weighting") == 1 &&
+		  d.eval.every_rounds == 0,
 	      "defaults: fedavg by samples");
 	CHECK(d.run.round_timeout_s == 120 && d.run.quorum == 1.0 && d.run.join_timeout_s == 60,
 	      "defaults: run");
@@ -447,7 +453,7 @@ static void test_strategy_keys(void)
 	int rc;
 
 	fcl_scenario_defaults(&d);
-	CHECK(d.strategy.kind == FCL_STRATEGY_FINETUNE && d.strategy.memory == 0 &&
+	CHECK(d.strategy.method == fcl_strategy_find("finetune") && d.strategy.memory == 0 &&
 		  !d.train.online && d.model.head_bias == 1 && d.train.online_iter == 1,
 	      "defaults: offline fine-tuning, no memory, head bias");
 	rc = parse_str(&sc, text, err, sizeof(err));
@@ -455,13 +461,20 @@ static void test_strategy_keys(void)
 	CHECK(sc.train.online && sc.train.stream_batch == 12 && sc.train.replay_batch == 6 &&
 		  sc.train.online_iter == 3 && !sc.model.head_bias && sc.train.mask_unexposed == 1,
 	      "train: online, stream 12, replay 6, 3 iterations; bias-free head");
-	CHECK(sc.strategy.kind == FCL_STRATEGY_MVP && sc.strategy.memory == 200 &&
-		  sc.strategy.scale == 16.0f && sc.strategy.mvp.pool == 7 &&
-		  sc.strategy.mvp.query_dim == 32 && sc.strategy.mvp.focal == FCL_MVP_FOCAL_BATCH &&
-		  sc.strategy.mvp.query == FCL_MVP_QUERY_BACKBONE && sc.strategy.mvp.warmup == 300 &&
-		  !sc.strategy.mvp.afs && !sc.strategy.mvp.contrastive && sc.strategy.mvp.mask &&
-		  sc.strategy.mvp.margin == 0.25f && sc.strategy.mvp.gamma == 2.0f,
+	const struct fcl_key *mk = sc.strategy.method->keys;
+	const void *mp = sc.strategy.params;
+	char focal[16], query[16];
+	fcl_key_format(fcl_key_find(mk, "mvp.focal"), mp, focal, sizeof focal);
+	fcl_key_format(fcl_key_find(mk, "mvp.query"), mp, query, sizeof query);
+	CHECK(sc.strategy.method == fcl_strategy_find("mvp") && sc.strategy.memory == 200 &&
+		  fcl_keys_get(mk, mp, "mvp.pool") == 7 && fcl_keys_get(mk, mp, "mvp.query_dim") == 32 &&
+		  !strcmp(focal, "batch") && !strcmp(query, "backbone") &&
+		  fcl_keys_get(mk, mp, "mvp.warmup") == 300 && fcl_keys_get(mk, mp, "mvp.afs") == 0 &&
+		  fcl_keys_get(mk, mp, "mvp.contrastive") == 0 && fcl_keys_get(mk, mp, "mvp.mask") == 1 &&
+		  fcl_keys_get(mk, mp, "mvp.margin") == 0.25 && fcl_keys_get(mk, mp, "mvp.gamma") == 2,
 	      "strategy: mvp with its parameters, unset ones at their defaults");
+	CHECK(isnan(fcl_keys_get(mk, mp, "scale")),
+	      "scale (a key of uer) is checked but not mvp's: it is not stored");
 
 	static const char groups[] = "data: {dataset: synthetic}\n"
 				     "clients: {count: 10}\n"
@@ -480,9 +493,11 @@ static void test_strategy_keys(void)
 	const struct fcl_strategy_config *g0 = fcl_scenario_strategy_of(&sc, 0),
 					 *g3 = fcl_scenario_strategy_of(&sc, 3),
 					 *g7 = fcl_scenario_strategy_of(&sc, 7);
-	CHECK(sc.n_strategy_groups == 2 && g0->kind == FCL_STRATEGY_UER && g0->scale == 16.0f &&
-		  g0->memory == 300 && g3->kind == FCL_STRATEGY_DERPP && g3->memory == 300 &&
-		  g7->kind == FCL_STRATEGY_ER && g7->scale == d.strategy.scale,
+	CHECK(sc.n_strategy_groups == 2 && g0->method == fcl_strategy_find("uer") &&
+		  fcl_keys_get(g0->method->keys, g0->params, "scale") == 16 && g0->memory == 300 &&
+		  g3->method == fcl_strategy_find("der++") && g3->memory == 300 &&
+		  fcl_keys_get(g3->method->keys, g3->params, "alpha") == 0.3f &&
+		  g7->method == fcl_strategy_find("er"),
 	      "groups: clients 0-4 uer (inheriting memory 300), 3 der++ (last group wins), "
 	      "others er");
 }

@@ -1,6 +1,7 @@
 /* tests/test_strategy.c - continual-learning strategies: finite differences of
  * every loss term, reservoir uniformity, the online loop, per-client state */
-#include "../common/src/strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
 #include "fcl/data.h"
 #include "fcl/model.h"
 #include "fcl/replay.h"
@@ -9,6 +10,7 @@
 #include "gradcheck.h"
 #include "tap.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,24 @@
 /* Central differences of f over v (n) against the analytic gradient g. */
 /* The online loop most tests use: stream and replay batches of 10, head bias on,
  * unexposed classes masked; iters SGD steps per stream batch. */
+/* The method's place in the registry (the seed offset the checks were written with). */
+static uint64_t registry_index(const char *kind)
+{
+	for (size_t i = 0; fcl_strategy_at(i); i++)
+		if (!strcmp(fcl_strategy_at(i)->name, kind))
+			return i;
+	return 99;
+}
+
+/* Sets a method's key when it has one (other methods ignore it). */
+static void set(struct fcl_strategy_config *cfg, const char *key, const char *value)
+{
+	char why[128];
+	int rc = fcl_strategy_config_set(cfg, key, value, why, sizeof why);
+	if (rc && rc != -ENOENT)
+		NOTE("%s: %s", key, why);
+}
+
 static struct fcl_loop_config online_loop(uint32_t iters)
 {
 	return (struct fcl_loop_config){.online = 1,
@@ -272,7 +292,7 @@ static const uint32_t step_sizes[] = {SD, 7, 6, SC};
 struct sctx {
 	struct fcl_strategy *s;
 	struct fcl_mlp *m;
-	struct fcl__batch *b;
+	struct fcl_strategy_batch *b;
 };
 
 static double f_step(void *p)
@@ -282,7 +302,7 @@ static double f_step(void *p)
 	return c->s->ops->step(c->s, c->m, c->b);
 }
 
-static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
+static void check_step(const char *kind, int mvp_plain)
 {
 	struct fcl_strategy_config cfg;
 	struct fcl_loop_config loop = {
@@ -296,21 +316,21 @@ static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
 	uint8_t exposed[SC] = {1, 1, 1, 1, 0}, present[SC] = {1, 1, 0, 0, 0};
 
 	fcl_strategy_config_defaults(&cfg);
-	cfg.kind = kind;
+	fcl_strategy_config_choose(&cfg, kind);
 	cfg.memory = 8;
-	cfg.lambda = 0.7f;
-	cfg.scale = 4.0f;
+	set(&cfg, "lambda", "0.7");
+	set(&cfg, "scale", "4");
 	if (mvp_plain) {
-		cfg.mvp.afs = 0; /* AFS and GSF are detached: the FD sees them as constants */
-		cfg.mvp.focal = FCL_MVP_FOCAL_OFF;
-		cfg.mvp.contrastive = 0; /* selection then does not depend on the counts */
-		cfg.mvp.pool = 3;
-		cfg.mvp.query_dim = 4;
+		set(&cfg, "mvp.afs", "false"); /* AFS and GSF are detached: the FD sees them as constants */
+		set(&cfg, "mvp.focal", "off");
+		set(&cfg, "mvp.contrastive", "false"); /* selection then does not depend on the counts */
+		set(&cfg, "mvp.pool", "3");
+		set(&cfg, "mvp.query_dim", "4");
 	}
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 3, step_sizes, 7, 0, &s) == 0, "%s created",
-		fcl_strategy_kind_name(kind));
+		kind);
 	REQUIRE(fcl_mlp_init(&m, 3, step_sizes, fcl_loop_max_batch(&loop)) == 0, "model");
-	fcl_rng_init(&r, 40 + kind, FCL_RNG_TEST, 0, 0);
+	fcl_rng_init(&r, 40 + registry_index(kind), FCL_RNG_TEST, 0, 0);
 	fcl_mlp_init_params(&m, &r);
 	fill(x, 3 * SN * SD, &r, 1);
 	struct fcl_rng rr;
@@ -328,7 +348,7 @@ static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
 		for (size_t k = 0; k < m.n_params; k++)
 			m.params[k] += 0.05f * fcl_rng_normal(&r);
 	}
-	struct fcl__batch b = {.x = x,
+	struct fcl_strategy_batch b = {.x = x,
 			       .y = y,
 			       .n_new = SN,
 			       .n_rep = s->ops->replay_draws >= 1 ? SN : 0,
@@ -347,13 +367,13 @@ static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
 	CHECK(e < 3e-2,
 	      "%s%s: a whole step's MLP gradient matches finite differences of its "
 	      "loss (%.2e)",
-	      fcl_strategy_kind_name(kind), mvp_plain ? " (AFS/GSF off, pull key loss)" : "", e);
+	      kind, mvp_plain ? " (AFS/GSF off, pull key loss)" : "", e);
 	int head_rows_still = 1;
-	if (kind != FCL_STRATEGY_LWF && kind != FCL_STRATEGY_DERPP)
+	if (strcmp(kind, "lwf") && strcmp(kind, "der++"))
 		for (size_t k = 0; k < 6; k++) /* class 4 is unexposed: its head row gets nothing */
 			head_rows_still &= g[m.w_offset[2] + 4 * 6 + k] == 0.0f;
 	CHECK(head_rows_still, "%s: the unexposed class's head row gets no gradient",
-	      fcl_strategy_kind_name(kind));
+	      kind);
 	free(g);
 	fcl_mlp_fini(&m);
 	fcl_strategy_destroy(s);
@@ -361,13 +381,13 @@ static void check_step(enum fcl_strategy_kind kind, int mvp_plain)
 
 static void test_steps(void)
 {
-	check_step(FCL_STRATEGY_FINETUNE, 0);
-	check_step(FCL_STRATEGY_ER, 0);
-	check_step(FCL_STRATEGY_ER_ACE, 0);
-	check_step(FCL_STRATEGY_DERPP, 0);
-	check_step(FCL_STRATEGY_LWF, 0);
-	check_step(FCL_STRATEGY_UER, 0);
-	check_step(FCL_STRATEGY_MVP, 1);
+	check_step("finetune", 0);
+	check_step("er", 0);
+	check_step("er-ace", 0);
+	check_step("der++", 0);
+	check_step("lwf", 0);
+	check_step("uer", 0);
+	check_step("mvp", 1);
 }
 
 /* ---- reservoir sampling is uniform ---------------------------------------- */
@@ -458,6 +478,19 @@ static int world_init(struct world *w, const struct fcl_loop_config *loop)
 	return 0;
 }
 
+/* One round of local training with the loop's own epochs. */
+static int train(struct fcl_strategy *s, struct world *w, uint32_t task, const uint32_t *idx,
+		 size_t n, uint32_t round, float *loss)
+{
+	struct fcl_train_round r = {.ds = &w->ds,
+				    .task = task,
+				    .idx = idx,
+				    .n = n,
+				    .epochs = s->loop.epochs,
+				    .round = round};
+	return fcl_strategy_train(s, &w->m, &w->opt, &r, loss);
+}
+
 static void world_fini(struct world *w)
 {
 	fcl_sgd_fini(&w->opt);
@@ -491,13 +524,13 @@ static void test_online_loop(void)
 
 	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
 	fcl_strategy_config_defaults(&cfg);
-	cfg.kind = FCL_STRATEGY_ER;
+	fcl_strategy_config_choose(&cfg, "er");
 	cfg.memory = 40;
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0, "ER created");
 	size_t n = pick(&w, ids, 100, 0, 1, 0);
 	float *head = malloc(12 * sizeof *head);
 	memcpy(head, w.m.params + w.m.w_offset[1] + 2 * 12, 12 * sizeof *head);
-	int rc = fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, ids, n, 0, &loss);
+	int rc = train(s, &w, 0, ids, n, 0, &loss);
 	CHECK(rc == 0 && isfinite(loss), "online ER trains on %zu samples (loss %.4f)", n, loss);
 	CHECK(fcl_strategy_seen(s) == n && fcl_strategy_buffer_fill(s) == 40,
 	      "seen counts stream samples only (%llu), buffer full (%u)",
@@ -513,10 +546,10 @@ static void test_online_loop(void)
 /* Every strategy runs the online loop and the offline loop without harm. */
 static void test_all_run(void)
 {
-	static const enum fcl_strategy_kind kinds[] = {
-	    FCL_STRATEGY_FINETUNE, FCL_STRATEGY_ER,  FCL_STRATEGY_ER_ACE,
-	    FCL_STRATEGY_DERPP,    FCL_STRATEGY_LWF, FCL_STRATEGY_EWC,
-	    FCL_STRATEGY_UER,      FCL_STRATEGY_MVP, FCL_STRATEGY_GDUMB};
+	static const char *const kinds[] = {
+	    "finetune", "er",  "er-ace",
+	    "der++",    "lwf", "ewc",
+	    "uer",      "mvp", "gdumb"};
 	for (int online = 0; online <= 1; online++)
 		for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
 			struct fcl_loop_config loop = {.online = online,
@@ -536,16 +569,16 @@ static void test_all_run(void)
 				continue;
 			memset(w.m.params + w.m.b_offset[1], 0, 4 * sizeof(float));
 			fcl_strategy_config_defaults(&cfg);
-			cfg.kind = kinds[k];
+			fcl_strategy_config_choose(&cfg, kinds[k]);
 			cfg.memory = 30;
 			int rc = fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 1, &s);
 			size_t na = pick(&w, a, 80, 0, 1, 0), nb = pick(&w, b, 80, 2, 3, 0);
 			rc =
 			    rc ? rc
-			       : fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, na, 0, &l1);
+			       : train(s, &w, 0, a, na, 0, &l1);
 			rc =
 			    rc ? rc
-			       : fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 1, b, nb, 1, &l2);
+			       : train(s, &w, 1, b, nb, 1, &l2);
 			int finite = 1;
 			for (size_t i = 0; i < w.m.n_params; i++)
 				finite &= isfinite(w.m.params[i]);
@@ -555,7 +588,7 @@ static void test_all_run(void)
 			CHECK(rc == 0 && finite && isfinite(l1) && isfinite(l2) && nobias,
 			      "%s %s: two tasks train, parameters finite, head bias stays 0 "
 			      "(losses %.3f %.3f)",
-			      fcl_strategy_kind_name(kinds[k]), online ? "online" : "offline", l1,
+			      kinds[k], online ? "online" : "offline", l1,
 			      l2);
 			fcl_strategy_destroy(s);
 			world_fini(&w);
@@ -563,7 +596,7 @@ static void test_all_run(void)
 }
 
 /* A client's state survives the rounds it is not sampled in. */
-static void test_persistence(enum fcl_strategy_kind kind)
+static void test_persistence(const char *kind)
 {
 	struct fcl_loop_config loop = online_loop(2);
 	struct fcl_strategy_config cfg;
@@ -575,30 +608,30 @@ static void test_persistence(enum fcl_strategy_kind kind)
 
 	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
 	fcl_strategy_config_defaults(&cfg);
-	cfg.kind = kind;
+	fcl_strategy_config_choose(&cfg, kind);
 	cfg.memory = 50;
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &c0) == 0 &&
 		    fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 1, &c1) == 0 &&
 		    fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &again) == 0,
 		"two logical clients");
 	size_t na = pick(&w, a, 60, 0, 1, 0);
-	fcl_strategy_train(c0, &w.m, &w.opt, &w.ds, NULL, 0, a, na, r, &loss);
+	train(c0, &w, 0, a, na, r, &loss);
 	uint64_t sum_r = fcl_strategy_checksum(c0);
 	uint32_t fill_r = fcl_strategy_buffer_fill(c0);
 	/* Rounds r+1 .. r+4: only client 1 is sampled; it shares the model and optimiser. */
 	for (uint32_t k = 1; k <= 4; k++) {
 		size_t nb = pick(&w, b, 60, (int)(k % 4), (int)((k + 1) % 4), 10 * k);
-		fcl_strategy_train(c1, &w.m, &w.opt, &w.ds, NULL, 0, b, nb, r + k, &loss);
+		train(c1, &w, 0, b, nb, r + k, &loss);
 	}
 	CHECK(fcl_strategy_checksum(c0) == sum_r && fcl_strategy_buffer_fill(c0) == fill_r,
 	      "%s: client 0's buffer and state filled in round %u are intact at round %u "
 	      "(%016llx, %u samples)",
-	      fcl_strategy_kind_name(kind), r, r + 5, (unsigned long long)sum_r, fill_r);
+	      kind, r, r + 5, (unsigned long long)sum_r, fill_r);
 	size_t na2 = pick(&w, a, 60, 2, 3, 0);
-	fcl_strategy_train(c0, &w.m, &w.opt, &w.ds, NULL, 1, a, na2, r + 5, &loss);
+	train(c0, &w, 1, a, na2, r + 5, &loss);
 	CHECK(fcl_strategy_seen(c0) == na + na2 && fcl_strategy_n_exposed(c0) == 4,
 	      "%s: round %u continues the same stream (seen %llu, 4 classes exposed)",
-	      fcl_strategy_kind_name(kind), r + 5, (unsigned long long)fcl_strategy_seen(c0));
+	      kind, r + 5, (unsigned long long)fcl_strategy_seen(c0));
 	/* Determinism: the same client, rounds and model give the same state. */
 	struct fcl_rng rr;
 	fcl_rng_init(&rr, 9, FCL_RNG_TEST, 0, 0);
@@ -608,15 +641,15 @@ static void test_persistence(enum fcl_strategy_kind kind)
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &c0) == 0, "recreated");
 	float *p0 = malloc(w.m.n_params * sizeof *p0);
 	memcpy(p0, w.m.params, w.m.n_params * sizeof *p0);
-	fcl_strategy_train(c0, &w.m, &w.opt, &w.ds, NULL, 0, a, na2, r, &l_a);
+	train(c0, &w, 0, a, na2, r, &l_a);
 	float *p1 = malloc(w.m.n_params * sizeof *p1);
 	memcpy(p1, w.m.params, w.m.n_params * sizeof *p1);
 	memcpy(w.m.params, p0, w.m.n_params * sizeof *p0);
-	fcl_strategy_train(again, &w.m, &w.opt, &w.ds, NULL, 0, a, na2, r, &l_b);
+	train(again, &w, 0, a, na2, r, &l_b);
 	CHECK(memcmp(p1, w.m.params, w.m.n_params * sizeof *p1) == 0 &&
 		  fcl_strategy_checksum(c0) == fcl_strategy_checksum(again) && l_a == l_b,
 	      "%s: same client, round and model give bit-identical parameters and state",
-	      fcl_strategy_kind_name(kind));
+	      kind);
 	free(p0);
 	free(p1);
 	fcl_strategy_destroy(c0);
@@ -639,10 +672,10 @@ static void test_mvp_backbone_query(void)
 
 	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
 	fcl_strategy_config_defaults(&cfg);
-	cfg.kind = FCL_STRATEGY_MVP;
+	fcl_strategy_config_choose(&cfg, "mvp");
 	cfg.memory = 20;
-	cfg.mvp.query = FCL_MVP_QUERY_BACKBONE;
-	cfg.mvp.warmup = 50;
+	set(&cfg, "mvp.query", "backbone");
+	set(&cfg, "mvp.warmup", "50");
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0,
 		"mvp with a backbone query");
 	size_t n = pick(&w, a, 60, 0, 1, 0);
@@ -654,8 +687,8 @@ static void test_mvp_backbone_query(void)
 	for (uint32_t r = 0; r < 4; r++) {
 		/* round 0 starts with 0 samples seen (copy follows), round 1 with 60 >= 50 (frozen)
 		 */
-		rc |= fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, n, r, &loss);
-		fcl__mvp_query(s, x, 1, q[r], &dq);
+		rc |= train(s, &w, 0, a, n, r, &loss);
+		fcl_mvp_query(s, x, 1, q[r], &dq);
 		sums[r] = fcl_strategy_checksum(s);
 	}
 	CHECK(rc == 0 && isfinite(loss) && dq == 12,
@@ -683,14 +716,14 @@ static void test_wa(void)
 
 	REQUIRE(world_init(&w, &loop) == 0, "synthetic world");
 	fcl_strategy_config_defaults(&cfg);
-	cfg.kind = FCL_STRATEGY_ER;
+	fcl_strategy_config_choose(&cfg, "er");
 	cfg.memory = 20;
 	cfg.wa = 1;
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0, "ER + WA");
 	size_t na = pick(&w, a, 60, 0, 1, 0), nb = pick(&w, b, 60, 2, 3, 0);
-	fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, a, na, 0, &loss);
+	train(s, &w, 0, a, na, 0, &loss);
 	fcl_strategy_end_task(s, &w.m);
-	fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 1, b, nb, 1, &loss);
+	train(s, &w, 1, b, nb, 1, &loss);
 	fcl_strategy_end_task(s, &w.m);
 	const float *W = w.m.params + w.m.w_offset[1];
 	for (int c = 0; c < 4; c++) {
@@ -724,11 +757,11 @@ static void test_gdumb(void)
 		if (w.ds.y[i] == 0 || i % 10 == 0)
 			ids[n++] = i;
 	fcl_strategy_config_defaults(&cfg);
-	cfg.kind = FCL_STRATEGY_GDUMB;
+	fcl_strategy_config_choose(&cfg, "gdumb");
 	cfg.memory = 40;
-	cfg.epochs = 3;
+	set(&cfg, "epochs", "3");
 	REQUIRE(fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 0, &s) == 0, "GDumb");
-	int rc = fcl_strategy_train(s, &w.m, &w.opt, &w.ds, NULL, 0, ids, n, 0, &loss);
+	int rc = train(s, &w, 0, ids, n, 0, &loss);
 	for (uint32_t k = 0; k < s->buf.n; k++)
 		count[s->buf.label[k]]++;
 	uint32_t lo = 1000, hi = 0;
@@ -755,9 +788,9 @@ int main(void)
 	test_reservoir();
 	test_online_loop();
 	test_all_run();
-	test_persistence(FCL_STRATEGY_ER);
-	test_persistence(FCL_STRATEGY_DERPP);
-	test_persistence(FCL_STRATEGY_MVP);
+	test_persistence("er");
+	test_persistence("der++");
+	test_persistence("mvp");
 	test_mvp_backbone_query();
 	test_wa();
 	test_gdumb();

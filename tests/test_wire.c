@@ -105,10 +105,10 @@ static void test_garbage(void)
 	free(buf);
 }
 
-/* FOT: a round start with a sketch request, and a sketch, survive the wire. */
-static void test_sketch_roundtrip(void)
+/* A rule's extras ride on a round start, an update and a rule message. */
+static void test_extras_roundtrip(void)
 {
-	const uint32_t dims[2] = {3, 2}, kcols[2] = {1, 0}, cols[2] = {3, 2}, ids[1] = {7};
+	const uint32_t ids[1] = {7};
 	const float bases[3] = {1, 0, 0}, params[2] = {0.5f, -0.5f}, y[6] = {1, 2, 3, 4, 5, 6};
 	struct fcl_msg m = {.type = FCL_MSG_ROUND_START,
 			    .round = 9,
@@ -117,57 +117,72 @@ static void test_sketch_roundtrip(void)
 			    .values = params,
 			    .n_values = 2,
 			    .ids = ids,
-			    .n_ids = 1,
-			    .sketch_requested = 1,
-			    .sk_layers = 2,
-			    .sk_dims = dims,
-			    .sk_basis_cols = kcols,
-			    .sk_cols = cols,
-			    .sk_bases = bases,
-			    .n_sk_bases = 3,
-			    .k_rule = 1};
+			    .n_ids = 1};
+	m.extras.n_tensors = 2;
+	m.extras.t[0] = (struct fcl_tensor){.v = bases, .rows = 3, .cols = 1};
+	m.extras.t[1] = (struct fcl_tensor){.v = NULL, .rows = 2, .cols = 0};
+	m.extras.n_ints = 3;
+	m.extras.ints[0] = 1;
+	m.extras.ints[1] = 3;
+	m.extras.ints[2] = 2;
 	struct fcl_msg d;
 	uint8_t *buf;
 	size_t len;
-	REQUIRE(fcl_wire_encode(&m, &buf, &len) == 0, "round start with sketch request encodes");
+	REQUIRE(fcl_wire_encode(&m, &buf, &len) == 0, "round start with extras encodes");
 	REQUIRE(fcl_wire_decode(buf, len, &d) == 0, "and decodes");
-	CHECK(d.sketch_requested && d.sk_layers == 2 && d.sk_dims[0] == 3 &&
-		      d.sk_basis_cols[0] == 1 && d.sk_cols[1] == 2 && d.n_sk_bases == 3 &&
-		      d.sk_bases[0] == 1.0f && d.k_rule == 1,
-	      "sketch request fields survive");
+	CHECK(d.extras.n_tensors == 2 && d.extras.t[0].rows == 3 && d.extras.t[0].cols == 1 &&
+		      d.extras.t[0].v[0] == 1.0f && d.extras.t[1].rows == 2 &&
+		      d.extras.t[1].cols == 0 && d.extras.n_ints == 3 && d.extras.ints[2] == 2 &&
+		      d.extras.n_reals == 0,
+	      "extras survive: shapes, values, ints");
 	fcl_msg_free(&d);
 	free(buf);
-	m.sketch_requested = 0;
+	memset(&m.extras, 0, sizeof m.extras);
 	REQUIRE(fcl_wire_encode(&m, &buf, &len) == 0 && fcl_wire_decode(buf, len, &d) == 0,
 		"plain round start round-trips");
-	CHECK(!d.sketch_requested && d.sk_layers == 0, "no request unless asked");
+	CHECK(d.extras.n_tensors == 0 && d.extras.n_ints == 0, "no extras unless given");
 	fcl_msg_free(&d);
 	free(buf);
 
-	struct fcl_msg k = {.type = FCL_MSG_SKETCH,
-			    .round = 9,
-			    .client_id = 7,
-			    .layer = 1,
-			    .rows = 2,
-			    .cols = 3,
-			    .values = y,
-			    .n_values = 6,
-			    .ratio = 0.25,
-			    .n_samples = 480};
+	struct fcl_msg k = {.type = FCL_MSG_RULE, .round = 9, .client_id = 7};
+	k.extras.n_tensors = 1;
+	k.extras.t[0] = (struct fcl_tensor){.v = y, .rows = 2, .cols = 3};
+	k.extras.n_ints = 2;
+	k.extras.ints[0] = 1;
+	k.extras.ints[1] = 480;
+	k.extras.n_reals = 1;
+	k.extras.reals[0] = 0.25;
 	REQUIRE(fcl_wire_encode(&k, &buf, &len) == 0 && fcl_wire_decode(buf, len, &d) == 0,
-		"sketch round-trips");
-	CHECK(d.type == FCL_MSG_SKETCH && d.round == 9 && d.client_id == 7 && d.layer == 1 &&
-		      d.rows == 2 && d.cols == 3 && d.n_values == 6 && d.values[5] == 6.0f &&
-		      d.ratio == 0.25 && d.n_samples == 480,
-	      "sketch fields survive, with round and client id");
-	CHECK(strcmp(fcl_msg_type_name(d.type), "sketch") == 0, "type name");
+		"rule message round-trips");
+	CHECK(d.type == FCL_MSG_RULE && d.round == 9 && d.client_id == 7 &&
+		      d.extras.t[0].rows == 2 && d.extras.t[0].cols == 3 &&
+		      d.extras.t[0].v[5] == 6.0f && d.extras.ints[1] == 480 &&
+		      d.extras.reals[0] == 0.25,
+	      "rule message fields survive, with round and client id");
+	CHECK(strcmp(fcl_msg_type_name(d.type), "rule") == 0, "type name");
 	fcl_msg_free(&d);
+	free(buf);
+
+	/* a tensor whose value count disagrees with its shape is refused */
+	k.extras.t[0].cols = 3;
+	k.extras.t[0].rows = 2;
+	REQUIRE(fcl_wire_encode(&k, &buf, &len) == 0, "encode for a shape lie");
+	/* the packed tensor holds rows, cols, then values: patch cols (field 2) to 4 */
+	int patched = 0;
+	for (size_t i = 0; i + 1 < len && !patched; i++)
+		if (buf[i] == 0x08 && buf[i + 1] == 2 && i + 3 < len && buf[i + 2] == 0x10 &&
+		    buf[i + 3] == 3) {
+			buf[i + 3] = 4;
+			patched = 1;
+		}
+	REQUIRE(patched, "found the tensor's shape bytes");
+	CHECK(fcl_wire_decode(buf, len, &d) == -EPROTO, "a tensor whose shape lies is refused");
 	free(buf);
 }
 
 int main(void)
 {
-	test_sketch_roundtrip();
+	test_extras_roundtrip();
 	test_update_roundtrip();
 	test_hello_welcome();
 	test_garbage();

@@ -8,7 +8,7 @@
 #include "fcl/data.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
-#include "fcl/train.h"
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 
 #include <cblas.h>
@@ -74,19 +74,27 @@ int main(void)
 	for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
 		struct fcl_mlp m;
 		struct fcl_sgd opt;
-		struct fcl_train_scratch t;
+		struct fcl_strategy *s;
+		struct fcl_strategy_config cfg;
 		struct fcl_rng rng;
 		float loss;
+		/* plain minibatch SGD: fine-tuning through the one training loop */
+		struct fcl_loop_config loop = {.epochs = 1, .batch_size = batches[b], .head_bias = 1};
+		fcl_strategy_config_defaults(&cfg);
 		fcl_mlp_init(&m, 4, sizes, batches[b]);
 		fcl_rng_init(&rng, 1, FCL_RNG_MODEL_INIT, 0, 0);
 		fcl_mlp_init_params(&m, &rng);
 		fcl_sgd_init(&opt, 0.01f, 0.0f, 1e-5f);
-		fcl_train_scratch_init(&t, batches[b], 784);
-		fcl_train_epochs(&m, &opt, &t, &ds, idx, 1280, NULL, 1, &rng, &loss); /* warm up */
+		if (fcl_strategy_create(&cfg, &loop, 4, sizes, 1, 0, &s) != 0)
+			return 1;
+		struct fcl_train_round warm = {.ds = &ds, .idx = idx, .n = 1280, .epochs = 1};
+		struct fcl_train_round r = {.ds = &ds, .idx = idx, .n = n, .epochs = 1};
+		fcl_strategy_train(s, &m, &opt, &warm, &loss);
 		uint64_t samples = 0;
 		double t0 = fcl_now(), dt;
 		do {
-			fcl_train_epochs(&m, &opt, &t, &ds, idx, n, NULL, 1, &rng, &loss);
+			fcl_strategy_train(s, &m, &opt, &r, &loss);
+			r.round++;
 			samples += n;
 			dt = fcl_now() - t0;
 		} while (dt < 3.0);
@@ -94,7 +102,7 @@ int main(void)
 		double gf = sps * flops_per_sample(&m) / 1e9;
 		printf("%6u %14.0f %12.2f %14.3f %9.1f%%\n", batches[b], sps, gf,
 		       flops_per_sample(&m) / 1e6, 100.0 * gf / peak);
-		fcl_train_scratch_fini(&t);
+		fcl_strategy_destroy(s);
 		fcl_sgd_fini(&opt);
 		fcl_mlp_fini(&m);
 	}

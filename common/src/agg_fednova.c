@@ -2,7 +2,7 @@
  * with p_i = n_i / sum n and tau_i client i's local steps,
  *   step = tau_eff * sum_i p_i Delta_i / tau_i,   tau_eff = sum_i p_i tau_i.
  * With equal step counts it is FedAvg. */
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 
 #include <string.h>
 
@@ -28,4 +28,8 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	return 0;
 }
 
-const struct fcl_agg_ops fcl_agg_fednova_ops = {.name = "fednova", .combine = combine};
+const struct fcl_rule fcl_rule_fednova = {
+    .name = "fednova",
+    .summary = "FedNova: updates normalised by their local step counts",
+    .combine = combine,
+};

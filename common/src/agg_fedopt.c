@@ -5,11 +5,41 @@
  *   fedadam:  m <- beta1 m + (1-beta1) Delta; v <- beta2 v + (1-beta2) Delta^2
  *   fedyogi:  m as adam; v <- v - (1-beta2) Delta^2 sign(v - Delta^2)
  *             step = eta m / (sqrt(v) + tau)     (no bias correction, as the paper) */
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+
+struct fedopt_params {
+	int weighted;
+	float server_lr, beta1, beta2, tau;
+};
+
+#define P_ struct fedopt_params
+#define WEIGHTING                                                                                  \
+	FCL_KEY_CHOICE("weighting", P_, weighted, fcl_agg_weightings,                              \
+		       "weight each update by its samples, or uniformly")
+#define SERVER_LR FCL_KEY_F32("server_lr", P_, server_lr, 0, FCL_OPEN, HUGE_VAL, 0, "eta")
+#define BETA1 FCL_KEY_F32("beta1", P_, beta1, 0, 0, 1, FCL_OPEN, "first-moment (momentum) decay")
+static const struct fcl_key momentum_keys[] = {WEIGHTING, SERVER_LR, BETA1, {0}};
+static const struct fcl_key adaptive_keys[] = {
+    WEIGHTING,
+    SERVER_LR,
+    BETA1,
+    FCL_KEY_F32("beta2", P_, beta2, 0, 0, 1, FCL_OPEN, "second-moment decay"),
+    FCL_KEY_F32("tau", P_, tau, 0, FCL_OPEN, HUGE_VAL, 0, "adaptivity tau"),
+    {0},
+};
+#undef P_
+
+static void defaults(void *params)
+{
+	*(struct fedopt_params *)params = (struct fedopt_params){
+	    .weighted = 1, .server_lr = 1.0f, .beta1 = 0.9f, .beta2 = 0.99f, .tau = 1e-3f};
+}
+
+extern const struct fcl_rule fcl_rule_fedavgm, fcl_rule_fedadam;
 
 struct opt_state {
 	float *m, *v; /* (n_params) each */
@@ -40,27 +70,25 @@ static void fini(struct fcl_agg *a)
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
 	struct opt_state *st = a->state;
-	float eta = a->sc.aggregation.server_lr, b1 = a->sc.aggregation.beta1;
-	float b2 = a->sc.aggregation.beta2, tau = a->sc.aggregation.tau;
+	const struct fedopt_params *p = a->params;
+	float eta = p->server_lr, b1 = p->beta1, b2 = p->beta2, tau = p->tau;
+	int momentum = a->rule == &fcl_rule_fedavgm, adam = a->rule == &fcl_rule_fedadam;
 
-	fcl_agg_mean(a, u, n, a->sc.aggregation.weighted);
+	fcl_agg_mean(a, u, n, p->weighted);
 	for (size_t k = 0; k < a->n_params; k++) {
 		float g = (float)a->acc[k], g2 = g * g;
-		switch (a->rule) {
-		case FCL_RULE_FEDAVGM:
+		if (momentum) {
 			st->m[k] = b1 * st->m[k] + g;
 			a->delta[k] = eta * st->m[k];
 			continue;
-		case FCL_RULE_FEDADAM:
+		}
+		if (adam)
 			st->v[k] = b2 * st->v[k] + (1.0f - b2) * g2;
-			break;
-		default: /* yogi */
+		else /* yogi */
 			st->v[k] -= (1.0f - b2) * g2 *
 				    (st->v[k] > g2   ? 1.0f
 				     : st->v[k] < g2 ? -1.0f
 						     : 0.0f);
-			break;
-		}
 		st->m[k] = b1 * st->m[k] + (1.0f - b1) * g;
 		a->delta[k] = eta * st->m[k] / (sqrtf(st->v[k]) + tau);
 	}
@@ -85,5 +113,17 @@ static int load(struct fcl_agg *a, FILE *f)
 		   : -EIO;
 }
 
-const struct fcl_agg_ops fcl_agg_fedopt_ops = {
-    .name = "fedopt", .init = init, .fini = fini, .combine = combine, .save = save, .load = load};
+#define FEDOPT(id, label, tab, text)                                                               \
+	const struct fcl_rule fcl_rule_##id = {.name = (label),                                    \
+					       .summary = (text),                                  \
+					       .keys = (tab),                                      \
+					       .params_size = sizeof(struct fedopt_params),        \
+					       .defaults = defaults,                               \
+					       .init = init,                                       \
+					       .fini = fini,                                       \
+					       .combine = combine,                                 \
+					       .save = save,                                       \
+					       .load = load}
+FEDOPT(fedavgm, "fedavgm", momentum_keys, "FedAvgM: server momentum on the mean update");
+FEDOPT(fedadam, "fedadam", adaptive_keys, "FedAdam: server Adam on the mean update");
+FEDOPT(fedyogi, "fedyogi", adaptive_keys, "FedYogi: server Yogi on the mean update");

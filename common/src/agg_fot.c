@@ -1,38 +1,140 @@
-/* common/src/agg_fot.c - FOT on the server: FedAvg, then every protected
- * layer's update is projected off the old tasks' input subspace,
+/* common/src/agg_fot.c - Federated Orthogonal Training (Bakman et al., ICLR 2024)
+ *
+ * Server, every round: FedAvg, then every protected layer's update is
+ * projected off the old tasks' input subspace,
  *   Delta_l <- Delta_l - (Delta_l U_l) U_l^T,
  * for every dense layer's weight matrix (the MLP case of the authors' code,
- * the output layer included; biases are never projected). The bases grow at
- * task ends from the clients' sketches (fcl_agg_fot_expand). */
-#include "fcl/aggregate.h"
+ * the output layer included; biases are never projected).
+ *
+ * Task ends (the last round of a task on the global clock): the round start
+ * carries the current bases U_l; after its update each participant answers
+ * with one sketch per layer, Y_i = (A_i - U U^T A_i) G_i of its layer inputs
+ * A_i over its own task data (from its just-trained model), its residual
+ * ratio r_i and sample count n_i. After the round's aggregation (still
+ * projected with the old bases) the sketches are summed in client-id order,
+ * Y = sum Y_i, r = sum n_i r_i / sum n_i, and each layer's basis grows
+ * (fcl_fot_expand). fot.csv in the run folder records, per task and layer,
+ * the basis size, the ratio and the bytes the protocol cost.
+ * The linear algebra is in fot.c (fcl/fot.h).
+ */
+#include "fcl/data.h"
 #include "fcl/fot.h"
+#include "fcl/log.h"
+#include "fcl/rng.h"
+#include "fcl/rule.h"
+#include "fcl/schedule.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define L_MAX FCL_MLP_MAX_LAYERS
+
+struct fot_params {
+	int weighted;
+	double threshold;           /* epsilon_0 of the first task, (0, 1) */
+	double threshold_increment; /* added per task */
+	int k_rule;                 /* enum fcl_k_rule */
+	double sketch_columns;      /* sketch width c_l as a multiple of d_l */
+};
+
+static const struct fcl_key_choice k_rules[] = {
+    {"norm", FCL_K_RULE_NORM}, {"energy", FCL_K_RULE_ENERGY}, {NULL, 0}};
+
+#define P_ struct fot_params
+static const struct fcl_key keys[] = {
+    FCL_KEY_CHOICE("weighting", P_, weighted, fcl_agg_weightings,
+		   "weight each update by its samples, or uniformly"),
+    FCL_KEY_F64("threshold", P_, threshold, 0, FCL_OPEN, 1, FCL_OPEN,
+		"energy threshold epsilon of the first task"),
+    FCL_KEY_F64("threshold_increment", P_, threshold_increment, 0, 0, 1, FCL_OPEN,
+		"added to the threshold at every task end"),
+    FCL_KEY_CHOICE("k_rule", P_, k_rule, k_rules,
+		   "new directions: norm ratio (authors' code) or energy (GPM)"),
+    FCL_KEY_F64("sketch_columns", P_, sketch_columns, 0, FCL_OPEN, 64, 0,
+		"sketch width c_l as a multiple of the layer input size d_l"),
+    {0},
+};
+#undef P_
+
+static void defaults(void *params)
+{
+	*(struct fot_params *)params = (struct fot_params){.weighted = 1,
+							   .threshold = 0.96,
+							   .threshold_increment = 0.0,
+							   .k_rule = FCL_K_RULE_NORM,
+							   .sketch_columns = 1.0};
+}
+
+static size_t columns(double share, size_t d)
+{
+	double c = ceil(share * (double)d);
+	return c < 1 ? 1 : (size_t)c;
+}
+
+/* ---- server ---------------------------------------------------------------- */
+
 struct fot_state {
-	double eps;  /* threshold of the current task */
-	float *U[8]; /* (d_l, k_l) */
-	size_t k[8];
+	double eps; /* threshold of the current task */
+	float *U[L_MAX]; /* (d_l, k_l) */
+	size_t k[L_MAX];
 	float *tmp; /* (max n_out, max d) projection scratch */
+	/* this task end's sketches, by participant slot */
+	uint32_t n_slots;
+	float **y;      /* (n_slots * n_layers) each (d_l, c_l) or NULL */
+	double *ratio;  /* (n_slots * n_layers) */
+	uint64_t *n;    /* (n_slots * n_layers) */
+	uint64_t bytes_up;
+	float *bases; /* the request: U_l concatenated */
+	FILE *csv;
 };
 
 static int init(struct fcl_agg *a)
 {
+	const struct fot_params *p = a->params;
 	struct fot_state *st = calloc(1, sizeof *st);
-	size_t most = 1;
+	size_t most = 1, total = 1;
 	if (!st)
 		return -ENOMEM;
+	a->state = st;
 	for (uint32_t l = 0; l < a->n_layers; l++) {
 		size_t sz = a->layers[l].n_out * a->layers[l].n_in;
 		most = sz > most ? sz : most;
+		total += a->layers[l].n_in * a->layers[l].n_in; /* a basis is at most d x d */
 	}
+	st->eps = p->threshold;
+	st->n_slots = a->sc.clients.per_round;
+	size_t cells = (size_t)st->n_slots * a->n_layers;
 	st->tmp = malloc(most * sizeof *st->tmp);
-	st->eps = a->sc.aggregation.threshold;
-	a->state = st;
-	return st->tmp ? 0 : -ENOMEM;
+	st->bases = malloc(total * sizeof *st->bases);
+	st->y = calloc(cells, sizeof *st->y);
+	st->ratio = calloc(cells, sizeof *st->ratio);
+	st->n = calloc(cells, sizeof *st->n);
+	if (!st->tmp || !st->bases || !st->y || !st->ratio || !st->n)
+		return -ENOMEM;
+	if (a->env.run_dir) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/fot.csv", a->env.run_dir);
+		if (!(st->csv = fopen(path, "w"))) {
+			fcl_error("cannot open %s: %s", path, strerror(errno));
+			return -EIO;
+		}
+		fprintf(st->csv, "task,layer,d,sketch_cols,threshold,ratio,added,basis,sketches,"
+				 "sketch_bytes_up,request_bytes_down\n");
+	}
+	return 0;
+}
+
+static void forget_sketches(struct fcl_agg *a)
+{
+	struct fot_state *st = a->state;
+	for (size_t i = 0; i < (size_t)st->n_slots * a->n_layers; i++) {
+		free(st->y[i]);
+		st->y[i] = NULL;
+	}
+	st->bytes_up = 0;
 }
 
 static void fini(struct fcl_agg *a)
@@ -40,8 +142,16 @@ static void fini(struct fcl_agg *a)
 	struct fot_state *st = a->state;
 	if (!st)
 		return;
-	for (uint32_t l = 0; l < 8; l++)
+	if (st->y)
+		forget_sketches(a);
+	for (uint32_t l = 0; l < L_MAX; l++)
 		free(st->U[l]);
+	if (st->csv)
+		fclose(st->csv);
+	free(st->y);
+	free(st->ratio);
+	free(st->n);
+	free(st->bases);
 	free(st->tmp);
 	free(st);
 	a->state = NULL;
@@ -49,15 +159,141 @@ static void fini(struct fcl_agg *a)
 
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
+	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
-	fcl_agg_mean(a, u, n, a->sc.aggregation.weighted);
-	for (size_t k = 0; k < a->n_params; k++)
-		a->delta[k] = (float)a->acc[k];
+	fcl_agg_mean_delta(a, u, n, p->weighted);
 	for (uint32_t l = 0; l < a->n_layers; l++) {
 		const struct fcl_agg_layer *L = &a->layers[l];
 		fcl_fot_project(a->delta + L->w_offset, L->n_out, L->n_in, st->U[l], st->k[l],
 				st->tmp);
 	}
+	return 0;
+}
+
+/* At task ends: U_l (d_l, k_l) per layer as tensors; ints: k rule, then c_l per layer. */
+static int request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl_extras *out)
+{
+	const struct fot_params *p = a->params;
+	struct fot_state *st = a->state;
+	size_t at = 0;
+
+	if (!r->task_end)
+		return 0;
+	out->ints[out->n_ints++] = (uint64_t)p->k_rule;
+	for (uint32_t l = 0; l < a->n_layers; l++) {
+		size_t d = a->layers[l].n_in, k = st->k[l];
+		if (k)
+			memcpy(st->bases + at, st->U[l], d * k * sizeof(float));
+		out->t[out->n_tensors++] =
+		    (struct fcl_tensor){.v = st->bases + at, .rows = (uint32_t)d, .cols = (uint32_t)k};
+		out->ints[out->n_ints++] = columns(p->sketch_columns, d);
+		at += d * k;
+	}
+	return 0;
+}
+
+static uint32_t answers(const struct fcl_agg *a, const struct fcl_round_info *r)
+{
+	return r->task_end ? a->n_layers : 0;
+}
+
+/* An answer: tensor Y (d_l, c_l); ints: layer, n_samples; reals: ratio. */
+static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
+			 const struct fcl_extras *x, size_t bytes, const char **why)
+{
+	const struct fot_params *p = a->params;
+	struct fot_state *st = a->state;
+	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
+
+	*why = NULL;
+	if (x->n_tensors != 1 || x->n_ints != 2 || x->n_reals != 1 || slot >= st->n_slots)
+		*why = "not a sketch";
+	else if (layer >= a->n_layers)
+		*why = "layer out of range";
+	else if (st->y[slot * a->n_layers + layer])
+		*why = "second sketch for this layer";
+	else if (x->t[0].rows != a->layers[layer].n_in ||
+		 x->t[0].cols != columns(p->sketch_columns, a->layers[layer].n_in))
+		*why = "wrong shape";
+	else if (!(x->reals[0] >= 0.0 && x->reals[0] <= 1.0 + 1e-6))
+		*why = "ratio outside [0, 1]";
+	else if (x->ints[1] == 0 || x->ints[1] > r->n_train)
+		*why = "implausible sample count";
+	if (*why)
+		return -EPROTO;
+	size_t at = slot * a->n_layers + layer, cnt = (size_t)x->t[0].rows * x->t[0].cols;
+	if (!(st->y[at] = malloc(cnt * sizeof(float))))
+		return -ENOMEM;
+	memcpy(st->y[at], x->t[0].v, cnt * sizeof(float));
+	st->ratio[at] = x->reals[0];
+	st->n[at] = x->ints[1];
+	st->bytes_up += bytes;
+	return 0;
+}
+
+/* Sums layer l's sketches of the accepted updates (client-id order) and grows its basis. */
+static void grow_layer(struct fcl_agg *a, uint32_t l, const struct fcl_agg_update *u, size_t n,
+		       uint32_t task, uint64_t bytes_down, char *detail, size_t *len, size_t size)
+{
+	const struct fot_params *p = a->params;
+	struct fot_state *st = a->state;
+	size_t d = a->layers[l].n_in, c = columns(p->sketch_columns, d), added = 0;
+	double rsum = 0.0, nsum = 0.0;
+	uint32_t used = 0;
+	float *Y = calloc(d * c, sizeof *Y); /* (d, c) */
+
+	for (size_t i = 0; i < n && Y; i++) {
+		size_t at = (size_t)u[i].slot * a->n_layers + l;
+		if (u[i].slot >= st->n_slots || !st->y[at])
+			continue;
+		for (size_t q = 0; q < d * c; q++)
+			Y[q] += st->y[at][q];
+		rsum += (double)st->n[at] * st->ratio[at];
+		nsum += (double)st->n[at];
+		used++;
+	}
+	double r = nsum > 0 ? rsum / nsum : 1.0;
+	int rc = Y ? 0 : -ENOMEM;
+	if (!rc && used)
+		rc = fcl_fot_expand(&st->U[l], d, &st->k[l], Y, c, r, st->eps, p->k_rule, &added);
+	if (rc)
+		fcl_error("FOT: basis expansion of layer %u failed: %s", l, strerror(-rc));
+	free(Y);
+	if (st->csv)
+		fprintf(st->csv, "%u,%u,%zu,%zu,%.6f,%.6f,%zu,%zu,%u,%llu,%llu\n", task, l, d, c,
+			st->eps, r, added, st->k[l], used, (unsigned long long)st->bytes_up,
+			(unsigned long long)bytes_down);
+	*len += (size_t)snprintf(detail + *len, size - *len, " %zu", st->k[l]);
+}
+
+static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
+		     const struct fcl_agg_update *u, size_t n)
+{
+	const struct fot_params *p = a->params;
+	struct fot_state *st = a->state;
+	char detail[256];
+	size_t len = 0;
+
+	if (!r->task_end)
+		return 0;
+	uint64_t down = 0;
+	for (uint32_t l = 0; l < a->n_layers; l++)
+		down += (uint64_t)a->layers[l].n_in * st->k[l] * sizeof(float);
+	down *= r->request_sends;
+	len += (size_t)snprintf(detail, sizeof detail, "task %u basis", r->task);
+	for (uint32_t l = 0; l < a->n_layers; l++)
+		grow_layer(a, l, u, n, r->task, down, detail, &len, sizeof detail);
+	if (st->csv)
+		fflush(st->csv);
+	snprintf(detail + len, sizeof detail - len, "; sketches %llu B up, bases %llu B down",
+		 (unsigned long long)st->bytes_up, (unsigned long long)down);
+	fcl_info("FOT %s", detail);
+	if (a->env.event)
+		a->env.event(a->env.ud, "fot_basis", detail);
+	st->eps += p->threshold_increment;
+	if (st->eps > 1.0)
+		st->eps = 1.0;
+	forget_sketches(a);
 	return 0;
 }
 
@@ -102,44 +338,130 @@ static int load(struct fcl_agg *a, FILE *f)
 	return 0;
 }
 
-const struct fcl_agg_ops fcl_agg_fot_ops = {
-    .name = "fot", .init = init, .fini = fini, .combine = combine, .save = save, .load = load};
+/* ---- client ---------------------------------------------------------------- */
 
-int fcl_agg_wants_sketch(const struct fcl_agg *a)
+struct fot_worker {
+	struct fcl_fot_sketch sk[L_MAX]; /* one per layer, sized at the first request */
+	size_t batch;
+	float *x;   /* (batch, dim) gathered inputs */
+	int32_t *y; /* (batch) */
+};
+
+static int worker_init(struct fcl_rule_worker *w)
 {
-	return a && a->ops == &fcl_agg_fot_ops;
+	struct fot_worker *f = calloc(1, sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	w->state = f;
+	f->batch = w->sc->train.batch_size;
+	f->x = fcl_alloc_floats(f->batch * w->model->sizes[0]);
+	f->y = malloc(f->batch * sizeof *f->y);
+	return f->x && f->y ? 0 : -ENOMEM;
 }
 
-const float *fcl_agg_fot_basis(const struct fcl_agg *a, uint32_t l, size_t *d, size_t *k)
+static void worker_fini(struct fcl_rule_worker *w)
 {
-	const struct fot_state *st = a->state;
-	*d = a->layers[l].n_in;
-	*k = st->k[l];
-	return st->U[l];
+	struct fot_worker *f = w->state;
+	if (!f)
+		return;
+	for (uint32_t l = 0; l < L_MAX; l++)
+		fcl_fot_sketch_fini(&f->sk[l]);
+	free(f->x);
+	free(f->y);
+	free(f);
 }
 
-size_t fcl_agg_fot_columns(const struct fcl_agg *a, uint32_t l)
+/* Outside task ends the request is empty; at them it must match the model. */
+static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req,
+			 const char **why)
 {
-	double c = ceil(a->sc.aggregation.sketch_columns * (double)a->layers[l].n_in);
-	return c < 1 ? 1 : (size_t)c;
+	const struct fcl_mlp *m = w->model;
+	*why = "malformed sketch request";
+	if (req->n_tensors == 0 && req->n_ints == 0)
+		return 0;
+	if (req->n_tensors != m->n_layers || req->n_ints != m->n_layers + 1 ||
+	    req->ints[0] > FCL_K_RULE_ENERGY)
+		return -EPROTO;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		const struct fcl_tensor *U = &req->t[l];
+		uint64_t c = req->ints[1 + l];
+		if (U->rows != m->sizes[l] || U->cols > U->rows || c == 0 ||
+		    c > 64u * (uint64_t)U->rows)
+			return -EPROTO;
+	}
+	return fcl_extras_finite(req) ? 0 : -EPROTO;
 }
 
-double fcl_agg_fot_threshold(const struct fcl_agg *a)
+/* Sketches the input activations of every layer over the client's task data,
+ * from its just-trained model (no dropout: the MLP is in evaluation form), and
+ * sends one answer per layer. G_i comes from the client's own stream. */
+static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
+			void *sink)
 {
-	return ((const struct fot_state *)a->state)->eps;
+	struct fot_worker *f = w->state;
+	const struct fcl_extras *req = lr->request;
+	const struct fcl_schedule *sc = w->sched;
+	struct fcl_mlp *m = w->model;
+	uint32_t L = m->n_layers, B = (uint32_t)f->batch;
+	struct fcl_rng rng[L_MAX];
+	int rc;
+
+	/* the client's own task this round (clients may be out of phase with the clock) */
+	if (req->n_tensors == 0 || lr->task < 0)
+		return 0; /* no data this round: its update is refused and no sketch awaited */
+	uint32_t task = (uint32_t)lr->task;
+	size_t k = (size_t)lr->client * sc->n_tasks + task;
+	const uint32_t *idx = sc->client_task_idx[k];
+	uint32_t n = sc->client_task_n[k];
+
+	for (uint32_t l = 0; l < L; l++) {
+		struct fcl_fot_sketch *sk = &f->sk[l];
+		size_t d = req->t[l].rows, c = req->ints[1 + l];
+		if (sk->Y && sk->c != c)
+			fcl_fot_sketch_fini(sk);
+		if (!sk->Y && (rc = fcl_fot_sketch_init(sk, d, c, B, d)) != 0)
+			return rc;
+		fcl_fot_sketch_reset(sk);
+		fcl_rng_init(&rng[l], w->sc->seed, FCL_RNG_SKETCH, lr->client, task * L_MAX + l);
+	}
+	for (uint32_t i = 0; i < n; i += B) {
+		size_t b = n - i < B ? n - i : B;
+		fcl_dataset_gather(w->train, idx + i, b, sc->tasks[task].perm, f->x, f->y);
+		fcl_mlp_forward(m, f->x, b);
+		for (uint32_t l = 0; l < L; l++)
+			fcl_fot_sketch_add(&f->sk[l], m->acts[l], b, req->t[l].cols ? req->t[l].v : NULL,
+					   req->t[l].cols, &rng[l]);
+	}
+	for (uint32_t l = 0; l < L; l++) {
+		struct fcl_fot_sketch *sk = &f->sk[l];
+		struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
+		x.t[0] = (struct fcl_tensor){.v = sk->Y, .rows = (uint32_t)sk->d, .cols = (uint32_t)sk->c};
+		x.ints[0] = l;
+		x.ints[1] = sk->n;
+		x.reals[0] = fcl_fot_sketch_ratio(sk, (enum fcl_k_rule)req->ints[0]);
+		if ((rc = send(sink, lr->client, &x)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
-int fcl_agg_fot_expand(struct fcl_agg *a, uint32_t l, float *Y, double r, size_t *added)
-{
-	struct fot_state *st = a->state;
-	return fcl_fot_expand(&st->U[l], a->layers[l].n_in, &st->k[l], Y, fcl_agg_fot_columns(a, l),
-			      r, st->eps, a->sc.aggregation.k_rule, added);
-}
-
-void fcl_agg_fot_next_task(struct fcl_agg *a)
-{
-	struct fot_state *st = a->state;
-	st->eps += a->sc.aggregation.threshold_increment;
-	if (st->eps > 1.0)
-		st->eps = 1.0;
-}
+const struct fcl_rule fcl_rule_fot = {
+    .name = "fot",
+    .summary = "FOT: FedAvg projected orthogonal to the old tasks' input subspaces",
+    .keys = keys,
+    .params_size = sizeof(struct fot_params),
+    .defaults = defaults,
+    .init = init,
+    .fini = fini,
+    .combine = combine,
+    .request = request,
+    .answers = answers,
+    .accept_answer = accept_answer,
+    .round_end = round_end,
+    .save = save,
+    .load = load,
+    .worker_init = worker_init,
+    .worker_fini = worker_fini,
+    .check_request = check_request,
+    .send_answers = send_answers,
+};

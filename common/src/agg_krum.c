@@ -3,11 +3,28 @@
  * distances to its n - f - 2 nearest others (at least 1); the krum_select
  * lowest scores (ties: lower client id) are averaged uniformly. krum_select 1
  * is Krum. */
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct krum_params {
+	uint32_t byzantine, krum_select;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_U32("byzantine", struct krum_params, byzantine, 0, 100000,
+		"faulty clients f assumed among the participants"),
+    FCL_KEY_U32("krum_select", struct krum_params, krum_select, 1, 100000,
+		"updates averaged (1: Krum, more: Multi-Krum)"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct krum_params *)params = (struct krum_params){.byzantine = 2, .krum_select = 1};
+}
 
 static int cmp_double(const void *x, const void *y)
 {
@@ -17,7 +34,8 @@ static int cmp_double(const void *x, const void *y)
 
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
-	size_t f = a->sc.aggregation.byzantine, m = a->sc.aggregation.krum_select;
+	const struct krum_params *p = a->params;
+	size_t f = p->byzantine, m = p->krum_select;
 	size_t near = n > f + 2 ? n - f - 2 : 1;
 	double *dist = calloc(n * n, sizeof *dist), *row = malloc(n * sizeof *row);
 	double *score = malloc(n * sizeof *score);
@@ -72,4 +90,11 @@ out:
 	return rc;
 }
 
-const struct fcl_agg_ops fcl_agg_krum_ops = {.name = "krum", .combine = combine};
+const struct fcl_rule fcl_rule_krum = {
+    .name = "krum",
+    .summary = "Krum / Multi-Krum: the updates closest to their neighbours (robust)",
+    .keys = keys,
+    .params_size = sizeof(struct krum_params),
+    .defaults = defaults,
+    .combine = combine,
+};

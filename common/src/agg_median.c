@@ -1,7 +1,7 @@
 /* common/src/agg_median.c - coordinate-wise median (Yin et al. 2018); the mean
  * of the two middle values for an even count. Unweighted. */
 #include "agg-private.h"
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,4 +21,8 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	return 0;
 }
 
-const struct fcl_agg_ops fcl_agg_median_ops = {.name = "median", .combine = combine};
+const struct fcl_rule fcl_rule_median = {
+    .name = "median",
+    .summary = "coordinate-wise median of the updates (robust)",
+    .combine = combine,
+};

@@ -1,15 +1,44 @@
 /* common/src/agg_scaffold.c - SCAFFOLD (Karimireddy et al. 2020), option II.
- * Clients correct every local gradient by c - c_i, then return Delta y_i and
- * Delta c_i = c_i+ - c_i with c_i+ = c_i - c + (x - y_i) / (K lr). The server:
+ *
+ * Server: the round start carries the control variate c; each update carries
+ * Delta c_i = c_i+ - c_i; then
  *   x += server_lr * mean(Delta y)     (weighted as aggregation.weighting)
- *   c += (|S| / N) * mean(Delta c)     (uniform over the round's S of N clients) */
-#include "fcl/aggregate.h"
+ *   c += (|S| / N) * mean(Delta c)     (uniform over the round's S of N clients)
+ * Client: every local gradient is corrected by c - c_i (the optimiser's
+ * gradient hook); after training c_i+ = c_i - c + (x - y_i) / (K lr), with K
+ * the local steps; c_i is kept per logical client for the whole run. */
+#include "fcl/rule.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+struct scaffold_params {
+	int weighted;
+	float server_lr;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_CHOICE("weighting", struct scaffold_params, weighted, fcl_agg_weightings,
+		   "weight each update by its samples, or uniformly"),
+    FCL_KEY_F32("server_lr", struct scaffold_params, server_lr, 0, FCL_OPEN, HUGE_VAL, 0,
+		"global step size eta_g"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct scaffold_params *)params = (struct scaffold_params){.weighted = 1,
+								     .server_lr = 1.0f};
+}
+
+/* ---- server ---------------------------------------------------------------- */
 
 struct scaffold_state {
-	float *c; /* (n_params) */
+	float *c;       /* (n_params) */
+	float **dc;     /* (n_slots)(n_params) this round's Delta c_i by participant slot */
+	uint32_t n_slots;
 };
 
 static int init(struct fcl_agg *a)
@@ -18,8 +47,15 @@ static int init(struct fcl_agg *a)
 	if (!st)
 		return -ENOMEM;
 	a->state = st;
+	st->n_slots = a->sc.clients.per_round;
 	st->c = calloc(a->n_params, sizeof *st->c);
-	return st->c ? 0 : -ENOMEM;
+	st->dc = calloc(st->n_slots, sizeof *st->dc);
+	if (!st->c || !st->dc)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < st->n_slots; i++)
+		if (!(st->dc[i] = malloc(a->n_params * sizeof(float))))
+			return -ENOMEM;
+	return 0;
 }
 
 static void fini(struct fcl_agg *a)
@@ -27,26 +63,53 @@ static void fini(struct fcl_agg *a)
 	struct scaffold_state *st = a->state;
 	if (!st)
 		return;
+	for (uint32_t i = 0; st->dc && i < st->n_slots; i++)
+		free(st->dc[i]);
+	free(st->dc);
 	free(st->c);
 	free(st);
 	a->state = NULL;
 }
 
+static int request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl_extras *out)
+{
+	const struct scaffold_state *st = a->state;
+	(void)r;
+	out->n_tensors = 1;
+	out->t[0] = (struct fcl_tensor){.v = st->c, .rows = 1, .cols = (uint32_t)a->n_params};
+	return 0;
+}
+
+static int accept_update(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
+			 const struct fcl_extras *x, const char **why)
+{
+	struct scaffold_state *st = a->state;
+	(void)r;
+	if (x->n_tensors != 1 || (size_t)x->t[0].rows * x->t[0].cols != a->n_params ||
+	    slot >= st->n_slots) {
+		*why = "missing or wrong-sized control variate";
+		return -EPROTO;
+	}
+	memcpy(st->dc[slot], x->t[0].v, a->n_params * sizeof(float));
+	return 0;
+}
+
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
 	struct scaffold_state *st = a->state;
-	float eta = a->sc.aggregation.server_lr;
+	const struct scaffold_params *p = a->params;
+	float eta = p->server_lr;
 	for (size_t i = 0; i < n; i++)
-		if (!u[i].control_delta)
+		if (u[i].slot >= st->n_slots)
 			return -EPROTO;
-	fcl_agg_mean(a, u, n, a->sc.aggregation.weighted);
+	fcl_agg_mean(a, u, n, p->weighted);
 	for (size_t k = 0; k < a->n_params; k++)
 		a->delta[k] = eta * (float)a->acc[k];
 	double share = (double)n / (double)a->sc.clients.count / (double)n;
 	for (size_t k = 0; k < a->n_params; k++) {
 		double s = 0.0;
 		for (size_t i = 0; i < n; i++)
-			s += (double)u[i].control_delta[k];
+			s += (double)st->dc[u[i].slot][k];
 		st->c[k] += (float)(share * s);
 	}
 	return 0;
@@ -64,11 +127,104 @@ static int load(struct fcl_agg *a, FILE *f)
 	return fread(st->c, sizeof(float), a->n_params, f) == a->n_params ? 0 : -EIO;
 }
 
-const struct fcl_agg_ops fcl_agg_scaffold_ops = {
-    .name = "scaffold", .init = init, .fini = fini, .combine = combine, .save = save, .load = load};
+/* ---- client ---------------------------------------------------------------- */
 
-const float *fcl_agg_control(const struct fcl_agg *a)
+struct scaffold_worker {
+	size_t n;
+	float *corr; /* (n) c - c_i of the client being trained: the gradient hook's term */
+	float *dc;   /* (n) c_i+ - c_i, sent with the update */
+};
+
+static void correct(void *ctx, const float *params, float *g, size_t n)
 {
-	return a && a->ops == &fcl_agg_scaffold_ops ? ((const struct scaffold_state *)a->state)->c
-						    : NULL;
+	const float *corr = ctx;
+	(void)params;
+	for (size_t i = 0; i < n; i++)
+		g[i] += corr[i];
 }
+
+static int worker_init(struct fcl_rule_worker *w)
+{
+	struct scaffold_worker *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	w->state = s;
+	s->n = w->model->n_params;
+	s->corr = malloc(s->n * sizeof(float));
+	s->dc = malloc(s->n * sizeof(float));
+	return s->corr && s->dc ? 0 : -ENOMEM;
+}
+
+static void worker_fini(struct fcl_rule_worker *w)
+{
+	struct scaffold_worker *s = w->state;
+	if (!s)
+		return;
+	free(s->corr);
+	free(s->dc);
+	free(s);
+}
+
+static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req,
+			 const char **why)
+{
+	const struct scaffold_worker *s = w->state;
+	if (req->n_tensors != 1 || (size_t)req->t[0].rows * req->t[0].cols != s->n) {
+		*why = "no control variate of the model's size";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int before_train(struct fcl_rule_worker *w, struct fcl_local_round *lr)
+{
+	struct scaffold_worker *s = w->state;
+	const float *c = lr->request->t[0].v;
+	float *ci = *lr->state;
+	if (!ci && !(ci = *lr->state = calloc(s->n, sizeof(float))))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		s->corr[i] = c[i] - ci[i];
+	lr->opt->grad_hook = correct;
+	lr->opt->hook_ctx = s->corr;
+	return 0;
+}
+
+static int after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr,
+		       const float *update, struct fcl_extras *out)
+{
+	struct scaffold_worker *s = w->state;
+	const float *c = lr->request->t[0].v;
+	float *ci = *lr->state;
+	/* c_i+ = c_i - c + (x - y) / (K lr);  x - y = -update */
+	double K = (double)lr->local_steps;
+	double scale = K > 0 ? 1.0 / (K * (double)w->sc->train.lr) : 0.0;
+	for (size_t i = 0; i < s->n; i++) {
+		s->dc[i] = (float)(-(double)c[i] - scale * (double)update[i]);
+		ci[i] += s->dc[i];
+	}
+	out->n_tensors = 1;
+	out->t[0] = (struct fcl_tensor){.v = s->dc, .rows = 1, .cols = (uint32_t)s->n};
+	return 0;
+}
+
+const struct fcl_rule fcl_rule_scaffold = {
+    .name = "scaffold",
+    .summary = "SCAFFOLD: client drift corrected by server and client control variates",
+    .keys = keys,
+    .params_size = sizeof(struct scaffold_params),
+    .defaults = defaults,
+    .init = init,
+    .fini = fini,
+    .combine = combine,
+    .request = request,
+    .accept_update = accept_update,
+    .save = save,
+    .load = load,
+    .worker_init = worker_init,
+    .worker_fini = worker_fini,
+    .check_request = check_request,
+    .before_train = before_train,
+    .after_train = after_train,
+    .client_state_free = free,
+};

@@ -2,15 +2,30 @@
  * per coordinate, drop the floor(trim * n) largest and smallest values and
  * average the rest. Unweighted. */
 #include "agg-private.h"
-#include "fcl/aggregate.h"
+#include "fcl/rule.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
+struct trim_params {
+	double trim; /* share cut at each end */
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_F64("trim", struct trim_params, trim, 0, 0, 0.5, FCL_OPEN,
+		"share of the values cut at each end of every coordinate"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	((struct trim_params *)params)->trim = 0.2;
+}
+
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
-	size_t cut = (size_t)floor(a->sc.aggregation.trim * (double)n);
+	size_t cut = (size_t)floor(((const struct trim_params *)a->params)->trim * (double)n);
 	if (2 * cut >= n)
 		cut = (n - 1) / 2;
 	float *col = malloc(n * sizeof *col);
@@ -29,4 +44,11 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	return 0;
 }
 
-const struct fcl_agg_ops fcl_agg_trimmed_mean_ops = {.name = "trimmed-mean", .combine = combine};
+const struct fcl_rule fcl_rule_trimmed_mean = {
+    .name = "trimmed-mean",
+    .summary = "coordinate-wise trimmed mean of the updates (robust)",
+    .keys = keys,
+    .params_size = sizeof(struct trim_params),
+    .defaults = defaults,
+    .combine = combine,
+};

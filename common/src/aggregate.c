@@ -1,58 +1,59 @@
-/* common/src/aggregate.c - picks a rule, and what every rule shares */
-#include "fcl/aggregate.h"
+/* common/src/aggregate.c - the rule runtime: what every rule shares, and the
+ * calls through which the coordinator and the client process reach a rule */
+#include "fcl/rule.h"
 
 #include "agg-private.h"
-#include "fcl/model.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-extern const struct fcl_agg_ops fcl_agg_fedavg_ops, fcl_agg_fot_ops, fcl_agg_fedopt_ops,
-    fcl_agg_fednova_ops, fcl_agg_median_ops, fcl_agg_trimmed_mean_ops, fcl_agg_krum_ops,
-    fcl_agg_scaffold_ops;
+const struct fcl_key_choice fcl_agg_weightings[] = {{"samples", 1}, {"uniform", 0}, {NULL, 0}};
 
-static const struct {
-	enum fcl_rule_kind rule;
-	const char *name;
-	const struct fcl_agg_ops *ops;
-} registry[] = {
-    {FCL_RULE_FEDAVG, "fedavg", &fcl_agg_fedavg_ops},
-    {FCL_RULE_FOT, "fot", &fcl_agg_fot_ops},
-    {FCL_RULE_FEDPROX, "fedprox", &fcl_agg_fedavg_ops}, /* the proximal term is client-side */
-    {FCL_RULE_FEDAVGM, "fedavgm", &fcl_agg_fedopt_ops},
-    {FCL_RULE_FEDADAM, "fedadam", &fcl_agg_fedopt_ops},
-    {FCL_RULE_FEDYOGI, "fedyogi", &fcl_agg_fedopt_ops},
-    {FCL_RULE_FEDNOVA, "fednova", &fcl_agg_fednova_ops},
-    {FCL_RULE_MEDIAN, "median", &fcl_agg_median_ops},
-    {FCL_RULE_TRIMMED_MEAN, "trimmed-mean", &fcl_agg_trimmed_mean_ops},
-    {FCL_RULE_KRUM, "krum", &fcl_agg_krum_ops},
-    {FCL_RULE_SCAFFOLD, "scaffold", &fcl_agg_scaffold_ops},
-};
-#define N_RULES (sizeof registry / sizeof registry[0])
-
-const char *fcl_agg_rule_name(enum fcl_rule_kind rule)
+int fcl_extras_finite(const struct fcl_extras *x)
 {
-	for (size_t i = 0; i < N_RULES; i++)
-		if (registry[i].rule == rule)
-			return registry[i].name;
-	return "unknown";
+	for (uint32_t t = 0; t < x->n_tensors; t++) {
+		size_t n = (size_t)x->t[t].rows * x->t[t].cols;
+		for (size_t i = 0; i < n; i++)
+			if (!isfinite(x->t[t].v[i]))
+				return 0;
+	}
+	for (uint32_t i = 0; i < x->n_reals; i++)
+		if (!isfinite(x->reals[i]))
+			return 0;
+	return 1;
 }
 
-int fcl_agg_create(const struct fcl_scenario *sc, const struct fcl_mlp *m, struct fcl_agg **out)
+size_t fcl_extras_bytes(const struct fcl_extras *x)
 {
-	const struct fcl_agg_ops *ops = NULL;
-	for (size_t i = 0; i < N_RULES; i++)
-		if (registry[i].rule == sc->aggregation.rule)
-			ops = registry[i].ops;
-	if (!ops || m->n_layers > 8)
+	size_t b = x->n_ints * sizeof(uint64_t) + x->n_reals * sizeof(double);
+	for (uint32_t t = 0; t < x->n_tensors; t++)
+		b += (size_t)x->t[t].rows * x->t[t].cols * sizeof(float);
+	return b;
+}
+
+/* ---- server side ---------------------------------------------------------- */
+
+const char *fcl_agg_name(const struct fcl_agg *a)
+{
+	return a->rule->name;
+}
+
+int fcl_agg_create(const struct fcl_scenario *sc, const struct fcl_mlp *m,
+		   const struct fcl_agg_env *env, struct fcl_agg **out)
+{
+	const struct fcl_rule *rule = sc->aggregation.rule;
+	if (!rule || !rule->combine || m->n_layers > FCL_MLP_MAX_LAYERS)
 		return -EINVAL;
 	struct fcl_agg *a = calloc(1, sizeof *a);
 	if (!a)
 		return -ENOMEM;
-	a->ops = ops;
-	a->rule = sc->aggregation.rule;
+	a->rule = rule;
 	a->sc = *sc;
+	a->params = a->sc.aggregation.params;
+	if (env)
+		a->env = *env;
 	a->n_params = m->n_params;
 	a->n_layers = m->n_layers;
 	for (uint32_t l = 0; l < m->n_layers; l++) {
@@ -63,8 +64,8 @@ int fcl_agg_create(const struct fcl_scenario *sc, const struct fcl_mlp *m, struc
 	a->acc = calloc(a->n_params, sizeof *a->acc);
 	a->delta = calloc(a->n_params, sizeof *a->delta);
 	int rc = (!a->acc || !a->delta) ? -ENOMEM : 0;
-	if (!rc && ops->init)
-		rc = ops->init(a);
+	if (!rc && rule->init)
+		rc = rule->init(a);
 	if (rc) {
 		fcl_agg_destroy(a);
 		return rc;
@@ -77,8 +78,8 @@ void fcl_agg_destroy(struct fcl_agg *a)
 {
 	if (!a)
 		return;
-	if (a->ops && a->ops->fini)
-		a->ops->fini(a);
+	if (a->rule->fini)
+		a->rule->fini(a);
 	free(a->acc);
 	free(a->delta);
 	free(a);
@@ -102,11 +103,19 @@ void fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, i
 	}
 }
 
+void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n,
+			int weighted)
+{
+	fcl_agg_mean(a, u, n, weighted);
+	for (size_t k = 0; k < a->n_params; k++)
+		a->delta[k] = (float)a->acc[k];
+}
+
 int fcl_agg_step(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, float *params)
 {
 	if (n == 0)
 		return 0;
-	int rc = a->ops->combine(a, u, n);
+	int rc = a->rule->combine(a, u, n);
 	if (rc)
 		return rc;
 	for (size_t k = 0; k < a->n_params; k++)
@@ -115,25 +124,64 @@ int fcl_agg_step(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, fl
 	return 0;
 }
 
+int fcl_agg_request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl_extras *out)
+{
+	memset(out, 0, sizeof *out);
+	return a->rule->request ? a->rule->request(a, r, out) : 0;
+}
+
+uint32_t fcl_agg_answers(const struct fcl_agg *a, const struct fcl_round_info *r)
+{
+	return a->rule->answers ? a->rule->answers(a, r) : 0;
+}
+
+int fcl_agg_accept_update(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
+			  const struct fcl_extras *x, const char **why)
+{
+	return a->rule->accept_update ? a->rule->accept_update(a, r, slot, x, why) : 0;
+}
+
+int fcl_agg_accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
+			  const struct fcl_extras *x, size_t bytes, const char **why)
+{
+	if (!a->rule->accept_answer) {
+		*why = "the rule expects no such message";
+		return -EPROTO;
+	}
+	return a->rule->accept_answer(a, r, slot, x, bytes, why);
+}
+
+int fcl_agg_round_end(struct fcl_agg *a, const struct fcl_round_info *r,
+		      const struct fcl_agg_update *u, size_t n)
+{
+	return a->rule->round_end ? a->rule->round_end(a, r, u, n) : 0;
+}
+
 #define STATE_MAGIC 0x41474c43u /* "CLGA" */
 
 int fcl_agg_save(const struct fcl_agg *a, FILE *f)
 {
-	uint32_t head[2] = {STATE_MAGIC, (uint32_t)a->rule};
-	if (fwrite(head, sizeof head, 1, f) != 1 || fwrite(&a->steps, sizeof a->steps, 1, f) != 1)
+	char name[32] = {0};
+	uint32_t magic = STATE_MAGIC;
+	snprintf(name, sizeof name, "%s", a->rule->name);
+	if (fwrite(&magic, sizeof magic, 1, f) != 1 || fwrite(name, sizeof name, 1, f) != 1 ||
+	    fwrite(&a->steps, sizeof a->steps, 1, f) != 1)
 		return -EIO;
-	return a->ops->save ? a->ops->save(a, f) : 0;
+	return a->rule->save ? a->rule->save(a, f) : 0;
 }
 
 int fcl_agg_load(struct fcl_agg *a, FILE *f)
 {
-	uint32_t head[2];
+	char name[32];
+	uint32_t magic;
 	uint64_t steps;
-	if (fread(head, sizeof head, 1, f) != 1 || fread(&steps, sizeof steps, 1, f) != 1)
+	if (fread(&magic, sizeof magic, 1, f) != 1 || fread(name, sizeof name, 1, f) != 1 ||
+	    fread(&steps, sizeof steps, 1, f) != 1)
 		return -EIO;
-	if (head[0] != STATE_MAGIC || head[1] != (uint32_t)a->rule)
+	name[sizeof name - 1] = '\0';
+	if (magic != STATE_MAGIC || strcmp(name, a->rule->name) != 0)
 		return -EINVAL;
-	int rc = a->ops->load ? a->ops->load(a, f) : 0;
+	int rc = a->rule->load ? a->rule->load(a, f) : 0;
 	if (!rc)
 		a->steps = steps;
 	return rc;
@@ -160,4 +208,60 @@ void fcl__sort_floats(float *v, size_t n)
 		}
 		v[j] = x;
 	}
+}
+
+/* ---- client side ---------------------------------------------------------- */
+
+int fcl_rule_worker_init(struct fcl_rule_worker *w, const struct fcl_scenario *sc,
+			 const struct fcl_schedule *sched, const struct fcl_dataset *train,
+			 struct fcl_mlp *model)
+{
+	memset(w, 0, sizeof *w);
+	w->rule = sc->aggregation.rule;
+	w->sc = sc;
+	w->sched = sched;
+	w->train = train;
+	w->model = model;
+	return w->rule->worker_init ? w->rule->worker_init(w) : 0;
+}
+
+void fcl_rule_worker_fini(struct fcl_rule_worker *w)
+{
+	if (w->rule && w->rule->worker_fini)
+		w->rule->worker_fini(w);
+	w->state = NULL;
+}
+
+int fcl_rule_check_request(struct fcl_rule_worker *w, const struct fcl_extras *req,
+			   const char **why)
+{
+	if (!w->rule->check_request) {
+		*why = "the rule sends no request";
+		return req->n_tensors || req->n_ints || req->n_reals ? -EPROTO : 0;
+	}
+	return w->rule->check_request(w, req, why);
+}
+
+int fcl_rule_before_train(struct fcl_rule_worker *w, struct fcl_local_round *lr)
+{
+	return w->rule->before_train ? w->rule->before_train(w, lr) : 0;
+}
+
+int fcl_rule_after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr,
+			 const float *update, struct fcl_extras *out)
+{
+	memset(out, 0, sizeof *out);
+	return w->rule->after_train ? w->rule->after_train(w, lr, update, out) : 0;
+}
+
+int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr,
+			  fcl_answer_fn send, void *sink)
+{
+	return w->rule->send_answers ? w->rule->send_answers(w, lr, send, sink) : 0;
+}
+
+void fcl_rule_client_free(const struct fcl_rule_worker *w, void *state)
+{
+	if (state && w->rule && w->rule->client_state_free)
+		w->rule->client_state_free(state);
 }

@@ -3,22 +3,13 @@
 
 #include "fcl/log.h"
 #include "fcl/rng.h"
+#include "fcl/util.h"
 
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* 64-byte aligned, so BLAS takes the same code path in every process. */
-static float *alloc_floats(size_t n)
-{
-	size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-	float *p = aligned_alloc(64, bytes ? bytes : 64);
-	if (p)
-		memset(p, 0, bytes ? bytes : 64);
-	return p;
-}
 
 void fcl_dense_forward(float *y, const float *x, const float *w, const float *b, size_t batch,
 		       size_t n_in, size_t n_out)
@@ -109,14 +100,14 @@ int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, si
 	}
 	m->n_params = off;
 	m->max_batch = max_batch;
-	m->params = alloc_floats(off);
-	m->grads = alloc_floats(off);
-	m->dacts[0] = alloc_floats(max_batch * widest);
-	m->dacts[1] = alloc_floats(max_batch * widest);
-	m->probs = alloc_floats(max_batch * sizes[n_layers]);
+	m->params = fcl_alloc_floats(off);
+	m->grads = fcl_alloc_floats(off);
+	m->dacts[0] = fcl_alloc_floats(max_batch * widest);
+	m->dacts[1] = fcl_alloc_floats(max_batch * widest);
+	m->probs = fcl_alloc_floats(max_batch * sizes[n_layers]);
 	int ok = m->params && m->grads && m->dacts[0] && m->dacts[1] && m->probs;
 	for (uint32_t l = 1; l <= n_layers && ok; l++) {
-		m->acts[l] = alloc_floats(max_batch * sizes[l]);
+		m->acts[l] = fcl_alloc_floats(max_batch * sizes[l]);
 		ok = m->acts[l] != NULL;
 	}
 	if (!ok) {
@@ -174,21 +165,41 @@ float fcl_mlp_loss(struct fcl_mlp *m, const int32_t *y, size_t batch)
 
 void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch)
 {
-	float *dy = m->dacts[0], *dx = m->dacts[1];
+	/* probs are not needed once the loss is known: the logits' gradient goes there */
+	fcl_softmax_xent_backward(m->probs, m->probs, y, batch, m->sizes[m->n_layers]);
+	fcl_mlp_backward_logits(m, m->probs, NULL, batch, NULL, NULL);
+}
 
-	fcl_softmax_xent_backward(dy, m->probs, y, batch, m->sizes[m->n_layers]);
-	for (uint32_t l = m->n_layers; l-- > 0;) {
-		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
-		fcl_dense_backward(l > 0 ? dx : NULL, m->grads + m->w_offset[l],
-				   m->grads + m->b_offset[l], dy, m->acts[l],
-				   m->params + m->w_offset[l], batch, n_in, n_out);
-		if (l > 0) {
-			/* acts[l] is the ReLU output of layer l-1 */
-			fcl_relu_backward(dx, dx, m->acts[l], batch * n_in);
-			float *t = dy;
-			dy = dx;
-			dx = t;
-		}
+void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh_extra, size_t B,
+			     fcl_mlp_preact_hook hook, void *ctx)
+{
+	uint32_t L = m->n_layers;
+	size_t d = m->sizes[L - 1], C = m->sizes[L];
+	float *dh = m->dacts[0], *dx = m->dacts[1];
+
+	if (dz)
+		fcl_dense_backward(L > 1 ? dh : NULL, m->grads + m->w_offset[L - 1],
+				   m->grads + m->b_offset[L - 1], dz, m->acts[L - 1],
+				   m->params + m->w_offset[L - 1], B, d, C);
+	else
+		memset(dh, 0, B * d * sizeof(float));
+	if (L == 1)
+		return;
+	if (dh_extra)
+		for (size_t k = 0; k < B * d; k++)
+			dh[k] += dh_extra[k];
+	for (uint32_t l = L - 1; l >= 1; l--) {
+		size_t n_in = m->sizes[l - 1], n_out = m->sizes[l];
+		/* acts[l] is the ReLU output of dense layer l - 1 */
+		fcl_relu_backward(dh, dh, m->acts[l], B * n_out);
+		if (hook)
+			hook(ctx, l - 1, dh, B);
+		fcl_dense_backward(l > 1 ? dx : NULL, m->grads + m->w_offset[l - 1],
+				   m->grads + m->b_offset[l - 1], dh, m->acts[l - 1],
+				   m->params + m->w_offset[l - 1], B, n_in, n_out);
+		float *t = dh;
+		dh = dx;
+		dx = t;
 	}
 }
 
@@ -218,20 +229,25 @@ void fcl_sgd_reset(struct fcl_sgd *opt)
 		memset(opt->velocity, 0, opt->n * sizeof(float));
 }
 
-int fcl_sgd_step(struct fcl_sgd *opt, float *params, const float *grads, size_t n)
+int fcl_sgd_step(struct fcl_sgd *opt, float *params, float *grads, size_t n)
 {
+	float wd = opt->weight_decay;
+	int hooked = opt->grad_hook != NULL;
+
 	if (opt->momentum > 0.0f && !opt->velocity) {
-		opt->velocity = alloc_floats(n);
+		opt->velocity = fcl_alloc_floats(n);
 		if (!opt->velocity)
 			return -ENOMEM;
 		opt->n = n;
 	}
+	if (hooked) {
+		/* the sums of the fused loop, in its order: (g + wd p) + term */
+		for (size_t i = 0; i < n; i++)
+			grads[i] += wd * params[i];
+		opt->grad_hook(opt->hook_ctx, params, grads, n);
+	}
 	for (size_t i = 0; i < n; i++) {
-		float g = grads[i] + opt->weight_decay * params[i];
-		if (opt->prox_anchor)
-			g += opt->prox_mu * (params[i] - opt->prox_anchor[i]);
-		if (opt->grad_offset)
-			g += opt->grad_offset[i];
+		float g = hooked ? grads[i] : grads[i] + wd * params[i];
 		if (opt->velocity) {
 			/* torch.optim.SGD, dampening 0: v = mu v + g; p -= lr v */
 			opt->velocity[i] = opt->momentum * opt->velocity[i] + g;

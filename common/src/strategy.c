@@ -5,7 +5,9 @@
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
-#include "strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,86 +17,40 @@
 void fcl_strategy_config_defaults(struct fcl_strategy_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
-	cfg->kind = FCL_STRATEGY_FINETUNE;
-	cfg->alpha = 0.3f;
-	cfg->beta = 0.5f;
-	cfg->lambda = 1.0f;
-	cfg->temperature = 2.0f;
-	cfg->decay = 0.9f;
-	cfg->scale = 1.0f / 0.09f;
-	cfg->epochs = 10;
-	cfg->mvp.pool = 10;
-	cfg->mvp.query_dim = 64;
-	cfg->mvp.query = FCL_MVP_QUERY_PROJECTION;
-	cfg->mvp.warmup = 1000;
-	cfg->mvp.alpha = 0.5f;
-	cfg->mvp.gamma = 2.0f;
-	cfg->mvp.margin = 0.5f;
-	cfg->mvp.focal = FCL_MVP_FOCAL_SAMPLE;
-	cfg->mvp.afs = 1;
-	cfg->mvp.contrastive = 1;
-	cfg->mvp.mask = 1;
+	fcl_strategy_config_choose(cfg, "finetune");
 }
 
-const char *fcl_strategy_kind_name(enum fcl_strategy_kind kind)
+int fcl_strategy_config_choose(struct fcl_strategy_config *cfg, const char *name)
 {
-	switch (kind) {
-	case FCL_STRATEGY_FINETUNE:
-		return "finetune";
-	case FCL_STRATEGY_ER:
-		return "er";
-	case FCL_STRATEGY_ER_ACE:
-		return "er-ace";
-	case FCL_STRATEGY_DERPP:
-		return "der++";
-	case FCL_STRATEGY_LWF:
-		return "lwf";
-	case FCL_STRATEGY_EWC:
-		return "ewc";
-	case FCL_STRATEGY_UER:
-		return "uer";
-	case FCL_STRATEGY_MVP:
-		return "mvp";
-	case FCL_STRATEGY_GDUMB:
-		return "gdumb";
-	}
-	return "unknown";
+	const struct fcl_strategy_method *m = fcl_strategy_find(name);
+	if (!m)
+		return -ENOENT;
+	cfg->method = m;
+	memset(cfg->params, 0, sizeof cfg->params);
+	if (m->defaults)
+		m->defaults(cfg->params);
+	return 0;
 }
 
-static const struct fcl__strategy_ops *ops_of(enum fcl_strategy_kind kind)
+int fcl_strategy_config_set(struct fcl_strategy_config *cfg, const char *key, const char *value,
+			    char *why, size_t len)
 {
-	switch (kind) {
-	case FCL_STRATEGY_FINETUNE:
-		return &fcl__finetune_ops;
-	case FCL_STRATEGY_ER:
-		return &fcl__er_ops;
-	case FCL_STRATEGY_ER_ACE:
-		return &fcl__er_ace_ops;
-	case FCL_STRATEGY_DERPP:
-		return &fcl__derpp_ops;
-	case FCL_STRATEGY_LWF:
-		return &fcl__lwf_ops;
-	case FCL_STRATEGY_EWC:
-		return &fcl__ewc_ops;
-	case FCL_STRATEGY_UER:
-		return &fcl__uer_ops;
-	case FCL_STRATEGY_MVP:
-		return &fcl__mvp_ops;
-	case FCL_STRATEGY_GDUMB:
-		return &fcl__gdumb_ops;
-	}
-	return NULL;
+	return fcl_keys_set(cfg->method->keys, cfg->params, key, value, why, len);
+}
+
+const char *fcl_strategy_name(const struct fcl_strategy_config *cfg)
+{
+	return cfg->method ? cfg->method->name : "unknown";
 }
 
 int fcl_strategy_uses_replay(const struct fcl_strategy_config *cfg)
 {
-	const struct fcl__strategy_ops *ops = ops_of(cfg->kind);
-	return ops && ops->replay_draws > 0 && cfg->memory > 0;
+	return cfg->method->ops->replay_draws > 0 && cfg->memory > 0;
 }
 
 size_t fcl_strategy_bytes_per_sample(const struct fcl_strategy_config *cfg, uint32_t n_classes)
 {
-	return fcl_replay_bytes_per_sample(cfg->kind == FCL_STRATEGY_DERPP ? n_classes : 0);
+	return fcl_replay_bytes_per_sample(cfg->method->ops->replay_logits ? n_classes : 0);
 }
 
 size_t fcl_loop_max_batch(const struct fcl_loop_config *loop)
@@ -103,20 +59,11 @@ size_t fcl_loop_max_batch(const struct fcl_loop_config *loop)
 	return nb + 2 * (size_t)loop->replay_batch;
 }
 
-float *fcl__alloc_floats(size_t n)
-{
-	size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-	float *p = aligned_alloc(64, bytes ? bytes : 64);
-	if (p)
-		memset(p, 0, bytes ? bytes : 64);
-	return p;
-}
-
 int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_loop_config *loop,
 			uint32_t n_layers, const uint32_t *sizes, uint64_t seed, uint32_t client,
 			struct fcl_strategy **out)
 {
-	const struct fcl__strategy_ops *ops = ops_of(cfg->kind);
+	const struct fcl_strategy_ops *ops = cfg->method ? cfg->method->ops : NULL;
 	struct fcl_strategy *s;
 	size_t mb = fcl_loop_max_batch(loop), C, rb = loop->replay_batch ? loop->replay_batch : 1;
 	int rc;
@@ -125,8 +72,7 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	    (loop->online ? loop->stream_batch == 0 || loop->online_iter == 0
 			  : loop->batch_size == 0 || loop->epochs == 0))
 		return -EINVAL;
-	if (cfg->kind == FCL_STRATEGY_MVP &&
-	    (n_layers < 2 || cfg->mvp.pool == 0 || cfg->mvp.query_dim == 0))
+	if (n_layers < cfg->method->min_hidden + 1)
 		return -EINVAL;
 	s = calloc(1, sizeof *s);
 	if (!s)
@@ -149,17 +95,17 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->all = malloc(C);
 	if (s->all)
 		memset(s->all, 1, C);
-	s->x = fcl__alloc_floats(mb * s->dim);
+	s->x = fcl_alloc_floats(mb * s->dim);
 	s->y = calloc(mb, sizeof *s->y);
 	s->slots = calloc(rb, sizeof *s->slots);
 	s->slots2 = calloc(rb, sizeof *s->slots2);
-	s->z = fcl__alloc_floats(mb * C);
-	s->dz = fcl__alloc_floats(mb * C);
-	s->probs = fcl__alloc_floats(mb * C);
-	s->zsave = fcl__alloc_floats(mb * C);
-	s->ce = fcl__alloc_floats(mb);
-	s->dh = fcl__alloc_floats(mb * s->d);
-	s->zero_bias = fcl__alloc_floats(C);
+	s->z = fcl_alloc_floats(mb * C);
+	s->dz = fcl_alloc_floats(mb * C);
+	s->probs = fcl_alloc_floats(mb * C);
+	s->zsave = fcl_alloc_floats(mb * C);
+	s->ce = fcl_alloc_floats(mb);
+	s->dh = fcl_alloc_floats(mb * s->d);
+	s->zero_bias = fcl_alloc_floats(C);
 	if (!s->exposed || !s->before || !s->present || !s->all || !s->x || !s->y || !s->slots ||
 	    !s->slots2 || !s->z || !s->dz || !s->probs || !s->zsave || !s->ce || !s->dh ||
 	    !s->zero_bias) {
@@ -167,7 +113,7 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 		goto err;
 	}
 	rc = fcl_replay_init(&s->buf, ops->replay_draws ? cfg->memory : 0,
-			     cfg->kind == FCL_STRATEGY_DERPP ? (uint32_t)C : 0);
+			     ops->replay_logits ? (uint32_t)C : 0);
 	if (rc)
 		goto err;
 	if (ops->init && (rc = ops->init(s)) != 0)
@@ -245,21 +191,16 @@ static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds
 }
 
 int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
-		       const struct fcl_dataset *ds, const uint32_t *const *perms, uint32_t task,
-		       const uint32_t *idx, size_t n, uint32_t round, float *loss)
-{
-	return fcl_strategy_train_epochs(s, m, opt, ds, perms, task, idx, n, s->loop.epochs, round,
-					 loss);
-}
-
-int fcl_strategy_train_epochs(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
-			      const struct fcl_dataset *ds, const uint32_t *const *perms,
-			      uint32_t task, const uint32_t *idx, size_t n, uint32_t epochs,
-			      uint32_t round, float *loss)
+		       const struct fcl_train_round *r, float *loss)
 {
 	struct fcl_rng rng_rep, rng_res, rng_shuf;
 	const struct fcl_loop_config *L = &s->loop;
-	uint32_t passes = L->online ? 1 : epochs;
+	const struct fcl_dataset *ds = r->ds;
+	const uint32_t *const *perms = r->perms;
+	const uint32_t *idx = r->idx;
+	uint32_t task = r->task, round = r->round;
+	size_t n = r->n;
+	uint32_t passes = L->online ? 1 : r->epochs;
 	uint32_t iters = L->online ? L->online_iter : 1;
 	size_t bs = L->online ? L->stream_batch : L->batch_size;
 	size_t head_b = m->b_offset[m->n_layers - 1];
@@ -288,6 +229,8 @@ int fcl_strategy_train_epochs(struct fcl_strategy *s, struct fcl_mlp *m, struct 
 	if (s->ops->round_begin && (rc = s->ops->round_begin(s, m)) != 0)
 		return rc;
 	const uint32_t *perm = perms ? perms[task] : NULL;
+	/* a task-incremental round masks by its task's classes instead */
+	const uint8_t *exposed = L->mask_unexposed && !r->task_mask ? s->exposed : s->all;
 	int draws = s->buf.cap ? s->ops->replay_draws : 0;
 	for (uint32_t pass = 0; pass < passes; pass++) {
 		memcpy(s->order, idx, n * sizeof *idx);
@@ -307,15 +250,15 @@ int fcl_strategy_train_epochs(struct fcl_strategy *s, struct fcl_mlp *m, struct 
 				}
 			}
 			for (uint32_t it = 0; it < (s->ops->no_stream_steps ? 0 : iters); it++) {
-				struct fcl__batch bt = {.x = s->x,
+				struct fcl_strategy_batch bt = {.x = s->x,
 							.y = s->y,
 							.n_new = b,
 							.rep = s->slots,
 							.rep2 = s->slots2,
-							.exposed =
-							    L->mask_unexposed ? s->exposed : s->all,
+							.exposed = exposed,
 							.present = s->present,
-							.last_iter = it + 1 == iters};
+							.last_iter = it + 1 == iters,
+							.task_mask = r->task_mask};
 				fcl_dataset_gather(ds, ids, b, perm, s->x, s->y);
 				if (draws >= 1) {
 					bt.n_rep = fcl_replay_draw(&s->buf, &rng_rep,
@@ -440,7 +383,7 @@ void fcl_cl_xent_grad(float *dz, const float *probs, const int32_t *y, size_t B,
 	}
 }
 
-double fcl__ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
+double fcl_strategy_ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
 		    size_t n, const uint8_t *mask, float weight)
 {
 	size_t C = s->C;
@@ -450,37 +393,4 @@ double fcl__ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y,
 	double l = fcl_cl_xent(z, y + r0, n, C, mask, s->probs + r0 * C, NULL);
 	fcl_cl_xent_grad(s->dz + r0 * C, s->probs + r0 * C, y + r0, n, C, mask, NULL, weight);
 	return weight * l;
-}
-
-void fcl__backward(struct fcl_strategy *s, struct fcl_mlp *m, const float *dz,
-		   const float *dh_extra, size_t B, fcl__preact_hook hook, void *ctx)
-{
-	uint32_t L = m->n_layers;
-	size_t d = s->d, C = s->C;
-	float *dh = m->dacts[0], *dx = m->dacts[1];
-
-	if (dz)
-		fcl_dense_backward(L > 1 ? dh : NULL, m->grads + m->w_offset[L - 1],
-				   m->grads + m->b_offset[L - 1], dz, m->acts[L - 1],
-				   m->params + m->w_offset[L - 1], B, d, C);
-	else
-		memset(dh, 0, B * d * sizeof(float));
-	if (L == 1)
-		return;
-	if (dh_extra)
-		for (size_t k = 0; k < B * d; k++)
-			dh[k] += dh_extra[k];
-	for (uint32_t l = L - 1; l >= 1; l--) {
-		size_t n_in = m->sizes[l - 1], n_out = m->sizes[l];
-		/* acts[l] is the ReLU output of dense layer l - 1 */
-		fcl_relu_backward(dh, dh, m->acts[l], B * n_out);
-		if (hook)
-			hook(ctx, l - 1, dh, B);
-		fcl_dense_backward(l > 1 ? dx : NULL, m->grads + m->w_offset[l - 1],
-				   m->grads + m->b_offset[l - 1], dh, m->acts[l - 1],
-				   m->params + m->w_offset[l - 1], B, n_in, n_out);
-		float *t = dh;
-		dh = dx;
-		dx = t;
-	}
 }

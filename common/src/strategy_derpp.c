@@ -6,9 +6,29 @@
  * on its stream batch, i.e. just before that step.
  */
 #include "fcl/model.h"
-#include "strategy-private.h"
+#include "fcl/strategy_impl.h"
 
+#include "fcl/schema.h"
+
+#include <math.h>
 #include <string.h>
+
+struct derpp_params {
+	float alpha, beta;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_F32("alpha", struct derpp_params, alpha, 0, 0, HUGE_VAL, 0,
+		"weight of the logit MSE on replayed samples"),
+    FCL_KEY_F32("beta", struct derpp_params, beta, 0, 0, HUGE_VAL, 0,
+		"weight of the CE on a second replay draw"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct derpp_params *)params = (struct derpp_params){.alpha = 0.3f, .beta = 0.5f};
+}
 
 double fcl_derpp_mse(float *dz, const float *z, const float *target, size_t n, size_t C,
 		     float alpha)
@@ -26,8 +46,9 @@ double fcl_derpp_mse(float *dz, const float *z, const float *target, size_t n, s
 	return alpha * sum / (double)(n * C);
 }
 
-static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
+static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
 {
+	const struct derpp_params *p = FCL_STRATEGY_PARAMS(s, struct derpp_params);
 	size_t rows = b->n_new + b->n_rep + b->n_rep2, C = s->C;
 	const float *z = fcl_mlp_forward(m, b->x, rows);
 	float *target = s->z; /* (n_rep, C) stored logits */
@@ -35,14 +56,25 @@ static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct
 	if (b->last_iter)
 		memcpy(s->zsave, z, b->n_new * C * sizeof(float));
 	memset(s->dz, 0, rows * C * sizeof(float));
-	double l = fcl__ce_rows(s, m, b->y, 0, b->n_new, b->exposed, 1.0f);
+	double l = fcl_strategy_ce_rows(s, m, b->y, 0, b->n_new, b->exposed, 1.0f);
 	for (size_t i = 0; i < b->n_rep; i++)
 		memcpy(target + i * C, s->buf.logits + (size_t)b->rep[i] * C, C * sizeof(float));
 	l += fcl_derpp_mse(s->dz + b->n_new * C, z + b->n_new * C, target, b->n_rep, C,
-			   s->cfg.alpha);
-	l += fcl__ce_rows(s, m, b->y, b->n_new + b->n_rep, b->n_rep2, b->exposed, s->cfg.beta);
-	fcl__backward(s, m, s->dz, NULL, rows, NULL, NULL);
+			   p->alpha);
+	l += fcl_strategy_ce_rows(s, m, b->y, b->n_new + b->n_rep, b->n_rep2, b->exposed, p->beta);
+	fcl_mlp_backward_logits(m, s->dz, NULL, rows, NULL, NULL);
 	return l;
 }
 
-const struct fcl__strategy_ops fcl__derpp_ops = {.replay_draws = 2, .step = derpp_step};
+static const struct fcl_strategy_ops ops = {
+    .replay_draws = 2, .replay_logits = 1, .step = derpp_step};
+
+const struct fcl_strategy_method fcl_strategy_derpp = {
+    .name = "der++",
+    .summary = "dark experience replay: replayed logits (MSE) plus replayed labels (CE)",
+    .keys = keys,
+    .params_size = sizeof(struct derpp_params),
+    .defaults = defaults,
+    .takes_memory = 1,
+    .ops = &ops,
+};

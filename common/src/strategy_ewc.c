@@ -9,11 +9,31 @@
  */
 #include "fcl/model.h"
 #include "fcl/rng.h"
-#include "strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
+#include "fcl/util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct ewc_params {
+	float lambda, decay;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_F32("lambda", struct ewc_params, lambda, 0, 0, HUGE_VAL, 0,
+		"weight of the penalty sum F (theta - theta_round_start)^2"),
+    FCL_KEY_F32("decay", struct ewc_params, decay, 0, 0, 1, FCL_OPEN,
+		"Fisher EMA factor: F = decay F + (1 - decay) g^2"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct ewc_params *)params = (struct ewc_params){.lambda = 1.0f, .decay = 0.9f};
+}
 
 struct ewc {
 	float *fisher; /* (n_params) */
@@ -29,8 +49,8 @@ static int ewc_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
 		if (!p)
 			return -ENOMEM;
 		s->priv = p;
-		p->fisher = fcl__alloc_floats(m->n_params);
-		p->anchor = fcl__alloc_floats(m->n_params);
+		p->fisher = fcl_alloc_floats(m->n_params);
+		p->anchor = fcl_alloc_floats(m->n_params);
 		p->n = m->n_params;
 		if (!p->fisher || !p->anchor)
 			return -ENOMEM;
@@ -49,16 +69,17 @@ static void ewc_fini(struct fcl_strategy *s)
 	free(p);
 }
 
-static double ewc_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
+static double ewc_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
 {
 	struct ewc *p = s->priv;
-	float a = s->cfg.decay, lam = s->cfg.lambda;
+	const struct ewc_params *cfg = FCL_STRATEGY_PARAMS(s, struct ewc_params);
+	float a = cfg->decay, lam = cfg->lambda;
 	double pen = 0.0;
 
 	fcl_mlp_forward(m, b->x, b->n_new);
 	memset(s->dz, 0, b->n_new * s->C * sizeof(float));
-	double l = fcl__ce_rows(s, m, b->y, 0, b->n_new, b->exposed, 1.0f);
-	fcl__backward(s, m, s->dz, NULL, b->n_new, NULL, NULL);
+	double l = fcl_strategy_ce_rows(s, m, b->y, 0, b->n_new, b->exposed, 1.0f);
+	fcl_mlp_backward_logits(m, s->dz, NULL, b->n_new, NULL, NULL);
 	for (size_t k = 0; k < p->n; k++) {
 		float g = m->grads[k], diff = m->params[k] - p->anchor[k];
 		/* the penalty uses the Fisher known before this step */
@@ -75,8 +96,17 @@ static uint64_t ewc_checksum(const struct fcl_strategy *s)
 	return p ? fcl_hash64(p->fisher, p->n * sizeof(float)) : 0;
 }
 
-const struct fcl__strategy_ops fcl__ewc_ops = {.replay_draws = 0,
-					       .fini = ewc_fini,
-					       .round_begin = ewc_round_begin,
-					       .step = ewc_step,
-					       .checksum = ewc_checksum};
+static const struct fcl_strategy_ops ops = {.replay_draws = 0,
+					    .fini = ewc_fini,
+					    .round_begin = ewc_round_begin,
+					    .step = ewc_step,
+					    .checksum = ewc_checksum};
+
+const struct fcl_strategy_method fcl_strategy_ewc = {
+    .name = "ewc",
+    .summary = "online EWC: a Fisher-weighted pull towards the round's starting parameters",
+    .keys = keys,
+    .params_size = sizeof(struct ewc_params),
+    .defaults = defaults,
+    .ops = &ops,
+};

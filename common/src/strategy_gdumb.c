@@ -11,11 +11,27 @@
 #include "fcl/data.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
-#include "strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct gdumb_params {
+	uint32_t epochs;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_U32("epochs", struct gdumb_params, epochs, 1, 100000,
+		"epochs over the buffer in each round"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct gdumb_params *)params = (struct gdumb_params){.epochs = 10};
+}
 
 struct gdumb {
 	uint32_t *count; /* (C) buffered samples per class */
@@ -100,7 +116,7 @@ static int gdumb_round_end(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl
 	for (uint32_t i = 0; i < r->n; i++)
 		g->slots[i] = i;
 	const uint8_t *mask = s->loop.mask_unexposed ? s->exposed : s->all;
-	for (uint32_t e = 0; e < s->cfg.epochs; e++) {
+	for (uint32_t e = 0; e < FCL_STRATEGY_PARAMS(s, struct gdumb_params)->epochs; e++) {
 		sum = 0.0;
 		fcl_rng_shuffle_u32(&rng, g->slots, r->n);
 		for (size_t i = 0; i < r->n; i += bs) {
@@ -114,8 +130,8 @@ static int gdumb_round_end(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl
 			fcl_mlp_zero_grad(m);
 			fcl_mlp_forward(m, s->x, b);
 			memset(s->dz, 0, b * s->C * sizeof(float));
-			sum += fcl__ce_rows(s, m, s->y, 0, b, mask, 1.0f) * (double)b;
-			fcl__backward(s, m, s->dz, NULL, b, NULL, NULL);
+			sum += fcl_strategy_ce_rows(s, m, s->y, 0, b, mask, 1.0f) * (double)b;
+			fcl_mlp_backward_logits(m, s->dz, NULL, b, NULL, NULL);
 			if (!s->loop.head_bias)
 				memset(m->grads + m->b_offset[L - 1], 0, s->C * sizeof(float));
 			if ((rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params)) != 0)
@@ -132,10 +148,20 @@ static uint64_t gdumb_checksum(const struct fcl_strategy *s)
 	return fcl_hash64(g->count, s->C * sizeof(uint32_t));
 }
 
-const struct fcl__strategy_ops fcl__gdumb_ops = {.replay_draws = 1,
-						 .init = gdumb_init,
-						 .fini = gdumb_fini,
-						 .checksum = gdumb_checksum,
-						 .no_stream_steps = 1,
-						 .offer = gdumb_offer,
-						 .round_end = gdumb_round_end};
+static const struct fcl_strategy_ops ops = {.replay_draws = 1,
+					    .init = gdumb_init,
+					    .fini = gdumb_fini,
+					    .checksum = gdumb_checksum,
+					    .no_stream_steps = 1,
+					    .offer = gdumb_offer,
+					    .round_end = gdumb_round_end};
+
+const struct fcl_strategy_method fcl_strategy_gdumb = {
+    .name = "gdumb",
+    .summary = "GDumb: a class-balanced buffer, retrained from the initial model each round",
+    .keys = keys,
+    .params_size = sizeof(struct gdumb_params),
+    .defaults = defaults,
+    .takes_memory = 1,
+    .ops = &ops,
+};

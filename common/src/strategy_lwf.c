@@ -7,12 +7,31 @@
  * round-start model, the usual choice in federated CL.
  */
 #include "fcl/model.h"
-#include "strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct lwf_params {
+	float lambda, temperature;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_F32("lambda", struct lwf_params, lambda, 0, 0, HUGE_VAL, 0,
+		"weight of the distillation term"),
+    FCL_KEY_F32("temperature", struct lwf_params, temperature, 0, FCL_OPEN, HUGE_VAL, 0,
+		"softmax temperature T of the distillation"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct lwf_params *)params = (struct lwf_params){.lambda = 1.0f, .temperature = 2.0f};
+}
 
 struct lwf {
 	struct fcl_mlp teacher;
@@ -65,7 +84,7 @@ static int lwf_init(struct fcl_strategy *s)
 	if (rc)
 		return rc;
 	p->old = calloc(s->C, 1);
-	p->zt = fcl__alloc_floats(s->max_batch * s->C);
+	p->zt = fcl_alloc_floats(s->max_batch * s->C);
 	return p->old && p->zt ? 0 : -ENOMEM;
 }
 
@@ -89,7 +108,7 @@ static int lwf_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
 	return 0;
 }
 
-static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
+static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
 {
 	struct lwf *p = s->priv;
 	size_t C = s->C, B = b->n_new;
@@ -99,15 +118,25 @@ static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 		memcpy(p->zt, fcl_mlp_forward(&p->teacher, b->x, B), B * C * sizeof(float));
 	const float *z = fcl_mlp_forward(m, b->x, B);
 	memset(s->dz, 0, B * C * sizeof(float));
-	l = fcl__ce_rows(s, m, b->y, 0, B, b->exposed, 1.0f);
+	l = fcl_strategy_ce_rows(s, m, b->y, 0, B, b->exposed, 1.0f);
 	if (p->any_old)
-		l += fcl_lwf_kd(s->dz, z, p->zt, B, C, p->old, s->cfg.temperature, s->cfg.lambda);
-	fcl__backward(s, m, s->dz, NULL, B, NULL, NULL);
+		l += fcl_lwf_kd(s->dz, z, p->zt, B, C, p->old, FCL_STRATEGY_PARAMS(s, struct lwf_params)->temperature,
+				FCL_STRATEGY_PARAMS(s, struct lwf_params)->lambda);
+	fcl_mlp_backward_logits(m, s->dz, NULL, B, NULL, NULL);
 	return l;
 }
 
-const struct fcl__strategy_ops fcl__lwf_ops = {.replay_draws = 0,
-					       .init = lwf_init,
-					       .fini = lwf_fini,
-					       .round_begin = lwf_round_begin,
-					       .step = lwf_step};
+static const struct fcl_strategy_ops ops = {.replay_draws = 0,
+					    .init = lwf_init,
+					    .fini = lwf_fini,
+					    .round_begin = lwf_round_begin,
+					    .step = lwf_step};
+
+const struct fcl_strategy_method fcl_strategy_lwf = {
+    .name = "lwf",
+    .summary = "learning without forgetting: distil the round's global model on old classes",
+    .keys = keys,
+    .params_size = sizeof(struct lwf_params),
+    .defaults = defaults,
+    .ops = &ops,
+};

@@ -26,12 +26,81 @@
  */
 #include "fcl/model.h"
 #include "fcl/rng.h"
-#include "strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum mvp_focal { FCL_MVP_FOCAL_SAMPLE, FCL_MVP_FOCAL_BATCH, FCL_MVP_FOCAL_OFF };
+enum mvp_query {
+	FCL_MVP_QUERY_PROJECTION, /* q = R x, a fixed random projection */
+	FCL_MVP_QUERY_BACKBONE,   /* q = h(x) of a frozen copy of the MLP after a warm-up */
+};
+
+/* strategy: {name: mvp, mvp: {...}} */
+struct mvp_params {
+	struct {
+		uint32_t pool; /* keys / e-prompts P */
+		int query;     /* enum mvp_query */
+		uint32_t query_dim; /* random-projection query size */
+		uint32_t warmup;    /* backbone query: stream samples before the copy is frozen */
+		float alpha, gamma, margin;
+		int focal;       /* enum mvp_focal */
+		int afs;         /* adaptive feature scaling in training */
+		int contrastive; /* contrastive key loss (else the L2P pull term) */
+		int mask;        /* learned class-wise logit masks */
+	} mvp;
+};
+
+static const struct fcl_key_choice queries[] = {{"projection", FCL_MVP_QUERY_PROJECTION},
+						{"backbone", FCL_MVP_QUERY_BACKBONE},
+						{NULL, 0}};
+static const struct fcl_key_choice focal_modes[] = {{"sample", FCL_MVP_FOCAL_SAMPLE},
+						    {"batch", FCL_MVP_FOCAL_BATCH},
+						    {"off", FCL_MVP_FOCAL_OFF},
+						    {NULL, 0}};
+#define P_ struct mvp_params
+static const struct fcl_key mvp_keys[] = {
+    FCL_KEY_U32("pool", P_, mvp.pool, 1, 1024, "keys and e-prompts P"),
+    FCL_KEY_CHOICE("query", P_, mvp.query, queries, "what keys are matched against"),
+    FCL_KEY_U32("query_dim", P_, mvp.query_dim, 1, 4096, "size of the projection query"),
+    FCL_KEY_U32("warmup", P_, mvp.warmup, 0, UINT32_MAX,
+		"backbone query: stream samples before the copy is frozen"),
+    FCL_KEY_F32("alpha", P_, mvp.alpha, 0, 0, 1, 0, "focal weight share alpha"),
+    FCL_KEY_F32("gamma", P_, mvp.gamma, 0, 0, HUGE_VAL, 0, "focal exponent gamma"),
+    FCL_KEY_F32("margin", P_, mvp.margin, 0, FCL_OPEN, HUGE_VAL, 0, "AFS margin"),
+    FCL_KEY_CHOICE("focal", P_, mvp.focal, focal_modes, "gradient-similarity focal weighting"),
+    FCL_KEY_BOOL("afs", P_, mvp.afs, "adaptive feature scaling in training"),
+    FCL_KEY_BOOL("contrastive", P_, mvp.contrastive,
+		 "contrastive key loss (false: the L2P pull term)"),
+    FCL_KEY_BOOL("mask", P_, mvp.mask, "learned class-wise logit masks"),
+    {0},
+};
+#undef P_
+static const struct fcl_key keys[] = {
+    FCL_KEY_SECTION("mvp", mvp_keys, "MVP's own settings"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	struct mvp_params *p = params;
+	p->mvp.pool = 10;
+	p->mvp.query = FCL_MVP_QUERY_PROJECTION;
+	p->mvp.query_dim = 64;
+	p->mvp.warmup = 1000;
+	p->mvp.alpha = 0.5f;
+	p->mvp.gamma = 2.0f;
+	p->mvp.margin = 0.5f;
+	p->mvp.focal = FCL_MVP_FOCAL_SAMPLE;
+	p->mvp.afs = 1;
+	p->mvp.contrastive = 1;
+	p->mvp.mask = 1;
+}
 
 struct mvp {
 	uint32_t P, dq, n_g, n_e; /* pool, query size, g- and e-offset widths */
@@ -222,43 +291,43 @@ static int mvp_init(struct fcl_strategy *s)
 	if (!p)
 		return -ENOMEM;
 	s->priv = p;
-	p->P = s->cfg.mvp.pool;
-	p->dq = s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE ? s->d : s->cfg.mvp.query_dim;
+	p->P = FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.pool;
+	p->dq = FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE ? s->d : FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query_dim;
 	p->n_g = s->sizes[1];
 	p->n_e = s->sizes[s->n_layers - 1];
-	if (s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE) {
+	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE) {
 		int rc = fcl_mlp_init(&p->qnet, s->n_layers, s->sizes, mb);
 		if (rc)
 			return rc;
-		p->R = fcl__alloc_floats(1);
+		p->R = fcl_alloc_floats(1);
 	} else {
-		p->R = fcl__alloc_floats((size_t)p->dq * s->dim);
+		p->R = fcl_alloc_floats((size_t)p->dq * s->dim);
 	}
-	p->zero_q = fcl__alloc_floats(p->dq);
-	p->keys = fcl__alloc_floats((size_t)p->P * p->dq);
-	p->dkeys = fcl__alloc_floats((size_t)p->P * p->dq);
+	p->zero_q = fcl_alloc_floats(p->dq);
+	p->keys = fcl_alloc_floats((size_t)p->P * p->dq);
+	p->dkeys = fcl_alloc_floats((size_t)p->P * p->dq);
 	p->cnt = calloc(p->P, sizeof *p->cnt);
-	p->masks = fcl__alloc_floats((size_t)p->P * C);
-	p->dmasks = fcl__alloc_floats((size_t)p->P * C);
-	p->g_off = fcl__alloc_floats(p->n_g);
-	p->dg_off = fcl__alloc_floats(p->n_g);
-	p->e_off = fcl__alloc_floats((size_t)p->P * p->n_e);
-	p->de_off = fcl__alloc_floats((size_t)p->P * p->n_e);
-	p->q = fcl__alloc_floats(mb * p->dq);
+	p->masks = fcl_alloc_floats((size_t)p->P * C);
+	p->dmasks = fcl_alloc_floats((size_t)p->P * C);
+	p->g_off = fcl_alloc_floats(p->n_g);
+	p->dg_off = fcl_alloc_floats(p->n_g);
+	p->e_off = fcl_alloc_floats((size_t)p->P * p->n_e);
+	p->de_off = fcl_alloc_floats((size_t)p->P * p->n_e);
+	p->q = fcl_alloc_floats(mb * p->dq);
 	p->sel = calloc(mb, sizeof *p->sel);
-	p->mass = fcl__alloc_floats(mb);
-	p->inv_c = fcl__alloc_floats(mb);
-	p->score = fcl__alloc_floats(mb);
-	p->w = fcl__alloc_floats(mb);
-	p->gain = fcl__alloc_floats(mb * C);
-	p->dgain = fcl__alloc_floats(mb * C);
+	p->mass = fcl_alloc_floats(mb);
+	p->inv_c = fcl_alloc_floats(mb);
+	p->score = fcl_alloc_floats(mb);
+	p->w = fcl_alloc_floats(mb);
+	p->gain = fcl_alloc_floats(mb * C);
+	p->dgain = fcl_alloc_floats(mb * C);
 	if (!p->R || !p->zero_q || !p->keys || !p->dkeys || !p->cnt || !p->masks || !p->dmasks ||
 	    !p->g_off || !p->dg_off || !p->e_off || !p->de_off || !p->q || !p->sel || !p->mass ||
 	    !p->inv_c || !p->score || !p->w || !p->gain || !p->dgain)
 		return -ENOMEM;
 	fcl_rng_init(&rng, s->seed, FCL_RNG_MVP_QUERY, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	float sd = 1.0f / sqrtf((float)s->dim);
-	if (s->cfg.mvp.query == FCL_MVP_QUERY_PROJECTION)
+	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_PROJECTION)
 		for (size_t k = 0; k < (size_t)p->dq * s->dim; k++)
 			p->R[k] = sd * fcl_rng_normal(&rng);
 	fcl_rng_init(&rng, s->seed, FCL_RNG_MVP_INIT, s->client, FCL_RNG_NO_ROUND);
@@ -288,10 +357,10 @@ static void mvp_fini(struct fcl_strategy *s)
 static int mvp_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
 {
 	struct mvp *p = s->priv;
-	if (s->cfg.mvp.query != FCL_MVP_QUERY_BACKBONE || p->frozen)
+	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query != FCL_MVP_QUERY_BACKBONE || p->frozen)
 		return 0;
 	memcpy(p->qnet.params, m->params, m->n_params * sizeof(float));
-	p->frozen = s->seen >= s->cfg.mvp.warmup;
+	p->frozen = s->seen >= FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.warmup;
 	return 0;
 }
 
@@ -340,7 +409,7 @@ static void prompted_forward(struct fcl_strategy *s, struct fcl_mlp *m, const fl
 static void compute_query(struct fcl_strategy *s, const float *x, size_t rows, float *q)
 {
 	struct mvp *p = s->priv;
-	if (s->cfg.mvp.query == FCL_MVP_QUERY_BACKBONE) {
+	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE) {
 		fcl_mlp_forward(&p->qnet, x, rows);
 		memcpy(q, p->qnet.acts[s->n_layers - 1], rows * p->dq * sizeof(float));
 	} else {
@@ -348,17 +417,17 @@ static void compute_query(struct fcl_strategy *s, const float *x, size_t rows, f
 	}
 }
 
-void fcl__mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq)
+void fcl_mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq)
 {
 	struct mvp *p = s->priv;
 	compute_query(s, x, B, q);
 	*dq = p->dq;
 }
 
-static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
+static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
 {
 	struct mvp *p = s->priv;
-	const struct fcl_strategy_config *cfg = &s->cfg;
+	const struct mvp_params *cfg = FCL_STRATEGY_PARAMS(s, struct mvp_params);
 	uint32_t L = m->n_layers;
 	size_t rows = b->n_new + b->n_rep, C = s->C, d = s->d, P = p->P, dq = p->dq;
 	const float *W = m->params + m->w_offset[L - 1], *bias = m->params + m->b_offset[L - 1];
@@ -430,7 +499,7 @@ static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 				float sg = sigmoid(p->masks[k]);
 				p->dmasks[k] += p->dgain[i * C + c] * 2.0f * sg * (1.0f - sg);
 			}
-	fcl__backward(s, m, NULL, s->dh, rows, offset_hook, s);
+	fcl_mlp_backward_logits(m, NULL, s->dh, rows, offset_hook, s);
 	/* 5. key loss; counts grow in training only */
 	loss += fcl_mvp_key_loss(p->dkeys, p->keys, p->q, p->sel, p->mass, rows, P, dq,
 				 cfg->mvp.contrastive);
@@ -467,10 +536,21 @@ static uint64_t mvp_checksum(const struct fcl_strategy *s)
 	return fcl_mix64(h) ^ fcl_hash64(p->cnt, p->P * sizeof(uint32_t));
 }
 
-const struct fcl__strategy_ops fcl__mvp_ops = {.replay_draws = 1,
-					       .init = mvp_init,
-					       .fini = mvp_fini,
-					       .round_begin = mvp_round_begin,
-					       .step = mvp_step,
-					       .after_step = mvp_after_step,
-					       .checksum = mvp_checksum};
+static const struct fcl_strategy_ops ops = {.replay_draws = 1,
+					    .init = mvp_init,
+					    .fini = mvp_fini,
+					    .round_begin = mvp_round_begin,
+					    .step = mvp_step,
+					    .after_step = mvp_after_step,
+					    .checksum = mvp_checksum};
+
+const struct fcl_strategy_method fcl_strategy_mvp = {
+    .name = "mvp",
+    .summary = "MVP: key-selected prompts and class masks, focal and AFS-scaled logits",
+    .keys = keys,
+    .params_size = sizeof(struct mvp_params),
+    .defaults = defaults,
+    .takes_memory = 1,
+    .min_hidden = 1,
+    .ops = &ops,
+};

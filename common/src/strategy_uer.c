@@ -11,12 +11,28 @@
  * /work/shared/reference/online_cl.md 1b).
  */
 #include "fcl/model.h"
-#include "strategy-private.h"
+#include "fcl/schema.h"
+#include "fcl/strategy_impl.h"
 
 #include <math.h>
 #include <string.h>
 
 #define UER_EPS 1e-6f
+
+struct uer_params {
+	float scale;
+};
+
+static const struct fcl_key keys[] = {
+    FCL_KEY_F32("scale", struct uer_params, scale, 0, FCL_OPEN, HUGE_VAL, 0,
+		"cosine-logit scale s of the stream rows"),
+    {0},
+};
+
+static void defaults(void *params)
+{
+	*(struct uer_params *)params = (struct uer_params){.scale = 1.0f / 0.09f};
+}
 
 static float norm(const float *v, size_t n)
 {
@@ -69,7 +85,7 @@ void fcl_uer_cos_backward(float *dh, float *dW, const float *dz, const float *h,
 	}
 }
 
-static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b)
+static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
 {
 	uint32_t L = m->n_layers;
 	size_t nn = b->n_new, nr = b->n_rep, rows = nn + nr, d = s->d, C = s->C;
@@ -82,10 +98,10 @@ static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 	memset(s->dz, 0, rows * C * sizeof(float));
 	memset(s->dh, 0, rows * d * sizeof(float));
 	/* stream rows: angle only */
-	fcl_uer_cos_forward(s->z, h, W, nn, d, C, s->cfg.scale);
+	fcl_uer_cos_forward(s->z, h, W, nn, d, C, FCL_STRATEGY_PARAMS(s, struct uer_params)->scale);
 	l = fcl_cl_xent(s->z, b->y, nn, C, b->exposed, s->probs, NULL);
 	fcl_cl_xent_grad(s->dz, s->probs, b->y, nn, C, b->exposed, NULL, 1.0f);
-	fcl_uer_cos_backward(s->dh, dW, s->dz, h, W, nn, d, C, s->cfg.scale);
+	fcl_uer_cos_backward(s->dh, dW, s->dz, h, W, nn, d, C, FCL_STRATEGY_PARAMS(s, struct uer_params)->scale);
 	/* replay rows: dot product, no bias */
 	if (nr) {
 		float *zr = s->z + nn * C, *dzr = s->dz + nn * C;
@@ -95,8 +111,19 @@ static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 		memset(s->zsave, 0, C * sizeof(float)); /* bias gradient, dropped */
 		fcl_dense_backward(s->dh + nn * d, dW, s->zsave, dzr, h + nn * d, W, nr, d, C);
 	}
-	fcl__backward(s, m, NULL, s->dh, rows, NULL, NULL);
+	fcl_mlp_backward_logits(m, NULL, s->dh, rows, NULL, NULL);
 	return l;
 }
 
-const struct fcl__strategy_ops fcl__uer_ops = {.replay_draws = 1, .step = uer_step};
+static const struct fcl_strategy_ops ops = {.replay_draws = 1, .step = uer_step};
+
+const struct fcl_strategy_method fcl_strategy_uer = {
+    .name = "uer",
+    .summary = "UER: stream rows through the angle (cosine logits), replay through the dot product",
+    .keys = keys,
+    .params_size = sizeof(struct uer_params),
+    .defaults = defaults,
+    .takes_memory = 1,
+    .min_hidden = 0,
+    .ops = &ops,
+};

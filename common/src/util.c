@@ -153,3 +153,12 @@ bad:
 	free(out);
 	return -EINVAL;
 }
+
+float *fcl_alloc_floats(size_t n)
+{
+	size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+	float *p = aligned_alloc(64, bytes ? bytes : 64);
+	if (p)
+		memset(p, 0, bytes ? bytes : 64);
+	return p;
+}

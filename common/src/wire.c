@@ -10,8 +10,54 @@
 const char *fcl_msg_type_name(enum fcl_msg_type type)
 {
 	static const char *const names[] = {"none",   "hello",    "welcome", "round_start",
-					    "client_update", "shutdown", "error", "sketch"};
+					    "client_update", "shutdown", "error", "rule"};
 	return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "unknown";
+}
+
+/* Points the protobuf view at x's arrays; NULL when x is empty. */
+static Fcl__V1__Extras *encode_extras(const struct fcl_extras *x, Fcl__V1__Extras *e,
+				      Fcl__V1__Tensor *t, Fcl__V1__Tensor **tp)
+{
+	if (!x->n_tensors && !x->n_ints && !x->n_reals)
+		return NULL;
+	for (uint32_t i = 0; i < x->n_tensors && i < FCL_EXTRAS_MAX; i++) {
+		fcl__v1__tensor__init(&t[i]);
+		t[i].rows = x->t[i].rows;
+		t[i].cols = x->t[i].cols;
+		t[i].values = (float *)x->t[i].v;
+		t[i].n_values = (size_t)x->t[i].rows * x->t[i].cols;
+		tp[i] = &t[i];
+	}
+	e->tensors = tp;
+	e->n_tensors = x->n_tensors;
+	e->ints = (uint64_t *)x->ints;
+	e->n_ints = x->n_ints;
+	e->reals = (double *)x->reals;
+	e->n_reals = x->n_reals;
+	return e;
+}
+
+/* 1 when the decoded extras fit and every tensor holds rows x cols values. */
+static int decode_extras(const Fcl__V1__Extras *e, struct fcl_extras *x)
+{
+	memset(x, 0, sizeof *x);
+	if (!e)
+		return 1;
+	if (e->n_tensors > FCL_EXTRAS_MAX || e->n_ints > FCL_EXTRAS_MAX ||
+	    e->n_reals > FCL_EXTRAS_MAX)
+		return 0;
+	for (size_t i = 0; i < e->n_tensors; i++) {
+		const Fcl__V1__Tensor *t = e->tensors[i];
+		if ((uint64_t)t->rows * t->cols != t->n_values)
+			return 0;
+		x->t[i] = (struct fcl_tensor){.v = t->values, .rows = t->rows, .cols = t->cols};
+	}
+	x->n_tensors = (uint32_t)e->n_tensors;
+	x->n_ints = (uint32_t)e->n_ints;
+	x->n_reals = (uint32_t)e->n_reals;
+	memcpy(x->ints, e->ints, e->n_ints * sizeof *x->ints);
+	memcpy(x->reals, e->reals, e->n_reals * sizeof *x->reals);
+	return 1;
 }
 
 int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
@@ -23,8 +69,10 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 	Fcl__V1__ClientUpdate update = FCL__V1__CLIENT_UPDATE__INIT;
 	Fcl__V1__Shutdown shutdown = FCL__V1__SHUTDOWN__INIT;
 	Fcl__V1__Error error = FCL__V1__ERROR__INIT;
-	Fcl__V1__SketchRequest req = FCL__V1__SKETCH_REQUEST__INIT;
-	Fcl__V1__Sketch sketch = FCL__V1__SKETCH__INIT;
+	Fcl__V1__RuleMessage rule = FCL__V1__RULE_MESSAGE__INIT;
+	Fcl__V1__Extras extras = FCL__V1__EXTRAS__INIT;
+	Fcl__V1__Tensor tensors[FCL_EXTRAS_MAX], *tptr[FCL_EXTRAS_MAX];
+	Fcl__V1__Extras *x = encode_extras(&m->extras, &extras, tensors, tptr);
 
 	env.round = m->round;
 	env.client_id = m->client_id;
@@ -55,20 +103,7 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		start.n_params = m->n_values;
 		start.client_ids = (uint32_t *)m->ids;
 		start.n_client_ids = m->n_ids;
-		start.control = (float *)m->control;
-		start.n_control = m->n_control;
-		if (m->sketch_requested) {
-			req.dims = (uint32_t *)m->sk_dims;
-			req.n_dims = m->sk_layers;
-			req.basis_cols = (uint32_t *)m->sk_basis_cols;
-			req.n_basis_cols = m->sk_layers;
-			req.sketch_cols = (uint32_t *)m->sk_cols;
-			req.n_sketch_cols = m->sk_layers;
-			req.bases = (float *)m->sk_bases;
-			req.n_bases = m->n_sk_bases;
-			req.k_rule = m->k_rule;
-			start.sketch = &req;
-		}
+		start.rule = x;
 		env.body_case = FCL__V1__ENVELOPE__BODY_ROUND_START;
 		env.round_start = &start;
 		break;
@@ -78,21 +113,14 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		update.n_update = m->n_values;
 		update.loss = m->loss;
 		update.train_seconds = m->train_seconds;
-		update.control_delta = (float *)m->control;
-		update.n_control_delta = m->n_control;
+		update.rule = x;
 		env.body_case = FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE;
 		env.client_update = &update;
 		break;
-	case FCL_MSG_SKETCH:
-		sketch.layer = m->layer;
-		sketch.rows = m->rows;
-		sketch.cols = m->cols;
-		sketch.y = (float *)m->values;
-		sketch.n_y = m->n_values;
-		sketch.ratio = m->ratio;
-		sketch.n_samples = m->n_samples;
-		env.body_case = FCL__V1__ENVELOPE__BODY_SKETCH;
-		env.sketch = &sketch;
+	case FCL_MSG_RULE:
+		rule.rule = x;
+		env.body_case = FCL__V1__ENVELOPE__BODY_RULE_MESSAGE;
+		env.rule_message = &rule;
 		break;
 	case FCL_MSG_SHUTDOWN:
 		shutdown.reason = (char *)(m->text ? m->text : "");
@@ -123,6 +151,7 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 	Fcl__V1__Envelope *env = fcl__v1__envelope__unpack(NULL, len, buf);
 	if (!env)
 		return -EPROTO;
+	int ok = 1;
 	m->round = env->round;
 	m->client_id = env->client_id;
 	switch (env->body_case) {
@@ -150,35 +179,11 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->round_start->n_params;
 		m->ids = env->round_start->client_ids;
 		m->n_ids = env->round_start->n_client_ids;
-		m->control = env->round_start->control;
-		m->n_control = env->round_start->n_control;
-		if (env->round_start->sketch) {
-			const Fcl__V1__SketchRequest *r = env->round_start->sketch;
-			/* the three per-layer lists must agree */
-			if (r->n_dims != r->n_basis_cols || r->n_dims != r->n_sketch_cols) {
-				fcl__v1__envelope__free_unpacked(env, NULL);
-				memset(m, 0, sizeof *m);
-				return -EPROTO;
-			}
-			m->sketch_requested = 1;
-			m->sk_layers = r->n_dims;
-			m->sk_dims = r->dims;
-			m->sk_basis_cols = r->basis_cols;
-			m->sk_cols = r->sketch_cols;
-			m->sk_bases = r->bases;
-			m->n_sk_bases = r->n_bases;
-			m->k_rule = r->k_rule;
-		}
+		ok = decode_extras(env->round_start->rule, &m->extras);
 		break;
-	case FCL__V1__ENVELOPE__BODY_SKETCH:
-		m->type = FCL_MSG_SKETCH;
-		m->layer = env->sketch->layer;
-		m->rows = env->sketch->rows;
-		m->cols = env->sketch->cols;
-		m->values = env->sketch->y;
-		m->n_values = env->sketch->n_y;
-		m->ratio = env->sketch->ratio;
-		m->n_samples = env->sketch->n_samples;
+	case FCL__V1__ENVELOPE__BODY_RULE_MESSAGE:
+		m->type = FCL_MSG_RULE;
+		ok = decode_extras(env->rule_message->rule, &m->extras);
 		break;
 	case FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE:
 		m->type = FCL_MSG_CLIENT_UPDATE;
@@ -187,8 +192,7 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->client_update->n_update;
 		m->loss = env->client_update->loss;
 		m->train_seconds = env->client_update->train_seconds;
-		m->control = env->client_update->control_delta;
-		m->n_control = env->client_update->n_control_delta;
+		ok = decode_extras(env->client_update->rule, &m->extras);
 		break;
 	case FCL__V1__ENVELOPE__BODY_SHUTDOWN:
 		m->type = FCL_MSG_SHUTDOWN;
@@ -200,6 +204,10 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->text = env->error->message;
 		break;
 	default:
+		ok = 0;
+		break;
+	}
+	if (!ok) {
 		fcl__v1__envelope__free_unpacked(env, NULL);
 		memset(m, 0, sizeof *m);
 		return -EPROTO;

@@ -15,9 +15,9 @@ check "every layer's basis grows at every task end (norm rule)" grows
 check "every participant's sketches were used" \
 	sh -c "! awk -F, 'NR > 1 && \$9 != 4' '$work/one/fot.csv' | grep -q ."
 check "a run where client 1 sends NaN sketches completes" \
-	run nan --procs 2 --client-arg=--fault=sketch-nan:1
+	run nan --procs 2 --client-arg=--fault=rule-nan:1
 check "its NaN sketches are rejected and logged" \
-	grep -q "from client 1 rejected: non-finite values" "$work/nan/server.log"
+	grep -q "fot message from client 1 rejected: non-finite values" "$work/nan/server.log"
 check "the other clients' sketches still grow the bases" \
 	awk -F, 'NR > 1 && $8 > 0 { ok = 1 } END { exit !ok }' "$work/nan/fot.csv"
 finish

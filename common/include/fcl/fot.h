@@ -14,9 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fcl/scenario.h"
-
 struct fcl_rng;
+
+enum fcl_k_rule {
+	FCL_K_RULE_NORM,   /* FOT authors' code: r = |R|/|A|, at least one new direction */
+	FCL_K_RULE_ENERGY, /* GPM: r = |R|^2/|A|^2, no direction when none is needed */
+};
 
 /* M (rows, d) <- M - (M U) U^T; U (d, k) with orthonormal columns; tmp (rows, k).
  * Two sgemm calls, no (d, d) projector. k == 0 leaves M alone. */

@@ -40,8 +40,19 @@ const float *fcl_mlp_forward(struct fcl_mlp *m, const float *x, size_t batch);
 /* Softmax cross-entropy of the last forward's logits against y (batch): mean loss.
  * Also leaves softmax probabilities in m->probs. */
 float fcl_mlp_loss(struct fcl_mlp *m, const int32_t *y, size_t batch);
-/* Backward of mean softmax cross-entropy; accumulates (+=) into grads. */
+/* Backward of mean softmax cross-entropy after fcl_mlp_loss (the gradient
+ * of the logits replaces m->probs); accumulates (+=) into grads. */
 void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch);
+
+/* Called with the gradient of layer l's pre-activation output (B, sizes[l+1]). */
+typedef void (*fcl_mlp_preact_hook)(void *ctx, uint32_t layer, const float *dpre, size_t B);
+/* Backpropagates the last forward from dz (B, classes), the gradient of the
+ * logits, into the head (dW, db and the features' gradient), adds dh_extra
+ * (B, sizes[n_layers - 1]) to the features' gradient when not NULL, then goes
+ * through the hidden layers, calling hook (if any) at each. dz may be NULL
+ * (dh_extra only). dz must not be m->dacts[0/1]. Accumulates into grads. */
+void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh_extra, size_t B,
+			     fcl_mlp_preact_hook hook, void *ctx);
 void fcl_mlp_zero_grad(struct fcl_mlp *m);
 
 /* Reference pieces, exposed for finite-difference tests. */
@@ -66,15 +77,16 @@ struct fcl_sgd {
 	float lr, momentum, weight_decay;
 	float *velocity; /* (n_params) owned, NULL until momentum > 0 is first used */
 	size_t n;
-	/* FedProx: g += prox_mu (w - prox_anchor) when prox_anchor is set (borrowed, (n)) */
-	float prox_mu;
-	const float *prox_anchor;
-	/* SCAFFOLD: g += grad_offset (= c - c_i) when set (borrowed, (n)) */
-	const float *grad_offset;
+	/* A rule's term added to every gradient (fcl/rule.h before_train): called
+	 * with g = grads + weight_decay * params, to add to g in place. NULL: none. */
+	void (*grad_hook)(void *ctx, const float *params, float *g, size_t n);
+	void *hook_ctx;
 };
 void fcl_sgd_init(struct fcl_sgd *opt, float lr, float momentum, float weight_decay);
 void fcl_sgd_fini(struct fcl_sgd *opt);
-void fcl_sgd_reset(struct fcl_sgd *opt); /* forget the velocity */
-int fcl_sgd_step(struct fcl_sgd *opt, float *params, const float *grads, size_t n);
+void fcl_sgd_reset(struct fcl_sgd *opt); /* forget the velocity (the hook stays) */
+/* params -= lr * (momentum) (grads + weight_decay params + hook term); grads may
+ * be overwritten when a hook is set. */
+int fcl_sgd_step(struct fcl_sgd *opt, float *params, float *grads, size_t n);
 
 #endif

@@ -69,25 +69,7 @@ struct fcl_client_group {
 	double participation;
 };
 
-/* Server aggregation rules; each lives in common/src/agg_<name>.c (see fcl/aggregate.h). */
-enum fcl_rule_kind {
-	FCL_RULE_FEDAVG,
-	FCL_RULE_FOT,          /* FedAvg + orthogonal projection on old tasks' input subspaces */
-	FCL_RULE_FEDPROX,      /* FedAvg on the server; clients add (mu/2)|w - w_global|^2 */
-	FCL_RULE_FEDAVGM,      /* server momentum */
-	FCL_RULE_FEDADAM,      /* server Adam on the averaged update */
-	FCL_RULE_FEDYOGI,      /* server Yogi */
-	FCL_RULE_FEDNOVA,      /* normalised averaging by local step counts */
-	FCL_RULE_MEDIAN,       /* coordinate-wise median */
-	FCL_RULE_TRIMMED_MEAN, /* coordinate-wise trimmed mean */
-	FCL_RULE_KRUM,         /* Krum / Multi-Krum */
-	FCL_RULE_SCAFFOLD,     /* control variates on server and clients */
-};
-
-enum fcl_k_rule {
-	FCL_K_RULE_NORM,   /* FOT authors' code: r = |R|/|A|, at least one new direction */
-	FCL_K_RULE_ENERGY, /* GPM: r = |R|^2/|A|^2, no direction when none is needed */
-};
+struct fcl_rule; /* fcl/rule.h */
 
 struct fcl_scenario {
 	char name[64];
@@ -173,20 +155,9 @@ struct fcl_scenario {
 	} strategy_groups[FCL_SCENARIO_MAX_STRATEGY_GROUPS]; /* the last group holding a client wins */
 
 	struct {
-		enum fcl_rule_kind rule;
-		int weighted; /* FedAvg: weight by samples (1) or uniformly (0) */
-		/* fot */
-		double threshold;           /* epsilon_0 of the first task, (0, 1) */
-		double threshold_increment; /* added per task */
-		enum fcl_k_rule k_rule;
-		double sketch_columns;      /* sketch width c_l as a multiple of d_l */
-		/* fedprox */
-		float mu;
-		/* fedavgm, fedadam, fedyogi */
-		float server_lr, beta1, beta2, tau;
-		/* trimmed-mean: share cut at each end; krum: assumed faulty clients, selected */
-		double trim;
-		uint32_t byzantine, krum_select;
+		const struct fcl_rule *rule; /* aggregation.rule, from the registry */
+		/* the rule's own settings (its params struct, keys it declares) */
+		_Alignas(16) unsigned char params[FCL_METHOD_PARAMS_MAX];
 	} aggregation;
 
 	struct {

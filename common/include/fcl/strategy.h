@@ -26,53 +26,53 @@ struct fcl_mlp;
 struct fcl_sgd;
 struct fcl_dataset;
 
-enum fcl_strategy_kind {
-	FCL_STRATEGY_FINETUNE,
-	FCL_STRATEGY_ER,     /* CE over the concatenated stream + replay batch */
-	FCL_STRATEGY_ER_ACE, /* CE(new, classes of the batch) + CE(replay, exposed) */
-	FCL_STRATEGY_DERPP,  /* CE(new) + alpha MSE(logits, stored) + beta CE(replay) */
-	FCL_STRATEGY_LWF,    /* CE(new) + lambda KD_T(global model, model) on old classes */
-	FCL_STRATEGY_EWC,    /* CE + lambda sum F (theta - theta_round_start)^2, online F */
-	FCL_STRATEGY_UER,    /* scaled cosine CE(new) + dot-product CE(replay) */
-	FCL_STRATEGY_MVP,    /* keys, masks, prompts, GSF focal loss, AFS, key loss */
-	FCL_STRATEGY_GDUMB,  /* class-balanced greedy buffer; retrain from the initial model */
-};
+struct fcl_key;
+struct fcl_strategy_ops; /* fcl/strategy_impl.h */
 
-enum fcl_mvp_focal { FCL_MVP_FOCAL_SAMPLE, FCL_MVP_FOCAL_BATCH, FCL_MVP_FOCAL_OFF };
-enum fcl_mvp_query {
-	FCL_MVP_QUERY_PROJECTION, /* q = R x, a fixed random projection */
-	FCL_MVP_QUERY_BACKBONE,   /* q = h(x) of a frozen copy of the MLP after a warm-up */
-};
+#define FCL_METHOD_PARAMS_MAX 256
 
+/* A strategy as a scenario chooses it: the method, the settings every
+ * strategy shares, and the method's own settings (its params struct). */
 struct fcl_strategy_config {
-	enum fcl_strategy_kind kind;
-	uint32_t memory;   /* replay buffer capacity per client, in samples (0 = none) */
-	float alpha, beta; /* DER++ weights of the logit MSE and of the replay CE */
-	float lambda;      /* LwF distillation weight; EWC penalty weight */
-	float temperature; /* LwF */
-	float decay;       /* EWC: Fisher EMA factor (F = decay F + (1 - decay) g^2) */
-	float scale;       /* UER cosine-logit scale s */
-	int wa;            /* weight aligning of the head at each task end (any strategy) */
-	uint32_t epochs;   /* GDumb: epochs over the buffer in each round */
-	struct {
-		uint32_t pool; /* keys / e-prompts P */
-		enum fcl_mvp_query query;
-		uint32_t query_dim; /* random-projection query size */
-		uint32_t warmup;    /* backbone query: stream samples before the copy is frozen */
-		float alpha, gamma, margin;
-		enum fcl_mvp_focal focal;
-		int afs;         /* adaptive feature scaling in training */
-		int contrastive; /* contrastive key loss (else the L2P pull term) */
-		int mask;        /* learned class-wise logit masks */
-	} mvp;
+	const struct fcl_strategy_method *method;
+	uint32_t memory; /* replay buffer capacity per client, in samples (0 = none) */
+	int wa;          /* weight aligning of the head at each task end (any strategy) */
+	_Alignas(16) unsigned char params[FCL_METHOD_PARAMS_MAX];
 };
 
-/* Defaults (docs/scenarios.md): finetune, memory 0, alpha 0.3, beta 0.5,
- * lambda 1, T 2, decay 0.9, scale 1/0.09, MVP P 10, projection query of
- * size 64 (backbone warm-up 1000 samples), alpha 0.5,
- * gamma 2, margin 0.5, per-sample focal, AFS, contrastive, masks on. */
+/* What a strategy file (common/src/strategy_<name>.c) exports; listed once
+ * in common/src/registry.c. See docs/extending.md. */
+struct fcl_strategy_method {
+	const char *name;    /* strategy.name */
+	const char *summary; /* one line */
+	/* its own keys under strategy:, over its params (size <= FCL_METHOD_PARAMS_MAX) */
+	const struct fcl_key *keys;
+	size_t params_size;
+	void (*defaults)(void *params);
+	int takes_memory;         /* keeps a replay buffer: strategy.memory applies */
+	int task_incremental;     /* may run with tasks.generator task-incremental */
+	uint32_t min_hidden;      /* hidden layers the model needs */
+	const struct fcl_strategy_ops *ops;
+};
+
+/* The strategy of that name, or NULL; the i-th one (NULL past the last). */
+const struct fcl_strategy_method *fcl_strategy_find(const char *name);
+const struct fcl_strategy_method *fcl_strategy_at(size_t i);
+/* Adds a strategy at run time (tests, examples); -EEXIST or -ENOSPC. */
+int fcl_strategy_register(const struct fcl_strategy_method *method);
+void fcl_strategy_names(char *buf, size_t len); /* "finetune, er, ..." */
+
+/* Defaults (docs/scenarios.md): finetune, memory 0, no weight aligning, and
+ * each method's own defaults when it is chosen. */
 void fcl_strategy_config_defaults(struct fcl_strategy_config *cfg);
-const char *fcl_strategy_kind_name(enum fcl_strategy_kind kind);
+/* Chooses a method by name with its default settings (memory and wa kept);
+ * -ENOENT for an unknown name. */
+int fcl_strategy_config_choose(struct fcl_strategy_config *cfg, const char *name);
+/* Sets one of the method's keys ("alpha", "mvp.focal") from text, as the
+ * scenario would; 0, -ENOENT or -EINVAL (why says). For tests and tools. */
+int fcl_strategy_config_set(struct fcl_strategy_config *cfg, const char *key, const char *value,
+			    char *why, size_t len);
+const char *fcl_strategy_name(const struct fcl_strategy_config *cfg);
 /* Does this strategy keep a replay buffer (when memory > 0)? */
 int fcl_strategy_uses_replay(const struct fcl_strategy_config *cfg);
 /* Bytes of replay state per buffered sample (id, task, label, DER++ logits). */
@@ -101,20 +101,25 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 			struct fcl_strategy **out);
 void fcl_strategy_destroy(struct fcl_strategy *s); /* NULL-safe */
 
-/* One round of local training on idx (n) in stream order, from whatever
- * parameters m holds. perms (n_tasks, entries may be NULL) are the pixel
- * permutations of the tasks; task is the task the samples belong to.
- * Every draw comes from (seed, purpose, client, round) streams.
- * Returns 0 and the mean training loss in *loss, or a negative errno. */
+/* One round of a logical client's local training. */
+struct fcl_train_round {
+	const struct fcl_dataset *ds;
+	const uint32_t *const *perms; /* (n_tasks) pixel permutations (entries may be NULL), or NULL */
+	uint32_t task;                /* the task the samples belong to */
+	const uint32_t *idx;          /* (n) sample ids in stream order */
+	size_t n;
+	uint32_t epochs;          /* offline passes this round (the online loop makes one) */
+	uint32_t round;           /* seeds this round's draws */
+	const uint8_t *task_mask; /* task-incremental: (C) the classes the softmax covers, or NULL */
+};
+
+/* Trains from whatever parameters m holds. Every draw comes from
+ * (seed, purpose, client, round) streams. Returns 0 and the mean training
+ * loss in *loss, or a negative errno. With a task mask, the logits outside it
+ * are set to -1e30 before the model's own softmax cross-entropy (fine-tuning
+ * only: methods say whether they support it). */
 int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
-		       const struct fcl_dataset *ds, const uint32_t *const *perms, uint32_t task,
-		       const uint32_t *idx, size_t n, uint32_t round, float *loss);
-/* The same with the offline loop's number of passes given for this round
- * (the schedule's epochs); the online loop always makes one pass. */
-int fcl_strategy_train_epochs(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
-			      const struct fcl_dataset *ds, const uint32_t *const *perms,
-			      uint32_t task, const uint32_t *idx, size_t n, uint32_t epochs,
-			      uint32_t round, float *loss);
+		       const struct fcl_train_round *r, float *loss);
 
 /* Task end (the client's last round of a task, after fcl_strategy_train):
  * with cfg.wa, weight aligning (Zhao et al., 2020) rescales the head rows

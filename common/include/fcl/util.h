@@ -12,6 +12,9 @@ int fcl_mkdir_p(const char *path);
 int fcl_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole file; *out is owned and NUL-terminated. 0 or -errno. */
 int fcl_read_file(const char *path, char **out, size_t *len);
+/* n zeroed floats, 64-byte aligned (so BLAS takes the same code path in every
+ * process); free with free(). NULL when out of memory. */
+float *fcl_alloc_floats(size_t n);
 /* Parses "0-3,7,9-10" into a sorted, duplicate-free owned array. 0 or -EINVAL/-ENOMEM. */
 int fcl_parse_ids(const char *spec, uint32_t **ids, size_t *n);
 

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FCL_PROTOCOL_VERSION 1
+#include "fcl/extras.h"
+
+#define FCL_PROTOCOL_VERSION 2
 /* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
 #define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
 
@@ -21,7 +23,7 @@ enum fcl_msg_type {
 	FCL_MSG_CLIENT_UPDATE,
 	FCL_MSG_SHUTDOWN,
 	FCL_MSG_ERROR,
-	FCL_MSG_SKETCH,
+	FCL_MSG_RULE, /* a participant's extra message for the rule (extras) */
 };
 
 struct fcl_msg {
@@ -50,19 +52,8 @@ struct fcl_msg {
 	uint64_t n_samples;
 	float loss;
 	double train_seconds;
-	/* SCAFFOLD: round start: the server's c; client update: c_i+ - c_i (n_control) */
-	const float *control;
-	size_t n_control;
-	/* round start: FOT sketch request (sk_layers == 0: none) */
-	int sketch_requested;
-	size_t sk_layers;
-	const uint32_t *sk_dims, *sk_basis_cols, *sk_cols; /* (sk_layers) each */
-	const float *sk_bases;                             /* (n_sk_bases) */
-	size_t n_sk_bases;
-	uint32_t k_rule;
-	/* sketch: Y in values (rows * cols), n_samples */
-	uint32_t layer, rows, cols;
-	double ratio;
+	/* round start, client update, rule message: the rule's data */
+	struct fcl_extras extras;
 	/* shutdown, error */
 	int32_t code;
 	const char *text;

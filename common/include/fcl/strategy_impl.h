@@ -1,6 +1,14 @@
-/* common/src/strategy-private.h - what the strategy files share */
-#ifndef FCL_STRATEGY_PRIVATE_H
-#define FCL_STRATEGY_PRIVATE_H
+/* common/include/fcl/strategy_impl.h - for strategy authors: the loop's state and hooks
+ *
+ * A strategy file (common/src/strategy_<name>.c) includes this header,
+ * implements a struct fcl_strategy_ops (at least `step`) and exports a
+ * struct fcl_strategy_method naming it (fcl/strategy.h). The loop
+ * (strategy.c) owns batching, replay draws, the buffer and the SGD step;
+ * a strategy supplies the loss and its gradient, and any state of its own
+ * in s->priv. See docs/extending.md.
+ */
+#ifndef FCL_STRATEGY_IMPL_H
+#define FCL_STRATEGY_IMPL_H
 #include "fcl/model.h"
 #include "fcl/replay.h"
 #include "fcl/strategy.h"
@@ -9,7 +17,7 @@ struct fcl_rng;
 
 /* One SGD step's inputs. Rows of x/y: [0, n_new) the stream batch, then
  * n_rep replayed samples (slots rep), then n_rep2 more (slots rep2, DER++). */
-struct fcl__batch {
+struct fcl_strategy_batch {
 	const float *x;   /* (rows, dim) */
 	const int32_t *y; /* (rows) */
 	size_t n_new, n_rep, n_rep2;
@@ -18,15 +26,17 @@ struct fcl__batch {
 	const uint8_t *exposed; /* (C) classes this client has seen (all when not masking) */
 	const uint8_t *present; /* (C) classes of the stream batch */
 	int last_iter;          /* the last of the online_iter steps on this stream batch */
+	const uint8_t *task_mask; /* task-incremental: (C) the round's task classes, or NULL */
 };
 
-struct fcl__strategy_ops {
-	int replay_draws; /* replay draws per step when memory > 0: 0, 1 or 2 */
+struct fcl_strategy_ops {
+	int replay_draws;  /* replay draws per step when memory > 0: 0, 1 or 2 */
+	int replay_logits; /* the buffer keeps each sample's logits (DER++) */
 	int (*init)(struct fcl_strategy *s);
 	void (*fini)(struct fcl_strategy *s);
 	int (*round_begin)(struct fcl_strategy *s, struct fcl_mlp *m);
 	/* Fills m->grads (zeroed by the caller) and returns the loss. */
-	double (*step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl__batch *b);
+	double (*step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b);
 	/* After the SGD step on the MLP (strategy-owned parameters step here). */
 	void (*after_step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_sgd *opt);
 	uint64_t (*checksum)(const struct fcl_strategy *s);
@@ -43,7 +53,7 @@ struct fcl__strategy_ops {
 struct fcl_strategy {
 	struct fcl_strategy_config cfg;
 	struct fcl_loop_config loop;
-	const struct fcl__strategy_ops *ops;
+	const struct fcl_strategy_ops *ops;
 	uint64_t seed;
 	uint32_t client;
 	uint32_t n_layers, sizes[FCL_MLP_MAX_LAYERS + 1];
@@ -74,23 +84,14 @@ struct fcl_strategy {
 	void *priv; /* the strategy's own state */
 };
 
-extern const struct fcl__strategy_ops fcl__finetune_ops, fcl__er_ops, fcl__er_ace_ops,
-    fcl__derpp_ops, fcl__lwf_ops, fcl__ewc_ops, fcl__uer_ops, fcl__mvp_ops, fcl__gdumb_ops;
+/* The strategy's own settings: cfg.params as its params struct. */
+#define FCL_STRATEGY_PARAMS(s, type) ((const type *)(const void *)(s)->cfg.params)
 
-/* Called with the gradient of layer l's pre-activation output (B, sizes[l+1]). */
-typedef void (*fcl__preact_hook)(void *ctx, uint32_t layer, const float *dpre, size_t B);
-
-/* Backpropagates through the MLP of the last forward: dz (B, C) into the head
- * (dW, db, and dh), plus dh_extra (B, d) when not NULL, then through the
- * hidden layers. dz may be NULL (dh_extra only). Accumulates into m->grads. */
-void fcl__backward(struct fcl_strategy *s, struct fcl_mlp *m, const float *dz,
-		   const float *dh_extra, size_t B, fcl__preact_hook hook, void *ctx);
 /* Plain masked CE on rows [r0, r0 + n) of the last forward's logits, mean
  * over n times weight, gradient into s->dz; returns weight * mean CE. */
-double fcl__ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
+double fcl_strategy_ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
 		    size_t n, const uint8_t *mask, float weight);
-float *fcl__alloc_floats(size_t n);
 /* MVP: the queries of B inputs x (B, dim) into q (B, *dq), for tests. */
-void fcl__mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq);
+void fcl_mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq);
 
-#endif
+#endif /* FCL_STRATEGY_IMPL_H */
