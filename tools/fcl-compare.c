@@ -218,15 +218,42 @@ static double std_of(const struct result *r, size_t n, size_t off)
 	return sqrt(s / (double)(n - 1)); /* sample standard deviation */
 }
 
-int main(int argc, char **argv)
-{
-	const char *strategies_arg = NULL;
-	const char *scenario = NULL, *rules_arg = NULL, *out_arg = NULL, *procs = NULL;
+/* The comparison: what the command line asks for, the scenario, the runs. */
+struct compare {
+	const char *scenario, *rules_arg, *strategies_arg, *out_arg, *procs;
+	/* --set edits, the resolved data path, then room for a run's rule, seed
+	 * and strategy */
 	const char *sets[MAX_SETS + 4];
+	size_t n_sets;
 	char *client_args[64];
-	size_t n_sets = 0, n_client_args = 0;
-	unsigned long n_seeds = 1;
+	size_t n_client_args;
+	unsigned long n_seeds;
 
+	struct fcl_scenario sc; /* as given */
+	char *text;             /* its YAML, which every run edits */
+	size_t len;
+	char data_set[FCL_SCENARIO_PATH_MAX + 16];
+
+	/* combination ri: rule rule_of[ri] with strategy strat_of[ri] ("": the
+	 * scenario's), labelled rules[ri] */
+	char rules[MAX_RULES * MAX_RULES][72], rule_of[MAX_RULES * MAX_RULES][32];
+	char strat_of[MAX_RULES * MAX_RULES][32];
+	size_t n_rules;
+
+	char out[PATH_MAX - 128]; /* output folder */
+	char sim[PATH_MAX + 16];  /* fcl-sim, next to us */
+	struct result *res;       /* (n_rules * n_seeds) run ri * n_seeds + si */
+};
+
+/* What one run writes: the derived scenario, the run folder, fcl-sim's log. */
+struct run_files {
+	char yaml[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
+};
+
+/* Returns -1 to exit 0 (--help), 0 to go on, 2 on a usage error. */
+static int parse_args(struct compare *c, int argc, char **argv)
+{
+	c->n_seeds = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -243,196 +270,216 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
-			return 0;
+			return -1;
 		} else if (!strcmp(a, "--rules") && v) {
-			rules_arg = v;
+			c->rules_arg = v;
 			i++;
 		} else if (!strcmp(a, "--seeds") && v) {
-			n_seeds = strtoul(v, NULL, 10);
+			c->n_seeds = strtoul(v, NULL, 10);
 			i++;
 		} else if (!strcmp(a, "--out") && v) {
-			out_arg = v;
+			c->out_arg = v;
 			i++;
 		} else if (!strcmp(a, "--procs") && v) {
-			procs = v;
+			c->procs = v;
 			i++;
-		} else if (!strcmp(a, "--set") && v && n_sets < MAX_SETS) {
-			sets[n_sets++] = v;
+		} else if (!strcmp(a, "--set") && v && c->n_sets < MAX_SETS) {
+			c->sets[c->n_sets++] = v;
 			i++;
-		} else if (!strcmp(a, "--client-arg") && v && n_client_args < 64) {
-			client_args[n_client_args++] = (char *)v;
+		} else if (!strcmp(a, "--client-arg") && v && c->n_client_args < 64) {
+			c->client_args[c->n_client_args++] = (char *)v;
 			i++;
 		} else if (!strcmp(a, "--strategies") && v) {
-			strategies_arg = v;
+			c->strategies_arg = v;
 			i++;
 		} else if (joined) {
 			usage(stderr);
 			return 2;
-		} else if (a[0] != '-' && !scenario) {
-			scenario = a;
+		} else if (a[0] != '-' && !c->scenario) {
+			c->scenario = a;
 		} else {
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (!scenario || !rules_arg || n_seeds == 0 || n_seeds > 1000) {
+	if (!c->scenario || !c->rules_arg || c->n_seeds == 0 || c->n_seeds > 1000) {
 		usage(stderr);
 		return 2;
 	}
+	return 0;
+}
 
-	/* the scenario as given, checked */
-	struct fcl_scenario sc;
-	char err[1024], *text;
-	size_t len;
-	if (fcl_scenario_load(&sc, scenario, &text, &len, err, sizeof err) != 0) {
+/* The scenario as given, checked; 0 or 2 after saying why. */
+static int load_scenario(struct compare *c)
+{
+	char err[1024];
+
+	if (fcl_scenario_load(&c->sc, c->scenario, &c->text, &c->len, err, sizeof err) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
 	/* the data path resolved against the scenario's folder, so derived files work anywhere */
-	char data_set[FCL_SCENARIO_PATH_MAX + 16];
-	snprintf(data_set, sizeof data_set, "data.path=\"%s\"", sc.data.path);
+	snprintf(c->data_set, sizeof c->data_set, "data.path=\"%s\"", c->sc.data.path);
 	int path_set = 0;
-	for (size_t i = 0; i < n_sets; i++)
-		path_set |= strncmp(sets[i], "data.path=", 10) == 0;
-	if (!path_set && sc.data.kind != FCL_DATASET_SYNTHETIC)
-		sets[n_sets++] = data_set;
+	for (size_t i = 0; i < c->n_sets; i++)
+		path_set |= strncmp(c->sets[i], "data.path=", 10) == 0;
+	if (!path_set && c->sc.data.kind != FCL_DATASET_SYNTHETIC)
+		c->sets[c->n_sets++] = c->data_set;
+	return 0;
+}
 
-	/* combinations: every rule, crossed with every strategy when given */
-	static char rules[MAX_RULES * MAX_RULES][72], rule_of[MAX_RULES * MAX_RULES][32];
-	static char strat_of[MAX_RULES * MAX_RULES][32];
-	char rl[MAX_RULES][32], stl[MAX_RULES][32];
-	size_t n_rl = 0, n_sl = 0, n_rules = 0;
-	char *list = strdup(rules_arg), *save = NULL;
-	for (char *r = strtok_r(list, ",", &save); r && n_rl < MAX_RULES;
+/* The first MAX_RULES names of a comma-separated list. */
+static size_t split_list(const char *arg, char (*names)[32])
+{
+	char *list = strdup(arg), *save = NULL;
+	size_t n = 0;
+
+	for (char *r = strtok_r(list, ",", &save); r && n < MAX_RULES;
 	     r = strtok_r(NULL, ",", &save))
-		snprintf(rl[n_rl++], sizeof rl[0], "%s", r);
+		snprintf(names[n++], sizeof names[0], "%s", r);
 	free(list);
-	if (strategies_arg) {
-		list = strdup(strategies_arg);
-		save = NULL;
-		for (char *r = strtok_r(list, ",", &save); r && n_sl < MAX_RULES;
-		     r = strtok_r(NULL, ",", &save))
-			snprintf(stl[n_sl++], sizeof stl[0], "%s", r);
-		free(list);
-	}
+	return n;
+}
+
+/* Every rule, crossed with every strategy when given. */
+static int make_combinations(struct compare *c)
+{
+	char rl[MAX_RULES][32], stl[MAX_RULES][32];
+	size_t n_rl = split_list(c->rules_arg, rl), n_sl = 0;
+
+	if (c->strategies_arg)
+		n_sl = split_list(c->strategies_arg, stl);
 	for (size_t a = 0; a < n_rl; a++)
 		for (size_t b = 0; b < (n_sl ? n_sl : 1); b++) {
-			int w1 = snprintf(rule_of[n_rules], sizeof rule_of[0], "%s", rl[a]);
-			int w2 = snprintf(strat_of[n_rules], sizeof strat_of[0], "%s",
+			size_t k = c->n_rules;
+			int w1 = snprintf(c->rule_of[k], sizeof c->rule_of[0], "%s", rl[a]);
+			int w2 = snprintf(c->strat_of[k], sizeof c->strat_of[0], "%s",
 					  n_sl ? stl[b] : "");
-			int w3 = snprintf(rules[n_rules], sizeof rules[0], "%s%s%s", rl[a],
+			int w3 = snprintf(c->rules[k], sizeof c->rules[0], "%s%s%s", rl[a],
 					  n_sl ? "/" : "", n_sl ? stl[b] : "");
 			if (w1 < 0 || w2 < 0 || w3 < 0)
 				return 2;
-			n_rules++;
+			c->n_rules++;
 		}
+	return 0;
+}
 
-	char out[PATH_MAX - 128];
-	if (out_arg) {
-		snprintf(out, sizeof out, "%s", out_arg);
+/* --out, or runs/compare-<name>-<time>; and fcl-sim next to us. 0 or 2. */
+static int prepare_paths(struct compare *c)
+{
+	if (c->out_arg) {
+		snprintf(c->out, sizeof c->out, "%s", c->out_arg);
 	} else {
 		time_t t = time(NULL);
 		struct tm tm;
 		char stamp[32];
 		localtime_r(&t, &tm);
 		strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-		snprintf(out, sizeof out, "runs/compare-%s-%s", sc.name, stamp);
+		snprintf(c->out, sizeof c->out, "runs/compare-%s-%s", c->sc.name, stamp);
 	}
-	if (fcl_mkdir_p(out) != 0) {
-		fprintf(stderr, "fcl-compare: cannot create %s\n", out);
+	if (fcl_mkdir_p(c->out) != 0) {
+		fprintf(stderr, "fcl-compare: cannot create %s\n", c->out);
 		return 2;
 	}
 
-	char self[PATH_MAX], sim[PATH_MAX + 16];
+	char self[PATH_MAX];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (sl <= 0) {
 		fprintf(stderr, "fcl-compare: cannot find myself\n");
 		return 2;
 	}
 	self[sl] = '\0';
-	snprintf(sim, sizeof sim, "%s/fcl-sim", dirname(self));
+	snprintf(c->sim, sizeof c->sim, "%s/fcl-sim", dirname(self));
+	return 0;
+}
 
-	size_t n_runs = n_rules * n_seeds;
-	struct result *res = calloc(n_runs, sizeof *res);
-	int failed = 0;
-	for (size_t ri = 0; ri < n_rules; ri++) {
-		for (unsigned long si = 0; si < n_seeds; si++) {
-			struct result *r = &res[ri * n_seeds + si];
-			char rule_set[64], seed_set[64], strat_set[64], path[PATH_MAX];
-			char dir[PATH_MAX], log[PATH_MAX], stem[80];
-			char *dtext;
-			size_t dlen;
-			snprintf(r->rule, sizeof r->rule, "%s", rules[ri]);
-			r->seed = sc.seed + si;
-			snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", rule_of[ri]);
-			if (snprintf(strat_set, sizeof strat_set, "strategy.name=%s",
-				     strat_of[ri]) < 0)
-				return 2;
-			if (snprintf(stem, sizeof stem, "%s%s%s", rule_of[ri],
-				     strat_of[ri][0] ? "-" : "", strat_of[ri]) < 0)
-				return 2;
-			snprintf(seed_set, sizeof seed_set, "seed=%llu",
-				 (unsigned long long)r->seed);
-			sets[n_sets] = rule_set;
-			sets[n_sets + 1] = seed_set;
-			sets[n_sets + 2] = strat_set;
-			struct fcl_scenario check;
-			if (fcl_scenario_override(text, len, sets,
-						  n_sets + 2 + (strat_of[ri][0] != 0), &dtext,
-						  &dlen, err, sizeof err) != 0 ||
-			    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) !=
-				0) {
-				fprintf(stderr, "fcl-compare: rule %s: %s\n", rules[ri], err);
-				return 2;
-			}
-			snprintf(path, sizeof path, "%s/%s-seed%llu.yaml", out, stem,
-				 (unsigned long long)r->seed);
-			snprintf(dir, sizeof dir, "%s/%s-seed%llu", out, stem,
-				 (unsigned long long)r->seed);
-			if (snprintf(log, sizeof log, "%s.log", dir) >= (int)sizeof log)
-				return 2;
-			int wrc = fcl_write_file_atomic(path, dtext, dlen);
-			free(dtext);
-			if (wrc != 0) {
-				fprintf(stderr, "fcl-compare: cannot write %s\n", path);
-				return 2;
-			}
-			fprintf(stderr, "fcl-compare: %s seed %llu ...", rules[ri],
-				(unsigned long long)r->seed);
-			double t0 = now();
-			int rc = run_sim(sim, path, dir, procs, client_args, n_client_args, log);
-			r->wall = now() - t0;
-			r->ok = rc == 0 && read_metrics(dir, r) == 0;
-			if (!r->ok || isnan(r->a_auc))
-				r->a_auc = read_auc(dir, check.tasks.rounds_per_task);
-			read_traffic(dir, r);
-			fprintf(stderr,
-				r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",
-				r->ok ? 100 * r->acc : 0.0, r->wall, r->ok ? "" : log);
-			failed += !r->ok;
-		}
-	}
+/* Writes the scenario of combination ri with seed r->seed (the text with
+ * aggregation.rule, seed, strategy.name and the --set edits applied, checked)
+ * to f->yaml; *rounds_per_task is its tasks.rounds_per_task. 0 or 2. */
+static int write_derived(struct compare *c, size_t ri, const struct result *r, struct run_files *f,
+			 uint32_t *rounds_per_task)
+{
+	char rule_set[64], seed_set[64], strat_set[64], stem[80], err[1024];
+	char *dtext;
+	size_t dlen;
 
-	/* the table */
-	char csv_path[PATH_MAX], md_path[PATH_MAX];
-	snprintf(csv_path, sizeof csv_path, "%s/compare.csv", out);
-	snprintf(md_path, sizeof md_path, "%s/compare.md", out);
-	FILE *csv = fopen(csv_path, "w"), *md = fopen(md_path, "w");
-	if (!csv || !md) {
-		fprintf(stderr, "fcl-compare: cannot write the tables in %s\n", out);
+	snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", c->rule_of[ri]);
+	if (snprintf(strat_set, sizeof strat_set, "strategy.name=%s", c->strat_of[ri]) < 0)
+		return 2;
+	if (snprintf(stem, sizeof stem, "%s%s%s", c->rule_of[ri], c->strat_of[ri][0] ? "-" : "",
+		     c->strat_of[ri]) < 0)
+		return 2;
+	snprintf(seed_set, sizeof seed_set, "seed=%llu", (unsigned long long)r->seed);
+	c->sets[c->n_sets] = rule_set;
+	c->sets[c->n_sets + 1] = seed_set;
+	c->sets[c->n_sets + 2] = strat_set;
+	struct fcl_scenario check;
+	if (fcl_scenario_override(c->text, c->len, c->sets,
+				  c->n_sets + 2 + (c->strat_of[ri][0] != 0), &dtext, &dlen, err,
+				  sizeof err) != 0 ||
+	    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) != 0) {
+		fprintf(stderr, "fcl-compare: rule %s: %s\n", c->rules[ri], err);
 		return 2;
 	}
-	fprintf(csv, "rule,seed,complete,final_acc,forgetting_first,forgetting_max,bwt,"
-		     "avg_incremental_acc,a_auc,wall_seconds,bytes_up,bytes_down\n");
-	fprintf(
-	    md,
-	    "Scenario `%s` (%s), %lu seed(s) from %llu; accuracy and forgetting in %%/points.\n\n",
-	    sc.name, scenario, n_seeds, (unsigned long long)sc.seed);
-	fprintf(md, "| rule | seed | final ACC | FGT (first) | FGT (max) | BWT | A_inc | A_auc | "
-		    "wall s | MB up | MB down |\n");
-	fprintf(md, "|---|---|---|---|---|---|---|---|---|---|---|\n");
-	for (size_t i = 0; i < n_runs; i++) {
-		const struct result *r = &res[i];
+	*rounds_per_task = check.tasks.rounds_per_task;
+	snprintf(f->yaml, sizeof f->yaml, "%s/%s-seed%llu.yaml", c->out, stem,
+		 (unsigned long long)r->seed);
+	snprintf(f->dir, sizeof f->dir, "%s/%s-seed%llu", c->out, stem,
+		 (unsigned long long)r->seed);
+	if (snprintf(f->log, sizeof f->log, "%s.log", f->dir) >= (int)sizeof f->log)
+		return 2;
+	int wrc = fcl_write_file_atomic(f->yaml, dtext, dlen);
+	free(dtext);
+	if (wrc != 0) {
+		fprintf(stderr, "fcl-compare: cannot write %s\n", f->yaml);
+		return 2;
+	}
+	return 0;
+}
+
+/* Runs fcl-sim on the derived scenario and reads its results into r. */
+static void run_one(struct compare *c, const struct run_files *f, uint32_t rounds_per_task,
+		    struct result *r)
+{
+	fprintf(stderr, "fcl-compare: %s seed %llu ...", r->rule, (unsigned long long)r->seed);
+	double t0 = now();
+	int rc =
+	    run_sim(c->sim, f->yaml, f->dir, c->procs, c->client_args, c->n_client_args, f->log);
+	r->wall = now() - t0;
+	r->ok = rc == 0 && read_metrics(f->dir, r) == 0;
+	if (!r->ok || isnan(r->a_auc))
+		r->a_auc = read_auc(f->dir, rounds_per_task);
+	read_traffic(f->dir, r);
+	fprintf(stderr, r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",
+		r->ok ? 100 * r->acc : 0.0, r->wall, r->ok ? "" : f->log);
+}
+
+/* Every combination with every seed, in order; *failed counts the runs that
+ * did not complete. 0, or 2 when a run could not be set up. */
+static int run_all(struct compare *c, int *failed)
+{
+	for (size_t ri = 0; ri < c->n_rules; ri++) {
+		for (unsigned long si = 0; si < c->n_seeds; si++) {
+			struct result *r = &c->res[ri * c->n_seeds + si];
+			struct run_files f;
+			uint32_t rounds_per_task;
+
+			snprintf(r->rule, sizeof r->rule, "%s", c->rules[ri]);
+			r->seed = c->sc.seed + si;
+			if (write_derived(c, ri, r, &f, &rounds_per_task))
+				return 2;
+			run_one(c, &f, rounds_per_task, r);
+			*failed += !r->ok;
+		}
+	}
+	return 0;
+}
+
+/* One row per run, in compare.csv and in compare.md. */
+static void write_run_rows(const struct compare *c, FILE *csv, FILE *md)
+{
+	for (size_t i = 0; i < c->n_rules * c->n_seeds; i++) {
+		const struct result *r = &c->res[i];
 		fprintf(csv, "%s,%llu,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%llu,%llu\n", r->rule,
 			(unsigned long long)r->seed, r->ok, r->acc, r->fgt_first, r->fgt_max,
 			r->bwt, r->a_inc, r->a_auc, r->wall, r->up, r->down);
@@ -448,33 +495,82 @@ int main(int argc, char **argv)
 			100 * r->fgt_max, 100 * r->bwt, 100 * r->a_inc, 100 * r->a_auc, r->wall,
 			(double)r->up / 1e6, (double)r->down / 1e6);
 	}
-	if (n_seeds > 1) {
-		fprintf(md, "\nMean ± sample std over seeds:\n\n");
-		fprintf(md,
-			"| rule | final ACC | FGT (first) | FGT (max) | BWT | A_auc | wall s |\n");
-		fprintf(md, "|---|---|---|---|---|---|---|\n");
-		for (size_t ri = 0; ri < n_rules; ri++) {
-			const struct result *r = &res[ri * n_seeds];
-			int all = 1;
-			for (size_t si = 0; si < n_seeds; si++)
-				all &= r[si].ok;
-			if (!all) {
-				fprintf(md, "| %s | (a run failed) | | | | | |\n", rules[ri]);
-				continue;
-			}
+}
+
+/* Mean and sample std over the seeds of each combination, in compare.md. */
+static void write_seed_summary(const struct compare *c, FILE *md)
+{
+	const size_t n_seeds = c->n_seeds;
+
+	fprintf(md, "\nMean ± sample std over seeds:\n\n");
+	fprintf(md, "| rule | final ACC | FGT (first) | FGT (max) | BWT | A_auc | wall s |\n");
+	fprintf(md, "|---|---|---|---|---|---|---|\n");
+	for (size_t ri = 0; ri < c->n_rules; ri++) {
+		const struct result *r = &c->res[ri * n_seeds];
+		int all = 1;
+		for (size_t si = 0; si < n_seeds; si++)
+			all &= r[si].ok;
+		if (!all) {
+			fprintf(md, "| %s | (a run failed) | | | | | |\n", c->rules[ri]);
+			continue;
+		}
 #define MS(f)                                                                                      \
 	100 * mean_of(r, n_seeds, offsetof(struct result, f)),                                     \
 	    100 * std_of(r, n_seeds, offsetof(struct result, f))
-			fprintf(md,
-				"| %s | %.2f ± %.2f | %.2f ± %.2f | %.2f ± %.2f | %+.2f ± %.2f | "
-				"%.2f ± %.2f | %.1f |\n",
-				rules[ri], MS(acc), MS(fgt_first), MS(fgt_max), MS(bwt), MS(a_auc),
-				mean_of(r, n_seeds, offsetof(struct result, wall)));
+		fprintf(md,
+			"| %s | %.2f ± %.2f | %.2f ± %.2f | %.2f ± %.2f | %+.2f ± %.2f | "
+			"%.2f ± %.2f | %.1f |\n",
+			c->rules[ri], MS(acc), MS(fgt_first), MS(fgt_max), MS(bwt), MS(a_auc),
+			mean_of(r, n_seeds, offsetof(struct result, wall)));
 #undef MS
-		}
 	}
+}
+
+/* compare.csv and compare.md; 0 or 2 after saying why. */
+static int write_tables(const struct compare *c, const char *csv_path, const char *md_path)
+{
+	FILE *csv = fopen(csv_path, "w"), *md = fopen(md_path, "w");
+	if (!csv || !md) {
+		fprintf(stderr, "fcl-compare: cannot write the tables in %s\n", c->out);
+		return 2;
+	}
+	fprintf(csv, "rule,seed,complete,final_acc,forgetting_first,forgetting_max,bwt,"
+		     "avg_incremental_acc,a_auc,wall_seconds,bytes_up,bytes_down\n");
+	fprintf(
+	    md,
+	    "Scenario `%s` (%s), %lu seed(s) from %llu; accuracy and forgetting in %%/points.\n\n",
+	    c->sc.name, c->scenario, c->n_seeds, (unsigned long long)c->sc.seed);
+	fprintf(md, "| rule | seed | final ACC | FGT (first) | FGT (max) | BWT | A_inc | A_auc | "
+		    "wall s | MB up | MB down |\n");
+	fprintf(md, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+	write_run_rows(c, csv, md);
+	if (c->n_seeds > 1)
+		write_seed_summary(c, md);
 	fclose(csv);
 	fclose(md);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct compare c; /* large; static keeps it off the stack */
+	char csv_path[PATH_MAX], md_path[PATH_MAX];
+	int rc, failed = 0;
+
+	rc = parse_args(&c, argc, argv);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if ((rc = load_scenario(&c)) != 0 || (rc = make_combinations(&c)) != 0 ||
+	    (rc = prepare_paths(&c)) != 0)
+		return rc;
+	c.res = calloc(c.n_rules * c.n_seeds, sizeof *c.res);
+	if ((rc = run_all(&c, &failed)) != 0)
+		return rc;
+
+	snprintf(csv_path, sizeof csv_path, "%s/compare.csv", c.out);
+	snprintf(md_path, sizeof md_path, "%s/compare.md", c.out);
+	if ((rc = write_tables(&c, csv_path, md_path)) != 0)
+		return rc;
 	char *table;
 	size_t tlen;
 	if (fcl_read_file(md_path, &table, &tlen) == 0) {
@@ -482,7 +578,7 @@ int main(int argc, char **argv)
 		free(table);
 	}
 	printf("\ntables: %s, %s\n", md_path, csv_path);
-	free(res);
-	free(text);
+	free(c.res);
+	free(c.text);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,93 @@
+/* common/src/schedule_data.c - a scenario's train and test sets (IDX files or synthetic) */
+#include "fcl/schedule.h"
+
+#include "fcl/rng.h"
+#include "fcl/scenario.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Picks "<dir>/<base>" or "<dir>/<base>.gz", whichever exists. */
+static void idx_path(char *out, size_t len, const char *dir, const char *base)
+{
+	snprintf(out, len, "%s/%s.gz", dir, base);
+	if (access(out, R_OK) != 0)
+		snprintf(out, len, "%s/%s", dir, base);
+}
+
+/* Keeps a seeded random subset of `limit` samples, in their original order. */
+static int limit_dataset(struct fcl_dataset *ds, uint32_t limit, uint64_t seed, uint32_t split)
+{
+	if (limit == 0 || limit >= ds->n)
+		return 0;
+	uint32_t *ids = malloc((size_t)ds->n * sizeof *ids);
+	uint8_t *keep = calloc(ds->n, 1);
+	if (!ids || !keep) {
+		free(ids);
+		free(keep);
+		return -ENOMEM;
+	}
+	struct fcl_rng rng;
+	fcl_rng_init(&rng, seed, FCL_RNG_EVAL_SUBSET, split, FCL_RNG_NO_ROUND);
+	for (uint32_t i = 0; i < ds->n; i++)
+		ids[i] = i;
+	fcl_rng_shuffle_u32(&rng, ids, ds->n);
+	for (uint32_t i = 0; i < limit; i++)
+		keep[ids[i]] = 1;
+	uint32_t w = 0;
+	for (uint32_t i = 0; i < ds->n; i++) {
+		if (!keep[i])
+			continue;
+		memmove(ds->x + (size_t)w * ds->dim, ds->x + (size_t)i * ds->dim, ds->dim);
+		ds->y[w++] = ds->y[i];
+	}
+	ds->n = limit;
+	free(ids);
+	free(keep);
+	return 0;
+}
+
+int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *train,
+			   struct fcl_dataset *test, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(train, 0, sizeof *train);
+	memset(test, 0, sizeof *test);
+	if (sc->data.kind == FCL_DATASET_SYNTHETIC) {
+		rc = fcl_dataset_synthetic(train, sc->data.synthetic_train, sc->data.synthetic_dim,
+					   sc->data.synthetic_classes, sc->seed, 0);
+		if (!rc)
+			rc = fcl_dataset_synthetic(test, sc->data.synthetic_test,
+						   sc->data.synthetic_dim,
+						   sc->data.synthetic_classes, sc->seed, 1);
+		if (rc)
+			snprintf(err, errlen, "synthetic data: %s", strerror(-rc));
+	} else {
+		char img[FCL_SCENARIO_PATH_MAX + 64], lab[FCL_SCENARIO_PATH_MAX + 64];
+		idx_path(img, sizeof img, sc->data.path, "train-images-idx3-ubyte");
+		idx_path(lab, sizeof lab, sc->data.path, "train-labels-idx1-ubyte");
+		rc = fcl_dataset_load_idx(train, img, lab, err, errlen);
+		if (!rc) {
+			idx_path(img, sizeof img, sc->data.path, "t10k-images-idx3-ubyte");
+			idx_path(lab, sizeof lab, sc->data.path, "t10k-labels-idx1-ubyte");
+			rc = fcl_dataset_load_idx(test, img, lab, err, errlen);
+		}
+		/* Both splits share the label space, even if a split lacks the top class. */
+		if (!rc && train->n_classes != test->n_classes)
+			train->n_classes = test->n_classes =
+			    train->n_classes > test->n_classes ? train->n_classes : test->n_classes;
+	}
+	if (!rc)
+		rc = limit_dataset(train, sc->data.train_limit, sc->seed, 0);
+	if (!rc)
+		rc = limit_dataset(test, sc->data.test_limit, sc->seed, 1);
+	if (rc) {
+		fcl_dataset_fini(train);
+		fcl_dataset_fini(test);
+	}
+	return rc;
+}

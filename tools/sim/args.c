@@ -1,0 +1,165 @@
+/* tools/sim/args.c - fcl-sim's command line */
+#include "sim.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR] [--seed N] [--quiet]\n"
+		"               [--server-arg ARG]... [--client-arg ARG]...\n");
+}
+
+static void help(void)
+{
+	usage(stdout);
+	printf(
+	    "\nRuns fcl-server and P fcl-client processes on this machine.\n\n"
+	    "  --procs P         client processes (default: one per core, at most one per client)\n"
+	    "  --run-dir DIR     run folder (default: runs/<scenario name>-<date>-<time>)\n"
+	    "  --seed N          passed to the server, overrides the scenario's seed\n"
+	    "  --quiet           no progress display\n"
+	    "  --server-arg ARG  extra argument for fcl-server (repeatable)\n"
+	    "  --client-arg ARG  extra argument for every fcl-client (repeatable)\n\n"
+	    "FCL_SERVER and FCL_CLIENT override where the binaries are looked for.\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	/* strtoull would quietly accept "-1" and leading blanks */
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Matches "--name VALUE" and "--name=VALUE". Returns 1 and sets *val on a
+ * match, 0 if argv[*i] is another option, -1 (after saying so) if the value
+ * is missing. */
+static int opt_value(int argc, char **argv, int *i, const char *name, char **val)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) != 0)
+		return 0;
+	if (arg[n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (arg[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "fcl-sim: %s needs a value\n", name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+/* The options that take a value, at argv[*i] (*i moves past the value).
+ * Returns 0 when one matched, 1 when argv[*i] is none of them, -1 (after
+ * saying so) when its value is missing or bad. */
+static int value_option(struct sim *sim, int argc, char **argv, int *i)
+{
+	char *val = NULL;
+	int m;
+
+	if ((m = opt_value(argc, argv, i, "--procs", &val)) != 0) {
+		uint64_t p;
+
+		if (m < 0)
+			return -1;
+		if (parse_u64(val, &p) || p == 0 || p > UINT32_MAX) {
+			fprintf(stderr, "fcl-sim: --procs needs a positive number\n");
+			return -1;
+		}
+		sim->procs_opt = (unsigned long)p;
+	} else if ((m = opt_value(argc, argv, i, "--run-dir", &val)) != 0) {
+		if (m < 0)
+			return -1;
+		if (!*val) {
+			fprintf(stderr, "fcl-sim: --run-dir needs a folder\n");
+			return -1;
+		}
+		sim->run_dir_opt = val;
+	} else if ((m = opt_value(argc, argv, i, "--seed", &val)) != 0) {
+		if (m < 0)
+			return -1;
+		if (parse_u64(val, &sim->seed)) {
+			fprintf(stderr, "fcl-sim: --seed needs a non-negative number\n");
+			return -1;
+		}
+		sim->have_seed = 1;
+	} else if ((m = opt_value(argc, argv, i, "--server-arg", &val)) != 0) {
+		if (m < 0)
+			return -1;
+		sim->server_args[sim->n_server_args++] = val;
+	} else if ((m = opt_value(argc, argv, i, "--client-arg", &val)) != 0) {
+		if (m < 0)
+			return -1;
+		sim->client_args[sim->n_client_args++] = val;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* Returns -1 to exit 0 (--help), 0 to go on, 2 on a usage error. */
+int sim_parse_args(struct sim *sim, int argc, char **argv)
+{
+	int only_positional = 0;
+
+	/* argc bounds how many extra arguments there can be */
+	sim->server_args = calloc((size_t)argc, sizeof *sim->server_args);
+	sim->client_args = calloc((size_t)argc, sizeof *sim->client_args);
+	if (!sim->server_args || !sim->client_args) {
+		fprintf(stderr, "fcl-sim: out of memory\n");
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		char *arg = argv[i];
+		int m;
+
+		if (only_positional || arg[0] != '-' || arg[1] == '\0') {
+			if (sim->scenario_path) {
+				fprintf(stderr, "fcl-sim: unexpected argument '%s'\n", arg);
+				goto bad;
+			}
+			sim->scenario_path = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_positional = 1;
+		} else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			help();
+			return -1;
+		} else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+			sim->quiet = 1;
+		} else if ((m = value_option(sim, argc, argv, &i)) < 0) {
+			goto bad;
+		} else if (m > 0) {
+			fprintf(stderr, "fcl-sim: unknown option '%s'\n", arg);
+			goto bad;
+		}
+	}
+	if (!sim->scenario_path) {
+		fprintf(stderr, "fcl-sim: no scenario given\n");
+		goto bad;
+	}
+	return 0;
+bad:
+	usage(stderr);
+	return 2;
+}
