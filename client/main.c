@@ -15,6 +15,7 @@
 #include "fcl/rule.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
+#include "fcl/zsock.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -164,11 +165,9 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			w->round_delay_s = atof(optarg);
 			break;
 		case 'H':
-			w->heartbeat_s = atof(optarg);
-			if (!(w->heartbeat_s >= 0.5)) {
-				fprintf(stderr, "fcl-client: --heartbeat wants seconds >= 0.5\n");
+			if (fcl_cli_seconds("fcl-client", "--heartbeat", optarg, 0.5,
+					    &w->heartbeat_s) != 0)
 				return -EINVAL;
-			}
 			break;
 		case 'f':
 			if (parse_fault(w, optarg) != 0) {
@@ -215,41 +214,18 @@ static int monitor_start(struct worker *w)
 	int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
 		     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-	int zero = 0;
-
-	if (zmq_socket_monitor(w->sock, MONITOR_ENDPOINT, events) != 0)
-		return -errno;
-	w->monitor = zmq_socket(w->ctx, ZMQ_PAIR);
-	if (!w->monitor)
-		return -errno;
-	zmq_setsockopt(w->monitor, ZMQ_LINGER, &zero, sizeof zero);
-	return zmq_connect(w->monitor, MONITOR_ENDPOINT) == 0 ? 0 : -errno;
+	return fcl_zsock_monitor_open(w->ctx, w->sock, MONITOR_ENDPOINT, events, &w->monitor);
 }
 
 static void monitor_drain(struct worker *w)
 {
 	for (;;) {
-		zmq_msg_t f;
 		uint16_t event = 0;
-		int more = 0;
-		size_t more_len = sizeof more;
-
-		zmq_msg_init(&f);
-		if (zmq_msg_recv(&f, w->monitor, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&f);
+		uint32_t value;
+		int rc = fcl_zsock_monitor_read(w->monitor, &event, &value);
+		if (rc == 0)
 			return;
-		}
-		if (zmq_msg_size(&f) >= 6)
-			memcpy(&event, zmq_msg_data(&f), sizeof event);
-		zmq_msg_close(&f);
-		zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
-		while (more) {
-			zmq_msg_init(&f);
-			zmq_msg_recv(&f, w->monitor, 0);
-			zmq_msg_close(&f);
-			zmq_getsockopt(w->monitor, ZMQ_RCVMORE, &more, &more_len);
-		}
-		switch (event) {
+		switch (rc > 0 ? event : 0) {
 		case ZMQ_EVENT_CONNECT_RETRIED:
 			w->conn.retries++;
 			break;
@@ -686,10 +662,7 @@ int main(int argc, char **argv)
 	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
 	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
 	/* ZMTP heartbeats: a coordinator whose node vanished is noticed too. */
-	int hb_timeout = (int)(w.heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
-	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
-	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
-	zmq_setsockopt(w.sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+	fcl_zsock_heartbeat(w.sock, w.heartbeat_s);
 	if (monitor_start(&w) != 0)
 		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
 	if (zmq_connect(w.sock, w.endpoint) != 0) {
@@ -701,10 +674,7 @@ int main(int argc, char **argv)
 	/* Let the last updates leave before the socket closes. */
 	int linger = rc ? 0 : 5000;
 	zmq_setsockopt(w.sock, ZMQ_LINGER, &linger, sizeof linger);
-	if (w.monitor) {
-		zmq_socket_monitor(w.sock, NULL, 0);
-		zmq_close(w.monitor);
-	}
+	fcl_zsock_monitor_close(w.sock, w.monitor);
 	zmq_close(w.sock);
 	zmq_ctx_term(w.ctx);
 	free(w.ids);

@@ -6,6 +6,7 @@
 #include "fcl/override.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
+#include "fcl/zsock.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -76,11 +77,9 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			s->count_clients = 1;
 			break;
 		case 'H':
-			s->heartbeat_s = atof(optarg);
-			if (!(s->heartbeat_s >= 0.5)) {
-				fprintf(stderr, "fcl-server: --heartbeat wants seconds >= 0.5\n");
+			if (fcl_cli_seconds("fcl-server", "--heartbeat", optarg, 0.5,
+					    &s->heartbeat_s) != 0)
 				return -EINVAL;
-			}
 			break;
 		case 'v':
 			fcl_log_set_level(FCL_LOG_DEBUG);
@@ -214,12 +213,7 @@ static int count_clients(struct fcl_server *s)
 
 static void teardown(struct fcl_server *s)
 {
-	if (s->monitor) {
-		int zero = 0;
-		zmq_socket_monitor(s->router, NULL, 0);
-		zmq_setsockopt(s->monitor, ZMQ_LINGER, &zero, sizeof zero);
-		zmq_close(s->monitor);
-	}
+	fcl_zsock_monitor_close(s->router, s->monitor);
 	if (s->router) {
 		/* Give the shutdown messages time to leave before the socket goes. */
 		int linger = 2000;

@@ -25,6 +25,7 @@
 #include "fcl/log.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
+#include "fcl/zsock.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -195,35 +196,6 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	drain(h->data);
 }
 
-/* One monitor event: frame 1 is (uint16 event, uint32 value), frame 2 the endpoint. */
-static int monitor_read_one(struct fcl_server *s, uint16_t *event, uint32_t *value)
-{
-	zmq_msg_t f;
-	int more = 0, ok = 0;
-	size_t more_len = sizeof more;
-
-	zmq_msg_init(&f);
-	if (zmq_msg_recv(&f, s->monitor, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&f);
-		return 0;
-	}
-	if (zmq_msg_size(&f) >= 6) {
-		const uint8_t *d = zmq_msg_data(&f);
-		memcpy(event, d, sizeof *event);
-		memcpy(value, d + 2, sizeof *value);
-		ok = 1;
-	}
-	zmq_msg_close(&f);
-	zmq_getsockopt(s->monitor, ZMQ_RCVMORE, &more, &more_len);
-	while (more) {
-		zmq_msg_init(&f);
-		zmq_msg_recv(&f, s->monitor, 0);
-		zmq_msg_close(&f);
-		zmq_getsockopt(s->monitor, ZMQ_RCVMORE, &more, &more_len);
-	}
-	return ok ? 1 : -1;
-}
-
 static void on_monitor(uv_poll_t *h, int status, int events)
 {
 	struct fcl_server *s = h->data;
@@ -237,7 +209,7 @@ static void on_monitor(uv_poll_t *h, int status, int events)
 		if (!s->monitor || zmq_getsockopt(s->monitor, ZMQ_EVENTS, &ev, &len) != 0 ||
 		    !(ev & ZMQ_POLLIN))
 			return;
-		if ((rc = monitor_read_one(s, &event, &value)) <= 0)
+		if ((rc = fcl_zsock_monitor_read(s->monitor, &event, &value)) <= 0)
 			continue;
 		fcl_debug("socket event %u value %u", event, value);
 		if (event != ZMQ_EVENT_DISCONNECTED)
@@ -261,11 +233,10 @@ static int monitor_start(struct fcl_server *s)
 	int fd;
 	size_t fd_len = sizeof fd;
 
-	if (zmq_socket_monitor(s->router, MONITOR_ENDPOINT, ZMQ_EVENT_DISCONNECTED) != 0)
-		return -errno;
-	s->monitor = zmq_socket(s->zmq_ctx, ZMQ_PAIR);
-	if (!s->monitor || zmq_connect(s->monitor, MONITOR_ENDPOINT) != 0)
-		return -errno;
+	int rc = fcl_zsock_monitor_open(s->zmq_ctx, s->router, MONITOR_ENDPOINT,
+					ZMQ_EVENT_DISCONNECTED, &s->monitor);
+	if (rc)
+		return rc;
 	zmq_getsockopt(s->monitor, ZMQ_FD, &fd, &fd_len);
 	uv_poll_init(s->loop, &s->monitor_poll, fd);
 	s->monitor_poll.data = s;
@@ -315,10 +286,7 @@ int server_net_start(struct fcl_server *s)
 	zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
 	zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
 	zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof zero);
-	int hb_timeout = (int)(s->heartbeat_s * 1000), hb_ivl = hb_timeout / 5;
-	hb_ivl = hb_ivl > 2000 ? 2000 : hb_ivl < 100 ? 100 : hb_ivl;
-	zmq_setsockopt(s->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
-	zmq_setsockopt(s->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+	fcl_zsock_heartbeat(s->router, s->heartbeat_s);
 	if (zmq_bind(s->router, s->bind_endpoint) != 0) {
 		int rc = -errno;
 		fcl_error("cannot bind %s: %s", s->bind_endpoint, zmq_strerror(errno));
