@@ -97,18 +97,12 @@ static int cmd_check(int argc, char **argv)
 
 /* ---- show ----------------------------------------------------------------- */
 
-static void show(const struct compiled *c)
+/* The scenario's data, clients and tasks. */
+static void show_setup(const struct compiled *c)
 {
 	const struct fcl_scenario *sc = &c->sc;
 	const struct fcl_schedule *s = &c->s;
-	uint8_t *mark = calloc(c->train.n + 1, 1);
-	uint64_t *hist = calloc(s->n_classes, sizeof *hist);
-	uint32_t *part = malloc((size_t)s->n_clients * sizeof *part + 1);
 
-	if (!mark || !hist || !part) {
-		fprintf(stderr, "out of memory\n");
-		goto out;
-	}
 	printf("scenario %s, seed %llu, schedule digest %016llx\n", sc->name,
 	       (unsigned long long)sc->seed, (unsigned long long)fcl_schedule_digest(s));
 	printf("data: %u training and %u test samples, %u classes, %u features\n", c->train.n,
@@ -152,6 +146,13 @@ static void show(const struct compiled *c)
 	}
 	if (s->n_tasks > 50)
 		printf("  ... %u more tasks\n", s->n_tasks - 50);
+}
+
+/* When each of the first clients meets each task. */
+static void show_timeline(const struct compiled *c, uint8_t *mark, uint64_t *hist)
+{
+	const struct fcl_schedule *s = &c->s;
+
 	printf("timeline: %u rounds, clients %s\n", s->n_rounds,
 	       s->in_phase ? "in phase (one task clock)" : "out of phase");
 	for (uint32_t cl = 0; cl < s->n_clients && cl < 16; cl++) {
@@ -173,7 +174,14 @@ static void show(const struct compiled *c)
 	}
 	if (s->n_clients > 16)
 		printf("  ... %u more clients\n", s->n_clients - 16);
+}
+
+/* Samples per client, participants per round and the run's sample passes. */
+static void show_totals(const struct compiled *c, uint8_t *mark, uint64_t *hist, uint32_t *part)
+{
+	const struct fcl_schedule *s = &c->s;
 	uint64_t min = UINT64_MAX, max = 0, sum = 0;
+
 	for (uint32_t cl = 0; cl < s->n_clients; cl++) {
 		uint64_t n = fcl_schedule_client_labels(s, &c->train, cl, mark, hist);
 		min = n < min ? n : min;
@@ -185,7 +193,7 @@ static void show(const struct compiled *c)
 	uint32_t pmin = UINT32_MAX, pmax = 0;
 	uint64_t psum = 0, train_sum = 0;
 	for (uint32_t r = 0; r < s->n_rounds; r++) {
-		uint32_t n = fcl_schedule_participants(s, sc->seed, r, part);
+		uint32_t n = fcl_schedule_participants(s, c->sc.seed, r, part);
 		pmin = n < pmin ? n : pmin;
 		pmax = n > pmax ? n : pmax;
 		psum += n;
@@ -197,7 +205,22 @@ static void show(const struct compiled *c)
 	}
 	printf("participants per round: min %u, mean %.1f, max %u; %llu sample passes in all\n",
 	       pmin, (double)psum / s->n_rounds, pmax, (unsigned long long)train_sum);
-out:
+}
+
+static void show(const struct compiled *c)
+{
+	const struct fcl_schedule *s = &c->s;
+	uint8_t *mark = calloc(c->train.n + 1, 1);
+	uint64_t *hist = calloc(s->n_classes, sizeof *hist);
+	uint32_t *part = malloc((size_t)s->n_clients * sizeof *part + 1);
+
+	if (!mark || !hist || !part)
+		fprintf(stderr, "out of memory\n");
+	else {
+		show_setup(c);
+		show_timeline(c, mark, hist);
+		show_totals(c, mark, hist, part);
+	}
 	free(mark);
 	free(hist);
 	free(part);

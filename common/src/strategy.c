@@ -190,118 +190,146 @@ static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds
 	return k;
 }
 
+/* One round's loop state: its draws, and the loss being averaged. */
+struct round_loop {
+	const struct fcl_train_round *r;
+	struct fcl_rng rep, res, shuf; /* replay draws, reservoir offers, offline shuffles */
+	const uint32_t *perm;           /* the round's task's pixel permutation */
+	const uint8_t *exposed;         /* the classes the loss may use */
+	int draws;                      /* replay draws per step */
+	uint32_t passes, iters;
+	double sum;    /* loss times samples, over the stream (online) or the last epoch */
+	size_t weight; /* samples in sum */
+};
+
+/* Marks the classes of a stream batch present, and exposed from now on. */
+static void expose(struct fcl_strategy *s, const struct fcl_dataset *ds, const uint32_t *ids,
+		   size_t b)
+{
+	memset(s->present, 0, s->C);
+	for (size_t k = 0; k < b; k++) {
+		uint8_t c = ds->y[ids[k]];
+		FCL_ASSERT(c < s->C);
+		s->present[c] = 1;
+		if (!s->exposed[c]) {
+			s->exposed[c] = 1;
+			s->n_exposed++;
+		}
+	}
+}
+
+/* One SGD step on a stream batch (ids, b) plus fresh replay draws. */
+static int step(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+		struct round_loop *lp, const uint32_t *ids, size_t b, uint32_t it, uint32_t pass)
+{
+	const struct fcl_loop_config *L = &s->loop;
+	const struct fcl_dataset *ds = lp->r->ds;
+	struct fcl_strategy_batch bt = {.x = s->x,
+					.y = s->y,
+					.n_new = b,
+					.rep = s->slots,
+					.rep2 = s->slots2,
+					.exposed = lp->exposed,
+					.present = s->present,
+					.last_iter = it + 1 == lp->iters,
+					.task_mask = lp->r->task_mask};
+
+	fcl_dataset_gather(ds, ids, b, lp->perm, s->x, s->y);
+	if (lp->draws >= 1) {
+		bt.n_rep = fcl_replay_draw(&s->buf, &lp->rep, L->replay_batch, s->slots);
+		gather_replay(s, ds, lp->r->perms, s->slots, bt.n_rep, b);
+	}
+	if (lp->draws >= 2) {
+		bt.n_rep2 = fcl_replay_draw(&s->buf, &lp->rep, L->replay_batch, s->slots2);
+		gather_replay(s, ds, lp->r->perms, s->slots2, bt.n_rep2, b + bt.n_rep);
+	}
+	fcl_mlp_zero_grad(m);
+	double l = s->ops->step(s, m, &bt);
+	if (L->online || pass + 1 == lp->passes) {
+		lp->sum += l * (double)b;
+		lp->weight += b;
+	}
+	if (!L->head_bias)
+		memset(m->grads + m->b_offset[m->n_layers - 1], 0, s->C * sizeof(float));
+	int rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params);
+	if (!rc && s->ops->after_step)
+		s->ops->after_step(s, m, opt);
+	return rc;
+}
+
+/* The buffer sees a stream batch after the steps on it (first pass only). */
+static void offer(struct fcl_strategy *s, struct round_loop *lp, const uint32_t *ids, size_t b)
+{
+	const struct fcl_dataset *ds = lp->r->ds;
+	uint16_t task = (uint16_t)lp->r->task;
+	for (size_t k = 0; k < b; k++)
+		if (s->ops->offer)
+			s->ops->offer(s, &lp->res, ids[k], task, ds->y[ids[k]]);
+		else
+			fcl_replay_offer(&s->buf, &lp->res, ids[k], task, ds->y[ids[k]],
+					 s->zsave + k * s->C);
+	s->seen += b;
+}
+
+static int reserve_order(struct fcl_strategy *s, size_t n)
+{
+	if (n <= s->order_cap)
+		return 0;
+	uint32_t *p = realloc(s->order, n * sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	s->order = p;
+	s->order_cap = n;
+	return 0;
+}
+
 int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 		       const struct fcl_train_round *r, float *loss)
 {
-	struct fcl_rng rng_rep, rng_res, rng_shuf;
 	const struct fcl_loop_config *L = &s->loop;
-	const struct fcl_dataset *ds = r->ds;
-	const uint32_t *const *perms = r->perms;
-	const uint32_t *idx = r->idx;
-	uint32_t task = r->task, round = r->round;
-	size_t n = r->n;
-	uint32_t passes = L->online ? 1 : r->epochs;
-	uint32_t iters = L->online ? L->online_iter : 1;
-	size_t bs = L->online ? L->stream_batch : L->batch_size;
-	size_t head_b = m->b_offset[m->n_layers - 1];
-	double sum = 0.0;
-	size_t weight = 0;
-	int rc = 0;
+	size_t n = r->n, bs = L->online ? L->stream_batch : L->batch_size;
+	struct round_loop lp = {.r = r,
+				.perm = r->perms ? r->perms[r->task] : NULL,
+				/* a task-incremental round masks by its task's classes instead */
+				.exposed = L->mask_unexposed && !r->task_mask ? s->exposed : s->all,
+				.draws = s->buf.cap ? s->ops->replay_draws : 0,
+				.passes = L->online ? 1 : r->epochs,
+				.iters = s->ops->no_stream_steps ? 0 : L->online ? L->online_iter : 1};
+	int rc;
 
 	*loss = 0.0f;
 	FCL_ASSERT(m->max_batch >= s->max_batch && m->n_layers == s->n_layers);
 	if (n == 0)
 		return 0;
-	if (n > s->order_cap) {
-		uint32_t *p = realloc(s->order, n * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		s->order = p;
-		s->order_cap = n;
-	}
-	fcl_rng_init(&rng_rep, s->seed, FCL_RNG_REPLAY, s->client, round);
-	fcl_rng_init(&rng_res, s->seed, FCL_RNG_RESERVOIR, s->client, round);
-	fcl_rng_init(&rng_shuf, s->seed, FCL_RNG_LOCAL_SHUFFLE, s->client, round);
-	if ((int64_t)task != s->task) {
+	if ((rc = reserve_order(s, n)) != 0)
+		return rc;
+	fcl_rng_init(&lp.rep, s->seed, FCL_RNG_REPLAY, s->client, r->round);
+	fcl_rng_init(&lp.res, s->seed, FCL_RNG_RESERVOIR, s->client, r->round);
+	fcl_rng_init(&lp.shuf, s->seed, FCL_RNG_LOCAL_SHUFFLE, s->client, r->round);
+	if ((int64_t)r->task != s->task) {
 		memcpy(s->before, s->exposed, s->C);
-		s->task = task;
+		s->task = r->task;
 	}
 	if (s->ops->round_begin && (rc = s->ops->round_begin(s, m)) != 0)
 		return rc;
-	const uint32_t *perm = perms ? perms[task] : NULL;
-	/* a task-incremental round masks by its task's classes instead */
-	const uint8_t *exposed = L->mask_unexposed && !r->task_mask ? s->exposed : s->all;
-	int draws = s->buf.cap ? s->ops->replay_draws : 0;
-	for (uint32_t pass = 0; pass < passes; pass++) {
-		memcpy(s->order, idx, n * sizeof *idx);
+	for (uint32_t pass = 0; pass < lp.passes; pass++) {
+		memcpy(s->order, r->idx, n * sizeof *r->idx);
 		if (!L->online)
-			fcl_rng_shuffle_u32(&rng_shuf, s->order, n);
+			fcl_rng_shuffle_u32(&lp.shuf, s->order, n);
 		for (size_t i = 0; i < n; i += bs) {
 			size_t b = n - i < bs ? n - i : bs;
 			const uint32_t *ids = s->order + i;
-			memset(s->present, 0, s->C);
-			for (size_t k = 0; k < b; k++) {
-				uint8_t c = ds->y[ids[k]];
-				FCL_ASSERT(c < s->C);
-				s->present[c] = 1;
-				if (!s->exposed[c]) {
-					s->exposed[c] = 1;
-					s->n_exposed++;
-				}
-			}
-			for (uint32_t it = 0; it < (s->ops->no_stream_steps ? 0 : iters); it++) {
-				struct fcl_strategy_batch bt = {.x = s->x,
-							.y = s->y,
-							.n_new = b,
-							.rep = s->slots,
-							.rep2 = s->slots2,
-							.exposed = exposed,
-							.present = s->present,
-							.last_iter = it + 1 == iters,
-							.task_mask = r->task_mask};
-				fcl_dataset_gather(ds, ids, b, perm, s->x, s->y);
-				if (draws >= 1) {
-					bt.n_rep = fcl_replay_draw(&s->buf, &rng_rep,
-								   L->replay_batch, s->slots);
-					gather_replay(s, ds, perms, s->slots, bt.n_rep, b);
-				}
-				if (draws >= 2) {
-					bt.n_rep2 = fcl_replay_draw(&s->buf, &rng_rep,
-								    L->replay_batch, s->slots2);
-					gather_replay(s, ds, perms, s->slots2, bt.n_rep2,
-						      b + bt.n_rep);
-				}
-				fcl_mlp_zero_grad(m);
-				double l = s->ops->step(s, m, &bt);
-				if (L->online || pass + 1 == passes) {
-					/* mean over the stream (online), the last epoch (offline)
-					 */
-					sum += l * (double)b;
-					weight += b;
-				}
-				if (!L->head_bias)
-					memset(m->grads + head_b, 0, s->C * sizeof(float));
-				if ((rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params)) != 0)
+			expose(s, r->ds, ids, b);
+			for (uint32_t it = 0; it < lp.iters; it++)
+				if ((rc = step(s, m, opt, &lp, ids, b, it, pass)) != 0)
 					return rc;
-				if (s->ops->after_step)
-					s->ops->after_step(s, m, opt);
-			}
-			if (pass > 0)
-				continue;
-			/* The buffer is updated after the steps on this batch. */
-			for (size_t k = 0; k < b; k++)
-				if (s->ops->offer)
-					s->ops->offer(s, &rng_res, ids[k], (uint16_t)task,
-						      ds->y[ids[k]]);
-				else
-					fcl_replay_offer(&s->buf, &rng_res, ids[k], (uint16_t)task,
-							 ds->y[ids[k]], s->zsave + k * s->C);
-			s->seen += b;
+			if (pass == 0)
+				offer(s, &lp, ids, b);
 		}
 	}
-	*loss = (float)(sum / (double)(weight ? weight : 1));
+	*loss = (float)(lp.sum / (double)(lp.weight ? lp.weight : 1));
 	if (s->ops->round_end)
-		return s->ops->round_end(s, m, opt, ds, perms, round, loss);
+		return s->ops->round_end(s, m, opt, r->ds, r->perms, r->round, loss);
 	return 0;
 }
 

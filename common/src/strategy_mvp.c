@@ -424,20 +424,18 @@ void fcl_mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, u
 	*dq = p->dq;
 }
 
-static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+/* The key of each row: argmin_p (1 - cos(q, k_p)), times (cnt_p + 1) with the
+ * contrastive key loss; mass is that key's cnt + 1. */
+static void select_keys(struct fcl_strategy *s, const float *x, size_t rows)
 {
 	struct mvp *p = s->priv;
 	const struct mvp_params *cfg = FCL_STRATEGY_PARAMS(s, struct mvp_params);
-	uint32_t L = m->n_layers;
-	size_t rows = b->n_new + b->n_rep, C = s->C, d = s->d, P = p->P, dq = p->dq;
-	const float *W = m->params + m->w_offset[L - 1], *bias = m->params + m->b_offset[L - 1];
-	double loss;
+	size_t dq = p->dq;
 
-	/* 1. frozen query and key selection */
-	compute_query(s, b->x, rows, p->q);
+	compute_query(s, x, rows, p->q);
 	for (size_t i = 0; i < rows; i++) {
 		double best = INFINITY;
-		for (uint32_t k = 0; k < P; k++) {
+		for (uint32_t k = 0; k < p->P; k++) {
 			double dist = 1.0 - cosine(p->q + i * dq, p->keys + (size_t)k * dq, dq);
 			if (cfg->mvp.contrastive)
 				dist *= (double)p->cnt[k] + 1.0;
@@ -448,6 +446,51 @@ static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 		}
 		p->mass[i] = (float)p->cnt[p->sel[i]] + 1.0f;
 	}
+}
+
+/* CE of the logits in s->z, weighted by (1 - alpha) + alpha s^gamma per sample
+ * or, as the official code, by its batch mean; gradient into s->dz. */
+static double focal_ce(struct fcl_strategy *s, const struct fcl_strategy_batch *b, const float *f,
+		       size_t rows)
+{
+	struct mvp *p = s->priv;
+	const struct mvp_params *cfg = FCL_STRATEGY_PARAMS(s, struct mvp_params);
+	size_t C = s->C, d = s->d;
+	double loss = fcl_cl_xent(s->z, b->y, rows, C, b->exposed, s->probs, s->ce);
+
+	memset(s->dz, 0, rows * C * sizeof(float));
+	if (cfg->mvp.focal == FCL_MVP_FOCAL_OFF) {
+		fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, NULL, 1.0f);
+		return loss;
+	}
+	double wbar = 0.0, wl = 0.0;
+	fcl_mvp_gsf(p->score, NULL, NULL, s->probs, f, p->gain, p->inv_c, b->y, rows, d, C);
+	for (size_t i = 0; i < rows; i++) {
+		p->w[i] = (1.0f - cfg->mvp.alpha) +
+			  cfg->mvp.alpha * powf(fmaxf(p->score[i], 0.0f), cfg->mvp.gamma);
+		wbar += p->w[i];
+		wl += (double)p->w[i] * s->ce[i];
+	}
+	wbar /= (double)rows;
+	if (cfg->mvp.focal == FCL_MVP_FOCAL_SAMPLE) {
+		fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, p->w, 1.0f);
+		return wl / (double)rows;
+	}
+	fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, NULL, (float)wbar);
+	return loss * wbar;
+}
+
+static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+{
+	struct mvp *p = s->priv;
+	const struct mvp_params *cfg = FCL_STRATEGY_PARAMS(s, struct mvp_params);
+	uint32_t L = m->n_layers;
+	size_t rows = b->n_new + b->n_rep, C = s->C, d = s->d;
+	const float *W = m->params + m->w_offset[L - 1], *bias = m->params + m->b_offset[L - 1];
+	double loss;
+
+	/* 1. frozen query and key selection */
+	select_keys(s, b->x, rows);
 	/* 2. prompted features, mask gains, AFS, logits */
 	prompted_forward(s, m, b->x, rows);
 	const float *f = m->acts[L - 1];
@@ -463,29 +506,7 @@ static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 			p->inv_c[i] = 1.0f;
 	fcl_mvp_logits(s->z, f, W, bias, p->gain, p->inv_c, rows, d, C);
 	/* 3. CE with the gradient-similarity focal weight */
-	loss = fcl_cl_xent(s->z, b->y, rows, C, b->exposed, s->probs, s->ce);
-	memset(s->dz, 0, rows * C * sizeof(float));
-	if (cfg->mvp.focal == FCL_MVP_FOCAL_OFF) {
-		fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, NULL, 1.0f);
-	} else {
-		double wbar = 0.0, wl = 0.0;
-		fcl_mvp_gsf(p->score, NULL, NULL, s->probs, f, p->gain, p->inv_c, b->y, rows, d, C);
-		for (size_t i = 0; i < rows; i++) {
-			p->w[i] = (1.0f - cfg->mvp.alpha) +
-				  cfg->mvp.alpha * powf(fmaxf(p->score[i], 0.0f), cfg->mvp.gamma);
-			wbar += p->w[i];
-			wl += (double)p->w[i] * s->ce[i];
-		}
-		wbar /= (double)rows;
-		if (cfg->mvp.focal == FCL_MVP_FOCAL_SAMPLE) {
-			loss = wl / (double)rows;
-			fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, p->w, 1.0f);
-		} else {
-			loss *= wbar;
-			fcl_cl_xent_grad(s->dz, s->probs, b->y, rows, C, b->exposed, NULL,
-					 (float)wbar);
-		}
-	}
+	loss = focal_ce(s, b, f, rows);
 	/* 4. back through the masked logits, the head and the prompted body */
 	memset(s->dh, 0, rows * d * sizeof(float));
 	memset(p->dgain, 0, rows * C * sizeof(float));
@@ -501,7 +522,7 @@ static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 			}
 	fcl_mlp_backward_logits(m, NULL, s->dh, rows, offset_hook, s);
 	/* 5. key loss; counts grow in training only */
-	loss += fcl_mvp_key_loss(p->dkeys, p->keys, p->q, p->sel, p->mass, rows, P, dq,
+	loss += fcl_mvp_key_loss(p->dkeys, p->keys, p->q, p->sel, p->mass, rows, p->P, p->dq,
 				 cfg->mvp.contrastive);
 	for (size_t i = 0; i < rows; i++)
 		p->cnt[p->sel[i]]++;
