@@ -28,4 +28,21 @@ static inline double probe(const float *y, const float *g, size_t n)
 	return s;
 }
 
+/* Worst relative error between g (n) and central differences of f over v
+ * (n, perturbed in place by +-h and restored). */
+static inline double fd_worst(float *v, const float *g, size_t n, double (*f)(void *), void *ctx, float h)
+{
+	double worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		float keep = v[i];
+		v[i] = keep + h;
+		double up = f(ctx);
+		v[i] = keep - h;
+		double down = f(ctx);
+		v[i] = keep;
+		worst = fmax(worst, rel_err((up - down) / (2 * h), g[i]));
+	}
+	return worst;
+}
+
 #endif

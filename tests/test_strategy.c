@@ -46,20 +46,6 @@ static struct fcl_loop_config online_loop(uint32_t iters)
 					.mask_unexposed = 1};
 }
 
-static double fd_worst(float *v, const float *g, size_t n, double (*f)(void *), void *ctx, float h)
-{
-	double worst = 0;
-	for (size_t i = 0; i < n; i++) {
-		float keep = v[i];
-		v[i] = keep + h;
-		double up = f(ctx);
-		v[i] = keep - h;
-		double down = f(ctx);
-		v[i] = keep;
-		worst = fmax(worst, rel_err((up - down) / (2 * h), g[i]));
-	}
-	return worst;
-}
 
 /* ---- kernels ------------------------------------------------------------- */
 
