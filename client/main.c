@@ -5,6 +5,8 @@
  * local copy of the data, then for each round trains its assigned logical
  * clients in id order and sends one update per logical client.
  */
+#include "client.h"
+
 #include "fcl/data.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
@@ -19,22 +21,10 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
-
-/* Faults a client can inject, for tests of the coordinator's defences. */
-enum fault_kind {
-	FAULT_NONE,
-	FAULT_WRONG_SIZE,
-	FAULT_NAN,
-	FAULT_GARBAGE,
-	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
-	FAULT_SIGN_FLIP, /* update = -update */
-	FAULT_RULE_NAN,  /* a NaN in every extra message for the rule */
-};
 
 /* What one logical client keeps for the whole run. */
 struct logical_client {
@@ -52,10 +42,7 @@ struct worker {
 	double connect_timeout_s, idle_timeout_s;
 	double heartbeat_s; /* a silent coordinator connection is dropped after this */
 	int welcomed;
-	enum fault_kind fault;
-	uint32_t *fault_ids; /* NULL = every client */
-	size_t n_fault_ids;
-	float fault_scale;
+	struct faults faults;
 	double round_delay_s; /* for tests: sleep before each round's training */
 
 	void *ctx, *sock;
@@ -79,7 +66,6 @@ struct worker {
 	uint32_t round;                 /* of the round start being worked on */
 	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
-	float *nan_copy;                /* fault rule-nan: a rule message's first tensor */
 };
 
 static void usage(FILE *f)
@@ -97,34 +83,6 @@ static void usage(FILE *f)
 		"                     rule-nan, optionally for some clients only: e.g.\n"
 		"                     sign-flip:0-1, scale:-4:3\n"
 		"  --round-delay      for tests: sleep S seconds before each round's training\n");
-}
-
-static int parse_fault(struct worker *w, const char *spec)
-{
-	const char *colon = strchr(spec, ':');
-	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
-	if (len == 10 && strncmp(spec, "wrong-size", len) == 0)
-		w->fault = FAULT_WRONG_SIZE;
-	else if (len == 3 && strncmp(spec, "nan", len) == 0)
-		w->fault = FAULT_NAN;
-	else if (len == 7 && strncmp(spec, "garbage", len) == 0)
-		w->fault = FAULT_GARBAGE;
-	else if (len == 9 && strncmp(spec, "sign-flip", len) == 0)
-		w->fault = FAULT_SIGN_FLIP;
-	else if (len == 8 && strncmp(spec, "rule-nan", len) == 0)
-		w->fault = FAULT_RULE_NAN;
-	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
-		char *end;
-		w->fault = FAULT_SCALE;
-		w->fault_scale = strtof(colon + 1, &end);
-		if (end == colon + 1 || (*end && *end != ':'))
-			return -EINVAL;
-		colon = *end ? end : NULL;
-	} else
-		return -EINVAL;
-	if (colon && fcl_parse_ids(colon + 1, &w->fault_ids, &w->n_fault_ids) != 0)
-		return -EINVAL;
-	return 0;
 }
 
 static int parse_args(struct worker *w, int argc, char **argv)
@@ -170,7 +128,7 @@ static int parse_args(struct worker *w, int argc, char **argv)
 				return -EINVAL;
 			break;
 		case 'f':
-			if (parse_fault(w, optarg) != 0) {
+			if (faults_parse(&w->faults, optarg) != 0) {
 				fprintf(stderr, "fcl-client: unknown --fault '%s'\n", optarg);
 				return -EINVAL;
 			}
@@ -400,18 +358,6 @@ static struct logical_client *find_client(struct worker *w, uint32_t id)
 	return NULL;
 }
 
-static int faulty(const struct worker *w, uint32_t id, enum fault_kind kind)
-{
-	if (w->fault != kind)
-		return 0;
-	if (!w->fault_ids)
-		return 1;
-	for (size_t i = 0; i < w->n_fault_ids; i++)
-		if (w->fault_ids[i] == id)
-			return 1;
-	return 0;
-}
-
 /* Sends a participant's extra message for the rule (fcl_answer_fn). */
 static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
 {
@@ -420,17 +366,9 @@ static int send_rule_message(void *sink, uint32_t client, const struct fcl_extra
 			    .round = w->round,
 			    .client_id = client,
 			    .extras = *x};
-	if (faulty(w, client, FAULT_RULE_NAN) && x->n_tensors && (size_t)x->t[0].rows * x->t[0].cols != 0) {
-		size_t n = (size_t)x->t[0].rows * x->t[0].cols;
-		float *copy = realloc(w->nan_copy, n * sizeof *copy);
-		if (!copy)
-			return -ENOMEM;
-		w->nan_copy = copy;
-		memcpy(copy, x->t[0].v, n * sizeof *copy);
-		copy[0] = NAN;
-		m.extras.t[0].v = copy;
-	}
-	return send_msg(w, &m);
+	int rc = faults_on_rule_message(&w->faults, client, &m.extras);
+
+	return rc ? rc : send_msg(w, &m);
 }
 
 /* The classes a task-incremental round trains on: its task's, and with
@@ -525,15 +463,7 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 			    .loss = loss,
 			    .train_seconds = fcl_now() - t0,
 			    .extras = extras};
-	if (faulty(w, lc->id, FAULT_WRONG_SIZE))
-		m.n_values = n_params - 1;
-	if (faulty(w, lc->id, FAULT_NAN))
-		w->update[0] = NAN;
-	if (faulty(w, lc->id, FAULT_SCALE) || faulty(w, lc->id, FAULT_SIGN_FLIP)) {
-		float f = w->fault == FAULT_SCALE ? w->fault_scale : -1.0f;
-		for (size_t i = 0; i < n_params; i++)
-			w->update[i] *= f;
-	}
+	faults_on_update(&w->faults, lc->id, &m, w->update);
 	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
 		  "state %016llx",
 		  lc->id, round, cr.task, n, loss, m.train_seconds,
@@ -559,10 +489,11 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 	w->round = m->round;
 	if (w->round_delay_s > 0)
 		usleep((useconds_t)(w->round_delay_s * 1e6));
-	if (w->fault == FAULT_GARBAGE) {
-		static const char junk[] = "\xff\xfe this is not a protobuf message \x01\x02";
-		zmq_send(w->sock, junk, sizeof junk, 0);
-	}
+	const void *junk;
+	size_t junk_len = faults_garbage(&w->faults, &junk);
+	/* junk for the coordinator to count and drop; whether it arrived is the test's to see */
+	if (junk_len)
+		(void)zmq_send(w->sock, junk, junk_len, 0);
 	for (size_t i = 0; i < m->n_ids; i++) {
 		struct logical_client *lc = find_client(w, m->ids[i]);
 		if (!lc) {
@@ -685,8 +616,7 @@ int main(int argc, char **argv)
 	}
 	free(w.clients);
 	free(w.perms);
-	free(w.nan_copy);
-	free(w.fault_ids);
+	faults_fini(&w.faults);
 	fcl_rule_worker_fini(&w.rule);
 	fcl_sgd_fini(&w.opt);
 	fcl_mlp_fini(&w.model);

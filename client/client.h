@@ -1,0 +1,49 @@
+/* client/client.h - what the files of fcl-client share
+ *
+ * faults.c  fault injection for tests of the coordinator's defences (--fault)
+ * main.c    the rest
+ */
+#ifndef FCL_CLIENT_H
+#define FCL_CLIENT_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct fcl_extras;
+struct fcl_msg;
+
+/* ---- faults.c ------------------------------------------------------------- */
+
+/* Faults a client can inject, for tests of the coordinator's defences. */
+enum fault_kind {
+	FAULT_NONE,
+	FAULT_WRONG_SIZE,
+	FAULT_NAN,
+	FAULT_GARBAGE,
+	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
+	FAULT_SIGN_FLIP, /* update = -update */
+	FAULT_RULE_NAN,  /* a NaN in every extra message for the rule */
+};
+
+struct faults {
+	enum fault_kind kind;
+	uint32_t *ids; /* owned; NULL = every client */
+	size_t n_ids;
+	float scale;     /* FAULT_SCALE's factor */
+	float *nan_copy; /* owned: FAULT_RULE_NAN's copy of a rule message's first tensor */
+};
+
+/* Parses a --fault value (KIND[:CLIENTS], scale:F[:CLIENTS]) into f, which
+ * starts zeroed or holds an earlier --fault. 0 or -EINVAL. */
+int faults_parse(struct faults *f, const char *spec);
+void faults_fini(struct faults *f); /* frees the ids and the copy */
+/* With --fault garbage, the bytes to send before a round's training (static,
+ * borrowed) and their length; else 0. */
+size_t faults_garbage(const struct faults *f, const void **bytes);
+/* Spoils client's update before it is sent: m->values aliases update
+ * (m->n_values floats), which may be changed, and m->n_values with it. */
+void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m, float *update);
+/* Spoils a rule message's extras x: its first tensor may then point to a
+ * copy owned by f, valid until the next call. 0 or -ENOMEM. */
+int faults_on_rule_message(struct faults *f, uint32_t client, struct fcl_extras *x);
+
+#endif
