@@ -1,5 +1,6 @@
 /* client/client.h - what the files of fcl-client share
  *
+ * cli.c     the command line: options, usage, --help
  * faults.c  fault injection for tests of the coordinator's defences (--fault)
  * main.c    the rest
  */
@@ -45,5 +46,24 @@ void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m
 /* Spoils a rule message's extras x: its first tensor may then point to a
  * copy owned by f, valid until the next call. 0 or -ENOMEM. */
 int faults_on_rule_message(struct faults *f, uint32_t client, struct fcl_extras *x);
+
+/* ---- cli.c ---------------------------------------------------------------- */
+
+struct client_opts {
+	const char *endpoint; /* borrowed from argv */
+	uint32_t *ids;        /* owned: the logical clients hosted here, ascending */
+	size_t n_ids;
+	double connect_timeout_s, idle_timeout_s;
+	double heartbeat_s;   /* a silent coordinator connection is dropped after this */
+	double round_delay_s; /* for tests: sleep before each round's training */
+	struct faults faults;
+	int help; /* --help was printed on stdout: exit 0 */
+};
+
+/* Fills *o from the command line (and the log level from --verbose). 0, with
+ * o->help set after --help; or -EINVAL after saying why on stderr, and then
+ * *o owns nothing. Free with cli_fini. */
+int cli_parse(struct client_opts *o, int argc, char **argv);
+void cli_fini(struct client_opts *o);
 
 #endif

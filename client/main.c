@@ -20,7 +20,6 @@
 #include "fcl/zsock.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,14 +35,8 @@ struct logical_client {
 };
 
 struct worker {
-	const char *endpoint;
-	uint32_t *ids;
-	size_t n_ids;
-	double connect_timeout_s, idle_timeout_s;
-	double heartbeat_s; /* a silent coordinator connection is dropped after this */
+	struct client_opts opts;
 	int welcomed;
-	struct faults faults;
-	double round_delay_s; /* for tests: sleep before each round's training */
 
 	void *ctx, *sock;
 	void *monitor; /* PAIR socket with the DEALER's connection events */
@@ -67,89 +60,6 @@ struct worker {
 	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
-		"                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
-		"                  [--verbose]\n"
-		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
-		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
-		"                     meanwhile the connection is retried with backoff\n"
-		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
-		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F or\n"
-		"                     rule-nan, optionally for some clients only: e.g.\n"
-		"                     sign-flip:0-1, scale:-4:3\n"
-		"  --round-delay      for tests: sleep S seconds before each round's training\n");
-}
-
-static int parse_args(struct worker *w, int argc, char **argv)
-{
-	static const struct option opts[] = {{"connect", required_argument, 0, 'c'},
-					     {"ids", required_argument, 0, 'i'},
-					     {"connect-timeout", required_argument, 0, 't'},
-					     {"idle-timeout", required_argument, 0, 'T'},
-					     {"fault", required_argument, 0, 'f'},
-					     {"round-delay", required_argument, 0, 'D'},
-					     {"heartbeat", required_argument, 0, 'H'},
-					     {"verbose", no_argument, 0, 'v'},
-					     {"help", no_argument, 0, 'h'},
-					     {0, 0, 0, 0}};
-	int c;
-	w->connect_timeout_s = 60;
-	w->idle_timeout_s = 3600;
-	w->heartbeat_s = 15;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			w->endpoint = optarg;
-			break;
-		case 'i':
-			if (fcl_parse_ids(optarg, &w->ids, &w->n_ids) != 0) {
-				fprintf(stderr, "fcl-client: bad --ids '%s' (want e.g. 0-31,40)\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case 't':
-			w->connect_timeout_s = atof(optarg);
-			break;
-		case 'T':
-			w->idle_timeout_s = atof(optarg);
-			break;
-		case 'D':
-			w->round_delay_s = atof(optarg);
-			break;
-		case 'H':
-			if (fcl_cli_seconds("fcl-client", "--heartbeat", optarg, 0.5,
-					    &w->heartbeat_s) != 0)
-				return -EINVAL;
-			break;
-		case 'f':
-			if (faults_parse(&w->faults, optarg) != 0) {
-				fprintf(stderr, "fcl-client: unknown --fault '%s'\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'v':
-			fcl_log_set_level(FCL_LOG_DEBUG);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (!w->endpoint || !w->ids || optind != argc) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static int send_msg(struct worker *w, const struct fcl_msg *m)
 {
@@ -218,16 +128,16 @@ static void explain_no_welcome(const struct worker *w, double waited)
 	if (w->conn.handshakes)
 		fcl_error("connected to %s, but no welcome within %.0f s: is it an fcl-server "
 			  "(and not one that already started its run)?",
-			  w->endpoint, waited);
+			  w->opts.endpoint, waited);
 	else if (w->conn.bad_peers || w->conn.connects)
 		fcl_error("%s accepts TCP connections but does not speak ZeroMQ/ZMTP (%u failed "
 			  "handshakes in %.0f s): wrong port?",
-			  w->endpoint, w->conn.bad_peers ? w->conn.bad_peers : w->conn.connects,
-			  waited);
+			  w->opts.endpoint,
+			  w->conn.bad_peers ? w->conn.bad_peers : w->conn.connects, waited);
 	else
 		fcl_error("no coordinator at %s within %.0f s (%u connection attempts refused or "
 			  "unreachable): is fcl-server running there, and the port open?",
-			  w->endpoint, waited, w->conn.retries + 1);
+			  w->opts.endpoint, waited, w->conn.retries + 1);
 }
 
 /* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -ECONNRESET (the
@@ -326,33 +236,34 @@ static int on_welcome(struct worker *w, const struct fcl_msg *m)
 		return rc;
 	}
 	w->update = malloc(w->model.n_params * sizeof(float));
-	w->clients = calloc(w->n_ids, sizeof *w->clients);
+	w->clients = calloc(w->opts.n_ids, sizeof *w->clients);
 	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
 	if (!w->update || !w->clients || !w->perms)
 		return -ENOMEM;
 	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
 		w->perms[t] = w->sched.tasks[t].perm;
-	for (size_t i = 0; i < w->n_ids; i++) {
-		w->clients[i].id = w->ids[i];
-		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, w->ids[i]);
-		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, w->ids[i],
+	for (size_t i = 0; i < w->opts.n_ids; i++) {
+		w->clients[i].id = w->opts.ids[i];
+		const struct fcl_strategy_config *st =
+			fcl_scenario_strategy_of(&w->sc, w->opts.ids[i]);
+		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, w->opts.ids[i],
 					 &w->clients[i].strategy);
 		if (rc) {
 			fcl_error("cannot create strategy %s for client %u: %s",
-				  fcl_strategy_name(st), w->ids[i], strerror(-rc));
+				  fcl_strategy_name(st), w->opts.ids[i], strerror(-rc));
 			return rc;
 		}
 	}
 	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
 		 "schedule digest %016llx",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
-		 w->n_ids, (unsigned long long)fcl_schedule_digest(&w->sched));
+		 w->opts.n_ids, (unsigned long long)fcl_schedule_digest(&w->sched));
 	return 0;
 }
 
 static struct logical_client *find_client(struct worker *w, uint32_t id)
 {
-	for (size_t i = 0; i < w->n_ids; i++)
+	for (size_t i = 0; i < w->opts.n_ids; i++)
 		if (w->clients[i].id == id)
 			return &w->clients[i];
 	return NULL;
@@ -366,7 +277,7 @@ static int send_rule_message(void *sink, uint32_t client, const struct fcl_extra
 			    .round = w->round,
 			    .client_id = client,
 			    .extras = *x};
-	int rc = faults_on_rule_message(&w->faults, client, &m.extras);
+	int rc = faults_on_rule_message(&w->opts.faults, client, &m.extras);
 
 	return rc ? rc : send_msg(w, &m);
 }
@@ -463,7 +374,7 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 			    .loss = loss,
 			    .train_seconds = fcl_now() - t0,
 			    .extras = extras};
-	faults_on_update(&w->faults, lc->id, &m, w->update);
+	faults_on_update(&w->opts.faults, lc->id, &m, w->update);
 	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
 		  "state %016llx",
 		  lc->id, round, cr.task, n, loss, m.train_seconds,
@@ -487,10 +398,10 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 		return 0;
 	}
 	w->round = m->round;
-	if (w->round_delay_s > 0)
-		usleep((useconds_t)(w->round_delay_s * 1e6));
+	if (w->opts.round_delay_s > 0)
+		usleep((useconds_t)(w->opts.round_delay_s * 1e6));
 	const void *junk;
-	size_t junk_len = faults_garbage(&w->faults, &junk);
+	size_t junk_len = faults_garbage(&w->opts.faults, &junk);
 	/* junk for the coordinator to count and drop; whether it arrived is the test's to see */
 	if (junk_len)
 		(void)zmq_send(w->sock, junk, junk_len, 0);
@@ -515,8 +426,8 @@ static int run(struct worker *w)
 	struct fcl_msg hello = {.type = FCL_MSG_HELLO,
 				.client_id = -1,
 				.protocol_version = FCL_PROTOCOL_VERSION,
-				.ids = w->ids,
-				.n_ids = w->n_ids,
+				.ids = w->opts.ids,
+				.n_ids = w->opts.n_ids,
 				.pid = (uint32_t)getpid(),
 				.hostname = host};
 	int rc = send_msg(w, &hello);
@@ -524,21 +435,22 @@ static int run(struct worker *w)
 		return rc;
 	for (;;) {
 		struct fcl_msg m;
-		rc = recv_msg(w, w->welcomed ? w->idle_timeout_s : w->connect_timeout_s, &m);
+		double timeout = w->welcomed ? w->opts.idle_timeout_s : w->opts.connect_timeout_s;
+		rc = recv_msg(w, timeout, &m);
 		if (rc == -EPROTO)
 			continue;
 		if (rc == -ETIMEDOUT) {
 			if (w->welcomed)
 				fcl_error("no word from the coordinator at %s for %.0f s",
-					  w->endpoint, w->idle_timeout_s);
+					  w->opts.endpoint, w->opts.idle_timeout_s);
 			else
-				explain_no_welcome(w, w->connect_timeout_s);
+				explain_no_welcome(w, w->opts.connect_timeout_s);
 			return rc;
 		}
 		if (rc == -ECONNRESET) {
 			fcl_error("lost the coordinator at %s (connection closed, or no heartbeat "
 				  "for %.0f s): it counts this process as gone, giving up",
-				  w->endpoint, w->heartbeat_s);
+				  w->opts.endpoint, w->opts.heartbeat_s);
 			return rc;
 		}
 		if (rc)
@@ -578,9 +490,13 @@ int main(int argc, char **argv)
 	int64_t max_bytes = FCL_WIRE_MAX_BYTES;
 
 	memset(&w, 0, sizeof w);
-	if (parse_args(&w, argc, argv) != 0)
+	if (cli_parse(&w.opts, argc, argv) != 0)
 		return 2;
-	snprintf(tag, sizeof tag, "client %u-%u", w.ids[0], w.ids[w.n_ids - 1]);
+	if (w.opts.help) {
+		cli_fini(&w.opts);
+		return 0;
+	}
+	snprintf(tag, sizeof tag, "client %u-%u", w.opts.ids[0], w.opts.ids[w.opts.n_ids - 1]);
 	fcl_log_set_tag(tag);
 	w.ctx = zmq_ctx_new();
 	w.sock = zmq_socket(w.ctx, ZMQ_DEALER);
@@ -593,11 +509,11 @@ int main(int argc, char **argv)
 	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
 	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
 	/* ZMTP heartbeats: a coordinator whose node vanished is noticed too. */
-	fcl_zsock_heartbeat(w.sock, w.heartbeat_s);
+	fcl_zsock_heartbeat(w.sock, w.opts.heartbeat_s);
 	if (monitor_start(&w) != 0)
 		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
-	if (zmq_connect(w.sock, w.endpoint) != 0) {
-		fprintf(stderr, "fcl-client: cannot connect to %s: %s\n", w.endpoint,
+	if (zmq_connect(w.sock, w.opts.endpoint) != 0) {
+		fprintf(stderr, "fcl-client: cannot connect to %s: %s\n", w.opts.endpoint,
 			zmq_strerror(errno));
 		return 2;
 	}
@@ -608,15 +524,14 @@ int main(int argc, char **argv)
 	fcl_zsock_monitor_close(w.sock, w.monitor);
 	zmq_close(w.sock);
 	zmq_ctx_term(w.ctx);
-	free(w.ids);
 	free(w.update);
-	for (size_t i = 0; w.clients && i < w.n_ids; i++) {
+	for (size_t i = 0; w.clients && i < w.opts.n_ids; i++) {
 		fcl_strategy_destroy(w.clients[i].strategy);
 		fcl_rule_client_free(&w.rule, w.clients[i].rule_state);
 	}
 	free(w.clients);
 	free(w.perms);
-	faults_fini(&w.faults);
+	cli_fini(&w.opts);
 	fcl_rule_worker_fini(&w.rule);
 	fcl_sgd_fini(&w.opt);
 	fcl_mlp_fini(&w.model);
