@@ -1,6 +1,8 @@
 /* client/client.h - what the files of fcl-client share
  *
  * cli.c     the command line: options, usage, --help
+ * conn.c    the DEALER socket to the coordinator: connect with backoff,
+ *           heartbeats, the connection monitor, sending and receiving fcl_msg
  * faults.c  fault injection for tests of the coordinator's defences (--fault)
  * main.c    the rest
  */
@@ -65,5 +67,39 @@ struct client_opts {
  * *o owns nothing. Free with cli_fini. */
 int cli_parse(struct client_opts *o, int argc, char **argv);
 void cli_fini(struct client_opts *o);
+
+/* ---- conn.c --------------------------------------------------------------- */
+
+/* The connection to the coordinator. */
+struct conn {
+	const char *endpoint; /* borrowed */
+	void *ctx, *sock;
+	void *monitor; /* PAIR socket with the DEALER's connection events, or NULL */
+	int welcomed;  /* set by the caller at the welcome: a disconnect is final from then on */
+	unsigned retries;    /* connection attempts that failed (refused, unreachable) */
+	unsigned connects;   /* TCP connections made */
+	unsigned bad_peers;  /* connections whose ZMTP handshake failed */
+	unsigned handshakes; /* ZMTP handshakes that succeeded */
+	int up;              /* a connection is up now */
+	int lost;            /* the connection went after the welcome: final */
+};
+
+/* Starts connecting c to endpoint (borrowed; reconnects with backoff, ZMTP
+ * heartbeats of heartbeat_s). 0, or a negative errno after saying why on
+ * stderr; then there is nothing to fini. */
+int conn_init(struct conn *c, const char *endpoint, double heartbeat_s);
+/* Closes the connection; with flush, waits up to 5 s for queued messages to leave. */
+void conn_fini(struct conn *c, int flush);
+/* Sends one message. 0 or negative errno. */
+int conn_send(struct conn *c, const struct fcl_msg *m);
+/* Sends bytes as they are (one ZeroMQ message). 0 or negative errno. */
+int conn_send_bytes(struct conn *c, const void *buf, size_t len);
+/* Waits up to timeout_s for one message into *m (free with fcl_msg_free).
+ * 0, -ETIMEDOUT, -ECONNRESET (the coordinator's connection broke after the
+ * welcome, and nothing it sent is left to read), -EPROTO (a malformed message,
+ * dropped) or -errno. */
+int conn_recv(struct conn *c, double timeout_s, struct fcl_msg *m);
+/* Logs why nothing came within the connect timeout, in words. */
+void conn_explain_no_welcome(const struct conn *c, double waited);
 
 #endif

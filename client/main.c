@@ -17,13 +17,11 @@
 #include "fcl/rule.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
-#include "fcl/zsock.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 /* What one logical client keeps for the whole run. */
 struct logical_client {
@@ -36,18 +34,7 @@ struct logical_client {
 
 struct worker {
 	struct client_opts opts;
-	int welcomed;
-
-	void *ctx, *sock;
-	void *monitor; /* PAIR socket with the DEALER's connection events */
-	struct {
-		unsigned retries;    /* connection attempts that failed (refused, unreachable) */
-		unsigned connects;   /* TCP connections made */
-		unsigned bad_peers;  /* connections whose ZMTP handshake failed */
-		unsigned handshakes; /* ZMTP handshakes that succeeded */
-		int up;              /* a connection is up now */
-		int lost;            /* the connection went after the welcome: final */
-	} conn;
+	struct conn conn;
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
@@ -60,125 +47,6 @@ struct worker {
 	const uint32_t **perms;         /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;                  /* (n_params) */
 };
-
-static int send_msg(struct worker *w, const struct fcl_msg *m)
-{
-	uint8_t *buf;
-	size_t len;
-	int rc = fcl_wire_encode(m, &buf, &len);
-	if (rc)
-		return rc;
-	rc = zmq_send(w->sock, buf, len, 0) < 0 ? -errno : 0;
-	free(buf);
-	return rc;
-}
-
-#define MONITOR_ENDPOINT "inproc://fcl-client-monitor"
-
-/* Follows the connection through the DEALER's monitor, so that a timeout can
- * say why: nobody listening, a peer that is no ZeroMQ endpoint, or a silent one. */
-static int monitor_start(struct worker *w)
-{
-	int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
-		     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-	return fcl_zsock_monitor_open(w->ctx, w->sock, MONITOR_ENDPOINT, events, &w->monitor);
-}
-
-static void monitor_drain(struct worker *w)
-{
-	for (;;) {
-		uint16_t event = 0;
-		uint32_t value;
-		int rc = fcl_zsock_monitor_read(w->monitor, &event, &value);
-		if (rc == 0)
-			return;
-		switch (rc > 0 ? event : 0) {
-		case ZMQ_EVENT_CONNECT_RETRIED:
-			w->conn.retries++;
-			break;
-		case ZMQ_EVENT_CONNECTED:
-			w->conn.connects++;
-			break;
-		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-			w->conn.handshakes++;
-			w->conn.up = 1;
-			break;
-		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-			w->conn.bad_peers++;
-			break;
-		case ZMQ_EVENT_DISCONNECTED:
-			/* After the welcome the server counts this process gone: it
-			 * takes nobody back mid-run, so there is nothing to wait for. */
-			if (w->conn.up && w->welcomed)
-				w->conn.lost = 1;
-			w->conn.up = 0;
-			break;
-		default:
-			break;
-		}
-	}
-}
-
-/* Why nothing came within the connect timeout, in words. */
-static void explain_no_welcome(const struct worker *w, double waited)
-{
-	if (w->conn.handshakes)
-		fcl_error("connected to %s, but no welcome within %.0f s: is it an fcl-server "
-			  "(and not one that already started its run)?",
-			  w->opts.endpoint, waited);
-	else if (w->conn.bad_peers || w->conn.connects)
-		fcl_error("%s accepts TCP connections but does not speak ZeroMQ/ZMTP (%u failed "
-			  "handshakes in %.0f s): wrong port?",
-			  w->opts.endpoint,
-			  w->conn.bad_peers ? w->conn.bad_peers : w->conn.connects, waited);
-	else
-		fcl_error("no coordinator at %s within %.0f s (%u connection attempts refused or "
-			  "unreachable): is fcl-server running there, and the port open?",
-			  w->opts.endpoint, waited, w->conn.retries + 1);
-}
-
-/* Waits up to timeout_s for one message. 0, -ETIMEDOUT, -ECONNRESET (the
- * coordinator's connection broke after the welcome, and nothing it sent is
- * left to read), -EPROTO or -errno. */
-static int recv_msg(struct worker *w, double timeout_s, struct fcl_msg *m)
-{
-	zmq_msg_t body;
-	double deadline = fcl_now() + timeout_s;
-
-	for (;;) {
-		zmq_pollitem_t items[2] = {{.socket = w->sock, .events = ZMQ_POLLIN},
-					   {.socket = w->monitor, .events = ZMQ_POLLIN}};
-		double left = deadline - fcl_now();
-		int n = zmq_poll(items, w->monitor ? 2 : 1, left > 0 ? (long)(left * 1000) + 1 : 0);
-		if (n < 0)
-			return -errno;
-		if (w->monitor && (items[1].revents & ZMQ_POLLIN)) {
-			monitor_drain(w);
-			/* messages that came before the break are still delivered */
-			if (w->conn.lost && !(items[0].revents & ZMQ_POLLIN) &&
-			    zmq_poll(items, 1, 0) == 0)
-				return -ECONNRESET;
-		}
-		if (items[0].revents & ZMQ_POLLIN)
-			break;
-		if (n == 0 && fcl_now() >= deadline)
-			return -ETIMEDOUT;
-	}
-	zmq_msg_init(&body);
-	if (zmq_msg_recv(&body, w->sock, 0) < 0) {
-		zmq_msg_close(&body);
-		return -errno;
-	}
-	int rc = fcl_wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), m);
-	if (rc)
-		fcl_warn("malformed message of %zu bytes from the coordinator dropped",
-			 zmq_msg_size(&body));
-	zmq_msg_close(&body);
-	return rc;
-}
 
 /* Compiles the scenario the coordinator sent, against the local data. */
 static int on_welcome(struct worker *w, const struct fcl_msg *m)
@@ -279,7 +147,7 @@ static int send_rule_message(void *sink, uint32_t client, const struct fcl_extra
 			    .extras = *x};
 	int rc = faults_on_rule_message(&w->opts.faults, client, &m.extras);
 
-	return rc ? rc : send_msg(w, &m);
+	return rc ? rc : conn_send(&w->conn, &m);
 }
 
 /* The classes a task-incremental round trains on: its task's, and with
@@ -380,7 +248,7 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		  lc->id, round, cr.task, n, loss, m.train_seconds,
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
-	if ((rc = send_msg(w, &m)) != 0)
+	if ((rc = conn_send(&w->conn, &m)) != 0)
 		return rc;
 	return fcl_rule_send_answers(&w->rule, &lr, send_rule_message, w);
 }
@@ -404,7 +272,7 @@ static int on_round_start(struct worker *w, const struct fcl_msg *m)
 	size_t junk_len = faults_garbage(&w->opts.faults, &junk);
 	/* junk for the coordinator to count and drop; whether it arrived is the test's to see */
 	if (junk_len)
-		(void)zmq_send(w->sock, junk, junk_len, 0);
+		(void)conn_send_bytes(&w->conn, junk, junk_len);
 	for (size_t i = 0; i < m->n_ids; i++) {
 		struct logical_client *lc = find_client(w, m->ids[i]);
 		if (!lc) {
@@ -430,21 +298,23 @@ static int run(struct worker *w)
 				.n_ids = w->opts.n_ids,
 				.pid = (uint32_t)getpid(),
 				.hostname = host};
-	int rc = send_msg(w, &hello);
+	int rc = conn_send(&w->conn, &hello);
 	if (rc)
 		return rc;
 	for (;;) {
 		struct fcl_msg m;
-		double timeout = w->welcomed ? w->opts.idle_timeout_s : w->opts.connect_timeout_s;
-		rc = recv_msg(w, timeout, &m);
+		double timeout = w->opts.connect_timeout_s;
+		if (w->conn.welcomed)
+			timeout = w->opts.idle_timeout_s;
+		rc = conn_recv(&w->conn, timeout, &m);
 		if (rc == -EPROTO)
 			continue;
 		if (rc == -ETIMEDOUT) {
-			if (w->welcomed)
+			if (w->conn.welcomed)
 				fcl_error("no word from the coordinator at %s for %.0f s",
 					  w->opts.endpoint, w->opts.idle_timeout_s);
 			else
-				explain_no_welcome(w, w->opts.connect_timeout_s);
+				conn_explain_no_welcome(&w->conn, w->opts.connect_timeout_s);
 			return rc;
 		}
 		if (rc == -ECONNRESET) {
@@ -457,11 +327,11 @@ static int run(struct worker *w)
 			return rc;
 		switch (m.type) {
 		case FCL_MSG_WELCOME:
-			rc = w->welcomed ? 0 : on_welcome(w, &m);
-			w->welcomed = 1;
+			rc = w->conn.welcomed ? 0 : on_welcome(w, &m);
+			w->conn.welcomed = 1;
 			break;
 		case FCL_MSG_ROUND_START:
-			rc = w->welcomed ? on_round_start(w, &m) : 0;
+			rc = w->conn.welcomed ? on_round_start(w, &m) : 0;
 			break;
 		case FCL_MSG_SHUTDOWN:
 			fcl_info("coordinator ends the run: %s", m.text);
@@ -486,8 +356,7 @@ int main(int argc, char **argv)
 {
 	struct worker w;
 	char tag[48];
-	int zero = 0, rc;
-	int64_t max_bytes = FCL_WIRE_MAX_BYTES;
+	int rc;
 
 	memset(&w, 0, sizeof w);
 	if (cli_parse(&w.opts, argc, argv) != 0)
@@ -498,32 +367,12 @@ int main(int argc, char **argv)
 	}
 	snprintf(tag, sizeof tag, "client %u-%u", w.opts.ids[0], w.opts.ids[w.opts.n_ids - 1]);
 	fcl_log_set_tag(tag);
-	w.ctx = zmq_ctx_new();
-	w.sock = zmq_socket(w.ctx, ZMQ_DEALER);
-	zmq_setsockopt(w.sock, ZMQ_SNDHWM, &zero, sizeof zero);
-	zmq_setsockopt(w.sock, ZMQ_RCVHWM, &zero, sizeof zero);
-	zmq_setsockopt(w.sock, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
-	/* Reconnect with exponential backoff, 100 ms doubling up to 2 s, until
-	 * --connect-timeout says enough. */
-	int ivl = 100, ivl_max = 2000;
-	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-	zmq_setsockopt(w.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-	/* ZMTP heartbeats: a coordinator whose node vanished is noticed too. */
-	fcl_zsock_heartbeat(w.sock, w.opts.heartbeat_s);
-	if (monitor_start(&w) != 0)
-		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
-	if (zmq_connect(w.sock, w.opts.endpoint) != 0) {
-		fprintf(stderr, "fcl-client: cannot connect to %s: %s\n", w.opts.endpoint,
-			zmq_strerror(errno));
+	if (conn_init(&w.conn, w.opts.endpoint, w.opts.heartbeat_s) != 0) {
+		cli_fini(&w.opts);
 		return 2;
 	}
 	rc = run(&w);
-	/* Let the last updates leave before the socket closes. */
-	int linger = rc ? 0 : 5000;
-	zmq_setsockopt(w.sock, ZMQ_LINGER, &linger, sizeof linger);
-	fcl_zsock_monitor_close(w.sock, w.monitor);
-	zmq_close(w.sock);
-	zmq_ctx_term(w.ctx);
+	conn_fini(&w.conn, rc == 0);
 	free(w.update);
 	for (size_t i = 0; w.clients && i < w.opts.n_ids; i++) {
 		fcl_strategy_destroy(w.clients[i].strategy);
