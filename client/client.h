@@ -3,8 +3,10 @@
  * cli.c     the command line: options, usage, --help
  * conn.c    the DEALER socket to the coordinator: connect with backoff,
  *           heartbeats, the connection monitor, sending and receiving fcl_msg
+ * worker.c  what this process hosts (scenario, data, model, rule, logical
+ *           clients) and its rounds: the welcome, round starts, training
  * faults.c  fault injection for tests of the coordinator's defences (--fault)
- * main.c    the rest
+ * main.c    wiring and the receive loop
  */
 #ifndef FCL_CLIENT_H
 #define FCL_CLIENT_H
@@ -76,6 +78,8 @@ struct conn {
 	void *ctx, *sock;
 	void *monitor; /* PAIR socket with the DEALER's connection events, or NULL */
 	int welcomed;  /* set by the caller at the welcome: a disconnect is final from then on */
+
+	/* what the monitor saw */
 	unsigned retries;    /* connection attempts that failed (refused, unreachable) */
 	unsigned connects;   /* TCP connections made */
 	unsigned bad_peers;  /* connections whose ZMTP handshake failed */
@@ -101,5 +105,23 @@ int conn_send_bytes(struct conn *c, const void *buf, size_t len);
 int conn_recv(struct conn *c, double timeout_s, struct fcl_msg *m);
 /* Logs why nothing came within the connect timeout, in words. */
 void conn_explain_no_welcome(const struct conn *c, double waited);
+
+/* ---- worker.c ------------------------------------------------------------- */
+
+struct worker; /* opaque */
+
+/* Stores an owned, empty worker in *out (free with worker_destroy): it
+ * borrows o (ids, --round-delay, faults) and c (where it sends) for its
+ * lifetime. 0 or -ENOMEM. */
+int worker_create(struct client_opts *o, struct conn *c, struct worker **out);
+void worker_destroy(struct worker *w); /* NULL-safe */
+/* Compiles the scenario of the coordinator's welcome m against the local
+ * data; call once. 0 or a negative errno, most of them explained in the
+ * log; on failure the worker stays empty. */
+int worker_on_welcome(struct worker *w, const struct fcl_msg *m);
+/* A round start: trains the assigned logical clients in id order, sending
+ * each one's update and rule messages. A round start that does not fit is
+ * dropped with a warning (0). 0 or negative errno. */
+int worker_on_round_start(struct worker *w, const struct fcl_msg *m);
 
 #endif
