@@ -1,0 +1,124 @@
+/* client/cli.c - fcl-client's command line */
+#include "client.h"
+
+#include "fcl/log.h"
+#include "fcl/util.h"
+#include "fcl/zsock.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
+		"                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
+		"                  [--verbose]\n"
+		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
+		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
+		"                     meanwhile the connection is retried with backoff\n"
+		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
+		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F or\n"
+		"                     rule-nan, optionally for some clients only: e.g.\n"
+		"                     sign-flip:0-1, scale:-4:3\n"
+		"  --round-delay      for tests: sleep S seconds before each round's training\n");
+}
+
+static int parse_ids(struct client_opts *o, const char *arg)
+{
+	uint32_t *ids;
+	size_t n;
+
+	if (fcl_parse_ids(arg, &ids, &n) != 0) {
+		fprintf(stderr, "fcl-client: bad --ids '%s' (want e.g. 0-31,40)\n", arg);
+		return -EINVAL;
+	}
+	free(o->ids); /* the last --ids counts */
+	o->ids = ids;
+	o->n_ids = n;
+	return 0;
+}
+
+/* One option of getopt_long; 0 or -EINVAL after saying why. */
+static int parse_option(struct client_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'c':
+		o->endpoint = arg;
+		return 0;
+	case 'i':
+		return parse_ids(o, arg);
+	case 't':
+		o->connect_timeout_s = atof(arg);
+		return 0;
+	case 'T':
+		o->idle_timeout_s = atof(arg);
+		return 0;
+	case 'D':
+		o->round_delay_s = atof(arg);
+		return 0;
+	case 'H':
+		return fcl_cli_seconds("fcl-client", "--heartbeat", arg, 0.5, &o->heartbeat_s);
+	case 'f':
+		if (faults_parse(&o->faults, arg) != 0) {
+			fprintf(stderr, "fcl-client: unknown --fault '%s'\n", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'v':
+		fcl_log_set_level(FCL_LOG_DEBUG);
+		return 0;
+	default:
+		usage(stderr);
+		return -EINVAL;
+	}
+}
+
+int cli_parse(struct client_opts *o, int argc, char **argv)
+{
+	static const struct option opts[] = {{"connect", required_argument, 0, 'c'},
+					     {"ids", required_argument, 0, 'i'},
+					     {"connect-timeout", required_argument, 0, 't'},
+					     {"idle-timeout", required_argument, 0, 'T'},
+					     {"fault", required_argument, 0, 'f'},
+					     {"round-delay", required_argument, 0, 'D'},
+					     {"heartbeat", required_argument, 0, 'H'},
+					     {"verbose", no_argument, 0, 'v'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->connect_timeout_s = 60;
+	o->idle_timeout_s = 3600;
+	o->heartbeat_s = 15;
+	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
+		if (c == 'h') {
+			/* the options after it are not looked at */
+			usage(stdout);
+			o->help = 1;
+			return 0;
+		}
+		if (parse_option(o, c, optarg) != 0)
+			goto err;
+	}
+	if (!o->endpoint || !o->ids || optind != argc) {
+		usage(stderr);
+		goto err;
+	}
+	return 0;
+err:
+	cli_fini(o);
+	return -EINVAL;
+}
+
+void cli_fini(struct client_opts *o)
+{
+	free(o->ids);
+	faults_fini(&o->faults);
+	memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,415 @@
+/* client/worker.c - what one fcl-client process hosts, and its rounds
+ *
+ * The welcome carries the scenario (so the process can never run another
+ * one); the worker compiles it against its local copy of the data, then for
+ * each round start trains its assigned logical clients in id order and sends
+ * one update per logical client, followed by the rule's extra messages.
+ */
+#include "client.h"
+
+#include "fcl/data.h"
+#include "fcl/log.h"
+#include "fcl/model.h"
+#include "fcl/rng.h"
+#include "fcl/rule.h"
+#include "fcl/scenario.h"
+#include "fcl/schedule.h"
+#include "fcl/strategy.h"
+#include "fcl/util.h"
+#include "fcl/wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What one logical client keeps for the whole run. */
+struct logical_client {
+	uint32_t id;
+	uint32_t rounds_trained;
+	uint64_t samples_seen;
+	void *rule_state; /* the rule's state for this client (fcl/rule.h), NULL until used */
+	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
+};
+
+struct worker {
+	struct client_opts *opts; /* borrowed: ids, --round-delay, faults */
+	struct conn *conn;        /* borrowed: where updates and rule messages go */
+
+	/* compiled at the welcome; all zero before */
+	struct fcl_scenario sc;
+	struct fcl_dataset train, test;
+	struct fcl_schedule sched;
+	struct fcl_mlp model;
+	struct fcl_sgd opt;
+	struct fcl_rule_worker rule;
+	struct logical_client *clients; /* (n_ids) ascending by id */
+	struct fcl_loop_config loop;
+	const uint32_t **perms; /* (n_tasks) pixel permutation of each task, or NULL */
+	float *update;          /* (n_params) */
+
+	uint32_t round; /* of the round start being worked on */
+};
+
+int worker_create(struct client_opts *o, struct conn *c, struct worker **out)
+{
+	struct worker *w = calloc(1, sizeof *w);
+
+	if (!w)
+		return -ENOMEM;
+	w->opts = o;
+	w->conn = c;
+	*out = w;
+	return 0;
+}
+
+/* Frees what make_clients made. */
+static void drop_clients(struct worker *w)
+{
+	for (size_t i = 0; w->clients && i < w->opts->n_ids; i++) {
+		fcl_strategy_destroy(w->clients[i].strategy);
+		fcl_rule_client_free(&w->rule, w->clients[i].rule_state);
+	}
+	free(w->clients);
+	free(w->perms);
+	free(w->update);
+	w->clients = NULL;
+	w->perms = NULL;
+	w->update = NULL;
+}
+
+void worker_destroy(struct worker *w)
+{
+	if (!w)
+		return;
+	drop_clients(w);
+	fcl_rule_worker_fini(&w->rule);
+	fcl_sgd_fini(&w->opt);
+	fcl_mlp_fini(&w->model);
+	fcl_schedule_fini(&w->sched);
+	fcl_dataset_fini(&w->train);
+	fcl_dataset_fini(&w->test);
+	free(w);
+}
+
+/* ---- the welcome ---------------------------------------------------------- */
+
+/* Parses the welcome's scenario and compiles it against the local data.
+ * On failure nothing is left to fini. */
+static int compile_scenario(struct worker *w, const struct fcl_msg *m)
+{
+	char err[1024];
+	size_t len = strlen(m->scenario_text);
+	int rc;
+
+	if (m->protocol_version != FCL_PROTOCOL_VERSION) {
+		fcl_error("coordinator speaks protocol %u, this client %u", m->protocol_version,
+			  FCL_PROTOCOL_VERSION);
+		return -EPROTO;
+	}
+	if (fcl_hash64(m->scenario_text, len) != m->scenario_hash) {
+		fcl_error("scenario text does not match its hash: refusing to run it");
+		return -EPROTO;
+	}
+	if ((rc = fcl_scenario_parse(&w->sc, m->scenario_text, len, "<coordinator>", err,
+				     sizeof err)) != 0) {
+		fcl_error("scenario from the coordinator: %s", err);
+		return rc;
+	}
+	w->sc.seed = m->seed;
+	if ((rc = fcl_schedule_load_data(&w->sc, &w->train, &w->test, err, sizeof err)) != 0) {
+		fcl_error("%s", err);
+		return rc;
+	}
+	if ((rc = fcl_schedule_compile(&w->sched, &w->sc, &w->train, &w->test)) != 0)
+		goto err_data;
+	return 0;
+err_data:
+	fcl_dataset_fini(&w->train);
+	fcl_dataset_fini(&w->test);
+	return rc;
+}
+
+/* The model's layer sizes into sizes (room for FCL_MLP_MAX_LAYERS + 1): its layers. */
+static uint32_t layer_sizes(const struct worker *w, uint32_t *sizes)
+{
+	uint32_t L = 0;
+
+	sizes[L++] = w->sched.dim;
+	for (uint32_t h = 0; h < w->sc.model.n_hidden; h++)
+		sizes[L++] = w->sc.model.hidden[h];
+	sizes[L] = w->sched.n_classes;
+	return L;
+}
+
+/* The training loop's settings, the model (of the coordinator's size) and
+ * the optimiser. On failure nothing is left to fini. */
+static int make_model(struct worker *w, uint32_t L, const uint32_t *sizes, uint32_t n_params)
+{
+	uint32_t batch = w->sc.train.batch_size;
+	int rc;
+
+	w->loop = (struct fcl_loop_config){.online = w->sc.train.online,
+					   .epochs = w->sc.train.local_epochs,
+					   .batch_size = batch,
+					   .stream_batch = w->sc.train.stream_batch,
+					   .online_iter = w->sc.train.online_iter,
+					   .replay_batch = w->sc.train.replay_batch,
+					   .head_bias = w->sc.model.head_bias,
+					   .mask_unexposed = w->sc.train.mask_unexposed};
+	size_t max_batch = fcl_loop_max_batch(&w->loop);
+	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0)
+		return rc;
+	if (w->model.n_params != n_params) {
+		fcl_error("model has %zu parameters here but %u at the coordinator",
+			  w->model.n_params, n_params);
+		fcl_mlp_fini(&w->model);
+		return -EPROTO;
+	}
+	fcl_sgd_init(&w->opt, w->sc.train.lr, w->sc.train.momentum, w->sc.train.weight_decay);
+	return 0;
+}
+
+/* The update buffer, the task permutations and the logical clients with
+ * their strategies. On failure nothing is left to free. */
+static int make_clients(struct worker *w, uint32_t L, const uint32_t *sizes)
+{
+	const uint32_t *ids = w->opts->ids;
+	int rc = -ENOMEM;
+
+	w->update = malloc(w->model.n_params * sizeof(float));
+	w->clients = calloc(w->opts->n_ids, sizeof *w->clients);
+	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
+	if (!w->update || !w->clients || !w->perms)
+		goto err;
+	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
+		w->perms[t] = w->sched.tasks[t].perm;
+	for (size_t i = 0; i < w->opts->n_ids; i++) {
+		w->clients[i].id = ids[i];
+		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, ids[i]);
+		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, ids[i],
+					 &w->clients[i].strategy);
+		if (rc) {
+			fcl_error("cannot create strategy %s for client %u: %s",
+				  fcl_strategy_name(st), ids[i], strerror(-rc));
+			goto err;
+		}
+	}
+	return 0;
+err:
+	drop_clients(w);
+	return rc;
+}
+
+int worker_on_welcome(struct worker *w, const struct fcl_msg *m)
+{
+	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L;
+	int rc;
+
+	if ((rc = compile_scenario(w, m)) != 0)
+		return rc;
+	L = layer_sizes(w, sizes);
+	if ((rc = make_model(w, L, sizes, m->n_params)) != 0)
+		goto err_schedule;
+	if ((rc = fcl_rule_worker_init(&w->rule, &w->sc, &w->sched, &w->train, &w->model)) != 0) {
+		fcl_error("cannot set up rule %s: %s", w->sc.aggregation.rule->name, strerror(-rc));
+		goto err_rule;
+	}
+	if ((rc = make_clients(w, L, sizes)) != 0)
+		goto err_rule;
+	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
+		 "schedule digest %016llx",
+		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
+		 w->opts->n_ids, (unsigned long long)fcl_schedule_digest(&w->sched));
+	return 0;
+err_rule:
+	/* also after a failed init: a rule may leave part of its state there */
+	fcl_rule_worker_fini(&w->rule);
+	memset(&w->rule, 0, sizeof w->rule);
+	fcl_sgd_fini(&w->opt);
+	fcl_mlp_fini(&w->model);
+err_schedule:
+	fcl_schedule_fini(&w->sched);
+	fcl_dataset_fini(&w->train);
+	fcl_dataset_fini(&w->test);
+	return rc;
+}
+
+/* ---- the round ------------------------------------------------------------ */
+
+/* Sends a participant's extra message for the rule (fcl_answer_fn). */
+static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
+{
+	struct worker *w = sink;
+	struct fcl_msg m = {.type = FCL_MSG_RULE,
+			    .round = w->round,
+			    .client_id = client,
+			    .extras = *x};
+	int rc = faults_on_rule_message(&w->opts->faults, client, &m.extras);
+
+	return rc ? rc : conn_send(w->conn, &m);
+}
+
+/* The classes a task-incremental round trains on: its task's, and with
+ * recurrence the old tasks' too. */
+static void task_mask(const struct worker *w, const struct fcl_client_round *cr, uint8_t *mask)
+{
+	memcpy(mask, w->sched.tasks[cr->task].has_class, 256);
+	for (uint32_t i = 0; i < cr->n_rec; i++)
+		for (uint32_t c = 0; c < w->sched.n_classes; c++)
+			mask[c] |= w->sched.tasks[cr->rec_task[i]].has_class[c];
+}
+
+/* Trains lc on the round's n samples idx (n > 0, cr->task >= 0). */
+static int train_samples(struct worker *w, struct logical_client *lc,
+			 const struct fcl_client_round *cr, const uint32_t *idx, uint32_t n,
+			 uint32_t round, float *loss)
+{
+	uint8_t mask[256];
+
+	if (w->sched.task_incremental)
+		task_mask(w, cr, mask);
+	struct fcl_train_round tr = {.ds = &w->train,
+				     .perms = w->perms,
+				     .task = (uint32_t)cr->task,
+				     .idx = idx,
+				     .n = n,
+				     .epochs = cr->epochs,
+				     .round = round,
+				     .task_mask = w->sched.task_incremental ? mask : NULL};
+	return fcl_strategy_train(lc->strategy, &w->model, &w->opt, &tr, loss);
+}
+
+/* After training on n samples: the update (local - global) with the rule's
+ * extras, sent with the rule's extra messages. */
+static int send_update(struct worker *w, struct logical_client *lc, struct fcl_local_round *lr,
+		       const struct fcl_client_round *cr, uint32_t n, float loss, double t0)
+{
+	size_t n_params = w->model.n_params;
+	struct fcl_extras extras;
+	int rc;
+
+	for (size_t i = 0; i < n_params; i++)
+		w->update[i] = w->model.params[i] - lr->global[i];
+	lc->rounds_trained++;
+	uint32_t B = w->sc.train.batch_size;
+	lr->n_samples = n;
+	lr->local_steps = (uint32_t)((n + B - 1) / B) * cr->epochs;
+	if ((rc = fcl_rule_after_train(&w->rule, lr, w->update, &extras)) != 0)
+		return rc;
+	lc->samples_seen += (uint64_t)n * cr->epochs;
+
+	struct fcl_msg m = {.type = FCL_MSG_CLIENT_UPDATE,
+			    .round = lr->round,
+			    .client_id = lc->id,
+			    .n_samples = n,
+			    .values = w->update,
+			    .n_values = n_params,
+			    .loss = loss,
+			    .train_seconds = fcl_now() - t0,
+			    .extras = extras};
+	faults_on_update(&w->opts->faults, lc->id, &m, w->update);
+	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
+		  "state %016llx",
+		  lc->id, lr->round, cr->task, n, loss, m.train_seconds,
+		  fcl_strategy_buffer_fill(lc->strategy),
+		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
+	if ((rc = conn_send(w->conn, &m)) != 0)
+		return rc;
+	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
+}
+
+/* Trains one logical client from the global parameters and sends its update. */
+static int train_one(struct worker *w, struct logical_client *lc, uint32_t round,
+		     const float *global, const struct fcl_extras *request)
+{
+	struct fcl_client_round cr;
+	float loss = 0.0f;
+	double t0 = fcl_now();
+	uint32_t *mixed = NULL;
+	int rc;
+
+	/* The round's slice of this client's stream, from the compiled scenario. */
+	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
+	uint32_t n = cr.n + cr.n_rec;
+	const uint32_t *idx = cr.idx;
+	if (cr.n_rec) { /* recurrence: old tasks' samples join the round's own */
+		mixed = malloc((size_t)n * sizeof *mixed);
+		if (!mixed)
+			return -ENOMEM;
+		memcpy(mixed, cr.idx, cr.n * sizeof *mixed);
+		memcpy(mixed + cr.n, cr.rec_idx, cr.n_rec * sizeof *mixed);
+		idx = mixed;
+	}
+	memcpy(w->model.params, global, w->model.n_params * sizeof(float));
+	fcl_sgd_reset(&w->opt);
+	w->opt.grad_hook = NULL;
+	struct fcl_local_round lr = {.client = lc->id,
+				     .round = round,
+				     .task = cr.task,
+				     .request = request,
+				     .global = global,
+				     .opt = &w->opt,
+				     .state = &lc->rule_state};
+	if ((rc = fcl_rule_before_train(&w->rule, &lr)) != 0)
+		goto out;
+	if (cr.task < 0 || n == 0) {
+		/* Not ours to train this round (the coordinator samples only clients
+		 * with data): answer at once with no samples, which it rejects. */
+		fcl_warn("round %u: client %u has no data this round", round, lc->id);
+		n = 0;
+	} else {
+		rc = train_samples(w, lc, &cr, idx, n, round, &loss);
+	}
+out:
+	free(mixed);
+	if (rc)
+		return rc;
+	/* Weight aligning at the task's end, on the global clock. */
+	if (n && fcl_schedule_is_task_end(&w->sched, round))
+		fcl_strategy_end_task(lc->strategy, &w->model);
+	return send_update(w, lc, &lr, &cr, n, loss, t0);
+}
+
+static struct logical_client *find_client(struct worker *w, uint32_t id)
+{
+	for (size_t i = 0; i < w->opts->n_ids; i++)
+		if (w->clients[i].id == id)
+			return &w->clients[i];
+	return NULL;
+}
+
+int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
+{
+	const void *junk;
+	size_t junk_len;
+
+	if (m->n_values != w->model.n_params || m->task >= w->sched.n_tasks) {
+		fcl_warn("round start with %zu parameters for task %u dropped", m->n_values,
+			 m->task);
+		return 0;
+	}
+	const char *why = NULL;
+	if (fcl_rule_check_request(&w->rule, &m->extras, &why) != 0) {
+		fcl_warn("round start %u dropped: %s", m->round, why ? why : "malformed request");
+		return 0;
+	}
+	w->round = m->round;
+	if (w->opts->round_delay_s > 0)
+		usleep((useconds_t)(w->opts->round_delay_s * 1e6));
+	/* junk for the coordinator to count and drop; whether it arrived is the test's to see */
+	if ((junk_len = faults_garbage(&w->opts->faults, &junk)) != 0)
+		(void)conn_send_bytes(w->conn, junk, junk_len);
+	for (size_t i = 0; i < m->n_ids; i++) {
+		struct logical_client *lc = find_client(w, m->ids[i]);
+		if (!lc) {
+			fcl_warn("round %u assigns client %u, which is not hosted here", m->round,
+				 m->ids[i]);
+			continue;
+		}
+		int rc = train_one(w, lc, m->round, m->values, &m->extras);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
