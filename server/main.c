@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
-		   "  --set       edit the scenario, e.g. --set aggregation.rule=fot; the edited\n"
+		   "  --set       edit the scenario, e.g. --set aggregation.rule=median; the edited\n"
 		   "              text is what the run folder keeps and the clients run\n"
 		   "  --progress  print one machine-readable progress line per round on stdout\n"
 		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"

@@ -283,63 +283,15 @@ static uint64_t params_checksum(const struct fcl_server *s)
 	return fcl_hash64(s->model.params, s->model.n_params * sizeof(float));
 }
 
-/* Every metric of the record, in the order metrics.json lists them. */
-struct metric_values {
-	double final_avg_acc, aia, forgetting_max, forgetting_first, bwt, bwt_continuum, fwt;
-	double a_auc, a_last, a_avg, f_last, min_acc, wc_acc, wf_10;
-	struct fcl_stability_gap gap;
-	double *gap_per_switch; /* (T) */
-};
-
-static const struct {
-	const char *key, *label, *unit;
-	size_t off;
-} metric_table[] = {
-#define M(k, l, u) {#k, l, u, offsetof(struct metric_values, k)}
-    M(final_avg_acc, "final average accuracy (A, GEM ACC)", "%"),
-    M(aia, "average incremental accuracy (task mean)", "%"),
-    M(forgetting_max, "forgetting, max-based (Chaudhry)", "points"),
-    M(forgetting_first, "forgetting, first value (Avalanche, FOT)", "points"),
-    M(bwt, "BWT (GEM)", "points"),
-    M(bwt_continuum, "BWT, all pairs (Continuum)", "points"),
-    M(fwt, "FWT against the random-init model (GEM)", "points"),
-    M(a_auc, "A_auc: mean seen-set accuracy over evaluations", "%"),
-    M(a_last, "A_last: seen-set accuracy at the end", "%"),
-    M(a_avg, "A_avg: mean seen-set accuracy at task ends", "%"),
-    M(f_last, "F_last: per-class best minus final", "points"),
-    M(min_acc, "min-ACC", "%"),
-    M(wc_acc, "WC-ACC", "%"),
-    M(wf_10, "WF(10)", "points"),
-#undef M
-};
-/* metrics.json names avg_incremental_acc what the table calls aia */
-static const char *json_key(const char *key)
-{
-	return strcmp(key, "aia") == 0 ? "avg_incremental_acc" : key;
-}
-
-static void compute_metrics(const struct fcl_server *s, struct metric_values *v)
+/* Every metric of the record (fcl/metrics.h), with the local-model record left out. */
+static void compute_metrics(const struct fcl_server *s, struct fcl_metric_values *v)
 {
 	struct fcl_acc_record r;
 
 	eval_record(s, &r);
 	if (!s->sc.eval.per_class)
 		r.class_acc = NULL, r.n_classes = 0;
-	v->final_avg_acc = fcl_metric_final_avg_acc_rec(&r);
-	v->aia = fcl_metric_aia(&r);
-	v->forgetting_max = fcl_metric_forgetting_max_rec(&r);
-	v->forgetting_first = fcl_metric_forgetting_first_rec(&r);
-	v->bwt = fcl_metric_bwt_rec(&r);
-	v->bwt_continuum = fcl_metric_bwt_continuum(&r);
-	v->fwt = fcl_metric_fwt(&r);
-	v->a_auc = fcl_metric_a_auc(&r);
-	v->a_last = fcl_metric_a_last(&r);
-	v->a_avg = fcl_metric_a_avg(&r);
-	v->f_last = fcl_metric_f_last(&r);
-	v->min_acc = fcl_metric_min_acc(&r);
-	v->wc_acc = fcl_metric_wc_acc(&r);
-	v->wf_10 = fcl_metric_wf(&r, 10);
-	fcl_metric_stability_gap(&r, &v->gap, v->gap_per_switch);
+	fcl_metric_all(&r, v);
 }
 
 static void json_num(FILE *f, double v)
@@ -394,7 +346,7 @@ static void write_local_metrics(FILE *f, const struct fcl_server *s)
 	fprintf(f, "\n  ],\n");
 }
 
-static int write_metrics(struct fcl_server *s, uint32_t rows, const struct metric_values *v)
+static int write_metrics(struct fcl_server *s, uint32_t rows, const struct fcl_metric_values *v)
 {
 	uint32_t T = s->sched.n_tasks;
 	const double *R = s->acc_matrix;
@@ -416,9 +368,9 @@ static int write_metrics(struct fcl_server *s, uint32_t rows, const struct metri
 	}
 	fprintf(f, "\n  ],\n");
 	if (s->rec->n_rows) {
-		for (size_t m = 0; m < sizeof metric_table / sizeof *metric_table; m++) {
-			fprintf(f, "  \"%s\": ", json_key(metric_table[m].key));
-			json_num(f, *(const double *)((const char *)v + metric_table[m].off));
+		for (const struct fcl_metric_info *m = fcl_metric_table; m->key; m++) {
+			fprintf(f, "  \"%s\": ", m->key);
+			json_num(f, fcl_metric_value(v, m));
 			fprintf(f, ",\n");
 		}
 		fprintf(f, "  \"stability_gap_depth\": ");
@@ -453,7 +405,7 @@ static void summary_gone(FILE *f, const struct fcl_server *s)
 	fprintf(f, "%s\n", s->n_clients_gone > n ? ",..." : "");
 }
 
-static int write_summary(struct fcl_server *s, uint32_t rows, const struct metric_values *v)
+static int write_summary(struct fcl_server *s, uint32_t rows, const struct fcl_metric_values *v)
 {
 	uint32_t T = s->sched.n_tasks;
 	FILE *f = open_in_run(s, "summary.txt", "w");
@@ -501,7 +453,7 @@ static void md_value(FILE *f, double v, const char *unit)
 		fprintf(f, "%+.2f", 100.0 * v);
 }
 
-static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct metric_values *v)
+static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct fcl_metric_values *v)
 {
 	const struct run_record *r = s->rec;
 	uint32_t T = s->sched.n_tasks, N = s->sched.n_clients;
@@ -534,10 +486,9 @@ static int write_summary_md(struct fcl_server *s, uint32_t rows, const struct me
 		   "(formulas: docs/metrics.md). Accuracies in %%, differences in points.\n\n",
 		r->n_rows);
 	fprintf(f, "| metric | metrics.json key | value |\n|---|---|---:|\n");
-	for (size_t m = 0; m < sizeof metric_table / sizeof *metric_table; m++) {
-		fprintf(f, "| %s | `%s` | ", metric_table[m].label, json_key(metric_table[m].key));
-		md_value(f, *(const double *)((const char *)v + metric_table[m].off),
-			 metric_table[m].unit);
+	for (const struct fcl_metric_info *m = fcl_metric_table; m->key; m++) {
+		fprintf(f, "| %s | `%s` | ", m->label, m->key);
+		md_value(f, fcl_metric_value(v, m), m->unit);
 		fprintf(f, " |\n");
 	}
 	fprintf(f, "| stability gap depth | `stability_gap_depth` | ");
@@ -653,7 +604,7 @@ int report_close(struct fcl_server *s)
 	/* The end of the run is evaluated too, when it stopped between evaluations. */
 	if (s->round > 0)
 		eval_global(s, s->round - 1, 0);
-	struct metric_values v = {.gap_per_switch = calloc(s->sched.n_tasks, sizeof(double))};
+	struct fcl_metric_values v = {.gap_per_switch = calloc(s->sched.n_tasks, sizeof(double))};
 	if (!v.gap_per_switch)
 		return -ENOMEM;
 	compute_metrics(s, &v);
