@@ -46,7 +46,8 @@ typedef int action_fn(struct coord_dispatch *d, const struct event *e);
 static action_fn admit, refuse_late, too_early, take_update, take_answer, peer_error, unexpected,
     stranger, join_timeout, round_deadline, left, gone, ignore;
 
-/* The state machine: what each event does in each phase. */
+/* The state machine: what each event does in each phase. After the run (DONE)
+ * every client disconnects and stray messages may still come: nothing to do. */
 /* clang-format off */
 static action_fn *const machine[N_EVENTS][COORD_N_PHASES] = {
 	/*              JOINING        TRAINING        DONE */
