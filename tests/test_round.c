@@ -522,10 +522,8 @@ static void deadlines(struct world *w)
 }
 
 /* A run whose every round completes ends after the last. */
-static void complete_run(void)
+static void complete_run(struct world *w)
 {
-	struct world *w = world_new("fedavg");
-	REQUIRE(w != NULL, "a second run is set up");
 	REQUIRE(join_both(w), "both processes join");
 	for (uint32_t r = 0; r < 3; r++)
 		all_good(w, r);
@@ -546,14 +544,11 @@ static void complete_run(void)
 		  file_has(w, "eval.csv", "\n3,global,1,"),
 	      "eval.csv has the global and the local models of the last round");
 	CHECK(file_has(w, "events.jsonl", "\"event\":\"done\""), "events.jsonl ends with done");
-	world_free(w);
 }
 
 /* Departures before and during the run. */
-static void departures(void)
+static void departures(struct world *w)
 {
-	struct world *w = world_new("fedavg");
-	REQUIRE(w != NULL, "a run for departures is set up");
 	REQUIRE(hello(w, 0, 2, FCL_PROTOCOL_VERSION) == 0, "peer 0 joins with 0-1");
 	coord_dispatch_peer_gone(&w->d, 0, "10.0.0.7", "connection closed");
 	CHECK(w->round.n_joined == 0 && file_has(w, "events.jsonl", "\"event\":\"left\"") &&
@@ -594,13 +589,10 @@ static void departures(void)
 	CHECK(file_has(w, "summary.txt", "2 logical clients gone (process left or never joined): "
 					 "2,3"),
 	      "summary.txt names the gone clients");
-	world_free(w);
 }
 
-static void join_timeouts(void)
+static void join_quorum(struct world *w)
 {
-	struct world *w = world_new("fedavg");
-	REQUIRE(w != NULL, "a run for the join timeout is set up");
 	REQUIRE(hello(w, 0, 2, FCL_PROTOCOL_VERSION) == 0, "only peer 0 joins, with 0-1");
 	size_t mark = w->out.n;
 	coord_dispatch_deadline(&w->d);
@@ -611,24 +603,20 @@ static void join_timeouts(void)
 	CHECK(s && s->n_ids == 2 && count_sent(w, mark, FCL_MSG_ROUND_START, -1) == 1 &&
 		  w->round.n_gone == 2,
 	      "round 0 goes to peer 0 only; the absent participants count as gone");
-	world_free(w);
+}
 
-	w = world_new("fedavg");
-	REQUIRE(w != NULL, "a run nobody joins is set up");
-	forget_log();
+static void join_nobody(struct world *w)
+{
 	coord_dispatch_deadline(&w->d);
 	CHECK(w->round.phase == COORD_DONE && w->d.exit_code == 1 &&
 		  strcmp(w->d.fail_reason, "join timeout") == 0 && w->out.stopped == 1,
 	      "at the join timeout with nobody in, the run fails");
 	CHECK(logged("4 of 4 logical clients never joined (first missing: 0,1,2,3)"),
 	      "... naming who is missing");
-	world_free(w);
 }
 
-static void send_failure(void)
+static void send_failure(struct world *w)
 {
-	struct world *w = world_new("fedavg");
-	REQUIRE(w != NULL, "a run with an unreachable peer is set up");
 	w->out.fail_round_start_to = 1;
 	REQUIRE(join_both(w), "both processes join");
 	CHECK(w->round.n_rejected == 2 && count_sent(w, 0, FCL_MSG_ROUND_START, -1) == 1,
@@ -636,7 +624,6 @@ static void send_failure(void)
 	update(w, 0, 0, 0, GOOD);
 	update(w, 0, 1, 0, GOOD);
 	CHECK(w->round.round == 1, "the others' updates complete the round without a deadline");
-	world_free(w);
 }
 
 /* A rule with extra messages: FOT's sketches at task ends. */
@@ -662,10 +649,8 @@ static void sketch_answer(struct world *w, uint32_t client, const struct sent *s
 	free(y);
 }
 
-static void rule_messages(void)
+static void rule_messages(struct world *w)
 {
-	struct world *w = world_new("fot");
-	REQUIRE(w != NULL, "a run with rule fot is set up");
 	size_t mark = w->out.n;
 	REQUIRE(join_both(w), "both processes join");
 	const struct sent *s = find_sent(w, mark, FCL_MSG_ROUND_START, 0);
@@ -710,24 +695,36 @@ static void rule_messages(void)
 	CHECK(file_has(w, "events.jsonl", "\"event\":\"fot_basis\",\"round\":1,") &&
 		  file_has(w, "fot.csv", "\n0,0,"),
 	      "the rule grew its bases and said so in events.jsonl through the dispatcher");
+}
+
+/* Joining, then round 0's updates, then rounds 1 and 2's deadlines: one run. */
+static void one_run(struct world *w)
+{
+	joining(w);
+	updates(w);
+	deadlines(w);
+}
+
+/* A test on a fresh run, set up and removed here (a REQUIRE that fails in it
+ * returns early, leaving the run to us). */
+static void on_fresh_run(const char *rule, void (*test)(struct world *), const char *what)
+{
+	struct world *w = world_new(rule);
+	CHECK(w != NULL, "%s: a run with rule %s is set up", what, rule);
+	if (w)
+		test(w);
 	world_free(w);
 }
 
 int main(void)
 {
 	fcl_log_set(log_sink, NULL);
-	struct world *w = world_new("fedavg");
-	if (w) {
-		joining(w);
-		updates(w);
-		deadlines(w);
-	}
-	CHECK(w != NULL, "a run of 4 clients in 2 processes is set up");
-	world_free(w);
-	complete_run();
-	departures();
-	join_timeouts();
-	send_failure();
-	rule_messages();
+	on_fresh_run("fedavg", one_run, "joining, updates, deadlines");
+	on_fresh_run("fedavg", complete_run, "a complete run");
+	on_fresh_run("fedavg", departures, "departures");
+	on_fresh_run("fedavg", join_quorum, "join timeout with a quorum");
+	on_fresh_run("fedavg", join_nobody, "join timeout without");
+	on_fresh_run("fedavg", send_failure, "an unreachable peer");
+	on_fresh_run("fot", rule_messages, "rule messages");
 	return tap_done();
 }
