@@ -320,13 +320,15 @@ static int results_init(struct fcl_server *s)
 					   .class_csv = s->report.eval_class_csv,
 					   .local_models = s->sc.eval.local_models,
 					   .every_rounds = s->sc.eval.every_rounds};
-	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0) {
-		fcl_error("out of memory for the evaluation record");
-		coord_report_fini(&s->report);
-		return rc;
-	}
+	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0)
+		goto err_report;
 	coord_eval_initial(&s->eval); /* b_j for FWT, before any training */
 	return 0;
+
+err_report:
+	fcl_error("out of memory for the evaluation record");
+	coord_report_fini(&s->report);
+	return rc;
 }
 
 /* Every part, each given what it needs; the dispatcher drives the others. */
@@ -335,8 +337,10 @@ static int parts_init(struct fcl_server *s)
 	int rc;
 
 	if ((rc = coord_round_init(&s->round, &s->sc, &s->sched, &s->model, s->agg,
-				   s->train.n)) != 0)
+				   s->train.n)) != 0) {
+		fcl_error("out of memory for the rounds' buffers");
 		return rc;
+	}
 	if ((rc = results_init(s)) != 0)
 		goto err_round;
 	struct coord_dispatch_config d_cfg = {.round = &s->round,
