@@ -11,9 +11,13 @@
  * would give.
  */
 #include "evaluate.h"
-#include "server.h"
+#include "round.h"
 
+#include "fcl/data.h"
 #include "fcl/log.h"
+#include "fcl/model.h"
+#include "fcl/scenario.h"
+#include "fcl/schedule.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -21,104 +25,97 @@
 #include <stdlib.h>
 #include <string.h>
 
-int eval_init(struct fcl_server *s)
+int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg)
 {
-	struct run_record *r = calloc(1, sizeof *r);
-	uint32_t T = s->sched.n_tasks, C = s->sched.n_classes, N = s->sched.n_clients;
+	const struct fcl_schedule *sched = cfg->sched;
+	uint32_t T = sched->n_tasks, C = sched->n_classes, N = sched->n_clients;
+	int rc;
 
-	if (!r)
-		return -ENOMEM;
-	s->rec = r;
-	r->T = T;
-	r->C = C;
-	r->cap = 16; /* grows by doubling */
-	r->round = malloc(r->cap * sizeof *r->round);
-	r->acc = malloc(r->cap * T * sizeof *r->acc);
-	r->seen = malloc(r->cap * sizeof *r->seen);
-	r->class_acc = malloc(r->cap * C * sizeof *r->class_acc);
-	r->end_row = malloc(T * sizeof *r->end_row);
-	r->init_acc = calloc(T, sizeof *r->init_acc);
-	r->correct = malloc((size_t)T * C * sizeof *r->correct);
-	r->count = malloc((size_t)T * C * sizeof *r->count);
-	r->task_bytes_up = calloc(T, sizeof *r->task_bytes_up);
-	r->task_bytes_down = calloc(T, sizeof *r->task_bytes_down);
-	r->task_seconds = calloc(T, sizeof *r->task_seconds);
-	r->client_bytes_up = calloc(N, sizeof *r->client_bytes_up);
-	r->client_bytes_down = calloc(N, sizeof *r->client_bytes_down);
-	r->client_updates = calloc(N, sizeof *r->client_updates);
-	r->client_train_s = calloc(N, sizeof *r->client_train_s);
-	if (s->sc.eval.local_models) {
-		r->local_params = malloc(s->model.n_params * sizeof *r->local_params);
-		r->local = calloc(N, sizeof *r->local);
+	memset(e, 0, sizeof *e);
+	e->c = *cfg;
+	e->T = T;
+	e->C = C;
+	e->last_acc = NAN;
+	if ((rc = fcl_eval_scratch_init(&e->scratch, 256, sched->dim)) != 0)
+		return rc;
+	e->cap = 16; /* grows by doubling */
+	e->round = malloc(e->cap * sizeof *e->round);
+	e->acc = malloc(e->cap * T * sizeof *e->acc);
+	e->seen = malloc(e->cap * sizeof *e->seen);
+	e->class_acc = malloc(e->cap * C * sizeof *e->class_acc);
+	e->end_row = malloc(T * sizeof *e->end_row);
+	e->init_acc = calloc(T, sizeof *e->init_acc);
+	e->acc_matrix = calloc((size_t)T * T, sizeof *e->acc_matrix);
+	e->correct = malloc((size_t)T * C * sizeof *e->correct);
+	e->count = malloc((size_t)T * C * sizeof *e->count);
+	if (cfg->local_models) {
+		e->local_params = malloc(cfg->model->n_params * sizeof *e->local_params);
+		e->local = calloc(N, sizeof *e->local);
 	}
-	if (!r->round || !r->acc || !r->seen || !r->class_acc || !r->end_row || !r->init_acc ||
-	    !r->correct || !r->count || !r->task_bytes_up || !r->task_bytes_down ||
-	    !r->task_seconds || !r->client_bytes_up || !r->client_bytes_down || !r->client_updates || !r->client_train_s ||
-	    (s->sc.eval.local_models && (!r->local_params || !r->local)))
-		return -ENOMEM;
+	if (!e->round || !e->acc || !e->seen || !e->class_acc || !e->end_row || !e->init_acc ||
+	    !e->acc_matrix || !e->correct || !e->count ||
+	    (cfg->local_models && (!e->local_params || !e->local)))
+		goto err_record;
 	for (uint32_t t = 0; t < T; t++)
-		r->end_row[t] = -1;
+		e->end_row[t] = -1;
 	return 0;
+
+err_record:
+	coord_eval_fini(e);
+	return -ENOMEM;
 }
 
-void eval_fini(struct fcl_server *s)
+void coord_eval_fini(struct coord_eval *e)
 {
-	struct run_record *r = s->rec;
-
-	if (!r)
-		return;
-	free(r->round);
-	free(r->acc);
-	free(r->seen);
-	free(r->class_acc);
-	free(r->end_row);
-	free(r->init_acc);
-	free(r->correct);
-	free(r->count);
-	free(r->local_params);
-	for (uint32_t c = 0; r->local && c < s->sched.n_clients; c++) {
-		free(r->local[c].round);
-		free(r->local[c].acc);
-		free(r->local[c].seen);
-		free(r->local[c].end_row);
+	free(e->round);
+	free(e->acc);
+	free(e->seen);
+	free(e->class_acc);
+	free(e->end_row);
+	free(e->init_acc);
+	free(e->acc_matrix);
+	free(e->correct);
+	free(e->count);
+	free(e->local_params);
+	for (uint32_t c = 0; e->local && c < e->c.sched->n_clients; c++) {
+		free(e->local[c].round);
+		free(e->local[c].acc);
+		free(e->local[c].seen);
+		free(e->local[c].end_row);
 	}
-	free(r->local);
-	free(r->task_bytes_up);
-	free(r->task_bytes_down);
-	free(r->task_seconds);
-	free(r->client_bytes_up);
-	free(r->client_bytes_down);
-	free(r->client_updates);
-	free(r->client_train_s);
-	free(r);
-	s->rec = NULL;
+	free(e->local);
+	fcl_eval_scratch_fini(&e->scratch);
+	memset(e, 0, sizeof *e);
 }
 
-/* Counts correct predictions of params per (task, class) into r->correct/count. */
-static void count_correct(struct fcl_server *s, const float *params)
+/* Counts correct predictions of params per (task, class) into e->correct/count. */
+static void count_correct(struct coord_eval *e, const float *params)
 {
-	struct run_record *r = s->rec;
-	struct fcl_eval_scratch *t = &s->eval_scratch;
-	float *saved = s->model.params;
-	uint32_t C = r->C, classes = s->model.sizes[s->model.n_layers];
+	const struct fcl_schedule *sched = e->c.sched;
+	struct fcl_mlp *model = e->c.model;
+	struct fcl_eval_scratch *t = &e->scratch;
+	float *saved = model->params;
+	uint32_t C = e->C, classes = model->sizes[model->n_layers];
 
-	s->model.params = (float *)params; /* forward only reads them */
-	memset(r->correct, 0, (size_t)r->T * C * sizeof *r->correct);
-	memset(r->count, 0, (size_t)r->T * C * sizeof *r->count);
-	for (uint32_t k = 0; k < r->T; k++) {
-		const struct fcl_task *task = &s->sched.tasks[k];
-		uint64_t *correct = r->correct + (size_t)k * C, *count = r->count + (size_t)k * C;
+	model->params = (float *)params; /* forward only reads them */
+	memset(e->correct, 0, (size_t)e->T * C * sizeof *e->correct);
+	memset(e->count, 0, (size_t)e->T * C * sizeof *e->count);
+	for (uint32_t k = 0; k < e->T; k++) {
+		const struct fcl_task *task = &sched->tasks[k];
+		uint64_t *correct = e->correct + (size_t)k * C, *count = e->count + (size_t)k * C;
 		for (size_t i = 0; i < task->n_test; i += t->batch) {
 			size_t b = task->n_test - i < t->batch ? task->n_test - i : t->batch;
-			fcl_dataset_gather(&s->test, task->test_idx + i, b, task->perm, t->x, t->y);
-			const float *logits = fcl_mlp_forward(&s->model, t->x, b);
+			fcl_dataset_gather(e->c.test, task->test_idx + i, b, task->perm, t->x,
+					   t->y);
+			const float *logits = fcl_mlp_forward(model, t->x, b);
 			/* task-incremental: the task id is known, logits masked to its classes */
-			const uint8_t *mask = s->sched.task_incremental ? task->has_class : NULL;
+			const uint8_t *mask = sched->task_incremental ? task->has_class : NULL;
 			for (size_t n = 0; n < b; n++) {
 				const float *z = logits + n * classes;
 				uint32_t best = UINT32_MAX, y = (uint32_t)t->y[n];
 				for (uint32_t c = 0; c < classes; c++)
-					if ((!mask || mask[c]) && (best == UINT32_MAX || z[c] > z[best]))
+					if ((!mask || mask[c]) &&
+					    (best == UINT32_MAX || z[c] > z[best]))
 						best = c;
 				if (y < C) {
 					count[y]++;
@@ -127,21 +124,21 @@ static void count_correct(struct fcl_server *s, const float *params)
 			}
 		}
 	}
-	s->model.params = saved;
+	model->params = saved;
 }
 
 /* From the counts: per-task accuracy (T), and over tasks 0..cur the pooled seen
  * accuracy and per-class accuracy (C, NAN where a class has no sample). */
-static void accuracies(const struct run_record *r, uint32_t cur, double *acc, double *seen,
+static void accuracies(const struct coord_eval *e, uint32_t cur, double *acc, double *seen,
 		       double *class_acc)
 {
 	uint64_t seen_ok = 0, seen_n = 0;
 
-	for (uint32_t k = 0; k < r->T; k++) {
+	for (uint32_t k = 0; k < e->T; k++) {
 		uint64_t ok = 0, n = 0;
-		for (uint32_t c = 0; c < r->C; c++) {
-			ok += r->correct[(size_t)k * r->C + c];
-			n += r->count[(size_t)k * r->C + c];
+		for (uint32_t c = 0; c < e->C; c++) {
+			ok += e->correct[(size_t)k * e->C + c];
+			n += e->count[(size_t)k * e->C + c];
 		}
 		acc[k] = n ? (double)ok / (double)n : 0.0;
 		if (k <= cur) {
@@ -150,43 +147,46 @@ static void accuracies(const struct run_record *r, uint32_t cur, double *acc, do
 		}
 	}
 	*seen = seen_n ? (double)seen_ok / (double)seen_n : 0.0;
-	for (uint32_t c = 0; class_acc && c < r->C; c++) {
+	for (uint32_t c = 0; class_acc && c < e->C; c++) {
 		uint64_t ok = 0, n = 0;
-		for (uint32_t k = 0; k <= cur && k < r->T; k++) {
-			ok += r->correct[(size_t)k * r->C + c];
-			n += r->count[(size_t)k * r->C + c];
+		for (uint32_t k = 0; k <= cur && k < e->T; k++) {
+			ok += e->correct[(size_t)k * e->C + c];
+			n += e->count[(size_t)k * e->C + c];
 		}
 		class_acc[c] = n ? (double)ok / (double)n : NAN;
 	}
 }
 
-static void write_rows(struct fcl_server *s, int64_t round, const char *model, const double *acc,
-		       const double *seen, const double *class_acc)
+/* eval.csv rows of one evaluation, and its eval_class.csv rows when there is
+ * such a file and class_acc is given. */
+static void write_rows(const struct coord_eval *e, int64_t round, const char *model,
+		       const double *acc, const double *seen, const double *class_acc)
 {
-	for (uint32_t t = 0; t < s->rec->T; t++)
-		fprintf(s->eval_csv, "%lld,%s,%u,%.6f\n", (long long)round, model, t, acc[t]);
+	FILE *csv = e->c.csv, *class_csv = e->c.class_csv;
+
+	for (uint32_t t = 0; t < e->T; t++)
+		fprintf(csv, "%lld,%s,%u,%.6f\n", (long long)round, model, t, acc[t]);
 	if (seen)
-		fprintf(s->eval_csv, "%lld,%s,seen,%.6f\n", (long long)round, model, *seen);
-	fflush(s->eval_csv);
-	if (class_acc && s->eval_class_csv) {
-		for (uint32_t c = 0; c < s->rec->C; c++)
+		fprintf(csv, "%lld,%s,seen,%.6f\n", (long long)round, model, *seen);
+	fflush(csv);
+	if (class_acc && class_csv) {
+		for (uint32_t c = 0; c < e->C; c++)
 			if (!isnan(class_acc[c]))
-				fprintf(s->eval_class_csv, "%lld,%s,%u,%.6f\n", (long long)round,
-					model, c, class_acc[c]);
-		fflush(s->eval_class_csv);
+				fprintf(class_csv, "%lld,%s,%u,%.6f\n", (long long)round, model, c,
+					class_acc[c]);
+		fflush(class_csv);
 	}
 }
 
-void eval_initial(struct fcl_server *s)
+void coord_eval_initial(struct coord_eval *e)
 {
-	struct run_record *r = s->rec;
 	double t0 = fcl_now(), seen;
 
-	count_correct(s, s->model.params);
-	accuracies(r, 0, r->init_acc, &seen, NULL);
-	r->has_init = 1;
-	write_rows(s, -1, "global", r->init_acc, NULL, NULL);
-	r->eval_seconds += fcl_now() - t0;
+	count_correct(e, e->c.model->params);
+	accuracies(e, 0, e->init_acc, &seen, NULL);
+	e->has_init = 1;
+	write_rows(e, -1, "global", e->init_acc, NULL, NULL);
+	e->seconds += fcl_now() - t0;
 }
 
 /* realloc that keeps the old block on failure and says so in *failed, so a
@@ -201,143 +201,141 @@ static void *resized(void *p, size_t bytes, int *failed)
 	return q;
 }
 
-static int grow(struct run_record *r)
+static int grow(struct coord_eval *e)
 {
 	int failed = 0;
 
-	if (r->n_rows < r->cap)
+	if (e->n_rows < e->cap)
 		return 0;
-	size_t cap = r->cap * 2;
-	r->round = resized(r->round, cap * sizeof *r->round, &failed);
-	r->acc = resized(r->acc, cap * r->T * sizeof *r->acc, &failed);
-	r->seen = resized(r->seen, cap * sizeof *r->seen, &failed);
-	r->class_acc = resized(r->class_acc, cap * r->C * sizeof *r->class_acc, &failed);
+	size_t cap = e->cap * 2;
+	e->round = resized(e->round, cap * sizeof *e->round, &failed);
+	e->acc = resized(e->acc, cap * e->T * sizeof *e->acc, &failed);
+	e->seen = resized(e->seen, cap * sizeof *e->seen, &failed);
+	e->class_acc = resized(e->class_acc, cap * e->C * sizeof *e->class_acc, &failed);
 	if (failed)
 		return -ENOMEM;
-	r->cap = cap;
+	e->cap = cap;
 	return 0;
 }
 
-void eval_global(struct fcl_server *s, uint32_t round, int task_end)
+int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 {
-	struct run_record *r = s->rec;
-	uint32_t T = r->T, task = fcl_schedule_task_of_round(&s->sched, round);
+	uint32_t T = e->T, task = fcl_schedule_task_of_round(e->c.sched, round);
 	double t0 = fcl_now();
 
-	if (r->n_rows && r->round[r->n_rows - 1] == (int64_t)round)
-		return; /* already evaluated after this round */
-	if (grow(r) != 0) {
-		fcl_error("out of memory for the accuracy record; evaluation skipped");
-		return;
+	if (e->n_rows && e->round[e->n_rows - 1] == (int64_t)round)
+		return 0; /* already evaluated after this round */
+	if (grow(e) != 0) {
+		fcl_error("out of memory for the accuracy record");
+		return -ENOMEM;
 	}
-	size_t n = r->n_rows++;
-	double *acc = r->acc + n * T, *class_acc = r->class_acc + n * r->C;
-	count_correct(s, s->model.params);
-	accuracies(r, task, acc, &r->seen[n], class_acc);
-	r->round[n] = round;
+	size_t n = e->n_rows++;
+	double *acc = e->acc + n * T, *class_acc = e->class_acc + n * e->C;
+	count_correct(e, e->c.model->params);
+	accuracies(e, task, acc, &e->seen[n], class_acc);
+	e->round[n] = round;
 	if (task_end) {
-		r->end_row[task] = (int64_t)n;
-		memcpy(s->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
+		e->end_row[task] = (int64_t)n;
+		memcpy(e->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
 	}
 	/* the progress line's accuracy: the mean over seen tasks */
 	double sum = 0.0;
 	for (uint32_t t = 0; t <= task; t++)
 		sum += acc[t];
-	s->last_acc = sum / (double)(task + 1);
-	write_rows(s, round, "global", acc, &r->seen[n], s->sc.eval.per_class ? class_acc : NULL);
+	e->last_acc = sum / (double)(task + 1);
+	write_rows(e, round, "global", acc, &e->seen[n], class_acc);
 	fcl_info("round %u%s: accuracy on seen tasks %.2f%% (pooled %.2f%%)", round,
-		 task_end ? " (task end)" : "", 100.0 * s->last_acc, 100.0 * r->seen[n]);
-	r->eval_seconds += fcl_now() - t0;
+		 task_end ? " (task end)" : "", 100.0 * e->last_acc, 100.0 * e->seen[n]);
+	e->seconds += fcl_now() - t0;
+	return 0;
 }
 
 /* Appends one evaluation to client c's local record; its row becomes the client's
  * end row of `task` (the last one during the task wins). */
-static int local_append(struct run_record *r, uint32_t c, int64_t round, uint32_t task,
+static int local_append(struct coord_eval *e, uint32_t c, int64_t round, uint32_t task,
 			const double *acc, double seen)
 {
-	struct local_record *l = &r->local[c];
+	struct coord_eval_local *l = &e->local[c];
 
 	if (!l->end_row) {
-		if (!(l->end_row = malloc(r->T * sizeof *l->end_row)))
+		if (!(l->end_row = malloc(e->T * sizeof *l->end_row)))
 			return -ENOMEM;
-		for (uint32_t t = 0; t < r->T; t++)
+		for (uint32_t t = 0; t < e->T; t++)
 			l->end_row[t] = -1;
 	}
 	if (l->n_rows == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
 		int failed = 0;
 		l->round = resized(l->round, cap * sizeof *l->round, &failed);
-		l->acc = resized(l->acc, cap * r->T * sizeof *l->acc, &failed);
+		l->acc = resized(l->acc, cap * e->T * sizeof *l->acc, &failed);
 		l->seen = resized(l->seen, cap * sizeof *l->seen, &failed);
 		if (failed)
 			return -ENOMEM;
 		l->cap = cap;
 	}
 	l->round[l->n_rows] = round;
-	memcpy(l->acc + l->n_rows * r->T, acc, r->T * sizeof *acc);
+	memcpy(l->acc + l->n_rows * e->T, acc, e->T * sizeof *acc);
 	l->seen[l->n_rows] = seen;
 	l->end_row[task] = (int64_t)l->n_rows;
 	l->n_rows++;
 	return 0;
 }
 
-void eval_local_models(struct fcl_server *s)
+int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r)
 {
-	struct run_record *r = s->rec;
-	uint32_t every = s->sc.eval.every_rounds, task;
+	const struct fcl_mlp *model = e->c.model;
+	uint32_t every = e->c.every_rounds, task;
 	double t0 = fcl_now(), seen;
 	double acc[FCL_SCENARIO_MAX_CLASSES * 4];
 	char name[32];
+	int rc = 0;
 
-	if (!s->sc.eval.local_models || !r->local_params || r->T > sizeof acc / sizeof *acc)
-		return;
-	if (!fcl_schedule_is_task_end(&s->sched, s->round) &&
-	    !(every && (s->round + 1) % every == 0))
-		return;
-	task = fcl_schedule_task_of_round(&s->sched, s->round);
-	for (uint32_t i = 0; i < s->n_participants; i++) {
-		if (s->slot[i] != SLOT_ACCEPTED)
+	if (!e->c.local_models || !e->local_params || e->T > sizeof acc / sizeof *acc)
+		return 0;
+	if (!fcl_schedule_is_task_end(e->c.sched, r->round) &&
+	    !(every && (r->round + 1) % every == 0))
+		return 0;
+	task = fcl_schedule_task_of_round(e->c.sched, r->round);
+	for (uint32_t i = 0; i < r->n_participants && !rc; i++) {
+		if (r->slot[i] != COORD_SLOT_ACCEPTED)
 			continue;
-		for (size_t k = 0; k < s->model.n_params; k++)
-			r->local_params[k] = s->model.params[k] + s->updates[i][k];
-		count_correct(s, r->local_params);
-		accuracies(r, task, acc, &seen, NULL);
-		snprintf(name, sizeof name, "client-%u", s->participants[i]);
-		write_rows(s, s->round, name, acc, &seen, NULL);
-		if (local_append(r, s->participants[i], s->round, task, acc, seen) != 0)
-			fcl_warn("out of memory for client %u's local record", s->participants[i]);
+		for (size_t k = 0; k < model->n_params; k++)
+			e->local_params[k] = model->params[k] + r->updates[i][k];
+		count_correct(e, e->local_params);
+		accuracies(e, task, acc, &seen, NULL);
+		snprintf(name, sizeof name, "client-%u", r->participants[i]);
+		write_rows(e, r->round, name, acc, &seen, NULL);
+		if ((rc = local_append(e, r->participants[i], r->round, task, acc, seen)) != 0)
+			fcl_error("out of memory for client %u's local record", r->participants[i]);
 	}
-	r->eval_seconds += fcl_now() - t0;
+	e->seconds += fcl_now() - t0;
+	return rc;
 }
 
-void eval_record(const struct fcl_server *s, struct fcl_acc_record *out)
+void coord_eval_record(const struct coord_eval *e, struct fcl_acc_record *out)
 {
-	const struct run_record *r = s->rec;
-
 	memset(out, 0, sizeof *out);
-	out->n_rows = r->n_rows;
-	out->n_tasks = r->T;
-	out->n_classes = r->C;
-	out->round = r->round;
-	out->acc = r->acc;
-	out->seen = r->seen;
-	out->class_acc = r->class_acc;
-	out->end_row = r->end_row;
-	out->init_acc = r->has_init ? r->init_acc : NULL;
+	out->n_rows = e->n_rows;
+	out->n_tasks = e->T;
+	out->n_classes = e->C;
+	out->round = e->round;
+	out->acc = e->acc;
+	out->seen = e->seen;
+	out->class_acc = e->class_acc;
+	out->end_row = e->end_row;
+	out->init_acc = e->has_init ? e->init_acc : NULL;
 }
 
-void eval_local_record(const struct fcl_server *s, uint32_t c, struct fcl_acc_record *out)
+void coord_eval_local_record(const struct coord_eval *e, uint32_t c, struct fcl_acc_record *out)
 {
-	const struct run_record *r = s->rec;
-
 	memset(out, 0, sizeof *out);
-	out->n_tasks = r->T;
-	if (!r->local || c >= s->sched.n_clients || !r->local[c].end_row)
+	out->n_tasks = e->T;
+	if (!e->local || c >= e->c.sched->n_clients || !e->local[c].end_row)
 		return;
-	out->n_rows = r->local[c].n_rows;
-	out->round = r->local[c].round;
-	out->acc = r->local[c].acc;
-	out->seen = r->local[c].seen;
-	out->end_row = r->local[c].end_row;
-	out->init_acc = r->has_init ? r->init_acc : NULL;
+	out->n_rows = e->local[c].n_rows;
+	out->round = e->local[c].round;
+	out->acc = e->local[c].acc;
+	out->seen = e->local[c].seen;
+	out->end_row = e->local[c].end_row;
+	out->init_acc = e->has_init ? e->init_acc : NULL;
 }

@@ -11,13 +11,30 @@
 #define FCL_SERVER_EVALUATE_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "fcl/eval.h"
 #include "fcl/metrics.h"
 
-struct fcl_server;
+struct coord_round;
+struct fcl_dataset;
+struct fcl_mlp;
+struct fcl_schedule;
+
+/* What the evaluations read and where their rows go; all borrowed. */
+struct coord_eval_config {
+	const struct fcl_schedule *sched;
+	struct fcl_mlp *model; /* the global model (its params are swapped for a local one
+				* during that one's evaluation) */
+	const struct fcl_dataset *test;
+	FILE *csv;             /* eval.csv */
+	FILE *class_csv;       /* eval_class.csv, or NULL: no per-class rows */
+	int local_models;      /* evaluation.local_models */
+	uint32_t every_rounds; /* evaluation.every_rounds (the local models' schedule) */
+};
 
 /* One client's local-model evaluations: its own, sparser time x task record. */
-struct local_record {
+struct coord_eval_local {
 	size_t n_rows, cap;
 	int64_t *round;   /* (cap) */
 	double *acc;      /* (cap, T) */
@@ -25,8 +42,9 @@ struct local_record {
 	int64_t *end_row; /* (T) its last evaluation during each task, -1: none */
 };
 
-/* The global model's evaluations, and the run's accounting (not in metrics.json). */
-struct run_record {
+/* The global model's evaluations (what metrics.json is computed from). */
+struct coord_eval {
+	struct coord_eval_config c;
 	uint32_t T, C; /* tasks, classes */
 	size_t n_rows, cap;
 	int64_t *round;    /* (cap) */
@@ -36,35 +54,30 @@ struct run_record {
 	int64_t *end_row;  /* (T) row at the end of task t, -1 before */
 	double *init_acc;  /* (T) the initial model, b_t */
 	int has_init;
-	uint64_t *correct, *count; /* (T, C) scratch of one evaluation */
-	float *local_params;       /* (n_params) scratch: global + one update */
-	struct local_record *local; /* (n_clients) with evaluation.local_models, else NULL */
-	double eval_seconds;       /* spent evaluating */
+	double *acc_matrix; /* (T, T) the global model at task ends */
+	double last_acc;    /* mean accuracy over seen tasks at the last evaluation; NAN before */
+	double seconds;     /* spent evaluating */
 
-	/* traffic and time: events.jsonl and summary.md only */
-	uint64_t *task_bytes_up, *task_bytes_down; /* (T) */
-	double *task_seconds;                      /* (T) wall time of the task's rounds */
-	uint64_t *client_bytes_up;                 /* (n_clients) update messages */
-	double *client_bytes_down;                 /* (n_clients) share of its process's
-						    * round messages (see report.c) */
-	uint32_t *client_updates;                  /* (n_clients) accepted */
-	double *client_train_s;                    /* (n_clients) reported compute seconds */
-	double server_s_sum, server_s_max;         /* per round, after the last update */
-	uint32_t n_rounds_done;
+	struct fcl_eval_scratch scratch;
+	uint64_t *correct, *count;     /* (T, C) scratch of one evaluation */
+	float *local_params;           /* (n_params) scratch: global + one update */
+	struct coord_eval_local *local; /* (n_clients) with local_models, else NULL */
 };
 
-int eval_init(struct fcl_server *s);
-void eval_fini(struct fcl_server *s);
+/* 0, or -ENOMEM (then nothing needs freeing); cfg is copied. */
+int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg);
+void coord_eval_fini(struct coord_eval *e);
 /* Evaluates the initial model (round -1 in eval.csv). */
-void eval_initial(struct fcl_server *s);
-/* Evaluates the global model after `round`; task_end fills the task-end matrix row. */
-void eval_global(struct fcl_server *s, uint32_t round, int task_end);
-/* With evaluation.local_models, on the global model's schedule: every accepted
- * participant's local model. Call before aggregation. */
-void eval_local_models(struct fcl_server *s);
+void coord_eval_initial(struct coord_eval *e);
+/* Evaluates the global model after `round` (once); task_end fills the
+ * task-end matrix row. 0 or -ENOMEM. */
+int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end);
+/* With local_models, on the global model's schedule: every accepted
+ * participant's local model. Call before aggregation. 0 or -ENOMEM. */
+int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r);
 /* The record as metrics.h reads it (borrowed). */
-void eval_record(const struct fcl_server *s, struct fcl_acc_record *out);
+void coord_eval_record(const struct coord_eval *e, struct fcl_acc_record *out);
 /* Client c's local-model record (borrowed); 0 rows without local evaluations. */
-void eval_local_record(const struct fcl_server *s, uint32_t c, struct fcl_acc_record *out);
+void coord_eval_local_record(const struct coord_eval *e, uint32_t c, struct fcl_acc_record *out);
 
 #endif

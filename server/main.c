@@ -1,18 +1,70 @@
-/* server/main.c - fcl-server: the coordinator's command line, setup and teardown */
-#include "server.h"
+/* server/main.c - fcl-server: the coordinator's command line, setup and teardown
+ *
+ * The coordinator is made of parts, each with its state, its _init/_fini and
+ * one prefix; main owns them and the run's inputs, and hands each part what
+ * it needs:
+ *   net.c       coord_net_      ZeroMQ ROUTER in the libuv loop: receive, decode, send
+ *   dispatch.c  coord_dispatch_ the event x phase -> action table: the only code
+ *                               that both receives and sends
+ *   round.c     coord_round_    the round's state: peers, owners, participants, slots
+ *   evaluate.c  coord_eval_     the evaluation schedule's work and the accuracy record
+ *   report.c    coord_report_   the run folder, events.jsonl, traffic accounting
+ *   summary.c                   (report) metrics.json, summary.txt, summary.md
+ */
+#include "dispatch.h"
+#include "evaluate.h"
+#include "net.h"
+#include "report.h"
+#include "round.h"
 
-#include "fcl/rule.h"
+#include "fcl/data.h"
 #include "fcl/log.h"
+#include "fcl/model.h"
 #include "fcl/override.h"
 #include "fcl/rng.h"
+#include "fcl/rule.h"
+#include "fcl/scenario.h"
+#include "fcl/schedule.h"
 #include "fcl/util.h"
 #include "fcl/zsock.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
+
+struct fcl_server {
+	/* command line */
+	const char *scenario_path;
+	const char *run_dir;
+	const char *bind_endpoint;
+	int progress;       /* print machine-readable progress lines on stdout */
+	double heartbeat_s; /* a peer silent this long is gone (ZMTP heartbeats) */
+	int count_clients;       /* --count-clients: print the scenario's client count, exit */
+	long long seed_override; /* -1 = the scenario's */
+	const char **sets;       /* --set KEY=VALUE edits of the scenario */
+	size_t n_sets;
+
+	/* the run's inputs */
+	struct fcl_scenario sc;
+	char *scenario_text;
+	size_t scenario_len;
+	uint64_t scenario_hash;
+	struct fcl_dataset train, test;
+	struct fcl_schedule sched;
+	struct fcl_mlp model;
+	struct fcl_agg *agg; /* the aggregation rule and its state */
+	double started;
+
+	/* the parts */
+	struct coord_round round;
+	struct coord_eval eval;
+	struct coord_report report;
+	struct coord_dispatch dispatch;
+	struct coord_net net;
+	uv_loop_t *loop;
+};
 
 static void usage(FILE *f)
 {
@@ -23,8 +75,8 @@ static void usage(FILE *f)
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
-		   "  --set       edit the scenario, e.g. --set aggregation.rule=fot; the edited\n"
-		   "              text is what the run folder keeps and the clients run\n"
+		   "  --set       edit the scenario, e.g. --set aggregation.rule=median; the\n"
+		   "              edited text is what the run folder keeps and the clients run\n"
 		   "  --progress  print one machine-readable progress line per round on stdout\n"
 		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"
 		   "  --count-clients  check the scenario, print its number of logical clients\n"
@@ -100,16 +152,15 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	return 0;
 }
 
-/* A rule's line for events.jsonl. */
-static void agg_event(void *ud, const char *name, const char *detail)
-{
-	report_event(ud, name, detail);
-}
 
-/* Loads the scenario and its data, compiles it, and sizes every buffer. */
-static int setup(struct fcl_server *s)
+/* ---- the run's inputs ---------------------------------------------------- */
+
+/* The scenario file with the --set edits and --seed applied; its text (what the
+ * run folder keeps and the clients run) is s->scenario_text, owned. */
+static int load_scenario(struct fcl_server *s)
 {
-	char err[1024];
+	char err[1024] = "", path[FCL_SCENARIO_PATH_MAX], *text;
+	size_t len;
 	int rc = fcl_scenario_load(&s->sc, s->scenario_path, &s->scenario_text, &s->scenario_len,
 				   err, sizeof err);
 	if (rc) {
@@ -117,16 +168,14 @@ static int setup(struct fcl_server *s)
 		return rc;
 	}
 	if (s->n_sets) {
-		char *text;
-		size_t len;
-		char path[FCL_SCENARIO_PATH_MAX];
 		memcpy(path, s->sc.data.path, sizeof path); /* resolved against the file's folder */
 		if ((rc = fcl_scenario_override(s->scenario_text, s->scenario_len, s->sets,
-						s->n_sets, &text, &len, err, sizeof err)) != 0 ||
-		    (rc = fcl_scenario_parse(&s->sc, text, len, s->scenario_path, err,
+						s->n_sets, &text, &len, err, sizeof err)) != 0)
+			goto err_text;
+		if ((rc = fcl_scenario_parse(&s->sc, text, len, s->scenario_path, err,
 					     sizeof err)) != 0) {
-			fprintf(stderr, "%s\n", err);
-			return rc;
+			free(text);
+			goto err_text;
 		}
 		int path_set = 0;
 		for (size_t i = 0; i < s->n_sets; i++)
@@ -140,63 +189,193 @@ static int setup(struct fcl_server *s)
 	if (s->seed_override >= 0)
 		s->sc.seed = (uint64_t)s->seed_override;
 	s->scenario_hash = fcl_hash64(s->scenario_text, s->scenario_len);
+	return 0;
+
+err_text:
+	fprintf(stderr, "%s\n", err);
+	free(s->scenario_text);
+	s->scenario_text = NULL;
+	return rc;
+}
+
+/* The data sets and the compiled schedule. */
+static int load_data(struct fcl_server *s)
+{
+	char err[1024];
+	int rc;
+
 	if ((rc = fcl_schedule_load_data(&s->sc, &s->train, &s->test, err, sizeof err)) != 0) {
 		fcl_error("%s", err);
 		return rc;
 	}
 	if ((rc = fcl_schedule_compile(&s->sched, &s->sc, &s->train, &s->test)) != 0) {
 		fcl_error("cannot compile the scenario: %s", strerror(-rc));
-		return rc;
+		goto err_data;
 	}
 	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
 		 (unsigned long long)fcl_schedule_digest(&s->sched));
+	return 0;
+
+err_data:
+	fcl_dataset_fini(&s->train);
+	fcl_dataset_fini(&s->test);
+	return rc;
+}
+
+/* The global model, initialised from the seed as every client does. */
+static int init_model(struct fcl_server *s)
+{
 	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = 0;
+	struct fcl_rng rng;
+	int rc;
+
 	sizes[L++] = s->sched.dim;
 	for (uint32_t h = 0; h < s->sc.model.n_hidden; h++)
 		sizes[L++] = s->sc.model.hidden[h];
 	sizes[L] = s->sched.n_classes;
-	if ((rc = fcl_mlp_init(&s->model, L, sizes, 256)) != 0 ||
-	    (rc = fcl_eval_scratch_init(&s->eval_scratch, 256, s->sched.dim)) != 0)
+	if ((rc = fcl_mlp_init(&s->model, L, sizes, 256)) != 0)
 		return rc;
-	struct fcl_rng rng;
 	fcl_rng_init(&rng, s->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	fcl_mlp_init_params(&s->model, &rng);
 	if (!s->sc.model.head_bias) /* a bias-free head (UER): the clients keep it at 0 */
 		memset(s->model.params + s->model.b_offset[L - 1], 0,
 		       s->sched.n_classes * sizeof(float));
+	return 0;
+}
 
-	uint32_t K = s->sched.per_round, N = s->sched.n_clients, T = s->sched.n_tasks;
-	struct fcl_agg_env env = {.run_dir = s->run_dir, .event = agg_event, .ud = s};
-	if ((rc = fcl_agg_create(&s->sc, &s->model, &env, &s->agg)) != 0) {
+static int create_rule(struct fcl_server *s)
+{
+	/* the rule's lines go to events.jsonl through the dispatcher, set up later */
+	struct fcl_agg_env env = {
+	    .run_dir = s->run_dir, .event = coord_dispatch_rule_event, .ud = &s->dispatch};
+	int rc = fcl_agg_create(&s->sc, &s->model, &env, &s->agg);
+	if (rc)
 		fcl_error("cannot set up aggregation rule %s: %s", s->sc.aggregation.rule->name,
 			  strerror(-rc));
+	return rc;
+}
+
+/* Loads the scenario and its data, compiles it, and sets up the model and the rule. */
+static int inputs_init(struct fcl_server *s)
+{
+	int rc;
+
+	if ((rc = load_scenario(s)) != 0)
 		return rc;
-	}
-	s->agg_in = calloc(K, sizeof *s->agg_in);
-	s->owner = malloc(N * sizeof *s->owner);
-	s->participants = calloc(K, sizeof *s->participants);
-	s->slot = calloc(K, sizeof *s->slot);
-	s->updates = calloc(K, sizeof *s->updates);
-	s->slot_samples = calloc(K, sizeof *s->slot_samples);
-	s->slot_loss = calloc(K, sizeof *s->slot_loss);
-	s->slot_train_s = calloc(K, sizeof *s->slot_train_s);
-	s->slot_answers = calloc(K, sizeof *s->slot_answers);
-	s->acc_matrix = calloc((size_t)T * T, sizeof *s->acc_matrix);
-	if (!s->agg_in || !s->owner || !s->participants || !s->slot || !s->updates ||
-	    !s->slot_samples || !s->slot_loss || !s->slot_train_s || !s->slot_answers ||
-	    !s->acc_matrix)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < K; i++)
-		if (!(s->updates[i] = malloc(s->model.n_params * sizeof(float))))
-			return -ENOMEM;
-	for (uint32_t c = 0; c < N; c++)
-		s->owner[c] = -1;
-	s->last_acc = NAN;
+	if ((rc = load_data(s)) != 0)
+		goto err_scenario;
+	if ((rc = init_model(s)) != 0)
+		goto err_schedule;
+	if ((rc = create_rule(s)) != 0)
+		goto err_model;
 	fcl_info("scenario %s: %u clients (%u per round), %u tasks x %u rounds, %zu parameters, "
 		 "%u train / %u test samples",
-		 s->sc.name, N, K, T, s->sched.rounds_per_task, s->model.n_params, s->train.n,
-		 s->test.n);
+		 s->sc.name, s->sched.n_clients, s->sched.per_round, s->sched.n_tasks,
+		 s->sched.rounds_per_task, s->model.n_params, s->train.n, s->test.n);
 	return 0;
+
+err_model:
+	fcl_mlp_fini(&s->model);
+err_schedule:
+	fcl_schedule_fini(&s->sched);
+	fcl_dataset_fini(&s->train);
+	fcl_dataset_fini(&s->test);
+err_scenario:
+	free(s->scenario_text);
+	return rc;
+}
+
+static void inputs_fini(struct fcl_server *s)
+{
+	fcl_agg_destroy(s->agg);
+	fcl_mlp_fini(&s->model);
+	fcl_schedule_fini(&s->sched);
+	fcl_dataset_fini(&s->train);
+	fcl_dataset_fini(&s->test);
+	free(s->scenario_text);
+}
+
+/* ---- the parts ----------------------------------------------------------- */
+
+/* The run folder, then the evaluations that write into it. */
+static int results_init(struct fcl_server *s)
+{
+	struct coord_report_config rc_cfg = {.run_dir = s->run_dir,
+					     .sc = &s->sc,
+					     .sched = &s->sched,
+					     .train = &s->train,
+					     .model = &s->model,
+					     .scenario_text = s->scenario_text,
+					     .scenario_len = s->scenario_len,
+					     .scenario_hash = s->scenario_hash,
+					     .progress = s->progress,
+					     .started = s->started};
+	int rc = coord_report_init(&s->report, &rc_cfg);
+	if (rc)
+		return rc;
+	struct coord_eval_config ev_cfg = {.sched = &s->sched,
+					   .model = &s->model,
+					   .test = &s->test,
+					   .csv = s->report.eval_csv,
+					   .class_csv = s->report.eval_class_csv,
+					   .local_models = s->sc.eval.local_models,
+					   .every_rounds = s->sc.eval.every_rounds};
+	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0)
+		goto err_report;
+	coord_eval_initial(&s->eval); /* b_j for FWT, before any training */
+	return 0;
+
+err_report:
+	fcl_error("out of memory for the evaluation record");
+	coord_report_fini(&s->report);
+	return rc;
+}
+
+/* Every part, each given what it needs; the dispatcher drives the others. */
+static int parts_init(struct fcl_server *s)
+{
+	int rc;
+
+	if ((rc = coord_round_init(&s->round, &s->sc, &s->sched, &s->model, s->agg,
+				   s->train.n)) != 0) {
+		fcl_error("out of memory for the rounds' buffers");
+		return rc;
+	}
+	if ((rc = results_init(s)) != 0)
+		goto err_round;
+	struct coord_dispatch_config d_cfg = {.round = &s->round,
+					      .eval = &s->eval,
+					      .report = &s->report,
+					      .out = coord_net_outbox(&s->net),
+					      .sc = &s->sc,
+					      .sched = &s->sched,
+					      .scenario_text = s->scenario_text,
+					      .scenario_hash = s->scenario_hash,
+					      .n_params = (uint32_t)s->model.n_params};
+	coord_dispatch_init(&s->dispatch, &d_cfg);
+	struct coord_net_config n_cfg = {
+	    .bind_endpoint = s->bind_endpoint,
+	    .heartbeat_s = s->heartbeat_s,
+	    .max_msg_bytes = (int64_t)s->model.n_params * 4 + (4 << 20),
+	    .run_dir = s->run_dir};
+	if ((rc = coord_net_init(&s->net, s->loop, &n_cfg, &s->dispatch)) != 0)
+		goto err_results;
+	return 0;
+
+err_results:
+	coord_eval_fini(&s->eval);
+	coord_report_fini(&s->report);
+err_round:
+	coord_round_fini(&s->round);
+	return rc;
+}
+
+static void parts_fini(struct fcl_server *s)
+{
+	coord_net_fini(&s->net);
+	coord_eval_fini(&s->eval);
+	coord_report_fini(&s->report);
+	coord_round_fini(&s->round);
 }
 
 /* --count-clients: the scenario's logical clients, for launch scripts. */
@@ -211,43 +390,32 @@ static int count_clients(struct fcl_server *s)
 	return 0;
 }
 
-static void teardown(struct fcl_server *s)
+/* The run: its exit code, 2 when it could not start. */
+static int run(struct fcl_server *s)
 {
-	fcl_zsock_monitor_close(s->router, s->monitor);
-	if (s->router) {
-		/* Give the shutdown messages time to leave before the socket goes. */
-		int linger = 2000;
-		zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
-		zmq_close(s->router);
+	int rc;
+
+	s->started = fcl_now();
+	if ((rc = fcl_mkdir_p(s->run_dir)) != 0) {
+		fprintf(stderr, "fcl-server: cannot create %s: %s\n", s->run_dir, strerror(-rc));
+		return 2;
 	}
-	if (s->zmq_ctx)
-		zmq_ctx_term(s->zmq_ctx);
-	if (s->events)
-		fclose(s->events);
-	if (s->eval_csv)
-		fclose(s->eval_csv);
-	report_free(s);
-	for (uint32_t i = 0; s->updates && i < s->sched.per_round; i++)
-		free(s->updates[i]);
-	free(s->updates);
-	free(s->slot_answers);
-	fcl_agg_destroy(s->agg);
-	free(s->agg_in);
-	free(s->sets);
-	free(s->owner);
-	free(s->participants);
-	free(s->slot);
-	free(s->slot_samples);
-	free(s->slot_loss);
-	free(s->slot_train_s);
-	free(s->acc_matrix);
-	free(s->peers);
-	free(s->scenario_text);
-	fcl_eval_scratch_fini(&s->eval_scratch);
-	fcl_mlp_fini(&s->model);
-	fcl_schedule_fini(&s->sched);
-	fcl_dataset_fini(&s->train);
-	fcl_dataset_fini(&s->test);
+	s->loop = uv_default_loop();
+	if (inputs_init(s) != 0)
+		return 2;
+	if (parts_init(s) != 0) {
+		inputs_fini(s);
+		return 2;
+	}
+	coord_dispatch_start(&s->dispatch);
+	uv_run(s->loop, UV_RUN_DEFAULT);
+	rc = s->dispatch.exit_code;
+	fcl_info("run %s%s", rc ? "failed: " : "complete",
+		 rc ? (s->dispatch.fail_reason ? s->dispatch.fail_reason : "?") : "");
+	parts_fini(s);
+	inputs_fini(s);
+	uv_loop_close(s->loop);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -258,29 +426,11 @@ int main(int argc, char **argv)
 	memset(&s, 0, sizeof s);
 	fcl_log_set_tag("server");
 	if (parse_args(&s, argc, argv) != 0)
-		return 2;
-	if (s.count_clients)
-		return count_clients(&s);
-	s.started = fcl_now();
-	if ((rc = fcl_mkdir_p(s.run_dir)) != 0) {
-		fprintf(stderr, "fcl-server: cannot create %s: %s\n", s.run_dir, strerror(-rc));
-		return 2;
-	}
-	if (setup(&s) != 0 || report_open(&s) != 0) {
-		teardown(&s);
-		return 2;
-	}
-	s.loop = uv_default_loop();
-	s.phase = PHASE_JOINING;
-	if (server_net_start(&s) != 0) {
-		teardown(&s);
-		return 2;
-	}
-	report_event(&s, "listening", NULL);
-	uv_run(s.loop, UV_RUN_DEFAULT);
-	uv_loop_close(s.loop);
-	rc = s.exit_code;
-	fcl_info("run %s%s%s", rc ? "failed: " : "complete", rc ? s.fail_reason : "", "");
-	teardown(&s);
+		rc = 2;
+	else if (s.count_clients)
+		rc = count_clients(&s);
+	else
+		rc = run(&s);
+	free(s.sets);
 	return rc;
 }

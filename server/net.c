@@ -20,7 +20,7 @@
  * Application heartbeats would need a timer thread in every client (which
  * trains in its main thread) and a message type; libzmq already does it.
  */
-#include "server.h"
+#include "net.h"
 
 #include "fcl/log.h"
 #include "fcl/util.h"
@@ -28,30 +28,36 @@
 #include "fcl/zsock.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
 #define MONITOR_ENDPOINT "inproc://fcl-server-monitor"
 
-void server_drop(struct fcl_server *s, const char *why, ...)
+static int find_route(const struct coord_net *n, const uint8_t *id, size_t len)
 {
-	char msg[512];
-	va_list ap;
-	va_start(ap, why);
-	vsnprintf(msg, sizeof msg, why, ap);
-	va_end(ap);
-	s->bad_messages++;
-	fcl_warn("dropped message (%llu so far): %s", (unsigned long long)s->bad_messages, msg);
-}
-
-static int find_peer(const struct fcl_server *s, const uint8_t *id, size_t len)
-{
-	for (uint32_t p = 0; p < s->n_peers; p++)
-		if (s->peers[p].identity_len == len && memcmp(s->peers[p].identity, id, len) == 0)
+	for (uint32_t p = 0; p < n->n_routes; p++)
+		if (n->routes[p].identity_len == len && memcmp(n->routes[p].identity, id, len) == 0)
 			return (int)p;
 	return -1;
+}
+
+/* A route for a new peer, at index n->n_routes - 1. 0 or -ENOMEM. */
+static int add_route(struct coord_net *n, const uint8_t *id, size_t len)
+{
+	if (n->n_routes == n->cap_routes) {
+		uint32_t cap = n->cap_routes ? 2 * n->cap_routes : 8;
+		struct coord_route *r = realloc(n->routes, cap * sizeof *r);
+		if (!r)
+			return -ENOMEM;
+		n->routes = r;
+		n->cap_routes = cap;
+	}
+	struct coord_route *r = &n->routes[n->n_routes++];
+	memset(r, 0, sizeof *r);
+	memcpy(r->identity, id, len);
+	r->identity_len = len;
+	return 0;
 }
 
 static void free_buffer(void *data, void *hint)
@@ -60,8 +66,10 @@ static void free_buffer(void *data, void *hint)
 	free(data);
 }
 
-int server_send(struct fcl_server *s, uint32_t p, const struct fcl_msg *m)
+static int net_send(void *ud, uint32_t p, const struct fcl_msg *m, size_t *bytes)
 {
+	struct coord_net *n = ud;
+	const struct coord_route *route = &n->routes[p];
 	uint8_t *buf;
 	size_t len;
 	zmq_msg_t body;
@@ -69,7 +77,7 @@ int server_send(struct fcl_server *s, uint32_t p, const struct fcl_msg *m)
 
 	if (rc)
 		return rc;
-	if (zmq_send(s->router, s->peers[p].identity, s->peers[p].identity_len, ZMQ_SNDMORE) < 0) {
+	if (zmq_send(n->router, route->identity, route->identity_len, ZMQ_SNDMORE) < 0) {
 		rc = -errno;
 		free(buf);
 		fcl_warn("send to peer %u failed: %s", p, zmq_strerror(-rc));
@@ -77,115 +85,128 @@ int server_send(struct fcl_server *s, uint32_t p, const struct fcl_msg *m)
 	}
 	/* Zero copy: ZeroMQ frees the buffer once it is on the wire. */
 	zmq_msg_init_data(&body, buf, len, free_buffer, NULL);
-	if (zmq_msg_send(&body, s->router, 0) < 0) {
+	if (zmq_msg_send(&body, n->router, 0) < 0) {
 		rc = -errno;
 		zmq_msg_close(&body);
 		fcl_warn("send to peer %u failed: %s", p, zmq_strerror(-rc));
 		return rc;
 	}
-	s->bytes_down += len;
-	s->round_bytes_down += len;
+	*bytes = len;
 	return 0;
 }
 
-/* After a hello was accepted: which connection the peer is on, for departures. */
-static void remember_connection(struct fcl_server *s, const uint8_t *id, size_t len,
-				zmq_msg_t *body)
+/* After a hello the run took: which connection the peer is on, for departures. */
+static void remember_connection(struct coord_net *n, const uint8_t *id, size_t len,
+				zmq_msg_t *body, const struct fcl_msg *hello)
 {
-	int p = find_peer(s, id, len);
-	if (p < 0 || s->peers[p].conn_known)
+	int p = find_route(n, id, len);
+	if (p < 0 || n->routes[p].conn_known)
 		return;
-	struct peer *peer = &s->peers[p];
+	struct coord_route *route = &n->routes[p];
 	const char *addr = zmq_msg_gets(body, "Peer-Address");
 	int fd = zmq_msg_get(body, ZMQ_SRCFD);
-	snprintf(peer->addr, sizeof peer->addr, "%s", addr ? addr : "");
+	snprintf(route->addr, sizeof route->addr, "%s", addr ? addr : "");
 	if (fd >= 0) {
-		peer->conn_fd = fd;
-		peer->conn_known = 1;
+		route->conn_fd = fd;
+		route->conn_known = 1;
 	}
-	fcl_info("process %u on %s connected from %s (fd %d)", peer->pid, peer->hostname,
-		 peer->addr[0] ? peer->addr : "?", fd);
+	fcl_info("process %u on %.63s connected from %s (fd %d)", hello->pid,
+		 hello->hostname ? hello->hostname : "?", route->addr[0] ? route->addr : "?", fd);
+}
+
+/* A hello comes with a route of its own, kept if the dispatcher takes the peer. */
+static void on_hello(struct coord_net *n, const uint8_t *id, size_t len, zmq_msg_t *body,
+		     const struct fcl_msg *m)
+{
+	if (add_route(n, id, len) != 0) {
+		fcl_error("no memory for a new peer");
+		coord_dispatch_stop(n->dispatch, 1, "out of memory");
+		return;
+	}
+	coord_dispatch_message(n->dispatch, (int)n->n_routes - 1, m, zmq_msg_size(body));
+	n->n_routes = coord_dispatch_peers(n->dispatch);
+	remember_connection(n, id, len, body, m);
+}
+
+/* Reads the frames after the identity: 0 with the body, or 1 when what came is no
+ * message (counted and dropped). */
+static int receive_body(struct coord_net *n, zmq_msg_t *body)
+{
+	int more, extra = 0;
+	size_t more_len = sizeof more;
+
+	zmq_getsockopt(n->router, ZMQ_RCVMORE, &more, &more_len);
+	if (!more) {
+		coord_dispatch_drop(n->dispatch, "message with no body");
+		return 1;
+	}
+	zmq_msg_init(body);
+	if (zmq_msg_recv(body, n->router, 0) < 0) {
+		zmq_msg_close(body);
+		return 1;
+	}
+	/* Swallow any extra frames: a well-formed peer sends exactly one body. */
+	zmq_getsockopt(n->router, ZMQ_RCVMORE, &more, &more_len);
+	while (more) {
+		zmq_msg_t junk;
+		zmq_msg_init(&junk);
+		zmq_msg_recv(&junk, n->router, 0);
+		zmq_msg_close(&junk);
+		extra++;
+		zmq_getsockopt(n->router, ZMQ_RCVMORE, &more, &more_len);
+	}
+	if (extra) {
+		coord_dispatch_drop(n->dispatch, "message with %d extra frames", extra);
+		zmq_msg_close(body);
+		return 1;
+	}
+	return 0;
 }
 
 /* Receives one [identity, body] message; 1 when one was handled, 0 when none waits. */
-static int receive_one(struct fcl_server *s)
+static int receive_one(struct coord_net *n)
 {
 	uint8_t identity[256];
 	zmq_msg_t body;
-	int more;
-	size_t more_len = sizeof more;
+	struct fcl_msg m;
 
-	int id_len = zmq_recv(s->router, identity, sizeof identity, ZMQ_DONTWAIT);
+	int id_len = zmq_recv(n->router, identity, sizeof identity, ZMQ_DONTWAIT);
 	if (id_len < 0)
 		return 0;
 	if (id_len > (int)sizeof identity) {
 		/* zmq_recv truncates; an identity this long is not one we gave out. */
 		id_len = (int)sizeof identity;
 	}
-	zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
-	if (!more) {
-		server_drop(s, "message with no body");
+	if (receive_body(n, &body) != 0)
 		return 1;
-	}
-	zmq_msg_init(&body);
-	if (zmq_msg_recv(&body, s->router, 0) < 0) {
-		zmq_msg_close(&body);
-		return 1;
-	}
-	/* Swallow any extra frames: a well-formed peer sends exactly one body. */
-	int extra = 0;
-	zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
-	while (more) {
-		zmq_msg_t junk;
-		zmq_msg_init(&junk);
-		zmq_msg_recv(&junk, s->router, 0);
-		zmq_msg_close(&junk);
-		extra++;
-		zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
-	}
 	size_t len = zmq_msg_size(&body);
-	struct fcl_msg m;
-	int peer = find_peer(s, identity, (size_t)id_len);
-	if (extra) {
-		server_drop(s, "message with %d extra frames", extra);
-	} else if (fcl_wire_decode(zmq_msg_data(&body), len, &m) != 0) {
-		server_drop(s, "malformed message of %zu bytes from %s", len,
-			    peer >= 0 ? "a known peer" : "an unknown peer");
+	int peer = find_route(n, identity, (size_t)id_len);
+	if (fcl_wire_decode(zmq_msg_data(&body), len, &m) != 0) {
+		coord_dispatch_drop(n->dispatch, "malformed message of %zu bytes from %s", len,
+				    peer >= 0 ? "a known peer" : "an unknown peer");
 	} else {
-		s->bytes_up += len;
-		s->round_bytes_up += len;
-		if (m.type == FCL_MSG_HELLO) {
-			round_on_hello(s, identity, (size_t)id_len, &m);
-			remember_connection(s, identity, (size_t)id_len, &body);
-		} else if (peer < 0)
-			server_drop(s, "%s from an unknown peer", fcl_msg_type_name(m.type));
-		else if (m.type == FCL_MSG_CLIENT_UPDATE)
-			round_on_update(s, (uint32_t)peer, &m, len);
-		else if (m.type == FCL_MSG_RULE)
-			round_on_rule_message(s, (uint32_t)peer, &m, len);
-		else if (m.type == FCL_MSG_ERROR)
-			fcl_warn("peer %d reports error %d: %s", peer, m.code, m.text);
+		if (m.type == FCL_MSG_HELLO)
+			on_hello(n, identity, (size_t)id_len, &body, &m);
 		else
-			server_drop(s, "unexpected %s from peer %d", fcl_msg_type_name(m.type),
-				    peer);
+			coord_dispatch_message(n->dispatch, peer, &m, len);
 		fcl_msg_free(&m);
 	}
 	zmq_msg_close(&body);
 	return 1;
 }
 
-static void drain(struct fcl_server *s)
+static void drain(struct coord_net *n)
 {
 	for (;;) {
 		int events = 0;
 		size_t len = sizeof events;
-		if (s->phase == PHASE_DONE || !s->router)
+		if (!n->running)
 			return;
-		if (zmq_getsockopt(s->router, ZMQ_EVENTS, &events, &len) != 0)
+		if (zmq_getsockopt(n->router, ZMQ_EVENTS, &events, &len) != 0)
 			return;
 		if (!(events & ZMQ_POLLIN))
 			return;
-		receive_one(s);
+		receive_one(n);
 	}
 }
 
@@ -196,145 +217,195 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	drain(h->data);
 }
 
+/* A connection closed: the peer whose hello came on it is gone. */
+static void on_disconnect(struct coord_net *n, int fd)
+{
+	/* Whatever the peer sent before it went counts: take it in first. */
+	drain(n);
+	for (uint32_t p = 0; p < n->n_routes; p++)
+		if (n->routes[p].conn_known && n->routes[p].conn_fd == fd) {
+			n->routes[p].conn_known = 0; /* the fd number may be reused */
+			coord_dispatch_peer_gone(n->dispatch, p, n->routes[p].addr,
+						 "connection closed or heartbeat lost");
+			break;
+		}
+	drain(n);
+}
+
 static void on_monitor(uv_poll_t *h, int status, int events)
 {
-	struct fcl_server *s = h->data;
+	struct coord_net *n = h->data;
 	(void)status;
 	(void)events;
 	for (;;) {
-		int ev = 0, rc;
+		int ev = 0;
 		size_t len = sizeof ev;
 		uint16_t event;
 		uint32_t value;
-		if (!s->monitor || zmq_getsockopt(s->monitor, ZMQ_EVENTS, &ev, &len) != 0 ||
+		if (!n->monitor || zmq_getsockopt(n->monitor, ZMQ_EVENTS, &ev, &len) != 0 ||
 		    !(ev & ZMQ_POLLIN))
 			return;
-		if ((rc = fcl_zsock_monitor_read(s->monitor, &event, &value)) <= 0)
+		if (fcl_zsock_monitor_read(n->monitor, &event, &value) <= 0)
 			continue;
 		fcl_debug("socket event %u value %u", event, value);
-		if (event != ZMQ_EVENT_DISCONNECTED)
-			continue;
-		/* Whatever the peer sent before it went counts: take it in first. */
-		drain(s);
-		for (uint32_t p = 0; p < s->n_peers; p++)
-			if (s->peers[p].conn_known && !s->peers[p].gone &&
-			    s->peers[p].conn_fd == (int)value) {
-				s->peers[p].conn_known = 0; /* the fd number may be reused */
-				round_on_peer_gone(s, p, "connection closed or heartbeat lost");
-				break;
-			}
-		drain(s);
+		if (event == ZMQ_EVENT_DISCONNECTED)
+			on_disconnect(n, (int)value);
 	}
-}
-
-/* Watches the ROUTER's disconnects; 0 or negative errno. */
-static int monitor_start(struct fcl_server *s)
-{
-	int fd;
-	size_t fd_len = sizeof fd;
-
-	int rc = fcl_zsock_monitor_open(s->zmq_ctx, s->router, MONITOR_ENDPOINT,
-					ZMQ_EVENT_DISCONNECTED, &s->monitor);
-	if (rc)
-		return rc;
-	zmq_getsockopt(s->monitor, ZMQ_FD, &fd, &fd_len);
-	uv_poll_init(s->loop, &s->monitor_poll, fd);
-	s->monitor_poll.data = s;
-	uv_poll_start(&s->monitor_poll, UV_READABLE, on_monitor);
-	/* Edge-triggered: a pipe nobody tried to read never signals. Read until
-	 * empty once, so that the first event wakes us. */
-	on_monitor(&s->monitor_poll, 0, 0);
-	return 0;
 }
 
 static void on_deadline(uv_timer_t *t)
 {
-	struct fcl_server *s = t->data;
-	round_on_deadline(s);
-	drain(s);
-}
-
-void server_arm_deadline(struct fcl_server *s, double seconds)
-{
-	uv_timer_start(&s->deadline, on_deadline, (uint64_t)(seconds * 1000.0), 0);
+	struct coord_net *n = t->data;
+	coord_dispatch_deadline(n->dispatch);
+	drain(n);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-	struct fcl_server *s = h->data;
+	struct coord_net *n = h->data;
 	fcl_warn("signal %d: stopping the run", signum);
-	round_finish_run(s, 128 + signum, signum == SIGINT ? "interrupted" : "terminated");
+	coord_dispatch_stop(n->dispatch, 128 + signum,
+			    signum == SIGINT ? "interrupted" : "terminated");
 }
 
-int server_net_start(struct fcl_server *s)
+/* ---- the outbox ---------------------------------------------------------- */
+
+static void net_arm(void *ud, double seconds)
 {
-	char endpoint[256];
+	struct coord_net *n = ud;
+	uv_timer_start(&n->deadline, on_deadline, (uint64_t)(seconds * 1000.0), 0);
+}
+
+/* Stops and closes every handle: the loop ends once they are closed. */
+static void net_stop(void *ud)
+{
+	struct coord_net *n = ud;
+
+	if (!n->running)
+		return;
+	n->running = 0;
+	uv_close((uv_handle_t *)&n->poll, NULL);
+	uv_close((uv_handle_t *)&n->monitor_poll, NULL);
+	uv_close((uv_handle_t *)&n->deadline, NULL);
+	uv_close((uv_handle_t *)&n->sigint, NULL);
+	uv_close((uv_handle_t *)&n->sigterm, NULL);
+}
+
+struct coord_outbox coord_net_outbox(struct coord_net *n)
+{
+	return (struct coord_outbox){.send = net_send, .arm = net_arm, .stop = net_stop, .ud = n};
+}
+
+/* ---- setup and teardown -------------------------------------------------- */
+
+/* The ROUTER, bound; its endpoint in run_dir/endpoint. 0 or negative errno. */
+static int open_router(struct coord_net *n, const struct coord_net_config *cfg)
+{
+	char endpoint[256], path[4096];
 	size_t elen = sizeof endpoint;
 	int zero = 0, one = 1;
-	int64_t max_bytes = (int64_t)s->model.n_params * 4 + (4 << 20);
-	int fd;
-	size_t fd_len = sizeof fd;
 
-	s->zmq_ctx = zmq_ctx_new();
-	s->router = s->zmq_ctx ? zmq_socket(s->zmq_ctx, ZMQ_ROUTER) : NULL;
-	if (!s->router)
+	if (!(n->zmq_ctx = zmq_ctx_new()))
+		return -errno;
+	if (!(n->router = zmq_socket(n->zmq_ctx, ZMQ_ROUTER)))
 		return -errno;
 	/* Never drop a message silently: no high-water mark, and an unroutable
 	 * peer is an error, not a discard. */
-	zmq_setsockopt(s->router, ZMQ_SNDHWM, &zero, sizeof zero);
-	zmq_setsockopt(s->router, ZMQ_RCVHWM, &zero, sizeof zero);
-	zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-	zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
-	zmq_setsockopt(s->router, ZMQ_LINGER, &zero, sizeof zero);
-	fcl_zsock_heartbeat(s->router, s->heartbeat_s);
-	if (zmq_bind(s->router, s->bind_endpoint) != 0) {
+	zmq_setsockopt(n->router, ZMQ_SNDHWM, &zero, sizeof zero);
+	zmq_setsockopt(n->router, ZMQ_RCVHWM, &zero, sizeof zero);
+	zmq_setsockopt(n->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+	zmq_setsockopt(n->router, ZMQ_MAXMSGSIZE, &cfg->max_msg_bytes, sizeof cfg->max_msg_bytes);
+	zmq_setsockopt(n->router, ZMQ_LINGER, &zero, sizeof zero);
+	fcl_zsock_heartbeat(n->router, cfg->heartbeat_s);
+	if (zmq_bind(n->router, cfg->bind_endpoint) != 0) {
 		int rc = -errno;
-		fcl_error("cannot bind %s: %s", s->bind_endpoint, zmq_strerror(errno));
+		fcl_error("cannot bind %s: %s", cfg->bind_endpoint, zmq_strerror(errno));
 		return rc;
 	}
-	zmq_getsockopt(s->router, ZMQ_LAST_ENDPOINT, endpoint, &elen);
+	zmq_getsockopt(n->router, ZMQ_LAST_ENDPOINT, endpoint, &elen);
 	fcl_info("listening on %s", endpoint);
-	char path[4096];
-	snprintf(path, sizeof path, "%s/endpoint", s->run_dir);
-	size_t n = strlen(endpoint);
-	endpoint[n] = '\n';
-	if (fcl_write_file_atomic(path, endpoint, n + 1) != 0)
+	snprintf(path, sizeof path, "%s/endpoint", cfg->run_dir);
+	size_t len = strlen(endpoint);
+	endpoint[len] = '\n';
+	if (fcl_write_file_atomic(path, endpoint, len + 1) != 0)
 		fcl_warn("cannot write %s", path);
-
-	zmq_getsockopt(s->router, ZMQ_FD, &fd, &fd_len);
-	uv_poll_init(s->loop, &s->poll, fd);
-	s->poll.data = s;
-	uv_poll_start(&s->poll, UV_READABLE, on_readable);
-	int rc = monitor_start(s);
-	if (rc) {
-		fcl_error("cannot monitor the socket for departures: %s", zmq_strerror(-rc));
-		return rc;
-	}
-	uv_timer_init(s->loop, &s->deadline);
-	s->deadline.data = s;
-	server_arm_deadline(s, s->sc.run.join_timeout_s);
-	uv_signal_init(s->loop, &s->sigint);
-	uv_signal_init(s->loop, &s->sigterm);
-	s->sigint.data = s->sigterm.data = s;
-	uv_signal_start(&s->sigint, on_signal, SIGINT);
-	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	return 0;
 }
 
-void server_net_stop(struct fcl_server *s)
+/* The loop's handles; they cannot fail once the sockets exist. */
+static void start_handles(struct coord_net *n)
 {
-	if (!s->router)
-		return;
-	uv_poll_stop(&s->poll);
-	if (s->monitor) {
-		uv_poll_stop(&s->monitor_poll);
-		uv_close((uv_handle_t *)&s->monitor_poll, NULL);
+	int fd;
+	size_t fd_len = sizeof fd;
+
+	zmq_getsockopt(n->router, ZMQ_FD, &fd, &fd_len);
+	uv_poll_init(n->loop, &n->poll, fd);
+	n->poll.data = n;
+	uv_poll_start(&n->poll, UV_READABLE, on_readable);
+	zmq_getsockopt(n->monitor, ZMQ_FD, &fd, &fd_len);
+	uv_poll_init(n->loop, &n->monitor_poll, fd);
+	n->monitor_poll.data = n;
+	uv_poll_start(&n->monitor_poll, UV_READABLE, on_monitor);
+	uv_timer_init(n->loop, &n->deadline);
+	n->deadline.data = n;
+	uv_signal_init(n->loop, &n->sigint);
+	uv_signal_init(n->loop, &n->sigterm);
+	n->sigint.data = n->sigterm.data = n;
+	uv_signal_start(&n->sigint, on_signal, SIGINT);
+	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+	n->running = 1;
+}
+
+static void close_sockets(struct coord_net *n, int linger)
+{
+	fcl_zsock_monitor_close(n->router, n->monitor);
+	n->monitor = NULL;
+	if (n->router) {
+		zmq_setsockopt(n->router, ZMQ_LINGER, &linger, sizeof linger);
+		zmq_close(n->router);
+		n->router = NULL;
 	}
-	uv_timer_stop(&s->deadline);
-	uv_signal_stop(&s->sigint);
-	uv_signal_stop(&s->sigterm);
-	uv_close((uv_handle_t *)&s->poll, NULL);
-	uv_close((uv_handle_t *)&s->deadline, NULL);
-	uv_close((uv_handle_t *)&s->sigint, NULL);
-	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	if (n->zmq_ctx)
+		zmq_ctx_term(n->zmq_ctx);
+	n->zmq_ctx = NULL;
+}
+
+int coord_net_init(struct coord_net *n, uv_loop_t *loop, const struct coord_net_config *cfg,
+		   struct coord_dispatch *d)
+{
+	int rc;
+
+	memset(n, 0, sizeof *n);
+	n->loop = loop;
+	n->dispatch = d;
+	if ((rc = open_router(n, cfg)) != 0)
+		goto err_sockets;
+	/* Watches the ROUTER's disconnects. */
+	if ((rc = fcl_zsock_monitor_open(n->zmq_ctx, n->router, MONITOR_ENDPOINT,
+					 ZMQ_EVENT_DISCONNECTED, &n->monitor)) != 0) {
+		fcl_error("cannot monitor the socket for departures: %s", zmq_strerror(-rc));
+		goto err_sockets;
+	}
+	start_handles(n);
+	/* Edge-triggered: a pipe nobody tried to read never signals. Read until
+	 * empty once, so that the first event wakes us. */
+	on_monitor(&n->monitor_poll, 0, 0);
+	return 0;
+
+err_sockets:
+	close_sockets(n, 0);
+	return rc;
+}
+
+void coord_net_fini(struct coord_net *n)
+{
+	if (n->running) {
+		/* The loop did not run to its end: close the handles now. */
+		net_stop(n);
+		uv_run(n->loop, UV_RUN_NOWAIT);
+	}
+	/* Give the shutdown messages time to leave before the socket goes. */
+	close_sockets(n, 2000);
+	free(n->routes);
+	memset(n, 0, sizeof *n);
 }

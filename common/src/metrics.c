@@ -5,6 +5,7 @@
 #include "fcl/metrics.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #define A(n, j) (r->acc[(size_t)(n) * r->n_tasks + (size_t)(j)])
@@ -354,6 +355,53 @@ void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stabili
 	if (out->n_recovered)
 		out->recovery_rounds = rec_sum / (double)out->n_recovered;
 	ends_fini(&e);
+}
+
+/* ---- the table ---- */
+
+const struct fcl_metric_info fcl_metric_table[] = {
+#define M(k, key, l, u) {key, l, u, offsetof(struct fcl_metric_values, k)}
+    M(final_avg_acc, "final_avg_acc", "final average accuracy (A, GEM ACC)", "%"),
+    M(aia, "avg_incremental_acc", "average incremental accuracy (task mean)", "%"),
+    M(forgetting_max, "forgetting_max", "forgetting, max-based (Chaudhry)", "points"),
+    M(forgetting_first, "forgetting_first", "forgetting, first value (Avalanche, FOT)",
+      "points"),
+    M(bwt, "bwt", "BWT (GEM)", "points"),
+    M(bwt_continuum, "bwt_continuum", "BWT, all pairs (Continuum)", "points"),
+    M(fwt, "fwt", "FWT against the random-init model (GEM)", "points"),
+    M(a_auc, "a_auc", "A_auc: mean seen-set accuracy over evaluations", "%"),
+    M(a_last, "a_last", "A_last: seen-set accuracy at the end", "%"),
+    M(a_avg, "a_avg", "A_avg: mean seen-set accuracy at task ends", "%"),
+    M(f_last, "f_last", "F_last: per-class best minus final", "points"),
+    M(min_acc, "min_acc", "min-ACC", "%"),
+    M(wc_acc, "wc_acc", "WC-ACC", "%"),
+    M(wf_10, "wf_10", "WF(10)", "points"),
+#undef M
+    {NULL, NULL, NULL, 0},
+};
+
+void fcl_metric_all(const struct fcl_acc_record *r, struct fcl_metric_values *v)
+{
+	v->final_avg_acc = fcl_metric_final_avg_acc_rec(r);
+	v->aia = fcl_metric_aia(r);
+	v->forgetting_max = fcl_metric_forgetting_max_rec(r);
+	v->forgetting_first = fcl_metric_forgetting_first_rec(r);
+	v->bwt = fcl_metric_bwt_rec(r);
+	v->bwt_continuum = fcl_metric_bwt_continuum(r);
+	v->fwt = fcl_metric_fwt(r);
+	v->a_auc = fcl_metric_a_auc(r);
+	v->a_last = fcl_metric_a_last(r);
+	v->a_avg = fcl_metric_a_avg(r);
+	v->f_last = fcl_metric_f_last(r);
+	v->min_acc = fcl_metric_min_acc(r);
+	v->wc_acc = fcl_metric_wc_acc(r);
+	v->wf_10 = fcl_metric_wf(r, 10);
+	fcl_metric_stability_gap(r, &v->gap, v->gap_per_switch);
+}
+
+double fcl_metric_value(const struct fcl_metric_values *v, const struct fcl_metric_info *m)
+{
+	return *(const double *)((const char *)v + m->offset);
 }
 
 /* ---- square task-end matrix ---- */

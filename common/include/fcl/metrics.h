@@ -93,6 +93,33 @@ struct fcl_stability_gap {
 void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stability_gap *out,
 			      double *per_switch_depth);
 
+/* ---- every metric of a record, as metrics.json and summary.md list them ---- */
+
+/* The values the table below names, computed together by fcl_metric_all. */
+struct fcl_metric_values {
+	double final_avg_acc, aia, forgetting_max, forgetting_first, bwt, bwt_continuum, fwt;
+	double a_auc, a_last, a_avg, f_last, min_acc, wc_acc, wf_10;
+	struct fcl_stability_gap gap;
+	double *gap_per_switch; /* (n_tasks) the caller's; see fcl_metric_stability_gap */
+};
+
+/* One named metric of struct fcl_metric_values. */
+struct fcl_metric_info {
+	const char *key;   /* its metrics.json key */
+	const char *label; /* for people: what it is and whose definition */
+	const char *unit;  /* "%" for accuracies, "points" for differences */
+	size_t offset;     /* of its double in struct fcl_metric_values */
+};
+
+/* The scalar metrics in metrics.json order; ends with an entry whose key is NULL.
+ * (The stability gap's fields are written by name.) */
+extern const struct fcl_metric_info fcl_metric_table[];
+
+/* Every metric of r into v; v->gap_per_switch must be set (or NULL). */
+void fcl_metric_all(const struct fcl_acc_record *r, struct fcl_metric_values *v);
+/* The value m names in v. */
+double fcl_metric_value(const struct fcl_metric_values *v, const struct fcl_metric_info *m);
+
 /* ---- the same on a square (T, T) task-end matrix: acc[i * T + j] ---- */
 
 double fcl_metric_final_avg_acc(const double *acc, size_t T);

@@ -1,0 +1,513 @@
+/* server/dispatch.c - the coordinator's state machine: event x phase -> action
+ *
+ * Each event (a message by its type, the deadline, a departure) runs the action
+ * the table below names for the round's phase. Actions return 0 or a negative
+ * errno; one that fails ends the run with a reason ("out of memory"), so that
+ * the run folder is still written and every client is told.
+ */
+#include "dispatch.h"
+#include "evaluate.h"
+#include "report.h"
+#include "round.h"
+
+#include "fcl/log.h"
+#include "fcl/rule.h"
+#include "fcl/scenario.h"
+#include "fcl/schedule.h"
+#include "fcl/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+enum event_kind {
+	EV_HELLO,    /* a process says which logical clients it hosts */
+	EV_UPDATE,   /* a participant's update */
+	EV_RULE,     /* a participant's extra message for the rule */
+	EV_ERROR,    /* a peer reports an error */
+	EV_OTHER,    /* a message only the server sends */
+	EV_STRANGER, /* anything but a hello from a sender that never said one */
+	EV_DEADLINE, /* the join timeout or the round's deadline */
+	EV_GONE,     /* a peer's connection closed or its heartbeats stopped */
+	N_EVENTS,
+};
+
+struct event {
+	enum event_kind kind;
+	int peer;                /* messages, EV_GONE: the peer's index, -1 if none */
+	const struct fcl_msg *m; /* messages */
+	size_t bytes;            /* messages: size on the wire */
+	const char *addr, *why;  /* EV_GONE */
+};
+
+typedef int action_fn(struct coord_dispatch *d, const struct event *e);
+
+static action_fn admit, refuse_late, too_early, take_update, take_answer, peer_error, unexpected,
+    stranger, join_timeout, round_deadline, left, gone, ignore;
+
+/* The state machine: what each event does in each phase. After the run (DONE)
+ * every client disconnects and stray messages may still come: nothing to do. */
+/* clang-format off */
+static action_fn *const machine[N_EVENTS][COORD_N_PHASES] = {
+	/*              JOINING        TRAINING        DONE */
+	[EV_HELLO]    = {admit,        refuse_late,    ignore},
+	[EV_UPDATE]   = {too_early,    take_update,    ignore},
+	[EV_RULE]     = {too_early,    take_answer,    ignore},
+	[EV_ERROR]    = {peer_error,   peer_error,     ignore},
+	[EV_OTHER]    = {unexpected,   unexpected,     ignore},
+	[EV_STRANGER] = {stranger,     stranger,       ignore},
+	[EV_DEADLINE] = {join_timeout, round_deadline, ignore},
+	[EV_GONE]     = {left,         gone,           ignore},
+};
+/* clang-format on */
+
+static int start_round(struct coord_dispatch *d);
+static int finish_run(struct coord_dispatch *d, int exit_code, const char *reason);
+
+/* ---- entry points -------------------------------------------------------- */
+
+void coord_dispatch_init(struct coord_dispatch *d, const struct coord_dispatch_config *cfg)
+{
+	memset(d, 0, sizeof *d);
+	d->c = *cfg;
+	d->welcome = (struct fcl_msg){.type = FCL_MSG_WELCOME,
+				      .client_id = -1,
+				      .protocol_version = FCL_PROTOCOL_VERSION,
+				      .scenario_text = cfg->scenario_text,
+				      .scenario_name = cfg->sc->name,
+				      .scenario_hash = cfg->scenario_hash,
+				      .seed = cfg->sc->seed,
+				      .n_params = cfg->n_params};
+}
+
+void coord_dispatch_start(struct coord_dispatch *d)
+{
+	d->c.out.arm(d->c.out.ud, d->c.sc->run.join_timeout_s);
+	coord_report_event(d->c.report, d->c.round, "listening", NULL);
+}
+
+static int run(struct coord_dispatch *d, const struct event *e)
+{
+	int rc = machine[e->kind][d->c.round->phase](d, e);
+	if (rc < 0 && d->c.round->phase != COORD_DONE) {
+		fcl_error("round %u: the run cannot go on: %s", d->c.round->round, strerror(-rc));
+		finish_run(d, 1, rc == -ENOMEM ? "out of memory" : "internal error");
+	}
+	return rc;
+}
+
+static enum event_kind kind_of(const struct fcl_msg *m, int from)
+{
+	if (m->type == FCL_MSG_HELLO)
+		return EV_HELLO;
+	if (from < 0)
+		return EV_STRANGER;
+	switch (m->type) {
+	case FCL_MSG_CLIENT_UPDATE:
+		return EV_UPDATE;
+	case FCL_MSG_RULE:
+		return EV_RULE;
+	case FCL_MSG_ERROR:
+		return EV_ERROR;
+	case FCL_MSG_NONE:
+	case FCL_MSG_HELLO:
+	case FCL_MSG_WELCOME:
+	case FCL_MSG_ROUND_START:
+	case FCL_MSG_SHUTDOWN:
+		break;
+	}
+	return EV_OTHER;
+}
+
+int coord_dispatch_message(struct coord_dispatch *d, int from, const struct fcl_msg *m,
+			   size_t bytes)
+{
+	struct event e = {.kind = kind_of(m, from), .peer = from, .m = m, .bytes = bytes};
+
+	FCL_ASSERT(e.kind == EV_HELLO ? from == (int)d->c.round->n_peers
+				      : from < (int)d->c.round->n_peers);
+	coord_report_up(d->c.report, bytes);
+	return run(d, &e);
+}
+
+int coord_dispatch_deadline(struct coord_dispatch *d)
+{
+	struct event e = {.kind = EV_DEADLINE, .peer = -1};
+	return run(d, &e);
+}
+
+int coord_dispatch_peer_gone(struct coord_dispatch *d, uint32_t p, const char *addr,
+			     const char *why)
+{
+	struct event e = {.kind = EV_GONE, .peer = (int)p, .addr = addr, .why = why};
+
+	FCL_ASSERT(p < d->c.round->n_peers);
+	return run(d, &e);
+}
+
+void coord_dispatch_drop(struct coord_dispatch *d, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	coord_report_dropped(d->c.report, why);
+}
+
+void coord_dispatch_stop(struct coord_dispatch *d, int exit_code, const char *reason)
+{
+	finish_run(d, exit_code, reason);
+}
+
+uint32_t coord_dispatch_peers(const struct coord_dispatch *d)
+{
+	return d->c.round->n_peers;
+}
+
+void coord_dispatch_rule_event(void *ud, const char *name, const char *detail)
+{
+	struct coord_dispatch *d = ud;
+	coord_report_event(d->c.report, d->c.round, name, detail);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static int send_to(struct coord_dispatch *d, uint32_t p, const struct fcl_msg *m)
+{
+	size_t bytes = 0;
+	int rc = d->c.out.send(d->c.out.ud, p, m, &bytes);
+	if (rc == 0)
+		coord_report_down(d->c.report, bytes);
+	return rc;
+}
+
+/* "0-3,7" from ascending ids, cut with "..." to fit. */
+static void format_ids(char *buf, size_t len, const uint32_t *ids, uint32_t n)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n && at + 24 < len; i++) {
+		uint32_t j = i;
+		while (j + 1 < n && ids[j + 1] == ids[j] + 1)
+			j++;
+		if (j > i)
+			at += (size_t)snprintf(buf + at, len - at, "%s%u-%u", at ? "," : "", ids[i],
+					       ids[j]);
+		else
+			at += (size_t)snprintf(buf + at, len - at, "%s%u", at ? "," : "", ids[i]);
+		i = j;
+		if (i + 1 < n && at + 24 >= len)
+			snprintf(buf + at, len - at, ",...");
+	}
+}
+
+/* ---- the run's course ---------------------------------------------------- */
+
+/* Ends the run: shutdown to every peer, the last evaluation and the outputs,
+ * the outbox stopped. Returns 0: the run ended as it should. */
+static int finish_run(struct coord_dispatch *d, int exit_code, const char *reason)
+{
+	struct coord_round *r = d->c.round;
+
+	if (r->phase == COORD_DONE)
+		return 0;
+	coord_round_finish(r);
+	d->exit_code = exit_code;
+	d->fail_reason = reason;
+	struct fcl_msg m = {.type = FCL_MSG_SHUTDOWN,
+			    .round = r->round,
+			    .client_id = -1,
+			    .text = reason ? reason : "run complete"};
+	for (uint32_t p = 0; p < r->n_peers; p++)
+		send_to(d, p, &m);
+	/* The end of the run is evaluated too, when it stopped between evaluations. */
+	if (r->round > 0 && coord_eval_global(d->c.eval, r->round - 1, 0) != 0 &&
+	    d->exit_code == 0) {
+		d->exit_code = 1;
+		d->fail_reason = "out of memory";
+	}
+	if (coord_report_close(d->c.report, r, d->c.eval, d->exit_code, d->fail_reason) != 0 &&
+	    d->exit_code == 0)
+		d->exit_code = 1;
+	d->c.out.stop(d->c.out.ud);
+	return 0;
+}
+
+static int end_round(struct coord_dispatch *d)
+{
+	struct coord_round *r = d->c.round;
+	double t0 = fcl_now();
+	int task_end = fcl_schedule_is_task_end(d->c.sched, r->round);
+	uint32_t every = d->c.sc->eval.every_rounds;
+	int last = r->round + 1 == d->c.sched->n_rounds, rc;
+
+	/* local models before aggregation: local = global + update */
+	if ((rc = coord_eval_local_models(d->c.eval, r)) != 0 ||
+	    (rc = coord_round_aggregate(r)) != 0)
+		return rc;
+	if ((task_end || last || (every && (r->round + 1) % every == 0)) &&
+	    (rc = coord_eval_global(d->c.eval, r->round, task_end)) != 0)
+		return rc;
+	coord_report_round(d->c.report, r, d->c.eval, fcl_now() - r->started, fcl_now() - t0);
+	if (!coord_round_next(r))
+		return finish_run(d, 0, NULL);
+	return start_round(d);
+}
+
+/* Ends the round once no participant can still answer. */
+static int check_complete(struct coord_dispatch *d)
+{
+	struct coord_round *r = d->c.round;
+
+	switch (coord_round_status(r)) {
+	case COORD_ROUND_OPEN:
+		return 0;
+	case COORD_ROUND_SHORT:
+		fcl_error("round %u: %u of %u participants are gone, %u updates arrived; quorum "
+			  "needs %u",
+			  r->round, r->n_gone, r->n_participants, r->n_accepted,
+			  coord_round_quorum(r));
+		return finish_run(d, 1, "quorum missed");
+	case COORD_ROUND_COMPLETE:
+		break;
+	}
+	return end_round(d);
+}
+
+static int start_round(struct coord_dispatch *d)
+{
+	struct coord_round *r = d->c.round;
+	struct fcl_msg m;
+	int rc;
+
+	coord_report_round_start(d->c.report);
+	if ((rc = coord_round_open(r)) != 0) {
+		fcl_error("round %u: cannot start: %s", r->round, strerror(-rc));
+		finish_run(d, 1, rc == -ENOMEM ? "out of memory" : "rule request failed");
+		return rc;
+	}
+	if (r->n_participants == 0) {
+		/* Nobody to wait for: close the round from the loop, not recursively. */
+		d->c.out.arm(d->c.out.ud, 0.0);
+		return 0;
+	}
+	for (uint32_t p = 0; p < r->n_peers; p++)
+		if (coord_round_start_msg(r, p, &m) > 0)
+			coord_round_sent(r, p, send_to(d, p, &m) == 0);
+	d->c.out.arm(d->c.out.ud, d->c.sc->run.round_timeout_s);
+	return r->n_gone ? check_complete(d) : 0;
+}
+
+/* ---- actions: hellos ----------------------------------------------------- */
+
+/* The error goes back on the route net added for the hello, which then
+ * forgets it again. */
+static int refuse(struct coord_dispatch *d, const struct event *e, const char *why)
+{
+	char host[64];
+
+	snprintf(host, sizeof host, "%s", e->m->hostname ? e->m->hostname : "?");
+	fcl_warn("refusing process %u on %s: %s", e->m->pid, host, why);
+	struct fcl_msg err = {.type = FCL_MSG_ERROR, .client_id = -1, .code = -EINVAL, .text = why};
+	send_to(d, (uint32_t)e->peer, &err);
+	return 0;
+}
+
+static int admit(struct coord_dispatch *d, const struct event *e)
+{
+	struct coord_round *r = d->c.round;
+	const struct fcl_msg *m = e->m;
+	char why[256];
+	int rc;
+
+	coord_round_check_hello(r, m, why, sizeof why);
+	if (why[0])
+		return refuse(d, e, why);
+	if ((rc = coord_round_add_peer(r, (uint32_t)e->peer, m)) != 0)
+		return rc;
+	fcl_info("process %u on %s hosts %zu logical clients from %u (%u of %u joined)", m->pid,
+		 r->peers[e->peer].hostname, m->n_ids, m->ids[0], r->n_joined,
+		 d->c.sched->n_clients);
+	send_to(d, (uint32_t)e->peer, &d->welcome);
+	if (r->n_joined < d->c.sched->n_clients)
+		return 0;
+	coord_report_event(d->c.report, r, "joined", NULL);
+	return start_round(d);
+}
+
+static int refuse_late(struct coord_dispatch *d, const struct event *e)
+{
+	return refuse(d, e, "the run has started (late joiners are not supported)");
+}
+
+/* ---- actions: what participants send ------------------------------------- */
+
+static int too_early(struct coord_dispatch *d, const struct event *e)
+{
+	const struct coord_round *r = d->c.round;
+
+	if (e->kind == EV_UPDATE)
+		coord_dispatch_drop(d, "update for round %u while in round %u", e->m->round,
+				    r->round);
+	else
+		coord_dispatch_drop(d, "%s message for round %u, not expected now (round %u)",
+				    fcl_agg_name(r->agg), e->m->round, r->round);
+	return 0;
+}
+
+static int take_update(struct coord_dispatch *d, const struct event *e)
+{
+	enum coord_take took;
+	char why[512];
+	int rc = coord_round_take_update(d->c.round, (uint32_t)e->peer, e->m, &took, why,
+					 sizeof why);
+	if (rc)
+		return rc;
+	if (took != COORD_TAKE_DROPPED)
+		coord_report_update(d->c.report, (uint32_t)e->m->client_id, e->bytes);
+	if (took != COORD_TAKE_ACCEPTED)
+		coord_dispatch_drop(d, "%s", why);
+	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
+}
+
+static int take_answer(struct coord_dispatch *d, const struct event *e)
+{
+	enum coord_take took;
+	char why[512];
+	int rc = coord_round_take_answer(d->c.round, (uint32_t)e->peer, e->m, e->bytes, &took, why,
+					 sizeof why);
+	if (rc)
+		return rc;
+	if (took != COORD_TAKE_ACCEPTED)
+		coord_dispatch_drop(d, "%s", why);
+	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
+}
+
+static int peer_error(struct coord_dispatch *d, const struct event *e)
+{
+	(void)d;
+	fcl_warn("peer %d reports error %d: %s", e->peer, e->m->code, e->m->text);
+	return 0;
+}
+
+static int unexpected(struct coord_dispatch *d, const struct event *e)
+{
+	coord_dispatch_drop(d, "unexpected %s from peer %d", fcl_msg_type_name(e->m->type),
+			    e->peer);
+	return 0;
+}
+
+static int stranger(struct coord_dispatch *d, const struct event *e)
+{
+	coord_dispatch_drop(d, "%s from an unknown peer", fcl_msg_type_name(e->m->type));
+	return 0;
+}
+
+static int ignore(struct coord_dispatch *d, const struct event *e)
+{
+	(void)d;
+	(void)e;
+	return 0;
+}
+
+/* ---- actions: deadlines -------------------------------------------------- */
+
+/* If run.quorum of the logical clients joined, start without the others, who
+ * count as gone for the whole run (participants are still sampled among all of
+ * them); else the run fails, naming the first missing. */
+static int join_timeout(struct coord_dispatch *d, const struct event *e)
+{
+	struct coord_round *r = d->c.round;
+	uint32_t N = d->c.sched->n_clients, need = (uint32_t)ceil(d->c.sc->run.quorum * N);
+	const uint32_t *ids;
+	char list[256] = "";
+	size_t len = 0;
+	uint32_t n = 0;
+
+	(void)e;
+	if (r->n_joined >= (need ? need : 1) && r->n_joined != N) {
+		n = coord_round_drop_absent(r, &ids);
+		format_ids(list, sizeof list, ids, n);
+		fcl_warn("join timeout after %.0f s: %u of %u logical clients joined, quorum %.2f "
+			 "met; starting without %s",
+			 d->c.sc->run.join_timeout_s, r->n_joined, N, d->c.sc->run.quorum, list);
+		coord_report_absent(d->c.report, r, ids, n);
+		coord_report_event(d->c.report, r, "joined", "partial");
+		return start_round(d);
+	}
+	for (uint32_t c = 0; c < N; c++)
+		if (r->owner[c] < 0 && n++ < 8 && len < sizeof list - 16)
+			len += (size_t)snprintf(list + len, sizeof list - len, "%s%u",
+						len ? "," : "", c);
+	fcl_error("join timeout after %.0f s: %u of %u logical clients never joined "
+		  "(first missing: %s)",
+		  d->c.sc->run.join_timeout_s, n, N, list);
+	return finish_run(d, 1, "join timeout");
+}
+
+static int round_deadline(struct coord_dispatch *d, const struct event *e)
+{
+	struct coord_round *r = d->c.round;
+
+	(void)e;
+	if (r->n_participants == 0) /* a round nobody could take part in */
+		return end_round(d);
+	uint32_t need = coord_round_quorum(r);
+	for (uint32_t i = 0; i < r->n_participants; i++)
+		if (r->slot[i] == COORD_SLOT_WAITING)
+			fcl_warn("round %u: no update from client %u by the deadline", r->round,
+				 r->participants[i]);
+	if (r->n_accepted >= need) {
+		fcl_warn("round %u: deadline with %u of %u updates; quorum %u met, going on",
+			 r->round, r->n_accepted, r->n_participants, need);
+		return end_round(d);
+	}
+	fcl_error("round %u: deadline with %u of %u updates; quorum needs %u", r->round,
+		  r->n_accepted, r->n_participants, need);
+	return finish_run(d, 1, "quorum missed");
+}
+
+/* ---- actions: departures ------------------------------------------------- */
+
+/* Before the first round: nothing ran yet, the ids are free for a replacement. */
+static int left(struct coord_dispatch *d, const struct event *e)
+{
+	struct coord_round *r = d->c.round;
+	const struct coord_peer *peer = &r->peers[e->peer];
+	const uint32_t *ids;
+	char list[256];
+
+	if (peer->gone)
+		return 0;
+	uint32_t n = coord_round_peer_gone(r, (uint32_t)e->peer, &ids);
+	format_ids(list, sizeof list, ids, n);
+	fcl_warn("process %u on %s (%s) left before the first round (%s); logical clients %s may "
+		 "join again (%u of %u joined)",
+		 peer->pid, peer->hostname, e->addr[0] ? e->addr : "?", e->why, list, r->n_joined,
+		 d->c.sched->n_clients);
+	coord_report_gone(d->c.report, r, "left", (uint32_t)e->peer, e->addr, ids, n, e->why);
+	return 0;
+}
+
+/* During the run: its logical clients leave it; the round may be over now. */
+static int gone(struct coord_dispatch *d, const struct event *e)
+{
+	struct coord_round *r = d->c.round;
+	const struct coord_peer *peer = &r->peers[e->peer];
+	const uint32_t *ids;
+	char list[256];
+
+	if (peer->gone)
+		return 0;
+	uint32_t n = coord_round_peer_gone(r, (uint32_t)e->peer, &ids);
+	format_ids(list, sizeof list, ids, n);
+	fcl_warn("round %u: process %u on %s (%s) is gone (%s): logical clients %s leave the run "
+		 "(%u of %u logical clients gone)",
+		 r->round, peer->pid, peer->hostname, e->addr[0] ? e->addr : "?", e->why, list,
+		 r->n_clients_gone, d->c.sched->n_clients);
+	coord_report_gone(d->c.report, r, "gone", (uint32_t)e->peer, e->addr, ids, n, e->why);
+	return check_complete(d);
+}

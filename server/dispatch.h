@@ -1,0 +1,84 @@
+/* server/dispatch.h - the coordinator's state machine
+ *
+ * Every message net.c decodes, the deadline timer and every departure come
+ * here as an event; one table in dispatch.c, event x phase -> action, picks
+ * what happens. Actions change the round (round.h), evaluate (evaluate.h),
+ * write the run folder (report.h) and send through an outbox, which net.c
+ * implements over ZeroMQ and tests with a recorder (tests/test_round.c).
+ * This is the only code that both receives and sends.
+ */
+#ifndef FCL_SERVER_DISPATCH_H
+#define FCL_SERVER_DISPATCH_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fcl/wire.h"
+
+struct coord_eval;
+struct coord_report;
+struct coord_round;
+struct fcl_scenario;
+struct fcl_schedule;
+
+/* Where the machine's output goes. */
+struct coord_outbox {
+	/* Sends m to peer p (borrowed for the call); on success *bytes is its size
+	 * on the wire. 0 or negative errno. */
+	int (*send)(void *ud, uint32_t p, const struct fcl_msg *m, size_t *bytes);
+	/* (Re)starts the one deadline timer: join timeout, then each round's. */
+	void (*arm)(void *ud, double seconds);
+	/* The run is over: stop receiving and let the loop end. */
+	void (*stop)(void *ud);
+	void *ud;
+};
+
+/* The parts the machine drives; all borrowed, and must outlive it. */
+struct coord_dispatch_config {
+	struct coord_round *round;
+	struct coord_eval *eval;
+	struct coord_report *report;
+	struct coord_outbox out;
+	const struct fcl_scenario *sc;    /* timeouts, quorum, evaluation schedule */
+	const struct fcl_schedule *sched; /* clients, rounds, task ends */
+	const char *scenario_text;        /* what the welcome carries */
+	uint64_t scenario_hash;
+	uint32_t n_params;
+};
+
+struct coord_dispatch {
+	struct coord_dispatch_config c;
+	struct fcl_msg welcome;
+	int exit_code;           /* the run's: 0 complete, else failed */
+	const char *fail_reason; /* NULL while nothing failed */
+};
+
+/* Nothing to free: d only borrows. */
+void coord_dispatch_init(struct coord_dispatch *d, const struct coord_dispatch_config *cfg);
+/* The run listens: arms the join timeout and says so in events.jsonl. */
+void coord_dispatch_start(struct coord_dispatch *d);
+
+/* A decoded message of `bytes` bytes. For a hello, `from` is a new peer index
+ * (coord_dispatch_peers(d) before the call) whose route the caller has just
+ * added, and keeps while coord_dispatch_peers(d) counts it after the call;
+ * for other messages it is the sender's index, or -1 for a sender that never
+ * said hello. Returns 0, or the negative errno that ended the run. */
+int coord_dispatch_message(struct coord_dispatch *d, int from, const struct fcl_msg *m,
+			   size_t bytes);
+/* The deadline timer fired. */
+int coord_dispatch_deadline(struct coord_dispatch *d);
+/* Peer p's connection closed or its heartbeats stopped; addr is the address it
+ * connected from ("" if unknown), why says how it went. */
+int coord_dispatch_peer_gone(struct coord_dispatch *d, uint32_t p, const char *addr,
+			     const char *why);
+/* Something arrived that is no message (framing): counted and logged. */
+void coord_dispatch_drop(struct coord_dispatch *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Ends the run (a signal, a failure outside the machine): shutdown to every
+ * peer, outputs written, the outbox stopped. Once only. */
+void coord_dispatch_stop(struct coord_dispatch *d, int exit_code, const char *reason);
+/* Peers that said a hello the run took: routes a net must keep. */
+uint32_t coord_dispatch_peers(const struct coord_dispatch *d);
+/* A rule's line for events.jsonl (struct fcl_agg_env's event; ud: the dispatcher). */
+void coord_dispatch_rule_event(void *ud, const char *name, const char *detail);
+
+#endif

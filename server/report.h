@@ -1,0 +1,102 @@
+/* server/report.h - the run folder and the run's accounting
+ *
+ * events.jsonl  one JSON object per line: run start, join, every round, run end
+ * eval.csv      long format: round,model,task,accuracy (task "seen": the tasks seen
+ *               so far, pooled; round -1: the initial model); opened here, its rows
+ *               are written by the evaluations (evaluate.h)
+ * eval_class.csv long format: round,model,class,accuracy (classes of seen tasks)
+ * metrics.json  the accuracy matrix and every metric derived from the record: a
+ *               function of the scenario and seed only (traffic and times, which
+ *               depend on the process layout and the machine, are in events.jsonl
+ *               and summary.md)
+ * summary.txt   the headline numbers for people, printed by fcl-sim at the end
+ * summary.md    everything, as markdown tables
+ * (the last three: summary.c)
+ */
+#ifndef FCL_SERVER_REPORT_H
+#define FCL_SERVER_REPORT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct coord_eval;
+struct coord_round;
+struct fcl_dataset;
+struct fcl_mlp;
+struct fcl_scenario;
+struct fcl_schedule;
+
+/* What the run folder is about; all borrowed, and must outlive the report. */
+struct coord_report_config {
+	const char *run_dir;
+	const struct fcl_scenario *sc;
+	const struct fcl_schedule *sched;
+	const struct fcl_dataset *train; /* for the compiled schedule's CSV files */
+	const struct fcl_mlp *model;     /* the global model: its size, its final checksum */
+	const char *scenario_text;   /* written to scenario.yaml */
+	size_t scenario_len;
+	uint64_t scenario_hash;
+	int progress;   /* print machine-readable progress lines on stdout */
+	double started; /* fcl_now() at the start of the run */
+};
+
+struct coord_report {
+	struct coord_report_config c;
+	FILE *events;
+	FILE *eval_csv, *eval_class_csv; /* lent to the evaluations; class: NULL without
+					  * evaluation.per_class */
+
+	/* traffic totals */
+	uint64_t bytes_up, bytes_down;
+	uint64_t round_bytes_up, round_bytes_down;
+	uint64_t bad_messages; /* malformed, unexpected or invalid, all dropped */
+
+	/* traffic and time per task and client: events.jsonl and summary.md only */
+	uint64_t *task_bytes_up, *task_bytes_down; /* (T) */
+	double *task_seconds;                      /* (T) wall time of the task's rounds */
+	uint64_t *client_bytes_up;                 /* (n_clients) update messages */
+	double *client_bytes_down;                 /* (n_clients) share of its process's
+						    * round messages (see report.c) */
+	uint32_t *client_updates;                  /* (n_clients) accepted */
+	double *client_train_s;                    /* (n_clients) reported compute seconds */
+	double server_s_sum, server_s_max;         /* per round, after the last update */
+	uint32_t n_rounds_done;
+
+	double *gap_per_switch; /* (T) scratch of the metrics at the end */
+};
+
+/* Writes scenario.yaml and the compiled schedule, opens the files, writes the
+ * start lines. 0, -EIO or -ENOMEM (then nothing needs closing). */
+int coord_report_init(struct coord_report *rep, const struct coord_report_config *cfg);
+void coord_report_fini(struct coord_report *rep);
+
+/* A line of events.jsonl with the totals so far; detail may be NULL. */
+void coord_report_event(struct coord_report *rep, const struct coord_round *r, const char *event,
+			const char *detail);
+/* A message dropped for the reason why: counted and logged. */
+void coord_report_dropped(struct coord_report *rep, const char *why);
+/* A message of `bytes` received (decoded) or sent. */
+void coord_report_up(struct coord_report *rep, size_t bytes);
+void coord_report_down(struct coord_report *rep, size_t bytes);
+/* An update message of `bytes` from a participant (counted per client). */
+void coord_report_update(struct coord_report *rep, uint32_t client, size_t bytes);
+/* A round starts: its traffic counts from 0. */
+void coord_report_round_start(struct coord_report *rep);
+/* The round r has just ended: its events.jsonl line, its accounting, the progress line. */
+void coord_report_round(struct coord_report *rep, const struct coord_round *r,
+			const struct coord_eval *e, double round_seconds, double server_seconds);
+/* An "absent" line: logical clients that never joined, left out of the run. */
+void coord_report_absent(struct coord_report *rep, const struct coord_round *r,
+			 const uint32_t *ids, uint32_t n_ids);
+/* One "gone" (or "left", before the first round) line naming peer p, the
+ * address it connected from ("" if unknown) and its ids. */
+void coord_report_gone(struct coord_report *rep, const struct coord_round *r, const char *event,
+		       uint32_t p, const char *addr, const uint32_t *ids, uint32_t n_ids,
+		       const char *why);
+/* The end of the run (exit_code 0: complete; else reason says why not): the
+ * accounting line, the last event, metrics.json and the summaries.
+ * 0 or -EIO. */
+int coord_report_close(struct coord_report *rep, const struct coord_round *r,
+		       const struct coord_eval *e, int exit_code, const char *reason);
+
+#endif

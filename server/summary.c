@@ -1,0 +1,367 @@
+/* server/summary.c - the results at the end of the run: metrics.json (for
+ * programs, a function of the scenario and seed only), summary.txt (the
+ * headline numbers) and summary.md (everything, as markdown tables)
+ */
+#include "evaluate.h"
+#include "report-private.h"
+#include "round.h"
+
+#include "fcl/metrics.h"
+#include "fcl/model.h"
+#include "fcl/rng.h"
+#include "fcl/scenario.h"
+#include "fcl/schedule.h"
+#include "fcl/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* The local-model metrics of one client, in metrics.json and summary.md. */
+static const struct {
+	const char *key, *unit;
+	double (*fn)(const struct fcl_acc_record *);
+} local_metrics[] = {
+    {"final_avg_acc", "%", fcl_metric_final_avg_acc_rec},
+    {"forgetting_max", "points", fcl_metric_forgetting_max_rec},
+    {"forgetting_first", "points", fcl_metric_forgetting_first_rec},
+    {"bwt", "points", fcl_metric_bwt_rec},
+    {"a_auc", "%", fcl_metric_a_auc},
+    {"min_acc", "%", fcl_metric_min_acc},
+};
+#define N_LOCAL_METRICS (sizeof local_metrics / sizeof *local_metrics)
+
+static uint64_t params_checksum(const struct coord_report *rep)
+{
+	return fcl_hash64(rep->c.model->params, rep->c.model->n_params * sizeof(float));
+}
+
+/* ---- metrics.json -------------------------------------------------------- */
+
+static void json_num(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fprintf(f, "null");
+	else
+		fprintf(f, "%.6f", v);
+}
+
+static void json_row(FILE *f, const double *v, size_t n)
+{
+	fprintf(f, "[");
+	for (size_t j = 0; j < n; j++) {
+		fprintf(f, "%s", j ? ", " : "");
+		json_num(f, v[j]);
+	}
+	fprintf(f, "]");
+}
+
+static void json_metrics(FILE *f, const struct fcl_metric_values *v, uint32_t T)
+{
+	for (const struct fcl_metric_info *m = fcl_metric_table; m->key; m++) {
+		fprintf(f, "  \"%s\": ", m->key);
+		json_num(f, fcl_metric_value(v, m));
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "  \"stability_gap_depth\": ");
+	json_num(f, v->gap.depth);
+	fprintf(f, ",\n  \"stability_gap_depth_newest_task\": ");
+	json_num(f, v->gap.depth_newest);
+	fprintf(f, ",\n  \"stability_gap_recovery_rounds\": ");
+	json_num(f, v->gap.recovery_rounds);
+	fprintf(f, ",\n  \"stability_gap_pairs\": %zu,\n", v->gap.n_pairs);
+	fprintf(f, "  \"stability_gap_recovered\": %zu,\n", v->gap.n_recovered);
+	fprintf(f, "  \"stability_gap_depth_per_switch\": ");
+	json_row(f, v->gap_per_switch, T > 1 ? T - 1 : 0);
+	fprintf(f, ",\n");
+}
+
+static void json_local_metrics(FILE *f, const struct coord_eval *e, uint32_t n_clients)
+{
+	fprintf(f, "  \"local_models\": [");
+	for (uint32_t c = 0, first = 1; c < n_clients; c++) {
+		struct fcl_acc_record r;
+		coord_eval_local_record(e, c, &r);
+		if (r.n_rows == 0)
+			continue;
+		fprintf(f, "%s\n    {\"client\": %u, \"evaluations\": %zu", first ? "" : ",", c,
+			r.n_rows);
+		for (size_t m = 0; m < N_LOCAL_METRICS; m++) {
+			fprintf(f, ", \"%s\": ", local_metrics[m].key);
+			json_num(f, local_metrics[m].fn(&r));
+		}
+		fprintf(f, "}");
+		first = 0;
+	}
+	fprintf(f, "\n  ],\n");
+}
+
+static int write_metrics(const struct coord_report *rep, const struct coord_round *r,
+			 const struct coord_eval *e, uint32_t rows,
+			 const struct fcl_metric_values *v)
+{
+	const struct fcl_scenario *sc = rep->c.sc;
+	uint32_t T = rep->c.sched->n_tasks;
+	FILE *f = coord_report__open(rep, "metrics.json", "w");
+	if (!f)
+		return -EIO;
+	/* Metrics of a run that stopped early are those of its partial record. */
+	int complete = rows == T;
+	fprintf(f, "{\n  \"scenario\": \"%s\",\n  \"seed\": %llu,\n  \"complete\": %s,\n",
+		sc->name, (unsigned long long)sc->seed, complete ? "true" : "false");
+	fprintf(f, "  \"rounds\": %u,\n  \"tasks\": %u,\n", r->round, T);
+	fprintf(f, "  \"evaluations\": %zu,\n", e->n_rows);
+	fprintf(f, "  \"init_accuracy\": ");
+	json_row(f, e->init_acc, T);
+	fprintf(f, ",\n  \"accuracy_matrix\": [");
+	for (uint32_t i = 0; i < rows; i++) {
+		fprintf(f, "%s\n    ", i ? "," : "");
+		json_row(f, e->acc_matrix + (size_t)i * T, T);
+	}
+	fprintf(f, "\n  ],\n");
+	if (e->n_rows)
+		json_metrics(f, v, T);
+	if (sc->eval.local_models)
+		json_local_metrics(f, e, rep->c.sched->n_clients);
+	fprintf(f, "  \"params_checksum\": \"%016llx\"\n}\n",
+		(unsigned long long)params_checksum(rep));
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+/* ---- summary.txt --------------------------------------------------------- */
+
+/* The accuracy matrix as rows of percentages, for people. */
+static void print_matrix(FILE *f, const struct coord_eval *e, uint32_t rows)
+{
+	uint32_t T = e->T;
+	fprintf(f, "accuracy matrix (%%): row i = after task i, column j = task j\n");
+	fprintf(f, "        ");
+	for (uint32_t j = 0; j < T; j++)
+		fprintf(f, " task%-3u", j);
+	fprintf(f, "\n");
+	for (uint32_t i = 0; i < rows; i++) {
+		fprintf(f, "after %-2u", i);
+		for (uint32_t j = 0; j < T; j++)
+			fprintf(f, " %7.2f", 100.0 * e->acc_matrix[(size_t)i * T + j]);
+		fprintf(f, "\n");
+	}
+}
+
+/* One line naming the logical clients that left the run or never came, if any. */
+static void summary_gone(FILE *f, const struct coord_round *r)
+{
+	uint32_t n = 0;
+	if (!r->n_clients_gone)
+		return;
+	fprintf(f, "%u logical clients gone (process left or never joined):", r->n_clients_gone);
+	for (uint32_t c = 0; c < r->sched->n_clients && n < 32; c++)
+		if (r->owner[c] == COORD_OWNER_GONE)
+			fprintf(f, "%s%u", n++ ? "," : " ", c);
+	fprintf(f, "%s\n", r->n_clients_gone > n ? ",..." : "");
+}
+
+static void summary_metrics(FILE *f, const struct fcl_metric_values *v)
+{
+	fprintf(f, "final average accuracy  %6.2f%%\n", 100.0 * v->final_avg_acc);
+	fprintf(f, "forgetting (max)        %6.2f points\n", 100.0 * v->forgetting_max);
+	fprintf(f, "forgetting (first)      %6.2f points\n", 100.0 * v->forgetting_first);
+	fprintf(f, "BWT                     %+6.2f points\n", 100.0 * v->bwt);
+	fprintf(f, "FWT                     %+6.2f points\n", 100.0 * v->fwt);
+	fprintf(f, "A_auc / A_last          %6.2f%% / %.2f%%\n", 100.0 * v->a_auc,
+		100.0 * v->a_last);
+	fprintf(f, "min-ACC / WC-ACC        %6.2f%% / %.2f%%\n", 100.0 * v->min_acc,
+		100.0 * v->wc_acc);
+	fprintf(f, "stability gap depth     %6.2f points (task just ended %.2f; %zu of %zu "
+		   "recovered)\n",
+		100.0 * v->gap.depth, 100.0 * v->gap.depth_newest, v->gap.n_recovered,
+		v->gap.n_pairs);
+}
+
+static int write_summary(const struct coord_report *rep, const struct coord_round *r,
+			 const struct coord_eval *e, uint32_t rows,
+			 const struct fcl_metric_values *v, const char *reason)
+{
+	const struct fcl_scenario *sc = rep->c.sc;
+	uint32_t T = rep->c.sched->n_tasks;
+	FILE *f = coord_report__open(rep, "summary.txt", "w");
+	if (!f)
+		return -EIO;
+	fprintf(f, "scenario %s, seed %llu: %u rounds, %u tasks (%s), %u clients (%u per round)\n",
+		sc->name, (unsigned long long)sc->seed, r->round, T,
+		fcl_task_kind_name(sc->tasks.kind), rep->c.sched->n_clients,
+		rep->c.sched->per_round);
+	print_matrix(f, e, rows);
+	if (rows != T)
+		fprintf(f, "run stopped after %u of %u tasks: %s\n", rows, T,
+			reason ? reason : "?");
+	if (e->n_rows)
+		summary_metrics(f, v);
+	summary_gone(f, r);
+	fprintf(f, "traffic: %.1f MB up, %.1f MB down; %llu bad messages dropped; %.1f s\n",
+		(double)rep->bytes_up / 1e6, (double)rep->bytes_down / 1e6,
+		(unsigned long long)rep->bad_messages, fcl_now() - rep->c.started);
+	fprintf(f, "final parameter checksum %016llx\n", (unsigned long long)params_checksum(rep));
+	fprintf(f, "every metric: metrics.json; tables: summary.md; plots: fcl-report %s\n",
+		rep->c.run_dir);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+/* ---- summary.md ---------------------------------------------------------- */
+
+static void md_value(FILE *f, double v, const char *unit)
+{
+	if (isnan(v))
+		fprintf(f, "n/a");
+	else if (strcmp(unit, "%") == 0)
+		fprintf(f, "%.2f %%", 100.0 * v);
+	else
+		fprintf(f, "%+.2f", 100.0 * v);
+}
+
+static void md_matrix(FILE *f, const struct coord_eval *e, uint32_t rows)
+{
+	uint32_t T = e->T;
+
+	fprintf(f, "## Accuracy matrix (%%)\n\nRow *i*: the global model after task *i*; "
+		   "column *j*: task *j*'s test set; `init`: the model before training.\n\n");
+	fprintf(f, "| |");
+	for (uint32_t j = 0; j < T; j++)
+		fprintf(f, " task %u |", j);
+	fprintf(f, "\n|---|");
+	for (uint32_t j = 0; j < T; j++)
+		fprintf(f, "---:|");
+	fprintf(f, "\n| init |");
+	for (uint32_t j = 0; j < T; j++)
+		fprintf(f, " %.2f |", 100.0 * e->init_acc[j]);
+	for (uint32_t i = 0; i < rows; i++) {
+		fprintf(f, "\n| after %u |", i);
+		for (uint32_t j = 0; j < T; j++)
+			fprintf(f, " %.2f |", 100.0 * e->acc_matrix[(size_t)i * T + j]);
+	}
+}
+
+static void md_metrics(FILE *f, const struct coord_eval *e, const struct fcl_metric_values *v)
+{
+	uint32_t T = e->T;
+
+	fprintf(f, "\n\n## Metrics\n\nFrom %zu evaluations of the global model "
+		   "(formulas: docs/metrics.md). Accuracies in %%, differences in points.\n\n",
+		e->n_rows);
+	fprintf(f, "| metric | metrics.json key | value |\n|---|---|---:|\n");
+	for (const struct fcl_metric_info *m = fcl_metric_table; m->key; m++) {
+		fprintf(f, "| %s | `%s` | ", m->label, m->key);
+		md_value(f, fcl_metric_value(v, m), m->unit);
+		fprintf(f, " |\n");
+	}
+	fprintf(f, "| stability gap depth | `stability_gap_depth` | ");
+	md_value(f, v->gap.depth, "points");
+	fprintf(f, " |\n| stability gap depth, task that just ended | "
+		   "`stability_gap_depth_newest_task` | ");
+	md_value(f, v->gap.depth_newest, "points");
+	fprintf(f, " |\n| stability gap recovery (rounds, over %zu of %zu recovered) | "
+		   "`stability_gap_recovery_rounds` | ",
+		v->gap.n_recovered, v->gap.n_pairs);
+	if (isnan(v->gap.recovery_rounds))
+		fprintf(f, "n/a |\n");
+	else
+		fprintf(f, "%.1f |\n", v->gap.recovery_rounds);
+	if (T > 1) {
+		fprintf(f, "\nStability gap depth per task switch (points):");
+		for (uint32_t m = 0; m + 1 < T; m++) {
+			fprintf(f, "%s", m ? ", " : " ");
+			md_value(f, v->gap_per_switch[m], "points");
+		}
+		fprintf(f, ".\n");
+	}
+}
+
+static void md_traffic(FILE *f, const struct coord_report *rep, const struct coord_eval *e)
+{
+	uint32_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients;
+
+	fprintf(f, "\n## Traffic and time per task\n\n");
+	fprintf(f, "| task | MB up | MB down | seconds |\n|---:|---:|---:|---:|\n");
+	for (uint32_t t = 0; t < T; t++)
+		fprintf(f, "| %u | %.2f | %.2f | %.2f |\n", t, (double)rep->task_bytes_up[t] / 1e6,
+			(double)rep->task_bytes_down[t] / 1e6, rep->task_seconds[t]);
+	fprintf(f, "\nServer seconds per round (aggregation, evaluation, logging after the last "
+		   "update): mean %.4f, max %.4f over %u rounds; evaluation in total %.2f s. "
+		   "%llu bad messages dropped. Wall time %.1f s.\n",
+		rep->n_rounds_done ? rep->server_s_sum / rep->n_rounds_done : 0.0,
+		rep->server_s_max, rep->n_rounds_done, e->seconds,
+		(unsigned long long)rep->bad_messages, fcl_now() - rep->c.started);
+	fprintf(f, "\n## Clients\n\nBytes up are the client's update messages. The global "
+		   "model goes down once per client process per round, so bytes down per client "
+		   "are a share: each round's bytes down split evenly over the processes with "
+		   "participants, and each process's part over its participants.\n\n");
+	fprintf(f, "| client | updates | MB up | MB down (share) | compute seconds |\n"
+		   "|---:|---:|---:|---:|---:|\n");
+	for (uint32_t c = 0; c < N; c++)
+		fprintf(f, "| %u | %u | %.2f | %.2f | %.3f |\n", c, rep->client_updates[c],
+			(double)rep->client_bytes_up[c] / 1e6, rep->client_bytes_down[c] / 1e6,
+			rep->client_train_s[c]);
+}
+
+static void md_local_models(FILE *f, const struct coord_eval *e, uint32_t n_clients)
+{
+	fprintf(f, "\n## Local models\n\nEach client's local model (global + its update) "
+		   "at the rounds it took part in and the global model was evaluated: its "
+		   "own time x task record, whose task ends are its last evaluation in each "
+		   "task.\n\n| client | evaluations |");
+	for (size_t m = 0; m < N_LOCAL_METRICS; m++)
+		fprintf(f, " `%s` |", local_metrics[m].key);
+	fprintf(f, "\n|---:|---:|");
+	for (size_t m = 0; m < N_LOCAL_METRICS; m++)
+		fprintf(f, "---:|");
+	fprintf(f, "\n");
+	for (uint32_t c = 0; c < n_clients; c++) {
+		struct fcl_acc_record lr;
+		coord_eval_local_record(e, c, &lr);
+		if (lr.n_rows == 0)
+			continue;
+		fprintf(f, "| %u | %zu |", c, lr.n_rows);
+		for (size_t m = 0; m < N_LOCAL_METRICS; m++) {
+			fprintf(f, " ");
+			md_value(f, local_metrics[m].fn(&lr), local_metrics[m].unit);
+			fprintf(f, " |");
+		}
+		fprintf(f, "\n");
+	}
+}
+
+static int write_summary_md(const struct coord_report *rep, const struct coord_round *r,
+			    const struct coord_eval *e, uint32_t rows,
+			    const struct fcl_metric_values *v)
+{
+	const struct fcl_scenario *sc = rep->c.sc;
+	const struct fcl_schedule *sched = rep->c.sched;
+	FILE *f = coord_report__open(rep, "summary.md", "w");
+	if (!f)
+		return -EIO;
+	fprintf(f, "# Run %s\n\n", sc->name);
+	fprintf(f, "Scenario `%s`, seed %llu: %u of %u rounds, %u tasks (%s), %u clients "
+		   "(%u per round), %zu parameters. %s.\n\n",
+		sc->name, (unsigned long long)sc->seed, r->round, sched->n_rounds, sched->n_tasks,
+		fcl_task_kind_name(sc->tasks.kind), sched->n_clients, sched->per_round,
+		rep->c.model->n_params, rows == sched->n_tasks ? "Complete" : "**Stopped early**");
+	md_matrix(f, e, rows);
+	md_metrics(f, e, v);
+	md_traffic(f, rep, e);
+	if (sc->eval.local_models)
+		md_local_models(f, e, sched->n_clients);
+	fprintf(f, "\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
+		   "`metrics.json`; plots with `fcl-report %s`.\n",
+		rep->c.run_dir);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+int coord_report__write_results(const struct coord_report *rep, const struct coord_round *r,
+				const struct coord_eval *e, uint32_t rows,
+				const struct fcl_metric_values *v, const char *reason)
+{
+	if (write_metrics(rep, r, e, rows, v) != 0 ||
+	    write_summary(rep, r, e, rows, v, reason) != 0 ||
+	    write_summary_md(rep, r, e, rows, v) != 0)
+		return -EIO;
+	return 0;
+}
