@@ -241,10 +241,8 @@ err_schedule:
 static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
 {
 	struct worker *w = sink;
-	struct fcl_msg m = {.type = FCL_MSG_RULE,
-			    .round = w->round,
-			    .client_id = client,
-			    .extras = *x};
+	struct fcl_msg m = {
+	    .type = FCL_MSG_RULE, .round = w->round, .client_id = client, .extras = *x};
 	int rc = faults_on_rule_message(&w->opts->faults, client, &m.extras);
 
 	return rc ? rc : conn_send(w->conn, &m);

@@ -362,8 +362,8 @@ static int take_update(struct coord_dispatch *d, const struct event *e)
 {
 	enum coord_take took;
 	char why[512];
-	int rc = coord_round_take_update(d->c.round, (uint32_t)e->peer, e->m, &took, why,
-					 sizeof why);
+	int rc =
+	    coord_round_take_update(d->c.round, (uint32_t)e->peer, e->m, &took, why, sizeof why);
 	if (rc)
 		return rc;
 	if (took != COORD_TAKE_DROPPED)
@@ -472,11 +472,14 @@ static int round_deadline(struct coord_dispatch *d, const struct event *e)
 
 /* ---- actions: departures ------------------------------------------------- */
 
-/* Before the first round: nothing ran yet, the ids are free for a replacement. */
-static int left(struct coord_dispatch *d, const struct event *e)
+/* A process left. Before the first round nothing ran yet, and its ids are
+ * free for a replacement ("left"); during the run its logical clients leave
+ * the run ("gone") and the round may be over now. */
+static int departure(struct coord_dispatch *d, const struct event *e, int running)
 {
 	struct coord_round *r = d->c.round;
 	const struct coord_peer *peer = &r->peers[e->peer];
+	const char *addr = e->addr[0] ? e->addr : "?";
 	const uint32_t *ids;
 	char list[256];
 
@@ -484,30 +487,27 @@ static int left(struct coord_dispatch *d, const struct event *e)
 		return 0;
 	uint32_t n = coord_round_peer_gone(r, (uint32_t)e->peer, &ids);
 	format_ids(list, sizeof list, ids, n);
-	fcl_warn("process %u on %s (%s) left before the first round (%s); logical clients %s may "
-		 "join again (%u of %u joined)",
-		 peer->pid, peer->hostname, e->addr[0] ? e->addr : "?", e->why, list, r->n_joined,
-		 d->c.sched->n_clients);
-	coord_report_gone(d->c.report, r, "left", (uint32_t)e->peer, e->addr, ids, n, e->why);
-	return 0;
+	if (running)
+		fcl_warn("round %u: process %u on %s (%s) is gone (%s): logical clients %s leave "
+			 "the run (%u of %u logical clients gone)",
+			 r->round, peer->pid, peer->hostname, addr, e->why, list, r->n_clients_gone,
+			 d->c.sched->n_clients);
+	else
+		fcl_warn("process %u on %s (%s) left before the first round (%s); logical clients "
+			 "%s may join again (%u of %u joined)",
+			 peer->pid, peer->hostname, addr, e->why, list, r->n_joined,
+			 d->c.sched->n_clients);
+	coord_report_gone(d->c.report, r, running ? "gone" : "left", (uint32_t)e->peer, e->addr,
+			  ids, n, e->why);
+	return running ? check_complete(d) : 0;
 }
 
-/* During the run: its logical clients leave it; the round may be over now. */
+static int left(struct coord_dispatch *d, const struct event *e)
+{
+	return departure(d, e, 0);
+}
+
 static int gone(struct coord_dispatch *d, const struct event *e)
 {
-	struct coord_round *r = d->c.round;
-	const struct coord_peer *peer = &r->peers[e->peer];
-	const uint32_t *ids;
-	char list[256];
-
-	if (peer->gone)
-		return 0;
-	uint32_t n = coord_round_peer_gone(r, (uint32_t)e->peer, &ids);
-	format_ids(list, sizeof list, ids, n);
-	fcl_warn("round %u: process %u on %s (%s) is gone (%s): logical clients %s leave the run "
-		 "(%u of %u logical clients gone)",
-		 r->round, peer->pid, peer->hostname, e->addr[0] ? e->addr : "?", e->why, list,
-		 r->n_clients_gone, d->c.sched->n_clients);
-	coord_report_gone(d->c.report, r, "gone", (uint32_t)e->peer, e->addr, ids, n, e->why);
-	return check_complete(d);
+	return departure(d, e, 1);
 }

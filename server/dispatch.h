@@ -72,7 +72,7 @@ int coord_dispatch_peer_gone(struct coord_dispatch *d, uint32_t p, const char *a
 			     const char *why);
 /* Something arrived that is no message (framing): counted and logged. */
 void coord_dispatch_drop(struct coord_dispatch *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Ends the run (a signal, a failure outside the machine): shutdown to every
  * peer, outputs written, the outbox stopped. Once only. */
 void coord_dispatch_stop(struct coord_dispatch *d, int exit_code, const char *reason);

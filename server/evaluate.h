@@ -59,8 +59,8 @@ struct coord_eval {
 	double seconds;     /* spent evaluating */
 
 	struct fcl_eval_scratch scratch;
-	uint64_t *correct, *count;     /* (T, C) scratch of one evaluation */
-	float *local_params;           /* (n_params) scratch: global + one update */
+	uint64_t *correct, *count;      /* (T, C) scratch of one evaluation */
+	float *local_params;            /* (n_params) scratch: global + one update */
 	struct coord_eval_local *local; /* (n_clients) with local_models, else NULL */
 };
 

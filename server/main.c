@@ -39,8 +39,8 @@ struct fcl_server {
 	const char *scenario_path;
 	const char *run_dir;
 	const char *bind_endpoint;
-	int progress;       /* print machine-readable progress lines on stdout */
-	double heartbeat_s; /* a peer silent this long is gone (ZMTP heartbeats) */
+	int progress;            /* print machine-readable progress lines on stdout */
+	double heartbeat_s;      /* a peer silent this long is gone (ZMTP heartbeats) */
 	int count_clients;       /* --count-clients: print the scenario's client count, exit */
 	long long seed_override; /* -1 = the scenario's */
 	const char **sets;       /* --set KEY=VALUE edits of the scenario */
@@ -151,7 +151,6 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	s->scenario_path = argv[optind];
 	return 0;
 }
-
 
 /* ---- the run's inputs ---------------------------------------------------- */
 
@@ -336,8 +335,8 @@ static int parts_init(struct fcl_server *s)
 {
 	int rc;
 
-	if ((rc = coord_round_init(&s->round, &s->sc, &s->sched, &s->model, s->agg,
-				   s->train.n)) != 0) {
+	if ((rc = coord_round_init(&s->round, &s->sc, &s->sched, &s->model, s->agg, s->train.n)) !=
+	    0) {
 		fcl_error("out of memory for the rounds' buffers");
 		return rc;
 	}
@@ -353,11 +352,11 @@ static int parts_init(struct fcl_server *s)
 					      .scenario_hash = s->scenario_hash,
 					      .n_params = (uint32_t)s->model.n_params};
 	coord_dispatch_init(&s->dispatch, &d_cfg);
-	struct coord_net_config n_cfg = {
-	    .bind_endpoint = s->bind_endpoint,
-	    .heartbeat_s = s->heartbeat_s,
-	    .max_msg_bytes = (int64_t)s->model.n_params * 4 + (4 << 20),
-	    .run_dir = s->run_dir};
+	struct coord_net_config n_cfg = {.bind_endpoint = s->bind_endpoint,
+					 .heartbeat_s = s->heartbeat_s,
+					 .max_msg_bytes =
+					     (int64_t)s->model.n_params * 4 + (4 << 20),
+					 .run_dir = s->run_dir};
 	if ((rc = coord_net_init(&s->net, s->loop, &n_cfg, &s->dispatch)) != 0)
 		goto err_results;
 	return 0;

@@ -96,8 +96,8 @@ static int net_send(void *ud, uint32_t p, const struct fcl_msg *m, size_t *bytes
 }
 
 /* After a hello the run took: which connection the peer is on, for departures. */
-static void remember_connection(struct coord_net *n, const uint8_t *id, size_t len,
-				zmq_msg_t *body, const struct fcl_msg *hello)
+static void remember_connection(struct coord_net *n, const uint8_t *id, size_t len, zmq_msg_t *body,
+				const struct fcl_msg *hello)
 {
 	int p = find_route(n, id, len);
 	if (p < 0 || n->routes[p].conn_known)

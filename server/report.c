@@ -226,8 +226,9 @@ void coord_report_event(struct coord_report *rep, const struct coord_round *r, c
 		fcl_now() - rep->c.started);
 	if (detail)
 		fprintf(rep->events, ",\"detail\":\"%s\"", detail);
-	fprintf(rep->events, ",\"peers\":%u,\"bad_messages\":%llu,\"bytes_up\":%llu,"
-			     "\"bytes_down\":%llu}\n",
+	fprintf(rep->events,
+		",\"peers\":%u,\"bad_messages\":%llu,\"bytes_up\":%llu,"
+		"\"bytes_down\":%llu}\n",
 		r->n_peers, (unsigned long long)rep->bad_messages,
 		(unsigned long long)rep->bytes_up, (unsigned long long)rep->bytes_down);
 	fflush(rep->events);
@@ -279,11 +280,12 @@ void coord_report_gone(struct coord_report *rep, const struct coord_round *r, co
 	fflush(rep->events);
 }
 
-void coord_report_absent(struct coord_report *rep, const struct coord_round *r,
-			 const uint32_t *ids, uint32_t n_ids)
+void coord_report_absent(struct coord_report *rep, const struct coord_round *r, const uint32_t *ids,
+			 uint32_t n_ids)
 {
-	fprintf(rep->events, "{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":",
-		r->round, fcl_now() - rep->c.started);
+	fprintf(rep->events,
+		"{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":", r->round,
+		fcl_now() - rep->c.started);
 	json_u32s(rep->events, ids, n_ids);
 	fprintf(rep->events, ",\"clients_gone\":%u}\n", r->n_clients_gone);
 	fflush(rep->events);
@@ -375,8 +377,9 @@ static void write_traffic_event(struct coord_report *rep, const struct coord_rou
 	json_u32s(f, rep->client_updates, N);
 	fprintf(f, ",\"client_train_seconds\":");
 	json_doubles(f, rep->client_train_s, N, 4);
-	fprintf(f, ",\"server_seconds_mean\":%.5f,\"server_seconds_max\":%.5f,"
-		   "\"eval_seconds\":%.3f}\n",
+	fprintf(f,
+		",\"server_seconds_mean\":%.5f,\"server_seconds_max\":%.5f,"
+		"\"eval_seconds\":%.3f}\n",
 		rep->n_rounds_done ? rep->server_s_sum / rep->n_rounds_done : 0.0,
 		rep->server_s_max, e->seconds);
 	fflush(f);

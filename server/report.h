@@ -33,7 +33,7 @@ struct coord_report_config {
 	const struct fcl_schedule *sched;
 	const struct fcl_dataset *train; /* for the compiled schedule's CSV files */
 	const struct fcl_mlp *model;     /* the global model: its size, its final checksum */
-	const char *scenario_text;   /* written to scenario.yaml */
+	const char *scenario_text;       /* written to scenario.yaml */
 	size_t scenario_len;
 	uint64_t scenario_hash;
 	int progress;   /* print machine-readable progress lines on stdout */
@@ -86,8 +86,8 @@ void coord_report_round_start(struct coord_report *rep);
 void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 			const struct coord_eval *e, double round_seconds, double server_seconds);
 /* An "absent" line: logical clients that never joined, left out of the run. */
-void coord_report_absent(struct coord_report *rep, const struct coord_round *r,
-			 const uint32_t *ids, uint32_t n_ids);
+void coord_report_absent(struct coord_report *rep, const struct coord_round *r, const uint32_t *ids,
+			 uint32_t n_ids);
 /* One "gone" (or "left", before the first round) line naming peer p, the
  * address it connected from ("" if unknown) and its ids. */
 void coord_report_gone(struct coord_report *rep, const struct coord_round *r, const char *event,

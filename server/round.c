@@ -291,8 +291,9 @@ int coord_round_take_answer(struct coord_round *r, uint32_t p, const struct fcl_
 		return 0;
 	}
 	if ((i = slot_of(r, m->client_id)) < 0 || r->owner[m->client_id] != (int32_t)p) {
-		snprintf(why, len, "%s message from client %lld, not a participant hosted by that "
-				   "process",
+		snprintf(why, len,
+			 "%s message from client %lld, not a participant hosted by that "
+			 "process",
 			 name, (long long)m->client_id);
 		return 0;
 	}

@@ -25,7 +25,7 @@ struct coord_peer {
 	uint32_t pid;
 	char hostname[64];
 	uint32_t first_id, n_ids; /* for log lines */
-	int gone; /* its connection closed or timed out: it hosts nobody now */
+	int gone;                 /* its connection closed or timed out: it hosts nobody now */
 };
 
 /* owner[] value of a logical client whose process is gone for good. */
@@ -79,13 +79,13 @@ struct coord_round {
 	/* the current round */
 	uint32_t *participants; /* (per_round) ascending */
 	uint32_t n_participants;
-	enum coord_slot *slot;  /* (per_round) */
-	float **updates;        /* (per_round)(n_params) accepted updates */
-	uint64_t *slot_samples; /* (per_round) */
-	float *slot_loss;       /* (per_round) */
-	double *slot_train_s;   /* (per_round) */
-	uint32_t *slot_answers; /* (per_round) rule messages received from each participant */
-	uint32_t answers_due;   /* rule messages each participant sends this round */
+	enum coord_slot *slot;     /* (per_round) */
+	float **updates;           /* (per_round)(n_params) accepted updates */
+	uint64_t *slot_samples;    /* (per_round) */
+	float *slot_loss;          /* (per_round) */
+	double *slot_train_s;      /* (per_round) */
+	uint32_t *slot_answers;    /* (per_round) rule messages received from each participant */
+	uint32_t answers_due;      /* rule messages each participant sends this round */
 	struct fcl_extras request; /* the rule's part of the round start, borrowed from the rule */
 	uint32_t request_sends;    /* round starts that carried it */
 	uint32_t n_accepted, n_rejected, n_gone;

@@ -107,8 +107,8 @@ static int write_metrics(const struct coord_report *rep, const struct coord_roun
 		return -EIO;
 	/* Metrics of a run that stopped early are those of its partial record. */
 	int complete = rows == T;
-	fprintf(f, "{\n  \"scenario\": \"%s\",\n  \"seed\": %llu,\n  \"complete\": %s,\n",
-		sc->name, (unsigned long long)sc->seed, complete ? "true" : "false");
+	fprintf(f, "{\n  \"scenario\": \"%s\",\n  \"seed\": %llu,\n  \"complete\": %s,\n", sc->name,
+		(unsigned long long)sc->seed, complete ? "true" : "false");
 	fprintf(f, "  \"rounds\": %u,\n  \"tasks\": %u,\n", r->round, T);
 	fprintf(f, "  \"evaluations\": %zu,\n", e->n_rows);
 	fprintf(f, "  \"init_accuracy\": ");
@@ -171,8 +171,9 @@ static void summary_metrics(FILE *f, const struct fcl_metric_values *v)
 		100.0 * v->a_last);
 	fprintf(f, "min-ACC / WC-ACC        %6.2f%% / %.2f%%\n", 100.0 * v->min_acc,
 		100.0 * v->wc_acc);
-	fprintf(f, "stability gap depth     %6.2f points (task just ended %.2f; %zu of %zu "
-		   "recovered)\n",
+	fprintf(f,
+		"stability gap depth     %6.2f points (task just ended %.2f; %zu of %zu "
+		"recovered)\n",
 		100.0 * v->gap.depth, 100.0 * v->gap.depth_newest, v->gap.n_recovered,
 		v->gap.n_pairs);
 }
@@ -244,8 +245,9 @@ static void md_metrics(FILE *f, const struct coord_eval *e, const struct fcl_met
 {
 	uint32_t T = e->T;
 
-	fprintf(f, "\n\n## Metrics\n\nFrom %zu evaluations of the global model "
-		   "(formulas: docs/metrics.md). Accuracies in %%, differences in points.\n\n",
+	fprintf(f,
+		"\n\n## Metrics\n\nFrom %zu evaluations of the global model "
+		"(formulas: docs/metrics.md). Accuracies in %%, differences in points.\n\n",
 		e->n_rows);
 	fprintf(f, "| metric | metrics.json key | value |\n|---|---|---:|\n");
 	for (const struct fcl_metric_info *m = fcl_metric_table; m->key; m++) {
@@ -258,8 +260,9 @@ static void md_metrics(FILE *f, const struct coord_eval *e, const struct fcl_met
 	fprintf(f, " |\n| stability gap depth, task that just ended | "
 		   "`stability_gap_depth_newest_task` | ");
 	md_value(f, v->gap.depth_newest, "points");
-	fprintf(f, " |\n| stability gap recovery (rounds, over %zu of %zu recovered) | "
-		   "`stability_gap_recovery_rounds` | ",
+	fprintf(f,
+		" |\n| stability gap recovery (rounds, over %zu of %zu recovered) | "
+		"`stability_gap_recovery_rounds` | ",
 		v->gap.n_recovered, v->gap.n_pairs);
 	if (isnan(v->gap.recovery_rounds))
 		fprintf(f, "n/a |\n");
@@ -284,9 +287,10 @@ static void md_traffic(FILE *f, const struct coord_report *rep, const struct coo
 	for (uint32_t t = 0; t < T; t++)
 		fprintf(f, "| %u | %.2f | %.2f | %.2f |\n", t, (double)rep->task_bytes_up[t] / 1e6,
 			(double)rep->task_bytes_down[t] / 1e6, rep->task_seconds[t]);
-	fprintf(f, "\nServer seconds per round (aggregation, evaluation, logging after the last "
-		   "update): mean %.4f, max %.4f over %u rounds; evaluation in total %.2f s. "
-		   "%llu bad messages dropped. Wall time %.1f s.\n",
+	fprintf(f,
+		"\nServer seconds per round (aggregation, evaluation, logging after the last "
+		"update): mean %.4f, max %.4f over %u rounds; evaluation in total %.2f s. "
+		"%llu bad messages dropped. Wall time %.1f s.\n",
 		rep->n_rounds_done ? rep->server_s_sum / rep->n_rounds_done : 0.0,
 		rep->server_s_max, rep->n_rounds_done, e->seconds,
 		(unsigned long long)rep->bad_messages, fcl_now() - rep->c.started);
@@ -339,8 +343,9 @@ static int write_summary_md(const struct coord_report *rep, const struct coord_r
 	if (!f)
 		return -EIO;
 	fprintf(f, "# Run %s\n\n", sc->name);
-	fprintf(f, "Scenario `%s`, seed %llu: %u of %u rounds, %u tasks (%s), %u clients "
-		   "(%u per round), %zu parameters. %s.\n\n",
+	fprintf(f,
+		"Scenario `%s`, seed %llu: %u of %u rounds, %u tasks (%s), %u clients "
+		"(%u per round), %zu parameters. %s.\n\n",
 		sc->name, (unsigned long long)sc->seed, r->round, sched->n_rounds, sched->n_tasks,
 		fcl_task_kind_name(sc->tasks.kind), sched->n_clients, sched->per_round,
 		rep->c.model->n_params, rows == sched->n_tasks ? "Complete" : "**Stopped early**");
@@ -349,8 +354,9 @@ static int write_summary_md(const struct coord_report *rep, const struct coord_r
 	md_traffic(f, rep, e);
 	if (sc->eval.local_models)
 		md_local_models(f, e, sched->n_clients);
-	fprintf(f, "\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
-		   "`metrics.json`; plots with `fcl-report %s`.\n",
+	fprintf(f,
+		"\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
+		"`metrics.json`; plots with `fcl-report %s`.\n",
 		rep->c.run_dir);
 	return fclose(f) == 0 ? 0 : -EIO;
 }

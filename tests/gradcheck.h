@@ -30,7 +30,8 @@ static inline double probe(const float *y, const float *g, size_t n)
 
 /* Worst relative error between g (n) and central differences of f over v
  * (n, perturbed in place by +-h and restored). */
-static inline double fd_worst(float *v, const float *g, size_t n, double (*f)(void *), void *ctx, float h)
+static inline double fd_worst(float *v, const float *g, size_t n, double (*f)(void *), void *ctx,
+			      float h)
 {
 	double worst = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -12,7 +12,7 @@
 static int tap_n_, tap_failed_;
 
 static inline void tap_result_(int ok, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static inline void tap_result_(int ok, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;

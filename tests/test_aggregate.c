@@ -1,8 +1,8 @@
 /* tests/test_aggregate.c - the aggregation rules on hand-made updates */
-#include "fcl/rule.h"
 #include "fcl/model.h"
 #include "fcl/override.h"
 #include "fcl/rng.h"
+#include "fcl/rule.h"
 #include "fcl/scenario.h"
 #include "tap.h"
 
@@ -198,9 +198,8 @@ static void test_fot_rule(void)
 	      "one sketch per layer, at task ends only");
 	REQUIRE(fcl_agg_request(a, &mid, &req) == 0 && req.n_tensors == 0,
 		"no request outside task ends");
-	REQUIRE(fcl_agg_request(a, &end, &req) == 0 && req.n_tensors == 1 &&
-		    req.t[0].rows == 3 && req.t[0].cols == 0 && req.n_ints == 2 &&
-		    req.ints[1] == 3,
+	REQUIRE(fcl_agg_request(a, &end, &req) == 0 && req.n_tensors == 1 && req.t[0].rows == 3 &&
+		    req.t[0].cols == 0 && req.n_ints == 2 && req.ints[1] == 3,
 		"the task end asks for sketches of width c = d = 3 with an empty basis");
 	/* a sketch whose column space is e1: one direction */
 	float narrow[3] = {5, 0, 0};
@@ -315,13 +314,15 @@ static void test_client_hooks(void)
 	snprintf(text, sizeof text,
 		 "data: {dataset: synthetic}\nclients: {count: 4}\ntasks: {generator: single}\n"
 		 "train: {lr: 0.5}\naggregation: {rule: fedprox, mu: 0.1}\n");
-	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0, "%s", err);
+	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0, "%s",
+		err);
 	REQUIRE(fcl_rule_worker_init(&w, &sc, NULL, NULL, &mlp) == 0, "fedprox worker");
 	for (int k = 0; k < NP; k++)
 		p[k] = (float)(k + 1);
 	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
 	struct fcl_extras none = {0};
-	struct fcl_local_round lr = {.request = &none, .global = global, .opt = &opt, .state = &state};
+	struct fcl_local_round lr = {
+	    .request = &none, .global = global, .opt = &opt, .state = &state};
 	REQUIRE(fcl_rule_before_train(&w, &lr) == 0 && opt.grad_hook, "fedprox sets a hook");
 	fcl_sgd_step(&opt, p, g, NP); /* p -= .5 * .1 * p */
 	CHECK(fabsf(p[0] - 0.95f) < 1e-6 && fabsf(p[2] - 2.85f) < 1e-6,
@@ -332,7 +333,8 @@ static void test_client_hooks(void)
 	snprintf(text, sizeof text,
 		 "data: {dataset: synthetic}\nclients: {count: 4}\ntasks: {generator: single}\n"
 		 "train: {lr: 0.5}\naggregation: {rule: scaffold}\n");
-	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0, "%s", err);
+	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0, "%s",
+		err);
 	REQUIRE(fcl_rule_worker_init(&w, &sc, NULL, NULL, &mlp) == 0, "scaffold worker");
 	float c[NP];
 	for (int k = 0; k < NP; k++) {
@@ -343,7 +345,8 @@ static void test_client_hooks(void)
 	struct fcl_extras req = {.n_tensors = 1}, out;
 	req.t[0] = (struct fcl_tensor){.v = c, .rows = 1, .cols = NP};
 	const char *why = NULL;
-	CHECK(fcl_rule_check_request(&w, &none, &why) == -EPROTO, "a round start without c is refused");
+	CHECK(fcl_rule_check_request(&w, &none, &why) == -EPROTO,
+	      "a round start without c is refused");
 	REQUIRE(fcl_rule_check_request(&w, &req, &why) == 0, "c of the model's size accepted");
 	fcl_sgd_init(&opt, 0.5f, 0.0f, 0.0f);
 	lr.request = &req;

@@ -17,10 +17,8 @@ static void test_roundtrip(const char *suffix)
 	snprintf(lab, sizeof lab, "%s/labels%s", dir, suffix);
 	REQUIRE(fcl_dataset_synthetic(&a, 37, 49, 5, 11, 0) == 0, "synthetic 37 x 49, 5 classes");
 	REQUIRE(fcl_dataset_save_idx(&a, img, lab) == 0, "IDX pair written (%s)", suffix);
-	REQUIRE(fcl_dataset_load_idx(&b, img, lab, err, sizeof err) == 0, "IDX pair read: %s",
-		err);
-	CHECK(b.n == 37 && b.dim == 49 && b.n_classes <= 5, "shape survives (%u x %u)", b.n,
-	      b.dim);
+	REQUIRE(fcl_dataset_load_idx(&b, img, lab, err, sizeof err) == 0, "IDX pair read: %s", err);
+	CHECK(b.n == 37 && b.dim == 49 && b.n_classes <= 5, "shape survives (%u x %u)", b.n, b.dim);
 	CHECK(memcmp(a.x, b.x, 37 * 49) == 0 && memcmp(a.y, b.y, 37) == 0,
 	      "pixels and labels survive");
 
@@ -49,7 +47,8 @@ static void test_bad_files(void)
 	      err);
 	int fd = mkstemp(path);
 	REQUIRE(fd >= 0, "temporary file");
-	REQUIRE(write(fd, "\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02\x03\x04\x05\x06\x07\x08", 16) == 16,
+	REQUIRE(write(fd, "\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02\x03\x04\x05\x06\x07\x08", 16) ==
+		    16,
 		"write a label file");
 	close(fd);
 	rc = fcl_dataset_load_idx(&d, path, path, err, sizeof err);
@@ -68,8 +67,9 @@ static void test_fashion(void)
 		NOTE("skip: %s is absent (install dataset-fashion-mnist)", img);
 		return;
 	}
-	REQUIRE(fcl_dataset_load_idx(&d, img, lab, err, sizeof err) == 0, "Fashion-MNIST test set "
-									 "reads: %s",
+	REQUIRE(fcl_dataset_load_idx(&d, img, lab, err, sizeof err) == 0,
+		"Fashion-MNIST test set "
+		"reads: %s",
 		err);
 	uint32_t per_class[10] = {0};
 	for (uint32_t i = 0; i < d.n; i++)

@@ -7,11 +7,11 @@
  * lag with the configured exponent. Timeline: order, offset, jitter,
  * segments, join/leave, participation, online slices.
  */
+#include "fcl/eval.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
-#include "fcl/eval.h"
 #include "fcl/strategy.h"
 #include "tap.h"
 

@@ -16,9 +16,9 @@ static void square(void)
 {
 	/* R[i][j]: accuracy on task j after task i. */
 	const double R[9] = {
-		0.90, 0.10, 0.05, /* after task 0 */
-		0.60, 0.80, 0.10, /* after task 1 */
-		0.50, 0.70, 0.95, /* after task 2 */
+	    0.90, 0.10, 0.05, /* after task 0 */
+	    0.60, 0.80, 0.10, /* after task 1 */
+	    0.50, 0.70, 0.95, /* after task 2 */
 	};
 	/* final: (0.5 + 0.7 + 0.95) / 3 */
 	CHECK(NEAR(fcl_metric_final_avg_acc(R, 3), 2.15 / 3), "square: final average accuracy");
@@ -30,28 +30,30 @@ static void square(void)
 	/* first-value: (0.9 - 0.5 + 0.8 - 0.7) / 2 = 0.25 here too; a case where they differ: */
 	const double S[9] = {0.70, 0.0, 0.0, 0.90, 0.80, 0.0, 0.60, 0.85, 0.9};
 	/* max: task0 max(0.7, 0.9) - 0.6 = 0.3; task1 max(0, 0.8) - 0.85 = -0.05 -> mean 0.125 */
-	CHECK(NEAR(fcl_metric_forgetting_max(S, 3), 0.125), "square: forgetting_max uses the best row");
+	CHECK(NEAR(fcl_metric_forgetting_max(S, 3), 0.125),
+	      "square: forgetting_max uses the best row");
 	/* first: task0 0.7 - 0.6 = 0.1; task1 0.8 - 0.85 = -0.05 -> 0.025 */
 	CHECK(NEAR(fcl_metric_forgetting_first(S, 3), 0.025),
 	      "square: forgetting_first uses the diagonal");
 	CHECK(NEAR(fcl_metric_bwt(S, 3), -0.025), "square: bwt is minus forgetting_first");
 	const double one[1] = {0.8};
 	CHECK(fcl_metric_forgetting_max(one, 1) == 0.0 && fcl_metric_bwt(one, 1) == 0.0 &&
-		      NEAR(fcl_metric_final_avg_acc(one, 1), 0.8),
+		  NEAR(fcl_metric_final_avg_acc(one, 1), 0.8),
 	      "square: one task: no forgetting, accuracy is the entry");
 
 	/* The same matrix S as a record (row i = end of task i) gives the same numbers,
 	 * plus what needs more than the matrix. */
 	const int64_t round[3] = {9, 19, 29}, end_row[3] = {0, 1, 2};
 	const double b[3] = {0.10, 0.20, 0.05};
-	struct fcl_acc_record r = {.n_rows = 3, .n_tasks = 3, .round = round, .acc = S,
-				   .end_row = end_row, .init_acc = b};
+	struct fcl_acc_record r = {
+	    .n_rows = 3, .n_tasks = 3, .round = round, .acc = S, .end_row = end_row, .init_acc = b};
 	CHECK(NEAR(fcl_metric_final_avg_acc_rec(&r), fcl_metric_final_avg_acc(S, 3)),
 	      "record = square: final_avg_acc");
 	CHECK(NEAR(fcl_metric_aia(&r), fcl_metric_avg_incremental_acc(S, 3)),
 	      "record = square: avg_incremental_acc");
 	CHECK(NEAR(fcl_metric_forgetting_max_rec(&r), 0.125), "record = square: forgetting_max");
-	CHECK(NEAR(fcl_metric_forgetting_first_rec(&r), 0.025), "record = square: forgetting_first");
+	CHECK(NEAR(fcl_metric_forgetting_first_rec(&r), 0.025),
+	      "record = square: forgetting_first");
 	CHECK(NEAR(fcl_metric_bwt_rec(&r), -0.025), "record = square: bwt");
 	/* Continuum, all pairs i > j: (R10 - R00) + (R20 - R00) + (R21 - R11)
 	 * = (0.9 - 0.7) + (0.6 - 0.7) + (0.85 - 0.8) = 0.15, over 3 pairs */
@@ -63,10 +65,10 @@ static void square(void)
 	CHECK(isnan(fcl_metric_a_auc(&r)) && isnan(fcl_metric_f_last(&r)),
 	      "seen-set and per-class metrics are NAN without those records");
 	const int64_t one_end[1] = {0};
-	struct fcl_acc_record r1 = {.n_rows = 1, .n_tasks = 1, .round = round, .acc = one,
-				    .end_row = one_end};
+	struct fcl_acc_record r1 = {
+	    .n_rows = 1, .n_tasks = 1, .round = round, .acc = one, .end_row = one_end};
 	CHECK(isnan(fcl_metric_forgetting_max_rec(&r1)) && isnan(fcl_metric_min_acc(&r1)) &&
-		      NEAR(fcl_metric_wc_acc(&r1), 0.8),
+		  NEAR(fcl_metric_wc_acc(&r1), 0.8),
 	      "record with one task: forgetting and min-ACC undefined, WC-ACC is the accuracy");
 }
 
@@ -83,13 +85,19 @@ static void continual(void)
 	const double seen[6] = {0.50, 0.80, 0.30, 0.45, 0.775, 0.80};
 	const double N = NAN;
 	/* four classes; 0-1 belong to task 0, 2-3 to task 1 (unseen until row 2) */
-	const double cls[24] = {0.6, 0.4, N, N,     0.9, 0.7, N, N,       0.7, 0.5, 0.3, 0.5,
+	const double cls[24] = {0.6, 0.4, N,   N,   0.9, 0.7, N,   N,   0.7, 0.5, 0.3,  0.5,
 				0.4, 0.2, 0.6, 0.6, 0.9, 0.8, 0.6, 0.8, 0.6, 0.8, 0.95, 0.85};
 	const int64_t round[6] = {0, 1, 2, 3, 4, 5}, end_row[2] = {1, 5};
 	const double b[2] = {0.10, 0.05};
-	struct fcl_acc_record r = {.n_rows = 6, .n_tasks = 2, .n_classes = 4, .round = round,
-				   .acc = acc, .seen = seen, .class_acc = cls,
-				   .end_row = end_row, .init_acc = b};
+	struct fcl_acc_record r = {.n_rows = 6,
+				   .n_tasks = 2,
+				   .n_classes = 4,
+				   .round = round,
+				   .acc = acc,
+				   .seen = seen,
+				   .class_acc = cls,
+				   .end_row = end_row,
+				   .init_acc = b};
 	struct fcl_stability_gap g;
 	double per_switch[2];
 
@@ -140,8 +148,12 @@ static void out_of_phase(void)
 				0.10, 0.80, 0.60, 0.10, 0.50, 0.40, 0.90};
 	const int64_t round[5] = {0, 2, 4, 6, 8}, end_row[3] = {3, 1, 4};
 	const double b[3] = {0.10, 0.20, 0.05};
-	struct fcl_acc_record r = {.n_rows = 5, .n_tasks = 3, .round = round, .acc = acc,
-				   .end_row = end_row, .init_acc = b};
+	struct fcl_acc_record r = {.n_rows = 5,
+				   .n_tasks = 3,
+				   .round = round,
+				   .acc = acc,
+				   .end_row = end_row,
+				   .init_acc = b};
 	struct fcl_stability_gap g;
 	double per_switch[3];
 

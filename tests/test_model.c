@@ -38,8 +38,7 @@ static void test_dense(void)
 			params[p][i] = keep;
 			worst = fmax(worst, rel_err((up - down) / (2 * h), grads[p][i]));
 		}
-	CHECK(worst < 1e-3, "dense backward (dx, dW, db) matches finite differences (%.2e)",
-	      worst);
+	CHECK(worst < 1e-3, "dense backward (dx, dW, db) matches finite differences (%.2e)", worst);
 
 	/* Accumulation: a second backward adds the same again. */
 	float dw2[NO * NI];
@@ -146,8 +145,9 @@ static void test_mlp(void)
 		m.params[i] = keep;
 		worst = fmax(worst, rel_err((up - down) / (2 * h), m.grads[i]));
 	}
-	CHECK(worst < 2e-2, "MLP backward matches finite differences for all %zu parameters "
-			    "(%.2e)",
+	CHECK(worst < 2e-2,
+	      "MLP backward matches finite differences for all %zu parameters "
+	      "(%.2e)",
 	      m.n_params, worst);
 	fcl_mlp_fini(&m);
 }
@@ -162,8 +162,7 @@ static void test_sgd(void)
 	CHECK(fabsf(p[0] - 0.949f) < 1e-6f, "first SGD step with weight decay (%.6f)", p[0]);
 	fcl_sgd_step(&opt, p, g, 2);
 	/* v = 0.9 * 0.51 + 0.5 + 0.01 * 0.949 = 0.96849; p = 0.949 - 0.096849 */
-	CHECK(fabsf(p[0] - 0.852151f) < 1e-5f, "second step uses momentum as torch (%.6f)",
-	      p[0]);
+	CHECK(fabsf(p[0] - 0.852151f) < 1e-5f, "second step uses momentum as torch (%.6f)", p[0]);
 	fcl_sgd_fini(&opt);
 }
 

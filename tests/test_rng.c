@@ -57,8 +57,8 @@ static void test_uniform(void)
 		sq += x * x;
 	}
 	double mean = sum / n, var = sq / n - mean * mean;
-	CHECK(fabs(mean) < 0.02 && fabs(var - 1.0) < 0.03, "normal draws: mean %.4f var %.4f",
-	      mean, var);
+	CHECK(fabs(mean) < 0.02 && fabs(var - 1.0) < 0.03, "normal draws: mean %.4f var %.4f", mean,
+	      var);
 }
 
 static void test_shuffle(void)

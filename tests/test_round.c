@@ -389,7 +389,7 @@ static void joining(struct world *w)
 
 	mark = w->out.n;
 	CHECK(hello(w, 1, 2, FCL_PROTOCOL_VERSION) == -1, "a hello for a client already hosted is "
-							   "refused");
+							  "refused");
 	s = find_sent(w, mark, FCL_MSG_ERROR, 1);
 	CHECK(s && strstr(s->text, "client id 1 is already hosted elsewhere"), "... saying so: %s",
 	      s ? s->text : "(none)");
@@ -492,15 +492,16 @@ static void deadlines(struct world *w)
 	      "at the deadline 3 of 4 meet the quorum of 2");
 	CHECK(count_sent(w, mark, FCL_MSG_ROUND_START, -1) == 2 && w->round.round == 2,
 	      "... and round 2 goes out");
-	CHECK(file_has(w, "events.jsonl", "\"round\":1,\"task\":0,\"participants\":[0,1,2,3],"
-					  "\"accepted\":3,\"rejected\":0,\"missing\":1"),
+	CHECK(file_has(w, "events.jsonl",
+		       "\"round\":1,\"task\":0,\"participants\":[0,1,2,3],"
+		       "\"accepted\":3,\"rejected\":0,\"missing\":1"),
 	      "events.jsonl has round 1 with one missing");
 
 	mark = w->out.n;
 	update(w, 0, 0, 2, GOOD);
 	coord_dispatch_deadline(&w->d);
-	CHECK(w->round.phase == COORD_DONE && w->d.exit_code == 1 &&
-		  w->d.fail_reason && strcmp(w->d.fail_reason, "quorum missed") == 0,
+	CHECK(w->round.phase == COORD_DONE && w->d.exit_code == 1 && w->d.fail_reason &&
+		  strcmp(w->d.fail_reason, "quorum missed") == 0,
 	      "at the deadline 1 of 4 misses the quorum: the run fails");
 	const struct sent *s0 = find_sent(w, mark, FCL_MSG_SHUTDOWN, 0);
 	CHECK(s0 && find_sent(w, mark, FCL_MSG_SHUTDOWN, 1) &&
@@ -573,8 +574,9 @@ static void departures(struct world *w)
 	CHECK(w->round.round == 1 && count_sent(w, mark, FCL_MSG_ROUND_START, 1) == 1 &&
 		  count_sent(w, mark, FCL_MSG_ROUND_START, -1) == 1,
 	      "2 of 4 meet the quorum at once; round 1 goes only to peer 1");
-	CHECK(file_has(w, "events.jsonl", "\"accepted\":2,\"rejected\":0,\"missing\":2,"
-					  "\"gone\":[2,3]"),
+	CHECK(file_has(w, "events.jsonl",
+		       "\"accepted\":2,\"rejected\":0,\"missing\":2,"
+		       "\"gone\":[2,3]"),
 	      "events.jsonl names the gone participants of round 0");
 	coord_dispatch_peer_gone(&w->d, 2, "", "again");
 	CHECK(w->round.n_clients_gone == 2, "a peer gone twice counts once");
@@ -586,8 +588,9 @@ static void departures(struct world *w)
 		  logged("2 of 4 participants are gone, 1 updates arrived; quorum needs 2"),
 	      "with gone participants and 1 of 4 updates the run fails at once");
 	CHECK(count_sent(w, mark, FCL_MSG_SHUTDOWN, -1) == 3, "the shutdown goes to every peer");
-	CHECK(file_has(w, "summary.txt", "2 logical clients gone (process left or never joined): "
-					 "2,3"),
+	CHECK(file_has(w, "summary.txt",
+		       "2 logical clients gone (process left or never joined): "
+		       "2,3"),
 	      "summary.txt names the gone clients");
 }
 
@@ -677,7 +680,7 @@ static void rule_messages(struct world *w)
 	forget_log();
 	sketch_answer(w, 0, start, 0, 0);
 	CHECK(w->report.bad_messages == bad + 1 && logged("fot message from client 0 rejected: "
-							   "non-finite values"),
+							  "non-finite values"),
 	      "a sketch with a NaN is rejected");
 	sketch_answer(w, 0, start, 1, 1);
 	sketch_answer(w, 0, start, 1, 1);

@@ -467,11 +467,14 @@ static void test_strategy_keys(void)
 	fcl_key_format(fcl_key_find(mk, "mvp.focal"), mp, focal, sizeof focal);
 	fcl_key_format(fcl_key_find(mk, "mvp.query"), mp, query, sizeof query);
 	CHECK(sc.strategy.method == fcl_strategy_find("mvp") && sc.strategy.memory == 200 &&
-		  fcl_keys_get(mk, mp, "mvp.pool") == 7 && fcl_keys_get(mk, mp, "mvp.query_dim") == 32 &&
-		  !strcmp(focal, "batch") && !strcmp(query, "backbone") &&
-		  fcl_keys_get(mk, mp, "mvp.warmup") == 300 && fcl_keys_get(mk, mp, "mvp.afs") == 0 &&
-		  fcl_keys_get(mk, mp, "mvp.contrastive") == 0 && fcl_keys_get(mk, mp, "mvp.mask") == 1 &&
-		  fcl_keys_get(mk, mp, "mvp.margin") == 0.25 && fcl_keys_get(mk, mp, "mvp.gamma") == 2,
+		  fcl_keys_get(mk, mp, "mvp.pool") == 7 &&
+		  fcl_keys_get(mk, mp, "mvp.query_dim") == 32 && !strcmp(focal, "batch") &&
+		  !strcmp(query, "backbone") && fcl_keys_get(mk, mp, "mvp.warmup") == 300 &&
+		  fcl_keys_get(mk, mp, "mvp.afs") == 0 &&
+		  fcl_keys_get(mk, mp, "mvp.contrastive") == 0 &&
+		  fcl_keys_get(mk, mp, "mvp.mask") == 1 &&
+		  fcl_keys_get(mk, mp, "mvp.margin") == 0.25 &&
+		  fcl_keys_get(mk, mp, "mvp.gamma") == 2,
 	      "strategy: mvp with its parameters, unset ones at their defaults");
 	CHECK(isnan(fcl_keys_get(mk, mp, "scale")),
 	      "scale (a key of uer) is checked but not mvp's: it is not stored");

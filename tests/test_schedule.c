@@ -82,7 +82,7 @@ static void test_class_incremental(void)
 	}
 	CHECK(differs, "participants change across rounds");
 	CHECK(fcl_schedule_task_of_round(&s, 3) == 0 && fcl_schedule_task_of_round(&s, 4) == 1 &&
-		      fcl_schedule_is_task_end(&s, 3) && !fcl_schedule_is_task_end(&s, 4),
+		  fcl_schedule_is_task_end(&s, 3) && !fcl_schedule_is_task_end(&s, 4),
 	      "four rounds per task");
 	fcl_schedule_fini(&s);
 	fcl_dataset_fini(&train);

@@ -1,12 +1,12 @@
 /* tests/test_strategy.c - continual-learning strategies: finite differences of
  * every loss term, reservoir uniformity, the online loop, per-client state */
-#include "fcl/schema.h"
-#include "fcl/strategy_impl.h"
 #include "fcl/data.h"
 #include "fcl/model.h"
 #include "fcl/replay.h"
 #include "fcl/rng.h"
+#include "fcl/schema.h"
 #include "fcl/strategy.h"
+#include "fcl/strategy_impl.h"
 #include "gradcheck.h"
 #include "tap.h"
 
@@ -45,7 +45,6 @@ static struct fcl_loop_config online_loop(uint32_t iters)
 					.head_bias = 1,
 					.mask_unexposed = 1};
 }
-
 
 /* ---- kernels ------------------------------------------------------------- */
 
@@ -307,14 +306,15 @@ static void check_step(const char *kind, int mvp_plain)
 	set(&cfg, "lambda", "0.7");
 	set(&cfg, "scale", "4");
 	if (mvp_plain) {
-		set(&cfg, "mvp.afs", "false"); /* AFS and GSF are detached: the FD sees them as constants */
+		set(&cfg, "mvp.afs",
+		    "false"); /* AFS and GSF are detached: the FD sees them as constants */
 		set(&cfg, "mvp.focal", "off");
-		set(&cfg, "mvp.contrastive", "false"); /* selection then does not depend on the counts */
+		set(&cfg, "mvp.contrastive",
+		    "false"); /* selection then does not depend on the counts */
 		set(&cfg, "mvp.pool", "3");
 		set(&cfg, "mvp.query_dim", "4");
 	}
-	REQUIRE(fcl_strategy_create(&cfg, &loop, 3, step_sizes, 7, 0, &s) == 0, "%s created",
-		kind);
+	REQUIRE(fcl_strategy_create(&cfg, &loop, 3, step_sizes, 7, 0, &s) == 0, "%s created", kind);
 	REQUIRE(fcl_mlp_init(&m, 3, step_sizes, fcl_loop_max_batch(&loop)) == 0, "model");
 	fcl_rng_init(&r, 40 + registry_index(kind), FCL_RNG_TEST, 0, 0);
 	fcl_mlp_init_params(&m, &r);
@@ -335,15 +335,15 @@ static void check_step(const char *kind, int mvp_plain)
 			m.params[k] += 0.05f * fcl_rng_normal(&r);
 	}
 	struct fcl_strategy_batch b = {.x = x,
-			       .y = y,
-			       .n_new = SN,
-			       .n_rep = s->ops->replay_draws >= 1 ? SN : 0,
-			       .n_rep2 = s->ops->replay_draws >= 2 ? SN : 0,
-			       .rep = rep,
-			       .rep2 = rep2,
-			       .exposed = exposed,
-			       .present = present,
-			       .last_iter = 1};
+				       .y = y,
+				       .n_new = SN,
+				       .n_rep = s->ops->replay_draws >= 1 ? SN : 0,
+				       .n_rep2 = s->ops->replay_draws >= 2 ? SN : 0,
+				       .rep = rep,
+				       .rep2 = rep2,
+				       .exposed = exposed,
+				       .present = present,
+				       .last_iter = 1};
 	struct sctx c = {s, &m, &b};
 	f_step(&c);
 	float *g = malloc(m.n_params * sizeof *g);
@@ -358,8 +358,7 @@ static void check_step(const char *kind, int mvp_plain)
 	if (strcmp(kind, "lwf") && strcmp(kind, "der++"))
 		for (size_t k = 0; k < 6; k++) /* class 4 is unexposed: its head row gets nothing */
 			head_rows_still &= g[m.w_offset[2] + 4 * 6 + k] == 0.0f;
-	CHECK(head_rows_still, "%s: the unexposed class's head row gets no gradient",
-	      kind);
+	CHECK(head_rows_still, "%s: the unexposed class's head row gets no gradient", kind);
 	free(g);
 	fcl_mlp_fini(&m);
 	fcl_strategy_destroy(s);
@@ -532,10 +531,8 @@ static void test_online_loop(void)
 /* Every strategy runs the online loop and the offline loop without harm. */
 static void test_all_run(void)
 {
-	static const char *const kinds[] = {
-	    "finetune", "er",  "er-ace",
-	    "der++",    "lwf", "ewc",
-	    "uer",      "mvp", "gdumb"};
+	static const char *const kinds[] = {"finetune", "er",  "er-ace", "der++", "lwf",
+					    "ewc",      "uer", "mvp",    "gdumb"};
 	for (int online = 0; online <= 1; online++)
 		for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
 			struct fcl_loop_config loop = {.online = online,
@@ -559,12 +556,8 @@ static void test_all_run(void)
 			cfg.memory = 30;
 			int rc = fcl_strategy_create(&cfg, &loop, 2, loop_sizes, 3, 1, &s);
 			size_t na = pick(&w, a, 80, 0, 1, 0), nb = pick(&w, b, 80, 2, 3, 0);
-			rc =
-			    rc ? rc
-			       : train(s, &w, 0, a, na, 0, &l1);
-			rc =
-			    rc ? rc
-			       : train(s, &w, 1, b, nb, 1, &l2);
+			rc = rc ? rc : train(s, &w, 0, a, na, 0, &l1);
+			rc = rc ? rc : train(s, &w, 1, b, nb, 1, &l2);
 			int finite = 1;
 			for (size_t i = 0; i < w.m.n_params; i++)
 				finite &= isfinite(w.m.params[i]);
@@ -574,8 +567,7 @@ static void test_all_run(void)
 			CHECK(rc == 0 && finite && isfinite(l1) && isfinite(l2) && nobias,
 			      "%s %s: two tasks train, parameters finite, head bias stays 0 "
 			      "(losses %.3f %.3f)",
-			      kinds[k], online ? "online" : "offline", l1,
-			      l2);
+			      kinds[k], online ? "online" : "offline", l1, l2);
 			fcl_strategy_destroy(s);
 			world_fini(&w);
 		}
@@ -616,8 +608,8 @@ static void test_persistence(const char *kind)
 	size_t na2 = pick(&w, a, 60, 2, 3, 0);
 	train(c0, &w, 1, a, na2, r + 5, &loss);
 	CHECK(fcl_strategy_seen(c0) == na + na2 && fcl_strategy_n_exposed(c0) == 4,
-	      "%s: round %u continues the same stream (seen %llu, 4 classes exposed)",
-	      kind, r + 5, (unsigned long long)fcl_strategy_seen(c0));
+	      "%s: round %u continues the same stream (seen %llu, 4 classes exposed)", kind, r + 5,
+	      (unsigned long long)fcl_strategy_seen(c0));
 	/* Determinism: the same client, rounds and model give the same state. */
 	struct fcl_rng rr;
 	fcl_rng_init(&rr, 9, FCL_RNG_TEST, 0, 0);
@@ -634,8 +626,7 @@ static void test_persistence(const char *kind)
 	train(again, &w, 0, a, na2, r, &l_b);
 	CHECK(memcmp(p1, w.m.params, w.m.n_params * sizeof *p1) == 0 &&
 		  fcl_strategy_checksum(c0) == fcl_strategy_checksum(again) && l_a == l_b,
-	      "%s: same client, round and model give bit-identical parameters and state",
-	      kind);
+	      "%s: same client, round and model give bit-identical parameters and state", kind);
 	free(p0);
 	free(p1);
 	fcl_strategy_destroy(c0);

@@ -27,7 +27,7 @@ static void test_update_roundtrip(void)
 	struct fcl_msg out;
 	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "update decodes");
 	CHECK(out.type == FCL_MSG_CLIENT_UPDATE && out.round == 17 && out.client_id == 42 &&
-		      out.n_samples == 1234 && out.loss == 0.75f && out.n_values == 1000,
+		  out.n_samples == 1234 && out.loss == 0.75f && out.n_values == 1000,
 	      "header fields survive");
 	CHECK(memcmp(out.values, values, sizeof values) == 0, "values survive bit for bit");
 	fcl_msg_free(&out);
@@ -49,7 +49,7 @@ static void test_hello_welcome(void)
 	REQUIRE(fcl_wire_encode(&hello, &buf, &len) == 0, "hello encodes");
 	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "hello decodes");
 	CHECK(out.type == FCL_MSG_HELLO && out.n_ids == 4 && out.ids[3] == 9 && out.pid == 77 &&
-		      strcmp(out.hostname, "node1") == 0 && out.client_id == -1,
+		  strcmp(out.hostname, "node1") == 0 && out.client_id == -1,
 	      "hello fields survive");
 	fcl_msg_free(&out);
 	free(buf);
@@ -63,7 +63,7 @@ static void test_hello_welcome(void)
 	REQUIRE(fcl_wire_encode(&w, &buf, &len) == 0, "welcome encodes");
 	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "welcome decodes");
 	CHECK(out.type == FCL_MSG_WELCOME && strcmp(out.scenario_text, "name: x\n") == 0 &&
-		      out.scenario_hash == 0x1234567890abcdefULL && out.n_params == 99,
+		  out.scenario_hash == 0x1234567890abcdefULL && out.n_params == 99,
 	      "welcome fields survive");
 	fcl_msg_free(&out);
 	free(buf);
@@ -131,9 +131,9 @@ static void test_extras_roundtrip(void)
 	REQUIRE(fcl_wire_encode(&m, &buf, &len) == 0, "round start with extras encodes");
 	REQUIRE(fcl_wire_decode(buf, len, &d) == 0, "and decodes");
 	CHECK(d.extras.n_tensors == 2 && d.extras.t[0].rows == 3 && d.extras.t[0].cols == 1 &&
-		      d.extras.t[0].v[0] == 1.0f && d.extras.t[1].rows == 2 &&
-		      d.extras.t[1].cols == 0 && d.extras.n_ints == 3 && d.extras.ints[2] == 2 &&
-		      d.extras.n_reals == 0,
+		  d.extras.t[0].v[0] == 1.0f && d.extras.t[1].rows == 2 &&
+		  d.extras.t[1].cols == 0 && d.extras.n_ints == 3 && d.extras.ints[2] == 2 &&
+		  d.extras.n_reals == 0,
 	      "extras survive: shapes, values, ints");
 	fcl_msg_free(&d);
 	free(buf);
@@ -155,9 +155,9 @@ static void test_extras_roundtrip(void)
 	REQUIRE(fcl_wire_encode(&k, &buf, &len) == 0 && fcl_wire_decode(buf, len, &d) == 0,
 		"rule message round-trips");
 	CHECK(d.type == FCL_MSG_RULE && d.round == 9 && d.client_id == 7 &&
-		      d.extras.t[0].rows == 2 && d.extras.t[0].cols == 3 &&
-		      d.extras.t[0].v[5] == 6.0f && d.extras.ints[1] == 480 &&
-		      d.extras.reals[0] == 0.25,
+		  d.extras.t[0].rows == 2 && d.extras.t[0].cols == 3 &&
+		  d.extras.t[0].v[5] == 6.0f && d.extras.ints[1] == 480 &&
+		  d.extras.reals[0] == 0.25,
 	      "rule message fields survive, with round and client id");
 	CHECK(strcmp(fcl_msg_type_name(d.type), "rule") == 0, "type name");
 	fcl_msg_free(&d);

@@ -30,8 +30,8 @@ static double sgemm_gflops(int n, double min_seconds)
 	int reps = 0;
 	double t0 = fcl_now(), dt;
 	do {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0,
-			    c, n);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c,
+			    n);
 		reps++;
 		dt = fcl_now() - t0;
 	} while (dt < min_seconds);
@@ -79,7 +79,8 @@ int main(void)
 		struct fcl_rng rng;
 		float loss;
 		/* plain minibatch SGD: fine-tuning through the one training loop */
-		struct fcl_loop_config loop = {.epochs = 1, .batch_size = batches[b], .head_bias = 1};
+		struct fcl_loop_config loop = {
+		    .epochs = 1, .batch_size = batches[b], .head_bias = 1};
 		fcl_strategy_config_defaults(&cfg);
 		fcl_mlp_init(&m, 4, sizes, batches[b]);
 		fcl_rng_init(&rng, 1, FCL_RNG_MODEL_INIT, 0, 0);

@@ -133,7 +133,8 @@ static void show_setup(const struct compiled *c)
 		printf("  task %u: ", t);
 		if (is_blurry(sc)) {
 			printf("disjoint {");
-			fcl_schedule_print_classes(stdout, k->role, s->n_classes, FCL_CLASS_DISJOINT);
+			fcl_schedule_print_classes(stdout, k->role, s->n_classes,
+						   FCL_CLASS_DISJOINT);
 			printf("} blurry {");
 			fcl_schedule_print_classes(stdout, k->role, s->n_classes, FCL_CLASS_BLURRY);
 			printf("}, %u blurry samples in", k->blurry_in);

@@ -77,15 +77,15 @@ static size_t columns(double share, size_t d)
 /* ---- server ---------------------------------------------------------------- */
 
 struct fot_state {
-	double eps; /* threshold of the current task */
+	double eps;      /* threshold of the current task */
 	float *U[L_MAX]; /* (d_l, k_l) */
 	size_t k[L_MAX];
 	float *tmp; /* (max n_out, max d) projection scratch */
 	/* this task end's sketches, by participant slot */
 	uint32_t n_slots;
-	float **y;      /* (n_slots * n_layers) each (d_l, c_l) or NULL */
-	double *ratio;  /* (n_slots * n_layers) */
-	uint64_t *n;    /* (n_slots * n_layers) */
+	float **y;     /* (n_slots * n_layers) each (d_l, c_l) or NULL */
+	double *ratio; /* (n_slots * n_layers) */
+	uint64_t *n;   /* (n_slots * n_layers) */
 	uint64_t bytes_up;
 	float *bases; /* the request: U_l concatenated */
 	FILE *csv;
@@ -184,8 +184,8 @@ static int request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl
 		size_t d = a->layers[l].n_in, k = st->k[l];
 		if (k)
 			memcpy(st->bases + at, st->U[l], d * k * sizeof(float));
-		out->t[out->n_tensors++] =
-		    (struct fcl_tensor){.v = st->bases + at, .rows = (uint32_t)d, .cols = (uint32_t)k};
+		out->t[out->n_tensors++] = (struct fcl_tensor){
+		    .v = st->bases + at, .rows = (uint32_t)d, .cols = (uint32_t)k};
 		out->ints[out->n_ints++] = columns(p->sketch_columns, d);
 		at += d * k;
 	}
@@ -372,8 +372,7 @@ static void worker_fini(struct fcl_rule_worker *w)
 }
 
 /* Outside task ends the request is empty; at them it must match the model. */
-static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req,
-			 const char **why)
+static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req, const char **why)
 {
 	const struct fcl_mlp *m = w->model;
 	*why = "malformed sketch request";
@@ -429,13 +428,15 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 		fcl_dataset_gather(w->train, idx + i, b, sc->tasks[task].perm, f->x, f->y);
 		fcl_mlp_forward(m, f->x, b);
 		for (uint32_t l = 0; l < L; l++)
-			fcl_fot_sketch_add(&f->sk[l], m->acts[l], b, req->t[l].cols ? req->t[l].v : NULL,
-					   req->t[l].cols, &rng[l]);
+			fcl_fot_sketch_add(&f->sk[l], m->acts[l], b,
+					   req->t[l].cols ? req->t[l].v : NULL, req->t[l].cols,
+					   &rng[l]);
 	}
 	for (uint32_t l = 0; l < L; l++) {
 		struct fcl_fot_sketch *sk = &f->sk[l];
 		struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
-		x.t[0] = (struct fcl_tensor){.v = sk->Y, .rows = (uint32_t)sk->d, .cols = (uint32_t)sk->c};
+		x.t[0] = (struct fcl_tensor){
+		    .v = sk->Y, .rows = (uint32_t)sk->d, .cols = (uint32_t)sk->c};
 		x.ints[0] = l;
 		x.ints[1] = sk->n;
 		x.reals[0] = fcl_fot_sketch_ratio(sk, (enum fcl_k_rule)req->ints[0]);

@@ -29,15 +29,15 @@ static const struct fcl_key keys[] = {
 
 static void defaults(void *params)
 {
-	*(struct scaffold_params *)params = (struct scaffold_params){.weighted = 1,
-								     .server_lr = 1.0f};
+	*(struct scaffold_params *)params =
+	    (struct scaffold_params){.weighted = 1, .server_lr = 1.0f};
 }
 
 /* ---- server ---------------------------------------------------------------- */
 
 struct scaffold_state {
-	float *c;       /* (n_params) */
-	float **dc;     /* (n_slots)(n_params) this round's Delta c_i by participant slot */
+	float *c;   /* (n_params) */
+	float **dc; /* (n_slots)(n_params) this round's Delta c_i by participant slot */
 	uint32_t n_slots;
 };
 
@@ -165,8 +165,7 @@ static void worker_fini(struct fcl_rule_worker *w)
 	free(s);
 }
 
-static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req,
-			 const char **why)
+static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req, const char **why)
 {
 	const struct scaffold_worker *s = w->state;
 	if (req->n_tensors != 1 || (size_t)req->t[0].rows * req->t[0].cols != s->n) {
@@ -190,8 +189,8 @@ static int before_train(struct fcl_rule_worker *w, struct fcl_local_round *lr)
 	return 0;
 }
 
-static int after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr,
-		       const float *update, struct fcl_extras *out)
+static int after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr, const float *update,
+		       struct fcl_extras *out)
 {
 	struct scaffold_worker *s = w->state;
 	const float *c = lr->request->t[0].v;

@@ -103,8 +103,7 @@ void fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, i
 	}
 }
 
-void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n,
-			int weighted)
+void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted)
 {
 	fcl_agg_mean(a, u, n, weighted);
 	for (size_t k = 0; k < a->n_params; k++)
@@ -247,15 +246,15 @@ int fcl_rule_before_train(struct fcl_rule_worker *w, struct fcl_local_round *lr)
 	return w->rule->before_train ? w->rule->before_train(w, lr) : 0;
 }
 
-int fcl_rule_after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr,
-			 const float *update, struct fcl_extras *out)
+int fcl_rule_after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr, const float *update,
+			 struct fcl_extras *out)
 {
 	memset(out, 0, sizeof *out);
 	return w->rule->after_train ? w->rule->after_train(w, lr, update, out) : 0;
 }
 
-int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr,
-			  fcl_answer_fn send, void *sink)
+int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
+			  void *sink)
 {
 	return w->rule->send_answers ? w->rule->send_answers(w, lr, send, sink) : 0;
 }

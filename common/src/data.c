@@ -19,7 +19,8 @@ static int read_idx(const char *path, uint32_t want_magic, uint32_t *dims, int w
 
 	*out = NULL;
 	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno ? errno : ENOENT));
 		return -ENOENT;
 	}
 	int hdr_len = 4 + 4 * want_ndims;
@@ -60,7 +61,8 @@ static int read_idx(const char *path, uint32_t want_magic, uint32_t *dims, int w
 		got += (size_t)n;
 	}
 	if (got != total) {
-		snprintf(err, errlen, "%s: truncated IDX data (%zu of %zu bytes)", path, got, total);
+		snprintf(err, errlen, "%s: truncated IDX data (%zu of %zu bytes)", path, got,
+			 total);
 		free(*out);
 		*out = NULL;
 		rc = -EIO;

@@ -53,8 +53,8 @@ void fcl_log_at(enum fcl_log_level level, const char *file, int line, const char
 	struct tm tm;
 	gmtime_r(&ts.tv_sec, &tm);
 	fprintf(stderr, "%02d:%02d:%02d.%03ld %s %-5s [%s:%d] %s\n", tm.tm_hour, tm.tm_min,
-		tm.tm_sec, ts.tv_nsec / 1000000, log_tag, level_names[level], base ? base + 1 : file,
-		line, msg);
+		tm.tm_sec, ts.tv_nsec / 1000000, log_tag, level_names[level],
+		base ? base + 1 : file, line, msg);
 }
 
 void fcl_abort(const char *file, int line, const char *what)

@@ -8,14 +8,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define A(n, j) (r->acc[(size_t)(n) * r->n_tasks + (size_t)(j)])
+#define A(n, j) (r->acc[(size_t)(n)*r->n_tasks + (size_t)(j)])
 
 /* Task ends in time order: the distinct rows at which some task ended, and for
  * each of them the (highest-numbered) task that ended there. */
 struct ends {
 	size_t n;
-	int64_t *row;  /* (n) ascending */
-	size_t *task;  /* (n) */
+	int64_t *row; /* (n) ascending */
+	size_t *task; /* (n) */
 };
 
 static int ends_init(struct ends *e, const struct fcl_acc_record *r)
@@ -360,12 +360,14 @@ void fcl_metric_stability_gap(const struct fcl_acc_record *r, struct fcl_stabili
 /* ---- the table ---- */
 
 const struct fcl_metric_info fcl_metric_table[] = {
-#define M(k, key, l, u) {key, l, u, offsetof(struct fcl_metric_values, k)}
+#define M(k, key, l, u)                                                                            \
+	{                                                                                          \
+		key, l, u, offsetof(struct fcl_metric_values, k)                                   \
+	}
     M(final_avg_acc, "final_avg_acc", "final average accuracy (A, GEM ACC)", "%"),
     M(aia, "avg_incremental_acc", "average incremental accuracy (task mean)", "%"),
     M(forgetting_max, "forgetting_max", "forgetting, max-based (Chaudhry)", "points"),
-    M(forgetting_first, "forgetting_first", "forgetting, first value (Avalanche, FOT)",
-      "points"),
+    M(forgetting_first, "forgetting_first", "forgetting, first value (Avalanche, FOT)", "points"),
     M(bwt, "bwt", "BWT (GEM)", "points"),
     M(bwt_continuum, "bwt_continuum", "BWT, all pairs (Continuum)", "points"),
     M(fwt, "fwt", "FWT against the random-init model (GEM)", "points"),
@@ -406,7 +408,7 @@ double fcl_metric_value(const struct fcl_metric_values *v, const struct fcl_metr
 
 /* ---- square task-end matrix ---- */
 
-#define R(i, j) acc[(i) * T + (j)]
+#define R(i, j) acc[(i)*T + (j)]
 
 double fcl_metric_final_avg_acc(const double *acc, size_t T)
 {

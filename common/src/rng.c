@@ -22,8 +22,8 @@ uint64_t fcl_hash64(const void *data, size_t len)
 	return h;
 }
 
-void fcl_rng_init(struct fcl_rng *rng, uint64_t seed, enum fcl_rng_purpose purpose,
-		  uint32_t client, uint32_t round)
+void fcl_rng_init(struct fcl_rng *rng, uint64_t seed, enum fcl_rng_purpose purpose, uint32_t client,
+		  uint32_t round)
 {
 	/* Fold the key into one 64-bit state, then expand it with splitmix64. */
 	uint64_t k = fcl_mix64(seed);

@@ -83,14 +83,14 @@ typedef int (*value_fn)(struct ctx *c, const struct field *f, struct fy_node *ke
 struct field {
 	const char *key;
 	value_fn fn;
-	size_t off;                             /* where the value goes in struct fcl_scenario ... */
-	bool in_params;                         /* ... or in c->params (a method's key) */
-	uint64_t lo, hi;                        /* integers: inclusive range */
-	double flo, fhi;                        /* numbers: range ... */
-	bool flo_open, fhi_open;                /* ... with open ends */
-	const struct fcl_key_choice *choices;   /* enumerations, NULL-terminated */
-	const struct field *sub;                /* nested mapping */
-	const struct fcl_key *keys;             /* a method's nested section */
+	size_t off;                           /* where the value goes in struct fcl_scenario ... */
+	bool in_params;                       /* ... or in c->params (a method's key) */
+	uint64_t lo, hi;                      /* integers: inclusive range */
+	double flo, fhi;                      /* numbers: range ... */
+	bool flo_open, fhi_open;              /* ... with open ends */
+	const struct fcl_key_choice *choices; /* enumerations, NULL-terminated */
+	const struct field *sub;              /* nested mapping */
+	const struct fcl_key *keys;           /* a method's nested section */
 	bool required;
 	enum slot slot;
 };
@@ -110,12 +110,12 @@ const char *fcl__scn_got(struct fy_node *n, char *buf, size_t size);
 const char *fcl__scn_text(struct fy_node *n);
 void fcl__scn_join_path(char *out, size_t size, const char *parent, const char *key);
 /* The NUL-terminated text of a scalar value; reports anything else. */
-int fcl__scn_want_scalar(struct ctx *c, struct fy_node *key, struct fy_node *val,
-			 const char *path, const char *what, bool plain, const char **out);
+int fcl__scn_want_scalar(struct ctx *c, struct fy_node *key, struct fy_node *val, const char *path,
+			 const char *what, bool plain, const char **out);
 void *fcl__scn_dest(struct ctx *c, const struct field *f);
 /* Walks one mapping against its table; owner is its key (NULL for the root). */
-int fcl__scn_walk_map(struct ctx *c, const struct field *tab, struct fy_node *map,
-		      const char *path, struct fy_node *owner);
+int fcl__scn_walk_map(struct ctx *c, const struct field *tab, struct fy_node *map, const char *path,
+		      struct fy_node *owner);
 /* The key of another method that declares `name`, or NULL (method sections). */
 typedef const struct fcl_key *(*fcl__scn_foreign_fn)(const char *name);
 /* walk_map where a key the table does not hold, but foreign() finds, is
@@ -127,14 +127,14 @@ int fcl__scn_get_section(struct ctx *c, const struct field *f, struct fy_node *k
 
 /* ---- scenario_values.c ---------------------------------------------------- */
 
-int fcl__scn_get_u32(struct ctx *c, const struct field *f, struct fy_node *key,
-		     struct fy_node *val, const char *path);
-int fcl__scn_get_u64(struct ctx *c, const struct field *f, struct fy_node *key,
-		     struct fy_node *val, const char *path);
-int fcl__scn_get_f32(struct ctx *c, const struct field *f, struct fy_node *key,
-		     struct fy_node *val, const char *path);
-int fcl__scn_get_f64(struct ctx *c, const struct field *f, struct fy_node *key,
-		     struct fy_node *val, const char *path);
+int fcl__scn_get_u32(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path);
+int fcl__scn_get_u64(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path);
+int fcl__scn_get_f32(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path);
+int fcl__scn_get_f64(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path);
 int fcl__scn_get_bool(struct ctx *c, const struct field *f, struct fy_node *key,
 		      struct fy_node *val, const char *path);
 int fcl__scn_get_choice(struct ctx *c, const struct field *f, struct fy_node *key,
@@ -184,8 +184,8 @@ void fcl__scn_choose_rule(struct fcl_scenario *sc, const struct fcl_rule *rule);
 
 /* ---- scenario_yaml.c: the document ---------------------------------------- */
 
-int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len,
-			const char *filename, const char *base_dir, char *err, size_t errlen);
+int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len, const char *filename,
+			const char *base_dir, char *err, size_t errlen);
 
 /* ---- scenario_schema.c and scenario_check.c -------------------------------- */
 

@@ -76,7 +76,7 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 }
 
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
-							  uint32_t client)
+							   uint32_t client)
 {
 	for (uint32_t i = sc->n_strategy_groups; i-- > 0;)
 		if (client >= sc->strategy_groups[i].first && client <= sc->strategy_groups[i].last)

@@ -21,13 +21,14 @@ static int check_data(struct ctx *c)
 
 	if (c->key[S_SYNTHETIC] && c->sc->data.kind != FCL_DATASET_SYNTHETIC)
 		return fcl__scn_fail(c, c->key[S_SYNTHETIC], NULL, "data.synthetic",
-			    "expected only with dataset: synthetic (got dataset: %s)", dataset);
+				     "expected only with dataset: synthetic (got dataset: %s)",
+				     dataset);
 	if (c->key[S_PATH] && c->sc->data.kind == FCL_DATASET_SYNTHETIC)
 		return fcl__scn_fail(c, c->key[S_PATH], NULL, "data.path",
-			    "expected no path with dataset: synthetic (got a path)");
+				     "expected no path with dataset: synthetic (got a path)");
 	if (!c->key[S_PATH] && !strcmp(dataset, "mnist-idx"))
 		return fcl__scn_fail(c, c->val[S_DATASET], c->key[S_DATASET], "data.path",
-			    "expected a path with dataset: mnist-idx (got none)");
+				     "expected a path with dataset: mnist-idx (got none)");
 	if (c->sc->data.kind == FCL_DATASET_SYNTHETIC)
 		c->sc->data.path[0] = '\0';
 	return 0;
@@ -54,11 +55,11 @@ static int check_files(struct ctx *c)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (file_exists(dir, names[i], "") || file_exists(dir, names[i], ".gz"))
 			continue;
-		return fcl__scn_fail(c, c->key[S_PATH] ? c->key[S_PATH] : c->key[S_DATASET], NULL,
-			    "data.path",
-			    "expected a folder holding %s[.gz] and the other IDX files (got %s, "
-			    "where it is missing)",
-			    names[i], dir);
+		return fcl__scn_fail(
+		    c, c->key[S_PATH] ? c->key[S_PATH] : c->key[S_DATASET], NULL, "data.path",
+		    "expected a folder holding %s[.gz] and the other IDX files (got %s, "
+		    "where it is missing)",
+		    names[i], dir);
 	}
 	return 0;
 }
@@ -70,21 +71,23 @@ static int check_clients(struct ctx *c)
 	const char *pname = fcl__scn_text(c->val[S_PARTITION]);
 
 	if (c->key[S_ALPHA] && p != FCL_PARTITION_DIRICHLET && p != FCL_PARTITION_QUANTITY)
-		return fcl__scn_fail(c, c->key[S_ALPHA], NULL, "clients.alpha",
-			    "expected only with partition: dirichlet or quantity-skew (got "
-			    "partition: %s)",
-			    *pname ? pname : "iid");
+		return fcl__scn_fail(
+		    c, c->key[S_ALPHA], NULL, "clients.alpha",
+		    "expected only with partition: dirichlet or quantity-skew (got "
+		    "partition: %s)",
+		    *pname ? pname : "iid");
 	if (c->key[S_SHARDS] && p != FCL_PARTITION_SHARDS)
 		return fcl__scn_fail(c, c->key[S_SHARDS], NULL, "clients.shards_per_client",
-			    "expected only with partition: shards (got partition: %s)",
-			    *pname ? pname : "iid");
+				     "expected only with partition: shards (got partition: %s)",
+				     *pname ? pname : "iid");
 
 	if (!c->key[S_PER_ROUND])
 		sc->clients.per_round = sc->clients.count;
 	else if (sc->clients.per_round > sc->clients.count)
-		return fcl__scn_fail(c, c->val[S_PER_ROUND], c->key[S_PER_ROUND], "clients.per_round",
-			    "expected at most clients.count = %u (got %u)", sc->clients.count,
-			    sc->clients.per_round);
+		return fcl__scn_fail(c, c->val[S_PER_ROUND], c->key[S_PER_ROUND],
+				     "clients.per_round",
+				     "expected at most clients.count = %u (got %u)",
+				     sc->clients.count, sc->clients.per_round);
 	return 0;
 }
 
@@ -103,8 +106,8 @@ static int only_with(struct ctx *c, enum slot s, const char *key, unsigned kinds
 					      fcl_task_kind_name((enum fcl_task_kind)k));
 	snprintf(path, sizeof(path), "tasks.%s", key);
 	return fcl__scn_fail(c, c->key[s], NULL, path,
-		    "expected only with generator: %s (got generator: %s)", names,
-		    fcl__scn_text(c->val[S_GENERATOR]));
+			     "expected only with generator: %s (got generator: %s)", names,
+			     fcl__scn_text(c->val[S_GENERATOR]));
 }
 
 static int check_task_count(struct ctx *c)
@@ -113,15 +116,16 @@ static int check_task_count(struct ctx *c)
 
 	if (sc->tasks.kind == FCL_TASKS_SINGLE) {
 		if (c->key[S_TASK_COUNT] && sc->tasks.count != 1)
-			return fcl__scn_fail(c, c->val[S_TASK_COUNT], c->key[S_TASK_COUNT], "tasks.count",
-				    "expected 1 with generator: single (got %u)", sc->tasks.count);
+			return fcl__scn_fail(
+			    c, c->val[S_TASK_COUNT], c->key[S_TASK_COUNT], "tasks.count",
+			    "expected 1 with generator: single (got %u)", sc->tasks.count);
 		sc->tasks.count = 1;
 		return 0;
 	}
 	if (!c->key[S_TASK_COUNT])
 		return fcl__scn_fail(c, c->key[S_TASKS], NULL, "tasks.count",
-			    "expected a task count with generator: %s (got none)",
-			    fcl__scn_text(c->val[S_GENERATOR]));
+				     "expected a task count with generator: %s (got none)",
+				     fcl__scn_text(c->val[S_GENERATOR]));
 	return 0;
 }
 
@@ -143,16 +147,17 @@ static int check_class_order(struct ctx *c, uint32_t classes)
 		snprintf(ipath, sizeof(ipath), "tasks.class_order[%u]", i);
 		if (id >= classes)
 			return fcl__scn_fail(c, item, c->key[S_CLASS_ORDER], ipath,
-				    "expected a class id in 0..%u (got %u)", classes - 1, id);
+					     "expected a class id in 0..%u (got %u)", classes - 1,
+					     id);
 		if (used[id])
 			return fcl__scn_fail(c, item, c->key[S_CLASS_ORDER], ipath,
-				    "expected each class once (got %u again)", id);
+					     "expected each class once (got %u again)", id);
 		used[id] = true;
 	}
 	if (sc->tasks.n_class_order != want)
 		return fcl__scn_fail(c, c->key[S_CLASS_ORDER], NULL, "tasks.class_order",
-			    "expected count * classes_per_task = %u class ids (got %u)", want,
-			    sc->tasks.n_class_order);
+				     "expected count * classes_per_task = %u class ids (got %u)",
+				     want, sc->tasks.n_class_order);
 	return 0;
 }
 
@@ -164,18 +169,19 @@ static int check_class_split(struct ctx *c, uint32_t classes)
 	if (!c->key[S_CLASSES_PER_TASK]) {
 		sc->tasks.classes_per_task = classes / sc->tasks.count;
 		if (!sc->tasks.classes_per_task)
-			return fcl__scn_fail(c, c->val[S_TASK_COUNT], c->key[S_TASK_COUNT], "tasks.count",
-				    "expected at most %u tasks for %u classes (got %u)", classes,
-				    classes, sc->tasks.count);
+			return fcl__scn_fail(c, c->val[S_TASK_COUNT], c->key[S_TASK_COUNT],
+					     "tasks.count",
+					     "expected at most %u tasks for %u classes (got %u)",
+					     classes, classes, sc->tasks.count);
 		return 0;
 	}
 	want = (uint64_t)sc->tasks.classes_per_task * sc->tasks.count;
 	if (want > classes)
-		return fcl__scn_fail(c, c->val[S_CLASSES_PER_TASK], c->key[S_CLASSES_PER_TASK],
-			    "tasks.classes_per_task",
-			    "expected classes_per_task * count <= %u classes (got %u * %u = %llu)",
-			    classes, sc->tasks.classes_per_task, sc->tasks.count,
-			    (unsigned long long)want);
+		return fcl__scn_fail(
+		    c, c->val[S_CLASSES_PER_TASK], c->key[S_CLASSES_PER_TASK],
+		    "tasks.classes_per_task",
+		    "expected classes_per_task * count <= %u classes (got %u * %u = %llu)", classes,
+		    sc->tasks.classes_per_task, sc->tasks.count, (unsigned long long)want);
 	return 0;
 }
 
@@ -196,11 +202,11 @@ static int check_scole(struct ctx *c, uint32_t classes)
 			snprintf(ipath, sizeof(ipath), "tasks.class_pool[%u]", i);
 			if (id >= classes)
 				return fcl__scn_fail(c, item, c->key[S_CLASS_POOL], ipath,
-					    "expected a class id in 0..%u (got %u)", classes - 1,
-					    id);
+						     "expected a class id in 0..%u (got %u)",
+						     classes - 1, id);
 			if (used[id])
 				return fcl__scn_fail(c, item, c->key[S_CLASS_POOL], ipath,
-					    "expected each class once (got %u again)", id);
+						     "expected each class once (got %u again)", id);
 			used[id] = true;
 		}
 	}
@@ -209,9 +215,9 @@ static int check_scole(struct ctx *c, uint32_t classes)
 		sc->tasks.classes_per_task = pool < 2 ? pool : 2;
 	if (sc->tasks.classes_per_task > pool)
 		return fcl__scn_fail(c, c->val[S_CLASSES_PER_TASK], c->key[S_CLASSES_PER_TASK],
-			    "tasks.classes_per_task",
-			    "expected at most the %u classes of the pool (got %u)", pool,
-			    sc->tasks.classes_per_task);
+				     "tasks.classes_per_task",
+				     "expected at most the %u classes of the pool (got %u)", pool,
+				     sc->tasks.classes_per_task);
 	return 0;
 }
 
@@ -221,8 +227,8 @@ static int check_blurry(struct ctx *c, uint32_t classes)
 
 	if (sc->tasks.count > classes)
 		return fcl__scn_fail(c, c->val[S_TASK_COUNT], c->key[S_TASK_COUNT], "tasks.count",
-			    "expected at most %u tasks for %u classes (got %u)", classes, classes,
-			    sc->tasks.count);
+				     "expected at most %u tasks for %u classes (got %u)", classes,
+				     classes, sc->tasks.count);
 	sc->tasks.classes_per_task = 0; /* varies per task */
 	return 0;
 }
@@ -273,18 +279,21 @@ static int check_segments(struct ctx *c)
 
 		snprintf(path, sizeof(path), "timeline.segments[%u].clients", i);
 		if (g->hi >= sc->clients.count)
-			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
-				    "expected client ids below clients.count = %u (got %u-%u)",
-				    sc->clients.count, g->lo, g->hi);
+			return fcl__scn_fail(
+			    c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
+			    "expected client ids below clients.count = %u (got %u-%u)",
+			    sc->clients.count, g->lo, g->hi);
 		snprintf(path, sizeof(path), "timeline.segments[%u].task", i);
 		if (g->task >= sc->tasks.count)
-			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "task", -1), n, path,
-				    "expected a task id below tasks.count = %u (got %u)",
-				    sc->tasks.count, g->task);
+			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "task", -1), n,
+					     path,
+					     "expected a task id below tasks.count = %u (got %u)",
+					     sc->tasks.count, g->task);
 		snprintf(path, sizeof(path), "timeline.segments[%u].end", i);
 		if (g->end <= g->start)
-			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "end", -1), n, path,
-				    "expected end > start = %u (got %u)", g->start, g->end);
+			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "end", -1), n,
+					     path, "expected end > start = %u (got %u)", g->start,
+					     g->end);
 		for (j = 0; j < i; j++) {
 			const struct fcl_segment *h = &sc->timeline.segments[j];
 
@@ -316,31 +325,34 @@ static int check_groups(struct ctx *c)
 
 		snprintf(path, sizeof(path), "timeline.groups[%u].clients", i);
 		if (g->hi >= sc->clients.count)
-			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
-				    "expected client ids below clients.count = %u (got %u-%u)",
-				    sc->clients.count, g->lo, g->hi);
+			return fcl__scn_fail(
+			    c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
+			    "expected client ids below clients.count = %u (got %u-%u)",
+			    sc->clients.count, g->lo, g->hi);
 		for (j = 0; j < i; j++) {
 			const struct fcl_client_group *h = &sc->timeline.groups[j];
 			if (g->lo <= h->hi && h->lo <= g->hi)
-				return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "clients", -1),
-					    n, path,
-					    "expected each client in at most one group (got %u-%u, "
-					    "overlapping groups[%u], %u-%u)",
-					    g->lo, g->hi, j, h->lo, h->hi);
+				return fcl__scn_fail(
+				    c, fy_node_mapping_lookup_by_string(n, "clients", -1), n, path,
+				    "expected each client in at most one group (got %u-%u, "
+				    "overlapping groups[%u], %u-%u)",
+				    g->lo, g->hi, j, h->lo, h->hi);
 		}
 		order = fy_node_mapping_lookup_by_string(n, "order", -1);
 		for (j = 0; g->order == FCL_ORDER_EXPLICIT && j < g->n_order; j++) {
 			if (g->order_list[j] < sc->tasks.count)
 				continue;
 			snprintf(path, sizeof(path), "timeline.groups[%u].order[%u]", i, j);
-			return fcl__scn_fail(c, fy_node_sequence_get_by_index(order, (int)j), order, path,
-				    "expected a task id below tasks.count = %u (got %u)",
-				    sc->tasks.count, g->order_list[j]);
+			return fcl__scn_fail(c, fy_node_sequence_get_by_index(order, (int)j), order,
+					     path,
+					     "expected a task id below tasks.count = %u (got %u)",
+					     sc->tasks.count, g->order_list[j]);
 		}
 		if (leave && leave <= join) {
 			snprintf(path, sizeof(path), "timeline.groups[%u].leave", i);
-			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "leave", -1), n, path,
-				    "expected a round after join = %u (got %u)", join, leave);
+			return fcl__scn_fail(c, fy_node_mapping_lookup_by_string(n, "leave", -1), n,
+					     path, "expected a round after join = %u (got %u)",
+					     join, leave);
 		}
 	}
 	return 0;
@@ -357,22 +369,24 @@ static int check_timeline(struct ctx *c)
 
 	if (c->key[S_JITTER] && sc->timeline.jitter >= sc->tasks.rounds_per_task)
 		return fcl__scn_fail(c, c->val[S_JITTER], c->key[S_JITTER], "timeline.jitter",
-			    "expected less than tasks.rounds_per_task = %u (got %u)",
-			    sc->tasks.rounds_per_task, sc->timeline.jitter);
+				     "expected less than tasks.rounds_per_task = %u (got %u)",
+				     sc->tasks.rounds_per_task, sc->timeline.jitter);
 	if (c->key[S_LEAVE] && sc->timeline.leave <= sc->timeline.join)
 		return fcl__scn_fail(c, c->val[S_LEAVE], c->key[S_LEAVE], "timeline.leave",
-			    "expected a round after timeline.join = %u (got %u)", sc->timeline.join,
-			    sc->timeline.leave);
+				     "expected a round after timeline.join = %u (got %u)",
+				     sc->timeline.join, sc->timeline.leave);
 	if (c->key[S_SAMPLES_PER_ROUND] && !sc->timeline.online)
-		return fcl__scn_fail(c, c->key[S_SAMPLES_PER_ROUND], NULL, "timeline.samples_per_round",
-			    "expected only with stream: online (got stream: offline)");
+		return fcl__scn_fail(c, c->key[S_SAMPLES_PER_ROUND], NULL,
+				     "timeline.samples_per_round",
+				     "expected only with stream: online (got stream: offline)");
 	if (sc->timeline.order == FCL_ORDER_EXPLICIT) {
 		for (i = 0; (item = fy_node_sequence_iterate(c->val[S_ORDER], &it)); i++) {
 			snprintf(ipath, sizeof(ipath), "timeline.order[%u]", i);
 			if (sc->timeline.order_list[i] >= sc->tasks.count)
-				return fcl__scn_fail(c, item, c->key[S_ORDER], ipath,
-					    "expected a task id below tasks.count = %u (got %u)",
-					    sc->tasks.count, sc->timeline.order_list[i]);
+				return fcl__scn_fail(
+				    c, item, c->key[S_ORDER], ipath,
+				    "expected a task id below tasks.count = %u (got %u)",
+				    sc->tasks.count, sc->timeline.order_list[i]);
 		}
 	}
 	rc = check_segments(c);
@@ -385,9 +399,9 @@ static int check_recurrence(struct ctx *c)
 
 	if (sc->recurrence.kind != FCL_RECURRENCE_NONE && sc->tasks.kind == FCL_TASKS_PERMUTED)
 		return fcl__scn_fail(c, c->key[S_RECURRENCE], NULL, "recurrence.kind",
-			    "expected a generator that splits classes, not permuted (got "
-			    "generator: %s)",
-			    fcl__scn_text(c->val[S_GENERATOR]));
+				     "expected a generator that splits classes, not permuted (got "
+				     "generator: %s)",
+				     fcl__scn_text(c->val[S_GENERATOR]));
 	return 0;
 }
 
@@ -400,9 +414,10 @@ static int check_strategy(struct ctx *c)
 	/* The loop iterates the samples the timeline hands out: an online loop
 	 * over offline data would replay the whole task every round. */
 	if (sc->train.online && !sc->timeline.online)
-		return fcl__scn_fail(c, c->val[S_TRAIN_MODE], c->key[S_TRAIN_MODE], "train.mode",
-				     "expected timeline.stream: online with train.mode: online (got "
-				     "an offline timeline)");
+		return fcl__scn_fail(
+		    c, c->val[S_TRAIN_MODE], c->key[S_TRAIN_MODE], "train.mode",
+		    "expected timeline.stream: online with train.mode: online (got "
+		    "an offline timeline)");
 	return fcl__scn_strategy_groups(c);
 }
 

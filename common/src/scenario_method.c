@@ -187,7 +187,7 @@ int fcl__scn_get_rule_section(struct ctx *c, const struct field *f, struct fy_no
 
 #define SOFF(m) offsetof(struct fcl_scenario, strategy.m)
 #define STRATEGY_COMMON                                                                            \
-	{.key = "name", .fn = get_selected, .required = true},                                                \
+	{.key = "name", .fn = get_selected, .required = true},                                     \
 	    {.key = "memory",                                                                      \
 	     .fn = fcl__scn_get_u32,                                                               \
 	     .off = SOFF(memory),                                                                  \
@@ -207,9 +207,9 @@ static int get_group_list(struct ctx *c, const struct field *f, struct fy_node *
 
 	(void)f;
 	if (n < 1 || n > FCL_SCENARIO_MAX_STRATEGY_GROUPS)
-		return fcl__scn_fail(c, key, NULL, path,
-				     "expected a list of 1..%d groups (got %s)",
-				     FCL_SCENARIO_MAX_STRATEGY_GROUPS, fcl__scn_got(val, g, sizeof(g)));
+		return fcl__scn_fail(c, key, NULL, path, "expected a list of 1..%d groups (got %s)",
+				     FCL_SCENARIO_MAX_STRATEGY_GROUPS,
+				     fcl__scn_got(val, g, sizeof(g)));
 	return 0;
 }
 

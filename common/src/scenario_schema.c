@@ -19,12 +19,11 @@ _Static_assert(sizeof(enum fcl_task_kind) == sizeof(int), "enums are stored as i
 _Static_assert(sizeof(enum fcl_order_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_recurrence_kind) == sizeof(int), "enums are stored as int");
 
-
 #define OFF(m) offsetof(struct fcl_scenario, m)
 #define U32(k, m, l, h, req, s)                                                                    \
 	{                                                                                          \
-		.key = (k), .fn = fcl__scn_get_u32, .off = OFF(m), .lo = (l), .hi = (h), .required = (req), \
-		.slot = (s)                                                                        \
+		.key = (k), .fn = fcl__scn_get_u32, .off = OFF(m), .lo = (l), .hi = (h),           \
+		.required = (req), .slot = (s)                                                     \
 	}
 #define NUM(fn_, k, m, l, lopen, h, hopen)                                                         \
 	{                                                                                          \
@@ -33,12 +32,13 @@ _Static_assert(sizeof(enum fcl_recurrence_kind) == sizeof(int), "enums are store
 	}
 #define CHOICE(k, m, tab, req, s)                                                                  \
 	{                                                                                          \
-		.key = (k), .fn = fcl__scn_get_choice, .off = OFF(m), .choices = (tab), .required = (req),  \
-		.slot = (s)                                                                        \
+		.key = (k), .fn = fcl__scn_get_choice, .off = OFF(m), .choices = (tab),            \
+		.required = (req), .slot = (s)                                                     \
 	}
 #define SECTION(k, tab, req, s)                                                                    \
 	{                                                                                          \
-		.key = (k), .fn = fcl__scn_get_section, .sub = (tab), .required = (req), .slot = (s)        \
+		.key = (k), .fn = fcl__scn_get_section, .sub = (tab), .required = (req),           \
+		.slot = (s)                                                                        \
 	}
 
 static const struct fcl_key_choice datasets[] = {
@@ -124,14 +124,20 @@ static const struct field tasks_fields[] = {
     {0},
 };
 static const struct field segment_fields[] = {
-    {.key = "clients", .fn = fcl__scn_get_client_range, .off = OFF(timeline.cur.lo), .required = true},
+    {.key = "clients",
+     .fn = fcl__scn_get_client_range,
+     .off = OFF(timeline.cur.lo),
+     .required = true},
     U32("task", timeline.cur.task, 0, 99999, true, S_NONE),
     U32("start", timeline.cur.start, 0, 100000000, true, S_NONE),
     U32("end", timeline.cur.end, 1, 100000000, true, S_NONE),
     {0},
 };
 static const struct field group_fields[] = {
-    {.key = "clients", .fn = fcl__scn_get_client_range, .off = OFF(timeline.gcur.lo), .required = true},
+    {.key = "clients",
+     .fn = fcl__scn_get_client_range,
+     .off = OFF(timeline.gcur.lo),
+     .required = true},
     {.key = "order", .fn = fcl__scn_get_group_order},
     U32("offset", timeline.gcur.offset, 0, 1000000, false, S_NONE),
     U32("join", timeline.gcur.join, 0, 100000000, false, S_NONE),

@@ -23,84 +23,71 @@ static int get_integer(struct ctx *c, const struct field *f, struct fy_node *key
 		return rc;
 	if (!fcl__parse_u64(s, out) || *out < f->lo || *out > f->hi)
 		return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	return 0;
+}
+
+/* Stores v in the field's destination as width bytes (uint32_t or uint64_t). */
+static int store_integer(struct ctx *c, const struct field *f, struct fy_node *key,
+			 struct fy_node *val, const char *path, size_t width)
+{
+	uint64_t v;
+	int rc = get_integer(c, f, key, val, path, &v);
+	uint32_t v32 = (uint32_t)v;
+
+	if (!rc)
+		memcpy(fcl__scn_dest(c, f), width == sizeof v32 ? (void *)&v32 : (void *)&v, width);
+	return rc;
 }
 
 int fcl__scn_get_u32(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		   const char *path)
+		     const char *path)
 {
-	uint64_t v;
-	uint32_t v32;
-	int rc = get_integer(c, f, key, val, path, &v);
-
-	if (rc)
-		return rc;
-	v32 = (uint32_t)v;
-	memcpy(fcl__scn_dest(c, f), &v32, sizeof(v32));
-	return 0;
+	return store_integer(c, f, key, val, path, sizeof(uint32_t));
 }
 
 int fcl__scn_get_u64(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		   const char *path)
+		     const char *path)
 {
-	uint64_t v;
-	int rc = get_integer(c, f, key, val, path, &v);
-
-	if (rc)
-		return rc;
-	memcpy(fcl__scn_dest(c, f), &v, sizeof(v));
-	return 0;
+	return store_integer(c, f, key, val, path, sizeof(uint64_t));
 }
 
-static int get_number(struct ctx *c, const struct field *f, struct fy_node *key,
-		      struct fy_node *val, const char *path, double *out)
+/* A number in the field's range, stored as width bytes (float or double). */
+static int store_number(struct ctx *c, const struct field *f, struct fy_node *key,
+			struct fy_node *val, const char *path, size_t width)
 {
 	char what[64], g[GOT_MAX];
 	const char *s = NULL;
-	char *end;
+	double v;
 	int rc;
 
 	fcl__number_what(what, sizeof(what), f->flo, f->flo_open, f->fhi, f->fhi_open);
 	rc = fcl__scn_want_scalar(c, key, val, path, what, true, &s);
 	if (rc)
 		return rc;
-	errno = 0;
-	*out = strtod(s, &end);
-	if (end == s || *end || !isfinite(*out) || !fcl__in_range(*out, f->flo, f->flo_open, f->fhi, f->fhi_open))
+	if (!fcl__parse_number(s, &v) ||
+	    !fcl__in_range(v, f->flo, f->flo_open, f->fhi, f->fhi_open))
 		return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
+	float v32 = (float)v;
+	memcpy(fcl__scn_dest(c, f), width == sizeof v32 ? (void *)&v32 : (void *)&v, width);
 	return 0;
 }
 
 int fcl__scn_get_f32(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		   const char *path)
+		     const char *path)
 {
-	double v;
-	float v32;
-	int rc = get_number(c, f, key, val, path, &v);
-
-	if (rc)
-		return rc;
-	v32 = (float)v;
-	memcpy(fcl__scn_dest(c, f), &v32, sizeof(v32));
-	return 0;
+	return store_number(c, f, key, val, path, sizeof(float));
 }
 
 int fcl__scn_get_f64(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		   const char *path)
+		     const char *path)
 {
-	double v;
-	int rc = get_number(c, f, key, val, path, &v);
-
-	if (rc)
-		return rc;
-	memcpy(fcl__scn_dest(c, f), &v, sizeof(v));
-	return 0;
+	return store_number(c, f, key, val, path, sizeof(double));
 }
 
-int fcl__scn_get_bool(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		    const char *path)
+int fcl__scn_get_bool(struct ctx *c, const struct field *f, struct fy_node *key,
+		      struct fy_node *val, const char *path)
 {
 	char g[GOT_MAX];
 	const char *s = NULL;
@@ -114,13 +101,13 @@ int fcl__scn_get_bool(struct ctx *c, const struct field *f, struct fy_node *key,
 		v = 0;
 	else
 		return fcl__scn_fail(c, val, key, path, "expected true or false (got %s)",
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	memcpy(fcl__scn_dest(c, f), &v, sizeof(v));
 	return 0;
 }
 
 int fcl__scn_get_choice(struct ctx *c, const struct field *f, struct fy_node *key,
-		      struct fy_node *val, const char *path)
+			struct fy_node *val, const char *path)
 {
 	char what[160], g[GOT_MAX];
 	const struct fcl_key_choice *ch;
@@ -137,11 +124,12 @@ int fcl__scn_get_choice(struct ctx *c, const struct field *f, struct fy_node *ke
 			return 0;
 		}
 	}
-	return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what, fcl__scn_got(val, g, sizeof(g)));
+	return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
+			     fcl__scn_got(val, g, sizeof(g)));
 }
 
-int fcl__scn_get_name(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		    const char *path)
+int fcl__scn_get_name(struct ctx *c, const struct field *f, struct fy_node *key,
+		      struct fy_node *val, const char *path)
 {
 	static const char what[] = "a name of 1..63 characters from A-Z a-z 0-9 . _ -";
 	char g[GOT_MAX];
@@ -155,13 +143,13 @@ int fcl__scn_get_name(struct ctx *c, const struct field *f, struct fy_node *key,
 	n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
 	if (!n || s[n] || n >= sizeof(c->sc->name))
 		return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	memcpy(c->sc->name, s, n + 1);
 	return 0;
 }
 
-int fcl__scn_get_path(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		    const char *path)
+int fcl__scn_get_path(struct ctx *c, const struct field *f, struct fy_node *key,
+		      struct fy_node *val, const char *path)
 {
 	static const char what[] = "a folder path shorter than 512 bytes";
 	char *out = c->sc->data.path, g[GOT_MAX];
@@ -177,13 +165,13 @@ int fcl__scn_get_path(struct ctx *c, const struct field *f, struct fy_node *key,
 		n = snprintf(out, FCL_SCENARIO_PATH_MAX, "%s", s);
 	if (!s[0] || n < 0 || n >= FCL_SCENARIO_PATH_MAX)
 		return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	return 0;
 }
 
 /* An integer item of a list, with its own key path "path[i]". */
 int fcl__scn_get_item(struct ctx *c, struct fy_node *key, struct fy_node *item, const char *path,
-		    uint32_t i, uint64_t lo, uint64_t hi, uint32_t *out)
+		      uint32_t i, uint64_t lo, uint64_t hi, uint32_t *out)
 {
 	const struct field f = {.lo = lo, .hi = hi};
 	char ipath[KEYPATH_MAX];
@@ -197,7 +185,7 @@ int fcl__scn_get_item(struct ctx *c, struct fy_node *key, struct fy_node *item, 
 }
 
 int fcl__scn_get_hidden(struct ctx *c, const struct field *f, struct fy_node *key,
-		      struct fy_node *val, const char *path)
+			struct fy_node *val, const char *path)
 {
 	char g[GOT_MAX];
 	struct fy_node *item;
@@ -207,11 +195,13 @@ int fcl__scn_get_hidden(struct ctx *c, const struct field *f, struct fy_node *ke
 
 	(void)f;
 	if (!fy_node_is_sequence(val))
-		return fcl__scn_fail(c, key, NULL, path, "expected a list of 0..%d layer sizes (got %s)",
-			    FCL_SCENARIO_MAX_HIDDEN, fcl__scn_got(val, g, sizeof(g)));
+		return fcl__scn_fail(c, key, NULL, path,
+				     "expected a list of 0..%d layer sizes (got %s)",
+				     FCL_SCENARIO_MAX_HIDDEN, fcl__scn_got(val, g, sizeof(g)));
 	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_HIDDEN)
-		return fcl__scn_fail(c, key, NULL, path, "expected a list of 0..%d layer sizes (got %d)",
-			    FCL_SCENARIO_MAX_HIDDEN, fy_node_sequence_item_count(val));
+		return fcl__scn_fail(c, key, NULL, path,
+				     "expected a list of 0..%d layer sizes (got %d)",
+				     FCL_SCENARIO_MAX_HIDDEN, fy_node_sequence_item_count(val));
 	while ((item = fy_node_sequence_iterate(val, &it))) {
 		rc = fcl__scn_get_item(c, key, item, path, n, 1, 65536, &c->sc->model.hidden[n]);
 		if (rc)
@@ -224,7 +214,7 @@ int fcl__scn_get_hidden(struct ctx *c, const struct field *f, struct fy_node *ke
 
 /* "seeded" or a list of class ids; ids are checked against the classes after the walk. */
 int fcl__scn_get_class_order(struct ctx *c, const struct field *f, struct fy_node *key,
-			   struct fy_node *val, const char *path)
+			     struct fy_node *val, const char *path)
 {
 	static const char what[] = "seeded or a list of class ids";
 	char g[GOT_MAX];
@@ -242,17 +232,17 @@ int fcl__scn_get_class_order(struct ctx *c, const struct field *f, struct fy_nod
 			return 0;
 		}
 		return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	}
 	if (!fy_node_is_sequence(val))
-		return fcl__scn_fail(c, fcl__scn_is_null(val) ? val : key, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+		return fcl__scn_fail(c, fcl__scn_is_null(val) ? val : key, key, path,
+				     "expected %s (got %s)", what, fcl__scn_got(val, g, sizeof(g)));
 	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_CLASSES)
 		return fcl__scn_fail(c, key, NULL, path, "expected at most %d class ids (got %d)",
-			    FCL_SCENARIO_MAX_CLASSES, fy_node_sequence_item_count(val));
+				     FCL_SCENARIO_MAX_CLASSES, fy_node_sequence_item_count(val));
 	while ((item = fy_node_sequence_iterate(val, &it))) {
 		rc = fcl__scn_get_item(c, key, item, path, n, 0, FCL_SCENARIO_MAX_CLASSES - 1,
-			      &c->sc->tasks.class_order[n]);
+				       &c->sc->tasks.class_order[n]);
 		if (rc)
 			return rc;
 		n++;
@@ -273,11 +263,11 @@ static int get_u32_list(struct ctx *c, struct fy_node *key, struct fy_node *val,
 	int rc;
 
 	if (!fy_node_is_sequence(val))
-		return fcl__scn_fail(c, fcl__scn_is_null(val) ? val : key, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+		return fcl__scn_fail(c, fcl__scn_is_null(val) ? val : key, key, path,
+				     "expected %s (got %s)", what, fcl__scn_got(val, g, sizeof(g)));
 	if (fy_node_sequence_item_count(val) > (int)max || fy_node_sequence_item_count(val) < 1)
 		return fcl__scn_fail(c, key, NULL, path, "expected 1..%u entries (got %d)", max,
-			    fy_node_sequence_item_count(val));
+				     fy_node_sequence_item_count(val));
 	while ((item = fy_node_sequence_iterate(val, &it))) {
 		rc = fcl__scn_get_item(c, key, item, path, i, lo, hi, &out[i]);
 		if (rc)
@@ -290,7 +280,7 @@ static int get_u32_list(struct ctx *c, struct fy_node *key, struct fy_node *val,
 
 /* scole: the class pool, checked against the classes after the walk. */
 int fcl__scn_get_class_pool(struct ctx *c, const struct field *f, struct fy_node *key,
-			  struct fy_node *val, const char *path)
+			    struct fy_node *val, const char *path)
 {
 	(void)f;
 	return get_u32_list(c, key, val, path, "a list of class ids", FCL_SCENARIO_MAX_CLASSES, 0,
@@ -317,14 +307,14 @@ static int parse_order(struct ctx *c, struct fy_node *key, struct fy_node *val, 
 			return 0;
 		}
 		return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	}
 	*kind = FCL_ORDER_EXPLICIT;
 	return get_u32_list(c, key, val, path, what, max, 0, 99999, list, n);
 }
 
-int fcl__scn_get_order(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		     const char *path)
+int fcl__scn_get_order(struct ctx *c, const struct field *f, struct fy_node *key,
+		       struct fy_node *val, const char *path)
 {
 	struct fcl_scenario *sc = c->sc;
 
@@ -334,7 +324,7 @@ int fcl__scn_get_order(struct ctx *c, const struct field *f, struct fy_node *key
 }
 
 int fcl__scn_get_group_order(struct ctx *c, const struct field *f, struct fy_node *key,
-			   struct fy_node *val, const char *path)
+			     struct fy_node *val, const char *path)
 {
 	struct fcl_client_group *g = &c->sc->timeline.gcur;
 
@@ -345,7 +335,7 @@ int fcl__scn_get_group_order(struct ctx *c, const struct field *f, struct fy_nod
 
 /* A client id (7) or an inclusive range of ids ("0-31"). */
 int fcl__scn_get_client_range(struct ctx *c, const struct field *f, struct fy_node *key,
-			    struct fy_node *val, const char *path)
+			      struct fy_node *val, const char *path)
 {
 	static const char what[] = "a client id or a range such as 0-31";
 	char g[GOT_MAX], buf[48];
@@ -359,105 +349,126 @@ int fcl__scn_get_client_range(struct ctx *c, const struct field *f, struct fy_no
 	if (!dash) {
 		if (!fcl__parse_u64(s, &lo) || lo > 99999)
 			return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-				    fcl__scn_got(val, g, sizeof(g)));
+					     fcl__scn_got(val, g, sizeof(g)));
 		hi = lo;
 	} else {
 		size_t n = (size_t)(dash - s);
 
 		if (n == 0 || n >= sizeof(buf))
 			return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-				    fcl__scn_got(val, g, sizeof(g)));
+					     fcl__scn_got(val, g, sizeof(g)));
 		memcpy(buf, s, n);
 		buf[n] = '\0';
-		if (!fcl__parse_u64(buf, &lo) || !fcl__parse_u64(dash + 1, &hi) || lo > 99999 || hi > 99999)
+		if (!fcl__parse_u64(buf, &lo) || !fcl__parse_u64(dash + 1, &hi) || lo > 99999 ||
+		    hi > 99999)
 			return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
-				    fcl__scn_got(val, g, sizeof(g)));
+					     fcl__scn_got(val, g, sizeof(g)));
 		if (hi < lo)
 			return fcl__scn_fail(c, val, key, path,
-				    "expected a non-empty client range, low-high (got %s)",
-				    fcl__scn_got(val, g, sizeof(g)));
+					     "expected a non-empty client range, low-high (got %s)",
+					     fcl__scn_got(val, g, sizeof(g)));
 	}
 	uint32_t range[2] = {(uint32_t)lo, (uint32_t)hi}; /* lo, hi: consecutive fields */
 	memcpy(fcl__scn_dest(c, f), range, sizeof(range));
 	return 0;
 }
 
-/* A list of {clients, task, start, end}; checked against the rest after the walk. */
-int fcl__scn_get_segments(struct ctx *c, const struct field *f, struct fy_node *key,
-			struct fy_node *val, const char *path)
+/* A list of mappings, each walked against f->sub into a "current item" that
+ * keep() then files; begin() resets the current item before each. */
+struct map_list {
+	const char *what;      /* the list, for messages: "{clients, task, start, end}" */
+	const char *item_what; /* one item, for messages */
+	const char *plural;    /* "segments" */
+	uint32_t max;
+	void (*begin)(struct ctx *c);
+	void (*keep)(struct ctx *c, uint32_t i, struct fy_node *item);
+};
+
+static int walk_list(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
+		     const char *path, const struct map_list *l, uint32_t *n)
 {
 	char g[GOT_MAX], ipath[KEYPATH_MAX];
 	struct fy_node *item;
 	void *it = NULL;
-	uint32_t n = 0;
 	int rc;
 
+	*n = 0;
 	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) < 1)
 		return fcl__scn_fail(c, fcl__scn_is_null(val) ? val : key, key, path,
-			    "expected a list of {clients, task, start, end} (got %s)",
-			    fy_node_is_sequence(val) ? "an empty list" : fcl__scn_got(val, g, sizeof(g)));
-	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_SEGMENTS)
-		return fcl__scn_fail(c, key, NULL, path, "expected at most %d segments (got %d)",
-			    FCL_SCENARIO_MAX_SEGMENTS, fy_node_sequence_item_count(val));
+				     "expected a list of %s (got %s)", l->what,
+				     fy_node_is_sequence(val) ? "an empty list"
+							      : fcl__scn_got(val, g, sizeof(g)));
+	if (fy_node_sequence_item_count(val) > (int)l->max)
+		return fcl__scn_fail(c, key, NULL, path, "expected at most %u %s (got %d)", l->max,
+				     l->plural, fy_node_sequence_item_count(val));
 	while ((item = fy_node_sequence_iterate(val, &it))) {
-		snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+		snprintf(ipath, sizeof(ipath), "%s[%u]", path, *n);
 		if (!fy_node_is_mapping(item))
-			return fcl__scn_fail(c, item, key, ipath,
-				    "expected a mapping {clients, task, start, end} (got %s)",
-				    fcl__scn_got(item, g, sizeof(g)));
-		memset(&c->sc->timeline.cur, 0, sizeof(c->sc->timeline.cur));
-		rc = fcl__scn_walk_map(c, f->sub, item, ipath, item);
-		if (rc)
+			return fcl__scn_fail(c, item, key, ipath, "expected a mapping %s (got %s)",
+					     l->item_what, fcl__scn_got(item, g, sizeof(g)));
+		l->begin(c);
+		if ((rc = fcl__scn_walk_map(c, f->sub, item, ipath, item)) != 0)
 			return rc;
-		c->sc->timeline.segments[n] = c->sc->timeline.cur;
-		c->seg_node[n++] = item;
+		l->keep(c, (*n)++, item);
 	}
-	c->sc->timeline.n_segments = n;
 	return 0;
+}
+
+static void segment_begin(struct ctx *c)
+{
+	memset(&c->sc->timeline.cur, 0, sizeof(c->sc->timeline.cur));
+}
+
+static void segment_keep(struct ctx *c, uint32_t i, struct fy_node *item)
+{
+	c->sc->timeline.segments[i] = c->sc->timeline.cur;
+	c->seg_node[i] = item;
+}
+
+/* A list of {clients, task, start, end}; checked against the rest after the walk. */
+int fcl__scn_get_segments(struct ctx *c, const struct field *f, struct fy_node *key,
+			  struct fy_node *val, const char *path)
+{
+	static const struct map_list l = {"{clients, task, start, end}",
+					  "{clients, task, start, end}",
+					  "segments",
+					  FCL_SCENARIO_MAX_SEGMENTS,
+					  segment_begin,
+					  segment_keep};
+	return walk_list(c, f, key, val, path, &l, &c->sc->timeline.n_segments);
+}
+
+static void group_begin(struct ctx *c)
+{
+	struct fcl_client_group *cur = &c->sc->timeline.gcur;
+	memset(cur, 0, sizeof(*cur));
+	cur->order = FCL_ORDER_INHERIT;
+	cur->offset = cur->join = cur->leave = UINT32_MAX;
+	cur->participation = -1.0;
+}
+
+static void group_keep(struct ctx *c, uint32_t i, struct fy_node *item)
+{
+	c->sc->timeline.groups[i] = c->sc->timeline.gcur;
+	c->grp_node[i] = item;
 }
 
 /* A list of {clients, order, offset, join, leave, participation}. */
 int fcl__scn_get_groups(struct ctx *c, const struct field *f, struct fy_node *key,
-		      struct fy_node *val, const char *path)
+			struct fy_node *val, const char *path)
 {
-	char g[GOT_MAX], ipath[KEYPATH_MAX];
-	struct fcl_client_group *cur = &c->sc->timeline.gcur;
-	struct fy_node *item;
-	void *it = NULL;
-	uint32_t n = 0;
-	int rc;
-
-	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) < 1)
-		return fcl__scn_fail(c, fcl__scn_is_null(val) ? val : key, key, path,
-			    "expected a list of {clients, order, offset, join, leave, "
-			    "participation} (got %s)",
-			    fy_node_is_sequence(val) ? "an empty list" : fcl__scn_got(val, g, sizeof(g)));
-	if (fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_GROUPS)
-		return fcl__scn_fail(c, key, NULL, path, "expected at most %d groups (got %d)",
-			    FCL_SCENARIO_MAX_GROUPS, fy_node_sequence_item_count(val));
-	while ((item = fy_node_sequence_iterate(val, &it))) {
-		snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
-		if (!fy_node_is_mapping(item))
-			return fcl__scn_fail(c, item, key, ipath,
-				    "expected a mapping {clients, ...} (got %s)",
-				    fcl__scn_got(item, g, sizeof(g)));
-		memset(cur, 0, sizeof(*cur));
-		cur->order = FCL_ORDER_INHERIT;
-		cur->offset = cur->join = cur->leave = UINT32_MAX;
-		cur->participation = -1.0;
-		rc = fcl__scn_walk_map(c, f->sub, item, ipath, item);
-		if (rc)
-			return rc;
-		c->sc->timeline.groups[n] = *cur;
-		c->grp_node[n++] = item;
-	}
-	c->sc->timeline.n_groups = n;
-	return 0;
+	static const struct map_list l = {"{clients, order, offset, join, leave, participation}",
+					  "{clients, ...}",
+					  "groups",
+					  FCL_SCENARIO_MAX_GROUPS,
+					  group_begin,
+					  group_keep};
+	return walk_list(c, f, key, val, path, &l, &c->sc->timeline.n_groups);
 }
 
 /* clients: [first, last], inclusive; checked against clients.count later. */
 int fcl__scn_get_group_clients(struct ctx *c, const struct field *f, struct fy_node *key,
-			     struct fy_node *val, const char *path)
+			       struct fy_node *val, const char *path)
 {
 	char g[GOT_MAX];
 	int rc;
@@ -465,12 +476,12 @@ int fcl__scn_get_group_clients(struct ctx *c, const struct field *f, struct fy_n
 	(void)f;
 	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) != 2)
 		return fcl__scn_fail(c, key, NULL, path,
-			    "expected [first, last], a range of client ids (got %s)",
-			    fcl__scn_got(val, g, sizeof(g)));
+				     "expected [first, last], a range of client ids (got %s)",
+				     fcl__scn_got(val, g, sizeof(g)));
 	rc = fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 0), path, 0, 0, 99999,
-		      &c->group_first);
+			       &c->group_first);
 	rc = rc ? rc
-		: fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 1), path, 1, c->group_first,
-			   99999, &c->group_last);
+		: fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 1), path, 1,
+				    c->group_first, 99999, &c->group_last);
 	return rc;
 }

@@ -71,7 +71,7 @@ int fcl__scn_fail_pos(struct ctx *c, int line, int col, const char *path, const 
 }
 
 int fcl__scn_fail(struct ctx *c, struct fy_node *at, struct fy_node *alt, const char *path,
-		const char *fmt, ...)
+		  const char *fmt, ...)
 {
 	int line = c->root_line, col = c->root_col, rc;
 	va_list ap;
@@ -143,7 +143,7 @@ void fcl__scn_join_path(char *out, size_t size, const char *parent, const char *
 
 /* The NUL-terminated text of a scalar value; reports anything else. */
 int fcl__scn_want_scalar(struct ctx *c, struct fy_node *key, struct fy_node *val, const char *path,
-		       const char *what, bool plain, const char **out)
+			 const char *what, bool plain, const char **out)
 {
 	char g[GOT_MAX];
 	size_t len;
@@ -151,17 +151,18 @@ int fcl__scn_want_scalar(struct ctx *c, struct fy_node *key, struct fy_node *val
 	*out = NULL;
 	if (val && !fy_node_is_scalar(val))
 		return fcl__scn_fail(c, key, NULL, path, "expected %s (got %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	if (fcl__scn_is_null(val))
 		return fcl__scn_fail(c, val, key, path, "expected %s (got nothing)", what);
 	if (plain && fy_node_get_style(val) != FYNS_PLAIN)
-		return fcl__scn_fail(c, val, key, path, "expected %s (got the quoted string %s)", what,
-			    fcl__scn_got(val, g, sizeof(g)));
+		return fcl__scn_fail(c, val, key, path, "expected %s (got the quoted string %s)",
+				     what, fcl__scn_got(val, g, sizeof(g)));
 	if (!fy_node_get_scalar(val, &len) || !(*out = fy_node_get_scalar0(val)))
-		return fcl__scn_fail(c, val, key, path, "expected %s (got an unreadable scalar)", what);
+		return fcl__scn_fail(c, val, key, path, "expected %s (got an unreadable scalar)",
+				     what);
 	if (strlen(*out) != len)
-		return fcl__scn_fail(c, val, key, path, "expected %s (got a string holding a NUL byte)",
-			    what);
+		return fcl__scn_fail(c, val, key, path,
+				     "expected %s (got a string holding a NUL byte)", what);
 	return 0;
 }
 
@@ -205,10 +206,12 @@ static int walk_pair(struct ctx *c, const struct field *tab, struct fy_node_pair
 	const struct field *f;
 	int i;
 
-	if (!fy_node_is_scalar(key) || fcl__scn_is_null(key) || !(name = fy_node_get_scalar0(key))) {
+	if (!fy_node_is_scalar(key) || fcl__scn_is_null(key) ||
+	    !(name = fy_node_get_scalar0(key))) {
 		key_list(tab, keys, sizeof(keys));
 		return fcl__scn_fail(c, key, val, *path ? path : "(top level)",
-			    "expected a key, one of: %s (got %s)", keys, fcl__scn_got(key, g, sizeof(g)));
+				     "expected a key, one of: %s (got %s)", keys,
+				     fcl__scn_got(key, g, sizeof(g)));
 	}
 	fcl__scn_join_path(kpath, sizeof(kpath), path, name);
 	i = find_key(tab, name);
@@ -217,11 +220,12 @@ static int walk_pair(struct ctx *c, const struct field *tab, struct fy_node_pair
 		return fcl__scn_walk_foreign(c, k, key, val, kpath);
 	if (i < 0) {
 		key_list(tab, keys, sizeof(keys));
-		return fcl__scn_fail(c, key, NULL, kpath, "unknown key, expected one of: %s (got %s)", keys,
-			    name);
+		return fcl__scn_fail(c, key, NULL, kpath,
+				     "unknown key, expected one of: %s (got %s)", keys, name);
 	}
 	if (*seen & (1ull << i))
-		return fcl__scn_fail(c, key, NULL, kpath, "expected each key once (got a duplicate)");
+		return fcl__scn_fail(c, key, NULL, kpath,
+				     "expected each key once (got a duplicate)");
 	*seen |= 1ull << i;
 	f = &tab[i];
 	if (f->slot) {
@@ -254,20 +258,21 @@ int fcl__scn_walk_map_ex(struct ctx *c, const struct field *tab, struct fy_node 
 	for (i = 0; tab[i].key; i++) {
 		if (tab[i].required && !(seen & (1ull << i))) {
 			fcl__scn_join_path(kpath, sizeof(kpath), path, tab[i].key);
-			return fcl__scn_fail(c, owner, NULL, kpath, "required key is missing (got none)");
+			return fcl__scn_fail(c, owner, NULL, kpath,
+					     "required key is missing (got none)");
 		}
 	}
 	return 0;
 }
 
 int fcl__scn_get_section(struct ctx *c, const struct field *f, struct fy_node *key,
-		       struct fy_node *val, const char *path)
+			 struct fy_node *val, const char *path)
 {
 	char g[GOT_MAX];
 
 	if (!fy_node_is_mapping(val))
 		return fcl__scn_fail(c, key, NULL, path, "expected a mapping (got %s)",
-			    fcl__scn_got(val, g, sizeof(g)));
+				     fcl__scn_got(val, g, sizeof(g)));
 	return fcl__scn_walk_map(c, f->sub, val, path, key);
 }
 
@@ -331,10 +336,11 @@ static int syntax_error(struct ctx *c, struct fy_diag *diag)
 
 	/* fy_diag_error positions are already 1-based */
 	if (e)
-		return fcl__scn_fail_pos(c, e->line, e->column, "yaml", "expected valid YAML (got %s)",
-				e->msg ? e->msg : "an error");
+		return fcl__scn_fail_pos(c, e->line, e->column, "yaml",
+					 "expected valid YAML (got %s)",
+					 e->msg ? e->msg : "an error");
 	return fcl__scn_fail_pos(c, c->root_line, c->root_col, "yaml",
-			"expected valid YAML (got a document the parser rejected)");
+				 "expected valid YAML (got a document the parser rejected)");
 }
 
 static int walk_document(struct ctx *c, struct fy_document *fyd)
@@ -345,8 +351,9 @@ static int walk_document(struct ctx *c, struct fy_document *fyd)
 
 	if (!fy_node_is_mapping(root))
 		return fcl__scn_fail_pos(c, c->root_line, c->root_col, "(top level)",
-				"expected a mapping of sections (got %s)",
-				root ? fcl__scn_got(root, g, sizeof(g)) : "an empty document");
+					 "expected a mapping of sections (got %s)",
+					 root ? fcl__scn_got(root, g, sizeof(g))
+					      : "an empty document");
 	rc = fcl__scn_walk_map(c, fcl__scn_top_fields, root, "", NULL);
 	return rc ? rc : fcl__scn_check(c);
 }
@@ -367,7 +374,7 @@ static int no_more_documents(struct ctx *c, struct fy_parser *fyp, struct fy_dia
 	}
 	fy_parse_document_destroy(fyp, extra);
 	return fcl__scn_fail_pos(c, line, col, "(top level)",
-			"expected a single YAML document (got a second one)");
+				 "expected a single YAML document (got a second one)");
 }
 
 static int parse_stream(struct ctx *c, struct fy_parser *fyp, struct fy_diag *diag,
@@ -377,12 +384,14 @@ static int parse_stream(struct ctx *c, struct fy_parser *fyp, struct fy_diag *di
 	int rc;
 
 	if (fy_parser_set_string(fyp, text, len))
-		return fcl__scn_fail_pos(c, 1, 1, "yaml", "expected readable text (got a parser failure)");
+		return fcl__scn_fail_pos(c, 1, 1, "yaml",
+					 "expected readable text (got a parser failure)");
 	fyd = fy_parse_load_document(fyp);
 	if (!fyd) {
 		if (c->root_off >= len && !first_error(diag))
-			return fcl__scn_fail_pos(c, 1, 1, "(top level)",
-					"expected a mapping of sections (got an empty document)");
+			return fcl__scn_fail_pos(
+			    c, 1, 1, "(top level)",
+			    "expected a mapping of sections (got an empty document)");
 		return syntax_error(c, diag);
 	}
 	rc = no_more_documents(c, fyp, diag);
@@ -392,7 +401,7 @@ static int parse_stream(struct ctx *c, struct fy_parser *fyp, struct fy_diag *di
 }
 
 int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len, const char *filename,
-		      const char *base_dir, char *err, size_t errlen)
+			const char *base_dir, char *err, size_t errlen)
 {
 	struct ctx c = {.sc = sc,
 			.file = filename ? filename : "<scenario>",

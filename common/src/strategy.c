@@ -194,9 +194,9 @@ static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds
 struct round_loop {
 	const struct fcl_train_round *r;
 	struct fcl_rng rep, res, shuf; /* replay draws, reservoir offers, offline shuffles */
-	const uint32_t *perm;           /* the round's task's pixel permutation */
-	const uint8_t *exposed;         /* the classes the loss may use */
-	int draws;                      /* replay draws per step */
+	const uint32_t *perm;          /* the round's task's pixel permutation */
+	const uint8_t *exposed;        /* the classes the loss may use */
+	int draws;                     /* replay draws per step */
 	uint32_t passes, iters;
 	double sum;    /* loss times samples, over the stream (online) or the last epoch */
 	size_t weight; /* samples in sum */
@@ -294,7 +294,9 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 				.exposed = L->mask_unexposed && !r->task_mask ? s->exposed : s->all,
 				.draws = s->buf.cap ? s->ops->replay_draws : 0,
 				.passes = L->online ? 1 : r->epochs,
-				.iters = s->ops->no_stream_steps ? 0 : L->online ? L->online_iter : 1};
+				.iters = s->ops->no_stream_steps ? 0
+					 : L->online             ? L->online_iter
+								 : 1};
 	int rc;
 
 	*loss = 0.0f;
@@ -412,7 +414,7 @@ void fcl_cl_xent_grad(float *dz, const float *probs, const int32_t *y, size_t B,
 }
 
 double fcl_strategy_ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
-		    size_t n, const uint8_t *mask, float weight)
+			    size_t n, const uint8_t *mask, float weight)
 {
 	size_t C = s->C;
 	if (n == 0)

@@ -46,7 +46,8 @@ double fcl_derpp_mse(float *dz, const float *z, const float *target, size_t n, s
 	return alpha * sum / (double)(n * C);
 }
 
-static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m,
+			 const struct fcl_strategy_batch *b)
 {
 	const struct derpp_params *p = FCL_STRATEGY_PARAMS(s, struct derpp_params);
 	size_t rows = b->n_new + b->n_rep + b->n_rep2, C = s->C;
@@ -59,8 +60,7 @@ static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct
 	double l = fcl_strategy_ce_rows(s, m, b->y, 0, b->n_new, b->exposed, 1.0f);
 	for (size_t i = 0; i < b->n_rep; i++)
 		memcpy(target + i * C, s->buf.logits + (size_t)b->rep[i] * C, C * sizeof(float));
-	l += fcl_derpp_mse(s->dz + b->n_new * C, z + b->n_new * C, target, b->n_rep, C,
-			   p->alpha);
+	l += fcl_derpp_mse(s->dz + b->n_new * C, z + b->n_new * C, target, b->n_rep, C, p->alpha);
 	l += fcl_strategy_ce_rows(s, m, b->y, b->n_new + b->n_rep, b->n_rep2, b->exposed, p->beta);
 	fcl_mlp_backward_logits(m, s->dz, NULL, rows, NULL, NULL);
 	return l;

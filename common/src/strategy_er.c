@@ -5,8 +5,7 @@
 
 #include <string.h>
 
-static double er_step(struct fcl_strategy *s, struct fcl_mlp *m,
-		      const struct fcl_strategy_batch *b)
+static double er_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
 {
 	size_t rows = b->n_new + b->n_rep;
 	fcl_mlp_forward(m, b->x, rows);

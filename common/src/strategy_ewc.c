@@ -69,7 +69,8 @@ static void ewc_fini(struct fcl_strategy *s)
 	free(p);
 }
 
-static double ewc_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+static double ewc_step(struct fcl_strategy *s, struct fcl_mlp *m,
+		       const struct fcl_strategy_batch *b)
 {
 	struct ewc *p = s->priv;
 	const struct ewc_params *cfg = FCL_STRATEGY_PARAMS(s, struct ewc_params);

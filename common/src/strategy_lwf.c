@@ -108,7 +108,8 @@ static int lwf_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
 	return 0;
 }
 
-static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m,
+		       const struct fcl_strategy_batch *b)
 {
 	struct lwf *p = s->priv;
 	size_t C = s->C, B = b->n_new;
@@ -120,7 +121,8 @@ static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 	memset(s->dz, 0, B * C * sizeof(float));
 	l = fcl_strategy_ce_rows(s, m, b->y, 0, B, b->exposed, 1.0f);
 	if (p->any_old)
-		l += fcl_lwf_kd(s->dz, z, p->zt, B, C, p->old, FCL_STRATEGY_PARAMS(s, struct lwf_params)->temperature,
+		l += fcl_lwf_kd(s->dz, z, p->zt, B, C, p->old,
+				FCL_STRATEGY_PARAMS(s, struct lwf_params)->temperature,
 				FCL_STRATEGY_PARAMS(s, struct lwf_params)->lambda);
 	fcl_mlp_backward_logits(m, s->dz, NULL, B, NULL, NULL);
 	return l;

@@ -44,8 +44,8 @@ enum mvp_query {
 /* strategy: {name: mvp, mvp: {...}} */
 struct mvp_params {
 	struct {
-		uint32_t pool; /* keys / e-prompts P */
-		int query;     /* enum mvp_query */
+		uint32_t pool;      /* keys / e-prompts P */
+		int query;          /* enum mvp_query */
 		uint32_t query_dim; /* random-projection query size */
 		uint32_t warmup;    /* backbone query: stream samples before the copy is frozen */
 		float alpha, gamma, margin;
@@ -56,9 +56,8 @@ struct mvp_params {
 	} mvp;
 };
 
-static const struct fcl_key_choice queries[] = {{"projection", FCL_MVP_QUERY_PROJECTION},
-						{"backbone", FCL_MVP_QUERY_BACKBONE},
-						{NULL, 0}};
+static const struct fcl_key_choice queries[] = {
+    {"projection", FCL_MVP_QUERY_PROJECTION}, {"backbone", FCL_MVP_QUERY_BACKBONE}, {NULL, 0}};
 static const struct fcl_key_choice focal_modes[] = {{"sample", FCL_MVP_FOCAL_SAMPLE},
 						    {"batch", FCL_MVP_FOCAL_BATCH},
 						    {"off", FCL_MVP_FOCAL_OFF},
@@ -292,7 +291,9 @@ static int mvp_init(struct fcl_strategy *s)
 		return -ENOMEM;
 	s->priv = p;
 	p->P = FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.pool;
-	p->dq = FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE ? s->d : FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query_dim;
+	p->dq = FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE
+		    ? s->d
+		    : FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query_dim;
 	p->n_g = s->sizes[1];
 	p->n_e = s->sizes[s->n_layers - 1];
 	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE) {
@@ -357,7 +358,8 @@ static void mvp_fini(struct fcl_strategy *s)
 static int mvp_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
 {
 	struct mvp *p = s->priv;
-	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query != FCL_MVP_QUERY_BACKBONE || p->frozen)
+	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query != FCL_MVP_QUERY_BACKBONE ||
+	    p->frozen)
 		return 0;
 	memcpy(p->qnet.params, m->params, m->n_params * sizeof(float));
 	p->frozen = s->seen >= FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.warmup;
@@ -480,7 +482,8 @@ static double focal_ce(struct fcl_strategy *s, const struct fcl_strategy_batch *
 	return loss * wbar;
 }
 
-static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m,
+		       const struct fcl_strategy_batch *b)
 {
 	struct mvp *p = s->priv;
 	const struct mvp_params *cfg = FCL_STRATEGY_PARAMS(s, struct mvp_params);

@@ -85,7 +85,8 @@ void fcl_uer_cos_backward(float *dh, float *dW, const float *dz, const float *h,
 	}
 }
 
-static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b)
+static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m,
+		       const struct fcl_strategy_batch *b)
 {
 	uint32_t L = m->n_layers;
 	size_t nn = b->n_new, nr = b->n_rep, rows = nn + nr, d = s->d, C = s->C;
@@ -101,7 +102,8 @@ static double uer_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct f
 	fcl_uer_cos_forward(s->z, h, W, nn, d, C, FCL_STRATEGY_PARAMS(s, struct uer_params)->scale);
 	l = fcl_cl_xent(s->z, b->y, nn, C, b->exposed, s->probs, NULL);
 	fcl_cl_xent_grad(s->dz, s->probs, b->y, nn, C, b->exposed, NULL, 1.0f);
-	fcl_uer_cos_backward(s->dh, dW, s->dz, h, W, nn, d, C, FCL_STRATEGY_PARAMS(s, struct uer_params)->scale);
+	fcl_uer_cos_backward(s->dh, dW, s->dz, h, W, nn, d, C,
+			     FCL_STRATEGY_PARAMS(s, struct uer_params)->scale);
 	/* replay rows: dot product, no bias */
 	if (nr) {
 		float *zr = s->z + nn * C, *dzr = s->dz + nn * C;

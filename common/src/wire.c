@@ -9,8 +9,8 @@
 
 const char *fcl_msg_type_name(enum fcl_msg_type type)
 {
-	static const char *const names[] = {"none",   "hello",    "welcome", "round_start",
-					    "client_update", "shutdown", "error", "rule"};
+	static const char *const names[] = {"none",          "hello",    "welcome", "round_start",
+					    "client_update", "shutdown", "error",   "rule"};
 	return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "unknown";
 }
 

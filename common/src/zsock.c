@@ -15,8 +15,7 @@ void fcl_zsock_heartbeat(void *sock, double seconds)
 	zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
 }
 
-int fcl_zsock_monitor_open(void *ctx, void *sock, const char *endpoint, int events,
-			   void **monitor)
+int fcl_zsock_monitor_open(void *ctx, void *sock, const char *endpoint, int events, void **monitor)
 {
 	int zero = 0;
 	void *m;
@@ -73,8 +72,7 @@ int fcl_zsock_monitor_read(void *monitor, uint16_t *event, uint32_t *value)
 	return ok ? 1 : -1;
 }
 
-int fcl_cli_seconds(const char *prog, const char *option, const char *arg, double min,
-		    double *out)
+int fcl_cli_seconds(const char *prog, const char *option, const char *arg, double min, double *out)
 {
 	char *end;
 	double v = strtod(arg, &end);

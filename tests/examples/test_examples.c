@@ -2,6 +2,8 @@
  * time and driven through the same paths as the built-in ones: the scenario
  * parser reads their keys, the rule's combine gives the hand-computed step,
  * the strategy's gradient matches finite differences and it trains. */
+#include "../gradcheck.h"
+#include "../tap.h"
 #include "fcl/data.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
@@ -9,8 +11,6 @@
 #include "fcl/scenario.h"
 #include "fcl/strategy.h"
 #include "fcl/strategy_impl.h"
-#include "../gradcheck.h"
-#include "../tap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -135,8 +135,8 @@ static void test_strategy(void)
 	b.n_rep = 0;
 	double stream_only = f_step(&c);
 	CHECK(fabs(l - (stream_only + 0.25 * ce_rep)) < 1e-6,
-	      "the loss is CE(stream) + 0.25 CE(replay): %.6f = %.6f + 0.25 * %.6f", l,
-	      stream_only, ce_rep);
+	      "the loss is CE(stream) + 0.25 CE(replay): %.6f = %.6f + 0.25 * %.6f", l, stream_only,
+	      ce_rep);
 	free(g);
 
 	/* training through the loop: the loss falls and the buffer fills */
@@ -157,9 +157,9 @@ static void test_strategy(void)
 			first = loss;
 		last = loss;
 	}
-	CHECK(last < first, "the training loss falls over four rounds (%.3f -> %.3f)", first,
-	      last);
-	CHECK(fcl_strategy_buffer_fill(s) == 20, "the reservoir holds strategy.memory = 20 samples");
+	CHECK(last < first, "the training loss falls over four rounds (%.3f -> %.3f)", first, last);
+	CHECK(fcl_strategy_buffer_fill(s) == 20,
+	      "the reservoir holds strategy.memory = 20 samples");
 	fcl_sgd_fini(&opt);
 	fcl_dataset_fini(&ds);
 	fcl_mlp_fini(&m);

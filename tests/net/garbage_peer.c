@@ -6,9 +6,9 @@
  * processes. The server must answer the bad hello with an error, count and
  * drop the rest, and still finish the run with the real clients.
  */
+#include "../tap.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
-#include "../tap.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -52,7 +52,8 @@ static void run(void)
 	REQUIRE(mkdtemp(dir) != NULL, "temporary run folder");
 	snprintf(scn, sizeof scn, "%s/scenarios/bad-input.yaml", getenv("FCL_TESTS"));
 	for (int i = 0; i < 3; i++)
-		snprintf(logs[i], sizeof logs[i], "%s/%s.log", dir, i ? (i == 1 ? "c0" : "c1") : "server");
+		snprintf(logs[i], sizeof logs[i], "%s/%s.log", dir,
+			 i ? (i == 1 ? "c0" : "c1") : "server");
 
 	char *sargv[] = {(char *)server, scn, "--run-dir", dir, NULL};
 	pid_t spid = spawn(sargv, logs[0]);
@@ -74,19 +75,26 @@ static void run(void)
 	zmq_send(sock, "b", 1, ZMQ_SNDMORE);
 	zmq_send(sock, "c", 1, 0);
 	float v[4] = {0};
-	struct fcl_msg upd = {.type = FCL_MSG_CLIENT_UPDATE, .client_id = 0, .values = v,
-			      .n_values = 4, .n_samples = 1};
+	struct fcl_msg upd = {.type = FCL_MSG_CLIENT_UPDATE,
+			      .client_id = 0,
+			      .values = v,
+			      .n_values = 4,
+			      .n_samples = 1};
 	send_msg(sock, &upd);
 	/* 4: a hello from the future gets an error back, not a welcome */
 	uint32_t ids[1] = {0};
-	struct fcl_msg hello = {.type = FCL_MSG_HELLO, .client_id = -1, .protocol_version = 999,
-				.ids = ids, .n_ids = 1};
+	struct fcl_msg hello = {.type = FCL_MSG_HELLO,
+				.client_id = -1,
+				.protocol_version = 999,
+				.ids = ids,
+				.n_ids = 1};
 	send_msg(sock, &hello);
 	zmq_msg_t reply;
 	zmq_msg_init(&reply);
 	int got = zmq_msg_recv(&reply, sock, 0);
 	struct fcl_msg m = {0};
-	int decoded = got > 0 && fcl_wire_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &m) == 0;
+	int decoded =
+	    got > 0 && fcl_wire_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &m) == 0;
 	CHECK(decoded && m.type == FCL_MSG_ERROR && strstr(m.text, "protocol version"),
 	      "a hello of another protocol version gets an error: %s", decoded ? m.text : "(none)");
 	if (decoded)
@@ -112,10 +120,10 @@ static void run(void)
 	fcl_read_file(logs[0], &slog, NULL);
 	CHECK(metrics && strstr(metrics, "\"complete\": true"), "the metrics are complete");
 	CHECK(events && strstr(events, "\"event\":\"done\"") &&
-		      strstr(events, "\"bad_messages\":3,"),
+		  strstr(events, "\"bad_messages\":3,"),
 	      "the three bad messages were counted");
 	CHECK(slog && strstr(slog, "malformed message") && strstr(slog, "extra frames") &&
-		      strstr(slog, "from an unknown peer") && strstr(slog, "refusing process"),
+		  strstr(slog, "from an unknown peer") && strstr(slog, "refusing process"),
 	      "the server log says what it dropped and why");
 	free(metrics);
 	free(events);

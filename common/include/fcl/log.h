@@ -15,7 +15,7 @@ void fcl_log_set_tag(const char *tag);
 int fcl_log_enabled(enum fcl_log_level level);
 
 void fcl_log_at(enum fcl_log_level level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Checks the level before formatting anything. */
 #define fcl_log(level, ...)                                                                        \

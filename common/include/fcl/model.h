@@ -15,18 +15,18 @@
 struct fcl_rng;
 
 struct fcl_mlp {
-	uint32_t n_layers;                       /* dense layers */
-	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1];  /* sizes[0] input ... sizes[n_layers] classes */
-	size_t w_offset[FCL_MLP_MAX_LAYERS];     /* into params/grads */
+	uint32_t n_layers;                      /* dense layers */
+	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1]; /* sizes[0] input ... sizes[n_layers] classes */
+	size_t w_offset[FCL_MLP_MAX_LAYERS];    /* into params/grads */
 	size_t b_offset[FCL_MLP_MAX_LAYERS];
 	size_t n_params;
-	float *params;                           /* (n_params) owned */
-	float *grads;                            /* (n_params) owned, same layout */
+	float *params; /* (n_params) owned */
+	float *grads;  /* (n_params) owned, same layout */
 	/* Activations kept by forward for backward, sized for max_batch. */
 	size_t max_batch;
-	float *acts[FCL_MLP_MAX_LAYERS + 1];     /* acts[0] aliases the input; acts[l] (B, sizes[l]) */
-	float *dacts[2];                         /* two ping-pong (B, max width) gradient buffers */
-	float *probs;                            /* (B, classes) softmax output */
+	float *acts[FCL_MLP_MAX_LAYERS + 1]; /* acts[0] aliases the input; acts[l] (B, sizes[l]) */
+	float *dacts[2];                     /* two ping-pong (B, max width) gradient buffers */
+	float *probs;                        /* (B, classes) softmax output */
 };
 
 /* sizes: n_layers + 1 entries (input, hidden..., classes). Returns 0, -EINVAL or -ENOMEM. */

@@ -32,11 +32,11 @@ enum fcl_rng_purpose {
 	FCL_RNG_ARRIVAL,      /* timeline offset and jitter */
 	FCL_RNG_AVAILABILITY, /* timeline.participation */
 	FCL_RNG_RECURRENCE,   /* power-law recurrence draws */
-	FCL_RNG_REPLAY, /* replay draws: (seed, client, round) */
-	FCL_RNG_RESERVOIR, /* reservoir replacement: (seed, client, round) */
-	FCL_RNG_MVP_QUERY, /* MVP's fixed random query projection, shared by all clients */
-	FCL_RNG_MVP_INIT, /* MVP keys of one client */
-	FCL_RNG_SKETCH,       /* FOT: a client's private G_i; round = task * FCL_MLP_MAX_LAYERS + layer */
+	FCL_RNG_REPLAY,       /* replay draws: (seed, client, round) */
+	FCL_RNG_RESERVOIR,    /* reservoir replacement: (seed, client, round) */
+	FCL_RNG_MVP_QUERY,    /* MVP's fixed random query projection, shared by all clients */
+	FCL_RNG_MVP_INIT,     /* MVP keys of one client */
+	FCL_RNG_SKETCH, /* FOT: a client's private G_i; round = task * FCL_MLP_MAX_LAYERS + layer */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX

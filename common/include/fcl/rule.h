@@ -44,10 +44,10 @@ struct fcl_agg_update {
 /* The round the hooks are called for. */
 struct fcl_round_info {
 	uint32_t round;
-	uint32_t task;     /* the global clock's task */
-	int task_end;      /* the last round of that task on the global clock */
-	uint32_t n_slots;  /* participants this round (slots 0 .. n_slots - 1, ascending id) */
-	uint64_t n_train;  /* training samples in the data set (plausibility checks) */
+	uint32_t task;          /* the global clock's task */
+	int task_end;           /* the last round of that task on the global clock */
+	uint32_t n_slots;       /* participants this round (slots 0 .. n_slots - 1, ascending id) */
+	uint64_t n_train;       /* training samples in the data set (plausibility checks) */
 	uint32_t request_sends; /* round_end: round-start messages that carried the request */
 };
 
@@ -114,7 +114,8 @@ typedef int (*fcl_answer_fn)(void *sink, uint32_t client, const struct fcl_extra
 struct fcl_rule {
 	const char *name;    /* aggregation.rule */
 	const char *summary; /* one line */
-	/* scenario keys under aggregation:, over the rule's params (size <= FCL_METHOD_PARAMS_MAX) */
+	/* scenario keys under aggregation:, over the rule's params (size <= FCL_METHOD_PARAMS_MAX)
+	 */
 	const struct fcl_key *keys;
 	size_t params_size;
 	void (*defaults)(void *params);
@@ -199,8 +200,7 @@ int fcl_agg_load(struct fcl_agg *a, FILE *f); /* -EINVAL when the blob is for an
  * given order into doubles; weights by samples when weighted, else 1.
  * fcl_agg_mean_delta also copies the mean into a->delta (FedAvg). */
 void fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
-void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n,
-			int weighted);
+void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
 /* The scenario key aggregation.weighting (samples or uniform) for a rule's table. */
 extern const struct fcl_key_choice fcl_agg_weightings[];
 
@@ -215,10 +215,10 @@ void fcl_rule_worker_fini(struct fcl_rule_worker *w);
 int fcl_rule_check_request(struct fcl_rule_worker *w, const struct fcl_extras *req,
 			   const char **why);
 int fcl_rule_before_train(struct fcl_rule_worker *w, struct fcl_local_round *lr);
-int fcl_rule_after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr,
-			 const float *update, struct fcl_extras *out);
-int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr,
-			  fcl_answer_fn send, void *sink);
+int fcl_rule_after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr, const float *update,
+			 struct fcl_extras *out);
+int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
+			  void *sink);
 /* Frees one logical client's rule state (NULL-safe). */
 void fcl_rule_client_free(const struct fcl_rule_worker *w, void *state);
 

@@ -13,10 +13,10 @@
 #define FCL_SCENARIO_MAX_HIDDEN 6
 #define FCL_SCENARIO_MAX_CLASSES 256
 #define FCL_SCENARIO_PATH_MAX 512
-#define FCL_SCENARIO_MAX_ORDER 1024     /* entries of an explicit timeline.order */
-#define FCL_SCENARIO_MAX_SEGMENTS 256   /* entries of timeline.segments */
-#define FCL_SCENARIO_MAX_GROUPS 64      /* entries of timeline.groups */
-#define FCL_SCENARIO_MAX_GROUP_ORDER 64 /* an explicit order inside a group */
+#define FCL_SCENARIO_MAX_ORDER 1024         /* entries of an explicit timeline.order */
+#define FCL_SCENARIO_MAX_SEGMENTS 256       /* entries of timeline.segments */
+#define FCL_SCENARIO_MAX_GROUPS 64          /* entries of timeline.groups */
+#define FCL_SCENARIO_MAX_GROUP_ORDER 64     /* an explicit order inside a group */
 #define FCL_SCENARIO_MAX_STRATEGY_GROUPS 16 /* entries of strategy.groups */
 
 enum fcl_dataset_kind {
@@ -147,12 +147,14 @@ struct fcl_scenario {
 		int mask_unexposed;    /* mask unexposed classes' logits; default: online */
 	} train;
 
-	struct fcl_strategy_config strategy; /* every client's strategy, unless a group says otherwise */
+	struct fcl_strategy_config
+	    strategy; /* every client's strategy, unless a group says otherwise */
 	uint32_t n_strategy_groups;
 	struct {
 		uint32_t first, last; /* client ids, inclusive */
 		struct fcl_strategy_config cfg;
-	} strategy_groups[FCL_SCENARIO_MAX_STRATEGY_GROUPS]; /* the last group holding a client wins */
+	} strategy_groups[FCL_SCENARIO_MAX_STRATEGY_GROUPS]; /* the last group holding a client wins
+							      */
 
 	struct {
 		const struct fcl_rule *rule; /* aggregation.rule, from the registry */
@@ -193,6 +195,6 @@ int fcl_scenario_in_phase(const struct fcl_scenario *sc);
 
 /* The strategy of one logical client: its group's, or strategy's. Borrowed. */
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
-							  uint32_t client);
+							   uint32_t client);
 
 #endif

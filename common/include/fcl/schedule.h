@@ -7,8 +7,8 @@
 #ifndef FCL_SCHEDULE_H
 #define FCL_SCHEDULE_H
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fcl/data.h"
 

@@ -45,27 +45,27 @@ struct fcl_key {
 };
 
 #define FCL_OPEN 1
-#define FCL_KEY_U32(k, st, member, l, h, d)                                                      \
+#define FCL_KEY_U32(k, st, member, l, h, d)                                                        \
 	{                                                                                          \
-		.name = (k), .type = FCL_KEY_U32, .off = offsetof(st, member), .lo = (l),        \
+		.name = (k), .type = FCL_KEY_U32, .off = offsetof(st, member), .lo = (l),          \
 		.hi = (h), .doc = (d)                                                              \
 	}
-#define FCL_KEY_NUM_(t, k, st, member, l, lopen, h, hopen, d)                                    \
+#define FCL_KEY_NUM_(t, k, st, member, l, lopen, h, hopen, d)                                      \
 	{                                                                                          \
-		.name = (k), .type = (t), .off = offsetof(st, member), .lo = (l),                \
+		.name = (k), .type = (t), .off = offsetof(st, member), .lo = (l),                  \
 		.lo_open = (lopen), .hi = (h), .hi_open = (hopen), .doc = (d)                      \
 	}
-#define FCL_KEY_F32(k, st, member, l, lopen, h, hopen, d)                                        \
+#define FCL_KEY_F32(k, st, member, l, lopen, h, hopen, d)                                          \
 	FCL_KEY_NUM_(FCL_KEY_F32, k, st, member, l, lopen, h, hopen, d)
-#define FCL_KEY_F64(k, st, member, l, lopen, h, hopen, d)                                        \
+#define FCL_KEY_F64(k, st, member, l, lopen, h, hopen, d)                                          \
 	FCL_KEY_NUM_(FCL_KEY_F64, k, st, member, l, lopen, h, hopen, d)
-#define FCL_KEY_BOOL(k, st, member, d)                                                           \
+#define FCL_KEY_BOOL(k, st, member, d)                                                             \
 	{                                                                                          \
-		.name = (k), .type = FCL_KEY_BOOL, .off = offsetof(st, member), .doc = (d)       \
+		.name = (k), .type = FCL_KEY_BOOL, .off = offsetof(st, member), .doc = (d)         \
 	}
-#define FCL_KEY_CHOICE(k, st, member, tab, d)                                                    \
+#define FCL_KEY_CHOICE(k, st, member, tab, d)                                                      \
 	{                                                                                          \
-		.name = (k), .type = FCL_KEY_CHOICE, .off = offsetof(st, member),                \
+		.name = (k), .type = FCL_KEY_CHOICE, .off = offsetof(st, member),                  \
 		.choices = (tab), .doc = (d)                                                       \
 	}
 #define FCL_KEY_SECTION(k, tab, d)                                                                 \

@@ -49,9 +49,9 @@ struct fcl_strategy_method {
 	const struct fcl_key *keys;
 	size_t params_size;
 	void (*defaults)(void *params);
-	int takes_memory;         /* keeps a replay buffer: strategy.memory applies */
-	int task_incremental;     /* may run with tasks.generator task-incremental */
-	uint32_t min_hidden;      /* hidden layers the model needs */
+	int takes_memory;     /* keeps a replay buffer: strategy.memory applies */
+	int task_incremental; /* may run with tasks.generator task-incremental */
+	uint32_t min_hidden;  /* hidden layers the model needs */
 	const struct fcl_strategy_ops *ops;
 };
 
@@ -104,13 +104,15 @@ void fcl_strategy_destroy(struct fcl_strategy *s); /* NULL-safe */
 /* One round of a logical client's local training. */
 struct fcl_train_round {
 	const struct fcl_dataset *ds;
-	const uint32_t *const *perms; /* (n_tasks) pixel permutations (entries may be NULL), or NULL */
-	uint32_t task;                /* the task the samples belong to */
-	const uint32_t *idx;          /* (n) sample ids in stream order */
+	const uint32_t *const
+	    *perms;          /* (n_tasks) pixel permutations (entries may be NULL), or NULL */
+	uint32_t task;       /* the task the samples belong to */
+	const uint32_t *idx; /* (n) sample ids in stream order */
 	size_t n;
-	uint32_t epochs;          /* offline passes this round (the online loop makes one) */
-	uint32_t round;           /* seeds this round's draws */
-	const uint8_t *task_mask; /* task-incremental: (C) the classes the softmax covers, or NULL */
+	uint32_t epochs; /* offline passes this round (the online loop makes one) */
+	uint32_t round;  /* seeds this round's draws */
+	const uint8_t
+	    *task_mask; /* task-incremental: (C) the classes the softmax covers, or NULL */
 };
 
 /* Trains from whatever parameters m holds. Every draw comes from

@@ -21,11 +21,11 @@ struct fcl_strategy_batch {
 	const float *x;   /* (rows, dim) */
 	const int32_t *y; /* (rows) */
 	size_t n_new, n_rep, n_rep2;
-	const uint32_t *rep;    /* (n_rep) buffer slots */
-	const uint32_t *rep2;   /* (n_rep2) */
-	const uint8_t *exposed; /* (C) classes this client has seen (all when not masking) */
-	const uint8_t *present; /* (C) classes of the stream batch */
-	int last_iter;          /* the last of the online_iter steps on this stream batch */
+	const uint32_t *rep;      /* (n_rep) buffer slots */
+	const uint32_t *rep2;     /* (n_rep2) */
+	const uint8_t *exposed;   /* (C) classes this client has seen (all when not masking) */
+	const uint8_t *present;   /* (C) classes of the stream batch */
+	int last_iter;            /* the last of the online_iter steps on this stream batch */
 	const uint8_t *task_mask; /* task-incremental: (C) the round's task classes, or NULL */
 };
 
@@ -36,7 +36,8 @@ struct fcl_strategy_ops {
 	void (*fini)(struct fcl_strategy *s);
 	int (*round_begin)(struct fcl_strategy *s, struct fcl_mlp *m);
 	/* Fills m->grads (zeroed by the caller) and returns the loss. */
-	double (*step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_strategy_batch *b);
+	double (*step)(struct fcl_strategy *s, struct fcl_mlp *m,
+		       const struct fcl_strategy_batch *b);
 	/* After the SGD step on the MLP (strategy-owned parameters step here). */
 	void (*after_step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_sgd *opt);
 	uint64_t (*checksum)(const struct fcl_strategy *s);
@@ -90,7 +91,7 @@ struct fcl_strategy {
 /* Plain masked CE on rows [r0, r0 + n) of the last forward's logits, mean
  * over n times weight, gradient into s->dz; returns weight * mean CE. */
 double fcl_strategy_ce_rows(struct fcl_strategy *s, struct fcl_mlp *m, const int32_t *y, size_t r0,
-		    size_t n, const uint8_t *mask, float weight);
+			    size_t n, const uint8_t *mask, float weight);
 /* MVP: the queries of B inputs x (B, dim) into q (B, *dq), for tests. */
 void fcl_mvp_query(struct fcl_strategy *s, const float *x, size_t B, float *q, uint32_t *dq);
 

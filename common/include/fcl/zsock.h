@@ -14,8 +14,7 @@ void fcl_zsock_heartbeat(void *sock, double seconds);
 /* Starts a monitor of sock's events (a ZMQ_EVENT_* mask) at the inproc
  * endpoint and stores the connected PAIR socket in *monitor (linger 0).
  * 0 or -errno. */
-int fcl_zsock_monitor_open(void *ctx, void *sock, const char *endpoint, int events,
-			   void **monitor);
+int fcl_zsock_monitor_open(void *ctx, void *sock, const char *endpoint, int events, void **monitor);
 /* Stops sock's monitor and closes the PAIR socket (NULL-safe). */
 void fcl_zsock_monitor_close(void *sock, void *monitor);
 /* Reads one monitor event without waiting: 1 and the event and its value
@@ -25,7 +24,6 @@ int fcl_zsock_monitor_read(void *monitor, uint16_t *event, uint32_t *value);
 
 /* Parses a --heartbeat-style value: seconds >= min. 0 or -EINVAL, saying so
  * on stderr as "PROG: OPTION wants seconds >= MIN". */
-int fcl_cli_seconds(const char *prog, const char *option, const char *arg, double min,
-		    double *out);
+int fcl_cli_seconds(const char *prog, const char *option, const char *arg, double min, double *out);
 
 #endif
