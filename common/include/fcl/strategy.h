@@ -15,7 +15,7 @@
  *    samples (plus a replay draw per step); the buffer sees the first epoch.
  * With mask_unexposed, logits of classes this client has not been exposed to
  * yet are masked (-inf) in training. Offline fine-tuning without the mask is
- * bit for bit the plain minibatch SGD of fcl_train_epochs.
+ * plain minibatch SGD on the model's own softmax cross-entropy.
  */
 #ifndef FCL_STRATEGY_H
 #define FCL_STRATEGY_H
