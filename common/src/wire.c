@@ -20,7 +20,7 @@ static Fcl__V1__Extras *encode_extras(const struct fcl_extras *x, Fcl__V1__Extra
 {
 	if (!x->n_tensors && !x->n_ints && !x->n_reals)
 		return NULL;
-	for (uint32_t i = 0; i < x->n_tensors && i < FCL_EXTRAS_MAX; i++) {
+	for (uint32_t i = 0; i < x->n_tensors; i++) {
 		fcl__v1__tensor__init(&t[i]);
 		t[i].rows = x->t[i].rows;
 		t[i].cols = x->t[i].cols;
@@ -55,8 +55,10 @@ static int decode_extras(const Fcl__V1__Extras *e, struct fcl_extras *x)
 	x->n_tensors = (uint32_t)e->n_tensors;
 	x->n_ints = (uint32_t)e->n_ints;
 	x->n_reals = (uint32_t)e->n_reals;
-	memcpy(x->ints, e->ints, e->n_ints * sizeof *x->ints);
-	memcpy(x->reals, e->reals, e->n_reals * sizeof *x->reals);
+	if (e->n_ints) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(x->ints, e->ints, e->n_ints * sizeof *x->ints);
+	if (e->n_reals)
+		memcpy(x->reals, e->reals, e->n_reals * sizeof *x->reals);
 	return 1;
 }
 
@@ -73,6 +75,9 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 	Fcl__V1__RuleMessage rule = FCL__V1__RULE_MESSAGE__INIT;
 	Fcl__V1__Extras extras = FCL__V1__EXTRAS__INIT;
 	Fcl__V1__Tensor tensors[FCL_EXTRAS_MAX], *tptr[FCL_EXTRAS_MAX];
+	if (m->extras.n_tensors > FCL_EXTRAS_MAX || m->extras.n_ints > FCL_EXTRAS_MAX ||
+	    m->extras.n_reals > FCL_EXTRAS_MAX)
+		return -EINVAL;
 	Fcl__V1__Extras *x = encode_extras(&m->extras, &extras, tensors, tptr);
 
 	env.round = m->round;
