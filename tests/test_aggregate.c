@@ -359,9 +359,37 @@ static void test_client_hooks(void)
 	REQUIRE(fcl_rule_after_train(&w, &lr, update, &out) == 0 && out.n_tensors == 1, "Delta c");
 	CHECK(fabsf(out.t[0].v[0] + 0.0f) < 1e-7 && fabsf(((float *)state)[0]) < 1e-7,
 	      "Delta c_i = c_i+ - c_i = 0 for one step at the corrected gradient");
+	((float *)state)[1] = 3.5f;
+	char *buf = NULL;
+	size_t len = 0;
+	void *copy = NULL, *none_state = NULL;
+	FILE *f = open_memstream(&buf, &len);
+	REQUIRE(f && fcl_rule_client_save(&w, state, f) == 0 &&
+		    fcl_rule_client_save(&w, NULL, f) == 0 && fclose(f) == 0,
+		"c_i saved, and a client that never trained");
+	f = fmemopen(buf, len, "rb");
+	CHECK(f && fcl_rule_client_load(&w, &copy, f) == 0 && copy &&
+		  memcmp(copy, state, NP * sizeof(float)) == 0 &&
+		  fcl_rule_client_load(&w, &none_state, f) == 0 && !none_state,
+	      "c_i loaded bit for bit (%zu bytes); the untrained client stays without one", len);
+	if (f)
+		fclose(f);
+	free(buf);
+	fcl_rule_client_free(&w, copy);
 	fcl_rule_client_free(&w, state);
 	fcl_rule_worker_fini(&w);
 	fcl_sgd_fini(&opt);
+}
+
+/* Rules that keep per-client state can checkpoint it. */
+static void test_client_state_hooks(void)
+{
+	for (size_t i = 0; fcl_rule_at(i); i++) {
+		const struct fcl_rule *r = fcl_rule_at(i);
+		if (r->client_state_free)
+			CHECK(r->client_state_save && r->client_state_load,
+			      "%s saves and loads the client state it keeps", r->name);
+	}
 }
 
 int main(void)
@@ -377,6 +405,7 @@ int main(void)
 	test_fot_rule();
 	test_override();
 	test_client_hooks();
+	test_client_state_hooks();
 	test_scaffold();
 	fcl_mlp_fini(&mlp);
 	return tap_done();

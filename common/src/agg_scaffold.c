@@ -8,6 +8,7 @@
  * gradient hook); after training c_i+ = c_i - c + (x - y_i) / (K lr), with K
  * the local steps; c_i is kept per logical client for the whole run. */
 #include "fcl/rule.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -207,6 +208,36 @@ static int after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr, co
 	return 0;
 }
 
+/* c_i (n floats), or n = 0 for a client that never trained. */
+static int client_save(const struct fcl_rule_worker *w, const void *state, FILE *f)
+{
+	const struct scaffold_worker *s = w->state;
+	uint64_t n = state ? s->n : 0;
+	int rc = fcl_fput(f, &n, sizeof n);
+	return rc || !n ? rc : fcl_fput(f, state, n * sizeof(float));
+}
+
+static int client_load(struct fcl_rule_worker *w, void **state, FILE *f)
+{
+	const struct scaffold_worker *s = w->state;
+	float *ci = NULL;
+	uint64_t n;
+	int rc = fcl_fget(f, &n, sizeof n);
+	if (rc)
+		return rc;
+	if (n && n != s->n)
+		return -EINVAL;
+	if (n && !(ci = malloc(n * sizeof *ci)))
+		return -ENOMEM;
+	if (n && (rc = fcl_fget(f, ci, n * sizeof *ci)) != 0) {
+		free(ci);
+		return rc;
+	}
+	free(*state);
+	*state = ci;
+	return 0;
+}
+
 const struct fcl_rule fcl_rule_scaffold = {
     .name = "scaffold",
     .summary = "SCAFFOLD: client drift corrected by server and client control variates",
@@ -226,4 +257,6 @@ const struct fcl_rule fcl_rule_scaffold = {
     .before_train = before_train,
     .after_train = after_train,
     .client_state_free = free,
+    .client_state_save = client_save,
+    .client_state_load = client_load,
 };

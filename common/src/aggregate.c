@@ -4,6 +4,8 @@
 
 #include "agg-private.h"
 
+#include "fcl/util.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -263,4 +265,37 @@ void fcl_rule_client_free(const struct fcl_rule_worker *w, void *state)
 {
 	if (state && w->rule && w->rule->client_state_free)
 		w->rule->client_state_free(state);
+}
+
+#define CLIENT_MAGIC 0x43434c46u /* "FLCC" */
+
+int fcl_rule_client_save(const struct fcl_rule_worker *w, const void *state, FILE *f)
+{
+	char name[32] = {0};
+	uint32_t magic = CLIENT_MAGIC;
+	snprintf(name, sizeof name, "%s", w->rule->name);
+	int rc = fcl_fput(f, &magic, sizeof magic);
+	rc = rc ? rc : fcl_fput(f, name, sizeof name);
+	if (rc || !w->rule->client_state_save)
+		return rc;
+	return w->rule->client_state_save(w, state, f);
+}
+
+int fcl_rule_client_load(struct fcl_rule_worker *w, void **state, FILE *f)
+{
+	char name[32];
+	uint32_t magic;
+	int rc = fcl_fget(f, &magic, sizeof magic);
+	rc = rc ? rc : fcl_fget(f, name, sizeof name);
+	if (rc)
+		return rc;
+	name[sizeof name - 1] = '\0';
+	if (magic != CLIENT_MAGIC || strcmp(name, w->rule->name) != 0)
+		return -EINVAL;
+	if (!w->rule->client_state_load) {
+		fcl_rule_client_free(w, *state);
+		*state = NULL;
+		return 0;
+	}
+	return w->rule->client_state_load(w, state, f);
 }

@@ -2,6 +2,7 @@
 #include "fcl/replay.h"
 
 #include "fcl/rng.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -96,4 +97,33 @@ uint64_t fcl_replay_checksum(const struct fcl_replay *r)
 		h = fcl_mix64(h) ^
 		    fcl_hash64(r->logits, (size_t)r->n * r->logit_dim * sizeof(float));
 	return h;
+}
+
+int fcl_replay_save(const struct fcl_replay *r, FILE *f)
+{
+	uint32_t head[3] = {r->cap, r->n, r->logit_dim};
+	int rc = fcl_fput(f, head, sizeof head);
+	rc = rc ? rc : fcl_fput(f, &r->seen, sizeof r->seen);
+	rc = rc ? rc : fcl_fput(f, r->ids, r->n * sizeof *r->ids);
+	rc = rc ? rc : fcl_fput(f, r->task, r->n * sizeof *r->task);
+	rc = rc ? rc : fcl_fput(f, r->label, r->n * sizeof *r->label);
+	return rc ? rc : fcl_fput(f, r->logits, (size_t)r->n * r->logit_dim * sizeof *r->logits);
+}
+
+int fcl_replay_load(struct fcl_replay *r, FILE *f)
+{
+	uint32_t head[3];
+	uint64_t seen;
+	int rc = fcl_fget(f, head, sizeof head);
+	rc = rc ? rc : fcl_fget(f, &seen, sizeof seen);
+	if (rc)
+		return rc;
+	if (head[0] != r->cap || head[1] > r->cap || head[2] != r->logit_dim || seen < head[1])
+		return -EINVAL;
+	r->n = head[1];
+	r->seen = seen;
+	rc = fcl_fget(f, r->ids, r->n * sizeof *r->ids);
+	rc = rc ? rc : fcl_fget(f, r->task, r->n * sizeof *r->task);
+	rc = rc ? rc : fcl_fget(f, r->label, r->n * sizeof *r->label);
+	return rc ? rc : fcl_fget(f, r->logits, (size_t)r->n * r->logit_dim * sizeof *r->logits);
 }

@@ -160,6 +160,52 @@ uint64_t fcl_strategy_checksum(const struct fcl_strategy *s)
 	return h;
 }
 
+#define STATE_MAGIC 0x53434c46u /* "FLCS" */
+
+int fcl_strategy_save(const struct fcl_strategy *s, FILE *f)
+{
+	char name[32] = {0};
+	uint32_t head[3] = {STATE_MAGIC, s->C, s->n_exposed};
+	snprintf(name, sizeof name, "%s", fcl_strategy_name(&s->cfg));
+	int rc = fcl_fput(f, head, sizeof head);
+	rc = rc ? rc : fcl_fput(f, name, sizeof name);
+	rc = rc ? rc : fcl_fput(f, &s->task, sizeof s->task);
+	rc = rc ? rc : fcl_fput(f, &s->seen, sizeof s->seen);
+	rc = rc ? rc : fcl_fput(f, s->exposed, s->C);
+	rc = rc ? rc : fcl_fput(f, s->before, s->C);
+	rc = rc ? rc : fcl_replay_save(&s->buf, f);
+	return rc || !s->ops->save ? rc : s->ops->save(s, f);
+}
+
+int fcl_strategy_load(struct fcl_strategy *s, FILE *f)
+{
+	char name[32];
+	uint32_t head[3], n = 0;
+	int rc = fcl_fget(f, head, sizeof head);
+	rc = rc ? rc : fcl_fget(f, name, sizeof name);
+	if (rc)
+		return rc;
+	name[sizeof name - 1] = '\0';
+	if (head[0] != STATE_MAGIC || head[1] != s->C || strcmp(name, fcl_strategy_name(&s->cfg)))
+		return -EINVAL;
+	rc = fcl_fget(f, &s->task, sizeof s->task);
+	rc = rc ? rc : fcl_fget(f, &s->seen, sizeof s->seen);
+	rc = rc ? rc : fcl_fget(f, s->exposed, s->C);
+	rc = rc ? rc : fcl_fget(f, s->before, s->C);
+	rc = rc ? rc : fcl_replay_load(&s->buf, f);
+	if (rc)
+		return rc;
+	for (uint32_t c = 0; c < s->C; c++)
+		n += s->exposed[c] != 0;
+	for (uint32_t i = 0; i < s->buf.n; i++)
+		if (s->buf.label[i] < 0 || (uint32_t)s->buf.label[i] >= s->C)
+			return -EINVAL;
+	if (n != head[2])
+		return -EINVAL;
+	s->n_exposed = n;
+	return s->ops->load ? s->ops->load(s, f) : 0;
+}
+
 uint32_t fcl_strategy_buffer_fill(const struct fcl_strategy *s)
 {
 	return s->buf.n;

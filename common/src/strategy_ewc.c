@@ -41,22 +41,49 @@ struct ewc {
 	size_t n;
 };
 
+/* The Fisher and the anchor, made at the first round (the model's size is
+ * known then) or when a checkpoint is loaded. */
+static int ewc_alloc(struct fcl_strategy *s, size_t n)
+{
+	struct ewc *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	s->priv = p;
+	p->fisher = fcl_alloc_floats(n);
+	p->anchor = fcl_alloc_floats(n);
+	p->n = n;
+	return p->fisher && p->anchor ? 0 : -ENOMEM;
+}
+
 static int ewc_round_begin(struct fcl_strategy *s, struct fcl_mlp *m)
 {
+	int rc;
+	if (!s->priv && (rc = ewc_alloc(s, m->n_params)) != 0)
+		return rc;
 	struct ewc *p = s->priv;
-	if (!p) {
-		p = calloc(1, sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		s->priv = p;
-		p->fisher = fcl_alloc_floats(m->n_params);
-		p->anchor = fcl_alloc_floats(m->n_params);
-		p->n = m->n_params;
-		if (!p->fisher || !p->anchor)
-			return -ENOMEM;
-	}
 	memcpy(p->anchor, m->params, m->n_params * sizeof(float));
 	return 0;
+}
+
+/* The Fisher (n floats, n = 0 before the first round); the anchor is set
+ * again at every round_begin. */
+static int ewc_save(const struct fcl_strategy *s, FILE *f)
+{
+	const struct ewc *p = s->priv;
+	uint64_t n = p ? p->n : 0;
+	int rc = fcl_fput(f, &n, sizeof n);
+	return rc || !n ? rc : fcl_fput(f, p->fisher, n * sizeof(float));
+}
+
+static int ewc_load(struct fcl_strategy *s, FILE *f)
+{
+	uint64_t n;
+	int rc = fcl_fget(f, &n, sizeof n);
+	if (rc || n == 0)
+		return rc;
+	if (s->priv || n > ((size_t)1 << 34) || (rc = ewc_alloc(s, n)) != 0)
+		return rc ? rc : -EINVAL;
+	return fcl_fget(f, ((struct ewc *)s->priv)->fisher, n * sizeof(float));
 }
 
 static void ewc_fini(struct fcl_strategy *s)
@@ -101,7 +128,9 @@ static const struct fcl_strategy_ops ops = {.replay_draws = 0,
 					    .fini = ewc_fini,
 					    .round_begin = ewc_round_begin,
 					    .step = ewc_step,
-					    .checksum = ewc_checksum};
+					    .checksum = ewc_checksum,
+					    .save = ewc_save,
+					    .load = ewc_load};
 
 const struct fcl_strategy_method fcl_strategy_ewc = {
     .name = "ewc",

@@ -148,10 +148,22 @@ static uint64_t gdumb_checksum(const struct fcl_strategy *s)
 	return fcl_hash64(g->count, s->C * sizeof(uint32_t));
 }
 
+/* The class counts are those of the buffer the loop restored: recount. */
+static int gdumb_load(struct fcl_strategy *s, FILE *f)
+{
+	struct gdumb *g = s->priv;
+	(void)f;
+	memset(g->count, 0, s->C * sizeof *g->count);
+	for (uint32_t i = 0; i < s->buf.n; i++)
+		g->count[s->buf.label[i]]++;
+	return 0;
+}
+
 static const struct fcl_strategy_ops ops = {.replay_draws = 1,
 					    .init = gdumb_init,
 					    .fini = gdumb_fini,
 					    .checksum = gdumb_checksum,
+					    .load = gdumb_load,
 					    .no_stream_steps = 1,
 					    .offer = gdumb_offer,
 					    .round_end = gdumb_round_end};

@@ -560,13 +560,51 @@ static uint64_t mvp_checksum(const struct fcl_strategy *s)
 	return fcl_mix64(h) ^ fcl_hash64(p->cnt, p->P * sizeof(uint32_t));
 }
 
+/* Keys, their counts, masks, prompts, and the backbone query's copy of the
+ * MLP (frozen after the warm-up; before, it is copied again each round). The
+ * projection R and the gradient buffers are not state: R is drawn from the
+ * seed, the gradients are zero between steps. */
+static int mvp_save(const struct fcl_strategy *s, FILE *f)
+{
+	const struct mvp *p = s->priv;
+	uint32_t head[5] = {p->P, p->dq, p->n_g, p->n_e, (uint32_t)p->frozen};
+	int rc = fcl_fput(f, head, sizeof head);
+	rc = rc ? rc : fcl_fput(f, p->keys, (size_t)p->P * p->dq * sizeof(float));
+	rc = rc ? rc : fcl_fput(f, p->cnt, p->P * sizeof *p->cnt);
+	rc = rc ? rc : fcl_fput(f, p->masks, (size_t)p->P * s->C * sizeof(float));
+	rc = rc ? rc : fcl_fput(f, p->g_off, p->n_g * sizeof(float));
+	rc = rc ? rc : fcl_fput(f, p->e_off, (size_t)p->P * p->n_e * sizeof(float));
+	return rc ? rc : fcl_fput(f, p->qnet.params, p->qnet.n_params * sizeof(float));
+}
+
+static int mvp_load(struct fcl_strategy *s, FILE *f)
+{
+	struct mvp *p = s->priv;
+	uint32_t head[5];
+	int rc = fcl_fget(f, head, sizeof head);
+	if (rc)
+		return rc;
+	if (head[0] != p->P || head[1] != p->dq || head[2] != p->n_g || head[3] != p->n_e ||
+	    head[4] > 1)
+		return -EINVAL;
+	p->frozen = (int)head[4];
+	rc = fcl_fget(f, p->keys, (size_t)p->P * p->dq * sizeof(float));
+	rc = rc ? rc : fcl_fget(f, p->cnt, p->P * sizeof *p->cnt);
+	rc = rc ? rc : fcl_fget(f, p->masks, (size_t)p->P * s->C * sizeof(float));
+	rc = rc ? rc : fcl_fget(f, p->g_off, p->n_g * sizeof(float));
+	rc = rc ? rc : fcl_fget(f, p->e_off, (size_t)p->P * p->n_e * sizeof(float));
+	return rc ? rc : fcl_fget(f, p->qnet.params, p->qnet.n_params * sizeof(float));
+}
+
 static const struct fcl_strategy_ops ops = {.replay_draws = 1,
 					    .init = mvp_init,
 					    .fini = mvp_fini,
 					    .round_begin = mvp_round_begin,
 					    .step = mvp_step,
 					    .after_step = mvp_after_step,
-					    .checksum = mvp_checksum};
+					    .checksum = mvp_checksum,
+					    .save = mvp_save,
+					    .load = mvp_load};
 
 const struct fcl_strategy_method fcl_strategy_mvp = {
     .name = "mvp",

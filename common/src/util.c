@@ -162,3 +162,13 @@ float *fcl_alloc_floats(size_t n)
 		memset(p, 0, bytes ? bytes : 64);
 	return p;
 }
+
+int fcl_fput(FILE *f, const void *p, size_t bytes)
+{
+	return bytes == 0 || fwrite(p, 1, bytes, f) == bytes ? 0 : -EIO;
+}
+
+int fcl_fget(FILE *f, void *p, size_t bytes)
+{
+	return bytes == 0 || fread(p, 1, bytes, f) == bytes ? 0 : -EIO;
+}

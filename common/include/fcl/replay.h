@@ -10,6 +10,7 @@
 #define FCL_REPLAY_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct fcl_rng;
 
@@ -36,6 +37,10 @@ int64_t fcl_replay_offer(struct fcl_replay *r, struct fcl_rng *rng, uint32_t id,
 uint32_t fcl_replay_draw(struct fcl_replay *r, struct fcl_rng *rng, uint32_t k, uint32_t *slots);
 /* Bytes the buffer's contents take at capacity (ids, task, label, logits). */
 size_t fcl_replay_bytes_per_sample(uint32_t logit_dim);
+/* The buffer's contents (filled slots and counts), for checkpoints. load
+ * needs a buffer of the same capacity and logit size: 0, -EIO or -EINVAL. */
+int fcl_replay_save(const struct fcl_replay *r, FILE *f);
+int fcl_replay_load(struct fcl_replay *r, FILE *f);
 /* Hash of (n, seen, ids, labels, logits of the filled slots). */
 uint64_t fcl_replay_checksum(const struct fcl_replay *r);
 

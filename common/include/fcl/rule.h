@@ -158,6 +158,11 @@ struct fcl_rule {
 	int (*send_answers)(struct fcl_rule_worker *w, struct fcl_local_round *lr,
 			    fcl_answer_fn send, void *sink);
 	void (*client_state_free)(void *state);
+	/* A logical client's state (what before_train/after_train keep in
+	 * *lr->state, NULL until first used), for checkpoints. load replaces
+	 * *state, freeing the old one; rules with client_state_free have both. */
+	int (*client_state_save)(const struct fcl_rule_worker *w, const void *state, FILE *f);
+	int (*client_state_load)(struct fcl_rule_worker *w, void **state, FILE *f);
 };
 
 /* ---- registry ------------------------------------------------------------- */
@@ -221,5 +226,9 @@ int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr,
 			  void *sink);
 /* Frees one logical client's rule state (NULL-safe). */
 void fcl_rule_client_free(const struct fcl_rule_worker *w, void *state);
+/* One logical client's rule state for checkpoints (rule name, then the
+ * rule's own). load replaces *state: 0, -EIO, -EINVAL (another rule) or -ENOMEM. */
+int fcl_rule_client_save(const struct fcl_rule_worker *w, const void *state, FILE *f);
+int fcl_rule_client_load(struct fcl_rule_worker *w, void **state, FILE *f);
 
 #endif

@@ -21,6 +21,7 @@
 #define FCL_STRATEGY_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct fcl_mlp;
 struct fcl_sgd;
@@ -128,6 +129,15 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
  * of the classes first exposed in this task by mean |w_old| / mean |w_new|,
  * old being the classes exposed before the task. No-op otherwise. */
 void fcl_strategy_end_task(struct fcl_strategy *s, struct fcl_mlp *m);
+
+/* A logical client's state for checkpoints: what the loop keeps (exposed
+ * classes, the replay buffer, samples seen) and the method's own (its save
+ * op). load reads it into a strategy created with the same settings, before
+ * any training: then the strategy trains on as the saved one would have,
+ * bit for bit. 0, -EIO (short or unwritable file), -EINVAL (another method
+ * or geometry) or -ENOMEM; after a failed load s must be destroyed. */
+int fcl_strategy_save(const struct fcl_strategy *s, FILE *f);
+int fcl_strategy_load(struct fcl_strategy *s, FILE *f);
 
 /* Introspection, for tests and debug events. */
 uint64_t fcl_strategy_checksum(const struct fcl_strategy *s); /* buffer + state */

@@ -41,6 +41,12 @@ struct fcl_strategy_ops {
 	/* After the SGD step on the MLP (strategy-owned parameters step here). */
 	void (*after_step)(struct fcl_strategy *s, struct fcl_mlp *m, const struct fcl_sgd *opt);
 	uint64_t (*checksum)(const struct fcl_strategy *s);
+	/* The strategy's own state that lasts across rounds (s->priv), for
+	 * checkpoints: load reads what save wrote into a strategy just created
+	 * with the same settings. NULL when nothing in s->priv outlives a round
+	 * (LwF's teacher, EWC's anchor are set again at every round_begin). */
+	int (*save)(const struct fcl_strategy *s, FILE *f);
+	int (*load)(struct fcl_strategy *s, FILE *f);
 	/* GDumb-style strategies: no SGD on the stream, own buffer policy, and
 	 * the round's training at its end. NULL / 0 for the others. */
 	int no_stream_steps;

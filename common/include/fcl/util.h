@@ -3,6 +3,7 @@
 #define FCL_UTIL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Monotonic seconds. */
 double fcl_now(void);
@@ -12,6 +13,10 @@ int fcl_mkdir_p(const char *path);
 int fcl_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole file; *out is owned and NUL-terminated. 0 or -errno. */
 int fcl_read_file(const char *path, char **out, size_t *len);
+/* Binary state in checkpoints: writes or reads exactly `bytes` (0 is fine).
+ * 0, or -EIO when the file is short or cannot be written. */
+int fcl_fput(FILE *f, const void *p, size_t bytes);
+int fcl_fget(FILE *f, void *p, size_t bytes);
 /* n zeroed floats, 64-byte aligned (so BLAS takes the same code path in every
  * process); free with free(). NULL when out of memory. */
 float *fcl_alloc_floats(size_t n);
