@@ -58,6 +58,8 @@ enum slot {
 	S_STRATEGY,
 	S_GROUPS,
 	S_TRAIN_MODE,
+	S_CHECKPOINT,
+	S_CLIENT_LOSS,
 	S_COUNT_
 };
 

@@ -130,3 +130,9 @@ int fcl_scenario_in_phase(const struct fcl_scenario *sc)
 	return sc->timeline.order != FCL_ORDER_SHUFFLED && sc->timeline.offset == 0 &&
 	       sc->timeline.jitter == 0 && sc->timeline.n_segments == 0;
 }
+
+int fcl_scenario_checkpoints(const struct fcl_scenario *sc)
+{
+	return sc->run.checkpoint.every_rounds > 0 || sc->run.checkpoint.task_ends ||
+	       sc->run.checkpoint.every_minutes > 0;
+}

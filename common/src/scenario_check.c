@@ -421,6 +421,17 @@ static int check_strategy(struct ctx *c)
 	return fcl__scn_strategy_groups(c);
 }
 
+/* A rollback goes back to a checkpoint: there must be some. */
+static int check_run(struct ctx *c)
+{
+	if (c->sc->run.on_client_loss == FCL_LOSS_ROLLBACK && !fcl_scenario_checkpoints(c->sc))
+		return fcl__scn_fail(c, c->val[S_CLIENT_LOSS], c->key[S_CLIENT_LOSS],
+				     "run.on_client_loss",
+				     "expected checkpoints with rollback (got run.checkpoint with "
+				     "every_rounds: 0, task_ends: false, every_minutes: 0)");
+	return 0;
+}
+
 int fcl__scn_check(struct ctx *c)
 {
 	int rc = check_data(c);
@@ -429,5 +440,6 @@ int fcl__scn_check(struct ctx *c)
 	rc = rc ? rc : check_timeline(c);
 	rc = rc ? rc : check_recurrence(c);
 	rc = rc ? rc : check_strategy(c);
+	rc = rc ? rc : check_run(c);
 	return rc ? rc : check_files(c);
 }

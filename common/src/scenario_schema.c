@@ -18,6 +18,7 @@ _Static_assert(sizeof(enum fcl_partition_kind) == sizeof(int), "enums are stored
 _Static_assert(sizeof(enum fcl_task_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_order_kind) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum fcl_recurrence_kind) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum fcl_client_loss) == sizeof(int), "enums are stored as int");
 
 #define OFF(m) offsetof(struct fcl_scenario, m)
 #define U32(k, m, l, h, req, s)                                                                    \
@@ -73,6 +74,11 @@ static const struct fcl_key_choice recurrence_kinds[] = {
 };
 static const struct fcl_key_choice lag_origins[] = {{"last-seen", 0}, {"introduced", 1}, {NULL, 0}};
 static const struct fcl_key_choice train_modes[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
+static const struct fcl_key_choice client_losses[] = {
+    {"quorum", FCL_LOSS_QUORUM},
+    {"rollback", FCL_LOSS_ROLLBACK},
+    {NULL, 0},
+};
 static const struct field synthetic_fields[] = {
     U32("train", data.synthetic_train, 1, 10000000, false, S_NONE),
     U32("test", data.synthetic_test, 1, 10000000, false, S_NONE),
@@ -185,10 +191,18 @@ static const struct field evaluation_fields[] = {
     {.key = "local_models", .fn = fcl__scn_get_bool, .off = OFF(eval.local_models)},
     {0},
 };
+static const struct field checkpoint_fields[] = {
+    U32("every_rounds", run.checkpoint.every_rounds, 0, UINT32_MAX, false, S_NONE),
+    {.key = "task_ends", .fn = fcl__scn_get_bool, .off = OFF(run.checkpoint.task_ends)},
+    NUM(fcl__scn_get_f64, "every_minutes", run.checkpoint.every_minutes, 0, false, 1e6, false),
+    {0},
+};
 static const struct field run_fields[] = {
     NUM(fcl__scn_get_f64, "round_timeout", run.round_timeout_s, 0, true, HUGE_VAL, false),
     NUM(fcl__scn_get_f64, "quorum", run.quorum, 0, true, 1, false),
     NUM(fcl__scn_get_f64, "join_timeout", run.join_timeout_s, 0, true, HUGE_VAL, false),
+    SECTION("checkpoint", checkpoint_fields, false, S_CHECKPOINT),
+    CHOICE("on_client_loss", run.on_client_loss, client_losses, false, S_CLIENT_LOSS),
     {0},
 };
 const struct field fcl__scn_top_fields[] = {
@@ -244,6 +258,9 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->run.round_timeout_s = 120;
 	sc->run.quorum = 1.0;
 	sc->run.join_timeout_s = 60;
+	sc->run.checkpoint.task_ends = 1;
+	sc->run.checkpoint.every_minutes = 10;
+	sc->run.on_client_loss = FCL_LOSS_QUORUM;
 	sc->clients.alpha = 0.5;
 	sc->clients.shards_per_client = 2;
 	sc->tasks.disjoint_pct = 50;

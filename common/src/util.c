@@ -2,10 +2,13 @@
 #include "fcl/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,7 +46,7 @@ int fcl_write_file_atomic(const char *path, const void *data, size_t len)
 	int rc = 0;
 
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
+	FILE *f = fcl_fopen(tmp, "wb");
 	if (!f)
 		return -errno;
 	if (fwrite(data, 1, len, f) != len)
@@ -171,4 +174,74 @@ int fcl_fput(FILE *f, const void *p, size_t bytes)
 int fcl_fget(FILE *f, void *p, size_t bytes)
 {
 	return bytes == 0 || fread(p, 1, bytes, f) == bytes ? 0 : -EIO;
+}
+
+int fcl_flush_lines(FILE *f, long start)
+{
+	errno = 0;
+	if (fflush(f) == 0 && !ferror(f))
+		return 0;
+	int rc = errno ? -errno : -EIO;
+	struct statvfs vfs;
+	/* an earlier automatic flush failed and left no errno: was it space? */
+	if (rc == -EIO && fstatvfs(fileno(f), &vfs) == 0 && vfs.f_bavail == 0)
+		rc = -ENOSPC;
+	/* whatever part of the lines reached the file goes again */
+	if (start >= 0 && ftruncate(fileno(f), start) == 0)
+		fseek(f, start, SEEK_SET);
+	clearerr(f);
+	return rc;
+}
+
+int fcl_fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int spare_fds[8];
+static int n_spare_fds;
+
+int fcl_fd_reserve(int n)
+{
+	if (n > (int)(sizeof spare_fds / sizeof *spare_fds))
+		n = (int)(sizeof spare_fds / sizeof *spare_fds);
+	while (n_spare_fds < n) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		spare_fds[n_spare_fds++] = fd;
+	}
+	return 0;
+}
+
+FILE *fcl_fopen(const char *path, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+	if (f || (errno != EMFILE && errno != ENFILE) || n_spare_fds == 0)
+		return f;
+	while (n_spare_fds > 0)
+		close(spare_fds[--n_spare_fds]);
+	return fopen(path, mode);
+}
+
+int fcl_raise_fd_limit(uint64_t *now)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -errno;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return -errno;
+	}
+	if (now)
+		*now = (uint64_t)rl.rlim_cur;
+	return 0;
 }

@@ -172,8 +172,24 @@ struct fcl_scenario {
 		double round_timeout_s; /* a round ends at this deadline if the quorum is met */
 		double quorum;          /* share of a round's participants needed, (0, 1] */
 		double join_timeout_s; /* how long the server waits for every client to say hello */
+		/* when the coordinator writes a checkpoint (any that applies) */
+		struct {
+			uint32_t every_rounds; /* 0: not by round count */
+			int task_ends;         /* after every task's last round; default 1 */
+			double every_minutes;  /* 0: not by wall time; default 10 */
+		} checkpoint;
+		int on_client_loss; /* enum fcl_client_loss */
 	} run;
 };
+
+/* run.on_client_loss: what a lost client process does to the run. */
+enum fcl_client_loss {
+	FCL_LOSS_QUORUM,   /* its logical clients leave; rounds go on if the quorum is met */
+	FCL_LOSS_ROLLBACK, /* a replacement takes its ids and the run goes back to the last
+			    * checkpoint, so that the results do not change */
+};
+/* Whether the scenario asks for any checkpoint at all. */
+int fcl_scenario_checkpoints(const struct fcl_scenario *sc);
 
 /* Fills *sc with defaults (documented in docs/scenarios.md). */
 void fcl_scenario_defaults(struct fcl_scenario *sc);

@@ -13,6 +13,24 @@ int fcl_mkdir_p(const char *path);
 int fcl_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole file; *out is owned and NUL-terminated. 0 or -errno. */
 int fcl_read_file(const char *path, char **out, size_t *len);
+/* Flushes a file that is written a line (or a batch of lines) at a time;
+ * on failure cuts it back to `start`, its length before those lines, so that
+ * it still ends with a whole line. 0 or -errno (-ENOSPC: the disk is full). */
+int fcl_flush_lines(FILE *f, long start);
+/* fsync of a file or folder by path. 0 or -errno. */
+int fcl_fsync_path(const char *path);
+
+/* Out of file descriptors. fcl_fd_reserve keeps n (at most 8) spare ones
+ * open; fcl_fopen is fopen that, failing with EMFILE or ENFILE, closes the
+ * spares and tries again, so that a process that ran out (a coordinator
+ * with thousands of connections) can still write its results. Call
+ * fcl_fd_reserve again after such a file is closed. 0 or -errno. */
+int fcl_fd_reserve(int n);
+FILE *fcl_fopen(const char *path, const char *mode);
+/* Raises the soft limit on open files to the hard limit; *now (may be NULL)
+ * is the limit in force after. 0 or -errno. */
+int fcl_raise_fd_limit(uint64_t *now);
+
 /* Binary state in checkpoints: writes or reads exactly `bytes` (0 is fine).
  * 0, or -EIO when the file is short or cannot be written. */
 int fcl_fput(FILE *f, const void *p, size_t bytes);
