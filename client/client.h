@@ -123,5 +123,13 @@ int worker_on_welcome(struct worker *w, const struct fcl_msg *m);
  * each one's update and rule messages. A round start that does not fit is
  * dropped with a warning (0). 0 or negative errno. */
 int worker_on_round_start(struct worker *w, const struct fcl_msg *m);
+/* A checkpoint: every hosted logical client's state goes to the coordinator
+ * (in pieces), then the end of the batch. 0 or negative errno. */
+int worker_on_save(struct worker *w, const struct fcl_msg *m);
+/* A resume or rollback: a piece of a logical client's state, put in place
+ * once whole (client_id -1: the last message; every hosted client must have
+ * had its state, and the receipt goes back). 0, -EPROTO (a state that does
+ * not fit: this process cannot go on) or negative errno. */
+int worker_on_restore(struct worker *w, const struct fcl_msg *m);
 
 #endif

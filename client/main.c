@@ -10,10 +10,12 @@
 #include "client.h"
 
 #include "fcl/log.h"
+#include "fcl/util.h"
 #include "fcl/wire.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static int say_hello(const struct client_opts *o, struct conn *c)
@@ -59,6 +61,12 @@ static int dispatch(struct conn *c, struct worker *w, const struct fcl_msg *m)
 	case FCL_MSG_ROUND_START:
 		rc = c->welcomed ? worker_on_round_start(w, m) : 0;
 		break;
+	case FCL_MSG_SAVE:
+		rc = c->welcomed ? worker_on_save(w, m) : 0;
+		break;
+	case FCL_MSG_RESTORE:
+		rc = c->welcomed ? worker_on_restore(w, m) : 0;
+		break;
 	case FCL_MSG_SHUTDOWN:
 		fcl_info("coordinator ends the run: %s", m->text);
 		rc = 1;
@@ -72,6 +80,17 @@ static int dispatch(struct conn *c, struct worker *w, const struct fcl_msg *m)
 		break;
 	}
 	return rc;
+}
+
+/* A process that cannot go on tells the coordinator why before it leaves,
+ * so that the coordinator's log and events.jsonl say it. */
+static void say_why(struct conn *c, int rc)
+{
+	const char *why = rc == -ENOMEM   ? "out of memory"
+			  : rc == -EPROTO ? "a message from the coordinator did not fit"
+					  : strerror(-rc);
+	struct fcl_msg err = {.type = FCL_MSG_ERROR, .client_id = -1, .code = rc, .text = why};
+	conn_send(c, &err);
 }
 
 static int run(const struct client_opts *o, struct conn *c, struct worker *w)
@@ -91,6 +110,8 @@ static int run(const struct client_opts *o, struct conn *c, struct worker *w)
 		}
 		rc = dispatch(c, w, &m);
 		fcl_msg_free(&m);
+		if (rc < 0 && c->welcomed && !c->lost)
+			say_why(c, rc);
 	}
 	return rc > 0 ? 0 : rc;
 }
@@ -105,6 +126,7 @@ int main(int argc, char **argv)
 
 	if (cli_parse(&opts, argc, argv) != 0)
 		return 2;
+	fcl_raise_fd_limit(NULL);
 	if (opts.help)
 		goto done_opts;
 	snprintf(tag, sizeof tag, "client %u-%u", opts.ids[0], opts.ids[opts.n_ids - 1]);

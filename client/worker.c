@@ -49,6 +49,12 @@ struct worker {
 	float *update;          /* (n_params) */
 
 	uint32_t round; /* of the round start being worked on */
+
+	/* a restore's state being assembled: one logical client at a time */
+	int64_t restore_client; /* -1: none */
+	uint8_t *restore_buf;
+	uint64_t restore_total, restore_got;
+	uint32_t restored; /* states put back in this restore */
 };
 
 int worker_create(struct client_opts *o, struct conn *c, struct worker **out)
@@ -59,6 +65,7 @@ int worker_create(struct client_opts *o, struct conn *c, struct worker **out)
 		return -ENOMEM;
 	w->opts = o;
 	w->conn = c;
+	w->restore_client = -1;
 	*out = w;
 	return 0;
 }
@@ -82,6 +89,7 @@ void worker_destroy(struct worker *w)
 {
 	if (!w)
 		return;
+	free(w->restore_buf);
 	drop_clients(w);
 	fcl_rule_worker_fini(&w->rule);
 	fcl_sgd_fini(&w->opt);
@@ -410,4 +418,148 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 			return rc;
 	}
 	return 0;
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+#define STATE_MAGIC 0x4c434c46u /* "FLCL" */
+
+/* Logical client lc's state: its counters, its strategy's, its rule state. */
+static int save_client(struct worker *w, const struct logical_client *lc, char **buf, size_t *len)
+{
+	uint32_t head[2] = {STATE_MAGIC, lc->rounds_trained};
+	FILE *f = open_memstream(buf, len);
+	if (!f)
+		return -ENOMEM;
+	int rc = fcl_fput(f, head, sizeof head);
+	rc = rc ? rc : fcl_fput(f, &lc->samples_seen, sizeof lc->samples_seen);
+	rc = rc ? rc : fcl_strategy_save(lc->strategy, f);
+	rc = rc ? rc : fcl_rule_client_save(&w->rule, lc->rule_state, f);
+	if (fclose(f) != 0 && !rc)
+		rc = -ENOMEM;
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+int worker_on_save(struct worker *w, const struct fcl_msg *m)
+{
+	struct fcl_msg end = {.type = FCL_MSG_STATE, .round = m->round, .client_id = -1};
+	int rc = 0;
+
+	for (size_t i = 0; i < w->opts->n_ids && !rc; i++) {
+		char *buf = NULL;
+		size_t len = 0, at = 0;
+		if ((rc = save_client(w, &w->clients[i], &buf, &len)) != 0)
+			break;
+		do { /* pieces the coordinator puts together again */
+			size_t n =
+			    len - at < FCL_STATE_PIECE_BYTES ? len - at : FCL_STATE_PIECE_BYTES;
+			struct fcl_msg piece = {.type = FCL_MSG_STATE,
+						.round = m->round,
+						.client_id = w->clients[i].id,
+						.data = (const uint8_t *)buf + at,
+						.n_data = n,
+						.offset = at,
+						.total = len};
+			rc = conn_send(w->conn, &piece);
+			at += n;
+		} while (!rc && at < len);
+		free(buf);
+	}
+	if (rc) {
+		fcl_error("checkpoint after %u rounds: cannot send the clients' states: %s",
+			  m->round, strerror(-rc));
+		return rc;
+	}
+	fcl_debug("checkpoint after %u rounds: %zu states sent", m->round, w->opts->n_ids);
+	return conn_send(w->conn, &end);
+}
+
+/* lc's state from buf (len 0: as it was before its first round). On failure
+ * lc is unchanged. */
+static int load_client(struct worker *w, struct logical_client *lc, const uint8_t *buf, size_t len)
+{
+	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = layer_sizes(w, sizes), head[2] = {0, 0};
+	const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, lc->id);
+	struct fcl_strategy *s = NULL;
+	void *rule_state = NULL;
+	uint64_t seen = 0;
+	FILE *f = len ? fmemopen((void *)buf, len, "rb") : NULL;
+	int rc = len && !f ? -ENOMEM : 0;
+
+	rc = rc ? rc : fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, lc->id, &s);
+	if (f) {
+		rc = rc ? rc : fcl_fget(f, head, sizeof head);
+		rc = rc ? rc : head[0] == STATE_MAGIC ? 0 : -EINVAL;
+		rc = rc ? rc : fcl_fget(f, &seen, sizeof seen);
+		rc = rc ? rc : fcl_strategy_load(s, f);
+		rc = rc ? rc : fcl_rule_client_load(&w->rule, &rule_state, f);
+		fclose(f);
+	}
+	if (rc) {
+		fcl_strategy_destroy(s);
+		fcl_rule_client_free(&w->rule, rule_state);
+		return rc;
+	}
+	fcl_strategy_destroy(lc->strategy);
+	fcl_rule_client_free(&w->rule, lc->rule_state);
+	lc->strategy = s;
+	lc->rule_state = rule_state;
+	lc->rounds_trained = head[1];
+	lc->samples_seen = seen;
+	return 0;
+}
+
+/* A piece of the state being assembled; the whole state goes in place. */
+static int restore_piece(struct worker *w, const struct fcl_msg *m)
+{
+	struct logical_client *lc = find_client(w, (uint32_t)m->client_id);
+	int rc;
+
+	if (!lc)
+		return -EPROTO;
+	if (m->offset == 0) { /* a new client's state */
+		free(w->restore_buf);
+		w->restore_buf = m->total ? malloc(m->total) : NULL;
+		if (m->total && !w->restore_buf)
+			return -ENOMEM;
+		w->restore_client = m->client_id;
+		w->restore_total = m->total;
+		w->restore_got = 0;
+	}
+	if (m->client_id != w->restore_client || m->total != w->restore_total ||
+	    m->offset != w->restore_got)
+		return -EPROTO;
+	if (m->n_data)
+		memcpy(w->restore_buf + m->offset, m->data, m->n_data);
+	w->restore_got += m->n_data;
+	if (w->restore_got < w->restore_total)
+		return 0;
+	rc = load_client(w, lc, w->restore_buf, w->restore_total);
+	free(w->restore_buf);
+	w->restore_buf = NULL;
+	w->restore_client = -1;
+	if (rc)
+		fcl_error("client %u: the coordinator's state does not fit: %s", lc->id,
+			  strerror(-rc));
+	w->restored += !rc;
+	return rc;
+}
+
+int worker_on_restore(struct worker *w, const struct fcl_msg *m)
+{
+	if (m->client_id >= 0)
+		return restore_piece(w, m);
+	if (w->restore_client >= 0 || w->restored != w->opts->n_ids) {
+		fcl_error("restore after %u rounds: %u of %zu clients' states arrived", m->round,
+			  w->restored, w->opts->n_ids);
+		return -EPROTO;
+	}
+	fcl_info("restored the state of %u logical clients after %u rounds", w->restored, m->round);
+	w->restored = 0;
+	struct fcl_msg done = {.type = FCL_MSG_RESTORED, .round = m->round, .client_id = -1};
+	return conn_send(w->conn, &done);
 }

@@ -6,6 +6,8 @@
  * the run folder is still written and every client is told.
  */
 #include "dispatch.h"
+#include "checkpoint.h"
+#include "dispatch-private.h"
 #include "evaluate.h"
 #include "report.h"
 #include "round.h"
@@ -21,49 +23,36 @@
 #include <stdarg.h>
 #include <string.h>
 
-enum event_kind {
-	EV_HELLO,    /* a process says which logical clients it hosts */
-	EV_UPDATE,   /* a participant's update */
-	EV_RULE,     /* a participant's extra message for the rule */
-	EV_ERROR,    /* a peer reports an error */
-	EV_OTHER,    /* a message only the server sends */
-	EV_STRANGER, /* anything but a hello from a sender that never said one */
-	EV_DEADLINE, /* the join timeout or the round's deadline */
-	EV_GONE,     /* a peer's connection closed or its heartbeats stopped */
-	N_EVENTS,
-};
-
-struct event {
-	enum event_kind kind;
-	int peer;                /* messages, EV_GONE: the peer's index, -1 if none */
-	const struct fcl_msg *m; /* messages */
-	size_t bytes;            /* messages: size on the wire */
-	const char *addr, *why;  /* EV_GONE */
-};
-
-typedef int action_fn(struct coord_dispatch *d, const struct event *e);
+/* the checkpoints' actions (dispatch_ckpt.c), by short names for the table */
+#define take_state coord_dispatch__take_state
+#define restored coord_dispatch__take_restored
+#define stale coord_dispatch__stale
+#define save_late coord_dispatch__save_timeout
+#define restore_late coord_dispatch__restore_timeout
+#define recover_late coord_dispatch__recover_timeout
+#define lost_again coord_dispatch__lost_again
 
 static action_fn admit, refuse_late, too_early, take_update, take_answer, peer_error, unexpected,
     stranger, join_timeout, round_deadline, left, gone, ignore;
 
-/* The state machine: what each event does in each phase. After the run (DONE)
+/* The state machine: what each event does in each phase. SAVING, RESTORING
+ * and RECOVERING are the checkpoints' (dispatch_ckpt.c). After the run (DONE)
  * every client disconnects and stray messages may still come: nothing to do. */
 /* clang-format off */
 static action_fn *const machine[N_EVENTS][COORD_N_PHASES] = {
-	/*              JOINING        TRAINING        DONE */
-	[EV_HELLO]    = {admit,        refuse_late,    ignore},
-	[EV_UPDATE]   = {too_early,    take_update,    ignore},
-	[EV_RULE]     = {too_early,    take_answer,    ignore},
-	[EV_ERROR]    = {peer_error,   peer_error,     ignore},
-	[EV_OTHER]    = {unexpected,   unexpected,     ignore},
-	[EV_STRANGER] = {stranger,     stranger,       ignore},
-	[EV_DEADLINE] = {join_timeout, round_deadline, ignore},
-	[EV_GONE]     = {left,         gone,           ignore},
+	/*              JOINING       TRAINING        SAVING        RESTORING     RECOVERING    DONE */
+	[EV_HELLO]    = {admit,       refuse_late,    refuse_late,  refuse_late,  admit,        ignore},
+	[EV_UPDATE]   = {too_early,   take_update,    too_early,    stale,        stale,        ignore},
+	[EV_RULE]     = {too_early,   take_answer,    too_early,    stale,        stale,        ignore},
+	[EV_STATE]    = {unexpected,  unexpected,     take_state,   stale,        stale,        ignore},
+	[EV_RESTORED] = {unexpected,  unexpected,     unexpected,   restored,     stale,        ignore},
+	[EV_ERROR]    = {peer_error,  peer_error,     peer_error,   peer_error,   peer_error,   ignore},
+	[EV_OTHER]    = {unexpected,  unexpected,     unexpected,   unexpected,   unexpected,   ignore},
+	[EV_STRANGER] = {stranger,    stranger,       stranger,     stranger,     stranger,     ignore},
+	[EV_DEADLINE] = {join_timeout, round_deadline, save_late,   restore_late, recover_late, ignore},
+	[EV_GONE]     = {left,        gone,           gone,         gone,         lost_again,   ignore},
 };
 /* clang-format on */
-
-static int start_round(struct coord_dispatch *d);
-static int finish_run(struct coord_dispatch *d, int exit_code, const char *reason);
 
 /* ---- entry points -------------------------------------------------------- */
 
@@ -84,7 +73,27 @@ void coord_dispatch_init(struct coord_dispatch *d, const struct coord_dispatch_c
 void coord_dispatch_start(struct coord_dispatch *d)
 {
 	d->c.out.arm(d->c.out.ud, d->c.sc->run.join_timeout_s);
-	coord_report_event(d->c.report, d->c.round, "listening", NULL);
+	coord_report_event(d->c.report, d->c.round, d->c.resume ? "resumed" : "listening", NULL);
+}
+
+/* Why an action's error ends the run, in words. */
+static const char *reason_of(struct coord_dispatch *d, int rc)
+{
+	if (d->c.report->io_error[0])
+		return d->c.report->io_error;
+	switch (rc) {
+	case -ENOMEM:
+		return "out of memory";
+	case -ENOSPC:
+	case -EDQUOT:
+		return "disk full";
+	case -EMFILE:
+	case -ENFILE:
+		return "too many open files";
+	default:
+		snprintf(d->reason, sizeof d->reason, "internal error (%s)", strerror(-rc));
+		return d->reason;
+	}
 }
 
 static int run(struct coord_dispatch *d, const struct event *e)
@@ -92,7 +101,12 @@ static int run(struct coord_dispatch *d, const struct event *e)
 	int rc = machine[e->kind][d->c.round->phase](d, e);
 	if (rc < 0 && d->c.round->phase != COORD_DONE) {
 		fcl_error("round %u: the run cannot go on: %s", d->c.round->round, strerror(-rc));
-		finish_run(d, 1, rc == -ENOMEM ? "out of memory" : "internal error");
+		coord_dispatch__finish(d, 1, reason_of(d, rc));
+	} else if (d->c.report->io_error[0] && d->c.round->phase != COORD_DONE) {
+		/* a file of the run folder could not be written: the record would be wrong */
+		fcl_error("round %u: the run cannot go on: %s", d->c.round->round,
+			  d->c.report->io_error);
+		coord_dispatch__finish(d, 1, d->c.report->io_error);
 	}
 	return rc;
 }
@@ -108,6 +122,10 @@ static enum event_kind kind_of(const struct fcl_msg *m, int from)
 		return EV_UPDATE;
 	case FCL_MSG_RULE:
 		return EV_RULE;
+	case FCL_MSG_STATE:
+		return EV_STATE;
+	case FCL_MSG_RESTORED:
+		return EV_RESTORED;
 	case FCL_MSG_ERROR:
 		return EV_ERROR;
 	case FCL_MSG_NONE:
@@ -115,6 +133,8 @@ static enum event_kind kind_of(const struct fcl_msg *m, int from)
 	case FCL_MSG_WELCOME:
 	case FCL_MSG_ROUND_START:
 	case FCL_MSG_SHUTDOWN:
+	case FCL_MSG_SAVE:
+	case FCL_MSG_RESTORE:
 		break;
 	}
 	return EV_OTHER;
@@ -159,7 +179,7 @@ void coord_dispatch_drop(struct coord_dispatch *d, const char *fmt, ...)
 
 void coord_dispatch_stop(struct coord_dispatch *d, int exit_code, const char *reason)
 {
-	finish_run(d, exit_code, reason);
+	coord_dispatch__finish(d, exit_code, reason);
 }
 
 uint32_t coord_dispatch_peers(const struct coord_dispatch *d)
@@ -175,7 +195,7 @@ void coord_dispatch_rule_event(void *ud, const char *name, const char *detail)
 
 /* ---- output -------------------------------------------------------------- */
 
-static int send_to(struct coord_dispatch *d, uint32_t p, const struct fcl_msg *m)
+int coord_dispatch__send(struct coord_dispatch *d, uint32_t p, const struct fcl_msg *m)
 {
 	size_t bytes = 0;
 	int rc = d->c.out.send(d->c.out.ud, p, m, &bytes);
@@ -184,8 +204,7 @@ static int send_to(struct coord_dispatch *d, uint32_t p, const struct fcl_msg *m
 	return rc;
 }
 
-/* "0-3,7" from ascending ids, cut with "..." to fit. */
-static void format_ids(char *buf, size_t len, const uint32_t *ids, uint32_t n)
+void coord_dispatch__format_ids(char *buf, size_t len, const uint32_t *ids, uint32_t n)
 {
 	size_t at = 0;
 	buf[0] = '\0';
@@ -206,14 +225,14 @@ static void format_ids(char *buf, size_t len, const uint32_t *ids, uint32_t n)
 
 /* ---- the run's course ---------------------------------------------------- */
 
-/* Ends the run: shutdown to every peer, the last evaluation and the outputs,
- * the outbox stopped. Returns 0: the run ended as it should. */
-static int finish_run(struct coord_dispatch *d, int exit_code, const char *reason)
+int coord_dispatch__finish(struct coord_dispatch *d, int exit_code, const char *reason)
 {
 	struct coord_round *r = d->c.round;
 
 	if (r->phase == COORD_DONE)
 		return 0;
+	if (d->c.ckpt && d->c.ckpt->writing)
+		coord_ckpt_abandon(d->c.ckpt);
 	coord_round_finish(r);
 	d->exit_code = exit_code;
 	d->fail_reason = reason;
@@ -222,16 +241,19 @@ static int finish_run(struct coord_dispatch *d, int exit_code, const char *reaso
 			    .client_id = -1,
 			    .text = reason ? reason : "run complete"};
 	for (uint32_t p = 0; p < r->n_peers; p++)
-		send_to(d, p, &m);
+		coord_dispatch__send(d, p, &m);
 	/* The end of the run is evaluated too, when it stopped between evaluations. */
-	if (r->round > 0 && coord_eval_global(d->c.eval, r->round - 1, 0) != 0 &&
-	    d->exit_code == 0) {
+	int rc =
+	    r->round > 0 && d->c.eval->has_init ? coord_eval_global(d->c.eval, r->round - 1, 0) : 0;
+	if (rc && d->exit_code == 0) {
 		d->exit_code = 1;
-		d->fail_reason = "out of memory";
+		d->fail_reason = reason_of(d, rc);
 	}
 	if (coord_report_close(d->c.report, r, d->c.eval, d->exit_code, d->fail_reason) != 0 &&
-	    d->exit_code == 0)
+	    d->exit_code == 0) {
 		d->exit_code = 1;
+		d->fail_reason = d->c.report->io_error;
+	}
 	d->c.out.stop(d->c.out.ud);
 	return 0;
 }
@@ -253,8 +275,10 @@ static int end_round(struct coord_dispatch *d)
 		return rc;
 	coord_report_round(d->c.report, r, d->c.eval, fcl_now() - r->started, fcl_now() - t0);
 	if (!coord_round_next(r))
-		return finish_run(d, 0, NULL);
-	return start_round(d);
+		return coord_dispatch__finish(d, 0, NULL);
+	if (d->c.ckpt && coord_ckpt_due(d->c.ckpt, r->round, task_end))
+		return coord_dispatch__save(d);
+	return coord_dispatch__start_round(d);
 }
 
 /* Ends the round once no participant can still answer. */
@@ -270,14 +294,14 @@ static int check_complete(struct coord_dispatch *d)
 			  "needs %u",
 			  r->round, r->n_gone, r->n_participants, r->n_accepted,
 			  coord_round_quorum(r));
-		return finish_run(d, 1, "quorum missed");
+		return coord_dispatch__finish(d, 1, "quorum missed");
 	case COORD_ROUND_COMPLETE:
 		break;
 	}
 	return end_round(d);
 }
 
-static int start_round(struct coord_dispatch *d)
+int coord_dispatch__start_round(struct coord_dispatch *d)
 {
 	struct coord_round *r = d->c.round;
 	struct fcl_msg m;
@@ -286,7 +310,8 @@ static int start_round(struct coord_dispatch *d)
 	coord_report_round_start(d->c.report);
 	if ((rc = coord_round_open(r)) != 0) {
 		fcl_error("round %u: cannot start: %s", r->round, strerror(-rc));
-		finish_run(d, 1, rc == -ENOMEM ? "out of memory" : "rule request failed");
+		coord_dispatch__finish(d, 1,
+				       rc == -ENOMEM ? "out of memory" : "rule request failed");
 		return rc;
 	}
 	if (r->n_participants == 0) {
@@ -296,9 +321,31 @@ static int start_round(struct coord_dispatch *d)
 	}
 	for (uint32_t p = 0; p < r->n_peers; p++)
 		if (coord_round_start_msg(r, p, &m) > 0)
-			coord_round_sent(r, p, send_to(d, p, &m) == 0);
+			coord_round_sent(r, p, coord_dispatch__send(d, p, &m) == 0);
 	d->c.out.arm(d->c.out.ud, d->c.sc->run.round_timeout_s);
 	return r->n_gone ? check_complete(d) : 0;
+}
+
+/* Every logical client has a process: the run begins. A fresh one evaluates
+ * its initial model (here rather than at setup, so that a large evaluation
+ * does not keep the processes waiting for their welcome) and writes the
+ * checkpoint to roll back to before any training; a resumed one gives the
+ * clients their states first. */
+static int begin_run(struct coord_dispatch *d)
+{
+	int rc;
+
+	if (d->c.resume)
+		return coord_dispatch__restore(d);
+	if ((rc = coord_eval_initial(d->c.eval)) != 0)
+		return rc;
+	if (d->c.ckpt && (rc = coord_dispatch__checkpoint_now(d)) != 0)
+		return rc;
+	if (!d->c.ckpt)
+		coord_report_unfinished(d->c.report, d->c.round, d->c.eval,
+					"the run is going on, or its coordinator stopped without "
+					"a word (no checkpoints to resume from: run.checkpoint)");
+	return coord_dispatch__start_round(d);
 }
 
 /* ---- actions: hellos ----------------------------------------------------- */
@@ -312,7 +359,7 @@ static int refuse(struct coord_dispatch *d, const struct event *e, const char *w
 	snprintf(host, sizeof host, "%s", e->m->hostname ? e->m->hostname : "?");
 	fcl_warn("refusing process %u on %s: %s", e->m->pid, host, why);
 	struct fcl_msg err = {.type = FCL_MSG_ERROR, .client_id = -1, .code = -EINVAL, .text = why};
-	send_to(d, (uint32_t)e->peer, &err);
+	coord_dispatch__send(d, (uint32_t)e->peer, &err);
 	return 0;
 }
 
@@ -330,12 +377,14 @@ static int admit(struct coord_dispatch *d, const struct event *e)
 		return rc;
 	fcl_info("process %u on %s hosts %zu logical clients from %u (%u of %u joined)", m->pid,
 		 r->peers[e->peer].hostname, m->n_ids, m->ids[0], r->n_joined,
-		 d->c.sched->n_clients);
-	send_to(d, (uint32_t)e->peer, &d->welcome);
-	if (r->n_joined < d->c.sched->n_clients)
+		 d->c.sched->n_clients - r->n_clients_gone);
+	coord_dispatch__send(d, (uint32_t)e->peer, &d->welcome);
+	if (!coord_round_all_hosted(r))
 		return 0;
+	if (r->phase == COORD_RECOVERING)
+		return coord_dispatch__rollback(d);
 	coord_report_event(d->c.report, r, "joined", NULL);
-	return start_round(d);
+	return begin_run(d);
 }
 
 static int refuse_late(struct coord_dispatch *d, const struct event *e)
@@ -388,8 +437,11 @@ static int take_answer(struct coord_dispatch *d, const struct event *e)
 
 static int peer_error(struct coord_dispatch *d, const struct event *e)
 {
-	(void)d;
-	fcl_warn("peer %d reports error %d: %s", e->peer, e->m->code, e->m->text);
+	struct coord_peer *peer = &d->c.round->peers[e->peer];
+	fcl_warn("process %u on %s reports error %d: %s", peer->pid, peer->hostname, e->m->code,
+		 e->m->text);
+	/* what it said goes with its departure, if it leaves */
+	snprintf(peer->last_error, sizeof peer->last_error, "%s", e->m->text);
 	return 0;
 }
 
@@ -430,13 +482,13 @@ static int join_timeout(struct coord_dispatch *d, const struct event *e)
 	(void)e;
 	if (r->n_joined >= (need ? need : 1) && r->n_joined != N) {
 		n = coord_round_drop_absent(r, &ids);
-		format_ids(list, sizeof list, ids, n);
+		coord_dispatch__format_ids(list, sizeof list, ids, n);
 		fcl_warn("join timeout after %.0f s: %u of %u logical clients joined, quorum %.2f "
 			 "met; starting without %s",
 			 d->c.sc->run.join_timeout_s, r->n_joined, N, d->c.sc->run.quorum, list);
 		coord_report_absent(d->c.report, r, ids, n);
 		coord_report_event(d->c.report, r, "joined", "partial");
-		return start_round(d);
+		return begin_run(d);
 	}
 	for (uint32_t c = 0; c < N; c++)
 		if (r->owner[c] < 0 && n++ < 8 && len < sizeof list - 16)
@@ -445,7 +497,7 @@ static int join_timeout(struct coord_dispatch *d, const struct event *e)
 	fcl_error("join timeout after %.0f s: %u of %u logical clients never joined "
 		  "(first missing: %s)",
 		  d->c.sc->run.join_timeout_s, n, N, list);
-	return finish_run(d, 1, "join timeout");
+	return coord_dispatch__finish(d, 1, "join timeout");
 }
 
 static int round_deadline(struct coord_dispatch *d, const struct event *e)
@@ -467,7 +519,7 @@ static int round_deadline(struct coord_dispatch *d, const struct event *e)
 	}
 	fcl_error("round %u: deadline with %u of %u updates; quorum needs %u", r->round,
 		  r->n_accepted, r->n_participants, need);
-	return finish_run(d, 1, "quorum missed");
+	return coord_dispatch__finish(d, 1, "quorum missed");
 }
 
 /* ---- actions: departures ------------------------------------------------- */
@@ -479,27 +531,35 @@ static int departure(struct coord_dispatch *d, const struct event *e, int runnin
 {
 	struct coord_round *r = d->c.round;
 	const struct coord_peer *peer = &r->peers[e->peer];
-	const char *addr = e->addr[0] ? e->addr : "?";
+	const char *addr = e->addr[0] ? e->addr : "?", *how = e->why;
 	const uint32_t *ids;
-	char list[256];
+	char list[256], why[256];
 
 	if (peer->gone)
 		return 0;
+	if (peer->last_error[0]) {
+		snprintf(why, sizeof why, "%s after saying: %s", e->why, peer->last_error);
+		how = why;
+	}
 	uint32_t n = coord_round_peer_gone(r, (uint32_t)e->peer, &ids);
-	format_ids(list, sizeof list, ids, n);
+	coord_dispatch__format_ids(list, sizeof list, ids, n);
 	if (running)
 		fcl_warn("round %u: process %u on %s (%s) is gone (%s): logical clients %s leave "
 			 "the run (%u of %u logical clients gone)",
-			 r->round, peer->pid, peer->hostname, addr, e->why, list, r->n_clients_gone,
+			 r->round, peer->pid, peer->hostname, addr, how, list, r->n_clients_gone,
 			 d->c.sched->n_clients);
 	else
 		fcl_warn("process %u on %s (%s) left before the first round (%s); logical clients "
 			 "%s may join again (%u of %u joined)",
-			 peer->pid, peer->hostname, addr, e->why, list, r->n_joined,
+			 peer->pid, peer->hostname, addr, how, list, r->n_joined,
 			 d->c.sched->n_clients);
 	coord_report_gone(d->c.report, r, running ? "gone" : "left", (uint32_t)e->peer, e->addr,
-			  ids, n, e->why);
-	return running ? check_complete(d) : 0;
+			  ids, n, how);
+	if (!running)
+		return 0;
+	if (r->phase == COORD_SAVING || r->phase == COORD_RESTORING)
+		return coord_dispatch__answered(d);
+	return check_complete(d);
 }
 
 static int left(struct coord_dispatch *d, const struct event *e)
@@ -507,7 +567,11 @@ static int left(struct coord_dispatch *d, const struct event *e)
 	return departure(d, e, 0);
 }
 
+/* During the run: with run.on_client_loss rollback, a replacement is awaited
+ * (dispatch_ckpt.c); else its clients leave the run. */
 static int gone(struct coord_dispatch *d, const struct event *e)
 {
+	if (d->c.sc->run.on_client_loss == FCL_LOSS_ROLLBACK && d->c.ckpt)
+		return coord_dispatch__lost(d, e);
 	return departure(d, e, 1);
 }

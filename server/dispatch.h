@@ -14,6 +14,7 @@
 
 #include "fcl/wire.h"
 
+struct coord_ckpt;
 struct coord_eval;
 struct coord_report;
 struct coord_round;
@@ -43,6 +44,8 @@ struct coord_dispatch_config {
 	const char *scenario_text;        /* what the welcome carries */
 	uint64_t scenario_hash;
 	uint32_t n_params;
+	struct coord_ckpt *ckpt; /* checkpoints, or NULL: none (then no rollback) */
+	int resume;              /* the parts hold a checkpoint: the clients get theirs first */
 };
 
 struct coord_dispatch {
@@ -50,11 +53,16 @@ struct coord_dispatch {
 	struct fcl_msg welcome;
 	int exit_code;           /* the run's: 0 complete, else failed */
 	const char *fail_reason; /* NULL while nothing failed */
+	char reason[320];        /* fail_reason's text when it is made up */
+	uint64_t stale;          /* messages from before a rollback, dropped */
+	uint32_t rollbacks;
+	char lost[256]; /* what the coming rollback is for (its events.jsonl line) */
 };
 
 /* Nothing to free: d only borrows. */
 void coord_dispatch_init(struct coord_dispatch *d, const struct coord_dispatch_config *cfg);
-/* The run listens: arms the join timeout and says so in events.jsonl. */
+/* The run listens: arms the join timeout and says so in events.jsonl (and,
+ * resuming, from which checkpoint). */
 void coord_dispatch_start(struct coord_dispatch *d);
 
 /* A decoded message of `bytes` bytes. For a hello, `from` is a new peer index

@@ -157,36 +157,53 @@ static void accuracies(const struct coord_eval *e, uint32_t cur, double *acc, do
 	}
 }
 
+/* A failed write of one of the csv files: said once, in the log and in c.io_error. */
+static int write_failed(const struct coord_eval *e, const char *name, int rc)
+{
+	fcl_error("cannot write %s: %s", name, strerror(-rc));
+	if (e->c.io_error && !e->c.io_error[0])
+		snprintf(e->c.io_error, 256, "%scannot write %s (%s)",
+			 rc == -ENOSPC || rc == -EDQUOT ? "disk full: " : "", name, strerror(-rc));
+	return rc;
+}
+
 /* eval.csv rows of one evaluation, and its eval_class.csv rows when there is
- * such a file and class_acc is given. */
-static void write_rows(const struct coord_eval *e, int64_t round, const char *model,
-		       const double *acc, const double *seen, const double *class_acc)
+ * such a file and class_acc is given. 0 or -errno (the file keeps whole lines). */
+static int write_rows(const struct coord_eval *e, int64_t round, const char *model,
+		      const double *acc, const double *seen, const double *class_acc)
 {
 	FILE *csv = e->c.csv, *class_csv = e->c.class_csv;
+	long at = ftell(csv);
+	int rc;
 
 	for (uint32_t t = 0; t < e->T; t++)
 		fprintf(csv, "%lld,%s,%u,%.6f\n", (long long)round, model, t, acc[t]);
 	if (seen)
 		fprintf(csv, "%lld,%s,seen,%.6f\n", (long long)round, model, *seen);
-	fflush(csv);
+	if ((rc = fcl_flush_lines(csv, at)) != 0)
+		return write_failed(e, "eval.csv", rc);
 	if (class_acc && class_csv) {
+		at = ftell(class_csv);
 		for (uint32_t c = 0; c < e->C; c++)
 			if (!isnan(class_acc[c]))
 				fprintf(class_csv, "%lld,%s,%u,%.6f\n", (long long)round, model, c,
 					class_acc[c]);
-		fflush(class_csv);
+		if ((rc = fcl_flush_lines(class_csv, at)) != 0)
+			return write_failed(e, "eval_class.csv", rc);
 	}
+	return 0;
 }
 
-void coord_eval_initial(struct coord_eval *e)
+int coord_eval_initial(struct coord_eval *e)
 {
 	double t0 = fcl_now(), seen;
 
 	count_correct(e, e->c.model->params);
 	accuracies(e, 0, e->init_acc, &seen, NULL);
 	e->has_init = 1;
-	write_rows(e, -1, "global", e->init_acc, NULL, NULL);
+	int rc = write_rows(e, -1, "global", e->init_acc, NULL, NULL);
 	e->seconds += fcl_now() - t0;
+	return rc;
 }
 
 /* realloc that keeps the old block on failure and says so in *failed, so a
@@ -201,13 +218,14 @@ static void *resized(void *p, size_t bytes, int *failed)
 	return q;
 }
 
-static int grow(struct coord_eval *e)
+/* Room for `rows` rows of the global record. */
+static int grow(struct coord_eval *e, size_t rows)
 {
 	int failed = 0;
 
-	if (e->n_rows < e->cap)
+	if (rows <= e->cap)
 		return 0;
-	size_t cap = e->cap * 2;
+	size_t cap = e->cap * 2 > rows ? e->cap * 2 : rows;
 	e->round = resized(e->round, cap * sizeof *e->round, &failed);
 	e->acc = resized(e->acc, cap * e->T * sizeof *e->acc, &failed);
 	e->seen = resized(e->seen, cap * sizeof *e->seen, &failed);
@@ -225,7 +243,7 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 
 	if (e->n_rows && e->round[e->n_rows - 1] == (int64_t)round)
 		return 0; /* already evaluated after this round */
-	if (grow(e) != 0) {
+	if (grow(e, e->n_rows + 1) != 0) {
 		fcl_error("out of memory for the accuracy record");
 		return -ENOMEM;
 	}
@@ -243,11 +261,11 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 	for (uint32_t t = 0; t <= task; t++)
 		sum += acc[t];
 	e->last_acc = sum / (double)(task + 1);
-	write_rows(e, round, "global", acc, &e->seen[n], class_acc);
+	int rc = write_rows(e, round, "global", acc, &e->seen[n], class_acc);
 	fcl_info("round %u%s: accuracy on seen tasks %.2f%% (pooled %.2f%%)", round,
 		 task_end ? " (task end)" : "", 100.0 * e->last_acc, 100.0 * e->seen[n]);
 	e->seconds += fcl_now() - t0;
-	return 0;
+	return rc;
 }
 
 /* Appends one evaluation to client c's local record; its row becomes the client's
@@ -304,7 +322,8 @@ int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r)
 		count_correct(e, e->local_params);
 		accuracies(e, task, acc, &seen, NULL);
 		snprintf(name, sizeof name, "client-%u", r->participants[i]);
-		write_rows(e, r->round, name, acc, &seen, NULL);
+		if ((rc = write_rows(e, r->round, name, acc, &seen, NULL)) != 0)
+			break;
 		if ((rc = local_append(e, r->participants[i], r->round, task, acc, seen)) != 0)
 			fcl_error("out of memory for client %u's local record", r->participants[i]);
 	}
@@ -338,4 +357,105 @@ void coord_eval_local_record(const struct coord_eval *e, uint32_t c, struct fcl_
 	out->seen = e->local[c].seen;
 	out->end_row = e->local[c].end_row;
 	out->init_acc = e->has_init ? e->init_acc : NULL;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+#define PUT(f, p, n) (rc = rc ? rc : fcl_fput((f), (p), (n) * sizeof *(p)))
+#define GET(f, p, n) (rc = rc ? rc : fcl_fget((f), (p), (n) * sizeof *(p)))
+
+/* One client's local record: rows, then its arrays and end rows. */
+static int save_local(const struct coord_eval *e, const struct coord_eval_local *l, FILE *f)
+{
+	uint64_t n = l->n_rows, has = l->end_row != NULL;
+	int rc = 0;
+	PUT(f, &n, 1);
+	PUT(f, &has, 1);
+	PUT(f, l->round, n);
+	PUT(f, l->acc, n * e->T);
+	PUT(f, l->seen, n);
+	if (has)
+		PUT(f, l->end_row, e->T);
+	return rc;
+}
+
+static int load_local(struct coord_eval *e, struct coord_eval_local *l, FILE *f)
+{
+	uint64_t n, has;
+	int rc = 0, failed = 0;
+	GET(f, &n, 1);
+	GET(f, &has, 1);
+	if (rc || n > ((uint64_t)1 << 32) || has > 1 || (n && !has))
+		return rc ? rc : -EINVAL;
+	size_t cap = n > l->cap ? n : l->cap;
+	l->round = resized(l->round, cap * sizeof *l->round, &failed);
+	l->acc = resized(l->acc, cap * e->T * sizeof *l->acc, &failed);
+	l->seen = resized(l->seen, cap * sizeof *l->seen, &failed);
+	if (has && !l->end_row)
+		l->end_row = resized(NULL, e->T * sizeof *l->end_row, &failed);
+	if (failed)
+		return -ENOMEM;
+	l->cap = cap;
+	l->n_rows = n;
+	GET(f, l->round, n);
+	GET(f, l->acc, n * e->T);
+	GET(f, l->seen, n);
+	if (has)
+		GET(f, l->end_row, e->T);
+	else if (l->end_row)
+		for (uint32_t t = 0; t < e->T; t++)
+			l->end_row[t] = -1;
+	return rc;
+}
+
+int coord_eval_save(const struct coord_eval *e, FILE *f)
+{
+	uint32_t N = e->c.sched->n_clients,
+		 head[4] = {e->T, e->C, (uint32_t)e->has_init, e->local ? N : 0};
+	uint64_t n = e->n_rows;
+	int rc = 0;
+	PUT(f, head, 4);
+	PUT(f, &n, 1);
+	PUT(f, e->init_acc, e->T);
+	PUT(f, e->round, n);
+	PUT(f, e->acc, n * e->T);
+	PUT(f, e->seen, n);
+	PUT(f, e->class_acc, n * e->C);
+	PUT(f, e->end_row, e->T);
+	PUT(f, e->acc_matrix, (size_t)e->T * e->T);
+	PUT(f, &e->last_acc, 1);
+	PUT(f, &e->seconds, 1);
+	for (uint32_t c = 0; e->local && c < N && !rc; c++)
+		rc = save_local(e, &e->local[c], f);
+	return rc;
+}
+
+int coord_eval_load(struct coord_eval *e, FILE *f)
+{
+	uint32_t N = e->c.sched->n_clients, head[4];
+	uint64_t n;
+	int rc = 0;
+	GET(f, head, 4);
+	GET(f, &n, 1);
+	if (rc)
+		return rc;
+	if (head[0] != e->T || head[1] != e->C || head[2] > 1 || head[3] != (e->local ? N : 0) ||
+	    n > ((uint64_t)1 << 32))
+		return -EINVAL;
+	if (grow(e, n) != 0)
+		return -ENOMEM;
+	e->n_rows = n;
+	e->has_init = (int)head[2];
+	GET(f, e->init_acc, e->T);
+	GET(f, e->round, n);
+	GET(f, e->acc, n * e->T);
+	GET(f, e->seen, n);
+	GET(f, e->class_acc, n * e->C);
+	GET(f, e->end_row, e->T);
+	GET(f, e->acc_matrix, (size_t)e->T * e->T);
+	GET(f, &e->last_acc, 1);
+	GET(f, &e->seconds, 1);
+	for (uint32_t c = 0; e->local && c < N && !rc; c++)
+		rc = load_local(e, &e->local[c], f);
+	return rc;
 }

@@ -29,6 +29,7 @@ struct coord_eval_config {
 	const struct fcl_dataset *test;
 	FILE *csv;             /* eval.csv */
 	FILE *class_csv;       /* eval_class.csv, or NULL: no per-class rows */
+	char *io_error;        /* (256) where a failed write of the csv files is said */
 	int local_models;      /* evaluation.local_models */
 	uint32_t every_rounds; /* evaluation.every_rounds (the local models' schedule) */
 };
@@ -67,14 +68,19 @@ struct coord_eval {
 /* 0, or -ENOMEM (then nothing needs freeing); cfg is copied. */
 int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg);
 void coord_eval_fini(struct coord_eval *e);
-/* Evaluates the initial model (round -1 in eval.csv). */
-void coord_eval_initial(struct coord_eval *e);
+/* Evaluates the initial model (round -1 in eval.csv). 0 or -errno of a
+ * failed write (then c.io_error says which). */
+int coord_eval_initial(struct coord_eval *e);
 /* Evaluates the global model after `round` (once); task_end fills the
- * task-end matrix row. 0 or -ENOMEM. */
+ * task-end matrix row. 0, -ENOMEM, or -errno of a failed write. */
 int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end);
 /* With local_models, on the global model's schedule: every accepted
- * participant's local model. Call before aggregation. 0 or -ENOMEM. */
+ * participant's local model. Call before aggregation. 0, -ENOMEM or -errno. */
 int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r);
+/* For checkpoints: the whole record (global and local models). load
+ * replaces it; 0, -EIO, -EINVAL (another geometry) or -ENOMEM. */
+int coord_eval_save(const struct coord_eval *e, FILE *f);
+int coord_eval_load(struct coord_eval *e, FILE *f);
 /* The record as metrics.h reads it (borrowed). */
 void coord_eval_record(const struct coord_eval *e, struct fcl_acc_record *out);
 /* Client c's local-model record (borrowed); 0 rows without local evaluations. */

@@ -10,7 +10,10 @@
  *   evaluate.c  coord_eval_     the evaluation schedule's work and the accuracy record
  *   report.c    coord_report_   the run folder, events.jsonl, traffic accounting
  *   summary.c                   (report) metrics.json, summary.txt, summary.md
+ *   checkpoint.c coord_ckpt_    checkpoints: written after rounds, read back by
+ *                               --resume and by rollbacks (dispatch_ckpt.c)
  */
+#include "checkpoint.h"
 #include "dispatch.h"
 #include "evaluate.h"
 #include "net.h"
@@ -23,6 +26,7 @@
 #include "fcl/override.h"
 #include "fcl/rng.h"
 #include "fcl/rule.h"
+#include "fcl/runstatus.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 #include "fcl/util.h"
@@ -30,9 +34,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 struct fcl_server {
 	/* command line */
@@ -45,6 +53,8 @@ struct fcl_server {
 	long long seed_override; /* -1 = the scenario's */
 	const char **sets;       /* --set KEY=VALUE edits of the scenario */
 	size_t n_sets;
+	int resume;           /* --resume: go on from the run folder's newest checkpoint */
+	int stop_with_parent; /* --stop-with-parent: SIGHUP when the launcher dies */
 
 	/* the run's inputs */
 	struct fcl_scenario sc;
@@ -56,6 +66,8 @@ struct fcl_server {
 	struct fcl_mlp model;
 	struct fcl_agg *agg; /* the aggregation rule and its state */
 	double started;
+	char scenario_abs[PATH_MAX]; /* where the scenario's relative paths resolve */
+	struct coord_ckpt_head head; /* --resume: the checkpoint's */
 
 	/* the parts */
 	struct coord_round round;
@@ -63,6 +75,8 @@ struct fcl_server {
 	struct coord_report report;
 	struct coord_dispatch dispatch;
 	struct coord_net net;
+	struct coord_ckpt ckpt;
+	int checkpoints; /* ckpt is set up */
 	uv_loop_t *loop;
 };
 
@@ -70,15 +84,21 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
 		   "                  [--set KEY=VALUE]... [--progress] [--heartbeat S]\n"
-		   "                  [--verbose]\n"
+		   "                  [--stop-with-parent] [--verbose]\n"
+		   "       fcl-server --resume --run-dir DIR [--bind ENDPOINT] [--progress] ...\n"
 		   "       fcl-server SCENARIO.yaml --count-clients\n"
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
 		   "  --set       edit the scenario, e.g. --set aggregation.rule=median; the\n"
 		   "              edited text is what the run folder keeps and the clients run\n"
+		   "  --resume    go on with the run in DIR from its newest checkpoint (its\n"
+		   "              scenario and seed are the checkpoint's); the results are\n"
+		   "              those of an uninterrupted run, bit for bit\n"
 		   "  --progress  print one machine-readable progress line per round on stdout\n"
 		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"
+		   "  --stop-with-parent  end the run (as SIGHUP does) when the process that\n"
+		   "              started this one dies, e.g. fcl-sim killed with SIGKILL\n"
 		   "  --count-clients  check the scenario, print its number of logical clients\n"
 		   "              and exit (for launch scripts that split them over processes)\n");
 }
@@ -86,11 +106,12 @@ static void usage(FILE *f)
 static int parse_args(struct fcl_server *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"run-dir", required_argument, 0, 'r'}, {"bind", required_argument, 0, 'b'},
-	    {"seed", required_argument, 0, 's'},    {"progress", no_argument, 0, 'p'},
-	    {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-	    {"count-clients", no_argument, 0, 'C'}, {"heartbeat", required_argument, 0, 'H'},
-	    {"set", required_argument, 0, 'S'},     {0, 0, 0, 0}};
+	    {"run-dir", required_argument, 0, 'r'},    {"bind", required_argument, 0, 'b'},
+	    {"seed", required_argument, 0, 's'},       {"progress", no_argument, 0, 'p'},
+	    {"verbose", no_argument, 0, 'v'},          {"help", no_argument, 0, 'h'},
+	    {"count-clients", no_argument, 0, 'C'},    {"heartbeat", required_argument, 0, 'H'},
+	    {"set", required_argument, 0, 'S'},        {"resume", no_argument, 0, 'R'},
+	    {"stop-with-parent", no_argument, 0, 'P'}, {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
 	s->heartbeat_s = 15;
@@ -128,6 +149,12 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		case 'C':
 			s->count_clients = 1;
 			break;
+		case 'R':
+			s->resume = 1;
+			break;
+		case 'P':
+			s->stop_with_parent = 1;
+			break;
 		case 'H':
 			if (fcl_cli_seconds("fcl-server", "--heartbeat", optarg, 0.5,
 					    &s->heartbeat_s) != 0)
@@ -143,6 +170,16 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			usage(stderr);
 			return -EINVAL;
 		}
+	}
+	if (s->resume) {
+		/* the scenario, its edits and the seed are the checkpoint's */
+		if (optind != argc || !s->run_dir || s->n_sets || s->seed_override >= 0) {
+			fprintf(stderr,
+				"fcl-server: --resume takes --run-dir DIR, and no scenario, "
+				"--set or --seed (the checkpoint has them)\n");
+			return -EINVAL;
+		}
+		return 0;
 	}
 	if (optind != argc - 1 || (!s->run_dir && !s->count_clients)) {
 		usage(stderr);
@@ -197,6 +234,40 @@ err_text:
 	return rc;
 }
 
+/* --resume: the scenario of the run folder's newest checkpoint, parsed as
+ * the first run parsed it (its relative paths resolve where they did). */
+static int resume_scenario(struct fcl_server *s)
+{
+	char err[1024], dir[4200];
+	int rc = coord_ckpt_read_head(s->run_dir, dir, sizeof dir, &s->head);
+
+	if (rc == -ENOENT)
+		fprintf(stderr,
+			"fcl-server: %s/checkpoints holds no complete checkpoint to resume "
+			"from\n",
+			s->run_dir);
+	if (rc)
+		return rc;
+	snprintf(s->scenario_abs, sizeof s->scenario_abs, "%s", s->head.scenario_path);
+	s->scenario_path = s->scenario_abs;
+	if ((rc = fcl_scenario_parse(&s->sc, s->head.scenario_text, s->head.scenario_len,
+				     s->scenario_path, err, sizeof err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return rc;
+	}
+	memcpy(s->sc.data.path, s->head.data_path, sizeof s->sc.data.path);
+	s->sc.seed = s->head.seed;
+	s->scenario_text = s->head.scenario_text; /* ours now */
+	s->scenario_len = s->head.scenario_len;
+	s->scenario_hash = s->head.scenario_hash;
+	s->head.scenario_text = NULL;
+	fcl_info("resuming the run in %s from its checkpoint after %u rounds (%s)", s->run_dir,
+		 s->head.done, dir);
+	if (fcl_run_reason(s->run_dir, err, sizeof err) == 0)
+		fcl_info("the run folder said: %s", err);
+	return 0;
+}
+
 /* The data sets and the compiled schedule. */
 static int load_data(struct fcl_server *s)
 {
@@ -245,8 +316,10 @@ static int init_model(struct fcl_server *s)
 static int create_rule(struct fcl_server *s)
 {
 	/* the rule's lines go to events.jsonl through the dispatcher, set up later */
-	struct fcl_agg_env env = {
-	    .run_dir = s->run_dir, .event = coord_dispatch_rule_event, .ud = &s->dispatch};
+	struct fcl_agg_env env = {.run_dir = s->run_dir,
+				  .event = coord_dispatch_rule_event,
+				  .ud = &s->dispatch,
+				  .resume = s->resume};
 	int rc = fcl_agg_create(&s->sc, &s->model, &env, &s->agg);
 	if (rc)
 		fcl_error("cannot set up aggregation rule %s: %s", s->sc.aggregation.rule->name,
@@ -259,8 +332,10 @@ static int inputs_init(struct fcl_server *s)
 {
 	int rc;
 
-	if ((rc = load_scenario(s)) != 0)
+	if ((rc = s->resume ? resume_scenario(s) : load_scenario(s)) != 0)
 		return rc;
+	if (!s->resume && !realpath(s->scenario_path, s->scenario_abs))
+		snprintf(s->scenario_abs, sizeof s->scenario_abs, "%s", s->scenario_path);
 	if ((rc = load_data(s)) != 0)
 		goto err_scenario;
 	if ((rc = init_model(s)) != 0)
@@ -308,25 +383,64 @@ static int results_init(struct fcl_server *s)
 					     .scenario_len = s->scenario_len,
 					     .scenario_hash = s->scenario_hash,
 					     .progress = s->progress,
-					     .started = s->started};
+					     .started = s->started,
+					     .resume = s->resume};
 	int rc = coord_report_init(&s->report, &rc_cfg);
-	if (rc)
+	if (rc) {
+		/* a run folder that cannot take its files says so, if anything can */
+		if (!s->resume && s->report.io_error[0])
+			fcl_run_mark_unfinished(s->run_dir, s->report.io_error);
 		return rc;
+	}
 	struct coord_eval_config ev_cfg = {.sched = &s->sched,
 					   .model = &s->model,
 					   .test = &s->test,
 					   .csv = s->report.eval_csv,
 					   .class_csv = s->report.eval_class_csv,
+					   .io_error = s->report.io_error,
 					   .local_models = s->sc.eval.local_models,
 					   .every_rounds = s->sc.eval.every_rounds};
+	/* the initial model is evaluated when the run begins (dispatch.c) */
 	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0)
 		goto err_report;
-	coord_eval_initial(&s->eval); /* b_j for FWT, before any training */
 	return 0;
 
 err_report:
 	fcl_error("out of memory for the evaluation record");
 	coord_report_fini(&s->report);
+	return rc;
+}
+
+/* Checkpoints, when the scenario asks for them; resuming, the newest one
+ * back into the parts. */
+static int checkpoints_init(struct fcl_server *s)
+{
+	struct coord_ckpt_config cfg = {.run_dir = s->run_dir,
+					.sc = &s->sc,
+					.scenario_text = s->scenario_text,
+					.scenario_len = s->scenario_len,
+					.scenario_hash = s->scenario_hash,
+					.scenario_path = s->scenario_abs,
+					.n_clients = s->sched.n_clients,
+					.parts = {.model = &s->model,
+						  .agg = s->agg,
+						  .round = &s->round,
+						  .eval = &s->eval,
+						  .report = &s->report}};
+	int rc;
+
+	if (!s->resume && !fcl_scenario_checkpoints(&s->sc))
+		return 0;
+	if ((rc = coord_ckpt_init(&s->ckpt, &cfg)) != 0) {
+		fcl_error("out of memory for checkpoints");
+		return rc;
+	}
+	s->checkpoints = 1;
+	if (s->resume && (rc = coord_ckpt_restore(&s->ckpt)) != 0) {
+		fcl_error("cannot resume from the checkpoint after %u rounds", s->head.done);
+		coord_ckpt_fini(&s->ckpt);
+		s->checkpoints = 0;
+	}
 	return rc;
 }
 
@@ -342,6 +456,8 @@ static int parts_init(struct fcl_server *s)
 	}
 	if ((rc = results_init(s)) != 0)
 		goto err_round;
+	if ((rc = checkpoints_init(s)) != 0)
+		goto err_results;
 	struct coord_dispatch_config d_cfg = {.round = &s->round,
 					      .eval = &s->eval,
 					      .report = &s->report,
@@ -350,7 +466,9 @@ static int parts_init(struct fcl_server *s)
 					      .sched = &s->sched,
 					      .scenario_text = s->scenario_text,
 					      .scenario_hash = s->scenario_hash,
-					      .n_params = (uint32_t)s->model.n_params};
+					      .n_params = (uint32_t)s->model.n_params,
+					      .ckpt = s->checkpoints ? &s->ckpt : NULL,
+					      .resume = s->resume};
 	coord_dispatch_init(&s->dispatch, &d_cfg);
 	struct coord_net_config n_cfg = {.bind_endpoint = s->bind_endpoint,
 					 .heartbeat_s = s->heartbeat_s,
@@ -358,9 +476,12 @@ static int parts_init(struct fcl_server *s)
 					     (int64_t)s->model.n_params * 4 + (4 << 20),
 					 .run_dir = s->run_dir};
 	if ((rc = coord_net_init(&s->net, s->loop, &n_cfg, &s->dispatch)) != 0)
-		goto err_results;
+		goto err_ckpt;
 	return 0;
 
+err_ckpt:
+	if (s->checkpoints)
+		coord_ckpt_fini(&s->ckpt);
 err_results:
 	coord_eval_fini(&s->eval);
 	coord_report_fini(&s->report);
@@ -372,21 +493,50 @@ err_round:
 static void parts_fini(struct fcl_server *s)
 {
 	coord_net_fini(&s->net);
+	if (s->checkpoints)
+		coord_ckpt_fini(&s->ckpt);
 	coord_eval_fini(&s->eval);
 	coord_report_fini(&s->report);
 	coord_round_fini(&s->round);
 }
 
-/* --count-clients: the scenario's logical clients, for launch scripts. */
+/* --count-clients: the scenario's logical clients, for launch scripts
+ * (with --resume: the checkpoint's scenario). */
 static int count_clients(struct fcl_server *s)
 {
 	char err[1024];
-	if (fcl_scenario_load(&s->sc, s->scenario_path, NULL, NULL, err, sizeof err) != 0) {
+	if (s->resume) {
+		if (resume_scenario(s) != 0)
+			return 2;
+	} else if (fcl_scenario_load(&s->sc, s->scenario_path, NULL, NULL, err, sizeof err) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
 	printf("%u\n", s->sc.clients.count);
 	return 0;
+}
+
+/* Out of file descriptors (thousands of connections) the run would lose its
+ * results: the soft limit goes up to the hard one. */
+static void raise_fd_limit(void)
+{
+	uint64_t now = 0;
+	int rc = fcl_raise_fd_limit(&now);
+	if (rc)
+		fcl_warn("cannot raise the open-file limit: %s", strerror(-rc));
+	else
+		fcl_debug("open-file limit %llu", (unsigned long long)now);
+}
+
+/* --stop-with-parent: the kernel sends SIGHUP when the launcher dies (which
+ * stops the run as a signal does); if it is gone already, now. */
+static void stop_with_parent(void)
+{
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGHUP) != 0)
+		fcl_warn("cannot follow the launching process: %s", strerror(errno));
+	else if (getppid() != parent)
+		raise(SIGHUP);
 }
 
 /* The run: its exit code, 2 when it could not start. */
@@ -395,8 +545,14 @@ static int run(struct fcl_server *s)
 	int rc;
 
 	s->started = fcl_now();
+	raise_fd_limit();
 	if ((rc = fcl_mkdir_p(s->run_dir)) != 0) {
 		fprintf(stderr, "fcl-server: cannot create %s: %s\n", s->run_dir, strerror(-rc));
+		return 2;
+	}
+	if (s->resume && fcl_run_is_complete(s->run_dir)) {
+		fprintf(stderr, "fcl-server: the run in %s is complete: nothing to resume\n",
+			s->run_dir);
 		return 2;
 	}
 	s->loop = uv_default_loop();
@@ -406,9 +562,13 @@ static int run(struct fcl_server *s)
 		inputs_fini(s);
 		return 2;
 	}
+	if (s->stop_with_parent)
+		stop_with_parent();
 	coord_dispatch_start(&s->dispatch);
 	uv_run(s->loop, UV_RUN_DEFAULT);
 	rc = s->dispatch.exit_code;
+	if (rc == 0 && s->checkpoints)
+		coord_ckpt_remove_all(&s->ckpt);
 	fcl_info("run %s%s", rc ? "failed: " : "complete",
 		 rc ? (s->dispatch.fail_reason ? s->dispatch.fail_reason : "?") : "");
 	parts_fini(s);
@@ -431,5 +591,6 @@ int main(int argc, char **argv)
 	else
 		rc = run(&s);
 	free(s.sets);
+	coord_ckpt_head_fini(&s.head);
 	return rc;
 }

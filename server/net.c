@@ -265,7 +265,10 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct coord_net *n = h->data;
 	fcl_warn("signal %d: stopping the run", signum);
 	coord_dispatch_stop(n->dispatch, 128 + signum,
-			    signum == SIGINT ? "interrupted" : "terminated");
+			    signum == SIGINT   ? "interrupted (SIGINT)"
+			    : signum == SIGHUP ? "hung up: the process that started the run went "
+						 "away (SIGHUP)"
+					       : "terminated (SIGTERM)");
 }
 
 /* ---- the outbox ---------------------------------------------------------- */
@@ -289,6 +292,7 @@ static void net_stop(void *ud)
 	uv_close((uv_handle_t *)&n->deadline, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
+	uv_close((uv_handle_t *)&n->sighup, NULL);
 }
 
 struct coord_outbox coord_net_outbox(struct coord_net *n)
@@ -327,9 +331,11 @@ static int open_router(struct coord_net *n, const struct coord_net_config *cfg)
 	snprintf(path, sizeof path, "%s/endpoint", cfg->run_dir);
 	size_t len = strlen(endpoint);
 	endpoint[len] = '\n';
-	if (fcl_write_file_atomic(path, endpoint, len + 1) != 0)
-		fcl_warn("cannot write %s", path);
-	return 0;
+	/* without it no launcher finds us: that is the run's end, said as it is */
+	int rc = fcl_write_file_atomic(path, endpoint, len + 1);
+	if (rc)
+		fcl_error("cannot write %s: %s", path, strerror(-rc));
+	return rc;
 }
 
 /* The loop's handles; they cannot fail once the sockets exist. */
@@ -338,6 +344,9 @@ static void start_handles(struct coord_net *n)
 	int fd;
 	size_t fd_len = sizeof fd;
 
+	/* progress lines to a launcher that died must not kill us before SIGHUP
+	 * has stopped the run: a broken pipe is an error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
 	zmq_getsockopt(n->router, ZMQ_FD, &fd, &fd_len);
 	uv_poll_init(n->loop, &n->poll, fd);
 	n->poll.data = n;
@@ -350,9 +359,11 @@ static void start_handles(struct coord_net *n)
 	n->deadline.data = n;
 	uv_signal_init(n->loop, &n->sigint);
 	uv_signal_init(n->loop, &n->sigterm);
-	n->sigint.data = n->sigterm.data = n;
+	uv_signal_init(n->loop, &n->sighup);
+	n->sigint.data = n->sigterm.data = n->sighup.data = n;
 	uv_signal_start(&n->sigint, on_signal, SIGINT);
 	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&n->sighup, on_signal, SIGHUP);
 	n->running = 1;
 }
 

@@ -38,7 +38,7 @@ struct coord_net {
 	void *monitor; /* PAIR socket reading the ROUTER's disconnect events */
 	uv_poll_t poll, monitor_poll;
 	uv_timer_t deadline; /* join timeout, then round deadline */
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	int running; /* handles active: from init until the outbox's stop */
 	struct coord_route *routes;
 	uint32_t n_routes, cap_routes;

@@ -15,9 +15,11 @@
 #include "fcl/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* JSON arrays for events.jsonl: [v0,v1,...] */
 static void json_u32s(FILE *f, const uint32_t *v, size_t n)
@@ -44,36 +46,126 @@ static void json_doubles(FILE *f, const double *v, size_t n, int decimals)
 	fputc(']', f);
 }
 
-FILE *coord_report__open(const struct coord_report *rep, const char *name, const char *mode)
+void coord_report__json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++)
+		if (*c == '"' || *c == '\\')
+			fprintf(f, "\\%c", *c);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(f, "\\u%04x", *c);
+		else
+			fputc(*c, f);
+	fputc('"', f);
+}
+
+void coord_report__io_error(struct coord_report *rep, const char *name, int rc)
+{
+	fcl_error("cannot write %s/%s: %s", rep->c.run_dir, name, strerror(-rc));
+	if (!rep->io_error[0])
+		snprintf(rep->io_error, sizeof rep->io_error, "%scannot write %s (%s)",
+			 rc == -ENOSPC || rc == -EDQUOT ? "disk full: " : "", name, strerror(-rc));
+}
+
+FILE *coord_report__open(struct coord_report *rep, const char *name, const char *mode)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", rep->c.run_dir, name);
-	FILE *f = fopen(path, mode);
+	FILE *f = fcl_fopen(path, mode);
 	if (!f)
-		fcl_error("cannot open %s: %s", path, strerror(errno));
+		coord_report__io_error(rep, name, -errno);
 	return f;
+}
+
+int coord_report__commit(struct coord_report *rep, FILE *f, const char *name)
+{
+	char tmp[4200], path[4096];
+	int rc = fcl_flush_lines(f, -1);
+
+	snprintf(path, sizeof path, "%s/%s", rep->c.run_dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if (fclose(f) != 0 && !rc)
+		rc = errno ? -errno : -EIO;
+	if (!rc && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		coord_report__io_error(rep, name, rc);
+	}
+	fcl_fd_reserve(FD_RESERVE);
+	return rc;
+}
+
+/* The end of a batch of events.jsonl lines that began at `at`. */
+static void end_lines(struct coord_report *rep, long at)
+{
+	int rc = fcl_flush_lines(rep->events, at);
+	if (rc)
+		coord_report__io_error(rep, "events.jsonl", rc);
 }
 
 /* ---- setup and teardown -------------------------------------------------- */
 
 /* scenario.yaml, and the compiled schedule: what each client meets and when
- * (docs/scenarios.md). 0 or -EIO. */
-static int write_inputs(const struct coord_report *rep)
+ * (docs/scenarios.md). 0 or -errno. */
+static int write_inputs(struct coord_report *rep)
 {
 	char path[4096];
+	int rc;
 
 	snprintf(path, sizeof path, "%s/scenario.yaml", rep->c.run_dir);
-	if (fcl_write_file_atomic(path, rep->c.scenario_text, rep->c.scenario_len) != 0) {
-		fcl_error("cannot write %s", path);
-		return -EIO;
+	if ((rc = fcl_write_file_atomic(path, rep->c.scenario_text, rep->c.scenario_len)) != 0) {
+		coord_report__io_error(rep, "scenario.yaml", rc);
+		return rc;
 	}
 	snprintf(path, sizeof path, "%s/schedule", rep->c.run_dir);
-	if (fcl_mkdir_p(path) != 0 ||
-	    fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0) != 0) {
-		fcl_error("cannot write the compiled schedule into %s", path);
-		return -EIO;
+	if ((rc = fcl_mkdir_p(path)) != 0 ||
+	    (rc = fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)) != 0) {
+		coord_report__io_error(rep, "schedule/", rc < 0 ? rc : -EIO);
+		return rc < 0 ? rc : -EIO;
 	}
 	return 0;
+}
+
+/* Bytes the results at the end may need: metrics.json, the summaries, the
+ * last lines, each written next to the old one before a rename. Generous. */
+static uint64_t results_bytes(const struct coord_report *rep)
+{
+	uint64_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients;
+	return 2 * ((64 << 10) + T * T * 64 + T * 256 + N * 256);
+}
+
+/* Space for the results, kept as a file of that size in the run folder
+ * until the end: a disk that fills up during the run still takes them. */
+static int reserve_space(struct coord_report *rep)
+{
+	uint64_t bytes = results_bytes(rep);
+	snprintf(rep->reserve_path, sizeof rep->reserve_path, "%s/.reserved", rep->c.run_dir);
+	int fd = open(rep->reserve_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int rc = fd < 0 ? errno : posix_fallocate(fd, 0, (off_t)bytes);
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		unlink(rep->reserve_path);
+		fcl_error("cannot set %llu kB aside in %s for the results: %s",
+			  (unsigned long long)(bytes >> 10), rep->c.run_dir, strerror(rc));
+		snprintf(rep->io_error, sizeof rep->io_error,
+			 "%scannot set %llu kB aside for the results (%s)",
+			 rc == ENOSPC || rc == EDQUOT ? "disk full: " : "",
+			 (unsigned long long)(bytes >> 10), strerror(rc));
+		return -rc;
+	}
+	rep->reserved = 1;
+	fcl_fd_reserve(FD_RESERVE);
+	return 0;
+}
+
+/* The results may be written now: the space set aside goes back to the disk. */
+static void release_space(struct coord_report *rep)
+{
+	if (rep->reserved)
+		unlink(rep->reserve_path);
+	rep->reserved = 0;
 }
 
 static int alloc_accounting(struct coord_report *rep)
@@ -116,6 +208,7 @@ static void write_start(struct coord_report *rep)
 	const struct fcl_schedule *sched = rep->c.sched;
 	FILE *f = rep->events;
 
+	long at = ftell(f);
 	fprintf(f,
 		"{\"event\":\"start\",\"scenario\":\"%s\",\"scenario_hash\":\"%016llx\","
 		"\"seed\":%llu,\"clients\":%u,\"per_round\":%u,\"tasks\":%u,\"rounds\":%u,"
@@ -140,31 +233,53 @@ static void write_start(struct coord_report *rep)
 				sc->strategy_groups[g - 1].last);
 		fprintf(f, "}\n");
 	}
-	fflush(f);
+	end_lines(rep, at);
+}
+
+/* The first lines of eval.csv, eval_class.csv and events.jsonl. */
+static int write_heads(struct coord_report *rep)
+{
+	int rc;
+	if (rep->eval_class_csv) {
+		fprintf(rep->eval_class_csv, "round,model,class,accuracy\n");
+		if ((rc = fcl_flush_lines(rep->eval_class_csv, 0)) != 0) {
+			coord_report__io_error(rep, "eval_class.csv", rc);
+			return rc;
+		}
+	}
+	fprintf(rep->eval_csv, "round,model,task,accuracy\n");
+	if ((rc = fcl_flush_lines(rep->eval_csv, 0)) != 0) {
+		coord_report__io_error(rep, "eval.csv", rc);
+		return rc;
+	}
+	write_start(rep);
+	return rep->io_error[0] ? -EIO : 0;
 }
 
 int coord_report_init(struct coord_report *rep, const struct coord_report_config *cfg)
 {
+	/* a resumed run appends to its files, cut back to the checkpoint (coord_report_load) */
+	const char *mode = cfg->resume ? "a" : "w";
 	int rc;
 
 	memset(rep, 0, sizeof *rep);
 	rep->c = *cfg;
-	if ((rc = write_inputs(rep)) != 0)
+	if ((rc = reserve_space(rep)) != 0)
 		return rc;
+	if (!cfg->resume && (rc = write_inputs(rep)) != 0)
+		goto err_reserve;
 	rc = -EIO;
-	if (!(rep->events = coord_report__open(rep, "events.jsonl", "w")))
-		return rc;
-	if (!(rep->eval_csv = coord_report__open(rep, "eval.csv", "w")))
+	if (!(rep->events = coord_report__open(rep, "events.jsonl", mode)))
+		goto err_reserve;
+	if (!(rep->eval_csv = coord_report__open(rep, "eval.csv", mode)))
 		goto err_events;
 	if (cfg->sc->eval.per_class &&
-	    !(rep->eval_class_csv = coord_report__open(rep, "eval_class.csv", "w")))
+	    !(rep->eval_class_csv = coord_report__open(rep, "eval_class.csv", mode)))
 		goto err_eval_csv;
 	if ((rc = alloc_accounting(rep)) != 0)
 		goto err_accounting;
-	if (rep->eval_class_csv)
-		fprintf(rep->eval_class_csv, "round,model,class,accuracy\n");
-	fprintf(rep->eval_csv, "round,model,task,accuracy\n");
-	write_start(rep);
+	if (!cfg->resume && (rc = write_heads(rep)) != 0)
+		goto err_accounting;
 	return 0;
 
 err_accounting:
@@ -175,11 +290,14 @@ err_eval_csv:
 	fclose(rep->eval_csv);
 err_events:
 	fclose(rep->events);
+err_reserve:
+	release_space(rep);
 	return rc;
 }
 
 void coord_report_fini(struct coord_report *rep)
 {
+	release_space(rep);
 	if (rep->eval_class_csv)
 		fclose(rep->eval_class_csv);
 	fclose(rep->eval_csv);
@@ -222,16 +340,19 @@ void coord_report_round_start(struct coord_report *rep)
 void coord_report_event(struct coord_report *rep, const struct coord_round *r, const char *event,
 			const char *detail)
 {
+	long at = ftell(rep->events);
 	fprintf(rep->events, "{\"event\":\"%s\",\"round\":%u,\"elapsed\":%.3f", event, r->round,
 		fcl_now() - rep->c.started);
-	if (detail)
-		fprintf(rep->events, ",\"detail\":\"%s\"", detail);
+	if (detail) {
+		fprintf(rep->events, ",\"detail\":");
+		coord_report__json_str(rep->events, detail);
+	}
 	fprintf(rep->events,
 		",\"peers\":%u,\"bad_messages\":%llu,\"bytes_up\":%llu,"
 		"\"bytes_down\":%llu}\n",
 		r->n_peers, (unsigned long long)rep->bad_messages,
 		(unsigned long long)rep->bytes_up, (unsigned long long)rep->bytes_down);
-	fflush(rep->events);
+	end_lines(rep, at);
 }
 
 /* The global model goes down once per client process, so bytes down per client are
@@ -271,24 +392,35 @@ void coord_report_gone(struct coord_report *rep, const struct coord_round *r, co
 	for (char *c = host; *c; c++)
 		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
+	long at = ftell(rep->events);
 	fprintf(rep->events,
 		"{\"event\":\"%s\",\"round\":%u,\"elapsed\":%.3f,\"pid\":%u,\"host\":\"%s\","
-		"\"address\":\"%s\",\"reason\":\"%s\",\"clients\":",
-		event, r->round, fcl_now() - rep->c.started, peer->pid, host, addr, why);
+		"\"address\":",
+		event, r->round, fcl_now() - rep->c.started, peer->pid, host);
+	coord_report__json_str(rep->events, addr);
+	fprintf(rep->events, ",\"reason\":");
+	coord_report__json_str(rep->events, why);
+	fprintf(rep->events, ",\"clients\":");
 	json_u32s(rep->events, ids, n_ids);
 	fprintf(rep->events, ",\"clients_gone\":%u}\n", r->n_clients_gone);
-	fflush(rep->events);
+	end_lines(rep, at);
+	/* a launcher that can replace the process (fcl-sim) learns which one */
+	if (rep->c.progress && strcmp(event, "lost") == 0 && n_ids) {
+		printf("lost first=%u last=%u\n", ids[0], ids[n_ids - 1]);
+		fflush(stdout);
+	}
 }
 
 void coord_report_absent(struct coord_report *rep, const struct coord_round *r, const uint32_t *ids,
 			 uint32_t n_ids)
 {
+	long at = ftell(rep->events);
 	fprintf(rep->events,
 		"{\"event\":\"absent\",\"round\":%u,\"elapsed\":%.3f,\"clients\":", r->round,
 		fcl_now() - rep->c.started);
 	json_u32s(rep->events, ids, n_ids);
 	fprintf(rep->events, ",\"clients_gone\":%u}\n", r->n_clients_gone);
-	fflush(rep->events);
+	end_lines(rep, at);
 }
 
 /* The round's share of the per-task and per-client accounting. */
@@ -316,6 +448,7 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 	uint32_t task = fcl_schedule_task_of_round(sched, r->round);
 	double loss = 0.0, train_s = 0.0;
 	FILE *f = rep->events;
+	long at = ftell(f);
 
 	fprintf(f, "{\"event\":\"round\",\"round\":%u,\"task\":%u,\"participants\":", r->round,
 		task);
@@ -343,7 +476,7 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu}\n",
 		(unsigned long long)rep->round_bytes_up, (unsigned long long)rep->round_bytes_down,
 		train_s, round_seconds, server_seconds, (unsigned long long)rep->bad_messages);
-	fflush(f);
+	end_lines(rep, at);
 	if (rep->c.progress) {
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u/%u acc=%.4f "
 		       "bytes_up=%llu bytes_down=%llu elapsed=%.2f\n",
@@ -362,6 +495,7 @@ static void write_traffic_event(struct coord_report *rep, const struct coord_rou
 {
 	uint32_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients;
 	FILE *f = rep->events;
+	long at = ftell(f);
 
 	fprintf(f, "{\"event\":\"traffic\",\"round\":%u,\"task_bytes_up\":", r->round);
 	json_u64s(f, rep->task_bytes_up, T);
@@ -382,33 +516,151 @@ static void write_traffic_event(struct coord_report *rep, const struct coord_rou
 		"\"eval_seconds\":%.3f}\n",
 		rep->n_rounds_done ? rep->server_s_sum / rep->n_rounds_done : 0.0,
 		rep->server_s_max, e->seconds);
-	fflush(f);
+	end_lines(rep, at);
+}
+
+/* Rows of the accuracy matrix so far (complete task ends), and every metric of
+ * the global record into *v. */
+static uint32_t metrics_so_far(struct coord_report *rep, const struct coord_round *r,
+			       const struct coord_eval *e, struct fcl_metric_values *v)
+{
+	uint32_t rows = r->round / rep->c.sched->rounds_per_task;
+	struct fcl_acc_record rec;
+
+	if (rows > rep->c.sched->n_tasks)
+		rows = rep->c.sched->n_tasks;
+	*v = (struct fcl_metric_values){.gap_per_switch = rep->gap_per_switch};
+	/* the global model's record; the local models' are in write_results */
+	coord_eval_record(e, &rec);
+	if (!rep->c.sc->eval.per_class)
+		rec.class_acc = NULL, rec.n_classes = 0;
+	fcl_metric_all(&rec, v);
+	return rows;
 }
 
 int coord_report_close(struct coord_report *rep, const struct coord_round *r,
 		       const struct coord_eval *e, int exit_code, const char *reason)
 {
-	/* Rows of the matrix are complete task ends. */
-	uint32_t rows = r->round / rep->c.sched->rounds_per_task;
-	struct fcl_metric_values v = {.gap_per_switch = rep->gap_per_switch};
-	struct fcl_acc_record rec;
+	struct fcl_metric_values v;
+	uint32_t rows = metrics_so_far(rep, r, e, &v);
 
-	if (rows > rep->c.sched->n_tasks)
-		rows = rep->c.sched->n_tasks;
-	/* the global model's record; the local models' are in write_results */
-	coord_eval_record(e, &rec);
-	if (!rep->c.sc->eval.per_class)
-		rec.class_acc = NULL, rec.n_classes = 0;
-	fcl_metric_all(&rec, &v);
+	/* Now the results may take the space and file descriptors set aside. */
+	release_space(rep);
 	write_traffic_event(rep, r, e);
 	coord_report_event(rep, r, exit_code ? "failed" : "done", reason);
-	int rc = coord_report__write_results(rep, r, e, rows, &v, reason);
+	if (!exit_code && rep->io_error[0])
+		reason = rep->io_error;
+	int rc =
+	    coord_report__write_results(rep, r, e, rows, &v, exit_code || rep->io_error[0], reason);
 	if (rep->c.progress) {
-		if (exit_code)
-			printf("done status=failed reason=%s\n", reason ? reason : "?");
+		if (exit_code || rc)
+			printf("done status=failed reason=%s\n", reason             ? reason
+								 : rep->io_error[0] ? rep->io_error
+										    : "?");
 		else
 			printf("done status=ok\n");
 		fflush(stdout);
 	}
 	return rc;
+}
+
+int coord_report_unfinished(struct coord_report *rep, const struct coord_round *r,
+			    const struct coord_eval *e, const char *reason)
+{
+	struct fcl_metric_values v;
+	uint32_t rows = metrics_so_far(rep, r, e, &v);
+	return coord_report__write_results(rep, r, e, rows, &v, 1, reason);
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+#define PUT(f, p, n) (rc = rc ? rc : fcl_fput((f), (p), (n) * sizeof *(p)))
+#define GET(f, p, n) (rc = rc ? rc : fcl_fget((f), (p), (n) * sizeof *(p)))
+
+/* The files the run appends to, and their names. */
+static FILE *appended(const struct coord_report *rep, int i, const char **name)
+{
+	static const char *const names[] = {"events.jsonl", "eval.csv", "eval_class.csv"};
+	FILE *files[] = {rep->events, rep->eval_csv, rep->eval_class_csv};
+	*name = names[i];
+	return files[i];
+}
+
+int coord_report_save(struct coord_report *rep, FILE *f)
+{
+	uint32_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients, head[3] = {T, N, 0};
+	int64_t len[3] = {-1, -1, -1};
+	double elapsed = fcl_now() - rep->c.started;
+	int rc = 0;
+
+	for (int i = 0; i < 3; i++) {
+		const char *name;
+		FILE *g = appended(rep, i, &name);
+		if (g && (rc = fcl_flush_lines(g, -1)) != 0) {
+			coord_report__io_error(rep, name, rc);
+			return rc;
+		}
+		len[i] = g ? ftell(g) : -1;
+	}
+	PUT(f, head, 3);
+	PUT(f, len, 3);
+	PUT(f, &elapsed, 1);
+	PUT(f, &rep->bytes_up, 1);
+	PUT(f, &rep->bytes_down, 1);
+	PUT(f, &rep->bad_messages, 1);
+	PUT(f, rep->task_bytes_up, T);
+	PUT(f, rep->task_bytes_down, T);
+	PUT(f, rep->task_seconds, T);
+	PUT(f, rep->client_bytes_up, N);
+	PUT(f, rep->client_bytes_down, N);
+	PUT(f, rep->client_updates, N);
+	PUT(f, rep->client_train_s, N);
+	PUT(f, &rep->server_s_sum, 1);
+	PUT(f, &rep->server_s_max, 1);
+	PUT(f, &rep->n_rounds_done, 1);
+	return rc;
+}
+
+int coord_report_load(struct coord_report *rep, FILE *f)
+{
+	uint32_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients, head[3];
+	int64_t len[3];
+	double elapsed;
+	int rc = 0;
+
+	GET(f, head, 3);
+	GET(f, len, 3);
+	GET(f, &elapsed, 1);
+	if (rc || head[0] != T || head[1] != N)
+		return rc ? rc : -EINVAL;
+	GET(f, &rep->bytes_up, 1);
+	GET(f, &rep->bytes_down, 1);
+	GET(f, &rep->bad_messages, 1);
+	GET(f, rep->task_bytes_up, T);
+	GET(f, rep->task_bytes_down, T);
+	GET(f, rep->task_seconds, T);
+	GET(f, rep->client_bytes_up, N);
+	GET(f, rep->client_bytes_down, N);
+	GET(f, rep->client_updates, N);
+	GET(f, rep->client_train_s, N);
+	GET(f, &rep->server_s_sum, 1);
+	GET(f, &rep->server_s_max, 1);
+	GET(f, &rep->n_rounds_done, 1);
+	if (rc)
+		return rc;
+	/* What was written after the checkpoint is written again. */
+	for (int i = 0; i < 3; i++) {
+		const char *name;
+		FILE *g = appended(rep, i, &name);
+		if (!g || len[i] < 0)
+			continue;
+		fflush(g);
+		if (ftruncate(fileno(g), len[i]) != 0 || fseek(g, len[i], SEEK_SET) != 0) {
+			rc = -errno;
+			coord_report__io_error(rep, name, rc);
+			return rc;
+		}
+	}
+	rep->c.started = fcl_now() - elapsed;
+	return 0;
 }

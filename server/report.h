@@ -38,6 +38,7 @@ struct coord_report_config {
 	uint64_t scenario_hash;
 	int progress;   /* print machine-readable progress lines on stdout */
 	double started; /* fcl_now() at the start of the run */
+	int resume;     /* the run folder exists: append to its files (after coord_report_load) */
 };
 
 struct coord_report {
@@ -63,10 +64,19 @@ struct coord_report {
 	uint32_t n_rounds_done;
 
 	double *gap_per_switch; /* (T) scratch of the metrics at the end */
+
+	/* what went wrong writing the run folder, "" while nothing did: the
+	 * first failed write ("disk full: cannot write events.jsonl (...)") */
+	char io_error[256];
+	char reserve_path[4096]; /* space kept for the results, given back at the end */
+	int reserved;
 };
 
 /* Writes scenario.yaml and the compiled schedule, opens the files, writes the
- * start lines. 0, -EIO or -ENOMEM (then nothing needs closing). */
+ * start lines, and sets space and file descriptors aside for the results.
+ * With c.resume, opens the files of the run folder for appending instead.
+ * 0, -ENOSPC, -EIO or -ENOMEM (then nothing needs closing, and io_error or
+ * the log says why). */
 int coord_report_init(struct coord_report *rep, const struct coord_report_config *cfg);
 void coord_report_fini(struct coord_report *rep);
 
@@ -94,9 +104,20 @@ void coord_report_gone(struct coord_report *rep, const struct coord_round *r, co
 		       uint32_t p, const char *addr, const uint32_t *ids, uint32_t n_ids,
 		       const char *why);
 /* The end of the run (exit_code 0: complete; else reason says why not): the
- * accounting line, the last event, metrics.json and the summaries.
- * 0 or -EIO. */
+ * accounting line, the last event, the summaries and metrics.json, whose
+ * "complete" is true only when the run completed and every output was
+ * written (else its "reason" says why not). 0 or -EIO (io_error says why). */
 int coord_report_close(struct coord_report *rep, const struct coord_round *r,
 		       const struct coord_eval *e, int exit_code, const char *reason);
+/* metrics.json, summary.txt and summary.md of a run that is not over: the
+ * results so far, "complete": false and why (see fcl/runstatus.h). */
+int coord_report_unfinished(struct coord_report *rep, const struct coord_round *r,
+			    const struct coord_eval *e, const char *reason);
+
+/* For checkpoints: the accounting and the length of every file the run
+ * appends to. load cuts the files back to those lengths and appends from
+ * there. 0, -EIO, -EINVAL or -errno. */
+int coord_report_save(struct coord_report *rep, FILE *f);
+int coord_report_load(struct coord_report *rep, FILE *f);
 
 #endif

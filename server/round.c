@@ -112,10 +112,18 @@ int coord_round_add_peer(struct coord_round *r, uint32_t p, const struct fcl_msg
 	snprintf(peer->hostname, sizeof peer->hostname, "%s", m->hostname ? m->hostname : "?");
 	peer->first_id = m->ids[0];
 	peer->n_ids = (uint32_t)m->n_ids;
+	/* A resumed run's clients gone for good stay gone, whoever offers to host them. */
 	for (size_t i = 0; i < m->n_ids; i++)
-		r->owner[m->ids[i]] = (int32_t)p;
-	r->n_joined += (uint32_t)m->n_ids;
+		if (r->owner[m->ids[i]] != COORD_OWNER_GONE) {
+			r->owner[m->ids[i]] = (int32_t)p;
+			r->n_joined++;
+		}
 	return 0;
+}
+
+int coord_round_all_hosted(const struct coord_round *r)
+{
+	return r->n_joined + r->n_clients_gone >= r->sched->n_clients;
 }
 
 /* ---- a round's start ----------------------------------------------------- */
@@ -388,22 +396,45 @@ void coord_round_finish(struct coord_round *r)
 
 /* ---- departures ---------------------------------------------------------- */
 
-uint32_t coord_round_peer_gone(struct coord_round *r, uint32_t p, const uint32_t **ids)
+/* Peer p's logical clients into r->ids; p is gone. */
+static uint32_t hosted_by(struct coord_round *r, uint32_t p, const uint32_t **ids)
 {
-	uint32_t n = 0, N = r->sched->n_clients;
+	uint32_t n = 0;
 
 	r->peers[p].gone = 1;
-	for (uint32_t c = 0; c < N; c++)
+	r->peers[p].owes = 0;
+	for (uint32_t c = 0; c < r->sched->n_clients; c++)
 		if (r->owner[c] == (int32_t)p)
 			r->ids[n++] = c;
 	*ids = r->ids;
-	if (r->phase == COORD_JOINING) {
-		/* Nothing ran yet: the ids are free for a replacement process. */
-		for (uint32_t i = 0; i < n; i++)
-			r->owner[r->ids[i]] = -1;
-		r->n_joined -= n;
-		return n;
-	}
+	return n;
+}
+
+uint32_t coord_round_peer_lost(struct coord_round *r, uint32_t p, const uint32_t **ids)
+{
+	uint32_t n = hosted_by(r, p, ids);
+	/* the ids are free for a replacement process */
+	for (uint32_t i = 0; i < n; i++)
+		r->owner[r->ids[i]] = -1;
+	r->n_joined -= n;
+	return n;
+}
+
+uint32_t coord_round_unhosted(struct coord_round *r, const uint32_t **ids)
+{
+	uint32_t n = 0;
+	for (uint32_t c = 0; c < r->sched->n_clients; c++)
+		if (r->owner[c] == -1)
+			r->ids[n++] = c;
+	*ids = r->ids;
+	return n;
+}
+
+uint32_t coord_round_peer_gone(struct coord_round *r, uint32_t p, const uint32_t **ids)
+{
+	if (r->phase == COORD_JOINING) /* nothing ran yet */
+		return coord_round_peer_lost(r, p, ids);
+	uint32_t n = hosted_by(r, p, ids);
 	for (uint32_t i = 0; i < n; i++)
 		r->owner[r->ids[i]] = COORD_OWNER_GONE;
 	r->n_clients_gone += n;
@@ -428,4 +459,50 @@ uint32_t coord_round_drop_absent(struct coord_round *r, const uint32_t **ids)
 	r->n_clients_gone += n;
 	*ids = r->ids;
 	return n;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+int coord_round_save(const struct coord_round *r, FILE *f)
+{
+	uint32_t N = r->sched->n_clients, head[2] = {r->round, N};
+	uint8_t *gone = malloc(N ? N : 1);
+	if (!gone)
+		return -ENOMEM;
+	for (uint32_t c = 0; c < N; c++)
+		gone[c] = r->owner[c] == COORD_OWNER_GONE;
+	int rc = fcl_fput(f, head, sizeof head);
+	rc = rc ? rc : fcl_fput(f, gone, N);
+	free(gone);
+	return rc;
+}
+
+int coord_round_load(struct coord_round *r, FILE *f)
+{
+	uint32_t N = r->sched->n_clients, head[2];
+	int rc = fcl_fget(f, head, sizeof head);
+	if (rc)
+		return rc;
+	if (head[1] != N || head[0] > r->sched->n_rounds)
+		return -EINVAL;
+	uint8_t *gone = malloc(N ? N : 1);
+	if (!gone)
+		return -ENOMEM;
+	if ((rc = fcl_fget(f, gone, N)) != 0) {
+		free(gone);
+		return rc;
+	}
+	r->round = head[0];
+	r->n_clients_gone = 0;
+	for (uint32_t c = 0; c < N; c++) {
+		if (gone[c] && r->owner[c] >= 0)
+			r->n_joined--; /* hosted now, but it was gone by then: it stays out */
+		if (gone[c])
+			r->owner[c] = COORD_OWNER_GONE;
+		else if (r->owner[c] == COORD_OWNER_GONE)
+			r->owner[c] = -1; /* not gone by then: it needs a host again */
+		r->n_clients_gone += gone[c];
+	}
+	free(gone);
+	return 0;
 }

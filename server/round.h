@@ -10,6 +10,7 @@
 #define FCL_SERVER_ROUND_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fcl/extras.h"
 
@@ -26,14 +27,19 @@ struct coord_peer {
 	char hostname[64];
 	uint32_t first_id, n_ids; /* for log lines */
 	int gone;                 /* its connection closed or timed out: it hosts nobody now */
+	int owes;                 /* a checkpoint's states or a restore's receipt are due */
+	char last_error[128];     /* the last error it reported, "" if none */
 };
 
 /* owner[] value of a logical client whose process is gone for good. */
 #define COORD_OWNER_GONE (-2)
 
 enum coord_phase {
-	COORD_JOINING,  /* waiting for every logical client's process to say hello */
-	COORD_TRAINING, /* a round is out; collecting updates */
+	COORD_JOINING,    /* waiting for every logical client's process to say hello */
+	COORD_TRAINING,   /* a round is out; collecting updates */
+	COORD_SAVING,     /* a checkpoint: collecting the logical clients' states */
+	COORD_RESTORING,  /* a resume or rollback: states sent, waiting for receipts */
+	COORD_RECOVERING, /* rollback: waiting for a replacement of a lost process */
 	COORD_DONE,
 	COORD_N_PHASES,
 };
@@ -143,7 +149,19 @@ void coord_round_finish(struct coord_round *r); /* phase DONE */
 /* Peer p is gone. Before the first round its logical clients may join again;
  * after it they leave the run, and so do their waiting slots. */
 uint32_t coord_round_peer_gone(struct coord_round *r, uint32_t p, const uint32_t **ids);
+/* Peer p is gone and its logical clients wait for another process to host
+ * them (before the first round, and for a rollback). */
+uint32_t coord_round_peer_lost(struct coord_round *r, uint32_t p, const uint32_t **ids);
+/* The logical clients that nobody hosts (owner -1). */
+uint32_t coord_round_unhosted(struct coord_round *r, const uint32_t **ids);
 /* The logical clients that never joined: gone for the whole run. */
 uint32_t coord_round_drop_absent(struct coord_round *r, const uint32_t **ids);
+/* Every logical client that is not gone for good has a host. */
+int coord_round_all_hosted(const struct coord_round *r);
+
+/* For checkpoints: the next round and the logical clients gone for good.
+ * load keeps who hosts whom (this run's processes). 0, -EIO or -EINVAL. */
+int coord_round_save(const struct coord_round *r, FILE *f);
+int coord_round_load(struct coord_round *r, FILE *f);
 
 #endif

@@ -96,19 +96,26 @@ static void json_local_metrics(FILE *f, const struct coord_eval *e, uint32_t n_c
 	fprintf(f, "\n  ],\n");
 }
 
-static int write_metrics(const struct coord_report *rep, const struct coord_round *r,
+/* metrics.json: "complete" only when the run completed and every other
+ * output was written (reason NULL); else a "reason" line right after it
+ * (the line fcl_run_mark_unfinished rewrites, fcl/runstatus.h). */
+static int write_metrics(struct coord_report *rep, const struct coord_round *r,
 			 const struct coord_eval *e, uint32_t rows,
-			 const struct fcl_metric_values *v)
+			 const struct fcl_metric_values *v, const char *reason)
 {
 	const struct fcl_scenario *sc = rep->c.sc;
 	uint32_t T = rep->c.sched->n_tasks;
-	FILE *f = coord_report__open(rep, "metrics.json", "w");
+	FILE *f = coord_report__open(rep, "metrics.json.tmp", "w");
 	if (!f)
 		return -EIO;
 	/* Metrics of a run that stopped early are those of its partial record. */
-	int complete = rows == T;
 	fprintf(f, "{\n  \"scenario\": \"%s\",\n  \"seed\": %llu,\n  \"complete\": %s,\n", sc->name,
-		(unsigned long long)sc->seed, complete ? "true" : "false");
+		(unsigned long long)sc->seed, reason ? "false" : "true");
+	if (reason) {
+		fprintf(f, "  \"reason\": ");
+		coord_report__json_str(f, reason);
+		fprintf(f, ",\n");
+	}
 	fprintf(f, "  \"rounds\": %u,\n  \"tasks\": %u,\n", r->round, T);
 	fprintf(f, "  \"evaluations\": %zu,\n", e->n_rows);
 	fprintf(f, "  \"init_accuracy\": ");
@@ -125,7 +132,7 @@ static int write_metrics(const struct coord_report *rep, const struct coord_roun
 		json_local_metrics(f, e, rep->c.sched->n_clients);
 	fprintf(f, "  \"params_checksum\": \"%016llx\"\n}\n",
 		(unsigned long long)params_checksum(rep));
-	return fclose(f) == 0 ? 0 : -EIO;
+	return coord_report__commit(rep, f, "metrics.json");
 }
 
 /* ---- summary.txt --------------------------------------------------------- */
@@ -178,23 +185,25 @@ static void summary_metrics(FILE *f, const struct fcl_metric_values *v)
 		v->gap.n_pairs);
 }
 
-static int write_summary(const struct coord_report *rep, const struct coord_round *r,
+/* summary.txt; a run that did not finish (reason not NULL) says so on its
+ * second line, "run did not finish (...): reason" (fcl/runstatus.h). */
+static int write_summary(struct coord_report *rep, const struct coord_round *r,
 			 const struct coord_eval *e, uint32_t rows,
 			 const struct fcl_metric_values *v, const char *reason)
 {
 	const struct fcl_scenario *sc = rep->c.sc;
 	uint32_t T = rep->c.sched->n_tasks;
-	FILE *f = coord_report__open(rep, "summary.txt", "w");
+	FILE *f = coord_report__open(rep, "summary.txt.tmp", "w");
 	if (!f)
 		return -EIO;
 	fprintf(f, "scenario %s, seed %llu: %u rounds, %u tasks (%s), %u clients (%u per round)\n",
 		sc->name, (unsigned long long)sc->seed, r->round, T,
 		fcl_task_kind_name(sc->tasks.kind), rep->c.sched->n_clients,
 		rep->c.sched->per_round);
+	if (reason)
+		fprintf(f, "run did not finish (%u of %u rounds, %u of %u tasks): %s\n", r->round,
+			rep->c.sched->n_rounds, rows, T, reason);
 	print_matrix(f, e, rows);
-	if (rows != T)
-		fprintf(f, "run stopped after %u of %u tasks: %s\n", rows, T,
-			reason ? reason : "?");
 	if (e->n_rows)
 		summary_metrics(f, v);
 	summary_gone(f, r);
@@ -204,7 +213,7 @@ static int write_summary(const struct coord_report *rep, const struct coord_roun
 	fprintf(f, "final parameter checksum %016llx\n", (unsigned long long)params_checksum(rep));
 	fprintf(f, "every metric: metrics.json; tables: summary.md; plots: fcl-report %s\n",
 		rep->c.run_dir);
-	return fclose(f) == 0 ? 0 : -EIO;
+	return coord_report__commit(rep, f, "summary.txt");
 }
 
 /* ---- summary.md ---------------------------------------------------------- */
@@ -333,22 +342,23 @@ static void md_local_models(FILE *f, const struct coord_eval *e, uint32_t n_clie
 	}
 }
 
-static int write_summary_md(const struct coord_report *rep, const struct coord_round *r,
+static int write_summary_md(struct coord_report *rep, const struct coord_round *r,
 			    const struct coord_eval *e, uint32_t rows,
-			    const struct fcl_metric_values *v)
+			    const struct fcl_metric_values *v, const char *reason)
 {
 	const struct fcl_scenario *sc = rep->c.sc;
 	const struct fcl_schedule *sched = rep->c.sched;
-	FILE *f = coord_report__open(rep, "summary.md", "w");
+	FILE *f = coord_report__open(rep, "summary.md.tmp", "w");
 	if (!f)
 		return -EIO;
 	fprintf(f, "# Run %s\n\n", sc->name);
 	fprintf(f,
 		"Scenario `%s`, seed %llu: %u of %u rounds, %u tasks (%s), %u clients "
-		"(%u per round), %zu parameters. %s.\n\n",
+		"(%u per round), %zu parameters. %s%s.\n\n",
 		sc->name, (unsigned long long)sc->seed, r->round, sched->n_rounds, sched->n_tasks,
 		fcl_task_kind_name(sc->tasks.kind), sched->n_clients, sched->per_round,
-		rep->c.model->n_params, rows == sched->n_tasks ? "Complete" : "**Stopped early**");
+		rep->c.model->n_params, reason ? "**Did not finish**: " : "Complete",
+		reason ? reason : "");
 	md_matrix(f, e, rows);
 	md_metrics(f, e, v);
 	md_traffic(f, rep, e);
@@ -358,16 +368,29 @@ static int write_summary_md(const struct coord_report *rep, const struct coord_r
 		"\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
 		"`metrics.json`; plots with `fcl-report %s`.\n",
 		rep->c.run_dir);
-	return fclose(f) == 0 ? 0 : -EIO;
+	return coord_report__commit(rep, f, "summary.md");
 }
 
-int coord_report__write_results(const struct coord_report *rep, const struct coord_round *r,
+int coord_report__write_results(struct coord_report *rep, const struct coord_round *r,
 				const struct coord_eval *e, uint32_t rows,
-				const struct fcl_metric_values *v, const char *reason)
+				const struct fcl_metric_values *v, int unfinished,
+				const char *reason)
 {
-	if (write_metrics(rep, r, e, rows, v) != 0 ||
-	    write_summary(rep, r, e, rows, v, reason) != 0 ||
-	    write_summary_md(rep, r, e, rows, v) != 0)
-		return -EIO;
-	return 0;
+	char why[320];
+	uint32_t T = rep->c.sched->n_tasks;
+
+	if (unfinished || rows != T)
+		snprintf(why, sizeof why, "%s",
+			 reason       ? reason
+			 : unfinished ? "?"
+				      : "the run ended before its last task");
+	/* metrics.json last: "complete" only if the others could be written */
+	int rc = write_summary(rep, r, e, rows, v, unfinished || rows != T ? why : NULL);
+	int rc2 = write_summary_md(rep, r, e, rows, v, unfinished || rows != T ? why : NULL);
+	if ((rc || rc2) && !unfinished) {
+		snprintf(why, sizeof why, "%s", rep->io_error);
+		unfinished = 1;
+	}
+	int rc3 = write_metrics(rep, r, e, rows, v, unfinished || rows != T ? why : NULL);
+	return rc ? rc : rc2 ? rc2 : rc3;
 }

@@ -208,9 +208,9 @@ static int world_parts(struct world *w)
 				       .class_csv = w->report.eval_class_csv,
 				       .local_models = w->sc.eval.local_models,
 				       .every_rounds = w->sc.eval.every_rounds};
+	/* the initial model is evaluated when the run begins (all joined) */
 	if ((rc = coord_eval_init(&w->eval, &ev)) != 0)
 		return rc;
-	coord_eval_initial(&w->eval);
 	struct coord_dispatch_config dc = {
 	    .round = &w->round,
 	    .eval = &w->eval,
@@ -408,7 +408,8 @@ static void joining(struct world *w)
 	      "an update from a process that never said hello is dropped");
 	struct fcl_msg m = {.type = FCL_MSG_ERROR, .client_id = -1, .code = 5, .text = "disk full"};
 	deliver(w, 0, &m);
-	CHECK(w->report.bad_messages == bad + 2 && logged("peer 0 reports error 5: disk full"),
+	CHECK(w->report.bad_messages == bad + 2 &&
+		  logged("process 1000 on testhost reports error 5: disk full"),
 	      "a peer's error is logged, not dropped");
 	m = (struct fcl_msg){.type = FCL_MSG_WELCOME, .client_id = -1};
 	deliver(w, 0, &m);
@@ -509,7 +510,9 @@ static void deadlines(struct world *w)
 	      "every process is told to shut down, and why");
 	CHECK(w->out.stopped == 1, "the outbox is stopped");
 	CHECK(file_has(w, "events.jsonl", "\"event\":\"failed\"") &&
-		  file_has(w, "summary.txt", "run stopped after 1 of 2 tasks: quorum missed"),
+		  file_has(w, "summary.txt",
+			   "run did not finish (2 of 4 rounds, 1 of 2 tasks): quorum missed") &&
+		  file_has(w, "metrics.json", "\"reason\": \"quorum missed\""),
 	      "the run folder says it failed");
 
 	uint64_t bad = w->report.bad_messages;

@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define L_MAX FCL_MLP_MAX_LAYERS
 
@@ -117,12 +118,13 @@ static int init(struct fcl_agg *a)
 	if (a->env.run_dir) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/fot.csv", a->env.run_dir);
-		if (!(st->csv = fopen(path, "w"))) {
+		if (!(st->csv = fcl_fopen(path, a->env.resume ? "a" : "w"))) {
 			fcl_error("cannot open %s: %s", path, strerror(errno));
 			return -EIO;
 		}
-		fprintf(st->csv, "task,layer,d,sketch_cols,threshold,ratio,added,basis,sketches,"
-				 "sketch_bytes_up,request_bytes_down\n");
+		if (!a->env.resume)
+			fprintf(st->csv, "task,layer,d,sketch_cols,threshold,ratio,added,basis,"
+					 "sketches,sketch_bytes_up,request_bytes_down\n");
 	}
 	return 0;
 }
@@ -297,10 +299,13 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 	return 0;
 }
 
+/* eps, each layer's basis, and how long fot.csv is (load cuts it back). */
 static int save(const struct fcl_agg *a, FILE *f)
 {
 	const struct fot_state *st = a->state;
-	if (fwrite(&st->eps, sizeof st->eps, 1, f) != 1)
+	int64_t csv_len = st->csv && fflush(st->csv) == 0 ? ftell(st->csv) : -1;
+	if (fwrite(&st->eps, sizeof st->eps, 1, f) != 1 ||
+	    fwrite(&csv_len, sizeof csv_len, 1, f) != 1)
 		return -EIO;
 	for (uint32_t l = 0; l < a->n_layers; l++) {
 		uint64_t k = st->k[l];
@@ -316,7 +321,12 @@ static int load(struct fcl_agg *a, FILE *f)
 {
 	struct fot_state *st = a->state;
 	double eps;
-	if (fread(&eps, sizeof eps, 1, f) != 1 || !(eps > 0 && eps < 2))
+	int64_t csv_len;
+	if (fread(&eps, sizeof eps, 1, f) != 1 || !(eps > 0 && eps < 2) ||
+	    fread(&csv_len, sizeof csv_len, 1, f) != 1)
+		return -EIO;
+	if (st->csv && csv_len >= 0 && fflush(st->csv) == 0 &&
+	    (ftruncate(fileno(st->csv), csv_len) != 0 || fseek(st->csv, csv_len, SEEK_SET) != 0))
 		return -EIO;
 	for (uint32_t l = 0; l < a->n_layers; l++) {
 		uint64_t k;

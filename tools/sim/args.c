@@ -11,7 +11,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR] [--seed N] [--quiet]\n"
-		"               [--server-arg ARG]... [--client-arg ARG]...\n");
+		"               [--server-arg ARG]... [--client-arg ARG]...\n"
+		"       fcl-sim --resume RUN_DIR [--procs P] [--quiet] [--server-arg ARG]...\n"
+		"               [--client-arg ARG]...\n");
 }
 
 static void help(void)
@@ -22,6 +24,8 @@ static void help(void)
 	    "  --procs P         client processes (default: one per core, at most one per client)\n"
 	    "  --run-dir DIR     run folder (default: runs/<scenario name>-<date>-<time>)\n"
 	    "  --seed N          passed to the server, overrides the scenario's seed\n"
+	    "  --resume RUN_DIR  go on with the run in RUN_DIR from its newest checkpoint;\n"
+	    "                    the results are those of an uninterrupted run, whatever P\n"
 	    "  --quiet           no progress display\n"
 	    "  --server-arg ARG  extra argument for fcl-server (repeatable)\n"
 	    "  --client-arg ARG  extra argument for every fcl-client (repeatable)\n\n"
@@ -102,6 +106,14 @@ static int value_option(struct sim *sim, int argc, char **argv, int *i)
 			return -1;
 		}
 		sim->have_seed = 1;
+	} else if ((m = opt_value(argc, argv, i, "--resume", &val)) != 0) {
+		if (m < 0)
+			return -1;
+		if (!*val) {
+			fprintf(stderr, "fcl-sim: --resume needs a run folder\n");
+			return -1;
+		}
+		sim->resume_dir = val;
 	} else if ((m = opt_value(argc, argv, i, "--server-arg", &val)) != 0) {
 		if (m < 0)
 			return -1;
@@ -153,6 +165,15 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 			fprintf(stderr, "fcl-sim: unknown option '%s'\n", arg);
 			goto bad;
 		}
+	}
+	if (sim->resume_dir) {
+		/* the run folder has them all */
+		if (sim->scenario_path || sim->run_dir_opt || sim->have_seed) {
+			fprintf(stderr, "fcl-sim: --resume takes no scenario, --run-dir or --seed "
+					"(the run folder has them)\n");
+			goto bad;
+		}
+		return 0;
 	}
 	if (!sim->scenario_path) {
 		fprintf(stderr, "fcl-sim: no scenario given\n");

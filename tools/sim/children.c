@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ENDPOINT_POLL_MS 20
-#define ENDPOINT_TIMEOUT_MS 30000
-#define CLIENT_GRACE_MS 5000 /* clients may outlive the server by this much */
-#define KILL_GRACE_MS 2000   /* between SIGTERM and SIGKILL */
+#define ENDPOINT_NOTE_MS 30000 /* a server this slow to listen gets a word, not a kill */
+#define MAX_REPLACEMENTS 5     /* per client process: a crash that repeats is no accident */
+#define CLIENT_GRACE_MS 5000   /* clients may outlive the server by this much */
+#define KILL_GRACE_MS 2000     /* between SIGTERM and SIGKILL */
 
 /* ------------------------------------------------------------------------------------------ */
 /* setup: binaries, environment, logs */
@@ -178,16 +180,66 @@ static void on_server_exit(uv_process_t *proc, int64_t exit_status, int term_sig
 	sim_maybe_finish(sim);
 }
 
+static int spawn_client(struct sim *sim, unsigned k);
+
+/* A replacement for client process k, if the server awaits one and the run
+ * is not ending; 1 when one started. */
+static int replace_client(struct sim *sim, unsigned k)
+{
+	struct child *c = &sim->clients[k];
+
+	if (!c->replace || c->running || c->closing || !sim->server.running || sim->signals_seen ||
+	    sim->done_seen)
+		return 0;
+	c->replace = 0;
+	if (++c->replacements > MAX_REPLACEMENTS) {
+		fcl_error("client process %u (ids %" PRIu32 "-%" PRIu32 ") was lost %u times: not "
+			  "starting it again",
+			  k, c->first, c->last, c->replacements);
+		return 0;
+	}
+	fcl_warn("client process %u (ids %" PRIu32 "-%" PRIu32 ") is gone; starting a "
+		 "replacement (the run rolls back to its last checkpoint)",
+		 k, c->first, c->last);
+	return spawn_client(sim, k) == 0;
+}
+
+static void on_client_closed(uv_handle_t *handle)
+{
+	struct sim *sim = handle->data;
+	struct child *c = (struct child *)handle;
+
+	c->closing = 0;
+	/* the handle is free again: a replacement may use it */
+	for (unsigned k = 0; k < sim->procs; k++)
+		if (&sim->clients[k] == c && replace_client(sim, k))
+			return;
+	sim_maybe_finish(sim);
+}
+
 static void on_client_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
 {
-	struct sim *sim = proc->data;
 	struct child *c = (struct child *)proc; /* proc is its first member */
 
 	c->running = 0;
+	c->closing = 1;
 	c->exit_status = exit_status;
 	c->term_signal = term_signal;
-	uv_close((uv_handle_t *)proc, NULL);
-	sim_maybe_finish(sim);
+	uv_close((uv_handle_t *)proc, on_client_closed);
+}
+
+void sim_replace_client(struct sim *sim, uint32_t first, uint32_t last)
+{
+	for (unsigned k = 0; k < sim->procs; k++)
+		if (sim->clients[k].first == first && sim->clients[k].last == last) {
+			sim->clients[k].replace = 1;
+			/* already reaped: now; else when it is */
+			if (sim->clients[k].spawned)
+				replace_client(sim, k);
+			return;
+		}
+	fcl_warn("the server lost ids %" PRIu32 "-%" PRIu32 ", which no process of ours hosts",
+		 first, last);
 }
 
 /* Children get a session of their own (UV_PROCESS_DETACHED) so that Ctrl-C
@@ -215,15 +267,19 @@ static int spawn_child(struct sim *sim, struct child *c, char **args, uv_stdio_c
 		return -1;
 	}
 	c->spawned = c->running = 1;
+	c->exit_status = 0;
+	c->term_signal = 0;
 	return 0;
 }
 
 /* fcl-server SCENARIO --run-dir DIR --bind tcp://127.0.0.1:* --progress [--seed N] ARGS...
+ * (or --resume --run-dir DIR ...), with --stop-with-parent: killed with
+ * SIGKILL, we cannot stop it, so it stops itself when we die.
  * stdout: a pipe to us (progress lines), stderr: DIR/server.log */
 static int spawn_server(struct sim *sim)
 {
 	static char bind_any[] = "tcp://127.0.0.1:*";
-	char **args = calloc(10 + sim->n_server_args, sizeof *args);
+	char **args = calloc(12 + sim->n_server_args, sizeof *args);
 	char seed[24];
 	uv_stdio_container_t stdio[3];
 	size_t n = 0;
@@ -242,12 +298,16 @@ static int spawn_server(struct sim *sim)
 		return -1;
 	}
 	args[n++] = sim->server_bin;
-	args[n++] = sim->scenario_path;
+	if (sim->resume_dir)
+		args[n++] = "--resume";
+	else
+		args[n++] = sim->scenario_path;
 	args[n++] = "--run-dir";
 	args[n++] = sim->run_dir;
 	args[n++] = "--bind";
 	args[n++] = bind_any;
 	args[n++] = "--progress";
+	args[n++] = "--stop-with-parent";
 	if (sim->have_seed) {
 		snprintf(seed, sizeof seed, "%" PRIu64, sim->seed);
 		args[n++] = "--seed";
@@ -273,59 +333,64 @@ static int spawn_server(struct sim *sim)
 	return 0;
 }
 
-/* fcl-client --connect ENDPOINT --ids A-B ARGS..., P of them over contiguous
- * near-equal id ranges (the first ranges take the remainder).
- * stdout and stderr: DIR/client-<k>.log */
+/* fcl-client --connect ENDPOINT --ids A-B ARGS... for client process k.
+ * stdout and stderr: DIR/client-<k>.log (appended). 0 or -1 (said). */
+static int spawn_client(struct sim *sim, unsigned k)
+{
+	struct child *c = &sim->clients[k];
+	char **args = calloc(6 + sim->n_client_args, sizeof *args);
+	uv_stdio_container_t stdio[3];
+	char ids[32];
+	size_t n = 0;
+	int fd, rc;
+
+	if (!args) {
+		fcl_error("out of memory");
+		return -1;
+	}
+	snprintf(ids, sizeof ids, "%" PRIu32 "-%" PRIu32, c->first, c->last);
+	args[n++] = sim->client_bin;
+	args[n++] = "--connect";
+	args[n++] = sim->endpoint;
+	args[n++] = "--ids";
+	args[n++] = ids;
+	for (size_t i = 0; i < sim->n_client_args; i++)
+		args[n++] = sim->client_args[i];
+	args[n] = NULL;
+	fd = open_log(c->log_path);
+	if (fd < 0) {
+		free(args);
+		return -1;
+	}
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = fd;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = fd;
+	rc = spawn_child(sim, c, args, stdio, on_client_exit);
+	close(fd);
+	free(args);
+	return rc;
+}
+
+/* P client processes over contiguous near-equal id ranges (the first
+ * ranges take the remainder). */
 static void spawn_clients(struct sim *sim)
 {
 	uint32_t count = sim->sc.clients.count, base = count / sim->procs,
 		 extra = count % sim->procs, next = 0;
-	char **args = calloc(6 + sim->n_client_args, sizeof *args);
 
-	if (!args) {
-		fcl_error("out of memory");
-		stop_all(sim);
-		return;
-	}
 	for (unsigned k = 0; k < sim->procs; k++) {
 		struct child *c = &sim->clients[k];
-		uv_stdio_container_t stdio[3];
-		char ids[32];
-		size_t n = 0;
-		int fd;
-
 		c->first = next;
 		c->last = next + base + (k < extra) - 1;
 		next = c->last + 1;
-		snprintf(ids, sizeof ids, "%" PRIu32 "-%" PRIu32, c->first, c->last);
 		snprintf(c->log_path, sizeof c->log_path, "%s/client-%u.log", sim->run_dir, k);
-		args[n++] = sim->client_bin;
-		args[n++] = "--connect";
-		args[n++] = sim->endpoint;
-		args[n++] = "--ids";
-		args[n++] = ids;
-		for (size_t i = 0; i < sim->n_client_args; i++)
-			args[n++] = sim->client_args[i];
-		args[n] = NULL;
-
-		fd = open_log(c->log_path);
-		if (fd < 0) {
+		if (spawn_client(sim, k) != 0) {
 			stop_all(sim);
 			break;
 		}
-		stdio[0].flags = UV_IGNORE;
-		stdio[1].flags = UV_INHERIT_FD;
-		stdio[1].data.fd = fd;
-		stdio[2].flags = UV_INHERIT_FD;
-		stdio[2].data.fd = fd;
-		if (spawn_child(sim, c, args, stdio, on_client_exit)) {
-			close(fd);
-			stop_all(sim);
-			break;
-		}
-		close(fd);
 	}
-	free(args);
 }
 
 /* The server renames DIR/endpoint into place, so a file that exists is whole. */
@@ -355,11 +420,13 @@ static void on_endpoint_timer(uv_timer_t *timer)
 	if (read_endpoint(sim) == 0) {
 		uv_timer_stop(timer);
 		spawn_clients(sim);
-	} else if (uv_now(sim->loop) >= sim->endpoint_deadline) {
-		uv_timer_stop(timer);
-		fcl_error("the server did not publish %s/endpoint within %d s", sim->run_dir,
-			  ENDPOINT_TIMEOUT_MS / 1000);
-		stop_all(sim);
+	} else if (uv_now(sim->loop) >= sim->endpoint_deadline && !sim->endpoint_late_said) {
+		/* Loading a large data set takes a while; a server that fails exits
+		 * and says why (on_server_exit), one that hangs gets Ctrl-C. */
+		fcl_warn("the server has not published %s/endpoint after %d s (still loading?); "
+			 "waiting",
+			 sim->run_dir, ENDPOINT_NOTE_MS / 1000);
+		sim->endpoint_late_said = 1;
 	}
 }
 
@@ -412,11 +479,45 @@ void sim_launch(struct sim *sim)
 	uv_signal_start(&sim->sig_int, on_signal, SIGINT);
 	uv_signal_start(&sim->sig_term, on_signal, SIGTERM);
 	if (spawn_server(sim) == 0) {
-		sim->endpoint_deadline = uv_now(sim->loop) + ENDPOINT_TIMEOUT_MS;
+		sim->endpoint_deadline = uv_now(sim->loop) + ENDPOINT_NOTE_MS;
 		uv_timer_start(&sim->endpoint_timer, on_endpoint_timer, ENDPOINT_POLL_MS,
 			       ENDPOINT_POLL_MS);
 	} else {
 		sim->setup_failed = 1;
 	}
 	sim_maybe_finish(sim); /* nothing to wait for if the server did not start */
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* resuming */
+
+int sim_resume_clients(struct sim *sim, uint32_t *n)
+{
+	char *args[] = {sim->server_bin,      "--resume",        "--run-dir",
+			(char *)sim->run_dir, "--count-clients", NULL};
+	char out[64] = "";
+	int fds[2], status;
+	ssize_t got = 0;
+
+	if (pipe(fds) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execv(args[0], args);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid > 0)
+		got = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || got <= 0) {
+		fcl_error("cannot resume the run in %s (see above)", sim->run_dir);
+		return -1;
+	}
+	*n = (uint32_t)strtoul(out, NULL, 10);
+	return *n ? 0 : -1;
 }

@@ -7,8 +7,16 @@
  *
  *   fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR] [--seed N] [--quiet]
  *           [--server-arg ARG]... [--client-arg ARG]...
+ *   fcl-sim --resume RUN_DIR [--procs P] ...
+ *
+ * A server that dies without its last word (SIGKILL) leaves a run folder
+ * that says so (fcl/runstatus.h); with run.on_client_loss: rollback, a
+ * client process that dies is started again and the server rolls back.
  */
 #include "sim.h"
+
+#include "fcl/runstatus.h"
+#include "fcl/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -157,12 +165,36 @@ static void describe_exit(const struct child *c, char *buf, size_t len)
 		snprintf(buf, len, "exited with status %" PRId64, c->exit_status);
 }
 
+/* The server died without its last word (SIGKILL, a crash): the run folder
+ * would only say it was going on. Now it says what happened. */
+static void mark_run_dir(struct sim *sim)
+{
+	char how[96], why[512], ckpt[PATH_MAX];
+	struct stat st;
+
+	if (!sim->server.spawned || (sim->done_seen && sim->server.term_signal == 0))
+		return;
+	describe_exit(&sim->server, how, sizeof how);
+	snprintf(ckpt, sizeof ckpt, "%s/checkpoints", sim->run_dir);
+	snprintf(why, sizeof why, "the coordinator (fcl-server, pid %d) %s after %lu rounds%s; %s",
+		 sim->server.proc.pid, how, sim->rounds_done,
+		 sim->server.term_signal == SIGKILL ? " (SIGKILL: killed by hand, or by the "
+						      "kernel out of memory)"
+						    : "",
+		 stat(ckpt, &st) == 0 ? "fcl-sim --resume goes on from its newest checkpoint"
+				      : "it left no checkpoint to resume from");
+	if (fcl_run_mark_unfinished(sim->run_dir, why) < 0)
+		fcl_warn("cannot mark %s as unfinished", sim->run_dir);
+}
+
 /* Prints the outcome; returns the exit code. */
 static int report(struct sim *sim)
 {
 	char path[PATH_MAX], how[96];
 	int server_failed = !sim->server.spawned || child_failed(&sim->server);
 
+	if (server_failed)
+		mark_run_dir(sim);
 	sim_end_progress(sim);
 	snprintf(path, sizeof path, "%s/summary.txt", sim->run_dir);
 	print_file(path, stdout);
@@ -199,8 +231,47 @@ static int report(struct sim *sim)
 	return 0;
 }
 
+/* --resume: the run folder as it is, its clients counted by fcl-server. */
+static int resume_dir(struct sim *sim)
+{
+	char path[PATH_MAX];
+	size_t n;
+	uint32_t count;
+
+	if (snprintf(sim->run_dir, sizeof sim->run_dir, "%s", sim->resume_dir) >=
+	    (int)sizeof sim->run_dir) {
+		fcl_error("run folder path too long");
+		return -1;
+	}
+	n = strlen(sim->run_dir);
+	while (n > 1 && sim->run_dir[n - 1] == '/')
+		sim->run_dir[--n] = '\0';
+	if (fcl_run_is_complete(sim->run_dir)) {
+		fcl_error("the run in %s is complete: nothing to resume", sim->run_dir);
+		return -1;
+	}
+	if (sim_resume_clients(sim, &count) != 0)
+		return -1;
+	sim->sc.clients.count = count;
+	snprintf(sim->sc.name, sizeof sim->sc.name, "%s",
+		 strrchr(sim->run_dir, '/') ? strrchr(sim->run_dir, '/') + 1 : sim->run_dir);
+	/* the endpoint of the run that stopped must not be taken for the new one's */
+	snprintf(path, sizeof path, "%s/endpoint", sim->run_dir);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		fcl_error("cannot remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int run(struct sim *sim)
 {
+	if (sim->resume_dir) {
+		if (sim_find_binary(sim->server_bin, sizeof sim->server_bin, "FCL_SERVER",
+				    "fcl-server", "server") ||
+		    resume_dir(sim))
+			return 2;
+	}
 	if (sim->sc.clients.count == 0) {
 		fcl_error("%s: the scenario has no clients", sim->scenario_path);
 		return 2;
@@ -221,11 +292,12 @@ static int run(struct sim *sim)
 		fcl_error("out of memory");
 		return 1;
 	}
-	if (make_run_dir(sim))
+	if (!sim->resume_dir && make_run_dir(sim))
 		return 1;
 	if (!sim->quiet)
-		printf("%s: %u clients in %u processes, run folder %s\n", sim->sc.name,
-		       sim->sc.clients.count, sim->procs, sim->run_dir);
+		printf("%s: %u clients in %u processes, run folder %s%s\n", sim->sc.name,
+		       sim->sc.clients.count, sim->procs, sim->run_dir,
+		       sim->resume_dir ? " (resumed)" : "");
 	fflush(stdout);
 
 	sim_launch(sim);
@@ -250,7 +322,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sim.tty = uv_guess_handle(STDOUT_FILENO) == UV_TTY;
 
-	if (fcl_scenario_load(&sim.sc, sim.scenario_path, NULL, NULL, err, sizeof err) != 0) {
+	/* out of file descriptors, thousands of children's pipes would fail */
+	fcl_raise_fd_limit(NULL);
+	if (!sim.resume_dir &&
+	    fcl_scenario_load(&sim.sc, sim.scenario_path, NULL, NULL, err, sizeof err) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}

@@ -196,6 +196,7 @@ static void parse_progress(struct sim *sim, char *rest)
 			p.elapsed = strtod(val, NULL);
 	}
 	sim->prog = p;
+	sim->rounds_done = p.round;
 	print_progress(sim);
 }
 
@@ -214,6 +215,14 @@ static void parse_done(struct sim *sim, char *rest)
 			sim->done_ok = strcmp(tok + 7, "ok") == 0;
 }
 
+/* "lost first=2 last=3": the server awaits a replacement of that process. */
+static void parse_lost(struct sim *sim, const char *rest)
+{
+	unsigned long first, last;
+	if (sscanf(rest, " first=%lu last=%lu", &first, &last) == 2)
+		sim_replace_client(sim, (uint32_t)first, (uint32_t)last);
+}
+
 /* Any other line is the server's business. */
 static void on_server_line(struct sim *sim, char *line)
 {
@@ -225,6 +234,8 @@ static void on_server_line(struct sim *sim, char *line)
 		parse_progress(sim, line + strlen("progress"));
 	else if (starts_with_word(line, "done"))
 		parse_done(sim, line + strlen("done"));
+	else if (starts_with_word(line, "lost"))
+		parse_lost(sim, line + strlen("lost"));
 }
 
 static void on_server_out_closed(uv_handle_t *handle)

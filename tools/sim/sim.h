@@ -26,6 +26,9 @@ struct child {
 	int term_signal;
 	uint32_t first, last; /* clients only: logical ids, inclusive */
 	char log_path[PATH_MAX];
+	int closing;           /* exited, its handle not closed yet */
+	int replace;           /* clients only: the server awaits a replacement (rollback) */
+	unsigned replacements; /* clients only: started again so far */
 };
 
 /* The latest `progress` line of the server. */
@@ -42,6 +45,7 @@ struct sim {
 	/* command line */
 	char *scenario_path;
 	const char *run_dir_opt;
+	const char *resume_dir;  /* --resume: the run folder to go on with */
 	unsigned long procs_opt; /* 0: one per core */
 	int have_seed;
 	uint64_t seed;
@@ -86,6 +90,8 @@ struct sim {
 	unsigned long prog_last_round;
 	int done_seen, done_ok;
 	char done_reason[256];
+	int endpoint_late_said;    /* the server's slow start was mentioned */
+	unsigned long rounds_done; /* from the progress lines */
 };
 
 /* args.c: fills the command line part of sim. Returns -1 to exit 0
@@ -102,6 +108,12 @@ char **sim_make_env(void);
 void sim_launch(struct sim *sim);
 /* Closes the loop's handles once every child is reaped and the pipe closed. */
 void sim_maybe_finish(struct sim *sim);
+/* The server lost the client process hosting ids first..last and awaits a
+ * replacement (run.on_client_loss: rollback): start one once it is reaped. */
+void sim_replace_client(struct sim *sim, uint32_t first, uint32_t last);
+/* --resume: the run folder's logical clients, from fcl-server. 0, or -1
+ * after saying why. */
+int sim_resume_clients(struct sim *sim, uint32_t *n);
 
 /* progress.c */
 /* fcl's log lines, kept clear of the progress line. */

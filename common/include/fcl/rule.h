@@ -57,6 +57,7 @@ struct fcl_agg_env {
 	const char *run_dir;
 	void (*event)(void *ud, const char *name, const char *detail);
 	void *ud;
+	int resume; /* the run folder's files exist: append (load cuts them back) */
 };
 
 /* Geometry of one dense layer, for rules that treat weights as matrices. */

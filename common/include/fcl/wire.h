@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 2
+#define FCL_PROTOCOL_VERSION 3
 /* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
 #define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
 
@@ -23,8 +23,15 @@ enum fcl_msg_type {
 	FCL_MSG_CLIENT_UPDATE,
 	FCL_MSG_SHUTDOWN,
 	FCL_MSG_ERROR,
-	FCL_MSG_RULE, /* a participant's extra message for the rule (extras) */
+	FCL_MSG_RULE,     /* a participant's extra message for the rule (extras) */
+	FCL_MSG_SAVE,     /* checkpoint: send your logical clients' state (round: rounds done) */
+	FCL_MSG_STATE,    /* a piece of one logical client's state, to the coordinator */
+	FCL_MSG_RESTORE,  /* a piece of one logical client's state, to a client process */
+	FCL_MSG_RESTORED, /* every state of a restore is in place */
 };
+
+/* States travel in pieces of at most this many bytes. */
+#define FCL_STATE_PIECE_BYTES ((size_t)1 << 20)
 
 struct fcl_msg {
 	enum fcl_msg_type type;
@@ -57,6 +64,10 @@ struct fcl_msg {
 	/* shutdown, error */
 	int32_t code;
 	const char *text;
+	/* state, restore: bytes [offset, offset + n_data) of a state of `total` bytes */
+	const uint8_t *data;
+	size_t n_data;
+	uint64_t offset, total;
 
 	void *decoded_; /* owned by the decoder */
 };
