@@ -35,15 +35,39 @@ int fcl_log_enabled(enum fcl_log_level level)
 	return level >= log_min;
 }
 
+/* Control characters in what a line quotes (a client's hostname, a peer's
+ * error text) could forge lines: each becomes \n, \t, \r or \xHH, and a
+ * backslash \\, so that every line of a log is one line we wrote. */
+static void escape(char *out, size_t len, const char *in)
+{
+	size_t at = 0;
+	for (const unsigned char *c = (const unsigned char *)in; *c && at + 5 < len; c++) {
+		if (*c == '\n')
+			at += (size_t)snprintf(out + at, len - at, "\\n");
+		else if (*c == '\t')
+			at += (size_t)snprintf(out + at, len - at, "\\t");
+		else if (*c == '\r')
+			at += (size_t)snprintf(out + at, len - at, "\\r");
+		else if (*c == '\\')
+			at += (size_t)snprintf(out + at, len - at, "\\\\");
+		else if (*c < 0x20 || *c == 0x7f)
+			at += (size_t)snprintf(out + at, len - at, "\\x%02x", *c);
+		else
+			out[at++] = (char)*c;
+	}
+	out[at] = '\0';
+}
+
 void fcl_log_at(enum fcl_log_level level, const char *file, int line, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[1024 * 4];
 	va_list ap;
 	const char *base = strrchr(file, '/');
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	escape(msg, sizeof msg, raw);
 	if (log_sink) {
 		log_sink(level, msg, log_user);
 		return;

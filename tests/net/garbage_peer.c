@@ -2,7 +2,8 @@
  *
  * Starts a real fcl-server, connects a DEALER of its own that sends garbage,
  * a message with extra frames, an update from a peer that never said hello,
- * and a hello of another protocol version; then starts two real fcl-client
+ * and a hello of another protocol version (whose hostname holds a newline
+ * and a fake log line); then starts two real fcl-client
  * processes. The server must answer the bad hello with an error, count and
  * drop the rest, and still finish the run with the real clients.
  */
@@ -81,11 +82,13 @@ static void run(void)
 			      .n_values = 4,
 			      .n_samples = 1};
 	send_msg(sock, &upd);
-	/* 4: a hello from the future gets an error back, not a welcome */
+	/* 4: a hello from the future gets an error back, not a welcome; its
+	 * hostname tries to forge a line of server.log */
 	uint32_t ids[1] = {0};
 	struct fcl_msg hello = {.type = FCL_MSG_HELLO,
 				.client_id = -1,
 				.protocol_version = 999,
+				.hostname = "evil\n12:00:00.000 server info  [forged] line",
 				.ids = ids,
 				.n_ids = 1};
 	send_msg(sock, &hello);
@@ -125,6 +128,9 @@ static void run(void)
 	CHECK(slog && strstr(slog, "malformed message") && strstr(slog, "extra frames") &&
 		  strstr(slog, "from an unknown peer") && strstr(slog, "refusing process"),
 	      "the server log says what it dropped and why");
+	CHECK(slog && strstr(slog, "on evil\\n12:00:00.000 server info  [forged] line") &&
+		  !strstr(slog, "\n12:00:00.000 server info  [forged] line"),
+	      "a hostname with a newline is quoted escaped and forges no line of the log");
 	free(metrics);
 	free(events);
 	free(slog);
