@@ -73,7 +73,13 @@ void coord_dispatch_init(struct coord_dispatch *d, const struct coord_dispatch_c
 void coord_dispatch_start(struct coord_dispatch *d)
 {
 	d->c.out.arm(d->c.out.ud, d->c.sc->run.join_timeout_s);
-	coord_report_event(d->c.report, d->c.round, d->c.resume ? "resumed" : "listening", NULL);
+	char detail[640];
+	if (d->c.resume)
+		snprintf(detail, sizeof detail, "after %u rounds%s%s", d->c.round->round,
+			 d->c.resume_note ? "; the run folder said: " : "",
+			 d->c.resume_note ? d->c.resume_note : "");
+	coord_report_event(d->c.report, d->c.round, d->c.resume ? "resumed" : "listening",
+			   d->c.resume ? detail : NULL);
 }
 
 /* Why an action's error ends the run, in words. */
@@ -233,6 +239,7 @@ int coord_dispatch__finish(struct coord_dispatch *d, int exit_code, const char *
 		return 0;
 	if (d->c.ckpt && d->c.ckpt->writing)
 		coord_ckpt_abandon(d->c.ckpt);
+	coord_report_release(d->c.report); /* room for the last evaluation and the results */
 	coord_round_finish(r);
 	d->exit_code = exit_code;
 	d->fail_reason = reason;
@@ -339,7 +346,8 @@ static int begin_run(struct coord_dispatch *d)
 		return coord_dispatch__restore(d);
 	if ((rc = coord_eval_initial(d->c.eval)) != 0)
 		return rc;
-	if (d->c.ckpt && (rc = coord_dispatch__checkpoint_now(d)) != 0)
+	if (d->c.ckpt &&
+	    ((rc = coord_dispatch__checkpoint_now(d)) != 0 || d->c.round->phase == COORD_DONE))
 		return rc;
 	if (!d->c.ckpt)
 		coord_report_unfinished(d->c.report, d->c.round, d->c.eval,

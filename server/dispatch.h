@@ -46,6 +46,7 @@ struct coord_dispatch_config {
 	uint32_t n_params;
 	struct coord_ckpt *ckpt; /* checkpoints, or NULL: none (then no rollback) */
 	int resume;              /* the parts hold a checkpoint: the clients get theirs first */
+	const char *resume_note; /* resuming: what the run folder said about the stop, or NULL */
 };
 
 struct coord_dispatch {

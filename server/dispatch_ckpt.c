@@ -59,10 +59,20 @@ static uint32_t owing(const struct coord_round *r)
 	return n;
 }
 
-/* A checkpoint could not be written: the disk is the likely cause, and a run
- * that cannot keep its checkpoints stops (the previous one stays). */
+/* A checkpoint could not be written (the previous one stays). Out of file
+ * descriptors (thousands of connections) it is dropped and the run goes on;
+ * anything else, the disk most likely, stops the run: a run that cannot keep
+ * its checkpoints is not the run asked for. 0: the caller goes on unless
+ * the run is over. */
 static int ckpt_failed(struct coord_dispatch *d, int rc)
 {
+	if (rc == -EMFILE || rc == -ENFILE) {
+		fcl_warn("checkpoint after %u rounds dropped: %s", d->c.round->round,
+			 strerror(-rc));
+		coord_report_event(d->c.report, d->c.round, "checkpoint_dropped",
+				   "too many open files");
+		return 0;
+	}
 	snprintf(d->reason, sizeof d->reason, "%scannot write checkpoint after %u rounds (%s)",
 		 rc == -ENOSPC || rc == -EDQUOT ? "disk full: " : "", d->c.round->round,
 		 strerror(-rc));
@@ -112,8 +122,10 @@ int coord_dispatch__save(struct coord_dispatch *d)
 	struct fcl_msg m = {.type = FCL_MSG_SAVE, .round = r->round, .client_id = -1};
 	int rc = coord_ckpt_begin(d->c.ckpt, r->round);
 
-	if (rc)
-		return ckpt_failed(d, rc);
+	if (rc) {
+		rc = ckpt_failed(d, rc);
+		return rc || r->phase == COORD_DONE ? rc : coord_dispatch__start_round(d);
+	}
 	r->phase = COORD_SAVING;
 	expect_all(r);
 	for (uint32_t p = 0; p < r->n_peers; p++)

@@ -67,6 +67,7 @@ struct fcl_server {
 	struct fcl_agg *agg; /* the aggregation rule and its state */
 	double started;
 	char scenario_abs[PATH_MAX]; /* where the scenario's relative paths resolve */
+	char resume_note[512];       /* --resume: why the run folder says it stopped */
 	struct coord_ckpt_head head; /* --resume: the checkpoint's */
 
 	/* the parts */
@@ -263,8 +264,8 @@ static int resume_scenario(struct fcl_server *s)
 	s->head.scenario_text = NULL;
 	fcl_info("resuming the run in %s from its checkpoint after %u rounds (%s)", s->run_dir,
 		 s->head.done, dir);
-	if (fcl_run_reason(s->run_dir, err, sizeof err) == 0)
-		fcl_info("the run folder said: %s", err);
+	if (fcl_run_reason(s->run_dir, s->resume_note, sizeof s->resume_note) == 0)
+		fcl_info("the run folder said: %s", s->resume_note);
 	return 0;
 }
 
@@ -468,7 +469,9 @@ static int parts_init(struct fcl_server *s)
 					      .scenario_hash = s->scenario_hash,
 					      .n_params = (uint32_t)s->model.n_params,
 					      .ckpt = s->checkpoints ? &s->ckpt : NULL,
-					      .resume = s->resume};
+					      .resume = s->resume,
+					      .resume_note =
+						  s->resume_note[0] ? s->resume_note : NULL};
 	coord_dispatch_init(&s->dispatch, &d_cfg);
 	struct coord_net_config n_cfg = {.bind_endpoint = s->bind_endpoint,
 					 .heartbeat_s = s->heartbeat_s,

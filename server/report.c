@@ -77,23 +77,96 @@ FILE *coord_report__open(struct coord_report *rep, const char *name, const char 
 	return f;
 }
 
-int coord_report__commit(struct coord_report *rep, FILE *f, const char *name)
+static const char *const result_names[N_RESULTS] = {"metrics.json", "summary.txt", "summary.md"};
+
+/* Where results file `which` is written before its rename. */
+static void result_tmp(const struct coord_report *rep, enum coord_result which, int final,
+		       char *path, size_t len)
 {
-	char tmp[4200], path[4096];
+	if (final)
+		snprintf(path, len, "%s/.%s.final", rep->c.run_dir, result_names[which]);
+	else
+		snprintf(path, len, "%s/%s.tmp", rep->c.run_dir, result_names[which]);
+}
+
+/* A results file that cannot be written: the run's end says so in io_error,
+ * results so far only in the log. */
+static void result_failed(struct coord_report *rep, enum coord_result which, int final, int rc)
+{
+	if (final)
+		coord_report__io_error(rep, result_names[which], rc);
+	else
+		fcl_warn("cannot write %s/%s with the results so far: %s", rep->c.run_dir,
+			 result_names[which], strerror(-rc));
+}
+
+FILE *coord_report__result(struct coord_report *rep, enum coord_result which, int final)
+{
+	char path[4200];
+	FILE *f;
+
+	if (final) {
+		f = rep->final[which];
+		rep->final[which] = NULL;
+		if (f &&
+		    (fflush(f) != 0 || ftruncate(fileno(f), 0) != 0 || fseek(f, 0, SEEK_SET))) {
+			fclose(f);
+			f = NULL;
+		}
+		if (!f)
+			result_failed(rep, which, final, -EIO);
+		return f;
+	}
+	result_tmp(rep, which, final, path, sizeof path);
+	if (!(f = fcl_fopen(path, "w")))
+		result_failed(rep, which, final, -errno);
+	return f;
+}
+
+int coord_report__result_done(struct coord_report *rep, FILE *f, enum coord_result which, int final)
+{
+	char tmp[4200], path[4200];
 	int rc = fcl_flush_lines(f, -1);
 
-	snprintf(path, sizeof path, "%s/%s", rep->c.run_dir, name);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	result_tmp(rep, which, final, tmp, sizeof tmp);
+	snprintf(path, sizeof path, "%s/%s", rep->c.run_dir, result_names[which]);
 	if (fclose(f) != 0 && !rc)
 		rc = errno ? -errno : -EIO;
 	if (!rc && rename(tmp, path) != 0)
 		rc = -errno;
 	if (rc) {
 		unlink(tmp);
-		coord_report__io_error(rep, name, rc);
+		result_failed(rep, which, final, rc);
 	}
 	fcl_fd_reserve(FD_RESERVE);
 	return rc;
+}
+
+/* The results files of the run's end, opened now. */
+static int open_finals(struct coord_report *rep)
+{
+	char path[4200];
+	for (int i = 0; i < N_RESULTS; i++) {
+		result_tmp(rep, (enum coord_result)i, 1, path, sizeof path);
+		if (!(rep->final[i] = fcl_fopen(path, "w"))) {
+			int rc = -errno;
+			coord_report__io_error(rep, path + strlen(rep->c.run_dir) + 1, rc);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void close_finals(struct coord_report *rep)
+{
+	char path[4200];
+	for (int i = 0; i < N_RESULTS; i++)
+		if (rep->final[i]) {
+			fclose(rep->final[i]);
+			rep->final[i] = NULL;
+			result_tmp(rep, (enum coord_result)i, 1, path, sizeof path);
+			unlink(path);
+		}
 }
 
 /* The end of a batch of events.jsonl lines that began at `at`. */
@@ -166,6 +239,11 @@ static void release_space(struct coord_report *rep)
 	if (rep->reserved)
 		unlink(rep->reserve_path);
 	rep->reserved = 0;
+}
+
+void coord_report_release(struct coord_report *rep)
+{
+	release_space(rep);
 }
 
 static int alloc_accounting(struct coord_report *rep)
@@ -269,20 +347,22 @@ int coord_report_init(struct coord_report *rep, const struct coord_report_config
 	if (!cfg->resume && (rc = write_inputs(rep)) != 0)
 		goto err_reserve;
 	rc = -EIO;
-	if (!(rep->events = coord_report__open(rep, "events.jsonl", mode)))
+	/* events.jsonl is read too, by a rollback (interruptions) */
+	if (!(rep->events = coord_report__open(rep, "events.jsonl", cfg->resume ? "a+" : "w+")))
 		goto err_reserve;
 	if (!(rep->eval_csv = coord_report__open(rep, "eval.csv", mode)))
 		goto err_events;
 	if (cfg->sc->eval.per_class &&
 	    !(rep->eval_class_csv = coord_report__open(rep, "eval_class.csv", mode)))
 		goto err_eval_csv;
-	if ((rc = alloc_accounting(rep)) != 0)
+	if ((rc = alloc_accounting(rep)) != 0 || (rc = open_finals(rep)) != 0)
 		goto err_accounting;
 	if (!cfg->resume && (rc = write_heads(rep)) != 0)
 		goto err_accounting;
 	return 0;
 
 err_accounting:
+	close_finals(rep);
 	free_accounting(rep);
 	if (rep->eval_class_csv)
 		fclose(rep->eval_class_csv);
@@ -298,6 +378,7 @@ err_reserve:
 void coord_report_fini(struct coord_report *rep)
 {
 	release_space(rep);
+	close_finals(rep);
 	if (rep->eval_class_csv)
 		fclose(rep->eval_class_csv);
 	fclose(rep->eval_csv);
@@ -550,8 +631,8 @@ int coord_report_close(struct coord_report *rep, const struct coord_round *r,
 	coord_report_event(rep, r, exit_code ? "failed" : "done", reason);
 	if (!exit_code && rep->io_error[0])
 		reason = rep->io_error;
-	int rc =
-	    coord_report__write_results(rep, r, e, rows, &v, exit_code || rep->io_error[0], reason);
+	int rc = coord_report__write_results(rep, r, e, rows, &v, exit_code || rep->io_error[0],
+					     reason, 1);
 	if (rep->c.progress) {
 		if (exit_code || rc)
 			printf("done status=failed reason=%s\n", reason             ? reason
@@ -569,7 +650,7 @@ int coord_report_unfinished(struct coord_report *rep, const struct coord_round *
 {
 	struct fcl_metric_values v;
 	uint32_t rows = metrics_so_far(rep, r, e, &v);
-	return coord_report__write_results(rep, r, e, rows, &v, 1, reason);
+	return coord_report__write_results(rep, r, e, rows, &v, 1, reason, 0);
 }
 
 /* ---- checkpoints --------------------------------------------------------- */
@@ -584,6 +665,32 @@ static FILE *appended(const struct coord_report *rep, int i, const char **name)
 	FILE *files[] = {rep->events, rep->eval_csv, rep->eval_class_csv};
 	*name = names[i];
 	return files[i];
+}
+
+/* The lines of events.jsonl after byte `from` that tell of the run's
+ * interruptions (resumes, rollbacks): they stay when the rest goes. Owned;
+ * NULL when none (or no memory: then they go too). */
+static char *interruptions(FILE *g, long from)
+{
+	char line[4096], *keep = NULL;
+	size_t len = 0;
+
+	if (fflush(g) != 0 || fseek(g, from, SEEK_SET) != 0)
+		return NULL;
+	while (fgets(line, sizeof line, g)) {
+		if (!strstr(line, "{\"event\":\"resumed\"") &&
+		    !strstr(line, "{\"event\":\"rollback\""))
+			continue;
+		size_t n = strlen(line);
+		char *p = realloc(keep, len + n + 1);
+		if (!p)
+			break;
+		keep = p;
+		memcpy(keep + len, line, n + 1);
+		len += n;
+	}
+	clearerr(g);
+	return keep;
 }
 
 int coord_report_save(struct coord_report *rep, FILE *f)
@@ -654,9 +761,17 @@ int coord_report_load(struct coord_report *rep, FILE *f)
 		FILE *g = appended(rep, i, &name);
 		if (!g || len[i] < 0)
 			continue;
-		fflush(g);
+		char *keep = i == 0 ? interruptions(g, len[i]) : NULL;
 		if (ftruncate(fileno(g), len[i]) != 0 || fseek(g, len[i], SEEK_SET) != 0) {
+			free(keep);
 			rc = -errno;
+			coord_report__io_error(rep, name, rc);
+			return rc;
+		}
+		if (keep)
+			fputs(keep, g);
+		free(keep);
+		if ((rc = fcl_flush_lines(g, len[i])) != 0) {
 			coord_report__io_error(rep, name, rc);
 			return rc;
 		}

@@ -70,6 +70,10 @@ struct coord_report {
 	char io_error[256];
 	char reserve_path[4096]; /* space kept for the results, given back at the end */
 	int reserved;
+	/* metrics.json, summary.txt, summary.md of the run's end, opened at the
+	 * start (as hidden temporary files, renamed into place at the end): a
+	 * coordinator out of file descriptors still writes them */
+	FILE *final[3];
 };
 
 /* Writes scenario.yaml and the compiled schedule, opens the files, writes the
@@ -109,6 +113,9 @@ void coord_report_gone(struct coord_report *rep, const struct coord_round *r, co
  * written (else its "reason" says why not). 0 or -EIO (io_error says why). */
 int coord_report_close(struct coord_report *rep, const struct coord_round *r,
 		       const struct coord_eval *e, int exit_code, const char *reason);
+/* The run is ending: the space and file descriptors set aside for its
+ * last outputs are given back (coord_report_close does it too). */
+void coord_report_release(struct coord_report *rep);
 /* metrics.json, summary.txt and summary.md of a run that is not over: the
  * results so far, "complete": false and why (see fcl/runstatus.h). */
 int coord_report_unfinished(struct coord_report *rep, const struct coord_round *r,

@@ -101,11 +101,11 @@ static void json_local_metrics(FILE *f, const struct coord_eval *e, uint32_t n_c
  * (the line fcl_run_mark_unfinished rewrites, fcl/runstatus.h). */
 static int write_metrics(struct coord_report *rep, const struct coord_round *r,
 			 const struct coord_eval *e, uint32_t rows,
-			 const struct fcl_metric_values *v, const char *reason)
+			 const struct fcl_metric_values *v, const char *reason, int final)
 {
 	const struct fcl_scenario *sc = rep->c.sc;
 	uint32_t T = rep->c.sched->n_tasks;
-	FILE *f = coord_report__open(rep, "metrics.json.tmp", "w");
+	FILE *f = coord_report__result(rep, RESULT_METRICS, final);
 	if (!f)
 		return -EIO;
 	/* Metrics of a run that stopped early are those of its partial record. */
@@ -132,7 +132,7 @@ static int write_metrics(struct coord_report *rep, const struct coord_round *r,
 		json_local_metrics(f, e, rep->c.sched->n_clients);
 	fprintf(f, "  \"params_checksum\": \"%016llx\"\n}\n",
 		(unsigned long long)params_checksum(rep));
-	return coord_report__commit(rep, f, "metrics.json");
+	return coord_report__result_done(rep, f, RESULT_METRICS, final);
 }
 
 /* ---- summary.txt --------------------------------------------------------- */
@@ -189,11 +189,11 @@ static void summary_metrics(FILE *f, const struct fcl_metric_values *v)
  * second line, "run did not finish (...): reason" (fcl/runstatus.h). */
 static int write_summary(struct coord_report *rep, const struct coord_round *r,
 			 const struct coord_eval *e, uint32_t rows,
-			 const struct fcl_metric_values *v, const char *reason)
+			 const struct fcl_metric_values *v, const char *reason, int final)
 {
 	const struct fcl_scenario *sc = rep->c.sc;
 	uint32_t T = rep->c.sched->n_tasks;
-	FILE *f = coord_report__open(rep, "summary.txt.tmp", "w");
+	FILE *f = coord_report__result(rep, RESULT_SUMMARY, final);
 	if (!f)
 		return -EIO;
 	fprintf(f, "scenario %s, seed %llu: %u rounds, %u tasks (%s), %u clients (%u per round)\n",
@@ -213,7 +213,7 @@ static int write_summary(struct coord_report *rep, const struct coord_round *r,
 	fprintf(f, "final parameter checksum %016llx\n", (unsigned long long)params_checksum(rep));
 	fprintf(f, "every metric: metrics.json; tables: summary.md; plots: fcl-report %s\n",
 		rep->c.run_dir);
-	return coord_report__commit(rep, f, "summary.txt");
+	return coord_report__result_done(rep, f, RESULT_SUMMARY, final);
 }
 
 /* ---- summary.md ---------------------------------------------------------- */
@@ -344,11 +344,11 @@ static void md_local_models(FILE *f, const struct coord_eval *e, uint32_t n_clie
 
 static int write_summary_md(struct coord_report *rep, const struct coord_round *r,
 			    const struct coord_eval *e, uint32_t rows,
-			    const struct fcl_metric_values *v, const char *reason)
+			    const struct fcl_metric_values *v, const char *reason, int final)
 {
 	const struct fcl_scenario *sc = rep->c.sc;
 	const struct fcl_schedule *sched = rep->c.sched;
-	FILE *f = coord_report__open(rep, "summary.md.tmp", "w");
+	FILE *f = coord_report__result(rep, RESULT_SUMMARY_MD, final);
 	if (!f)
 		return -EIO;
 	fprintf(f, "# Run %s\n\n", sc->name);
@@ -368,13 +368,13 @@ static int write_summary_md(struct coord_report *rep, const struct coord_round *
 		"\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
 		"`metrics.json`; plots with `fcl-report %s`.\n",
 		rep->c.run_dir);
-	return coord_report__commit(rep, f, "summary.md");
+	return coord_report__result_done(rep, f, RESULT_SUMMARY_MD, final);
 }
 
 int coord_report__write_results(struct coord_report *rep, const struct coord_round *r,
 				const struct coord_eval *e, uint32_t rows,
 				const struct fcl_metric_values *v, int unfinished,
-				const char *reason)
+				const char *reason, int final)
 {
 	char why[320];
 	uint32_t T = rep->c.sched->n_tasks;
@@ -385,12 +385,12 @@ int coord_report__write_results(struct coord_report *rep, const struct coord_rou
 			 : unfinished ? "?"
 				      : "the run ended before its last task");
 	/* metrics.json last: "complete" only if the others could be written */
-	int rc = write_summary(rep, r, e, rows, v, unfinished || rows != T ? why : NULL);
-	int rc2 = write_summary_md(rep, r, e, rows, v, unfinished || rows != T ? why : NULL);
+	int rc = write_summary(rep, r, e, rows, v, unfinished || rows != T ? why : NULL, final);
+	int rc2 = write_summary_md(rep, r, e, rows, v, unfinished || rows != T ? why : NULL, final);
 	if ((rc || rc2) && !unfinished) {
 		snprintf(why, sizeof why, "%s", rep->io_error);
 		unfinished = 1;
 	}
-	int rc3 = write_metrics(rep, r, e, rows, v, unfinished || rows != T ? why : NULL);
+	int rc3 = write_metrics(rep, r, e, rows, v, unfinished || rows != T ? why : NULL, final);
 	return rc ? rc : rc2 ? rc2 : rc3;
 }

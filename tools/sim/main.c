@@ -174,6 +174,10 @@ static void mark_run_dir(struct sim *sim)
 
 	if (!sim->server.spawned || (sim->done_seen && sim->server.term_signal == 0))
 		return;
+	/* a server that exited by itself said why, if it could: keep its word */
+	if (sim->server.term_signal == 0 && fcl_run_reason(sim->run_dir, why, sizeof why) == 0 &&
+	    strncmp(why, "the run is going on", 19) != 0)
+		return;
 	describe_exit(&sim->server, how, sizeof how);
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoints", sim->run_dir);
 	snprintf(why, sizeof why, "the coordinator (fcl-server, pid %d) %s after %lu rounds%s; %s",
