@@ -127,9 +127,9 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m);
  * (in pieces), then the end of the batch. 0 or negative errno. */
 int worker_on_save(struct worker *w, const struct fcl_msg *m);
 /* A resume or rollback: a piece of a logical client's state, put in place
- * once whole (client_id -1: the last message; every hosted client must have
- * had its state, and the receipt goes back). 0, -EPROTO (a state that does
- * not fit: this process cannot go on) or negative errno. */
+ * once whole (client_id -1: the last message; the receipt goes back). 0,
+ * -EPROTO (a state that does not fit: this process cannot go on) or
+ * negative errno. */
 int worker_on_restore(struct worker *w, const struct fcl_msg *m);
 
 #endif

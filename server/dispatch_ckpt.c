@@ -183,6 +183,9 @@ int coord_dispatch__take_state(struct coord_dispatch *d, const struct event *e)
 		peer->owes = 0;
 		return coord_dispatch__answered(d);
 	}
+	if (m->client_id < (int64_t)d->c.sched->n_clients &&
+	    r->owner[m->client_id] == COORD_OWNER_GONE)
+		return 0; /* a resumed run's client gone for good: its state is not kept */
 	if (m->client_id >= (int64_t)d->c.sched->n_clients || r->owner[m->client_id] != e->peer) {
 		coord_dispatch_drop(d, "state of client %lld from a process that does not host it",
 				    (long long)m->client_id);

@@ -4,7 +4,10 @@
 # n1 and fcl-client processes on n2 and n3; its metrics must equal, byte for
 # byte, those of the same scenario run on one machine by fcl-sim. Then the
 # client step of n3 is cancelled mid-run: the server reports those logical
-# clients gone and, the quorum being met, finishes the run.
+# clients gone and, the quorum being met, finishes the run. The coordinator's
+# step killed (SIGKILL) mid-run: fcl-slurm --resume finishes the run with the
+# one-machine results; and with run.on_client_loss: rollback, n3's cancelled
+# processes are started again and the results are those of the one machine.
 # Skipped (TAP "1..0 # SKIP") where namespaces or Slurm cannot be set up.
 . "$(dirname "$0")/../net/lib.sh"
 . "$(dirname "$0")/slurm-netns.sh"
@@ -111,4 +114,52 @@ rc=$?
 check "the run completes without them (exit $rc)" test $rc -eq 0
 [ $rc -eq 0 ] || sed 's/^/# /' "$work/vanish.out" "$work/vanish/server.log" 2>/dev/null | tail -n 30
 check "metrics.json is complete" grep -q '"complete": true' "$work/vanish/metrics.json"
+
+# step_of DIR NODE: the job's step running on NODE, once the run has reached round 2
+step_of() {
+	for _ in $(seq 600); do
+		grep -q '"event":"round","round":2,' "$1/events.jsonl" 2>/dev/null && break
+		sleep 0.1
+	done
+	local job
+	job=$(sed -n 's/.*submitted job \([0-9]*\).*/\1/p' "$1.out")
+	in_ctl squeue -h -s -j "$job" -o '%i %N' 2>/dev/null | awk -v n="$2" '$2 == n { print $1 }' |
+		head -n1
+}
+
+# 5. the coordinator's step killed mid-run, then resumed with the same allocation shape
+in_ctl "$slurm_run" "$scn" --nodes 3 --procs-per-node 2 --run-dir "$work/crash" --timeout 120 \
+	--client-arg=--round-delay --client-arg=0.3 >"$work/crash.out" 2>&1 &
+bg+=($!)
+runner=$!
+step=$(step_of "$work/crash" n1)
+note "killing the coordinator's step $step after round 2"
+in_ctl scancel --signal=KILL "$step"
+wait "$runner"
+rc=$?
+check "the job fails without its coordinator (exit $rc)" test $rc -ne 0
+check "metrics.json is not complete" grep -q '"complete": false' "$work/crash/metrics.json"
+in_ctl "$slurm_run" --resume "$work/crash" --nodes 3 --procs-per-node 2 --timeout 120 \
+	>"$work/crash-resume.out" 2>&1
+rc=$?
+check "fcl-slurm --resume finishes the run (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || sed 's/^/# /' "$work/crash-resume.out" "$work/crash/server.log" 2>/dev/null | tail -n 30
+check "its metrics.json is the one-machine run's" cmp -s "$work/local/metrics.json" "$work/crash/metrics.json"
+
+# 6. with rollback, n3's cancelled client processes are started again
+in_ctl "$slurm_run" "$scn" --nodes 3 --procs-per-node 2 --run-dir "$work/rollback" --timeout 120 \
+	--server-arg=--set=run.on_client_loss=rollback \
+	--client-arg=--round-delay --client-arg=0.3 >"$work/rollback.out" 2>&1 &
+bg+=($!)
+runner=$!
+step=$(step_of "$work/rollback" n3)
+note "cancelling n3's client step $step after round 2, with run.on_client_loss: rollback"
+in_ctl scancel "$step"
+wait "$runner"
+rc=$?
+check "the run completes (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || sed 's/^/# /' "$work/rollback.out" "$work/rollback/server.log" 2>/dev/null | tail -n 30
+check "replacements joined from n3" grep -q "starting a replacement" "$work"/rollback/slurm-*.out
+check "events.jsonl has the rollback" grep -q '"event":"rollback"' "$work/rollback/events.jsonl"
+check "metrics.json is the one-machine run's" cmp -s "$work/local/metrics.json" "$work/rollback/metrics.json"
 finish
