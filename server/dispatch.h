@@ -57,7 +57,8 @@ struct coord_dispatch {
 	char reason[320];        /* fail_reason's text when it is made up */
 	uint64_t stale;          /* messages from before a rollback, dropped */
 	uint32_t rollbacks;
-	char lost[256]; /* what the coming rollback is for (its events.jsonl line) */
+	char lost[256];      /* what the coming rollback is for (its events.jsonl line) */
+	double save_started; /* fcl_now() when the states of a checkpoint were asked for */
 };
 
 /* Nothing to free: d only borrows. */

@@ -104,8 +104,11 @@ static int commit(struct coord_dispatch *d)
 	int rc = coord_ckpt_commit(c);
 	if (rc)
 		return ckpt_failed(d, rc);
-	fcl_info("checkpoint after %u rounds: %llu client states, %.1f MB, %.3f s", c->done,
-		 (unsigned long long)c->n_records, (double)c->bytes / 1e6, fcl_now() - t0);
+	fcl_info("checkpoint after %u rounds: %llu client states, %.1f MB; %.3f s to collect the "
+		 "states, %.3f s to write",
+		 c->done, (unsigned long long)c->n_records, (double)c->bytes / 1e6,
+		 d->save_started > 0 ? t0 - d->save_started : 0.0, fcl_now() - t0);
+	d->save_started = 0;
 	say_unfinished(d);
 	return 0;
 }
@@ -126,6 +129,7 @@ int coord_dispatch__save(struct coord_dispatch *d)
 		rc = ckpt_failed(d, rc);
 		return rc || r->phase == COORD_DONE ? rc : coord_dispatch__start_round(d);
 	}
+	d->save_started = fcl_now();
 	r->phase = COORD_SAVING;
 	expect_all(r);
 	for (uint32_t p = 0; p < r->n_peers; p++)
