@@ -516,6 +516,8 @@ static int count_clients(struct fcl_server *s)
 		return 2;
 	}
 	printf("%u\n", s->sc.clients.count);
+	free(s->scenario_text); /* resuming: the checkpoint's */
+	s->scenario_text = NULL;
 	return 0;
 }
 
