@@ -27,6 +27,7 @@ enum fault_kind {
 	FAULT_SCALE,     /* update *= factor (a Byzantine client, for robust rules) */
 	FAULT_SIGN_FLIP, /* update = -update */
 	FAULT_RULE_NAN,  /* a NaN in every extra message for the rule */
+	FAULT_OOM,       /* the process runs out of memory when it trains the client */
 };
 
 struct faults {
@@ -47,6 +48,8 @@ size_t faults_garbage(const struct faults *f, const void **bytes);
 /* Spoils client's update before it is sent: m->values aliases update
  * (m->n_values floats), which may be changed, and m->n_values with it. */
 void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m, float *update);
+/* Whether training client runs out of memory here (--fault oom). */
+int faults_oom(const struct faults *f, uint32_t client);
 /* Spoils a rule message's extras x: its first tensor may then point to a
  * copy owned by f, valid until the next call. 0 or -ENOMEM. */
 int faults_on_rule_message(struct faults *f, uint32_t client, struct fcl_extras *x);

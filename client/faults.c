@@ -32,6 +32,8 @@ int faults_parse(struct faults *f, const char *spec)
 		f->kind = FAULT_SIGN_FLIP;
 	else if (len == 8 && strncmp(spec, "rule-nan", len) == 0)
 		f->kind = FAULT_RULE_NAN;
+	else if (len == 3 && strncmp(spec, "oom", len) == 0)
+		f->kind = FAULT_OOM;
 	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
 		char *end;
 		f->kind = FAULT_SCALE;
@@ -94,6 +96,11 @@ void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m
 		for (size_t i = 0; i < n; i++)
 			update[i] *= factor;
 	}
+}
+
+int faults_oom(const struct faults *f, uint32_t client)
+{
+	return faulty(f, client, FAULT_OOM);
 }
 
 int faults_on_rule_message(struct faults *f, uint32_t client, struct fcl_extras *x)

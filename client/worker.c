@@ -335,6 +335,8 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 	uint32_t *mixed = NULL;
 	int rc;
 
+	if (faults_oom(&w->opts->faults, lc->id))
+		return -ENOMEM;
 	/* The round's slice of this client's stream, from the compiled scenario. */
 	fcl_schedule_client_round(&w->sched, lc->id, round, &cr);
 	uint32_t n = cr.n + cr.n_rec;

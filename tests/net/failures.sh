@@ -11,7 +11,9 @@
 #     run completes with every result written, the checkpoints it could not
 #     write named in events.jsonl;
 #  5. a coordinator busy evaluating for seconds, with 0.5 s heartbeats,
-#     keeps its client processes.
+#     keeps its client processes;
+#  6. a client process out of memory (--fault oom) says so before it goes:
+#     server.log and events.jsonl name it.
 # 1 and 2 need root (a tmpfs) and are skipped elsewhere. (A hostname with a
 # newline: net/garbage_peer.c.)
 . "$(dirname "$0")/lib.sh"
@@ -137,4 +139,14 @@ check "evaluations of $secs s in all, each longer than the heartbeat" \
 	awk -v s="$secs" 'BEGIN { exit !(s / 4 > 0.5) }'
 check "the run completes (exit $rc), no process declared gone" \
 	test $rc -eq 0 -a -z "$(grep '"event":"gone"' "$work/busy/events.jsonl")"
+# 6. a client process runs out of memory
+"$FCL_SIM" "$scn" --quiet --procs 3 --run-dir "$work/oom" --client-arg=--fault=oom:3 \
+	--server-arg=--set=run.quorum=0.5 >"$work/oom.out" 2>&1
+rc=$?
+check "a client process out of memory: the run goes on without it (exit $rc)" \
+	grep -q '"complete": true' "$work/oom/metrics.json"
+check "events.jsonl says why it went" \
+	grep -q '"event":"gone".*"reason":"connection closed or heartbeat lost after saying: out of memory","clients":\[2,3\]' \
+	"$work/oom/events.jsonl"
+check "and server.log" grep -q "reports error -12: out of memory" "$work/oom/server.log"
 finish
