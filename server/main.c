@@ -9,6 +9,7 @@
  *   round.c     coord_round_    the round's state: peers, owners, participants, slots
  *   evaluate.c  coord_eval_     the evaluation schedule's work and the accuracy record
  *   report.c    coord_report_   the run folder, events.jsonl, traffic accounting
+ *   report_files.c              (report) results written whole, space set aside
  *   summary.c                   (report) metrics.json, summary.txt, summary.md
  *   checkpoint.c coord_ckpt_    checkpoints: written after rounds, read back by
  *                               --resume and by rollbacks (dispatch_ckpt.c)

@@ -30,6 +30,14 @@ int coord_report__result_done(struct coord_report *rep, FILE *f, enum coord_resu
 /* A failed write of run_dir/name: logged, and the first one kept in io_error. */
 void coord_report__io_error(struct coord_report *rep, const char *name, int rc);
 
+/* report_files.c: the results files of the run's end, opened at its start. 0 or -errno. */
+int coord_report__open_finals(struct coord_report *rep);
+void coord_report__close_finals(struct coord_report *rep);
+/* Space for the results, set aside in the run folder until the end (.reserved). 0 or -errno
+ * (said in io_error); unreserve gives it back. */
+int coord_report__reserve(struct coord_report *rep);
+void coord_report__unreserve(struct coord_report *rep);
+
 /* metrics.json, summary.txt and summary.md: `rows` complete task ends, metrics v
  * of the global record; unfinished: the run did not complete (or is not over),
  * for the reason given; final: the run's end (coord_report__result).
