@@ -105,6 +105,7 @@ static void usage(FILE *f)
 		   "              and exit (for launch scripts that split them over processes)\n");
 }
 
+/* One case per option (84 lines), then what goes together. */
 static int parse_args(struct fcl_server *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
