@@ -130,3 +130,20 @@ int fcl_scenario_in_phase(const struct fcl_scenario *sc)
 	return sc->timeline.order != FCL_ORDER_SHUFFLED && sc->timeline.offset == 0 &&
 	       sc->timeline.jitter == 0 && sc->timeline.n_segments == 0;
 }
+
+int fcl_scenario_timed(const struct fcl_scenario *sc)
+{
+	return sc->devices.on;
+}
+
+int fcl_scenario_draws_per_job(const struct fcl_scenario *sc)
+{
+	return sc->devices.on &&
+	       (sc->aggregation.mode == FCL_AGG_ASYNC || sc->tasks.seconds_per_task > 0);
+}
+
+uint32_t fcl_scenario_concurrency(const struct fcl_scenario *sc)
+{
+	uint32_t c = sc->aggregation.async.concurrency;
+	return c ? c : sc->clients.per_round;
+}

@@ -429,5 +429,6 @@ int fcl__scn_check(struct ctx *c)
 	rc = rc ? rc : check_timeline(c);
 	rc = rc ? rc : check_recurrence(c);
 	rc = rc ? rc : check_strategy(c);
+	rc = rc ? rc : fcl__scn_check_time(c);
 	return rc ? rc : check_files(c);
 }
