@@ -22,9 +22,9 @@ static void usage(FILE *f)
 		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
 		"                     meanwhile the connection is retried with backoff\n"
 		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
-		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F or\n"
-		"                     rule-nan, optionally for some clients only: e.g.\n"
-		"                     sign-flip:0-1, scale:-4:3\n"
+		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F,\n"
+		"                     rule-nan or slow:S (sleep S s before training), optionally\n"
+		"                     for some clients only: e.g. sign-flip:0-1, scale:-4:3\n"
 		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 
