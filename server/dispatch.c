@@ -9,6 +9,7 @@
 #include "evaluate.h"
 #include "report.h"
 #include "round.h"
+#include "sim.h"
 
 #include "fcl/log.h"
 #include "fcl/rule.h"
@@ -44,25 +45,29 @@ struct event {
 typedef int action_fn(struct coord_dispatch *d, const struct event *e);
 
 static action_fn admit, refuse_late, too_early, take_update, take_answer, peer_error, unexpected,
-    stranger, join_timeout, round_deadline, left, gone, ignore;
+    stranger, join_timeout, round_deadline, left, gone, ignore, sim_update, sim_answer,
+    sim_deadline;
 
-/* The state machine: what each event does in each phase. After the run (DONE)
+/* The state machine: what each event does in each phase. SIMULATING is the
+ * rounds in simulated time (a devices section, sim.h). After the run (DONE)
  * every client disconnects and stray messages may still come: nothing to do. */
 /* clang-format off */
 static action_fn *const machine[N_EVENTS][COORD_N_PHASES] = {
-	/*              JOINING        TRAINING        DONE */
-	[EV_HELLO]    = {admit,        refuse_late,    ignore},
-	[EV_UPDATE]   = {too_early,    take_update,    ignore},
-	[EV_RULE]     = {too_early,    take_answer,    ignore},
-	[EV_ERROR]    = {peer_error,   peer_error,     ignore},
-	[EV_OTHER]    = {unexpected,   unexpected,     ignore},
-	[EV_STRANGER] = {stranger,     stranger,       ignore},
-	[EV_DEADLINE] = {join_timeout, round_deadline, ignore},
-	[EV_GONE]     = {left,         gone,           ignore},
+	/*              JOINING        TRAINING        SIMULATING    DONE */
+	[EV_HELLO]    = {admit,        refuse_late,    refuse_late,  ignore},
+	[EV_UPDATE]   = {too_early,    take_update,    sim_update,   ignore},
+	[EV_RULE]     = {too_early,    take_answer,    sim_answer,   ignore},
+	[EV_ERROR]    = {peer_error,   peer_error,     peer_error,   ignore},
+	[EV_OTHER]    = {unexpected,   unexpected,     unexpected,   ignore},
+	[EV_STRANGER] = {stranger,     stranger,       stranger,     ignore},
+	[EV_DEADLINE] = {join_timeout, round_deadline, sim_deadline, ignore},
+	[EV_GONE]     = {left,         gone,           gone,         ignore},
 };
 /* clang-format on */
 
+static int start_run(struct coord_dispatch *d);
 static int start_round(struct coord_dispatch *d);
+static int advance(struct coord_dispatch *d);
 static int finish_run(struct coord_dispatch *d, int exit_code, const char *reason);
 
 /* ---- entry points -------------------------------------------------------- */
@@ -301,6 +306,142 @@ static int start_round(struct coord_dispatch *d)
 	return r->n_gone ? check_complete(d) : 0;
 }
 
+/* The first round, or the simulated clock. */
+static int start_run(struct coord_dispatch *d)
+{
+	if (!d->c.sim)
+		return start_round(d);
+	coord_round_simulate(d->c.round);
+	d->step_wall = fcl_now();
+	return advance(d);
+}
+
+/* ---- simulated time --------------------------------------------------------- */
+
+/* Is round r of the schedule evaluated: a task end, every_rounds, the last? */
+static int eval_due(const struct coord_dispatch *d, uint32_t r, int task_end)
+{
+	uint32_t every = d->c.sc->eval.every_rounds;
+	return task_end || r + 1 == d->c.sched->n_rounds || (every && (r + 1) % every == 0);
+}
+
+/* The planned jobs' round starts, one per process that hosts any. */
+static void sim_send(struct coord_dispatch *d)
+{
+	struct coord_round *r = d->c.round;
+	struct fcl_msg m;
+	size_t n, bytes;
+
+	for (uint32_t p = 0; p < r->n_peers; p++) {
+		if (r->peers[p].gone || (n = coord_sim_start_msg(d->c.sim, p, &m)) == 0)
+			continue;
+		bytes = 0;
+		int rc = d->c.out.send(d->c.out.ud, p, &m, &bytes);
+		if (rc == 0) {
+			coord_report_down(d->c.report, bytes);
+			coord_report_down_to(d->c.report, m.ids, n, bytes);
+		}
+		coord_sim_sent(d->c.sim, p, rc == 0);
+	}
+}
+
+/* An aggregation step of the clock: its line, and with tasks in rounds the
+ * evaluation the schedule asks for after it. */
+static int sim_step(struct coord_dispatch *d)
+{
+	struct coord_sim *s = d->c.sim;
+	const struct coord_sim_step *st = &s->step;
+	double t0 = fcl_now();
+	int rc = 0;
+
+	if (!s->time_tasks) {
+		d->c.round->round = s->steps;
+		if (eval_due(d, st->round, st->task_end))
+			rc = coord_eval_global(d->c.eval, st->round, st->task_end);
+	}
+	coord_report_sim_step(d->c.report, s, d->c.eval, t0 - d->step_wall, fcl_now() - t0);
+	d->step_wall = fcl_now();
+	return rc;
+}
+
+/* Runs the clock as far as the updates in allow. */
+static int advance(struct coord_dispatch *d)
+{
+	struct coord_sim *s = d->c.sim;
+	enum coord_sim_what what;
+	int rc;
+
+	for (;;) {
+		if ((rc = coord_sim_next(s, &what)) != 0)
+			return rc;
+		d->c.eval->sim_time = d->c.report->sim_time = s->now;
+		switch (what) {
+		case COORD_SIM_WAIT: /* the wall-clock timer only catches a hung process */
+			d->c.out.arm(d->c.out.ud, d->c.sc->run.round_timeout_s);
+			return 0;
+		case COORD_SIM_SEND:
+			sim_send(d);
+			break;
+		case COORD_SIM_BOUNDARY:
+			d->c.round->round = s->boundaries;
+			if (eval_due(d, s->step.round, s->step.task_end) &&
+			    (rc = coord_eval_global(d->c.eval, s->step.round, s->step.task_end)) !=
+				0)
+				return rc;
+			break;
+		case COORD_SIM_STEP:
+			if ((rc = sim_step(d)) != 0)
+				return rc;
+			break;
+		case COORD_SIM_END:
+			if (s->fail)
+				fcl_error("simulated time %.3f: %s", s->now, s->fail);
+			return finish_run(d, s->fail ? 1 : 0, s->fail);
+		}
+	}
+}
+
+static int sim_update(struct coord_dispatch *d, const struct event *e)
+{
+	char why[512] = "";
+	int bad,
+	    rc = coord_sim_take_update(d->c.sim, (uint32_t)e->peer, e->m, &bad, why, sizeof why);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		coord_report_update(d->c.report, (uint32_t)e->m->client_id, e->bytes);
+	if (rc == 1 || bad)
+		coord_dispatch_drop(d, "%s", why);
+	return rc == 1 ? 0 : advance(d);
+}
+
+static int sim_answer(struct coord_dispatch *d, const struct event *e)
+{
+	char why[512] = "";
+	int bad, rc = coord_sim_take_answer(d->c.sim, (uint32_t)e->peer, e->m, e->bytes, &bad, why,
+					    sizeof why);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 || bad)
+		coord_dispatch_drop(d, "%s", why);
+	return rc == 1 ? 0 : advance(d);
+}
+
+/* The wall-clock timer while the clock waits: what it waits for is lost. */
+static int sim_deadline(struct coord_dispatch *d, const struct event *e)
+{
+	const uint32_t *ids;
+	char list[256];
+	uint32_t n = coord_sim_expire(d->c.sim, &ids);
+
+	(void)e;
+	format_ids(list, sizeof list, ids, n);
+	fcl_warn("simulated time %.3f: nothing from client%s %s within run.round_timeout = %.0f s "
+		 "of wall time: lost (a hung process; from here results depend on timing)",
+		 d->c.sim->now, n == 1 ? "" : "s", n ? list : "?", d->c.sc->run.round_timeout_s);
+	return advance(d);
+}
+
 /* ---- actions: hellos ----------------------------------------------------- */
 
 /* The error goes back on the route net added for the hello, which then
@@ -335,7 +476,7 @@ static int admit(struct coord_dispatch *d, const struct event *e)
 	if (r->n_joined < d->c.sched->n_clients)
 		return 0;
 	coord_report_event(d->c.report, r, "joined", NULL);
-	return start_round(d);
+	return start_run(d);
 }
 
 static int refuse_late(struct coord_dispatch *d, const struct event *e)
@@ -436,7 +577,7 @@ static int join_timeout(struct coord_dispatch *d, const struct event *e)
 			 d->c.sc->run.join_timeout_s, r->n_joined, N, d->c.sc->run.quorum, list);
 		coord_report_absent(d->c.report, r, ids, n);
 		coord_report_event(d->c.report, r, "joined", "partial");
-		return start_round(d);
+		return start_run(d);
 	}
 	for (uint32_t c = 0; c < N; c++)
 		if (r->owner[c] < 0 && n++ < 8 && len < sizeof list - 16)
@@ -499,6 +640,10 @@ static int departure(struct coord_dispatch *d, const struct event *e, int runnin
 			 d->c.sched->n_clients);
 	coord_report_gone(d->c.report, r, running ? "gone" : "left", (uint32_t)e->peer, e->addr,
 			  ids, n, e->why);
+	if (running && d->c.sim) {
+		coord_sim_clients_gone(d->c.sim, ids, n);
+		return advance(d);
+	}
 	return running ? check_complete(d) : 0;
 }
 

@@ -17,6 +17,7 @@
 struct coord_eval;
 struct coord_report;
 struct coord_round;
+struct coord_sim;
 struct fcl_scenario;
 struct fcl_schedule;
 
@@ -35,6 +36,7 @@ struct coord_outbox {
 /* The parts the machine drives; all borrowed, and must outlive it. */
 struct coord_dispatch_config {
 	struct coord_round *round;
+	struct coord_sim *sim; /* simulated time (a devices section), else NULL */
 	struct coord_eval *eval;
 	struct coord_report *report;
 	struct coord_outbox out;
@@ -50,6 +52,7 @@ struct coord_dispatch {
 	struct fcl_msg welcome;
 	int exit_code;           /* the run's: 0 complete, else failed */
 	const char *fail_reason; /* NULL while nothing failed */
+	double step_wall;        /* simulated time: fcl_now() at the last step */
 };
 
 /* Nothing to free: d only borrows. */

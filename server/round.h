@@ -32,8 +32,9 @@ struct coord_peer {
 #define COORD_OWNER_GONE (-2)
 
 enum coord_phase {
-	COORD_JOINING,  /* waiting for every logical client's process to say hello */
-	COORD_TRAINING, /* a round is out; collecting updates */
+	COORD_JOINING,    /* waiting for every logical client's process to say hello */
+	COORD_TRAINING,   /* a round is out; collecting updates */
+	COORD_SIMULATING, /* simulated time (sim.h): jobs out, applied in the clock's order */
 	COORD_DONE,
 	COORD_N_PHASES,
 };
@@ -136,6 +137,8 @@ int coord_round_aggregate(struct coord_round *r);
 /* Moves to the next round; 0 when the run has had its last. */
 int coord_round_next(struct coord_round *r);
 void coord_round_finish(struct coord_round *r); /* phase DONE */
+/* Simulated time takes over the rounds (sim.h): phase SIMULATING. */
+void coord_round_simulate(struct coord_round *r);
 
 /* The functions below return a count n and set *ids to the ids (ascending,
  * borrowed from r until its next call). */
