@@ -397,8 +397,10 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 		st->n_rejected, st->n_lost, st->n_too_stale);
 	if (st->n)
 		fprintf(f, ",\"mean_loss\":%.6f", st->loss_sum / st->n);
-	for (uint32_t i = 0; i < st->n; i++)
+	for (uint32_t i = 0; i < st->n; i++) {
 		rep->client_updates[st->clients[i]]++;
+		rep->client_train_s[st->clients[i]] += st->train_s[i];
+	}
 	rep->task_bytes_up[st->task] += rep->round_bytes_up;
 	rep->task_bytes_down[st->task] += rep->round_bytes_down;
 	rep->task_seconds[st->task] += wall_seconds;

@@ -80,10 +80,11 @@ int coord_sim_init(struct coord_sim *s, const struct fcl_scenario *sc,
 	s->agg_in = calloc(s->slots, sizeof *s->agg_in);
 	s->step.clients = malloc(N * sizeof *s->step.clients);
 	s->step.staleness = malloc(N * sizeof *s->step.staleness);
+	s->step.train_s = malloc(N * sizeof *s->step.train_s);
 	s->step.selected = malloc(N * sizeof *s->step.selected);
 	s->step.late = malloc(N * sizeof *s->step.late);
 	if (!s->free_at || !s->ids || !s->agg_in || !s->step.clients || !s->step.staleness ||
-	    !s->step.selected || !s->step.late) {
+	    !s->step.train_s || !s->step.selected || !s->step.late) {
 		coord_sim_fini(s);
 		return -ENOMEM;
 	}
@@ -123,6 +124,7 @@ void coord_sim_fini(struct coord_sim *s)
 	free(s->agg_in);
 	free(s->step.clients);
 	free(s->step.staleness);
+	free(s->step.train_s);
 	free(s->step.selected);
 	free(s->step.late);
 	memset(s, 0, sizeof *s);
@@ -369,6 +371,9 @@ int coord_sim_next(struct coord_sim *s, enum coord_sim_what *what)
 			coord_sim__sending_done(s);
 		}
 		if (s->ended) {
+			/* the last task's end: what its last round's jobs sketched so far */
+			if (s->async && s->n_te && (rc = coord_sim__collect(s, 1)) != 0)
+				return rc;
 			*what = COORD_SIM_END;
 			return 0;
 		}

@@ -90,8 +90,10 @@ struct coord_sim_step {
 	uint32_t data_round; /* sync: the schedule round its jobs trained on */
 	double start, time;  /* simulated: the round's start (sync), the step's time */
 	uint64_t version;    /* the model version after it */
-	/* the updates aggregated, ascending client id, and their staleness */
+	/* the updates aggregated, ascending client id, their staleness and the
+	 * compute seconds their clients reported */
 	uint32_t n, *clients, *staleness;
+	double *train_s;
 	uint32_t n_rejected, n_lost, n_too_stale; /* jobs processed with no usable update */
 	uint32_t n_selected, *selected;           /* sync: the round's participants */
 	uint32_t n_late, *late;                   /* sync: its stragglers (kept or dropped) */

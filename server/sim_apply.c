@@ -141,6 +141,7 @@ int coord_sim__aggregate(struct coord_sim *s, const uint32_t *idx, uint32_t n, i
 		    .local_steps = (uint32_t)((j->samples + B - 1) / B) * s->sc->train.local_epochs,
 		    .delta = j->update};
 		st->clients[st->n] = j->client;
+		st->train_s[st->n] = j->train_s;
 		st->staleness[st->n++] = (uint32_t)d;
 		st->loss_sum += j->loss;
 		st->train_s_sum += j->train_s;
@@ -213,6 +214,8 @@ int coord_sim__collect(struct coord_sim *s, int force)
 {
 	uint32_t n = 0;
 
+	if (!force && coord_sim__data_round(s) == s->te_round)
+		return 0; /* the task's last round may still start jobs */
 	for (uint32_t i = 0; i < s->n_jobs; i++) {
 		const struct coord_job *j = &s->jobs[i];
 		if (!j->task_end)

@@ -110,6 +110,8 @@ static int write_metrics(const struct coord_report *rep, const struct coord_roun
 	fprintf(f, "{\n  \"scenario\": \"%s\",\n  \"seed\": %llu,\n  \"complete\": %s,\n", sc->name,
 		(unsigned long long)sc->seed, complete ? "true" : "false");
 	fprintf(f, "  \"rounds\": %u,\n  \"tasks\": %u,\n", r->round, T);
+	if (!isnan(rep->sim_time)) /* a function of scenario and seed, like the rest */
+		fprintf(f, "  \"simulated_seconds\": %.6f,\n", rep->sim_time);
 	fprintf(f, "  \"evaluations\": %zu,\n", e->n_rows);
 	fprintf(f, "  \"init_accuracy\": ");
 	json_row(f, e->init_acc, T);
@@ -191,6 +193,11 @@ static int write_summary(const struct coord_report *rep, const struct coord_roun
 		sc->name, (unsigned long long)sc->seed, r->round, T,
 		fcl_task_kind_name(sc->tasks.kind), rep->c.sched->n_clients,
 		rep->c.sched->per_round);
+	if (!isnan(rep->sim_time))
+		fprintf(f, "simulated time %.1f s (devices: %s aggregation)\n", rep->sim_time,
+			sc->aggregation.mode == FCL_AGG_SYNC                ? "synchronous"
+			: sc->aggregation.async.method == FCL_ASYNC_FEDBUFF ? "FedBuff"
+									    : "FedAsync");
 	print_matrix(f, e, rows);
 	if (rows != T)
 		fprintf(f, "run stopped after %u of %u tasks: %s\n", rows, T,

@@ -96,12 +96,12 @@ static int add_spell(struct fcl_online *o, double on, double off)
 	return 0;
 }
 
-/* On-off: draws spells until they reach past t. */
+/* On-off: draws spells until an online one ends after t (there always is one). */
 static int draw_spells(struct fcl_online *o, double t)
 {
 	int rc;
 
-	while (o->drawn <= t) {
+	while (o->n == 0 || o->off[o->n - 1] <= t) {
 		double len = -(o->next_on ? o->mean_on : o->mean_off) * log(uniform_open0(&o->rng));
 		if (o->next_on && (rc = add_spell(o, o->drawn, o->drawn + len)) != 0)
 			return rc;
@@ -275,6 +275,7 @@ static int load_trace(struct fcl_devices *d, const struct fcl_scenario *sc,
 		double on, off;
 		int got = parse_line(line, &c, &on, &off);
 		lineno++;
+		line[strcspn(line, "\r\n")] = '\0'; /* for the message */
 		if (got == 0)
 			continue;
 		if (got < 0 || c >= d->n_clients || !(on >= 0) || !(off > on) || !isfinite(off) ||
