@@ -41,6 +41,19 @@ check "... in 3 processes runs" run dl3 --procs 3 $(set_ "${dl[@]}")
 check "sync with a deadline: byte-identical across layouts" same dl1 dl3
 check "... and some updates came late" grep -q '"late":\[[0-9]' "$work/dl1/events.jsonl"
 
+compare() {
+	"$(dirname "$FCL_SIM")/fcl-compare" "$scn" --rules fedavg --procs 2 --out "$work/cmp" \
+		--variant sync:aggregation.mode=sync --variant buf:aggregation.mode=async \
+		--variant buf:aggregation.async.buffer=3 --target 0.5 >"$work/cmp.out" 2>&1
+}
+check "fcl-compare crosses the rule with two variants (sync, FedBuff)" compare
+check "... one row each, with simulated seconds and the time to 50% on task 0" \
+	test "$(grep -c '^fedavg/\(sync\|buf\),5,1,.*,[0-9.]*,[0-9.]*$' "$work/cmp/compare.csv")" -eq 2
+scn=$work/cmp/fedavg-buf-seed5.yaml check "the FedBuff variant's derived scenario runs alone" \
+	run alone-buf --procs 1
+check "... and gives a byte-identical metrics.json" \
+	cmp -s "$work/alone-buf/metrics.json" "$work/cmp/fedavg-buf-seed5/metrics.json"
+
 sed '/^devices:/,$d' "$scn" >"$work/plain.yaml"
 check "sync with device profiles, no deadline, runs" run dev --procs 2
 scn=$work/plain.yaml check "the same without a devices section runs" run plain --procs 2
