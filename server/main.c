@@ -338,6 +338,12 @@ static int results_init(struct fcl_server *s)
 	int rc = coord_report_init(&s->report, &rc_cfg);
 	if (rc)
 		return rc;
+	if (fcl_scenario_timed(&s->sc)) { /* with the compiled schedule: each client's device */
+		char path[4096];
+		snprintf(path, sizeof path, "%s/schedule/devices.csv", s->run_dir);
+		if (fcl_devices_write_csv(&s->devices, path) != 0)
+			fcl_warn("cannot write %s", path);
+	}
 	struct coord_eval_config ev_cfg = {.sched = &s->sched,
 					   .model = &s->model,
 					   .test = &s->test,

@@ -375,3 +375,43 @@ double fcl_devices_duration(const struct fcl_devices *d, uint32_t c, uint64_t sa
 	return v->latency + (double)bytes_down / v->down + (double)samples / v->speed + v->latency +
 	       (double)bytes_up / v->up;
 }
+
+int fcl_devices_write_csv(const struct fcl_devices *d, const char *path)
+{
+	static const char *const kinds[] = {"always", "on-off", "trace"};
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -EIO;
+	fprintf(f, "client,speed,up,down,latency,availability\n");
+	for (uint32_t c = 0; c < d->n_clients; c++) {
+		const struct fcl_device *v = &d->dev[c];
+		int k = d->online[c].kind;
+		fprintf(f, "%u,%.9g,%.9g,%.9g,%.9g,%s\n", c, v->speed, v->up, v->down, v->latency,
+			k >= 0 && k <= FCL_AVAIL_TRACE ? kinds[k] : "?");
+	}
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+void fcl_devices_speed_range(const struct fcl_devices *d, double *lo, double *median, double *hi)
+{
+	double *v = malloc(d->n_clients * sizeof *v);
+	*lo = *median = *hi = NAN;
+	if (!v || d->n_clients == 0) {
+		free(v);
+		return;
+	}
+	for (uint32_t c = 0; c < d->n_clients; c++)
+		v[c] = d->dev[c].speed;
+	qsort(v, d->n_clients, sizeof *v, cmp_double);
+	*lo = v[0];
+	*median = d->n_clients % 2 ? v[d->n_clients / 2]
+				   : (v[d->n_clients / 2 - 1] + v[d->n_clients / 2]) / 2;
+	*hi = v[d->n_clients - 1];
+	free(v);
+}

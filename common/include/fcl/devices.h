@@ -54,6 +54,12 @@ void fcl_devices_fini(struct fcl_devices *d);
 double fcl_devices_duration(const struct fcl_devices *d, uint32_t c, uint64_t samples,
 			    uint64_t bytes_down, uint64_t bytes_up);
 
+/* Writes the devices as CSV (client,speed,up,down,latency,availability) to
+ * path. 0 or -EIO. */
+int fcl_devices_write_csv(const struct fcl_devices *d, const char *path);
+/* Speeds' smallest, median and largest value. */
+void fcl_devices_speed_range(const struct fcl_devices *d, double *lo, double *median, double *hi);
+
 /* Is client c online at simulated time t >= 0? *until is when that spell ends
  * (online) or the next one begins (offline); HUGE_VAL when never. Extends an
  * on-off client's drawn spells as needed (hence not const). 1 or 0; -ENOMEM
