@@ -384,6 +384,8 @@ static int advance(struct coord_dispatch *d)
 			break;
 		case COORD_SIM_BOUNDARY:
 			d->c.round->round = s->boundaries;
+			if (s->step.task_end)
+				coord_report_task_end(d->c.report, s->step.round, s->step.task);
 			if (eval_due(d, s->step.round, s->step.task_end) &&
 			    (rc = coord_eval_global(d->c.eval, s->step.round, s->step.task_end)) !=
 				0)

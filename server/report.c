@@ -359,6 +359,15 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 	}
 }
 
+void coord_report_task_end(struct coord_report *rep, uint32_t round, uint32_t task)
+{
+	fprintf(rep->events,
+		"{\"event\":\"task_end\",\"round\":%u,\"task\":%u,\"elapsed\":%.3f,"
+		"\"sim_time\":%.4f}\n",
+		round, task, fcl_now() - rep->c.started, rep->sim_time);
+	fflush(rep->events);
+}
+
 void coord_report_down_to(struct coord_report *rep, const uint32_t *ids, size_t n, size_t bytes)
 {
 	for (size_t i = 0; i < n; i++)

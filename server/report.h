@@ -92,6 +92,9 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
  * events.jsonl, its accounting, the progress line); wall_seconds since the last. */
 void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 			   const struct coord_eval *e, double wall_seconds, double server_seconds);
+/* Tasks in simulated time: schedule round `round`, the last of `task`, has ended
+ * (a "task_end" line; the "round" lines count aggregation steps then). */
+void coord_report_task_end(struct coord_report *rep, uint32_t round, uint32_t task);
 /* Simulated time: a round start of `bytes` went to these n clients' jobs. */
 void coord_report_down_to(struct coord_report *rep, const uint32_t *ids, size_t n, size_t bytes);
 /* An "absent" line: logical clients that never joined, left out of the run. */

@@ -362,6 +362,10 @@ static void misses_task(void)
 		CHECK(file_has(w, "eval.csv", "\n3,global,seen,") &&
 			  file_has(w, "eval.csv", ",20.000000\n"),
 		      "the last round of the schedule is evaluated at 20 s");
+		CHECK(file_has(w, "events.jsonl",
+			       "{\"event\":\"task_end\",\"round\":1,\"task\":0,") &&
+			  file_has(w, "events.jsonl", "\"sim_time\":10.0000}"),
+		      "events.jsonl marks task 0's end: schedule round 1, at 10 s");
 	}
 	world_free(w);
 	unlink(trace);
