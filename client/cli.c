@@ -23,8 +23,9 @@ static void usage(FILE *f)
 		"                     meanwhile the connection is retried with backoff\n"
 		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
 		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F,\n"
-		"                     rule-nan or oom, optionally for some clients only: e.g.\n"
-		"                     sign-flip:0-1, scale:-4:3\n"
+		"                     rule-nan, oom or slow:S (sleep S s before training),\n"
+		"                     optionally for some clients only: e.g. sign-flip:0-1,\n"
+		"                     scale:-4:3\n"
 		"  --round-delay      for tests: sleep S seconds before each round's training\n");
 }
 

@@ -28,23 +28,26 @@ enum fault_kind {
 	FAULT_SIGN_FLIP, /* update = -update */
 	FAULT_RULE_NAN,  /* a NaN in every extra message for the rule */
 	FAULT_OOM,       /* the process runs out of memory when it trains the client */
+	FAULT_SLOW,      /* sleep `scale` seconds before training (wall time only) */
 };
 
 struct faults {
 	enum fault_kind kind;
 	uint32_t *ids; /* owned; NULL = every client */
 	size_t n_ids;
-	float scale;     /* FAULT_SCALE's factor */
+	float scale;     /* FAULT_SCALE's factor; FAULT_SLOW's seconds */
 	float *nan_copy; /* owned: FAULT_RULE_NAN's copy of a rule message's first tensor */
 };
 
-/* Parses a --fault value (KIND[:CLIENTS], scale:F[:CLIENTS]) into f, which
+/* Parses a --fault value (KIND[:CLIENTS], scale:F[:CLIENTS], slow:S[:CLIENTS]) into f, which
  * starts zeroed or holds an earlier --fault. 0 or -EINVAL. */
 int faults_parse(struct faults *f, const char *spec);
 void faults_fini(struct faults *f); /* frees the ids and the copy */
 /* With --fault garbage, the bytes to send before a round's training (static,
  * borrowed) and their length; else 0. */
 size_t faults_garbage(const struct faults *f, const void **bytes);
+/* With --fault slow: sleeps before client's training. */
+void faults_before_train(const struct faults *f, uint32_t client);
 /* Spoils client's update before it is sent: m->values aliases update
  * (m->n_values floats), which may be changed, and m->n_values with it. */
 void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m, float *update);

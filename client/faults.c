@@ -2,7 +2,9 @@
  *
  * Test-only behaviour, kept in one place: a client that sends updates of the
  * wrong size, with NaNs, scaled or sign-flipped (a Byzantine client), rule
- * messages with a NaN, or bytes that are no message at all.
+ * messages with a NaN, bytes that are no message at all, a client whose
+ * training takes longer in wall time (slow: results must not change), or a
+ * process that runs out of memory (oom).
  */
 #include "client.h"
 
@@ -14,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int faults_parse(struct faults *f, const char *spec)
 {
@@ -34,11 +37,14 @@ int faults_parse(struct faults *f, const char *spec)
 		f->kind = FAULT_RULE_NAN;
 	else if (len == 3 && strncmp(spec, "oom", len) == 0)
 		f->kind = FAULT_OOM;
-	else if (len == 5 && strncmp(spec, "scale", len) == 0 && colon) {
+	else if (((len == 5 && strncmp(spec, "scale", len) == 0) ||
+		  (len == 4 && strncmp(spec, "slow", len) == 0)) &&
+		 colon) {
 		char *end;
-		f->kind = FAULT_SCALE;
+		f->kind = len == 5 ? FAULT_SCALE : FAULT_SLOW;
 		f->scale = strtof(colon + 1, &end);
-		if (end == colon + 1 || (*end && *end != ':'))
+		if (end == colon + 1 || (*end && *end != ':') || !isfinite(f->scale) ||
+		    (f->kind == FAULT_SLOW && !(f->scale >= 0 && f->scale <= 3600)))
 			return -EINVAL;
 		colon = *end ? end : NULL;
 	} else
@@ -81,6 +87,12 @@ size_t faults_garbage(const struct faults *f, const void **bytes)
 		return 0;
 	*bytes = junk;
 	return sizeof junk;
+}
+
+void faults_before_train(const struct faults *f, uint32_t client)
+{
+	if (faulty(f, client, FAULT_SLOW))
+		usleep((useconds_t)(f->scale * 1e6f));
 }
 
 void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m, float *update)

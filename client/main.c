@@ -93,26 +93,69 @@ static void say_why(struct conn *c, int rc)
 	conn_send(c, &err);
 }
 
+/* Messages read ahead and not acted on yet, oldest first. */
+struct inbox {
+	struct fcl_msg m[32];
+	size_t n;
+};
+
+/* Before training a round start: whatever else has come already. When the
+ * coordinator has ended the run (with simulated time it may have jobs out that
+ * it no longer needs), the work queued before its shutdown is skipped: *m
+ * becomes the shutdown. */
+static void read_ahead(struct conn *c, struct inbox *in, struct fcl_msg *m)
+{
+	struct fcl_msg x;
+	int rc;
+
+	while (in->n < sizeof in->m / sizeof *in->m && (rc = conn_recv(c, 0, &x)) != -ETIMEDOUT) {
+		if (rc == 0)
+			in->m[in->n++] = x;
+		else if (rc != -EPROTO)
+			break; /* the next blocking receive says what went wrong */
+	}
+	for (size_t i = 0; i < in->n; i++) {
+		if (in->m[i].type != FCL_MSG_SHUTDOWN)
+			continue;
+		fcl_msg_free(m);
+		*m = in->m[i];
+		for (size_t k = 0; k < i; k++)
+			fcl_msg_free(&in->m[k]);
+		memmove(in->m, in->m + i + 1, (in->n - i - 1) * sizeof *in->m);
+		in->n -= i + 1;
+		return;
+	}
+}
+
 static int run(const struct client_opts *o, struct conn *c, struct worker *w)
 {
+	struct inbox in = {.n = 0};
 	int rc = say_hello(o, c);
 
 	while (rc == 0) {
 		struct fcl_msg m;
-		rc = conn_recv(c, c->welcomed ? o->idle_timeout_s : o->connect_timeout_s, &m);
-		if (rc == -EPROTO) { /* malformed, dropped */
-			rc = 0;
-			continue;
-		}
-		if (rc) {
+		if (in.n) {
+			m = in.m[0];
+			memmove(in.m, in.m + 1, --in.n * sizeof *in.m);
+		} else if ((rc =
+				conn_recv(c, c->welcomed ? o->idle_timeout_s : o->connect_timeout_s,
+					  &m)) != 0) {
+			if (rc == -EPROTO) { /* malformed, dropped */
+				rc = 0;
+				continue;
+			}
 			explain_wait(o, c, rc);
 			break;
 		}
+		if (m.type == FCL_MSG_ROUND_START)
+			read_ahead(c, &in, &m);
 		rc = dispatch(c, w, &m);
 		fcl_msg_free(&m);
 		if (rc < 0 && c->welcomed && !c->lost)
 			say_why(c, rc);
 	}
+	while (in.n)
+		fcl_msg_free(&in.m[--in.n]);
 	return rc > 0 ? 0 : rc;
 }
 

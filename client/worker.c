@@ -48,7 +48,8 @@ struct worker {
 	const uint32_t **perms; /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;          /* (n_params) */
 
-	uint32_t round; /* of the round start being worked on */
+	uint32_t round;    /* of the round start being worked on */
+	uint64_t dispatch; /* its number (simulated time), echoed in updates and rule messages */
 
 	/* a restore's state being assembled: one logical client at a time */
 	int64_t restore_client; /* -1: none */
@@ -249,8 +250,11 @@ err_schedule:
 static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
 {
 	struct worker *w = sink;
-	struct fcl_msg m = {
-	    .type = FCL_MSG_RULE, .round = w->round, .client_id = client, .extras = *x};
+	struct fcl_msg m = {.type = FCL_MSG_RULE,
+			    .round = w->round,
+			    .client_id = client,
+			    .extras = *x,
+			    .dispatch = w->dispatch};
 	int rc = faults_on_rule_message(&w->opts->faults, client, &m.extras);
 
 	return rc ? rc : conn_send(w->conn, &m);
@@ -266,10 +270,11 @@ static void task_mask(const struct worker *w, const struct fcl_client_round *cr,
 			mask[c] |= w->sched.tasks[cr->rec_task[i]].has_class[c];
 }
 
-/* Trains lc on the round's n samples idx (n > 0, cr->task >= 0). */
+/* Trains lc on the round's n samples idx (n > 0, cr->task >= 0); `draws`
+ * seeds the shuffles and replay draws. */
 static int train_samples(struct worker *w, struct logical_client *lc,
 			 const struct fcl_client_round *cr, const uint32_t *idx, uint32_t n,
-			 uint32_t round, float *loss)
+			 uint32_t draws, float *loss)
 {
 	uint8_t mask[256];
 
@@ -281,7 +286,7 @@ static int train_samples(struct worker *w, struct logical_client *lc,
 				     .idx = idx,
 				     .n = n,
 				     .epochs = cr->epochs,
-				     .round = round,
+				     .round = draws,
 				     .task_mask = w->sched.task_incremental ? mask : NULL};
 	return fcl_strategy_train(lc->strategy, &w->model, &w->opt, &tr, loss);
 }
@@ -313,7 +318,8 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 			    .n_values = n_params,
 			    .loss = loss,
 			    .train_seconds = fcl_now() - t0,
-			    .extras = extras};
+			    .extras = extras,
+			    .dispatch = w->dispatch};
 	faults_on_update(&w->opts->faults, lc->id, &m, w->update);
 	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
 		  "state %016llx",
@@ -325,8 +331,9 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
 }
 
-/* Trains one logical client from the global parameters and sends its update. */
-static int train_one(struct worker *w, struct logical_client *lc, uint32_t round,
+/* Trains one logical client from the global parameters on its data of `round`
+ * and sends its update; `draws` seeds its random draws. */
+static int train_one(struct worker *w, struct logical_client *lc, uint32_t round, uint32_t draws,
 		     const float *global, const struct fcl_extras *request)
 {
 	struct fcl_client_round cr;
@@ -367,7 +374,8 @@ static int train_one(struct worker *w, struct logical_client *lc, uint32_t round
 		fcl_warn("round %u: client %u has no data this round", round, lc->id);
 		n = 0;
 	} else {
-		rc = train_samples(w, lc, &cr, idx, n, round, &loss);
+		faults_before_train(&w->opts->faults, lc->id);
+		rc = train_samples(w, lc, &cr, idx, n, draws, &loss);
 	}
 out:
 	free(mixed);
@@ -403,6 +411,11 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 		return 0;
 	}
 	w->round = m->round;
+	w->dispatch = m->dispatch;
+	/* A client may train more than once in a round when it is asynchronous or
+	 * when tasks run in simulated time: then each job's draws are its own. */
+	uint32_t draws =
+	    m->dispatch && fcl_scenario_draws_per_job(&w->sc) ? (uint32_t)m->dispatch : m->round;
 	if (w->opts->round_delay_s > 0)
 		usleep((useconds_t)(w->opts->round_delay_s * 1e6));
 	/* junk for the coordinator to count and drop; whether it arrived is the test's to see */
@@ -415,7 +428,7 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 				 m->ids[i]);
 			continue;
 		}
-		int rc = train_one(w, lc, m->round, m->values, &m->extras);
+		int rc = train_one(w, lc, m->round, draws, m->values, &m->extras);
 		if (rc)
 			return rc;
 	}

@@ -11,6 +11,7 @@
 #include "evaluate.h"
 #include "report.h"
 #include "round.h"
+#include "sim.h"
 
 #include "fcl/log.h"
 #include "fcl/rule.h"
@@ -33,26 +34,44 @@
 #define lost_again coord_dispatch__lost_again
 
 static action_fn admit, refuse_late, too_early, take_update, take_answer, peer_error, unexpected,
-    stranger, join_timeout, round_deadline, left, gone, ignore;
+    stranger, join_timeout, round_deadline, left, gone, ignore, sim_update, sim_answer,
+    sim_deadline;
 
-/* The state machine: what each event does in each phase. SAVING, RESTORING
- * and RECOVERING are the checkpoints' (dispatch_ckpt.c). After the run (DONE)
- * every client disconnects and stray messages may still come: nothing to do. */
+/* The state machine: what each event does in each phase. SIMULATING is the
+ * rounds in simulated time (a devices section, sim.h). After the run (DONE)
+ * every client disconnects and stray messages may still come: nothing to do.
+ * The checkpoints' phases have the second table (their actions: dispatch_ckpt.c). */
 /* clang-format off */
-static action_fn *const machine[N_EVENTS][COORD_N_PHASES] = {
-	/*              JOINING       TRAINING        SAVING        RESTORING     RECOVERING    DONE */
-	[EV_HELLO]    = {admit,       refuse_late,    refuse_late,  refuse_late,  admit,        ignore},
-	[EV_UPDATE]   = {too_early,   take_update,    too_early,    stale,        stale,        ignore},
-	[EV_RULE]     = {too_early,   take_answer,    too_early,    stale,        stale,        ignore},
-	[EV_STATE]    = {unexpected,  unexpected,     take_state,   stale,        stale,        ignore},
-	[EV_RESTORED] = {unexpected,  unexpected,     unexpected,   restored,     stale,        ignore},
-	[EV_ERROR]    = {peer_error,  peer_error,     peer_error,   peer_error,   peer_error,   ignore},
-	[EV_OTHER]    = {unexpected,  unexpected,     unexpected,   unexpected,   unexpected,   ignore},
-	[EV_STRANGER] = {stranger,    stranger,       stranger,     stranger,     stranger,     ignore},
-	[EV_DEADLINE] = {join_timeout, round_deadline, save_late,   restore_late, recover_late, ignore},
-	[EV_GONE]     = {left,        gone,           gone,         gone,         lost_again,   ignore},
+static action_fn *const machine[N_EVENTS][COORD_DONE + 1] = {
+	/*              JOINING        TRAINING        SIMULATING    DONE */
+	[EV_HELLO]    = {admit,        refuse_late,    refuse_late,  ignore},
+	[EV_UPDATE]   = {too_early,    take_update,    sim_update,   ignore},
+	[EV_RULE]     = {too_early,    take_answer,    sim_answer,   ignore},
+	[EV_STATE]    = {unexpected,   unexpected,     unexpected,   ignore},
+	[EV_RESTORED] = {unexpected,   unexpected,     unexpected,   ignore},
+	[EV_ERROR]    = {peer_error,   peer_error,     peer_error,   ignore},
+	[EV_OTHER]    = {unexpected,   unexpected,     unexpected,   ignore},
+	[EV_STRANGER] = {stranger,     stranger,       stranger,     ignore},
+	[EV_DEADLINE] = {join_timeout, round_deadline, sim_deadline, ignore},
+	[EV_GONE]     = {left,         gone,           gone,         ignore},
+};
+static action_fn *const checkpoints[N_EVENTS][COORD_N_PHASES - COORD_SAVING] = {
+	/*              SAVING         RESTORING       RECOVERING */
+	[EV_HELLO]    = {refuse_late,  refuse_late,    admit},
+	[EV_UPDATE]   = {too_early,    stale,          stale},
+	[EV_RULE]     = {too_early,    stale,          stale},
+	[EV_STATE]    = {take_state,   stale,          stale},
+	[EV_RESTORED] = {unexpected,   restored,       stale},
+	[EV_ERROR]    = {peer_error,   peer_error,     peer_error},
+	[EV_OTHER]    = {unexpected,   unexpected,     unexpected},
+	[EV_STRANGER] = {stranger,     stranger,       stranger},
+	[EV_DEADLINE] = {save_late,    restore_late,   recover_late},
+	[EV_GONE]     = {gone,         gone,           lost_again},
 };
 /* clang-format on */
+
+static int start_run(struct coord_dispatch *d);
+static int advance(struct coord_dispatch *d);
 
 /* ---- entry points -------------------------------------------------------- */
 
@@ -104,7 +123,9 @@ static const char *reason_of(struct coord_dispatch *d, int rc)
 
 static int run(struct coord_dispatch *d, const struct event *e)
 {
-	int rc = machine[e->kind][d->c.round->phase](d, e);
+	enum coord_phase ph = d->c.round->phase;
+	int rc = (ph <= COORD_DONE ? machine[e->kind][ph]
+				   : checkpoints[e->kind][ph - COORD_SAVING])(d, e);
 	if (rc < 0 && d->c.round->phase != COORD_DONE) {
 		fcl_error("round %u: the run cannot go on: %s", d->c.round->round, strerror(-rc));
 		coord_dispatch__finish(d, 1, reason_of(d, rc));
@@ -353,7 +374,145 @@ static int begin_run(struct coord_dispatch *d)
 		coord_report_unfinished(d->c.report, d->c.round, d->c.eval,
 					"the run is going on, or its coordinator stopped without "
 					"a word (no checkpoints to resume from: run.checkpoint)");
-	return coord_dispatch__start_round(d);
+	return start_run(d);
+}
+
+/* The first round, or the simulated clock. */
+static int start_run(struct coord_dispatch *d)
+{
+	if (!d->c.sim)
+		return coord_dispatch__start_round(d);
+	coord_round_simulate(d->c.round);
+	d->step_wall = fcl_now();
+	return advance(d);
+}
+
+/* ---- simulated time --------------------------------------------------------- */
+
+/* Is round r of the schedule evaluated: a task end, every_rounds, the last? */
+static int eval_due(const struct coord_dispatch *d, uint32_t r, int task_end)
+{
+	uint32_t every = d->c.sc->eval.every_rounds;
+	return task_end || r + 1 == d->c.sched->n_rounds || (every && (r + 1) % every == 0);
+}
+
+/* The planned jobs' round starts, one per process that hosts any. */
+static void sim_send(struct coord_dispatch *d)
+{
+	struct coord_round *r = d->c.round;
+	struct fcl_msg m;
+	size_t n, bytes;
+
+	for (uint32_t p = 0; p < r->n_peers; p++) {
+		if (r->peers[p].gone || (n = coord_sim_start_msg(d->c.sim, p, &m)) == 0)
+			continue;
+		bytes = 0;
+		int rc = d->c.out.send(d->c.out.ud, p, &m, &bytes);
+		if (rc == 0) {
+			coord_report_down(d->c.report, bytes);
+			coord_report_down_to(d->c.report, m.ids, n, bytes);
+		}
+		coord_sim_sent(d->c.sim, p, rc == 0);
+	}
+}
+
+/* An aggregation step of the clock: its line, and with tasks in rounds the
+ * evaluation the schedule asks for after it. */
+static int sim_step(struct coord_dispatch *d)
+{
+	struct coord_sim *s = d->c.sim;
+	const struct coord_sim_step *st = &s->step;
+	double t0 = fcl_now();
+	int rc = 0;
+
+	if (!s->time_tasks) {
+		d->c.round->round = s->steps;
+		if (eval_due(d, st->round, st->task_end))
+			rc = coord_eval_global(d->c.eval, st->round, st->task_end);
+	}
+	coord_report_sim_step(d->c.report, s, d->c.eval, t0 - d->step_wall, fcl_now() - t0);
+	d->step_wall = fcl_now();
+	return rc;
+}
+
+/* Runs the clock as far as the updates in allow. */
+static int advance(struct coord_dispatch *d)
+{
+	struct coord_sim *s = d->c.sim;
+	enum coord_sim_what what;
+	int rc;
+
+	for (;;) {
+		if ((rc = coord_sim_next(s, &what)) != 0)
+			return rc;
+		d->c.eval->sim_time = d->c.report->sim_time = s->now;
+		switch (what) {
+		case COORD_SIM_WAIT: /* the wall-clock timer only catches a hung process */
+			d->c.out.arm(d->c.out.ud, d->c.sc->run.round_timeout_s);
+			return 0;
+		case COORD_SIM_SEND:
+			sim_send(d);
+			break;
+		case COORD_SIM_BOUNDARY:
+			d->c.round->round = s->boundaries;
+			if (s->step.task_end)
+				coord_report_task_end(d->c.report, s->step.round, s->step.task);
+			if (eval_due(d, s->step.round, s->step.task_end) &&
+			    (rc = coord_eval_global(d->c.eval, s->step.round, s->step.task_end)) !=
+				0)
+				return rc;
+			break;
+		case COORD_SIM_STEP:
+			if ((rc = sim_step(d)) != 0)
+				return rc;
+			break;
+		case COORD_SIM_END:
+			if (s->fail)
+				fcl_error("simulated time %.3f: %s", s->now, s->fail);
+			return coord_dispatch__finish(d, s->fail ? 1 : 0, s->fail);
+		}
+	}
+}
+
+static int sim_update(struct coord_dispatch *d, const struct event *e)
+{
+	char why[512] = "";
+	int bad,
+	    rc = coord_sim_take_update(d->c.sim, (uint32_t)e->peer, e->m, &bad, why, sizeof why);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		coord_report_update(d->c.report, (uint32_t)e->m->client_id, e->bytes);
+	if (rc == 1 || bad)
+		coord_dispatch_drop(d, "%s", why);
+	return rc == 1 ? 0 : advance(d);
+}
+
+static int sim_answer(struct coord_dispatch *d, const struct event *e)
+{
+	char why[512] = "";
+	int bad, rc = coord_sim_take_answer(d->c.sim, (uint32_t)e->peer, e->m, e->bytes, &bad, why,
+					    sizeof why);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 || bad)
+		coord_dispatch_drop(d, "%s", why);
+	return rc == 1 ? 0 : advance(d);
+}
+
+/* The wall-clock timer while the clock waits: what it waits for is lost. */
+static int sim_deadline(struct coord_dispatch *d, const struct event *e)
+{
+	const uint32_t *ids;
+	char list[256];
+	uint32_t n = coord_sim_expire(d->c.sim, &ids);
+
+	(void)e;
+	coord_dispatch__format_ids(list, sizeof list, ids, n);
+	fcl_warn("simulated time %.3f: nothing from client%s %s within run.round_timeout = %.0f s "
+		 "of wall time: lost (a hung process; from here results depend on timing)",
+		 d->c.sim->now, n == 1 ? "" : "s", n ? list : "?", d->c.sc->run.round_timeout_s);
+	return advance(d);
 }
 
 /* ---- actions: hellos ----------------------------------------------------- */
@@ -565,6 +724,10 @@ static int departure(struct coord_dispatch *d, const struct event *e, int runnin
 			  ids, n, how);
 	if (!running)
 		return 0;
+	if (d->c.sim) {
+		coord_sim_clients_gone(d->c.sim, ids, n);
+		return advance(d);
+	}
 	if (r->phase == COORD_SAVING || r->phase == COORD_RESTORING)
 		return coord_dispatch__answered(d);
 	return check_complete(d);

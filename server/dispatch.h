@@ -18,6 +18,7 @@ struct coord_ckpt;
 struct coord_eval;
 struct coord_report;
 struct coord_round;
+struct coord_sim;
 struct fcl_scenario;
 struct fcl_schedule;
 
@@ -36,6 +37,7 @@ struct coord_outbox {
 /* The parts the machine drives; all borrowed, and must outlive it. */
 struct coord_dispatch_config {
 	struct coord_round *round;
+	struct coord_sim *sim; /* simulated time (a devices section), else NULL */
 	struct coord_eval *eval;
 	struct coord_report *report;
 	struct coord_outbox out;
@@ -59,6 +61,7 @@ struct coord_dispatch {
 	uint32_t rollbacks;
 	char lost[256];      /* what the coming rollback is for (its events.jsonl line) */
 	double save_started; /* fcl_now() when the states of a checkpoint were asked for */
+	double step_wall;    /* simulated time: fcl_now() at the last step */
 };
 
 /* Nothing to free: d only borrows. */

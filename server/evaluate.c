@@ -36,6 +36,7 @@ int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg)
 	e->T = T;
 	e->C = C;
 	e->last_acc = NAN;
+	e->sim_time = NAN;
 	if ((rc = fcl_eval_scratch_init(&e->scratch, 256, sched->dim)) != 0)
 		return rc;
 	e->cap = 16; /* grows by doubling */
@@ -175,11 +176,14 @@ static int write_rows(const struct coord_eval *e, int64_t round, const char *mod
 	FILE *csv = e->c.csv, *class_csv = e->c.class_csv;
 	long at = ftell(csv);
 	int rc;
+	char when[32] = ""; /* with simulated time, its column */
 
+	if (!isnan(e->sim_time))
+		snprintf(when, sizeof when, ",%.6f", e->sim_time);
 	for (uint32_t t = 0; t < e->T; t++)
-		fprintf(csv, "%lld,%s,%u,%.6f\n", (long long)round, model, t, acc[t]);
+		fprintf(csv, "%lld,%s,%u,%.6f%s\n", (long long)round, model, t, acc[t], when);
 	if (seen)
-		fprintf(csv, "%lld,%s,seen,%.6f\n", (long long)round, model, *seen);
+		fprintf(csv, "%lld,%s,seen,%.6f%s\n", (long long)round, model, *seen, when);
 	if ((rc = fcl_flush_lines(csv, at)) != 0)
 		return write_failed(e, "eval.csv", rc);
 	if (class_acc && class_csv) {

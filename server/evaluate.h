@@ -58,6 +58,7 @@ struct coord_eval {
 	double *acc_matrix; /* (T, T) the global model at task ends */
 	double last_acc;    /* mean accuracy over seen tasks at the last evaluation; NAN before */
 	double seconds;     /* spent evaluating */
+	double sim_time;    /* simulated time of the next rows (eval.csv's sim_time); NAN: none */
 
 	struct fcl_eval_scratch scratch;
 	uint64_t *correct, *count;      /* (T, C) scratch of one evaluation */

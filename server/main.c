@@ -7,6 +7,8 @@
  *   dispatch.c  coord_dispatch_ the event x phase -> action table: the only code
  *                               that both receives and sends
  *   round.c     coord_round_    the round's state: peers, owners, participants, slots
+ *   sim.c       coord_sim_      simulated time (a devices section): jobs on a virtual
+ *                               clock, deadlines, asynchronous aggregation (+ sim_plan.c)
  *   evaluate.c  coord_eval_     the evaluation schedule's work and the accuracy record
  *   report.c    coord_report_   the run folder, events.jsonl, traffic accounting
  *   report_files.c              (report) results written whole, space set aside
@@ -20,8 +22,10 @@
 #include "net.h"
 #include "report.h"
 #include "round.h"
+#include "sim.h"
 
 #include "fcl/data.h"
+#include "fcl/devices.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/override.h"
@@ -65,7 +69,8 @@ struct fcl_server {
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
 	struct fcl_mlp model;
-	struct fcl_agg *agg; /* the aggregation rule and its state */
+	struct fcl_agg *agg;        /* the aggregation rule and its state */
+	struct fcl_devices devices; /* with simulated time (a devices section) */
 	double started;
 	char scenario_abs[PATH_MAX]; /* where the scenario's relative paths resolve */
 	char resume_note[512];       /* --resume: why the run folder says it stopped */
@@ -73,6 +78,7 @@ struct fcl_server {
 
 	/* the parts */
 	struct coord_round round;
+	struct coord_sim sim; /* with simulated time */
 	struct coord_eval eval;
 	struct coord_report report;
 	struct coord_dispatch dispatch;
@@ -287,6 +293,12 @@ static int load_data(struct fcl_server *s)
 	}
 	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
 		 (unsigned long long)fcl_schedule_digest(&s->sched));
+	if (fcl_scenario_timed(&s->sc) &&
+	    (rc = fcl_devices_compile(&s->devices, &s->sc, err, sizeof err)) != 0) {
+		fcl_error("device profiles: %s", rc == -ENOMEM ? "out of memory" : err);
+		fcl_schedule_fini(&s->sched);
+		goto err_data;
+	}
 	return 0;
 
 err_data:
@@ -323,7 +335,19 @@ static int create_rule(struct fcl_server *s)
 				  .event = coord_dispatch_rule_event,
 				  .ud = &s->dispatch,
 				  .resume = s->resume};
-	int rc = fcl_agg_create(&s->sc, &s->model, &env, &s->agg);
+	/* Rules size their per-update state by clients.per_round; in simulated time
+	 * one aggregation can take more updates (stragglers, buffers): as many as
+	 * coord_sim_slots says. */
+	struct fcl_scenario *sc = &s->sc, *copy = NULL;
+	if (fcl_scenario_timed(sc)) {
+		if (!(copy = malloc(sizeof *copy)))
+			return -ENOMEM;
+		*copy = *sc;
+		copy->clients.per_round = coord_sim_slots(sc);
+		sc = copy;
+	}
+	int rc = fcl_agg_create(sc, &s->model, &env, &s->agg);
+	free(copy);
 	if (rc)
 		fcl_error("cannot set up aggregation rule %s: %s", s->sc.aggregation.rule->name,
 			  strerror(-rc));
@@ -354,6 +378,7 @@ static int inputs_init(struct fcl_server *s)
 err_model:
 	fcl_mlp_fini(&s->model);
 err_schedule:
+	fcl_devices_fini(&s->devices);
 	fcl_schedule_fini(&s->sched);
 	fcl_dataset_fini(&s->train);
 	fcl_dataset_fini(&s->test);
@@ -366,6 +391,7 @@ static void inputs_fini(struct fcl_server *s)
 {
 	fcl_agg_destroy(s->agg);
 	fcl_mlp_fini(&s->model);
+	fcl_devices_fini(&s->devices);
 	fcl_schedule_fini(&s->sched);
 	fcl_dataset_fini(&s->train);
 	fcl_dataset_fini(&s->test);
@@ -395,6 +421,12 @@ static int results_init(struct fcl_server *s)
 			fcl_run_mark_unfinished(s->run_dir, s->report.io_error);
 		return rc;
 	}
+	if (fcl_scenario_timed(&s->sc)) { /* with the compiled schedule: each client's device */
+		char path[4096];
+		snprintf(path, sizeof path, "%s/schedule/devices.csv", s->run_dir);
+		if (fcl_devices_write_csv(&s->devices, path) != 0)
+			fcl_warn("cannot write %s", path);
+	}
 	struct coord_eval_config ev_cfg = {.sched = &s->sched,
 					   .model = &s->model,
 					   .test = &s->test,
@@ -406,6 +438,7 @@ static int results_init(struct fcl_server *s)
 	/* the initial model is evaluated when the run begins (dispatch.c) */
 	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0)
 		goto err_report;
+	s->eval.sim_time = s->report.sim_time; /* 0 with simulated time, else none */
 	return 0;
 
 err_report:
@@ -457,11 +490,18 @@ static int parts_init(struct fcl_server *s)
 		fcl_error("out of memory for the rounds' buffers");
 		return rc;
 	}
-	if ((rc = results_init(s)) != 0)
+	if (fcl_scenario_timed(&s->sc) &&
+	    (rc = coord_sim_init(&s->sim, &s->sc, &s->sched, &s->devices, &s->model, s->agg,
+				 s->round.owner, s->train.n)) != 0) {
+		fcl_error("out of memory for the simulated clock");
 		goto err_round;
+	}
+	if ((rc = results_init(s)) != 0)
+		goto err_sim;
 	if ((rc = checkpoints_init(s)) != 0)
 		goto err_results;
 	struct coord_dispatch_config d_cfg = {.round = &s->round,
+					      .sim = fcl_scenario_timed(&s->sc) ? &s->sim : NULL,
 					      .eval = &s->eval,
 					      .report = &s->report,
 					      .out = coord_net_outbox(&s->net),
@@ -490,6 +530,8 @@ err_ckpt:
 err_results:
 	coord_eval_fini(&s->eval);
 	coord_report_fini(&s->report);
+err_sim:
+	coord_sim_fini(&s->sim);
 err_round:
 	coord_round_fini(&s->round);
 	return rc;
@@ -502,6 +544,7 @@ static void parts_fini(struct fcl_server *s)
 		coord_ckpt_fini(&s->ckpt);
 	coord_eval_fini(&s->eval);
 	coord_report_fini(&s->report);
+	coord_sim_fini(&s->sim);
 	coord_round_fini(&s->round);
 }
 

@@ -5,6 +5,7 @@
 #include "evaluate.h"
 #include "report-private.h"
 #include "round.h"
+#include "sim.h"
 
 #include "fcl/log.h"
 #include "fcl/metrics.h"
@@ -156,7 +157,8 @@ static int write_heads(struct coord_report *rep)
 			return rc;
 		}
 	}
-	fprintf(rep->eval_csv, "round,model,task,accuracy\n");
+	fprintf(rep->eval_csv, "round,model,task,accuracy%s\n",
+		isnan(rep->sim_time) ? "" : ",sim_time");
 	if ((rc = fcl_flush_lines(rep->eval_csv, 0)) != 0) {
 		coord_report__io_error(rep, "eval.csv", rc);
 		return rc;
@@ -173,6 +175,7 @@ int coord_report_init(struct coord_report *rep, const struct coord_report_config
 
 	memset(rep, 0, sizeof *rep);
 	rep->c = *cfg;
+	rep->sim_time = fcl_scenario_timed(cfg->sc) ? 0.0 : NAN;
 	if ((rc = coord_report__reserve(rep)) != 0)
 		return rc;
 	if (!cfg->resume && (rc = write_inputs(rep)) != 0)
@@ -259,6 +262,8 @@ void coord_report_event(struct coord_report *rep, const struct coord_round *r, c
 		fprintf(rep->events, ",\"detail\":");
 		coord_report__json_str(rep->events, detail);
 	}
+	if (!isnan(rep->sim_time))
+		fprintf(rep->events, ",\"sim_time\":%.4f", rep->sim_time);
 	fprintf(rep->events,
 		",\"peers\":%u,\"bad_messages\":%llu,\"bytes_up\":%llu,"
 		"\"bytes_down\":%llu}\n",
@@ -395,6 +400,85 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 		       r->round + 1, sched->n_rounds, task, sched->n_tasks, r->n_accepted,
 		       r->n_participants, e->last_acc, (unsigned long long)rep->bytes_up,
 		       (unsigned long long)rep->bytes_down, fcl_now() - rep->c.started);
+		fflush(stdout);
+	}
+}
+
+void coord_report_task_end(struct coord_report *rep, uint32_t round, uint32_t task)
+{
+	long at = ftell(rep->events);
+	fprintf(rep->events,
+		"{\"event\":\"task_end\",\"round\":%u,\"task\":%u,\"elapsed\":%.3f,"
+		"\"sim_time\":%.4f}\n",
+		round, task, fcl_now() - rep->c.started, rep->sim_time);
+	end_lines(rep, at);
+}
+
+void coord_report_down_to(struct coord_report *rep, const uint32_t *ids, size_t n, size_t bytes)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] < rep->c.sched->n_clients)
+			rep->client_bytes_down[ids[i]] += (double)bytes / (double)n;
+}
+
+/* The step's lists in its events.jsonl line. */
+static void sim_step_lists(FILE *f, const struct coord_sim *s)
+{
+	const struct coord_sim_step *st = &s->step;
+
+	if (!s->async) {
+		fprintf(f, ",\"sim_start\":%.4f,\"data_round\":%u,\"participants\":", st->start,
+			st->data_round);
+		json_u32s(f, st->selected, st->n_selected);
+		fprintf(f, ",\"late\":");
+		json_u32s(f, st->late, st->n_late);
+	}
+	fprintf(f, ",\"version\":%llu,\"updates\":", (unsigned long long)st->version);
+	json_u32s(f, st->clients, st->n);
+	fprintf(f, ",\"staleness\":");
+	json_u32s(f, st->staleness, st->n);
+}
+
+void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
+			   const struct coord_eval *e, double wall_seconds, double server_seconds)
+{
+	const struct coord_sim_step *st = &s->step;
+	FILE *f = rep->events;
+	long at = ftell(f);
+
+	fprintf(f, "{\"event\":\"round\",\"round\":%u,\"task\":%u,\"sim_time\":%.4f", st->round,
+		st->task, st->time);
+	sim_step_lists(f, s);
+	fprintf(f, ",\"accepted\":%u,\"rejected\":%u,\"lost\":%u,\"too_stale\":%u", st->n,
+		st->n_rejected, st->n_lost, st->n_too_stale);
+	if (st->n)
+		fprintf(f, ",\"mean_loss\":%.6f", st->loss_sum / st->n);
+	for (uint32_t i = 0; i < st->n; i++) {
+		rep->client_updates[st->clients[i]]++;
+		rep->client_train_s[st->clients[i]] += st->train_s[i];
+	}
+	rep->task_bytes_up[st->task] += rep->round_bytes_up;
+	rep->task_bytes_down[st->task] += rep->round_bytes_down;
+	rep->task_seconds[st->task] += wall_seconds;
+	rep->server_s_sum += server_seconds;
+	rep->server_s_max = fmax(rep->server_s_max, server_seconds);
+	rep->n_rounds_done++;
+	fprintf(f,
+		",\"bytes_up\":%llu,\"bytes_down\":%llu,\"client_train_seconds\":%.4f,"
+		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu}\n",
+		(unsigned long long)rep->round_bytes_up, (unsigned long long)rep->round_bytes_down,
+		st->train_s_sum, wall_seconds, server_seconds,
+		(unsigned long long)rep->bad_messages);
+	end_lines(rep, at);
+	coord_report_round_start(rep);
+	if (rep->c.progress) {
+		const struct fcl_schedule *sched = rep->c.sched;
+		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u acc=%.4f "
+		       "sim_time=%.1f bytes_up=%llu bytes_down=%llu elapsed=%.2f\n",
+		       s->time_tasks ? s->boundaries : s->steps, sched->n_rounds, st->task,
+		       sched->n_tasks, st->n, e->last_acc, st->time,
+		       (unsigned long long)rep->bytes_up, (unsigned long long)rep->bytes_down,
+		       fcl_now() - rep->c.started);
 		fflush(stdout);
 	}
 }

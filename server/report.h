@@ -2,8 +2,9 @@
  *
  * events.jsonl  one JSON object per line: run start, join, every round, run end
  * eval.csv      long format: round,model,task,accuracy (task "seen": the tasks seen
- *               so far, pooled; round -1: the initial model); opened here, its rows
- *               are written by the evaluations (evaluate.h)
+ *               so far, pooled; round -1: the initial model), and sim_time with
+ *               simulated time; opened here, its rows are written by the evaluations
+ *               (evaluate.h)
  * eval_class.csv long format: round,model,class,accuracy (classes of seen tasks)
  * metrics.json  the accuracy matrix and every metric derived from the record: a
  *               function of the scenario and seed only (traffic and times, which
@@ -21,6 +22,7 @@
 
 struct coord_eval;
 struct coord_round;
+struct coord_sim;
 struct fcl_dataset;
 struct fcl_mlp;
 struct fcl_scenario;
@@ -64,6 +66,7 @@ struct coord_report {
 	uint32_t n_rounds_done;
 
 	double *gap_per_switch; /* (T) scratch of the metrics at the end */
+	double sim_time;        /* simulated time, for events.jsonl's lines; NAN: none */
 
 	/* what went wrong writing the run folder, "" while nothing did: the
 	 * first failed write ("disk full: cannot write events.jsonl (...)") */
@@ -99,6 +102,15 @@ void coord_report_round_start(struct coord_report *rep);
 /* The round r has just ended: its events.jsonl line, its accounting, the progress line. */
 void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 			const struct coord_eval *e, double round_seconds, double server_seconds);
+/* Simulated time: the aggregation step s->step has just been made (its line in
+ * events.jsonl, its accounting, the progress line); wall_seconds since the last. */
+void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
+			   const struct coord_eval *e, double wall_seconds, double server_seconds);
+/* Tasks in simulated time: schedule round `round`, the last of `task`, has ended
+ * (a "task_end" line; the "round" lines count aggregation steps then). */
+void coord_report_task_end(struct coord_report *rep, uint32_t round, uint32_t task);
+/* Simulated time: a round start of `bytes` went to these n clients' jobs. */
+void coord_report_down_to(struct coord_report *rep, const uint32_t *ids, size_t n, size_t bytes);
 /* An "absent" line: logical clients that never joined, left out of the run. */
 void coord_report_absent(struct coord_report *rep, const struct coord_round *r, const uint32_t *ids,
 			 uint32_t n_ids);

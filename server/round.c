@@ -9,6 +9,9 @@
  *   TRAINING --deadline, quorum met-->               aggregate what arrived, go on
  *   TRAINING --deadline, quorum missed-->            DONE (failed)
  *   any      --a process is gone (net.c)-->          its clients leave (coord_round_peer_gone)
+ * With a devices section the rounds run in simulated time instead (sim.h):
+ *   JOINING  --every client in, or the quorum-->     SIMULATING (the clock's jobs go out)
+ *   SIMULATING --the clock's last step or boundary-->  DONE
  */
 #include "round.h"
 
@@ -392,6 +395,12 @@ int coord_round_next(struct coord_round *r)
 void coord_round_finish(struct coord_round *r)
 {
 	r->phase = COORD_DONE;
+}
+
+void coord_round_simulate(struct coord_round *r)
+{
+	r->phase = COORD_SIMULATING;
+	r->started = fcl_now();
 }
 
 /* ---- departures ---------------------------------------------------------- */

@@ -37,10 +37,12 @@ struct coord_peer {
 enum coord_phase {
 	COORD_JOINING,    /* waiting for every logical client's process to say hello */
 	COORD_TRAINING,   /* a round is out; collecting updates */
+	COORD_SIMULATING, /* simulated time (sim.h): jobs out, applied in the clock's order */
+	COORD_DONE,
+	/* the checkpoints' phases (dispatch_ckpt.c) */
 	COORD_SAVING,     /* a checkpoint: collecting the logical clients' states */
 	COORD_RESTORING,  /* a resume or rollback: states sent, waiting for receipts */
 	COORD_RECOVERING, /* rollback: waiting for a replacement of a lost process */
-	COORD_DONE,
 	COORD_N_PHASES,
 };
 
@@ -142,6 +144,8 @@ int coord_round_aggregate(struct coord_round *r);
 /* Moves to the next round; 0 when the run has had its last. */
 int coord_round_next(struct coord_round *r);
 void coord_round_finish(struct coord_round *r); /* phase DONE */
+/* Simulated time takes over the rounds (sim.h): phase SIMULATING. */
+void coord_round_simulate(struct coord_round *r);
 
 /* The functions below return a count n and set *ids to the ids (ascending,
  * borrowed from r until its next call). */

@@ -117,6 +117,8 @@ static int write_metrics(struct coord_report *rep, const struct coord_round *r,
 		fprintf(f, ",\n");
 	}
 	fprintf(f, "  \"rounds\": %u,\n  \"tasks\": %u,\n", r->round, T);
+	if (!isnan(rep->sim_time)) /* a function of scenario and seed, like the rest */
+		fprintf(f, "  \"simulated_seconds\": %.6f,\n", rep->sim_time);
 	fprintf(f, "  \"evaluations\": %zu,\n", e->n_rows);
 	fprintf(f, "  \"init_accuracy\": ");
 	json_row(f, e->init_acc, T);
@@ -203,6 +205,11 @@ static int write_summary(struct coord_report *rep, const struct coord_round *r,
 	if (reason)
 		fprintf(f, "run did not finish (%u of %u rounds, %u of %u tasks): %s\n", r->round,
 			rep->c.sched->n_rounds, rows, T, reason);
+	if (!isnan(rep->sim_time))
+		fprintf(f, "simulated time %.1f s (devices: %s aggregation)\n", rep->sim_time,
+			sc->aggregation.mode == FCL_AGG_SYNC                ? "synchronous"
+			: sc->aggregation.async.method == FCL_ASYNC_FEDBUFF ? "FedBuff"
+									    : "FedAsync");
 	print_matrix(f, e, rows);
 	if (e->n_rows)
 		summary_metrics(f, v);

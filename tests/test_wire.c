@@ -19,7 +19,8 @@ static void test_update_roundtrip(void)
 			     .values = values,
 			     .n_values = 1000,
 			     .loss = 0.75f,
-			     .train_seconds = 1.5};
+			     .train_seconds = 1.5,
+			     .dispatch = 31};
 	for (int i = 0; i < 1000; i++)
 		values[i] = (float)i * 0.001f - 0.3f;
 	REQUIRE(fcl_wire_encode(&in, &buf, &len) == 0, "update encodes (%zu bytes)", len);
@@ -27,7 +28,8 @@ static void test_update_roundtrip(void)
 	struct fcl_msg out;
 	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "update decodes");
 	CHECK(out.type == FCL_MSG_CLIENT_UPDATE && out.round == 17 && out.client_id == 42 &&
-		  out.n_samples == 1234 && out.loss == 0.75f && out.n_values == 1000,
+		  out.n_samples == 1234 && out.loss == 0.75f && out.n_values == 1000 &&
+		  out.dispatch == 31,
 	      "header fields survive");
 	CHECK(memcmp(out.values, values, sizeof values) == 0, "values survive bit for bit");
 	fcl_msg_free(&out);
@@ -117,7 +119,8 @@ static void test_extras_roundtrip(void)
 			    .values = params,
 			    .n_values = 2,
 			    .ids = ids,
-			    .n_ids = 1};
+			    .n_ids = 1,
+			    .dispatch = 0x100000007ULL};
 	m.extras.n_tensors = 2;
 	m.extras.t[0] = (struct fcl_tensor){.v = bases, .rows = 3, .cols = 1};
 	m.extras.t[1] = (struct fcl_tensor){.v = NULL, .rows = 2, .cols = 0};
@@ -135,6 +138,7 @@ static void test_extras_roundtrip(void)
 		  d.extras.t[1].cols == 0 && d.extras.n_ints == 3 && d.extras.ints[2] == 2 &&
 		  d.extras.n_reals == 0,
 	      "extras survive: shapes, values, ints");
+	CHECK(d.dispatch == 0x100000007ULL, "the dispatch number survives");
 	fcl_msg_free(&d);
 	free(buf);
 	memset(&m.extras, 0, sizeof m.extras);
@@ -144,7 +148,7 @@ static void test_extras_roundtrip(void)
 	fcl_msg_free(&d);
 	free(buf);
 
-	struct fcl_msg k = {.type = FCL_MSG_RULE, .round = 9, .client_id = 7};
+	struct fcl_msg k = {.type = FCL_MSG_RULE, .round = 9, .client_id = 7, .dispatch = 12};
 	k.extras.n_tensors = 1;
 	k.extras.t[0] = (struct fcl_tensor){.v = y, .rows = 2, .cols = 3};
 	k.extras.n_ints = 2;
@@ -157,8 +161,8 @@ static void test_extras_roundtrip(void)
 	CHECK(d.type == FCL_MSG_RULE && d.round == 9 && d.client_id == 7 &&
 		  d.extras.t[0].rows == 2 && d.extras.t[0].cols == 3 &&
 		  d.extras.t[0].v[5] == 6.0f && d.extras.ints[1] == 480 &&
-		  d.extras.reals[0] == 0.25,
-	      "rule message fields survive, with round and client id");
+		  d.extras.reals[0] == 0.25 && d.dispatch == 12,
+	      "rule message fields survive, with round, client id and dispatch");
 	CHECK(strcmp(fcl_msg_type_name(d.type), "rule") == 0, "type name");
 	fcl_msg_free(&d);
 	free(buf);

@@ -16,7 +16,17 @@
  * --strategies S1,S2 crosses the rules with client strategies (strategy.name;
  * give their parameters with --set strategy.memory=...): a run per rule,
  * strategy and seed, named <rule>-<strategy>-seed<S>.
+ *
+ * --variant NAME:KEY=VALUE (repeatable; the edits of one NAME add up) crosses
+ * them with variants of the scenario, e.g. aggregation modes of a scenario
+ * with device profiles: runs <rule>[-<strategy>]-<NAME>-seed<S>. With
+ * simulated time the tables give each run's simulated seconds, and with
+ * --target ACC the simulated time at which task 0's accuracy first reached
+ * ACC; --plot draws every run's accuracy against rounds and simulated time
+ * with fcl-report into DIR/plots.
  */
+#include "compare.h"
+
 #include "fcl/override.h"
 #include "fcl/scenario.h"
 #include "fcl/util.h"
@@ -33,118 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_RULES 16
-#define MAX_SETS 64
-
-struct result {
-	char rule[72]; /* rule, or rule/strategy */
-	uint64_t seed;
-	int ok;
-	double acc, fgt_first, fgt_max, bwt, a_inc, a_auc, wall;
-	unsigned long long up, down;
-};
-
 static double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int json_number(const char *text, const char *key, double *out)
-{
-	char pat[64];
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	const char *p = strstr(text, pat);
-	if (!p)
-		return -1;
-	*out = strtod(p + strlen(pat), NULL);
-	return 0;
-}
-
-/* The last "bytes_up"/"bytes_down" in events.jsonl: the run's totals. */
-static void read_traffic(const char *dir, struct result *r)
-{
-	char path[PATH_MAX], line[8192];
-	if (snprintf(path, sizeof path, "%s/events.jsonl", dir) >= (int)sizeof path)
-		return;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		if (!strstr(line, "\"event\":\"done\""))
-			continue;
-		double v;
-		if (json_number(line, "bytes_up", &v) == 0)
-			r->up = (unsigned long long)v;
-		if (json_number(line, "bytes_down", &v) == 0)
-			r->down = (unsigned long long)v;
-	}
-	fclose(f);
-}
-
-/* A_auc: the mean, over every evaluation, of the accuracy on the tasks seen so
- * far (tasks <= the evaluation round's task); uniform spacing, so the area under
- * the accuracy curve divided by its length. */
-static double read_auc(const char *dir, uint32_t rounds_per_task)
-{
-	char path[PATH_MAX], line[256];
-	if (snprintf(path, sizeof path, "%s/eval.csv", dir) >= (int)sizeof path)
-		return NAN;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NAN;
-	long cur = -1;
-	double sum = 0, seen = 0, total = 0;
-	unsigned n_seen = 0, n_evals = 0;
-	while (fgets(line, sizeof line, f)) {
-		long round;
-		unsigned task;
-		double acc;
-		char model[32];
-		if (sscanf(line, "%ld,%31[^,],%u,%lf", &round, model, &task, &acc) != 4)
-			continue;
-		if (round != cur) {
-			if (cur >= 0 && n_seen) {
-				total += seen / n_seen;
-				n_evals++;
-			}
-			cur = round;
-			seen = 0;
-			n_seen = 0;
-		}
-		if (round >= 0 && task <= (unsigned)(round / rounds_per_task)) {
-			seen += acc;
-			n_seen++;
-		}
-	}
-	if (cur >= 0 && n_seen) {
-		total += seen / n_seen;
-		n_evals++;
-	}
-	fclose(f);
-	(void)sum;
-	return n_evals ? total / n_evals : NAN;
-}
-
-static int read_metrics(const char *dir, struct result *r)
-{
-	char path[PATH_MAX];
-	char *text;
-	size_t len;
-	if (snprintf(path, sizeof path, "%s/metrics.json", dir) >= (int)sizeof path)
-		return -1;
-	if (fcl_read_file(path, &text, &len) != 0)
-		return -1;
-	int bad =
-	    !strstr(text, "\"complete\": true") || json_number(text, "final_avg_acc", &r->acc) ||
-	    json_number(text, "forgetting_first", &r->fgt_first) ||
-	    json_number(text, "forgetting_max", &r->fgt_max) || json_number(text, "bwt", &r->bwt) ||
-	    json_number(text, "avg_incremental_acc", &r->a_inc);
-	r->a_auc = NAN;
-	json_number(text, "a_auc", &r->a_auc); /* the server's own, when it writes one */
-	free(text);
-	return bad ? -1 : 0;
 }
 
 static int run_sim(const char *sim, const char *scenario, const char *run_dir, const char *procs,
@@ -188,6 +91,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: fcl-compare SCENARIO.yaml --rules R1,R2,... [--seeds N] [--out DIR]\n"
 		"                   [--strategies S1,...] [--procs P] [--set KEY=VALUE]...\n"
+		"                   [--variant NAME:KEY=VALUE]... [--target ACC] [--plot]\n"
 		"                   [--client-arg ARG]...\n"
 		"  --rules   aggregation rules: fedavg, fot, fedprox, fedavgm, fedadam, fedyogi,\n"
 		"            fednova, median, trimmed-mean, krum, scaffold\n"
@@ -195,65 +99,48 @@ static void usage(FILE *f)
 		"  --seeds   seeds per rule: the scenario's seed and the next N-1 (default 1)\n"
 		"  --out     output folder (default runs/compare-<name>-<time>)\n"
 		"  --set     scenario edit applied to every run, e.g. tasks.rounds_per_task=20\n"
+		"  --variant NAME:KEY=VALUE  a variant of the scenario to cross with the rules\n"
+		"            (repeatable; the edits of one NAME add up)\n"
+		"  --target ACC  with simulated time: when task 0's accuracy first reached ACC\n"
+		"  --plot    draw the runs with fcl-report into DIR/plots\n"
 		"  --client-arg  passed to every client process through fcl-sim\n");
 }
-
-static double mean_of(const struct result *r, size_t n, size_t off)
-{
-	double s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += *(const double *)((const char *)&r[i] + off);
-	return s / (double)n;
-}
-
-static double std_of(const struct result *r, size_t n, size_t off)
-{
-	if (n < 2)
-		return 0.0;
-	double m = mean_of(r, n, off), s = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = *(const double *)((const char *)&r[i] + off) - m;
-		s += d * d;
-	}
-	return sqrt(s / (double)(n - 1)); /* sample standard deviation */
-}
-
-/* The comparison: what the command line asks for, the scenario, the runs. */
-struct compare {
-	const char *scenario, *rules_arg, *strategies_arg, *out_arg, *procs;
-	/* --set edits, the resolved data path, then room for a run's rule, seed
-	 * and strategy */
-	const char *sets[MAX_SETS + 4];
-	size_t n_sets;
-	char *client_args[64];
-	size_t n_client_args;
-	unsigned long n_seeds;
-
-	struct fcl_scenario sc; /* as given */
-	char *text;             /* its YAML, which every run edits */
-	size_t len;
-	char data_set[FCL_SCENARIO_PATH_MAX + 16];
-
-	/* combination ri: rule rule_of[ri] with strategy strat_of[ri] ("": the
-	 * scenario's), labelled rules[ri] */
-	char rules[MAX_RULES * MAX_RULES][72], rule_of[MAX_RULES * MAX_RULES][32];
-	char strat_of[MAX_RULES * MAX_RULES][32];
-	size_t n_rules;
-
-	char out[PATH_MAX - 128]; /* output folder */
-	char sim[PATH_MAX + 16];  /* fcl-sim, next to us */
-	struct result *res;       /* (n_rules * n_seeds) run ri * n_seeds + si */
-};
 
 /* What one run writes: the derived scenario, the run folder, fcl-sim's log. */
 struct run_files {
 	char yaml[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
 };
 
+/* --variant NAME:KEY=VALUE: 0, or -1 when it is malformed or there are too many. */
+static int add_variant(struct compare *c, const char *v)
+{
+	const char *colon = strchr(v, ':');
+	size_t len = colon ? (size_t)(colon - v) : 0, k;
+
+	if (!len || len >= sizeof c->var_name[0] || !strchr(colon, '=') ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len)
+		return -1;
+	for (k = 0; k < c->n_vars; k++)
+		if (strlen(c->var_name[k]) == len && !strncmp(c->var_name[k], v, len))
+			break;
+	if (k == c->n_vars) {
+		if (c->n_vars == MAX_VARIANTS)
+			return -1;
+		memcpy(c->var_name[k], v, len);
+		c->var_name[k][len] = '\0';
+		c->n_vars++;
+	}
+	if (c->n_var_sets[k] == MAX_VARIANT_SETS)
+		return -1;
+	c->var_sets[k][c->n_var_sets[k]++] = colon + 1;
+	return 0;
+}
+
 /* Returns -1 to exit 0 (--help), 0 to go on, 2 on a usage error. */
 static int parse_args(struct compare *c, int argc, char **argv)
 {
 	c->n_seeds = 1;
+	c->target = NAN;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -292,6 +179,13 @@ static int parse_args(struct compare *c, int argc, char **argv)
 		} else if (!strcmp(a, "--strategies") && v) {
 			c->strategies_arg = v;
 			i++;
+		} else if (!strcmp(a, "--variant") && v && add_variant(c, v) == 0) {
+			i++;
+		} else if (!strcmp(a, "--target") && v) {
+			c->target = strtod(v, NULL);
+			i++;
+		} else if (!strcmp(a, "--plot") && !joined) {
+			c->plot = 1;
 		} else if (joined) {
 			usage(stderr);
 			return 2;
@@ -350,17 +244,21 @@ static int make_combinations(struct compare *c)
 	if (c->strategies_arg)
 		n_sl = split_list(c->strategies_arg, stl);
 	for (size_t a = 0; a < n_rl; a++)
-		for (size_t b = 0; b < (n_sl ? n_sl : 1); b++) {
-			size_t k = c->n_rules;
-			int w1 = snprintf(c->rule_of[k], sizeof c->rule_of[0], "%s", rl[a]);
-			int w2 = snprintf(c->strat_of[k], sizeof c->strat_of[0], "%s",
-					  n_sl ? stl[b] : "");
-			int w3 = snprintf(c->rules[k], sizeof c->rules[0], "%s%s%s", rl[a],
-					  n_sl ? "/" : "", n_sl ? stl[b] : "");
-			if (w1 < 0 || w2 < 0 || w3 < 0)
-				return 2;
-			c->n_rules++;
-		}
+		for (size_t b = 0; b < (n_sl ? n_sl : 1); b++)
+			for (size_t v = 0; v < (c->n_vars ? c->n_vars : 1); v++) {
+				size_t k = c->n_rules;
+				const char *var = c->n_vars ? c->var_name[v] : "";
+				int w1 = snprintf(c->rule_of[k], sizeof c->rule_of[0], "%s", rl[a]);
+				int w2 = snprintf(c->strat_of[k], sizeof c->strat_of[0], "%s",
+						  n_sl ? stl[b] : "");
+				int w3 = snprintf(c->rules[k], sizeof c->rules[0], "%s%s%s%s%s",
+						  rl[a], n_sl ? "/" : "", n_sl ? stl[b] : "",
+						  *var ? "/" : "", var);
+				if (w1 < 0 || w2 < 0 || w3 < 0)
+					return 2;
+				c->var_of[k] = c->n_vars ? (int)v : -1;
+				c->n_rules++;
+			}
 	return 0;
 }
 
@@ -399,24 +297,29 @@ static int prepare_paths(struct compare *c)
 static int write_derived(struct compare *c, size_t ri, const struct result *r, struct run_files *f,
 			 uint32_t *rounds_per_task)
 {
-	char rule_set[64], seed_set[64], strat_set[64], stem[80], err[1024];
+	char rule_set[64], seed_set[64], strat_set[64], stem[100], err[1024];
+	const char *sets[MAX_SETS + 4 + MAX_VARIANT_SETS];
+	int var = c->var_of[ri];
+	size_t n = c->n_sets;
 	char *dtext;
 	size_t dlen;
 
 	snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", c->rule_of[ri]);
 	if (snprintf(strat_set, sizeof strat_set, "strategy.name=%s", c->strat_of[ri]) < 0)
 		return 2;
-	if (snprintf(stem, sizeof stem, "%s%s%s", c->rule_of[ri], c->strat_of[ri][0] ? "-" : "",
-		     c->strat_of[ri]) < 0)
+	if (snprintf(stem, sizeof stem, "%s%s%s%s%s", c->rule_of[ri], c->strat_of[ri][0] ? "-" : "",
+		     c->strat_of[ri], var >= 0 ? "-" : "", var >= 0 ? c->var_name[var] : "") < 0)
 		return 2;
 	snprintf(seed_set, sizeof seed_set, "seed=%llu", (unsigned long long)r->seed);
-	c->sets[c->n_sets] = rule_set;
-	c->sets[c->n_sets + 1] = seed_set;
-	c->sets[c->n_sets + 2] = strat_set;
+	memcpy(sets, c->sets, n * sizeof *sets);
+	sets[n++] = rule_set;
+	sets[n++] = seed_set;
+	if (c->strat_of[ri][0])
+		sets[n++] = strat_set;
+	for (size_t k = 0; var >= 0 && k < c->n_var_sets[var]; k++)
+		sets[n++] = c->var_sets[var][k];
 	struct fcl_scenario check;
-	if (fcl_scenario_override(c->text, c->len, c->sets,
-				  c->n_sets + 2 + (c->strat_of[ri][0] != 0), &dtext, &dlen, err,
-				  sizeof err) != 0 ||
+	if (fcl_scenario_override(c->text, c->len, sets, n, &dtext, &dlen, err, sizeof err) != 0 ||
 	    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) != 0) {
 		fprintf(stderr, "fcl-compare: rule %s: %s\n", c->rules[ri], err);
 		return 2;
@@ -446,10 +349,7 @@ static void run_one(struct compare *c, const struct run_files *f, uint32_t round
 	int rc =
 	    run_sim(c->sim, f->yaml, f->dir, c->procs, c->client_args, c->n_client_args, f->log);
 	r->wall = now() - t0;
-	r->ok = rc == 0 && read_metrics(f->dir, r) == 0;
-	if (!r->ok || isnan(r->a_auc))
-		r->a_auc = read_auc(f->dir, rounds_per_task);
-	read_traffic(f->dir, r);
+	r->ok = compare_read_run(f->dir, rounds_per_task, c->target, r) == 0 && rc == 0;
 	fprintf(stderr, r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",
 		r->ok ? 100 * r->acc : 0.0, r->wall, r->ok ? "" : f->log);
 }
@@ -468,6 +368,7 @@ static int run_all(struct compare *c, int *failed)
 			r->seed = c->sc.seed + si;
 			if (write_derived(c, ri, r, &f, &rounds_per_task))
 				return 2;
+			snprintf(r->dir, sizeof r->dir, "%s", f.dir);
 			run_one(c, &f, rounds_per_task, r);
 			*failed += !r->ok;
 		}
@@ -475,80 +376,36 @@ static int run_all(struct compare *c, int *failed)
 	return 0;
 }
 
-/* One row per run, in compare.csv and in compare.md. */
-static void write_run_rows(const struct compare *c, FILE *csv, FILE *md)
+/* --plot: fcl-report (next to fcl-sim) over the runs that completed, into
+ * DIR/plots. 0 or -1. */
+static int plot_runs(const struct compare *c)
 {
-	for (size_t i = 0; i < c->n_rules * c->n_seeds; i++) {
-		const struct result *r = &c->res[i];
-		fprintf(csv, "%s,%llu,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%llu,%llu\n", r->rule,
-			(unsigned long long)r->seed, r->ok, r->acc, r->fgt_first, r->fgt_max,
-			r->bwt, r->a_inc, r->a_auc, r->wall, r->up, r->down);
-		if (!r->ok) {
-			fprintf(md, "| %s | %llu | failed | | | | | | %.1f | | |\n", r->rule,
-				(unsigned long long)r->seed, r->wall);
-			continue;
-		}
-		fprintf(md,
-			"| %s | %llu | %.2f | %.2f | %.2f | %+.2f | %.2f | %.2f | %.1f | %.1f | "
-			"%.1f |\n",
-			r->rule, (unsigned long long)r->seed, 100 * r->acc, 100 * r->fgt_first,
-			100 * r->fgt_max, 100 * r->bwt, 100 * r->a_inc, 100 * r->a_auc, r->wall,
-			(double)r->up / 1e6, (double)r->down / 1e6);
-	}
-}
+	char report[PATH_MAX + 16], out[PATH_MAX];
+	const char **argv = calloc(c->n_rules * c->n_seeds + 4, sizeof *argv);
+	size_t n = 0;
+	int st = 0;
 
-/* Mean and sample std over the seeds of each combination, in compare.md. */
-static void write_seed_summary(const struct compare *c, FILE *md)
-{
-	const size_t n_seeds = c->n_seeds;
-
-	fprintf(md, "\nMean ± sample std over seeds:\n\n");
-	fprintf(md, "| rule | final ACC | FGT (first) | FGT (max) | BWT | A_auc | wall s |\n");
-	fprintf(md, "|---|---|---|---|---|---|---|\n");
-	for (size_t ri = 0; ri < c->n_rules; ri++) {
-		const struct result *r = &c->res[ri * n_seeds];
-		int all = 1;
-		for (size_t si = 0; si < n_seeds; si++)
-			all &= r[si].ok;
-		if (!all) {
-			fprintf(md, "| %s | (a run failed) | | | | | |\n", c->rules[ri]);
-			continue;
-		}
-#define MS(f)                                                                                      \
-	100 * mean_of(r, n_seeds, offsetof(struct result, f)),                                     \
-	    100 * std_of(r, n_seeds, offsetof(struct result, f))
-		fprintf(md,
-			"| %s | %.2f ± %.2f | %.2f ± %.2f | %.2f ± %.2f | %+.2f ± %.2f | "
-			"%.2f ± %.2f | %.1f |\n",
-			c->rules[ri], MS(acc), MS(fgt_first), MS(fgt_max), MS(bwt), MS(a_auc),
-			mean_of(r, n_seeds, offsetof(struct result, wall)));
-#undef MS
+	if (!argv)
+		return -1;
+	snprintf(report, sizeof report, "%s", c->sim);
+	snprintf(strrchr(report, '/') + 1, 16, "fcl-report");
+	snprintf(out, sizeof out, "%s/plots", c->out);
+	argv[n++] = report;
+	argv[n++] = "-o";
+	argv[n++] = out;
+	for (size_t i = 0; i < c->n_rules * c->n_seeds; i++)
+		if (c->res[i].ok)
+			argv[n++] = c->res[i].dir;
+	fprintf(stderr, "fcl-compare: plotting %zu runs into %s\n", n - 3, out);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(report, (char *const *)argv);
+		_exit(127);
 	}
-}
-
-/* compare.csv and compare.md; 0 or 2 after saying why. */
-static int write_tables(const struct compare *c, const char *csv_path, const char *md_path)
-{
-	FILE *csv = fopen(csv_path, "w"), *md = fopen(md_path, "w");
-	if (!csv || !md) {
-		fprintf(stderr, "fcl-compare: cannot write the tables in %s\n", c->out);
-		return 2;
-	}
-	fprintf(csv, "rule,seed,complete,final_acc,forgetting_first,forgetting_max,bwt,"
-		     "avg_incremental_acc,a_auc,wall_seconds,bytes_up,bytes_down\n");
-	fprintf(
-	    md,
-	    "Scenario `%s` (%s), %lu seed(s) from %llu; accuracy and forgetting in %%/points.\n\n",
-	    c->sc.name, c->scenario, c->n_seeds, (unsigned long long)c->sc.seed);
-	fprintf(md, "| rule | seed | final ACC | FGT (first) | FGT (max) | BWT | A_inc | A_auc | "
-		    "wall s | MB up | MB down |\n");
-	fprintf(md, "|---|---|---|---|---|---|---|---|---|---|---|\n");
-	write_run_rows(c, csv, md);
-	if (c->n_seeds > 1)
-		write_seed_summary(c, md);
-	fclose(csv);
-	fclose(md);
-	return 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	free(argv);
+	return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -569,7 +426,7 @@ int main(int argc, char **argv)
 
 	snprintf(csv_path, sizeof csv_path, "%s/compare.csv", c.out);
 	snprintf(md_path, sizeof md_path, "%s/compare.md", c.out);
-	if ((rc = write_tables(&c, csv_path, md_path)) != 0)
+	if ((rc = compare_write_tables(&c, csv_path, md_path)) != 0)
 		return rc;
 	char *table;
 	size_t tlen;
@@ -578,6 +435,10 @@ int main(int argc, char **argv)
 		free(table);
 	}
 	printf("\ntables: %s, %s\n", md_path, csv_path);
+	if (c.plot && plot_runs(&c) != 0) {
+		fprintf(stderr, "fcl-compare: fcl-report failed (is gnuplot installed?)\n");
+		failed = 1;
+	}
 	free(c.res);
 	free(c.text);
 	return failed ? 1 : 0;

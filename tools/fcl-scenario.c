@@ -11,6 +11,7 @@
  * input gives byte-identical files.
  */
 #include "fcl/data.h"
+#include "fcl/devices.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 
@@ -31,7 +32,10 @@ struct compiled {
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
 	struct fcl_schedule s;
+	struct fcl_devices dev; /* with a devices section */
 };
+
+static void free_compiled(struct compiled *c);
 
 static int compile_file(const char *path, long long seed, struct compiled *c)
 {
@@ -55,12 +59,20 @@ static int compile_file(const char *path, long long seed, struct compiled *c)
 				      : strerror(-rc));
 		fcl_dataset_fini(&c->train);
 		fcl_dataset_fini(&c->test);
+		return rc;
+	}
+	if (fcl_scenario_timed(&c->sc) &&
+	    (rc = fcl_devices_compile(&c->dev, &c->sc, err, sizeof err)) != 0) {
+		fprintf(stderr, "%s: device profiles: %s\n", path,
+			rc == -ENOMEM ? "out of memory" : err);
+		free_compiled(c);
 	}
 	return rc;
 }
 
 static void free_compiled(struct compiled *c)
 {
+	fcl_devices_fini(&c->dev);
 	fcl_schedule_fini(&c->s);
 	fcl_dataset_fini(&c->train);
 	fcl_dataset_fini(&c->test);
@@ -208,6 +220,25 @@ static void show_totals(const struct compiled *c, uint8_t *mark, uint64_t *hist,
 	       pmin, (double)psum / s->n_rounds, pmax, (unsigned long long)train_sum);
 }
 
+/* With a devices section: the spread of speeds, and how the clock runs. */
+static void show_devices(const struct compiled *c)
+{
+	const struct fcl_scenario *sc = &c->sc;
+	double lo, med, hi;
+
+	if (!fcl_scenario_timed(sc))
+		return;
+	fcl_devices_speed_range(&c->dev, &lo, &med, &hi);
+	printf("devices: speed %.3g .. %.3g samples/s (median %.3g); simulated time, %s", lo, hi,
+	       med,
+	       sc->aggregation.mode == FCL_AGG_SYNC                ? "synchronous rounds"
+	       : sc->aggregation.async.method == FCL_ASYNC_FEDBUFF ? "FedBuff"
+								   : "FedAsync");
+	if (sc->tasks.seconds_per_task > 0)
+		printf(", tasks of %g s", sc->tasks.seconds_per_task);
+	printf(" (devices.csv: fcl-scenario compile)\n");
+}
+
 static void show(const struct compiled *c)
 {
 	const struct fcl_schedule *s = &c->s;
@@ -221,6 +252,7 @@ static void show(const struct compiled *c)
 		show_setup(c);
 		show_timeline(c, mark, hist);
 		show_totals(c, mark, hist, part);
+		show_devices(c);
 	}
 	free(mark);
 	free(hist);
@@ -302,6 +334,11 @@ static int cmd_compile(int argc, char **argv)
 	if (compile_file(file, seed, &c))
 		return 1;
 	rc = fcl_schedule_write_csv(&c.s, &c.sc, &c.train, dir, samples);
+	if (!rc && fcl_scenario_timed(&c.sc)) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/devices.csv", dir);
+		rc = fcl_devices_write_csv(&c.dev, path);
+	}
 	if (!rc)
 		printf("%s: %u tasks, %u clients, %u rounds -> %s/\n", file, c.s.n_tasks,
 		       c.s.n_clients, c.s.n_rounds, dir);

@@ -112,16 +112,25 @@ void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_
 		a->delta[k] = (float)a->acc[k];
 }
 
-int fcl_agg_step(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, float *params)
+int fcl_agg_combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
 	if (n == 0)
 		return 0;
 	int rc = a->rule->combine(a, u, n);
+	if (!rc)
+		a->steps++;
+	return rc;
+}
+
+int fcl_agg_step(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, float *params)
+{
+	if (n == 0)
+		return 0;
+	int rc = fcl_agg_combine(a, u, n);
 	if (rc)
 		return rc;
 	for (size_t k = 0; k < a->n_params; k++)
 		params[k] += a->delta[k];
-	a->steps++;
 	return 0;
 }
 

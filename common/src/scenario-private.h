@@ -6,6 +6,7 @@
  *   scenario_values.c  value handlers: scalars, lists, client ranges, segments, groups
  *   scenario_schema.c  the key tables of the sections, and the defaults
  *   scenario_check.c   checks that involve several keys, after the walk
+ *   scenario_time.c    simulated time: the devices section, aggregation.mode and its keys
  *   scenario.c         the public API
  *
  * The document is walked with one table per mapping: each known key names a
@@ -58,6 +59,15 @@ enum slot {
 	S_STRATEGY,
 	S_GROUPS,
 	S_TRAIN_MODE,
+	S_DEVICES,
+	S_SECONDS_PER_TASK,
+	S_MODE,
+	S_DEADLINE,
+	S_STRAGGLERS,
+	S_OVER_SELECTION,
+	S_ASYNC,
+	S_STALENESS,
+	S_LOCAL_MODELS,
 	S_CHECKPOINT,
 	S_CLIENT_LOSS,
 	S_COUNT_
@@ -72,8 +82,9 @@ struct ctx {
 	int root_line, root_col; /* where the root node starts (1-based) */
 	size_t root_off;         /* ... and its byte offset (the text length when blank) */
 	struct fy_node *key[S_COUNT_], *val[S_COUNT_];
-	struct fy_node *seg_node[FCL_SCENARIO_MAX_SEGMENTS]; /* timeline.segments items */
-	struct fy_node *grp_node[FCL_SCENARIO_MAX_GROUPS];   /* timeline.groups items */
+	struct fy_node *seg_node[FCL_SCENARIO_MAX_SEGMENTS];      /* timeline.segments items */
+	struct fy_node *grp_node[FCL_SCENARIO_MAX_GROUPS];        /* timeline.groups items */
+	struct fy_node *dev_node[FCL_SCENARIO_MAX_DEVICE_GROUPS]; /* devices.groups items */
 	uint32_t group_first, group_last; /* strategy.groups[i].clients being parsed */
 	void *params; /* where a method's keys go (its params struct) while walking them */
 };
@@ -163,6 +174,19 @@ int fcl__scn_get_groups(struct ctx *c, const struct field *f, struct fy_node *ke
 			struct fy_node *val, const char *path);
 int fcl__scn_get_group_clients(struct ctx *c, const struct field *f, struct fy_node *key,
 			       struct fy_node *val, const char *path);
+/* A list of mappings, each walked against f->sub into a "current item" that
+ * keep() then files; begin() resets the current item before each. */
+struct map_list {
+	const char *what;      /* the list, for messages: "{clients, task, start, end}" */
+	const char *item_what; /* one item, for messages */
+	const char *plural;    /* "segments" */
+	uint32_t max;
+	void (*begin)(struct ctx *c);
+	void (*keep)(struct ctx *c, uint32_t i, struct fy_node *item);
+};
+int fcl__scn_walk_list(struct ctx *c, const struct field *f, struct fy_node *key,
+		       struct fy_node *val, const char *path, const struct map_list *l,
+		       uint32_t *n);
 /* An integer item of a list, with its own key path "path[i]". */
 int fcl__scn_get_item(struct ctx *c, struct fy_node *key, struct fy_node *item, const char *path,
 		      uint32_t i, uint64_t lo, uint64_t hi, uint32_t *out);
@@ -183,6 +207,18 @@ int fcl__scn_walk_foreign(struct ctx *c, const struct fcl_key *k, struct fy_node
 			  struct fy_node *val, const char *path);
 /* Sets the rule with its defaults. */
 void fcl__scn_choose_rule(struct fcl_scenario *sc, const struct fcl_rule *rule);
+
+/* ---- scenario_time.c ------------------------------------------------------ */
+
+/* devices: {speed, up, down, latency, availability, groups} */
+int fcl__scn_get_devices(struct ctx *c, const struct field *f, struct fy_node *key,
+			 struct fy_node *val, const char *path);
+/* aggregation's own keys of simulated time, after rule */
+extern const struct field fcl__scn_time_aggregation_fields[];
+#define FCL__SCN_TIME_AGGREGATION_KEYS 6
+void fcl__scn_time_defaults(struct fcl_scenario *sc);
+/* The checks of simulated time across sections, after the walk. */
+int fcl__scn_check_time(struct ctx *c);
 
 /* ---- scenario_yaml.c: the document ---------------------------------------- */
 

@@ -131,8 +131,28 @@ int fcl_scenario_in_phase(const struct fcl_scenario *sc)
 	       sc->timeline.jitter == 0 && sc->timeline.n_segments == 0;
 }
 
+int fcl_scenario_timed(const struct fcl_scenario *sc)
+{
+	return sc->devices.on;
+}
+
+int fcl_scenario_draws_per_job(const struct fcl_scenario *sc)
+{
+	return sc->devices.on &&
+	       (sc->aggregation.mode == FCL_AGG_ASYNC || sc->tasks.seconds_per_task > 0);
+}
+
+uint32_t fcl_scenario_concurrency(const struct fcl_scenario *sc)
+{
+	uint32_t c = sc->aggregation.async.concurrency;
+	return c ? c : sc->clients.per_round;
+}
+
 int fcl_scenario_checkpoints(const struct fcl_scenario *sc)
 {
+	/* Simulated time's clock, jobs in flight and buffers have no checkpoint (yet). */
+	if (fcl_scenario_timed(sc))
+		return 0;
 	return sc->run.checkpoint.every_rounds > 0 || sc->run.checkpoint.task_ends ||
 	       sc->run.checkpoint.every_minutes > 0;
 }

@@ -424,6 +424,11 @@ static int check_strategy(struct ctx *c)
 /* A rollback goes back to a checkpoint: there must be some. */
 static int check_run(struct ctx *c)
 {
+	if (c->sc->run.on_client_loss == FCL_LOSS_ROLLBACK && fcl_scenario_timed(c->sc))
+		return fcl__scn_fail(c, c->val[S_CLIENT_LOSS], c->key[S_CLIENT_LOSS],
+				     "run.on_client_loss",
+				     "expected quorum with a devices section (simulated time "
+				     "writes no checkpoints to roll back to)");
 	if (c->sc->run.on_client_loss == FCL_LOSS_ROLLBACK && !fcl_scenario_checkpoints(c->sc))
 		return fcl__scn_fail(c, c->val[S_CLIENT_LOSS], c->key[S_CLIENT_LOSS],
 				     "run.on_client_loss",
@@ -440,6 +445,7 @@ int fcl__scn_check(struct ctx *c)
 	rc = rc ? rc : check_timeline(c);
 	rc = rc ? rc : check_recurrence(c);
 	rc = rc ? rc : check_strategy(c);
+	rc = rc ? rc : fcl__scn_check_time(c);
 	rc = rc ? rc : check_run(c);
 	return rc ? rc : check_files(c);
 }

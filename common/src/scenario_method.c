@@ -162,7 +162,9 @@ void fcl__scn_choose_rule(struct fcl_scenario *sc, const struct fcl_rule *rule)
 int fcl__scn_get_rule_section(struct ctx *c, const struct field *f, struct fy_node *key,
 			      struct fy_node *val, const char *path)
 {
-	static const struct field common[] = {{.key = "rule", .fn = get_selected}, {0}};
+	/* rule, then the keys of simulated time (scenario_time.c) */
+	struct field common[1 + FCL__SCN_TIME_AGGREGATION_KEYS + 1] = {
+	    {.key = "rule", .fn = get_selected}};
 	char names[512], g[GOT_MAX];
 	const struct fcl_rule *rule = c->sc->aggregation.rule;
 	const char *name;
@@ -170,6 +172,8 @@ int fcl__scn_get_rule_section(struct ctx *c, const struct field *f, struct fy_no
 	int rc;
 
 	(void)f;
+	memcpy(common + 1, fcl__scn_time_aggregation_fields,
+	       FCL__SCN_TIME_AGGREGATION_KEYS * sizeof *common);
 	if (!fy_node_is_mapping(val))
 		return fcl__scn_fail(c, key, NULL, path, "expected a mapping (got %s)",
 				     fcl__scn_got(val, g, sizeof(g)));

@@ -127,6 +127,13 @@ static const struct field tasks_fields[] = {
     U32("disjoint_pct", tasks.disjoint_pct, 0, 100, false, S_DISJOINT),
     U32("blurry_pct", tasks.blurry_pct, 0, 100, false, S_BLURRY),
     {.key = "class_pool", .fn = fcl__scn_get_class_pool, .slot = S_CLASS_POOL},
+    {.key = "seconds_per_task",
+     .fn = fcl__scn_get_f64,
+     .off = OFF(tasks.seconds_per_task),
+     .flo = 0,
+     .flo_open = true,
+     .fhi = 1e12,
+     .slot = S_SECONDS_PER_TASK},
     {0},
 };
 static const struct field segment_fields[] = {
@@ -188,7 +195,10 @@ static const struct field train_fields[] = {
 static const struct field evaluation_fields[] = {
     U32("every_rounds", eval.every_rounds, 0, UINT32_MAX, false, S_NONE),
     {.key = "per_class", .fn = fcl__scn_get_bool, .off = OFF(eval.per_class)},
-    {.key = "local_models", .fn = fcl__scn_get_bool, .off = OFF(eval.local_models)},
+    {.key = "local_models",
+     .fn = fcl__scn_get_bool,
+     .off = OFF(eval.local_models),
+     .slot = S_LOCAL_MODELS},
     {0},
 };
 static const struct field checkpoint_fields[] = {
@@ -219,6 +229,7 @@ const struct field fcl__scn_top_fields[] = {
     SECTION("run", run_fields, false, S_NONE),
     SECTION("timeline", timeline_fields, false, S_NONE),
     SECTION("recurrence", recurrence_fields, false, S_RECURRENCE),
+    {.key = "devices", .fn = fcl__scn_get_devices, .slot = S_DEVICES},
     {0},
 };
 
@@ -269,4 +280,5 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->recurrence.exponent = 1.5;
 	sc->recurrence.offset = 1.0;
 	sc->recurrence.budget = 0.2;
+	fcl__scn_time_defaults(sc);
 }

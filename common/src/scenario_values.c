@@ -373,19 +373,8 @@ int fcl__scn_get_client_range(struct ctx *c, const struct field *f, struct fy_no
 	return 0;
 }
 
-/* A list of mappings, each walked against f->sub into a "current item" that
- * keep() then files; begin() resets the current item before each. */
-struct map_list {
-	const char *what;      /* the list, for messages: "{clients, task, start, end}" */
-	const char *item_what; /* one item, for messages */
-	const char *plural;    /* "segments" */
-	uint32_t max;
-	void (*begin)(struct ctx *c);
-	void (*keep)(struct ctx *c, uint32_t i, struct fy_node *item);
-};
-
-static int walk_list(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
-		     const char *path, const struct map_list *l, uint32_t *n)
+int fcl__scn_walk_list(struct ctx *c, const struct field *f, struct fy_node *key,
+		       struct fy_node *val, const char *path, const struct map_list *l, uint32_t *n)
 {
 	char g[GOT_MAX], ipath[KEYPATH_MAX];
 	struct fy_node *item;
@@ -435,7 +424,7 @@ int fcl__scn_get_segments(struct ctx *c, const struct field *f, struct fy_node *
 					  FCL_SCENARIO_MAX_SEGMENTS,
 					  segment_begin,
 					  segment_keep};
-	return walk_list(c, f, key, val, path, &l, &c->sc->timeline.n_segments);
+	return fcl__scn_walk_list(c, f, key, val, path, &l, &c->sc->timeline.n_segments);
 }
 
 static void group_begin(struct ctx *c)
@@ -463,7 +452,7 @@ int fcl__scn_get_groups(struct ctx *c, const struct field *f, struct fy_node *ke
 					  FCL_SCENARIO_MAX_GROUPS,
 					  group_begin,
 					  group_keep};
-	return walk_list(c, f, key, val, path, &l, &c->sc->timeline.n_groups);
+	return fcl__scn_walk_list(c, f, key, val, path, &l, &c->sc->timeline.n_groups);
 }
 
 /* clients: [first, last], inclusive; checked against clients.count later. */

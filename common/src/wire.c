@@ -135,6 +135,7 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		start.client_ids = (uint32_t *)m->ids;
 		start.n_client_ids = m->n_ids;
 		start.rule = x;
+		start.dispatch = m->dispatch;
 		env.body_case = FCL__V1__ENVELOPE__BODY_ROUND_START;
 		env.round_start = &start;
 		break;
@@ -145,11 +146,13 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		update.loss = m->loss;
 		update.train_seconds = m->train_seconds;
 		update.rule = x;
+		update.dispatch = m->dispatch;
 		env.body_case = FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE;
 		env.client_update = &update;
 		break;
 	case FCL_MSG_RULE:
 		rule.rule = x;
+		rule.dispatch = m->dispatch;
 		env.body_case = FCL__V1__ENVELOPE__BODY_RULE_MESSAGE;
 		env.rule_message = &rule;
 		break;
@@ -227,10 +230,12 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->round_start->n_params;
 		m->ids = env->round_start->client_ids;
 		m->n_ids = env->round_start->n_client_ids;
+		m->dispatch = env->round_start->dispatch;
 		ok = decode_extras(env->round_start->rule, &m->extras);
 		break;
 	case FCL__V1__ENVELOPE__BODY_RULE_MESSAGE:
 		m->type = FCL_MSG_RULE;
+		m->dispatch = env->rule_message->dispatch;
 		ok = decode_extras(env->rule_message->rule, &m->extras);
 		break;
 	case FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE:
@@ -240,6 +245,7 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->client_update->n_update;
 		m->loss = env->client_update->loss;
 		m->train_seconds = env->client_update->train_seconds;
+		m->dispatch = env->client_update->dispatch;
 		ok = decode_extras(env->client_update->rule, &m->extras);
 		break;
 	case FCL__V1__ENVELOPE__BODY_SAVE_STATE:

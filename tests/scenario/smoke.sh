@@ -8,7 +8,7 @@ for f in "$FCL_SCENARIOS"/*.yaml; do
 	check "fcl-scenario check $(basename "$f")" q "$FCL_SCENARIO" check "$f"
 done
 for name in quickstart fashion-iid split-fashion split-fashion-til permuted-fashion-fot si-blurry-fashion \
-	powerlaw-fashion async-arrival; do
+	powerlaw-fashion async-arrival devices-fashion; do
 	check "scenarios/$name.yaml is shipped" test -s "$FCL_SCENARIOS/$name.yaml"
 	check "$name has a smoke variant" test -s "$FCL_TESTS/scenarios/smoke/$name-smoke.yaml"
 done

@@ -37,6 +37,9 @@ enum fcl_rng_purpose {
 	FCL_RNG_MVP_QUERY,    /* MVP's fixed random query projection, shared by all clients */
 	FCL_RNG_MVP_INIT,     /* MVP keys of one client */
 	FCL_RNG_SKETCH, /* FOT: a client's private G_i; round = task * FCL_MLP_MAX_LAYERS + layer */
+	FCL_RNG_DEVICE, /* device profiles: (seed, client, quantity) */
+	FCL_RNG_DEVICE_ONOFF, /* a device's on/off availability process: (seed, client) */
+	FCL_RNG_DISPATCH,     /* asynchronous runs: which idle client trains next, (seed, job) */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX

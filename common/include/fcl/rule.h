@@ -189,6 +189,9 @@ const char *fcl_agg_name(const struct fcl_agg *a);
 /* params (n_params) += the rule's combination of u (n updates, ascending client id).
  * n == 0 leaves params alone. */
 int fcl_agg_step(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, float *params);
+/* The same combination into a->delta, not applied: for asynchronous aggregation,
+ * which applies it its own way (a server learning rate, FedAsync's mixing). */
+int fcl_agg_combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n);
 /* The protocol hooks (each a no-op for rules that do not define it). */
 int fcl_agg_request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl_extras *out);
 uint32_t fcl_agg_answers(const struct fcl_agg *a, const struct fcl_round_info *r);

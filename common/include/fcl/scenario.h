@@ -18,6 +18,8 @@
 #define FCL_SCENARIO_MAX_GROUPS 64          /* entries of timeline.groups */
 #define FCL_SCENARIO_MAX_GROUP_ORDER 64     /* an explicit order inside a group */
 #define FCL_SCENARIO_MAX_STRATEGY_GROUPS 16 /* entries of strategy.groups */
+#define FCL_SCENARIO_MAX_DIST_VALUES 64     /* entries of a table distribution */
+#define FCL_SCENARIO_MAX_DEVICE_GROUPS 16   /* entries of devices.groups */
 
 enum fcl_dataset_kind {
 	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
@@ -69,6 +71,63 @@ struct fcl_client_group {
 	double participation;
 };
 
+/* How a device quantity is given: one value, or drawn per client from the seed. */
+enum fcl_dist_kind {
+	FCL_DIST_INHERIT = -1, /* a device group that does not set it: the section's */
+	FCL_DIST_FIXED,        /* value */
+	FCL_DIST_UNIFORM,      /* uniform in [lo, hi) */
+	FCL_DIST_LOGNORMAL,    /* median * exp(sigma * N(0, 1)) */
+	FCL_DIST_TABLE,        /* client c gets values[c mod n_values] */
+};
+
+struct fcl_dist {
+	enum fcl_dist_kind kind;
+	double value, lo, hi, median, sigma;
+	uint32_t n_values;
+	double values[FCL_SCENARIO_MAX_DIST_VALUES];
+};
+
+enum fcl_avail_kind {
+	FCL_AVAIL_INHERIT = -1, /* a device group that does not set it */
+	FCL_AVAIL_ALWAYS,
+	FCL_AVAIL_ON_OFF, /* alternating online/offline spells, exponential, seeded per client */
+	FCL_AVAIL_TRACE,  /* online intervals per client from a CSV file */
+};
+
+struct fcl_availability {
+	enum fcl_avail_kind kind;
+	double on_s, off_s;                /* on-off: mean online and offline spells, seconds */
+	char trace[FCL_SCENARIO_PATH_MAX]; /* trace: client,start,end lines */
+	double period;                     /* trace: it repeats every period seconds; 0: once */
+};
+
+/* A device: how fast it computes and communicates, and when it is online. */
+struct fcl_device_profile {
+	struct fcl_dist speed;    /* samples per simulated second */
+	struct fcl_dist up, down; /* bytes per simulated second */
+	struct fcl_dist latency;  /* seconds each message takes on top of its bytes */
+	struct fcl_availability avail;
+};
+
+/* Clients lo..hi with their own device profile (unset parts inherit). */
+struct fcl_device_group {
+	uint32_t lo, hi;
+	struct fcl_device_profile p;
+};
+
+/* How rounds meet simulated time (aggregation.mode). */
+enum fcl_agg_mode { FCL_AGG_SYNC, FCL_AGG_ASYNC };
+enum fcl_async_method { FCL_ASYNC_FEDBUFF, FCL_ASYNC_FEDASYNC };
+enum fcl_staleness_kind { FCL_STALENESS_CONSTANT, FCL_STALENESS_POLYNOMIAL, FCL_STALENESS_HINGE };
+
+/* An update's weight by its staleness d (server versions since its start):
+ * constant 1, polynomial (1 + d)^-a, hinge 1 for d <= b else 1 / (a (d - b) + 1). */
+struct fcl_staleness {
+	enum fcl_staleness_kind kind;
+	double a, b;
+	uint32_t max; /* updates staler than this are dropped; 0: none */
+};
+
 struct fcl_rule; /* fcl/rule.h */
 
 struct fcl_scenario {
@@ -110,6 +169,9 @@ struct fcl_scenario {
 		uint32_t blurry_pct;   /* blurry: M, share of blurry samples moved */
 		uint32_t n_class_pool; /* scole: 0 = every class */
 		uint32_t class_pool[FCL_SCENARIO_MAX_CLASSES];
+		/* > 0: task k runs in simulated time [k, k + 1) * seconds_per_task, its rounds
+		 * are equal slices of it (needs devices); 0: tasks last rounds_per_task rounds */
+		double seconds_per_task;
 	} tasks;
 
 	struct {
@@ -160,6 +222,19 @@ struct fcl_scenario {
 		const struct fcl_rule *rule; /* aggregation.rule, from the registry */
 		/* the rule's own settings (its params struct, keys it declares) */
 		_Alignas(16) unsigned char params[FCL_METHOD_PARAMS_MAX];
+		/* simulated time (needs devices) */
+		enum fcl_agg_mode mode;
+		double deadline;       /* sync: a round's simulated deadline, seconds; 0: none */
+		int keep_stragglers;   /* sync: an update past the deadline joins a later round */
+		double over_selection; /* sync: select ceil((1 + x) per_round), keep the first */
+		struct {
+			enum fcl_async_method method;
+			uint32_t buffer;      /* FedBuff: aggregate every K arrivals */
+			uint32_t concurrency; /* clients training at once; 0: clients.per_round */
+			double lr;            /* FedBuff: server learning rate eta_g */
+			double alpha;         /* FedAsync: mixing weight */
+		} async;
+		struct fcl_staleness staleness; /* async, and stale updates of sync rounds */
 	} aggregation;
 
 	struct {
@@ -167,6 +242,16 @@ struct fcl_scenario {
 		int per_class;         /* write per-class accuracy (eval_class.csv); default 1 */
 		int local_models;      /* also evaluate each participant's local model; default 0 */
 	} eval;
+
+	/* Device profiles: with this section the run keeps a simulated clock
+	 * (docs/scenarios.md, devices). */
+	struct {
+		int on;
+		struct fcl_device_profile base; /* every client, unless a group says otherwise */
+		uint32_t n_groups;
+		struct fcl_device_group groups[FCL_SCENARIO_MAX_DEVICE_GROUPS]; /* the last wins */
+		struct fcl_device_group gcur;                                   /* parser scratch */
+	} devices;
 
 	struct {
 		double round_timeout_s; /* a round ends at this deadline if the quorum is met */
@@ -188,7 +273,7 @@ enum fcl_client_loss {
 	FCL_LOSS_ROLLBACK, /* a replacement takes its ids and the run goes back to the last
 			    * checkpoint, so that the results do not change */
 };
-/* Whether the scenario asks for any checkpoint at all. */
+/* Whether the scenario asks for any checkpoint at all (never in simulated time). */
 int fcl_scenario_checkpoints(const struct fcl_scenario *sc);
 
 /* Fills *sc with defaults (documented in docs/scenarios.md). */
@@ -208,6 +293,15 @@ const char *fcl_task_kind_name(enum fcl_task_kind kind);
 const char *fcl_partition_kind_name(enum fcl_partition_kind kind);
 /* Do all clients meet the same task in the same round (a global task clock)? */
 int fcl_scenario_in_phase(const struct fcl_scenario *sc);
+
+/* Does the run keep simulated time (a devices section)? */
+int fcl_scenario_timed(const struct fcl_scenario *sc);
+/* Are a training job's random draws (shuffles, replay) seeded by its dispatch
+ * number rather than its round? Yes when a client may train more than once per
+ * round: asynchronous runs, and tasks in simulated time. */
+int fcl_scenario_draws_per_job(const struct fcl_scenario *sc);
+/* Clients training at once in an asynchronous run. */
+uint32_t fcl_scenario_concurrency(const struct fcl_scenario *sc);
 
 /* The strategy of one logical client: its group's, or strategy's. Borrowed. */
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,

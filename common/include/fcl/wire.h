@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 3
+#define FCL_PROTOCOL_VERSION 4
 /* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
 #define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
 
@@ -61,6 +61,9 @@ struct fcl_msg {
 	double train_seconds;
 	/* round start, client update, rule message: the rule's data */
 	struct fcl_extras extras;
+	/* round start: its number with simulated time (0 without); client update and
+	 * rule message: the round start's, echoed */
+	uint64_t dispatch;
 	/* shutdown, error */
 	int32_t code;
 	const char *text;
