@@ -14,11 +14,17 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: fcl-client --connect ENDPOINT --ids RANGES [--connect-timeout S]\n"
-		"                  [--idle-timeout S] [--fault KIND[:CLIENT]] [--round-delay S]\n"
-		"                  [--verbose]\n"
+		"usage: fcl-client --connect ENDPOINT --ids RANGES --curve-key FILE\n"
+		"                  --server-pub FILE [--connect-timeout S] [--idle-timeout S]\n"
+		"                  [--fault KIND[:CLIENT]] [--round-delay S] [--verbose]\n"
 		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
 		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+		"  --curve-key        this process's secret key (fcl-keygen PREFIX writes\n"
+		"                     PREFIX.key; PREFIX.pub goes into the server's --allow)\n"
+		"  --server-pub       the coordinator's public key: any other peer is refused\n"
+		"                     before it can send anything\n"
+		"  --insecure-plain   plain TCP instead, trusting whoever answers (see\n"
+		"                     docs/security.md)\n"
 		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
 		"                     meanwhile the connection is retried with backoff\n"
 		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
@@ -41,6 +47,39 @@ static int parse_ids(struct client_opts *o, const char *arg)
 	free(o->ids); /* the last --ids counts */
 	o->ids = ids;
 	o->n_ids = n;
+	return 0;
+}
+
+/* --curve-key and --server-pub, or --insecure-plain; 0 or -EINVAL after saying why. */
+static int load_keys(struct client_opts *o)
+{
+	char err[1024];
+
+	if (o->insecure_plain && (o->key_path || o->pub_path)) {
+		fprintf(stderr, "fcl-client: --insecure-plain goes without --curve-key and "
+				"--server-pub\n");
+		return -EINVAL;
+	}
+	if (o->insecure_plain) {
+		fcl_warn("--insecure-plain: plain TCP; whoever answers at %s is trusted as the "
+			 "coordinator (docs/security.md)",
+			 o->endpoint);
+		return 0;
+	}
+	if (!o->key_path || !o->pub_path) {
+		fprintf(stderr, "fcl-client: --curve-key FILE and --server-pub FILE are needed (or "
+				"--insecure-plain for plain TCP; see docs/security.md)\n");
+		return -EINVAL;
+	}
+	if (!fcl_curve_available()) {
+		fprintf(stderr, "fcl-client: this libzmq has no CURVE (built without libsodium)\n");
+		return -EINVAL;
+	}
+	if (fcl_curve_read_secret(o->key_path, &o->key, err, sizeof err) != 0 ||
+	    fcl_curve_read_public(o->pub_path, o->server_pub, err, sizeof err) != 0) {
+		fprintf(stderr, "fcl-client: %s\n", err);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -73,6 +112,15 @@ static int parse_option(struct client_opts *o, int c, const char *arg)
 	case 'v':
 		fcl_log_set_level(FCL_LOG_DEBUG);
 		return 0;
+	case 'K':
+		o->key_path = arg;
+		return 0;
+	case 'S':
+		o->pub_path = arg;
+		return 0;
+	case 'I':
+		o->insecure_plain = 1;
+		return 0;
 	default:
 		usage(stderr);
 		return -EINVAL;
@@ -89,6 +137,9 @@ int cli_parse(struct client_opts *o, int argc, char **argv)
 					     {"round-delay", required_argument, 0, 'D'},
 					     {"heartbeat", required_argument, 0, 'H'},
 					     {"verbose", no_argument, 0, 'v'},
+					     {"curve-key", required_argument, 0, 'K'},
+					     {"server-pub", required_argument, 0, 'S'},
+					     {"insecure-plain", no_argument, 0, 'I'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -97,7 +148,7 @@ int cli_parse(struct client_opts *o, int argc, char **argv)
 	o->connect_timeout_s = 60;
 	o->idle_timeout_s = 3600;
 	o->heartbeat_s = 15;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vhK:S:I", opts, NULL)) != -1) {
 		if (c == 'h') {
 			/* the options after it are not looked at */
 			usage(stdout);
@@ -111,6 +162,8 @@ int cli_parse(struct client_opts *o, int argc, char **argv)
 		usage(stderr);
 		goto err;
 	}
+	if (load_keys(o) != 0)
+		goto err;
 	return 0;
 err:
 	cli_fini(o);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcl/curve.h"
+
 struct fcl_extras;
 struct fcl_msg;
 
@@ -68,6 +70,12 @@ struct client_opts {
 	double round_delay_s; /* for tests: sleep before each round's training */
 	struct faults faults;
 	int help; /* --help was printed on stdout: exit 0 */
+	/* CURVE: our key pair and the coordinator's public key; insecure_plain:
+	 * plain TCP (--insecure-plain), no key */
+	int insecure_plain;
+	const char *key_path, *pub_path; /* borrowed from argv */
+	struct fcl_curve_keypair key;
+	char server_pub[FCL_CURVE_Z85 + 1];
 };
 
 /* Fills *o from the command line (and the log level from --verbose). 0, with
@@ -92,12 +100,19 @@ struct conn {
 	unsigned handshakes; /* ZMTP handshakes that succeeded */
 	int up;              /* a connection is up now */
 	int lost;            /* the connection went after the welcome: final */
+	int curve;           /* the coordinator must prove the key of --server-pub */
+	unsigned auth_failed; /* CURVE: handshakes that failed (a wrong key on either side) */
+	/* Largest message taken (bytes): the welcome's bound until the scenario
+	 * is known, then the scenario's largest valid message (worker.c) */
+	uint64_t max_bytes;
+	uint64_t oversized; /* messages over max_bytes, dropped */
 };
 
 /* Starts connecting c to endpoint (borrowed; reconnects with backoff, ZMTP
- * heartbeats of heartbeat_s). 0, or a negative errno after saying why on
- * stderr; then there is nothing to fini. */
-int conn_init(struct conn *c, const char *endpoint, double heartbeat_s);
+ * heartbeats of heartbeat_s); o's keys, unless o->insecure_plain. 0, or a
+ * negative errno after saying why on stderr; then there is nothing to fini. */
+int conn_init(struct conn *c, const char *endpoint, double heartbeat_s,
+	      const struct client_opts *o);
 /* Closes the connection; with flush, waits up to 5 s for queued messages to leave. */
 void conn_fini(struct conn *c, int flush);
 /* Sends one message. 0 or negative errno. */
@@ -106,8 +121,10 @@ int conn_send(struct conn *c, const struct fcl_msg *m);
 int conn_send_bytes(struct conn *c, const void *buf, size_t len);
 /* Waits up to timeout_s for one message into *m (free with fcl_msg_free).
  * 0, -ETIMEDOUT, -ECONNRESET (the coordinator's connection broke after the
- * welcome, and nothing it sent is left to read), -EPROTO (a malformed message,
- * dropped) or -errno. */
+ * welcome, and nothing it sent is left to read), -EPROTO (a malformed or
+ * oversized message, dropped), -EACCES (CURVE: the peer failed the
+ * handshake: not the coordinator of --server-pub, or it refused our key)
+ * or -errno. */
 int conn_recv(struct conn *c, double timeout_s, struct fcl_msg *m);
 /* Logs why nothing came within the connect timeout, in words. */
 void conn_explain_no_welcome(const struct conn *c, double waited);

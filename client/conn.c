@@ -33,7 +33,12 @@ static int monitor_start(struct conn *c)
 static void set_options(void *sock, double heartbeat_s)
 {
 	int zero = 0;
-	int64_t max_bytes = FCL_WIRE_MAX_BYTES;
+	/* The coordinator's messages are checked against c->max_bytes before
+	 * they are decoded (conn_recv): the welcome's bound, then the scenario's
+	 * largest message. libzmq's own cap is set per connection, before the
+	 * scenario is known; with CURVE only the coordinator of --server-pub can
+	 * send anything at all (docs/security.md). */
+	int64_t max_bytes = -1;
 	/* Reconnect with exponential backoff, 100 ms doubling up to 2 s, until
 	 * --connect-timeout says enough. */
 	int ivl = 100, ivl_max = 2000;
@@ -47,12 +52,15 @@ static void set_options(void *sock, double heartbeat_s)
 	fcl_zsock_heartbeat(sock, heartbeat_s);
 }
 
-int conn_init(struct conn *c, const char *endpoint, double heartbeat_s)
+int conn_init(struct conn *c, const char *endpoint, double heartbeat_s,
+	      const struct client_opts *o)
 {
 	int rc;
 
 	memset(c, 0, sizeof *c);
 	c->endpoint = endpoint;
+	c->max_bytes = FCL_WIRE_WELCOME_MAX_BYTES;
+	c->curve = !o->insecure_plain;
 	c->ctx = zmq_ctx_new();
 	if (!c->ctx) {
 		rc = -errno;
@@ -66,6 +74,10 @@ int conn_init(struct conn *c, const char *endpoint, double heartbeat_s)
 		goto err_ctx;
 	}
 	set_options(c->sock, heartbeat_s);
+	if (c->curve && (rc = fcl_curve_set_client(c->sock, &o->key, o->server_pub)) != 0) {
+		fprintf(stderr, "fcl-client: cannot set up CURVE: %s\n", zmq_strerror(-rc));
+		goto err_sock_only;
+	}
 	if (monitor_start(c) != 0)
 		fcl_warn("no connection monitor (%s): errors will say less", zmq_strerror(errno));
 	if (zmq_connect(c->sock, endpoint) != 0) {
@@ -77,6 +89,7 @@ int conn_init(struct conn *c, const char *endpoint, double heartbeat_s)
 	return 0;
 err_sock:
 	fcl_zsock_monitor_close(c->sock, c->monitor);
+err_sock_only:
 	zmq_close(c->sock);
 err_ctx:
 	zmq_ctx_term(c->ctx);
@@ -137,8 +150,14 @@ static void monitor_drain(struct conn *c)
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 			c->bad_peers++;
+			/* With CURVE a failed handshake is a peer without the
+			 * coordinator's key, or one that refuses ours: final. */
+			c->auth_failed += c->curve && !c->handshakes;
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
+			/* a CURVE server that cannot read our hello (another key)
+			 * just hangs up before the handshake ends */
+			c->auth_failed += c->curve && !c->up && !c->handshakes;
 			/* After the welcome the server counts this process gone: it
 			 * takes nobody back mid-run, so there is nothing to wait for. */
 			if (c->up && c->welcomed)
@@ -153,13 +172,19 @@ static void monitor_drain(struct conn *c)
 
 void conn_explain_no_welcome(const struct conn *c, double waited)
 {
-	if (c->handshakes)
+	if (c->auth_failed)
+		fcl_error("%s failed the CURVE handshake: it is not the coordinator whose key is "
+			  "in --server-pub (another run's, or an impostor), or that coordinator "
+			  "does not allow our key (--allow); giving up",
+			  c->endpoint);
+	else if (c->handshakes)
 		fcl_error("connected to %s, but no welcome within %.0f s: is it an fcl-server "
 			  "(and not one that already started its run)?",
 			  c->endpoint, waited);
 	else if (c->bad_peers || c->connects)
-		fcl_error("%s accepts TCP connections but does not speak ZeroMQ/ZMTP (%u failed "
-			  "handshakes in %.0f s): wrong port?",
+		fcl_error("%s accepts TCP connections but the ZeroMQ/ZMTP handshake fails (%u "
+			  "failed handshakes in %.0f s): wrong port, or a coordinator that wants "
+			  "CURVE keys (--curve-key, --server-pub)?",
 			  c->endpoint, c->bad_peers ? c->bad_peers : c->connects, waited);
 	else
 		fcl_error("no coordinator at %s within %.0f s (%u connection attempts refused or "
@@ -181,6 +206,8 @@ static int wait_readable(struct conn *c, double timeout_s)
 			return -errno;
 		if (c->monitor && (items[1].revents & ZMQ_POLLIN)) {
 			monitor_drain(c);
+			if (c->auth_failed)
+				return -EACCES;
 			/* messages that came before the break are still delivered */
 			if (c->lost && !(items[0].revents & ZMQ_POLLIN) &&
 			    zmq_poll(items, 1, 0) == 0)
@@ -205,6 +232,15 @@ int conn_recv(struct conn *c, double timeout_s, struct fcl_msg *m)
 		rc = -errno;
 		zmq_msg_close(&body);
 		return rc;
+	}
+	if (zmq_msg_size(&body) > c->max_bytes) {
+		c->oversized++;
+		fcl_warn("message of %zu bytes from the coordinator dropped: the largest this "
+			 "%s takes is %llu",
+			 zmq_msg_size(&body), c->welcomed ? "scenario" : "welcome",
+			 (unsigned long long)c->max_bytes);
+		zmq_msg_close(&body);
+		return -EPROTO;
 	}
 	rc = fcl_wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), m);
 	if (rc)

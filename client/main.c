@@ -36,7 +36,9 @@ static int say_hello(const struct client_opts *o, struct conn *c)
 /* Logs why the wait for the coordinator ended, for conn_recv's rc. */
 static void explain_wait(const struct client_opts *o, const struct conn *c, int rc)
 {
-	if (rc == -ETIMEDOUT && c->welcomed)
+	if (rc == -EACCES)
+		conn_explain_no_welcome(c, 0);
+	else if (rc == -ETIMEDOUT && c->welcomed)
 		fcl_error("no word from the coordinator at %s for %.0f s", o->endpoint,
 			  o->idle_timeout_s);
 	else if (rc == -ETIMEDOUT)
@@ -174,7 +176,7 @@ int main(int argc, char **argv)
 		goto done_opts;
 	snprintf(tag, sizeof tag, "client %u-%u", opts.ids[0], opts.ids[opts.n_ids - 1]);
 	fcl_log_set_tag(tag);
-	if (conn_init(&conn, opts.endpoint, opts.heartbeat_s) != 0)
+	if (conn_init(&conn, opts.endpoint, opts.heartbeat_s, &opts) != 0)
 		goto err_opts;
 	rc = worker_create(&opts, &conn, &w);
 	if (rc == 0)

@@ -226,6 +226,9 @@ int worker_on_welcome(struct worker *w, const struct fcl_msg *m)
 	}
 	if ((rc = make_clients(w, L, sizes)) != 0)
 		goto err_rule;
+	/* from now on nothing larger than the scenario's largest valid message */
+	w->conn->max_bytes = fcl_rule_max_message_bytes(&w->sc, L, sizes, w->model.n_params,
+							w->sched.n_clients);
 	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
 		 "schedule digest %016llx",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,

@@ -23,6 +23,9 @@ struct event {
 	const struct fcl_msg *m; /* messages */
 	size_t bytes;            /* messages: size on the wire */
 	const char *addr, *why;  /* EV_GONE */
+	/* EV_HELLO: the ids the sender's key may host (the allow file), NULL = any */
+	const uint32_t *bound;
+	size_t n_bound;
 };
 
 typedef int action_fn(struct coord_dispatch *d, const struct event *e);

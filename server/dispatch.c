@@ -178,6 +178,21 @@ int coord_dispatch_message(struct coord_dispatch *d, int from, const struct fcl_
 	return run(d, &e);
 }
 
+int coord_dispatch_hello(struct coord_dispatch *d, int from, const struct fcl_msg *m, size_t bytes,
+			 const uint32_t *bound, size_t n_bound)
+{
+	struct event e = {.kind = EV_HELLO,
+			  .peer = from,
+			  .m = m,
+			  .bytes = bytes,
+			  .bound = bound,
+			  .n_bound = n_bound};
+
+	FCL_ASSERT(m->type == FCL_MSG_HELLO && from == (int)d->c.round->n_peers);
+	coord_report_up(d->c.report, bytes);
+	return run(d, &e);
+}
+
 int coord_dispatch_deadline(struct coord_dispatch *d)
 {
 	struct event e = {.kind = EV_DEADLINE, .peer = -1};
@@ -524,7 +539,8 @@ static int refuse(struct coord_dispatch *d, const struct event *e, const char *w
 	char host[64];
 
 	snprintf(host, sizeof host, "%s", e->m->hostname ? e->m->hostname : "?");
-	fcl_warn("refusing process %u on %s: %s", e->m->pid, host, why);
+	fcl_warn("refusing process %u on %s (%llu hellos refused so far): %s", e->m->pid, host,
+		 (unsigned long long)++d->c.report->refused_hellos, why);
 	struct fcl_msg err = {.type = FCL_MSG_ERROR, .client_id = -1, .code = -EINVAL, .text = why};
 	coord_dispatch__send(d, (uint32_t)e->peer, &err);
 	return 0;
@@ -538,6 +554,8 @@ static int admit(struct coord_dispatch *d, const struct event *e)
 	int rc;
 
 	coord_round_check_hello(r, m, why, sizeof why);
+	if (!why[0] && e->bound)
+		coord_round_check_binding(m, e->bound, e->n_bound, why, sizeof why);
 	if (why[0])
 		return refuse(d, e, why);
 	if ((rc = coord_round_add_peer(r, (uint32_t)e->peer, m)) != 0)

@@ -77,6 +77,11 @@ void coord_dispatch_start(struct coord_dispatch *d);
  * said hello. Returns 0, or the negative errno that ended the run. */
 int coord_dispatch_message(struct coord_dispatch *d, int from, const struct fcl_msg *m,
 			   size_t bytes);
+/* A hello, as coord_dispatch_message, from a sender whose key may host only
+ * the sorted ids bound[0..n_bound) (the allow file's `KEY IDS` line); NULL:
+ * any id. */
+int coord_dispatch_hello(struct coord_dispatch *d, int from, const struct fcl_msg *m, size_t bytes,
+			 const uint32_t *bound, size_t n_bound);
 /* The deadline timer fired. */
 int coord_dispatch_deadline(struct coord_dispatch *d);
 /* Peer p's connection closed or its heartbeats stopped; addr is the address it

@@ -24,6 +24,7 @@
 #include "round.h"
 #include "sim.h"
 
+#include "fcl/curve.h"
 #include "fcl/data.h"
 #include "fcl/devices.h"
 #include "fcl/log.h"
@@ -60,6 +61,11 @@ struct fcl_server {
 	size_t n_sets;
 	int resume;           /* --resume: go on from the run folder's newest checkpoint */
 	int stop_with_parent; /* --stop-with-parent: SIGHUP when the launcher dies */
+	const char *key_path;   /* --curve-key: the server's secret key */
+	const char *allow_path; /* --allow: the client keys let in */
+	int insecure_plain;     /* --insecure-plain: plain TCP, nobody authenticated */
+	struct fcl_curve_keypair key;
+	struct fcl_allow allow;
 
 	/* the run's inputs */
 	struct fcl_scenario sc;
@@ -90,11 +96,17 @@ struct fcl_server {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR [--bind ENDPOINT] [--seed N]\n"
-		   "                  [--set KEY=VALUE]... [--progress] [--heartbeat S]\n"
-		   "                  [--stop-with-parent] [--verbose]\n"
-		   "       fcl-server --resume --run-dir DIR [--bind ENDPOINT] [--progress] ...\n"
+	fprintf(f, "usage: fcl-server SCENARIO.yaml --run-dir DIR --curve-key FILE --allow FILE\n"
+		   "                  [--bind ENDPOINT] [--seed N] [--set KEY=VALUE]... [--progress]\n"
+		   "                  [--heartbeat S] [--stop-with-parent] [--verbose]\n"
+		   "       fcl-server --resume --run-dir DIR --curve-key FILE --allow FILE ...\n"
 		   "       fcl-server SCENARIO.yaml --count-clients\n"
+		   "  --curve-key the server's secret key (fcl-keygen PREFIX writes PREFIX.key);\n"
+		   "              clients need its PREFIX.pub (their --server-pub)\n"
+		   "  --allow     the client public keys let in, one a line: PUBKEY [IDS], where\n"
+		   "              IDS (e.g. 0-4,7) are the only logical clients that key may host\n"
+		   "  --insecure-plain  plain TCP instead: no encryption, no authentication;\n"
+		   "              anyone who reaches the port can join (docs/security.md)\n"
 		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
 		   "              the endpoint actually bound is written to DIR/endpoint\n"
 		   "  --seed      override the scenario's seed\n"
@@ -111,7 +123,7 @@ static void usage(FILE *f)
 		   "              and exit (for launch scripts that split them over processes)\n");
 }
 
-/* One case per option (84 lines), then what goes together. */
+/* One case per option (93 lines), then what goes together. */
 static int parse_args(struct fcl_server *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -120,7 +132,9 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	    {"verbose", no_argument, 0, 'v'},          {"help", no_argument, 0, 'h'},
 	    {"count-clients", no_argument, 0, 'C'},    {"heartbeat", required_argument, 0, 'H'},
 	    {"set", required_argument, 0, 'S'},        {"resume", no_argument, 0, 'R'},
-	    {"stop-with-parent", no_argument, 0, 'P'}, {0, 0, 0, 0}};
+	    {"stop-with-parent", no_argument, 0, 'P'}, {"curve-key", required_argument, 0, 'K'},
+	    {"allow", required_argument, 0, 'A'},      {"insecure-plain", no_argument, 0, 'I'},
+	    {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
 	s->heartbeat_s = 15;
@@ -164,6 +178,15 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		case 'P':
 			s->stop_with_parent = 1;
 			break;
+		case 'K':
+			s->key_path = optarg;
+			break;
+		case 'A':
+			s->allow_path = optarg;
+			break;
+		case 'I':
+			s->insecure_plain = 1;
+			break;
 		case 'H':
 			if (fcl_cli_seconds("fcl-server", "--heartbeat", optarg, 0.5,
 					    &s->heartbeat_s) != 0)
@@ -179,6 +202,17 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			usage(stderr);
 			return -EINVAL;
 		}
+	}
+	if (!s->count_clients && s->insecure_plain == !!(s->key_path || s->allow_path)) {
+		fprintf(stderr, "fcl-server: %s\n",
+			s->insecure_plain ? "--insecure-plain goes without --curve-key and --allow"
+					  : "--curve-key FILE and --allow FILE are needed (or "
+					    "--insecure-plain for plain TCP; see docs/security.md)");
+		return -EINVAL;
+	}
+	if (!s->insecure_plain && !s->count_clients && (!s->key_path || !s->allow_path)) {
+		fprintf(stderr, "fcl-server: --curve-key and --allow go together\n");
+		return -EINVAL;
 	}
 	if (s->resume) {
 		/* the scenario, its edits and the seed are the checkpoint's */
@@ -517,8 +551,12 @@ static int parts_init(struct fcl_server *s)
 	coord_dispatch_init(&s->dispatch, &d_cfg);
 	struct coord_net_config n_cfg = {.bind_endpoint = s->bind_endpoint,
 					 .heartbeat_s = s->heartbeat_s,
-					 .max_msg_bytes =
-					     (int64_t)s->model.n_params * 4 + (4 << 20),
+					 .key = s->insecure_plain ? NULL : &s->key,
+					 .allow = s->insecure_plain ? NULL : &s->allow,
+					 /* the largest valid message of this rule and model */
+					 .max_msg_bytes = (int64_t)fcl_rule_max_message_bytes(
+					     &s->sc, s->model.n_layers, s->model.sizes,
+					     s->model.n_params, s->sched.n_clients),
 					 .run_dir = s->run_dir};
 	if ((rc = coord_net_init(&s->net, s->loop, &n_cfg, &s->dispatch)) != 0)
 		goto err_ckpt;
@@ -589,6 +627,25 @@ static void stop_with_parent(void)
 		raise(SIGHUP);
 }
 
+/* --curve-key and --allow, read before anything else takes time. 0 or -errno. */
+static int load_keys(struct fcl_server *s)
+{
+	char err[1024];
+	int rc;
+
+	if (s->insecure_plain)
+		return 0;
+	if (!fcl_curve_available()) {
+		fprintf(stderr, "fcl-server: this libzmq has no CURVE (built without libsodium); "
+				"--insecure-plain runs without authentication\n");
+		return -ENOTSUP;
+	}
+	if ((rc = fcl_curve_read_secret(s->key_path, &s->key, err, sizeof err)) != 0 ||
+	    (rc = fcl_allow_load(s->allow_path, &s->allow, err, sizeof err)) != 0)
+		fprintf(stderr, "fcl-server: %s\n", err);
+	return rc;
+}
+
 /* The run: its exit code, 2 when it could not start. */
 static int run(struct fcl_server *s)
 {
@@ -606,6 +663,8 @@ static int run(struct fcl_server *s)
 		return 2;
 	}
 	s->loop = uv_default_loop();
+	if (load_keys(s) != 0)
+		return 2;
 	if (inputs_init(s) != 0)
 		return 2;
 	if (parts_init(s) != 0) {
@@ -641,6 +700,7 @@ int main(int argc, char **argv)
 	else
 		rc = run(&s);
 	free(s.sets);
+	fcl_allow_fini(&s.allow);
 	coord_ckpt_head_fini(&s.head);
 	return rc;
 }

@@ -114,16 +114,26 @@ static void remember_connection(struct coord_net *n, const uint8_t *id, size_t l
 		 hello->hostname ? hello->hostname : "?", route->addr[0] ? route->addr : "?", fd);
 }
 
-/* A hello comes with a route of its own, kept if the dispatcher takes the peer. */
+/* A hello comes with a route of its own, kept if the dispatcher takes the peer.
+ * With CURVE the ZAP handler let the connection in and named its key
+ * (User-Id); the allow file's line for that key may bind it to some ids. */
 static void on_hello(struct coord_net *n, const uint8_t *id, size_t len, zmq_msg_t *body,
 		     const struct fcl_msg *m)
 {
+	const struct fcl_allow_entry *key = NULL;
+
+	if (n->allow && !(key = fcl_allow_find(n->allow, zmq_msg_gets(body, "User-Id")))) {
+		/* cannot happen: the ZAP handler let in only allowed keys */
+		coord_dispatch_drop(n->dispatch, "hello from a connection without an allowed key");
+		return;
+	}
 	if (add_route(n, id, len) != 0) {
 		fcl_error("no memory for a new peer");
 		coord_dispatch_stop(n->dispatch, 1, "out of memory");
 		return;
 	}
-	coord_dispatch_message(n->dispatch, (int)n->n_routes - 1, m, zmq_msg_size(body));
+	coord_dispatch_hello(n->dispatch, (int)n->n_routes - 1, m, zmq_msg_size(body),
+			     key ? key->ids : NULL, key ? key->n_ids : 0);
 	n->n_routes = coord_dispatch_peers(n->dispatch);
 	remember_connection(n, id, len, body, m);
 }
@@ -321,6 +331,21 @@ static int open_router(struct coord_net *n, const struct coord_net_config *cfg)
 	zmq_setsockopt(n->router, ZMQ_MAXMSGSIZE, &cfg->max_msg_bytes, sizeof cfg->max_msg_bytes);
 	zmq_setsockopt(n->router, ZMQ_LINGER, &zero, sizeof zero);
 	fcl_zsock_heartbeat(n->router, cfg->heartbeat_s);
+	if (cfg->key) {
+		/* the handler answers before the first connection can ask */
+		int rc = fcl_zap_start(n->zmq_ctx, cfg->allow, &n->zap);
+		if (rc || (rc = fcl_curve_set_server(n->router, cfg->key)) != 0) {
+			fcl_error("cannot set up CURVE: %s", zmq_strerror(-rc));
+			return rc;
+		}
+		n->allow = cfg->allow;
+		fcl_info("CURVE: server key %s, %zu client keys allowed", cfg->key->pub,
+			 cfg->allow->n);
+	} else {
+		fcl_warn("--insecure-plain: plain TCP, no authentication: anyone who reaches %s "
+			 "can join the run and read the model (docs/security.md)",
+			 cfg->bind_endpoint);
+	}
 	if (zmq_bind(n->router, cfg->bind_endpoint) != 0) {
 		int rc = -errno;
 		fcl_error("cannot bind %s: %s", cfg->bind_endpoint, zmq_strerror(errno));
@@ -376,6 +401,14 @@ static void close_sockets(struct coord_net *n, int linger)
 		zmq_close(n->router);
 		n->router = NULL;
 	}
+	if (n->zap) {
+		uint64_t denied = fcl_zap_denied(n->zap);
+		if (denied)
+			fcl_warn("%llu connections were refused for their key",
+				 (unsigned long long)denied);
+	}
+	fcl_zap_stop(n->zap, n->zmq_ctx);
+	n->zap = NULL;
 	if (n->zmq_ctx)
 		zmq_ctx_term(n->zmq_ctx);
 	n->zmq_ctx = NULL;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "dispatch.h"
+#include "fcl/curve.h"
 
 /* How to reach one peer; index = the dispatcher's peer index. */
 struct coord_route {
@@ -29,6 +30,10 @@ struct coord_net_config {
 	double heartbeat_s;    /* a peer silent this long is gone (ZMTP heartbeats) */
 	int64_t max_msg_bytes; /* larger messages are refused by libzmq */
 	const char *run_dir;   /* the endpoint actually bound goes to run_dir/endpoint */
+	/* CURVE: the server's key pair and the client keys let in (both borrowed);
+	 * NULL for plain TCP (--insecure-plain) */
+	const struct fcl_curve_keypair *key;
+	const struct fcl_allow *allow;
 };
 
 struct coord_net {
@@ -42,6 +47,8 @@ struct coord_net {
 	int running; /* handles active: from init until the outbox's stop */
 	struct coord_route *routes;
 	uint32_t n_routes, cap_routes;
+	const struct fcl_allow *allow; /* CURVE: the allow file (borrowed), else NULL */
+	struct fcl_zap *zap;           /* CURVE: the ZAP handler thread */
 };
 
 /* Binds, writes the endpoint file, starts watching the socket, its

@@ -265,9 +265,10 @@ void coord_report_event(struct coord_report *rep, const struct coord_round *r, c
 	if (!isnan(rep->sim_time))
 		fprintf(rep->events, ",\"sim_time\":%.4f", rep->sim_time);
 	fprintf(rep->events,
-		",\"peers\":%u,\"bad_messages\":%llu,\"bytes_up\":%llu,"
+		",\"peers\":%u,\"bad_messages\":%llu,\"refused_hellos\":%llu,\"bytes_up\":%llu,"
 		"\"bytes_down\":%llu}\n",
 		r->n_peers, (unsigned long long)rep->bad_messages,
+		(unsigned long long)rep->refused_hellos,
 		(unsigned long long)rep->bytes_up, (unsigned long long)rep->bytes_down);
 	end_lines(rep, at);
 }

@@ -53,6 +53,7 @@ struct coord_report {
 	uint64_t bytes_up, bytes_down;
 	uint64_t round_bytes_up, round_bytes_down;
 	uint64_t bad_messages; /* malformed, unexpected or invalid, all dropped */
+	uint64_t refused_hellos; /* hellos refused: bad, taken or unbound ids, late */
 
 	/* traffic and time per task and client: events.jsonl and summary.md only */
 	uint64_t *task_bytes_up, *task_bytes_down; /* (T) */

@@ -87,18 +87,53 @@ void coord_round_fini(struct coord_round *r)
 void coord_round_check_hello(const struct coord_round *r, const struct fcl_msg *m, char *why,
 			     size_t len)
 {
+	uint32_t N = r->sched->n_clients;
+	uint8_t *seen = NULL;
+
 	why[0] = '\0';
 	if (m->protocol_version != FCL_PROTOCOL_VERSION)
 		snprintf(why, len, "protocol version %u, this server speaks %u",
 			 m->protocol_version, FCL_PROTOCOL_VERSION);
 	else if (m->n_ids == 0)
 		snprintf(why, len, "hello names no logical clients");
+	else if (m->n_ids > N)
+		snprintf(why, len, "hello names %zu logical clients, the scenario has %u", m->n_ids,
+			 N);
+	else if (!(seen = calloc(N / 8 + 1, 1)))
+		snprintf(why, len, "out of memory for the hello's ids");
+	/* each id once, in range, and not hosted by another process */
 	for (size_t i = 0; i < m->n_ids && !why[0]; i++) {
-		if (m->ids[i] >= r->sched->n_clients)
-			snprintf(why, len, "client id %u out of range (scenario has %u)", m->ids[i],
-				 r->sched->n_clients);
-		else if (r->owner[m->ids[i]] >= 0)
-			snprintf(why, len, "client id %u is already hosted elsewhere", m->ids[i]);
+		uint32_t c = m->ids[i];
+		if (c >= N)
+			snprintf(why, len, "client id %u out of range (scenario has %u)", c, N);
+		else if (seen[c / 8] & (1u << (c % 8)))
+			snprintf(why, len, "client id %u named twice in one hello", c);
+		else if (r->owner[c] >= 0)
+			snprintf(why, len, "client id %u is already hosted elsewhere", c);
+		else
+			seen[c / 8] |= (uint8_t)(1u << (c % 8));
+	}
+	free(seen);
+}
+
+void coord_round_check_binding(const struct fcl_msg *m, const uint32_t *bound, size_t n_bound,
+			       char *why, size_t len)
+{
+	why[0] = '\0';
+	for (size_t i = 0; i < m->n_ids; i++) {
+		size_t lo = 0, hi = n_bound;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (bound[mid] < m->ids[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n_bound || bound[lo] != m->ids[i]) {
+			snprintf(why, len, "client id %u is not among the ids its key may host",
+				 m->ids[i]);
+			return;
+		}
 	}
 }
 

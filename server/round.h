@@ -113,6 +113,10 @@ void coord_round_fini(struct coord_round *r);
 /* Why hello m cannot join, in why ("" when it can). */
 void coord_round_check_hello(const struct coord_round *r, const struct fcl_msg *m, char *why,
 			     size_t len);
+/* Every id of hello m is among the sorted bound[0..n_bound) (the ids the
+ * sender's key may host); else why says which is not ("" when all are). */
+void coord_round_check_binding(const struct fcl_msg *m, const uint32_t *bound, size_t n_bound,
+			       char *why, size_t len);
 /* Registers peer p (the next index, r->n_peers) as host of hello m's ids.
  * 0 or -ENOMEM (nothing changed). */
 int coord_round_add_peer(struct coord_round *r, uint32_t p, const struct fcl_msg *m);

@@ -456,6 +456,25 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	return 0;
 }
 
+/* The round start at a task end carries every layer's basis U_l (d_l x k_l,
+ * k_l <= d_l) and the sketch widths; an answer carries one layer's sketch
+ * (d_l x c_l) with two ints and a real. */
+static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const uint32_t *sizes,
+				 size_t n_params)
+{
+	const struct fot_params *p = params;
+	uint64_t request = (n_layers + 1) * sizeof(uint64_t), answer = 0;
+
+	(void)n_params;
+	for (uint32_t l = 0; l < n_layers; l++) {
+		uint64_t d = sizes[l], sketch = d * columns(p->sketch_columns, d) * sizeof(float);
+		request += d * d * sizeof(float);
+		if (sketch + 2 * sizeof(uint64_t) + sizeof(double) > answer)
+			answer = sketch + 2 * sizeof(uint64_t) + sizeof(double);
+	}
+	return request > answer ? request : answer;
+}
+
 const struct fcl_rule fcl_rule_fot = {
     .name = "fot",
     .summary = "FOT: FedAvg projected orthogonal to the old tasks' input subspaces",
@@ -475,4 +494,5 @@ const struct fcl_rule fcl_rule_fot = {
     .worker_fini = worker_fini,
     .check_request = check_request,
     .send_answers = send_answers,
+    .max_extras_bytes = max_extras_bytes,
 };

@@ -238,6 +238,17 @@ static int client_load(struct fcl_rule_worker *w, void **state, FILE *f)
 	return 0;
 }
 
+/* The round start carries the server's control variate, an update its
+ * Delta c_i: n_params floats each. */
+static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const uint32_t *sizes,
+				 size_t n_params)
+{
+	(void)params;
+	(void)n_layers;
+	(void)sizes;
+	return (uint64_t)n_params * sizeof(float);
+}
+
 const struct fcl_rule fcl_rule_scaffold = {
     .name = "scaffold",
     .summary = "SCAFFOLD: client drift corrected by server and client control variates",
@@ -259,4 +270,5 @@ const struct fcl_rule fcl_rule_scaffold = {
     .client_state_free = free,
     .client_state_save = client_save,
     .client_state_load = client_load,
+    .max_extras_bytes = max_extras_bytes,
 };

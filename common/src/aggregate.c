@@ -1,6 +1,7 @@
 /* common/src/aggregate.c - the rule runtime: what every rule shares, and the
  * calls through which the coordinator and the client process reach a rule */
 #include "fcl/rule.h"
+#include "fcl/wire.h"
 
 #include "agg-private.h"
 
@@ -33,6 +34,25 @@ size_t fcl_extras_bytes(const struct fcl_extras *x)
 	for (uint32_t t = 0; t < x->n_tensors; t++)
 		b += (size_t)x->t[t].rows * x->t[t].cols * sizeof(float);
 	return b;
+}
+
+/* Protobuf's framing around the values: a few tags and lengths per tensor
+ * and field, varints of up to 10 bytes where fcl_extras_bytes counts 8. */
+#define ENCODING_SLACK ((uint64_t)64 << 10)
+
+uint64_t fcl_rule_max_message_bytes(const struct fcl_scenario *sc, uint32_t n_layers,
+				    const uint32_t *sizes, size_t n_params, uint32_t n_clients)
+{
+	const struct fcl_rule *rule = sc->aggregation.rule;
+	uint64_t extras = rule && rule->max_extras_bytes
+			      ? rule->max_extras_bytes(sc->aggregation.params, n_layers, sizes,
+						       n_params)
+			      : 0;
+	/* round start or update: parameters, extras, ids (varints of <= 5 bytes) */
+	uint64_t params = (uint64_t)n_params * sizeof(float) + extras + (uint64_t)n_clients * 5 +
+			  FCL_EXTRAS_MAX * (uint64_t)32;
+	uint64_t piece = FCL_STATE_PIECE_BYTES; /* checkpoints: one piece of a state */
+	return (params > piece ? params : piece) + ENCODING_SLACK;
 }
 
 /* ---- server side ---------------------------------------------------------- */

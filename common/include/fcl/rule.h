@@ -164,7 +164,24 @@ struct fcl_rule {
 	 * *state, freeing the old one; rules with client_state_free have both. */
 	int (*client_state_save)(const struct fcl_rule_worker *w, const void *state, FILE *f);
 	int (*client_state_load)(struct fcl_rule_worker *w, void **state, FILE *f);
+	/* message caps; NULL for rules that add nothing to any message */
+	/* The largest extras (fcl_extras_bytes) the rule puts into any one message
+	 * (round start, update or extra message) for a model of n_layers dense
+	 * layers of sizes[0..n_layers] (input ... classes) and n_params
+	 * parameters, under its settings params. Both sides cap messages with it
+	 * (fcl_rule_max_message_bytes): too small, and valid runs fail. */
+	uint64_t (*max_extras_bytes)(const void *params, uint32_t n_layers, const uint32_t *sizes,
+				     size_t n_params);
 };
+
+/* The largest valid message between coordinator and client processes of
+ * scenario sc for a model of n_layers layers of sizes[0..n_layers] and
+ * n_params parameters, with n_clients logical clients: the parameters, the
+ * rule's largest extras (max_extras_bytes), every logical client's id, a
+ * state piece and the encoding's overhead. The coordinator's libzmq cap and
+ * the client's check of every message after the welcome. */
+uint64_t fcl_rule_max_message_bytes(const struct fcl_scenario *sc, uint32_t n_layers,
+				    const uint32_t *sizes, size_t n_params, uint32_t n_clients);
 
 /* ---- registry ------------------------------------------------------------- */
 

@@ -12,8 +12,10 @@
 #include "fcl/extras.h"
 
 #define FCL_PROTOCOL_VERSION 4
-/* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
-#define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
+/* Largest welcome a client takes before it knows the scenario: the scenario
+ * text and a few fields. Later caps come from the scenario
+ * (fcl_rule_max_message_bytes in fcl/rule.h). */
+#define FCL_WIRE_WELCOME_MAX_BYTES ((uint64_t)16 << 20)
 
 enum fcl_msg_type {
 	FCL_MSG_NONE = 0,
