@@ -10,17 +10,18 @@ export OPENBLAS_NUM_THREADS=1
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
+curve_keys "$work/keys"
 
 # start_server NAME SCENARIO [ARGS]: runs fcl-server in the background, sets $srv and $ep
 start_server() {
-	"$FCL_SERVER" "$2" --run-dir "$work/$1" "${@:3}" >"$work/$1.out" 2>"$work/$1-server.log" &
+	"$FCL_SERVER" "$2" --run-dir "$work/$1" "${server_keys[@]}" "${@:3}" >"$work/$1.out" 2>"$work/$1-server.log" &
 	srv=$!; pids+=("$srv")
 	for _ in $(seq 100); do [ -s "$work/$1/endpoint" ] && break; sleep 0.05; done
 	ep=$(cat "$work/$1/endpoint")
 }
 # client NAME IDS [ARGS]: starts an fcl-client in the background, sets $cli
 client() {
-	"$FCL_CLIENT" --connect "$ep" --ids "$2" --connect-timeout 20 "${@:3}" \
+	"$FCL_CLIENT" --connect "$ep" --ids "$2" --connect-timeout 20 "${client_keys[@]}" "${@:3}" \
 		>>"$work/$1-client-$2.log" 2>&1 &
 	cli=$!; pids+=("$cli")
 }
@@ -87,7 +88,7 @@ check "a replacement for its ids joins and the run completes (exit $rc)" test "$
 # 4. no coordinator: a bounded wait and a clear error
 port=$((20000 + RANDOM % 20000))
 t0=$(date +%s)
-"$FCL_CLIENT" --connect "tcp://127.0.0.1:$port" --ids 0 --connect-timeout 2 >"$work/none.log" 2>&1; rc=$?
+"$FCL_CLIENT" --connect "tcp://127.0.0.1:$port" --ids 0 --connect-timeout 2 "${client_keys[@]}" >"$work/none.log" 2>&1; rc=$?
 t1=$(date +%s)
 note "$(tail -n1 "$work/none.log")"
 check "a client with no coordinator gives up (exit $rc)" test "$rc" -ne 0
@@ -121,7 +122,7 @@ sed 's/join_timeout: 30/join_timeout: 1/' "$scn" >"$work/partial.yaml"
 start_server partial "$work/partial.yaml"
 client partial 0-1 --round-delay 0.05
 wait_round partial 1
-"$FCL_CLIENT" --connect "$ep" --ids 2-3 --connect-timeout 5 >"$work/late.log" 2>&1; rc=$?
+"$FCL_CLIENT" --connect "$ep" --ids 2-3 --connect-timeout 5 "${client_keys[@]}" >"$work/late.log" 2>&1; rc=$?
 wait "$srv"; srv_rc=$?
 check "the run starts at the join timeout with 2 of 4 clients (quorum 0.5) and completes (exit $srv_rc)" \
 	test "$srv_rc" -eq 0
@@ -133,7 +134,7 @@ check "and told the run has started" grep -q "the run has started" "$work/late.l
 # 7. the coordinator dies: a client does not wait an hour for it
 mkdir -p "$work/lost"
 start_server lost "$scn"
-"$FCL_CLIENT" --connect "$ep" --ids 0-3 --round-delay 0.2 --connect-timeout 2 >"$work/lost.log" 2>&1 &
+"$FCL_CLIENT" --connect "$ep" --ids 0-3 --round-delay 0.2 --connect-timeout 2 "${client_keys[@]}" >"$work/lost.log" 2>&1 &
 cli=$!; pids+=("$cli")
 wait_round lost 1
 kill -9 "$srv"

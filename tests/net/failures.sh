@@ -27,6 +27,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+curve_keys "$work/keys"
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 # tmpfs DIR SIZE: a small filesystem at DIR (root only); 1 if it cannot be had
 tmpfs() {
@@ -95,7 +96,7 @@ fi
 hard=$(ulimit -Hn)
 (
 	ulimit -Sn 64
-	exec "$FCL_SERVER" "$scn" --run-dir "$work/limit" 2>"$work/limit.log"
+	exec "$FCL_SERVER" "$scn" --run-dir "$work/limit" --insecure-plain 2>"$work/limit.log"
 ) &
 srv=$!
 pids+=("$srv")
@@ -107,13 +108,13 @@ kill "$srv"
 # 4. out of file descriptors: a hard limit of 40 and 60 idle connections
 (
 	ulimit -n 40
-	exec "$FCL_SERVER" "$scn" --run-dir "$work/fd" 2>"$work/fd.log"
+	exec "$FCL_SERVER" "$scn" --run-dir "$work/fd" "${server_keys[@]}" 2>"$work/fd.log"
 ) &
 srv=$!
 pids+=("$srv")
 for _ in $(seq 200); do [ -s "$work/fd/endpoint" ] && break; sleep 0.05; done
 ep=$(cat "$work/fd/endpoint")
-"$FCL_CLIENT" --connect "$ep" --ids 0-5 --round-delay 0.02 >"$work/fd-client.log" 2>&1 &
+"$FCL_CLIENT" --connect "$ep" --ids 0-5 --round-delay 0.02 "${client_keys[@]}" >"$work/fd-client.log" 2>&1 &
 pids+=("$!")
 wait_round "$work/fd" 5
 idle=()

@@ -11,7 +11,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR] [--seed N] [--quiet]\n"
-		"               [--server-arg ARG]... [--client-arg ARG]...\n"
+		"               [--insecure-plain] [--server-arg ARG]... [--client-arg ARG]...\n"
 		"       fcl-sim --resume RUN_DIR [--procs P] [--quiet] [--server-arg ARG]...\n"
 		"               [--client-arg ARG]...\n");
 }
@@ -27,6 +27,9 @@ static void help(void)
 	    "  --resume RUN_DIR  go on with the run in RUN_DIR from its newest checkpoint;\n"
 	    "                    the results are those of an uninterrupted run, whatever P\n"
 	    "  --quiet           no progress display\n"
+	    "  --insecure-plain  plain TCP, no keys: any process that reaches the server's\n"
+	    "                    port can join (by default every launch makes CURVE keys in\n"
+	    "                    RUN_DIR/keys and lets in only its own processes)\n"
 	    "  --server-arg ARG  extra argument for fcl-server (repeatable)\n"
 	    "  --client-arg ARG  extra argument for every fcl-client (repeatable)\n\n"
 	    "FCL_SERVER and FCL_CLIENT override where the binaries are looked for.\n");
@@ -159,6 +162,8 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 			return -1;
 		} else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
 			sim->quiet = 1;
+		} else if (strcmp(arg, "--insecure-plain") == 0) {
+			sim->insecure_plain = 1;
 		} else if ((m = value_option(sim, argc, argv, &i)) < 0) {
 			goto bad;
 		} else if (m > 0) {

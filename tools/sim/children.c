@@ -279,8 +279,8 @@ static int spawn_child(struct sim *sim, struct child *c, char **args, uv_stdio_c
 static int spawn_server(struct sim *sim)
 {
 	static char bind_any[] = "tcp://127.0.0.1:*";
-	char **args = calloc(12 + sim->n_server_args, sizeof *args);
-	char seed[24];
+	char **args = calloc(16 + sim->n_server_args, sizeof *args);
+	char seed[24], key[PATH_MAX + 32], allow[PATH_MAX + 32];
 	uv_stdio_container_t stdio[3];
 	size_t n = 0;
 	int fd, rc;
@@ -308,6 +308,14 @@ static int spawn_server(struct sim *sim)
 	args[n++] = bind_any;
 	args[n++] = "--progress";
 	args[n++] = "--stop-with-parent";
+	if (sim->insecure_plain) {
+		args[n++] = "--insecure-plain";
+	} else {
+		snprintf(key, sizeof key, "--curve-key=%s/server.key", sim->keys_dir);
+		snprintf(allow, sizeof allow, "--allow=%s/allow", sim->keys_dir);
+		args[n++] = key;
+		args[n++] = allow;
+	}
 	if (sim->have_seed) {
 		snprintf(seed, sizeof seed, "%" PRIu64, sim->seed);
 		args[n++] = "--seed";
@@ -338,9 +346,9 @@ static int spawn_server(struct sim *sim)
 static int spawn_client(struct sim *sim, unsigned k)
 {
 	struct child *c = &sim->clients[k];
-	char **args = calloc(6 + sim->n_client_args, sizeof *args);
+	char **args = calloc(9 + sim->n_client_args, sizeof *args);
 	uv_stdio_container_t stdio[3];
-	char ids[32];
+	char ids[32], key[PATH_MAX + 32], pub[PATH_MAX + 32];
 	size_t n = 0;
 	int fd, rc;
 
@@ -354,6 +362,14 @@ static int spawn_client(struct sim *sim, unsigned k)
 	args[n++] = sim->endpoint;
 	args[n++] = "--ids";
 	args[n++] = ids;
+	if (sim->insecure_plain) {
+		args[n++] = "--insecure-plain";
+	} else {
+		snprintf(key, sizeof key, "--curve-key=%s/client-%u.key", sim->keys_dir, k);
+		snprintf(pub, sizeof pub, "--server-pub=%s/server.pub", sim->keys_dir);
+		args[n++] = key;
+		args[n++] = pub;
+	}
 	for (size_t i = 0; i < sim->n_client_args; i++)
 		args[n++] = sim->client_args[i];
 	args[n] = NULL;
@@ -375,7 +391,7 @@ static int spawn_client(struct sim *sim, unsigned k)
 
 /* P client processes over contiguous near-equal id ranges (the first
  * ranges take the remainder). */
-static void spawn_clients(struct sim *sim)
+void sim_assign_clients(struct sim *sim)
 {
 	uint32_t count = sim->sc.clients.count, base = count / sim->procs,
 		 extra = count % sim->procs, next = 0;
@@ -385,6 +401,13 @@ static void spawn_clients(struct sim *sim)
 		c->first = next;
 		c->last = next + base + (k < extra) - 1;
 		next = c->last + 1;
+	}
+}
+
+static void spawn_clients(struct sim *sim)
+{
+	for (unsigned k = 0; k < sim->procs; k++) {
+		struct child *c = &sim->clients[k];
 		snprintf(c->log_path, sizeof c->log_path, "%s/client-%u.log", sim->run_dir, k);
 		if (spawn_client(sim, k) != 0) {
 			stop_all(sim);

@@ -298,6 +298,9 @@ static int run(struct sim *sim)
 	}
 	if (!sim->resume_dir && make_run_dir(sim))
 		return 1;
+	sim_assign_clients(sim);
+	if (sim_make_keys(sim) != 0)
+		return 1;
 	if (!sim->quiet)
 		printf("%s: %u clients in %u processes, run folder %s%s\n", sim->sc.name,
 		       sim->sc.clients.count, sim->procs, sim->run_dir,

@@ -50,12 +50,14 @@ struct sim {
 	int have_seed;
 	uint64_t seed;
 	int quiet;
+	int insecure_plain; /* --insecure-plain: no keys, plain TCP */
 	char **server_args, **client_args;
 	size_t n_server_args, n_client_args;
 
 	struct fcl_scenario sc;
 	char run_dir[PATH_MAX - 64]; /* leaves room for the file names inside */
 	char server_bin[PATH_MAX], client_bin[PATH_MAX];
+	char keys_dir[PATH_MAX - 32]; /* DIR/keys: this launch's CURVE keys (keys.c) */
 	char **env;
 	unsigned procs;
 
@@ -114,6 +116,15 @@ void sim_replace_client(struct sim *sim, uint32_t first, uint32_t last);
 /* --resume: the run folder's logical clients, from fcl-server. 0, or -1
  * after saying why. */
 int sim_resume_clients(struct sim *sim, uint32_t *n);
+
+/* Splits the logical clients over the client processes (first, last). */
+void sim_assign_clients(struct sim *sim);
+
+/* keys.c */
+/* The launch's CURVE keys in DIR/keys: the server's, one pair per client
+ * process, the allow file binding each to its ids (after
+ * sim_assign_clients). Nothing with --insecure-plain. 0 or -1 (said). */
+int sim_make_keys(struct sim *sim);
 
 /* progress.c */
 /* fcl's log lines, kept clear of the progress line. */
