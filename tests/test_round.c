@@ -53,6 +53,40 @@ static void joining(struct world *w)
 		  (s = find_sent(w, mark, FCL_MSG_ERROR, 1)) != NULL && logged("out of range"),
 	      "a hello for a client id out of range is refused");
 	CHECK(w->report.bad_messages == bad, "refused hellos are not counted as dropped messages");
+	CHECK(w->report.refused_hellos == 3, "... but as refused hellos (%llu)",
+	      (unsigned long long)w->report.refused_hellos);
+
+	{
+		/* issue 16: a hello naming id 2 four times is not four clients */
+		uint32_t dup[4] = {2, 2, 2, 2};
+		struct fcl_msg dh = {.type = FCL_MSG_HELLO,
+				    .client_id = -1,
+				    .protocol_version = FCL_PROTOCOL_VERSION,
+				    .pid = 66,
+				    .hostname = "dup",
+				    .ids = dup,
+				    .n_ids = 4};
+		mark = w->out.n;
+		deliver(w, (int)coord_dispatch_peers(&w->d), &dh);
+		s = find_sent(w, mark, FCL_MSG_ERROR, 1);
+		CHECK(coord_dispatch_peers(&w->d) == 1 && s && strstr(s->text, "client id 2 named twice"),
+		      "a hello naming one id four times is refused: %s", s ? s->text : "(none)");
+		CHECK(w->round.n_joined == 2 && w->round.owner[2] == -1,
+		      "... and joins nobody (%u of 4 joined)", w->round.n_joined);
+		/* a key bound to ids 0-1 (allow file `KEY 0-1`) cannot claim 2-3 */
+		uint32_t bound[2] = {0, 1}, two[2] = {2, 3};
+		dh.ids = two;
+		dh.n_ids = 2;
+		mark = w->out.n;
+		coord_dispatch_hello(&w->d, (int)coord_dispatch_peers(&w->d), &dh, 16, bound, 2);
+		s = find_sent(w, mark, FCL_MSG_ERROR, 1);
+		CHECK(coord_dispatch_peers(&w->d) == 1 && s &&
+			  strstr(s->text, "client id 2 is not among the ids its key may host"),
+		      "a key bound to other ids cannot claim 2-3: %s", s ? s->text : "(none)");
+		CHECK(w->report.refused_hellos == 5 && w->report.bad_messages == bad,
+		      "both are counted as refused hellos (%llu)",
+		      (unsigned long long)w->report.refused_hellos);
+	}
 
 	forget_log();
 	mark = w->out.n;

@@ -15,9 +15,10 @@ int main(int argc, char **argv)
 	char err[512];
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: fcl-keygen PREFIX\n"
-		       "  writes PREFIX.key (secret, mode 0600) and PREFIX.pub (public), Z85 text;\n"
-		       "  see docs/security.md\n");
+		printf(
+		    "usage: fcl-keygen PREFIX\n"
+		    "  writes PREFIX.key (secret, mode 0600) and PREFIX.pub (public), Z85 text;\n"
+		    "  see docs/security.md\n");
 		return 0;
 	}
 	if (argc != 2 || !argv[1][0] || argv[1][0] == '-') {

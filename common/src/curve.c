@@ -105,8 +105,10 @@ static int read_key(const char *path, char out[FCL_CURVE_Z85 + 1], char *err, si
 		break;
 	}
 	if (rc)
-		snprintf(err, len, "%s: no key (want one line of 40 Z85 characters, as fcl-keygen "
-			      "writes)", path);
+		snprintf(err, len,
+			 "%s: no key (want one line of 40 Z85 characters, as fcl-keygen "
+			 "writes)",
+			 path);
 	free(text);
 	return rc;
 }
@@ -124,8 +126,8 @@ int fcl_curve_read_secret(const char *path, struct fcl_curve_keypair *kp, char *
 		return -EINVAL;
 	}
 	if (stat(path, &st) == 0 && (st.st_mode & 077))
-		fcl_warn("%s: the secret key may be read by others (mode %03o); chmod 600 it",
-			 path, (unsigned)(st.st_mode & 0777));
+		fcl_warn("%s: the secret key may be read by others (mode %03o); chmod 600 it", path,
+			 (unsigned)(st.st_mode & 0777));
 	return 0;
 }
 
@@ -346,11 +348,12 @@ static void *zap_main(void *arg)
 		if (!ok || !ok[0]) {
 			unsigned long long k = atomic_fetch_add(&z->denied, 1) + 1;
 			if (n > ZAP_ADDRESS)
-				snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[ZAP_ADDRESS]),
+				snprintf(addr, sizeof addr, "%.*s",
+					 (int)zmq_msg_size(&f[ZAP_ADDRESS]),
 					 (const char *)zmq_msg_data(&f[ZAP_ADDRESS]));
 			if (k <= DENIALS_LOGGED || k % 1000 == 0)
-				fcl_warn("connection from %s refused (%llu so far): %s%s%s", addr, k,
-					 why, user[0] ? " " : "", user);
+				fcl_warn("connection from %s refused (%llu so far): %s%s%s", addr,
+					 k, why, user[0] ? " " : "", user);
 		}
 		zap_reply(z->sock, &f[ZAP_ID], ok && ok[0], ok && ok[0] ? "OK" : why,
 			  ok && ok[0] ? user : "");
