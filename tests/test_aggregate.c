@@ -392,6 +392,38 @@ static void test_client_state_hooks(void)
 	}
 }
 
+/* Issue 16: the cap holds the largest valid message of each rule. */
+static void test_message_caps(void)
+{
+	const uint32_t sizes[3] = {784, 1024, 10}, fot_sizes[3] = {784, 256, 10};
+	size_t np = 784 * 1024 + 1024 + 1024 * 10 + 10, fot_np = 784 * 256 + 256 + 2570;
+	char text[256], err[256];
+	struct fcl_scenario sc;
+	const char *rules[3] = {"fedavg", "scaffold", "fot, sketch_columns: 4"};
+	uint64_t cap[3];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof text,
+			 "data: {dataset: synthetic}\nclients: {count: 1000}\n"
+			 "tasks: {generator: single}\naggregation: {rule: %s}\n",
+			 rules[i]);
+		REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0,
+			"%s", err);
+		cap[i] = i < 2 ? fcl_rule_max_message_bytes(&sc, 2, sizes, np, 1000)
+			       : fcl_rule_max_message_bytes(&sc, 2, fot_sizes, fot_np, 1000);
+	}
+	CHECK(cap[0] >= np * 4 + 1000 * 5 && cap[0] < np * 4 + (1 << 20),
+	      "fedavg: the parameters and every id, little more (%llu)",
+	      (unsigned long long)cap[0]);
+	CHECK(cap[1] >= 2 * np * 4 + 1000 * 5 && cap[1] < 2 * np * 4 + (1 << 20),
+	      "scaffold: twice the parameters (%llu for %zu parameters)",
+	      (unsigned long long)cap[1], np);
+	CHECK(cap[2] >= (uint64_t)784 * 3136 * 4 &&
+		  cap[2] < fot_np * 4 + 784ull * 3136 * 4 + (1 << 20),
+	      "fot at sketch_columns 4: the input layer's sketch (%llu)",
+	      (unsigned long long)cap[2]);
+}
+
 int main(void)
 {
 	const uint32_t sizes[2] = {3, 2};
@@ -407,6 +439,7 @@ int main(void)
 	test_client_hooks();
 	test_client_state_hooks();
 	test_scaffold();
+	test_message_caps();
 	fcl_mlp_fini(&mlp);
 	return tap_done();
 }
