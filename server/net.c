@@ -122,6 +122,11 @@ static void on_hello(struct coord_net *n, const uint8_t *id, size_t len, zmq_msg
 {
 	const struct fcl_allow_entry *key = NULL;
 
+	if (find_route(n, id, len) >= 0) {
+		/* one connection, one process: its ids were settled by its first hello */
+		coord_dispatch_drop(n->dispatch, "second hello from a process that joined");
+		return;
+	}
 	if (n->allow && !(key = fcl_allow_find(n->allow, zmq_msg_gets(body, "User-Id")))) {
 		/* cannot happen: the ZAP handler let in only allowed keys */
 		coord_dispatch_drop(n->dispatch, "hello from a connection without an allowed key");

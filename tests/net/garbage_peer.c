@@ -12,9 +12,11 @@
  * 2. An insider: a peer with an allowed key bound to id 0 sends garbage, a
  *    message with extra frames, an update before its hello, a hello of
  *    another protocol version (whose hostname forges a log line), a hello
- *    naming id 2 four times and one for ids outside its binding; then two
- *    real fcl-client processes run. The server answers the hellos with
- *    errors, counts and drops the rest, and finishes the run.
+ *    naming id 2 four times and one for ids outside its binding, all
+ *    refused; then it joins for id 0, says a second hello (dropped) and
+ *    leaves, which frees id 0. Two real fcl-client processes then run. The
+ *    server answers the hellos with errors, counts and drops the rest, and
+ *    finishes the run.
  */
 #include "../tap.h"
 #include "fcl/curve.h"
@@ -303,6 +305,44 @@ static void insider(const char *dir, const char *server, const char *client, con
 			fcl_msg_free(&m);
 		zmq_msg_close(&reply);
 	}
+	/* 7: a hello for its own id 0 is taken (a welcome); 8: a second hello on
+	 * the same connection, for id 1, is dropped; then it leaves, and id 0 is
+	 * free again for the real client */
+	hellos[1].ids = ids;
+	hellos[1].n_ids = 1;
+	send_msg(sock, &hellos[1]);
+	zmq_msg_t reply;
+	zmq_msg_init(&reply);
+	struct fcl_msg m = {0};
+	int got = zmq_msg_recv(&reply, sock, 0);
+	int welcomed = got > 0 &&
+		       fcl_wire_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &m) == 0 &&
+		       m.type == FCL_MSG_WELCOME;
+	if (got > 0 && m.type != FCL_MSG_NONE)
+		fcl_msg_free(&m);
+	zmq_msg_close(&reply);
+	CHECK(welcomed, "a hello for the id its key is bound to is welcomed");
+	uint32_t one[1] = {1};
+	hellos[1].ids = one;
+	send_msg(sock, &hellos[1]);
+	usleep(200000);
+	zmq_close(sock);
+	sock = NULL;
+	char *slog = NULL;
+	for (int i = 0; i < 200; i++) {
+		free(slog);
+		slog = NULL;
+		fcl_read_file(logs[0], &slog, NULL);
+		if (slog && strstr(slog, "left before the first round"))
+			break;
+		usleep(50000);
+	}
+	CHECK(slog && strstr(slog, "second hello from a process that joined"),
+	      "a second hello on its connection is dropped");
+	CHECK(slog && strstr(slog, "left before the first round") &&
+		  strstr(slog, "logical clients 0 may join again"),
+	      "when it leaves, its id is free again");
+	free(slog);
 
 	char *c0[] = {(char *)client, "--connect", endpoint,       "--ids", "0-1",
 		      "--curve-key",  ckey,        "--server-pub", cpub,    NULL};
@@ -318,12 +358,12 @@ static void insider(const char *dir, const char *server, const char *client, con
 	      "both real clients exited cleanly");
 
 	char *metrics = file_in(run, "metrics.json"), *events = file_in(run, "events.jsonl");
-	char *slog = NULL;
+	slog = NULL;
 	fcl_read_file(logs[0], &slog, NULL);
 	CHECK(metrics && strstr(metrics, "\"complete\": true"), "the metrics are complete");
 	CHECK(events && strstr(events, "\"event\":\"done\"") &&
-		  strstr(events, "\"bad_messages\":3,\"refused_hellos\":3,"),
-	      "the three bad messages and the three refused hellos were counted");
+		  strstr(events, "\"bad_messages\":4,\"refused_hellos\":3,"),
+	      "the four bad messages and the three refused hellos were counted");
 	CHECK(slog && strstr(slog, "malformed message") && strstr(slog, "extra frames") &&
 		  strstr(slog, "from an unknown peer") && strstr(slog, "refusing process"),
 	      "the server log says what it dropped and why");
@@ -334,7 +374,6 @@ static void insider(const char *dir, const char *server, const char *client, con
 	free(events);
 	free(slog);
 	free(endpoint);
-	zmq_close(sock);
 	zmq_ctx_term(ctx);
 }
 
