@@ -357,7 +357,8 @@ static int open_router(struct coord_net *n, const struct coord_net_config *cfg)
 		return rc;
 	}
 	zmq_getsockopt(n->router, ZMQ_LAST_ENDPOINT, endpoint, &elen);
-	fcl_info("listening on %s", endpoint);
+	fcl_info("listening on %s (messages up to %lld bytes)", endpoint,
+		 (long long)cfg->max_msg_bytes);
 	snprintf(path, sizeof path, "%s/endpoint", cfg->run_dir);
 	size_t len = strlen(endpoint);
 	endpoint[len] = '\n';
