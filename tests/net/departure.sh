@@ -95,6 +95,17 @@ check "a client with no coordinator gives up (exit $rc)" test "$rc" -ne 0
 check "within its connect timeout plus a second ($((t1 - t0)) s)" test $((t1 - t0)) -le 3
 check "and says there is no coordinator" grep -q "no coordinator at tcp://127.0.0.1:$port" "$work/none.log"
 
+# 4b. no keys, no run: plain TCP only when asked for, with a warning
+"$FCL_SERVER" "$scn" --run-dir "$work/nokeys" >"$work/nokeys.log" 2>&1; rc=$?
+check "fcl-server without keys refuses to start (exit $rc)" test "$rc" -eq 2
+check "and says what it needs" grep -q -- "--curve-key FILE and --allow FILE are needed" "$work/nokeys.log"
+"$FCL_CLIENT" --connect "tcp://127.0.0.1:$port" --ids 0 >"$work/nokeys-client.log" 2>&1; rc=$?
+check "fcl-client without keys refuses to start (exit $rc)" test "$rc" -eq 2 -a -n \
+	"$(grep -- "--curve-key FILE and --server-pub FILE are needed" "$work/nokeys-client.log")"
+"$FCL_CLIENT" --connect "tcp://127.0.0.1:$port" --ids 0 --connect-timeout 0.5 --insecure-plain \
+	>"$work/plain-client.log" 2>&1
+check "fcl-client --insecure-plain warns" grep -q "insecure-plain: plain TCP" "$work/plain-client.log"
+
 # 5. a process that stops answering (SIGSTOP: its connection stays open) is
 #    gone after the server's --heartbeat; woken up, it learns it was dropped
 mkdir -p "$work/stop"

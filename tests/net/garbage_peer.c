@@ -204,6 +204,10 @@ static void outsiders(const char *dir, const char *sim, const char *client, cons
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
 	free(endpoint);
+	slog = file_in(plain_dir, "server.log");
+	CHECK(slog && strstr(slog, "--insecure-plain: plain TCP, no authentication"),
+	      "and its server log warns that it runs without authentication");
+	free(slog);
 }
 
 static void insider(const char *dir, const char *server, const char *client, const char *scn,
