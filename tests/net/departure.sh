@@ -105,6 +105,10 @@ check "fcl-client without keys refuses to start (exit $rc)" test "$rc" -eq 2 -a 
 "$FCL_CLIENT" --connect "tcp://127.0.0.1:$port" --ids 0 --connect-timeout 0.5 --insecure-plain \
 	>"$work/plain-client.log" 2>&1
 check "fcl-client --insecure-plain warns" grep -q "insecure-plain: plain TCP" "$work/plain-client.log"
+pub=$(cat "$work/keys/server.pub")
+"$FCL_KEYGEN" "$work/keys/server" >"$work/keygen.log" 2>&1; rc=$?
+check "fcl-keygen does not replace a key in use (exit $rc)" \
+	test "$rc" -ne 0 -a "$(cat "$work/keys/server.pub")" = "$pub"
 
 # 5. a process that stops answering (SIGSTOP: its connection stays open) is
 #    gone after the server's --heartbeat; woken up, it learns it was dropped
