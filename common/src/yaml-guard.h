@@ -1,0 +1,40 @@
+/* common/src/yaml-guard.h - what reaches libfyaml, and what it hands back
+ *
+ * libfyaml 0.7 (Debian 12) hangs on a directive line holding invalid UTF-8,
+ * expands alias bombs without bound when it resolves a document, checks
+ * duplicate keys in quadratic time and leaks on '' escapes in single-quoted
+ * scalars. A scenario needs none of those features, so the scenario parser
+ * and the --set editor screen the text before libfyaml sees it and the tree
+ * after it is built, and never ask libfyaml to resolve aliases or to look
+ * for duplicate keys (the key walker does, in linear time).
+ */
+#ifndef FCL_YAML_GUARD_H
+#define FCL_YAML_GUARD_H
+#include <libfyaml.h>
+#include <stddef.h>
+
+/* The largest scenario text accepted: shipped scenarios are a few KB. */
+#define FCL_YAML_MAX_BYTES (1u << 20)
+
+/* libfyaml's flags for every scenario document: no alias resolution, no
+ * quadratic duplicate-key check. */
+#define FCL_YAML_PARSE_FLAGS (FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS)
+
+/* Where and why a text or tree was refused. */
+struct fcl_yaml_refusal {
+	int line, col; /* 1-based */
+	char why[160];
+};
+
+/* Refuses text over FCL_YAML_MAX_BYTES, bytes that are not UTF-8, control
+ * characters other than tab and line breaks, and directives ('%' at the start
+ * of a line). 0, or -EINVAL with *r filled. */
+int fcl__yaml_screen_text(const char *text, size_t len, struct fcl_yaml_refusal *r);
+
+/* Refuses anchors, aliases and single-quoted scalars with '' escapes (text is
+ * what the document was built from, for the scalars' raw bytes). 0, or
+ * -EINVAL with *r filled. */
+int fcl__yaml_screen_tree(struct fy_document *fyd, const char *text, size_t len,
+			  struct fcl_yaml_refusal *r);
+
+#endif
