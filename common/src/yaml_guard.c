@@ -8,9 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Deeper nesting than any scenario has; it also bounds the tree walk's stack. */
-#define MAX_DEPTH 32
-
 __attribute__((format(printf, 4, 5))) static int refuse(struct fcl_yaml_refusal *r, int line,
 							   int col, const char *fmt, ...)
 {
@@ -109,8 +106,11 @@ int fcl__yaml_screen_text(const char *text, size_t len, struct fcl_yaml_refusal 
 /* ---- the tree ------------------------------------------------------------- */
 
 struct walk {
+	struct fy_document *fyd;
 	const char *text;
 	size_t len;
+	size_t nodes;		/* counted so far, aliases expanded */
+	unsigned aliases;
 	struct fcl_yaml_refusal *r;
 };
 
@@ -145,8 +145,29 @@ static bool has_quote_escape(const struct walk *w, struct fy_token *t)
 	return false;
 }
 
+static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int col,
+		     bool in_alias);
+
+/* An alias counts as the nodes of what it names, walked again: the count
+ * stops at FCL_YAML_MAX_NODES, so an alias bomb costs that much and no more. */
+static int walk_alias(struct walk *w, struct fy_node *n, int depth, int line, int col)
+{
+	size_t len = 0;
+	const char *name = fy_node_get_scalar(n, &len);
+	struct fy_anchor *a = name ? fy_document_lookup_anchor(w->fyd, name, len) : NULL;
+	struct fy_node *target = a ? fy_anchor_node(a) : NULL;
+
+	w->aliases++;
+	if (!target)
+		return refuse(w->r, line, col, "expected an alias of an anchor defined before it "
+					       "(got *%.*s)",
+			      (int)(len > 40 ? 40 : len), name ? name : "");
+	return walk_node(w, target, depth + 1, line, col, true);
+}
+
 /* (line, col) is where the nearest enclosing scalar seen so far starts. */
-static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int col)
+static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int col,
+		     bool in_alias)
 {
 	struct fy_node_pair *p;
 	struct fy_node *item;
@@ -155,19 +176,19 @@ static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int
 
 	if (!n)
 		return 0;
-	if (fy_node_is_scalar(n))
+	if (fy_node_is_scalar(n) && !in_alias)
 		token_pos(fy_node_get_scalar_token(n), &line, &col);
-	if (depth > MAX_DEPTH)
+	if ((unsigned)depth > FCL_YAML_MAX_DEPTH)
 		return refuse(w->r, line, col, "expected at most %u levels of nesting (got more)",
-			      MAX_DEPTH);
+			      FCL_YAML_MAX_DEPTH);
+	if (++w->nodes > FCL_YAML_MAX_NODES)
+		return refuse(w->r, line, col,
+			      "expected at most %u nodes with aliases expanded (got more)",
+			      FCL_YAML_MAX_NODES);
 	if (fy_node_is_alias(n))
-		return refuse(w->r, line, col,
-			      "expected no aliases: scenarios do not use anchors or aliases");
-	if (fy_node_get_anchor(n))
-		return refuse(w->r, line, col,
-			      "expected no anchors: scenarios do not use anchors or aliases");
+		return walk_alias(w, n, depth, line, col);
 	if (fy_node_is_scalar(n)) {
-		if (fy_node_get_style(n) == FYNS_SINGLE_QUOTED &&
+		if (!in_alias && fy_node_get_style(n) == FYNS_SINGLE_QUOTED &&
 		    has_quote_escape(w, fy_node_get_scalar_token(n)))
 			return refuse(w->r, line, col > 1 ? col - 1 : col,
 				      "expected no '' escape in a single-quoted string: use double "
@@ -176,7 +197,7 @@ static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int
 	}
 	if (fy_node_is_sequence(n)) {
 		while ((item = fy_node_sequence_iterate(n, &it)))
-			if ((rc = walk_node(w, item, depth + 1, line, col)) != 0)
+			if ((rc = walk_node(w, item, depth + 1, line, col, in_alias)) != 0)
 				return rc;
 		return 0;
 	}
@@ -184,10 +205,10 @@ static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int
 		struct fy_node *k = fy_node_pair_key(p);
 		int kl = line, kc = col;
 
-		if (k && fy_node_is_scalar(k))
+		if (k && fy_node_is_scalar(k) && !in_alias)
 			token_pos(fy_node_get_scalar_token(k), &kl, &kc);
-		if ((rc = walk_node(w, k, depth + 1, line, col)) != 0 ||
-		    (rc = walk_node(w, fy_node_pair_value(p), depth + 1, kl, kc)) != 0)
+		if ((rc = walk_node(w, k, depth + 1, line, col, in_alias)) != 0 ||
+		    (rc = walk_node(w, fy_node_pair_value(p), depth + 1, kl, kc, in_alias)) != 0)
 			return rc;
 	}
 	return 0;
@@ -196,7 +217,10 @@ static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int
 int fcl__yaml_screen_tree(struct fy_document *fyd, const char *text, size_t len,
 			  struct fcl_yaml_refusal *r)
 {
-	struct walk w = {.text = text, .len = len, .r = r};
+	struct walk w = {.fyd = fyd, .text = text, .len = len, .r = r};
+	int rc = walk_node(&w, fy_document_root(fyd), 0, 1, 1, false);
 
-	return walk_node(&w, fy_document_root(fyd), 0, 1, 1);
+	if (!rc && w.aliases && fy_document_resolve(fyd) != 0)
+		return refuse(r, 1, 1, "expected aliases that resolve (got one that does not)");
+	return rc;
 }
