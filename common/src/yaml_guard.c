@@ -176,8 +176,11 @@ static int walk_node(struct walk *w, struct fy_node *n, int depth, int line, int
 
 	if (!n)
 		return 0;
-	if (fy_node_is_scalar(n) && !in_alias)
+	if (fy_node_is_scalar(n) && !in_alias) {
 		token_pos(fy_node_get_scalar_token(n), &line, &col);
+		if (fy_node_is_alias(n) && col > 1)
+			col--; /* the token starts past the '*' */
+	}
 	if ((unsigned)depth > FCL_YAML_MAX_DEPTH)
 		return refuse(w->r, line, col, "expected at most %u levels of nesting (got more)",
 			      FCL_YAML_MAX_DEPTH);
