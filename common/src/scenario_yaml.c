@@ -7,6 +7,8 @@
 #include "scenario-private.h"
 #include "yaml-guard.h"
 
+#include "fcl/estimate.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -370,6 +372,19 @@ static int syntax_error(struct ctx *c, struct fy_diag *diag)
 				 "expected valid YAML (got a document the parser rejected)");
 }
 
+/* The run's estimated size within run.limits (fcl/estimate.h), before any
+ * process allocates for it. */
+static int check_limits(struct ctx *c)
+{
+	struct fcl_estimate e;
+	char why[400];
+
+	fcl_estimate_scenario(c->sc, &e);
+	if (fcl_estimate_check(c->sc, &e, why, sizeof why))
+		return fcl__scn_fail_pos(c, c->root_line, c->root_col, "run.limits", "%s", why);
+	return 0;
+}
+
 static int walk_document(struct ctx *c, struct fy_document *fyd)
 {
 	struct fy_node *root = fy_document_root(fyd);
@@ -382,7 +397,8 @@ static int walk_document(struct ctx *c, struct fy_document *fyd)
 					 root ? fcl__scn_got(root, g, sizeof(g))
 					      : "an empty document");
 	rc = fcl__scn_walk_map(c, fcl__scn_top_fields, root, "", NULL);
-	return rc ? rc : fcl__scn_check(c);
+	rc = rc ? rc : fcl__scn_check(c);
+	return rc ? rc : check_limits(c);
 }
 
 /* A scenario is exactly one document: anything after it is an error. */
