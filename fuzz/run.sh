@@ -18,7 +18,7 @@ mkdir -p "$artifacts"
 	-print_final_stats=1 -artifact_prefix="$artifacts/$name-" \
 	"$scratch" "$corpus" "$regressions" 2>"$scratch.log"
 status=$?
-grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" \
+grep -E "^Done [0-9]+ runs|DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" \
 	"$scratch.log" | sed "s/^/$name: /"
 tail -n 40 "$scratch.log" | grep -E "ERROR|SUMMARY|artifact|Test unit written" || true
 rm -f "$scratch.log"
