@@ -2,6 +2,7 @@
 #include "fcl/override.h"
 #include "yaml-guard.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libfyaml.h>
 #include <stdio.h>
@@ -10,18 +11,45 @@
 
 /* A document from text that passed the screens (yaml-guard.h); NULL with a
  * reason in err. what names the text in the reason. */
+static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	(void)diag;
+	(void)user;
+	(void)buf;
+	(void)len;
+}
+
+/* libfyaml's messages would go to stderr; the caller reports its own. */
+static struct fy_diag *quiet_diag(void)
+{
+	struct fy_diag_cfg dcfg;
+
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = quiet_output;
+	dcfg.colorize = false;
+	return fy_diag_create(&dcfg);
+}
+
 static struct fy_document *build(const char *text, size_t len, const char *what, char *err,
 				 size_t errlen)
 {
-	struct fy_parse_cfg cfg = {.flags = FCL_YAML_PARSE_FLAGS};
+	struct fy_parse_cfg cfg = {.flags = FCL_YAML_PARSE_FLAGS, .diag = quiet_diag()};
 	struct fcl_yaml_refusal r;
 	struct fy_document *fyd;
 
 	if (fcl__yaml_screen_text(text, len, &r)) {
 		snprintf(err, errlen, "%s:%d:%d: %s", what, r.line, r.col, r.why);
+		if (cfg.diag)
+			fy_diag_unref(cfg.diag);
+		return NULL;
+	}
+	if (!cfg.diag) {
+		snprintf(err, errlen, "%s: out of memory", what);
 		return NULL;
 	}
 	fyd = fy_document_build_from_string(&cfg, text, len);
+	fy_diag_unref(cfg.diag); /* the document keeps its own reference */
 	if (!fyd) {
 		snprintf(err, errlen, "%s is not valid YAML", what);
 		return NULL;
@@ -63,6 +91,16 @@ static int apply(struct fy_document *fyd, const char *set, char *err, size_t err
 	}
 	memcpy(key, set, (size_t)(eq - set));
 	key[eq - set] = '\0';
+	/* Scenario keys are words; libfyaml parses a lookup key as YAML text
+	 * (fy_node_mapping_lookup_pair_by_string), so nothing else may reach it. */
+	for (const char *k = key; *k; k++) {
+		if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-' && *k != '.') {
+			snprintf(err, errlen,
+				 "--set '%s': want KEY.PATH=VALUE, keys of letters, digits, _ and -",
+				 set);
+			return -EINVAL;
+		}
+	}
 	struct fy_node *map = fy_document_root(fyd);
 	char *save = NULL;
 	char *part = strtok_r(key, ".", &save);
