@@ -13,6 +13,8 @@
 #define ROUND_LINE 24.0
 /* Bytes of one round's line in events.jsonl. */
 #define EVENT_LINE 256.0
+/* A process before the run: code, libraries, ZeroMQ and OpenBLAS buffers. */
+#define BASELINE (16.0 * MiB)
 
 static uint64_t clamp(double v)
 {
@@ -37,11 +39,15 @@ void fcl_estimate_scenario(const struct fcl_scenario *sc, struct fcl_estimate *e
 	/* later starts (timeline offset, jitter) only add rounds */
 	rounds = tasks * sc->tasks.rounds_per_task + sc->timeline.offset +
 		 tasks * sc->timeline.jitter;
+	double widths = classes; /* activations per sample */
 	for (uint32_t l = 0; l < sc->model.n_hidden; l++) {
 		params += (in + 1) * sc->model.hidden[l];
 		in = sc->model.hidden[l];
+		widths += sc->model.hidden[l];
 	}
 	params += (in + 1) * classes;
+	/* an evaluation forwards the whole test set: activations and their gradients' room */
+	const double eval = n_test * widths * 4 * 2;
 	data = (n_train + n_test) * (dim + 1);
 	/* per client and round an offset into its replay records; task entries;
 	 * each task's sample indices, twice (the task's and its clients' lists:
@@ -65,10 +71,10 @@ void fcl_estimate_scenario(const struct fcl_scenario *sc, struct fcl_estimate *e
 	e->data_bytes = clamp(data);
 	/* the global model, its previous copy, the rule's state (two vectors, as
 	 * SCAFFOLD and FedOpt keep) and one update slot per participant */
-	e->server_bytes = clamp(data + sched + params * 4 * (4 + per_round));
+	e->server_bytes = clamp(BASELINE + data + sched + eval + params * 4 * (4 + per_round));
 	/* the model, its gradients, the global copy and the update, then each
 	 * hosted client's state */
-	e->client_bytes = clamp(data + sched + params * 4 * 4 + clients * state);
+	e->client_bytes = clamp(BASELINE + data + sched + eval + params * 4 * 4 + clients * state);
 	e->disk_bytes = clamp(rounds * clients * ROUND_LINE + rounds * EVENT_LINE +
 			      clients * tasks * ROUND_LINE);
 }
