@@ -2,8 +2,8 @@
  *
  * libfyaml 0.7 (Debian 12) hangs on a directive line holding invalid UTF-8,
  * expands alias bombs without bound when it resolves a document, checks
- * duplicate keys in quadratic time and leaks on '' escapes in single-quoted
- * scalars. So the scenario parser and the --set editor screen the text
+ * duplicate keys in quadratic time, leaks on '' escapes in single-quoted
+ * scalars and frees an indentation twice after a tab following "? key:". So the scenario parser and the --set editor screen the text
  * before libfyaml sees it and the tree after it is built (aliases counted as
  * what they expand to, within a budget) before they resolve aliases, and
  * never ask libfyaml to look for duplicate keys (the key walker does, in
@@ -34,8 +34,8 @@ struct fcl_yaml_refusal {
 	char why[160];
 };
 
-/* Refuses text over FCL_YAML_MAX_BYTES, bytes that are not UTF-8, control
- * characters other than tab and line breaks, and directives ('%' at the start
+/* Refuses text over FCL_YAML_MAX_BYTES, bytes that are not UTF-8, tabs,
+ * control characters other than line breaks, and directives ('%' at the start
  * of a line). 0, or -EINVAL with *r filled. */
 int fcl__yaml_screen_text(const char *text, size_t len, struct fcl_yaml_refusal *r);
 

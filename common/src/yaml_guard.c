@@ -83,6 +83,10 @@ int fcl__yaml_screen_text(const char *text, size_t len, struct fcl_yaml_refusal 
 	while (i < len) {
 		if (!(w = utf8_char(p + i, len - i, &c)))
 			return refuse(r, line, col, "expected UTF-8 text (got the byte 0x%02X)", p[i]);
+		if (c == '\t')
+			return refuse(r, line, col,
+				      "expected spaces, not a tab (a tab after '? key:' crashes "
+				      "libfyaml 0.7)");
 		if (is_control(c) && !(c == 0xfeff && i == 0))
 			return refuse(r, line, col,
 				      "expected printable text (got the control character U+%04X)", c);
