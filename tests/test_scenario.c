@@ -515,9 +515,13 @@ static char *many_keys(unsigned n, int distinct, size_t *len)
 
 	if (!text)
 		return NULL;
-	for (unsigned i = 0; i < n; i++)
-		o += (size_t)(distinct ? sprintf(text + o, "k%u: 1\n", i)
-				       : sprintf(text + o, "seed: 1\n"));
+	for (unsigned i = 0; i < n; i++) {
+		char line[32];
+		int k = distinct ? snprintf(line, sizeof line, "k%u: 1\n", i)
+				 : snprintf(line, sizeof line, "seed: 1\n");
+		memcpy(text + o, line, (size_t)k);
+		o += (size_t)k;
+	}
 	*len = o;
 	return text;
 }
