@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 			count++;
 		}
 		closedir(d);
-		qsort(names, count, sizeof *names, by_name);
+		if (count)
+			qsort(names, count, sizeof *names, by_name);
 		for (size_t i = 0; i < count; i++) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s/%s", argv[a], names[i]);
