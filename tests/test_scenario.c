@@ -7,6 +7,7 @@
  *   # at: LINE:COL
  * and the message must start with "<file>:LINE:COL: ".
  */
+#include "fcl/override.h"
 #include "fcl/rule.h"
 #include "fcl/scenario.h"
 #include "fcl/schema.h"
@@ -15,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -505,6 +507,88 @@ static void test_strategy_keys(void)
 	      "others er");
 }
 
+/* n lines "key: 1\n" where key is k0, k1, ... (distinct) or seed (repeated). */
+static char *many_keys(unsigned n, int distinct, size_t *len)
+{
+	char *text = malloc((size_t)n * 16 + 1);
+	size_t o = 0;
+
+	if (!text)
+		return NULL;
+	for (unsigned i = 0; i < n; i++) {
+		char line[32];
+		int k = distinct ? snprintf(line, sizeof line, "k%u: 1\n", i)
+				 : snprintf(line, sizeof line, "seed: 1\n");
+		memcpy(text + o, line, (size_t)k);
+		o += (size_t)k;
+	}
+	*len = o;
+	return text;
+}
+
+/* The parser denial-of-service inputs of issue 16 (the others are files in bad/):
+ * libfyaml's duplicate-key check made 40,000 keys take minutes; the walker now
+ * finds duplicates, and the first unknown key ends the walk. Hung inputs show as
+ * this test's timeout. */
+static void test_hostile(void)
+{
+	struct fcl_scenario sc;
+	char err[512], *text, *out = NULL;
+	size_t len, out_len;
+	static const char *const raw[] = {"%\xa3", "\r%\xf8", "name: x\n%\xff"};
+
+	for (size_t i = 0; i < sizeof raw / sizeof *raw; i++) {
+		int rc = fcl_scenario_parse(&sc, raw[i], strlen(raw[i]), "<raw>", err, sizeof err);
+		CHECK(rc == -EINVAL && strstr(err, "expected no YAML directive"),
+		      "directive with invalid UTF-8 #%zu refused: %s", i, err);
+		rc = fcl_scenario_override(raw[i], strlen(raw[i]), NULL, 0, &out, &out_len, err,
+					   sizeof err);
+		CHECK(rc == -EINVAL && strstr(err, "expected no YAML directive"),
+		      "... and by the --set editor: %s", err);
+	}
+	text = many_keys(40000, 1, &len);
+	REQUIRE(text, "40,000 keys");
+	CHECK(fcl_scenario_parse(&sc, text, len, "<keys>", err, sizeof err) == -EINVAL &&
+		  !strncmp(err, "<keys>:1:1: k0: unknown key", 27),
+	      "40,000 unknown keys: the first is named: %.60s", err);
+	const char *sets[] = {"k39999=2"};
+	CHECK(fcl_scenario_override(text, len, sets, 1, &out, &out_len, err, sizeof err) == 0 &&
+		  strstr(out, "k39999: 2\n"),
+	      "the --set editor takes 40,000 keys");
+	free(out);
+	free(text);
+	text = many_keys(40000, 0, &len);
+	REQUIRE(text, "40,000 repeated keys");
+	CHECK(fcl_scenario_parse(&sc, text, len, "<dup>", err, sizeof err) == -EINVAL &&
+		  !strncmp(err, "<dup>:2:1: seed: expected each key once", 39),
+	      "40,000 repeated keys: the second is named: %.60s", err);
+	free(text);
+
+	const char *rule_dup = "data: {dataset: synthetic}\nclients: {count: 2}\n"
+			       "tasks: {generator: single}\n"
+			       "aggregation: {rule: fedprox, mu: 0.1, mu: 0.2}\n";
+	CHECK(fcl_scenario_parse(&sc, rule_dup, strlen(rule_dup), "<m>", err, sizeof err) ==
+			  -EINVAL &&
+		      strstr(err, "<m>:4:39: aggregation.mu: expected each key once"),
+	      "a method's key given twice is refused: %s", err);
+	const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, "
+			   "*a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+			   "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+			   "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+			   "f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+	const char *bset[] = {"name=x"};
+	CHECK(fcl_scenario_override(bomb, strlen(bomb), bset, 1, &out, &out_len, err, sizeof err) ==
+			  -EINVAL &&
+		      strstr(err, "expected at most 100000 nodes"),
+	      "an alias bomb is refused by the --set editor: %s", err);
+	const char *qset[] = {"name='a''''''''b'"};
+	const char *plain = "name: x\n";
+	CHECK(fcl_scenario_override(plain, strlen(plain), qset, 1, &out, &out_len, err, sizeof err) ==
+			  -EINVAL &&
+		      strstr(err, "the value:1:1: expected no '' escape"),
+	      "a --set value goes through the screens too: %s", err);
+}
+
 int main(int argc, char **argv)
 {
 	char tmp[] = "/tmp/fcl-scenario-XXXXXX";
@@ -514,6 +598,7 @@ int main(int argc, char **argv)
 	test_strategy_keys();
 	test_generators();
 	test_errors_inline();
+	test_hostile();
 	if (mkdtemp(tmp)) {
 		test_load(tmp);
 		cleanup(tmp);

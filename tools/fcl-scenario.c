@@ -12,6 +12,7 @@
  */
 #include "fcl/data.h"
 #include "fcl/devices.h"
+#include "fcl/estimate.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 
@@ -100,8 +101,18 @@ static int cmd_check(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			bad++;
 		} else {
+			struct fcl_estimate e;
+			fcl_estimate_scenario(&sc, &e);
 			printf("%s: ok (%s, %u clients, %u tasks of %s)\n", argv[i], sc.name,
 			       sc.clients.count, sc.tasks.count, fcl_task_kind_name(sc.tasks.kind));
+			printf("  estimates: %llu rounds, %llu parameters, peak memory %.1f MiB server "
+			       "and %.1f MiB client process (all clients), run folder %.1f MiB "
+			       "(limits %llu rounds, %llu MiB, %llu MiB)\n",
+			       (unsigned long long)e.rounds, (unsigned long long)e.params,
+			       e.server_bytes / 1048576.0, e.client_bytes / 1048576.0,
+			       e.disk_bytes / 1048576.0, (unsigned long long)sc.run.limits.rounds,
+			       (unsigned long long)sc.run.limits.memory_mb,
+			       (unsigned long long)sc.run.limits.disk_mb);
 		}
 	}
 	return bad ? 1 : 0;

@@ -5,7 +5,7 @@ set -eu
 PACKAGES="build-essential meson ninja-build pkg-config
   libopenblas-dev liblapacke-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libfyaml-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox
-  slurm-wlm munge iproute2"
+  slurm-wlm munge iproute2 clang"
 
 missing=""
 for p in $PACKAGES; do

@@ -40,21 +40,31 @@ static int read_idx(const char *path, uint32_t want_magic, uint32_t *dims, int w
 	for (int d = 0; d < want_ndims; d++) {
 		const unsigned char *p = hdr + 4 + 4 * d;
 		dims[d] = (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
-		total *= dims[d];
+		/* dims[d] < 2^32 and total <= 2^32 here, so the product fits 64 bits */
+		if (total <= ((size_t)1 << 32))
+			total *= dims[d];
 	}
 	if (total == 0 || total > ((size_t)1 << 32)) {
 		snprintf(err, errlen, "%s: implausible IDX size", path);
 		rc = -EPROTO;
 		goto out;
 	}
-	*out = malloc(total);
-	if (!*out) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	size_t got = 0;
+	/* The buffer grows with the bytes that arrive, not with what the header
+	 * declares: a 16-byte header could otherwise claim 4 GiB. */
+	size_t got = 0, cap = 0;
 	while (got < total) {
-		unsigned chunk = total - got > (1u << 30) ? (1u << 30) : (unsigned)(total - got);
+		if (got == cap) {
+			size_t ncap = cap ? cap * 2 : ((size_t)1 << 20);
+			uint8_t *p = realloc(*out, ncap < total ? ncap : total);
+			if (!p) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			*out = p;
+			cap = ncap < total ? ncap : total;
+		}
+		size_t room = cap - got;
+		unsigned chunk = room > (1u << 30) ? (1u << 30) : (unsigned)room;
 		int n = gzread(f, *out + got, chunk);
 		if (n <= 0)
 			break;
@@ -63,12 +73,14 @@ static int read_idx(const char *path, uint32_t want_magic, uint32_t *dims, int w
 	if (got != total) {
 		snprintf(err, errlen, "%s: truncated IDX data (%zu of %zu bytes)", path, got,
 			 total);
-		free(*out);
-		*out = NULL;
 		rc = -EIO;
-		goto out;
+		goto fail;
 	}
 	*count = dims[0];
+	goto out;
+fail:
+	free(*out);
+	*out = NULL;
 out:
 	gzclose(f);
 	return rc;

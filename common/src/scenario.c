@@ -1,6 +1,7 @@
 /* common/src/scenario.c - the scenario's public API (fcl/scenario.h); the
  * parser's pieces are described in scenario-private.h */
 #include "scenario-private.h"
+#include "yaml-guard.h"
 
 #include "fcl/util.h"
 
@@ -46,10 +47,13 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 	struct fcl_scenario tmp;
 	char *text = NULL, *dir;
 	size_t len = 0;
-	int rc = fcl_read_file(path, &text, &len);
+	int rc = fcl_read_file_max(path, FCL_YAML_MAX_BYTES, &text, &len);
 
 	if (rc) {
-		if (err && errlen)
+		if (err && errlen && rc == -EFBIG)
+			snprintf(err, errlen, "%s:1:1: (file): expected at most %u bytes (got more)",
+				 path, FCL_YAML_MAX_BYTES);
+		else if (err && errlen)
 			snprintf(err, errlen,
 				 "%s:1:1: (file): expected a readable scenario file (got %s)", path,
 				 strerror(-rc));

@@ -207,12 +207,22 @@ static const struct field checkpoint_fields[] = {
     NUM(fcl__scn_get_f64, "every_minutes", run.checkpoint.every_minutes, 0, false, 1e6, false),
     {0},
 };
+static const struct field limits_fields[] = {
+    {.key = "memory_mb", .fn = fcl__scn_get_u64, .off = OFF(run.limits.memory_mb), .lo = 1,
+     .hi = UINT64_MAX / 2},
+    {.key = "disk_mb", .fn = fcl__scn_get_u64, .off = OFF(run.limits.disk_mb), .lo = 1,
+     .hi = UINT64_MAX / 2},
+    {.key = "rounds", .fn = fcl__scn_get_u64, .off = OFF(run.limits.rounds), .lo = 1,
+     .hi = UINT32_MAX - 1},
+    {0},
+};
 static const struct field run_fields[] = {
     NUM(fcl__scn_get_f64, "round_timeout", run.round_timeout_s, 0, true, HUGE_VAL, false),
     NUM(fcl__scn_get_f64, "quorum", run.quorum, 0, true, 1, false),
     NUM(fcl__scn_get_f64, "join_timeout", run.join_timeout_s, 0, true, HUGE_VAL, false),
     SECTION("checkpoint", checkpoint_fields, false, S_CHECKPOINT),
     CHOICE("on_client_loss", run.on_client_loss, client_losses, false, S_CLIENT_LOSS),
+    SECTION("limits", limits_fields, false, S_NONE),
     {0},
 };
 const struct field fcl__scn_top_fields[] = {
@@ -268,6 +278,9 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->eval.per_class = 1;
 	sc->run.round_timeout_s = 120;
 	sc->run.quorum = 1.0;
+	sc->run.limits.memory_mb = 8192;
+	sc->run.limits.disk_mb = 1024;
+	sc->run.limits.rounds = 10000000;
 	sc->run.join_timeout_s = 60;
 	sc->run.checkpoint.task_ends = 1;
 	sc->run.checkpoint.every_minutes = 10;

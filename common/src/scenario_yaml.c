@@ -5,6 +5,9 @@
  * strict parsing needs. See scenario-private.h for the parser's files.
  */
 #include "scenario-private.h"
+#include "yaml-guard.h"
+
+#include "fcl/estimate.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -197,8 +200,32 @@ static int find_key(const struct field *tab, const char *name)
 	return -1;
 }
 
+/* The keys of one mapping seen so far: table keys as bits, keys other methods
+ * declare (foreign) by identity. libfyaml does not look for duplicate keys
+ * (its check is quadratic), so this is where a repeated key is found. */
+struct seen_keys {
+	uint64_t bits;
+	const struct fcl_key *foreign[64];
+	unsigned n_foreign;
+};
+
+static int seen_foreign(struct ctx *c, struct seen_keys *seen, const struct fcl_key *k,
+			struct fy_node *key, const char *kpath)
+{
+	for (unsigned i = 0; i < seen->n_foreign; i++)
+		if (seen->foreign[i] == k)
+			return fcl__scn_fail(c, key, NULL, kpath,
+					     "expected each key once (got a duplicate)");
+	if (seen->n_foreign == sizeof seen->foreign / sizeof *seen->foreign)
+		return fcl__scn_fail(c, key, NULL, kpath,
+				     "expected at most %u keys of other methods (got more)",
+				     seen->n_foreign);
+	seen->foreign[seen->n_foreign++] = k;
+	return 0;
+}
+
 static int walk_pair(struct ctx *c, const struct field *tab, struct fy_node_pair *p,
-		     const char *path, uint64_t *seen, fcl__scn_foreign_fn foreign)
+		     const char *path, struct seen_keys *seen, fcl__scn_foreign_fn foreign)
 {
 	struct fy_node *key = fy_node_pair_key(p), *val = fy_node_pair_value(p);
 	char kpath[KEYPATH_MAX], keys[256], g[GOT_MAX];
@@ -216,17 +243,19 @@ static int walk_pair(struct ctx *c, const struct field *tab, struct fy_node_pair
 	fcl__scn_join_path(kpath, sizeof(kpath), path, name);
 	i = find_key(tab, name);
 	const struct fcl_key *k = i < 0 && foreign ? foreign(name) : NULL;
-	if (k)
-		return fcl__scn_walk_foreign(c, k, key, val, kpath);
+	if (k) {
+		int rc = seen_foreign(c, seen, k, key, kpath);
+		return rc ? rc : fcl__scn_walk_foreign(c, k, key, val, kpath);
+	}
 	if (i < 0) {
 		key_list(tab, keys, sizeof(keys));
 		return fcl__scn_fail(c, key, NULL, kpath,
 				     "unknown key, expected one of: %s (got %s)", keys, name);
 	}
-	if (*seen & (1ull << i))
+	if (seen->bits & (1ull << i))
 		return fcl__scn_fail(c, key, NULL, kpath,
 				     "expected each key once (got a duplicate)");
-	*seen |= 1ull << i;
+	seen->bits |= 1ull << i;
 	f = &tab[i];
 	if (f->slot) {
 		c->key[f->slot] = key;
@@ -246,7 +275,7 @@ int fcl__scn_walk_map_ex(struct ctx *c, const struct field *tab, struct fy_node 
 {
 	struct fy_node_pair *p;
 	char kpath[KEYPATH_MAX];
-	uint64_t seen = 0;
+	struct seen_keys seen = {0};
 	void *it = NULL;
 	int i, rc;
 
@@ -256,7 +285,7 @@ int fcl__scn_walk_map_ex(struct ctx *c, const struct field *tab, struct fy_node 
 			return rc;
 	}
 	for (i = 0; tab[i].key; i++) {
-		if (tab[i].required && !(seen & (1ull << i))) {
+		if (tab[i].required && !(seen.bits & (1ull << i))) {
 			fcl__scn_join_path(kpath, sizeof(kpath), path, tab[i].key);
 			return fcl__scn_fail(c, owner, NULL, kpath,
 					     "required key is missing (got none)");
@@ -343,6 +372,19 @@ static int syntax_error(struct ctx *c, struct fy_diag *diag)
 				 "expected valid YAML (got a document the parser rejected)");
 }
 
+/* The run's estimated size within run.limits (fcl/estimate.h), before any
+ * process allocates for it. */
+static int check_limits(struct ctx *c)
+{
+	struct fcl_estimate e;
+	char why[400];
+
+	fcl_estimate_scenario(c->sc, &e);
+	if (fcl_estimate_check(c->sc, &e, why, sizeof why))
+		return fcl__scn_fail_pos(c, c->root_line, c->root_col, "run.limits", "%s", why);
+	return 0;
+}
+
 static int walk_document(struct ctx *c, struct fy_document *fyd)
 {
 	struct fy_node *root = fy_document_root(fyd);
@@ -355,7 +397,8 @@ static int walk_document(struct ctx *c, struct fy_document *fyd)
 					 root ? fcl__scn_got(root, g, sizeof(g))
 					      : "an empty document");
 	rc = fcl__scn_walk_map(c, fcl__scn_top_fields, root, "", NULL);
-	return rc ? rc : fcl__scn_check(c);
+	rc = rc ? rc : fcl__scn_check(c);
+	return rc ? rc : check_limits(c);
 }
 
 /* A scenario is exactly one document: anything after it is an error. */
@@ -377,6 +420,15 @@ static int no_more_documents(struct ctx *c, struct fy_parser *fyp, struct fy_dia
 				 "expected a single YAML document (got a second one)");
 }
 
+static int screen_tree(struct ctx *c, struct fy_document *fyd, const char *text, size_t len)
+{
+	struct fcl_yaml_refusal r;
+
+	if (fcl__yaml_screen_tree(fyd, text, len, &r))
+		return fcl__scn_fail_pos(c, r.line, r.col, "yaml", "%s", r.why);
+	return 0;
+}
+
 static int parse_stream(struct ctx *c, struct fy_parser *fyp, struct fy_diag *diag,
 			const char *text, size_t len)
 {
@@ -394,7 +446,8 @@ static int parse_stream(struct ctx *c, struct fy_parser *fyp, struct fy_diag *di
 			    "expected a mapping of sections (got an empty document)");
 		return syntax_error(c, diag);
 	}
-	rc = no_more_documents(c, fyp, diag);
+	rc = screen_tree(c, fyd, text, len);
+	rc = rc ? rc : no_more_documents(c, fyp, diag);
 	rc = rc ? rc : walk_document(c, fyd);
 	fy_parse_document_destroy(fyp, fyd);
 	return rc;
@@ -408,6 +461,7 @@ int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len, c
 			.base_dir = base_dir,
 			.err = err,
 			.errlen = errlen};
+	struct fcl_yaml_refusal refusal;
 	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg pcfg;
 	struct fy_parser *fyp;
@@ -416,6 +470,9 @@ int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len, c
 
 	if (err && errlen)
 		err[0] = '\0';
+	/* libfyaml sees only text the screen let through (yaml-guard.h) */
+	if (fcl__yaml_screen_text(text, len, &refusal))
+		return fcl__scn_fail_pos(&c, refusal.line, refusal.col, "yaml", "%s", refusal.why);
 	find_root_pos(&c, text, len);
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
@@ -426,7 +483,7 @@ int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len, c
 		return -ENOMEM;
 	fy_diag_set_collect_errors(diag, true);
 	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT;
+	pcfg.flags = FCL_YAML_PARSE_FLAGS;
 	pcfg.diag = diag;
 	fyp = fy_parser_create(&pcfg);
 	if (fyp) {

@@ -62,6 +62,11 @@ int fcl_write_file_atomic(const char *path, const void *data, size_t len)
 
 int fcl_read_file(const char *path, char **out, size_t *len)
 {
+	return fcl_read_file_max(path, SIZE_MAX - 4097, out, len);
+}
+
+int fcl_read_file_max(const char *path, size_t max, char **out, size_t *len)
+{
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
@@ -84,6 +89,11 @@ int fcl_read_file(const char *path, char **out, size_t *len)
 		n += got;
 		if (got == 0)
 			break;
+		if (n > max) {
+			free(buf);
+			fclose(f);
+			return -EFBIG;
+		}
 	}
 	int err = ferror(f);
 	fclose(f);

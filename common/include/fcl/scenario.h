@@ -264,6 +264,12 @@ struct fcl_scenario {
 			double every_minutes;  /* 0: not by wall time; default 10 */
 		} checkpoint;
 		int on_client_loss; /* enum fcl_client_loss */
+		/* what the run may take (fcl/estimate.h); refused above, before anything runs */
+		struct {
+			uint64_t memory_mb; /* estimated peak memory of one process */
+			uint64_t disk_mb;   /* estimated run folder: schedule and reports */
+			uint64_t rounds;    /* rounds of the schedule */
+		} limits;
 	} run;
 };
 

@@ -13,6 +13,8 @@ int fcl_mkdir_p(const char *path);
 int fcl_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole file; *out is owned and NUL-terminated. 0 or -errno. */
 int fcl_read_file(const char *path, char **out, size_t *len);
+/* The same, refusing (-EFBIG) a file longer than max bytes before reading on. */
+int fcl_read_file_max(const char *path, size_t max, char **out, size_t *len);
 /* Flushes a file that is written a line (or a batch of lines) at a time;
  * on failure cuts it back to `start`, its length before those lines, so that
  * it still ends with a whole line. 0 or -errno (-ENOSPC: the disk is full). */

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# fcl-scenario check prints each shipped scenario's estimates (rounds, memory,
+# run folder) and refuses scenarios past run.limits (issue 16).
+. "$FCL_TESTS/net/lib.sh"
+for f in "$FCL_SCENARIOS"/*.yaml; do
+	name=$(basename "$f" .yaml)
+	out=$("$FCL_SCENARIO" check "$f" 2>&1)
+	check "$name passes check" test $? -eq 0
+	note "$(printf '%s' "$out" | tail -1)"
+	check "$name: estimates printed" \
+		grep -Eq "estimates: [0-9]+ rounds, [0-9]+ parameters, peak memory [0-9.]+ MiB server and [0-9.]+ MiB client process .*run folder [0-9.]+ MiB" <<<"$out"
+done
+base="data: {dataset: fashion-mnist}
+clients: {count: 10, per_round: 5}"
+printf '%s\ntasks: {generator: class-incremental, count: 5, rounds_per_task: 1000000}\n' \
+	"$base" >"$work/big.yaml"
+check "a million rounds per task is refused (1.2 GB rounds.csv)" \
+	sh -c "! '$FCL_SCENARIO' check '$work/big.yaml' 2>'$work/big.err'"
+check "... naming run.limits.disk_mb" grep -q "raise run.limits.disk_mb" "$work/big.err"
+printf '%s\ntasks: {generator: class-incremental, count: 5, rounds_per_task: 1000000}\nrun: {limits: {disk_mb: 4096}}\n' \
+	"$base" >"$work/big-allowed.yaml"
+check "... and allowed with run.limits.disk_mb: 4096" "$FCL_SCENARIO" check "$work/big-allowed.yaml"
+finish
