@@ -277,6 +277,17 @@ static int resume_scenario(struct fcl_server *s)
 	return 0;
 }
 
+/* Something the person running the scenario must know: server.log, and with
+ * --progress a "warning" line that fcl-sim shows. */
+static void warn_run(const struct fcl_server *s, const char *what)
+{
+	fcl_warn("%s", what);
+	if (s->progress) {
+		printf("warning %s\n", what);
+		fflush(stdout);
+	}
+}
+
 /* The data sets and the compiled schedule. */
 static int load_data(struct fcl_server *s)
 {
@@ -293,6 +304,12 @@ static int load_data(struct fcl_server *s)
 	}
 	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
 		 (unsigned long long)fcl_schedule_digest(&s->sched));
+	if (fcl_schedule_empty_tasks(&s->sched, err, sizeof err)) {
+		char what[sizeof err + 32];
+		snprintf(what, sizeof what, "with seed %llu, %s", (unsigned long long)s->sc.seed,
+			 err);
+		warn_run(s, what);
+	}
 	if (fcl_scenario_timed(&s->sc) &&
 	    (rc = fcl_devices_compile(&s->devices, &s->sc, err, sizeof err)) != 0) {
 		fcl_error("device profiles: %s", rc == -ENOMEM ? "out of memory" : err);

@@ -236,6 +236,8 @@ static void on_server_line(struct sim *sim, char *line)
 		parse_done(sim, line + strlen("done"));
 	else if (starts_with_word(line, "lost"))
 		parse_lost(sim, line + strlen("lost"));
+	else if (starts_with_word(line, "warning")) /* for the person, even with --quiet */
+		fcl_warn("warning: %s", line + strlen("warning") + strspn(line + strlen("warning"), " \t"));
 }
 
 static void on_server_out_closed(uv_handle_t *handle)
