@@ -252,6 +252,14 @@ void coord_report_round_start(struct coord_report *rep)
 	rep->round_bytes_up = rep->round_bytes_down = 0;
 }
 
+void coord_report_say(const struct coord_report *rep, const char *line)
+{
+	if (rep->c.progress) {
+		printf("%s\n", line);
+		fflush(stdout);
+	}
+}
+
 void coord_report_event(struct coord_report *rep, const struct coord_round *r, const char *event,
 			const char *detail)
 {

@@ -123,7 +123,7 @@ static void print_file(const char *path, FILE *out)
 }
 
 /* The last `lines` lines of a log, from at most its last 64 kB. */
-static void print_tail(const char *path, int lines, FILE *out)
+void sim_print_tail(const char *path, int lines, FILE *out)
 {
 	static char buf[65536];
 	FILE *f = fopen(path, "r");
@@ -197,6 +197,11 @@ static int report(struct sim *sim)
 	char path[PATH_MAX], how[96];
 	int server_failed = !sim->server.spawned || child_failed(&sim->server);
 
+	if (sim->client_failed) { /* said when it happened, with the client's log */
+		fcl_error("the run did not start: client process %d failed (%s)",
+			  sim->client_failed - 1, sim->clients[sim->client_failed - 1].log_path);
+		return 1;
+	}
 	if (server_failed)
 		mark_run_dir(sim);
 	sim_end_progress(sim);
@@ -219,10 +224,10 @@ static int report(struct sim *sim)
 			  sim->done_reason[0] ? sim->done_reason : "(no reason given)");
 	if (server_failed) {
 		if (sim->server.spawned) {
-			print_tail(sim->server.log_path, TAIL_LINES, stderr);
+			sim_print_tail(sim->server.log_path, TAIL_LINES, stderr);
 			for (unsigned k = 0; k < sim->procs; k++)
 				if (child_failed(&sim->clients[k]))
-					print_tail(sim->clients[k].log_path, TAIL_LINES, stderr);
+					sim_print_tail(sim->clients[k].log_path, TAIL_LINES, stderr);
 			describe_exit(&sim->server, how, sizeof how);
 			fcl_error("the server %s", how);
 		}

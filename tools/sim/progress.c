@@ -234,6 +234,8 @@ static void on_server_line(struct sim *sim, char *line)
 		parse_progress(sim, line + strlen("progress"));
 	else if (starts_with_word(line, "done"))
 		parse_done(sim, line + strlen("done"));
+	else if (starts_with_word(line, "joined"))
+		sim->joined = 1;
 	else if (starts_with_word(line, "lost"))
 		parse_lost(sim, line + strlen("lost"));
 	else if (starts_with_word(line, "warning")) /* for the person, even with --quiet */

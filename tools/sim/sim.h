@@ -8,6 +8,7 @@
 #define FCL_SIM_H
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -89,6 +90,8 @@ struct sim {
 	uint64_t prog_last_ms;
 	unsigned long prog_last_round;
 	int done_seen, done_ok;
+	int joined;           /* the server said every client process is in */
+	int client_failed;    /* 1 + the client process that exited before joining */
 	char done_reason[256];
 	int endpoint_late_said;    /* the server's slow start was mentioned */
 	unsigned long rounds_done; /* from the progress lines */
@@ -114,6 +117,9 @@ void sim_replace_client(struct sim *sim, uint32_t first, uint32_t last);
 /* --resume: the run folder's logical clients, from fcl-server. 0, or -1
  * after saying why. */
 int sim_resume_clients(struct sim *sim, uint32_t *n);
+
+/* main.c: the last `lines` lines of a log, on out. */
+void sim_print_tail(const char *path, int lines, FILE *out);
 
 /* progress.c */
 /* fcl's log lines, kept clear of the progress line. */

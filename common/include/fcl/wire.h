@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 4
+#define FCL_PROTOCOL_VERSION 5
 /* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
 #define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
 
@@ -48,6 +48,7 @@ struct fcl_msg {
 	uint64_t scenario_hash;
 	uint64_t seed;
 	uint32_t n_params;
+	const char *scenario_dir; /* where relative paths resolve (absolute); "" as given */
 	/* hello, round start: logical client ids */
 	const uint32_t *ids;
 	size_t n_ids;
