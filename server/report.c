@@ -405,7 +405,7 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 	if (rep->c.progress) {
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u/%u acc=%.4f "
 		       "bytes_up=%llu bytes_down=%llu elapsed=%.2f\n",
-		       r->round + 1, sched->n_rounds, task, sched->n_tasks, r->n_accepted,
+		       r->round, sched->n_rounds, task, sched->n_tasks, r->n_accepted,
 		       r->n_participants, e->last_acc, (unsigned long long)rep->bytes_up,
 		       (unsigned long long)rep->bytes_down, fcl_now() - rep->c.started);
 		fflush(stdout);
@@ -483,7 +483,7 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 		const struct fcl_schedule *sched = rep->c.sched;
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u acc=%.4f "
 		       "sim_time=%.1f bytes_up=%llu bytes_down=%llu elapsed=%.2f\n",
-		       s->time_tasks ? s->boundaries : s->steps, sched->n_rounds, st->task,
+		       (s->time_tasks ? s->boundaries : s->steps) - 1, sched->n_rounds, st->task,
 		       sched->n_tasks, st->n, e->last_acc, st->time,
 		       (unsigned long long)rep->bytes_up, (unsigned long long)rep->bytes_down,
 		       fcl_now() - rep->c.started);

@@ -51,6 +51,7 @@ struct sim {
 	int have_seed;
 	uint64_t seed;
 	int quiet;
+	int force; /* --force: an existing --run-dir's run is replaced */
 	char **server_args, **client_args;
 	size_t n_server_args, n_client_args;
 
