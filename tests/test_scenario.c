@@ -444,7 +444,7 @@ static void test_strategy_keys(void)
 				   "strategy:\n"
 				   "  name: mvp\n"
 				   "  memory: 200\n"
-				   "  scale: 16\n"
+				   "  uer: {scale: 16}\n"
 				   "  mvp: {pool: 7, query: backbone, warmup: 300, focal: batch,\n"
 				   "        afs: false, query_dim: 32,\n"
 				   "        contrastive: false, mask: true, margin: 0.25}\n";
@@ -477,9 +477,10 @@ static void test_strategy_keys(void)
 		  fcl_keys_get(mk, mp, "mvp.gamma") == 2,
 	      "strategy: mvp with its parameters, unset ones at their defaults");
 	CHECK(isnan(fcl_keys_get(mk, mp, "scale")),
-	      "scale (a key of uer) is checked but not mvp's: it is not stored");
+	      "a uer block (scale) is checked but not mvp's: it is not stored");
 
 	static const char groups[] = "data: {dataset: synthetic}\n"
+				     "model: {head_bias: false}\n"
 				     "clients: {count: 10}\n"
 				     "tasks: {generator: single}\n"
 				     "strategy:\n"

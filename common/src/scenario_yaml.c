@@ -215,9 +215,11 @@ static int walk_pair(struct ctx *c, const struct field *tab, struct fy_node_pair
 	}
 	fcl__scn_join_path(kpath, sizeof(kpath), path, name);
 	i = find_key(tab, name);
-	const struct fcl_key *k = i < 0 && foreign ? foreign(name) : NULL;
-	if (k)
-		return fcl__scn_walk_foreign(c, k, key, val, kpath);
+	if (i < 0 && foreign) {
+		int rc = foreign(c, key, val, kpath, name);
+		if (rc <= 0)
+			return rc;
+	}
 	if (i < 0) {
 		key_list(tab, keys, sizeof(keys));
 		return fcl__scn_fail(c, key, NULL, kpath,
