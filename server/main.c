@@ -350,6 +350,8 @@ static int load_data(struct fcl_server *s)
 	}
 	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
 		 (unsigned long long)fcl_schedule_digest(&s->sched));
+	if (fcl_scenario_caveat(&s->sc, err, sizeof err))
+		warn_run(s, err);
 	if (fcl_schedule_empty_tasks(&s->sched, err, sizeof err)) {
 		char what[sizeof err + 32];
 		snprintf(what, sizeof what, "with seed %llu, %s", (unsigned long long)s->sc.seed,

@@ -83,11 +83,14 @@ static int is_blurry(const struct fcl_scenario *sc)
 	return sc->tasks.kind == FCL_TASKS_I_BLURRY || sc->tasks.kind == FCL_TASKS_SI_BLURRY;
 }
 
-/* Tasks the seed leaves empty, as a warning on stderr. */
+/* Tasks the seed leaves empty, and what the scenario's methods do poorly, as
+ * warnings on stderr. */
 static void warn_empty(const char *path, const struct compiled *c)
 {
 	char what[2048];
 
+	if (fcl_scenario_caveat(&c->sc, what, sizeof what))
+		fprintf(stderr, "%s: warning: %s\n", path, what);
 	if (fcl_schedule_empty_tasks(&c->s, what, sizeof what))
 		fprintf(stderr, "%s: warning: with seed %llu, %s\n", path,
 			(unsigned long long)c->sc.seed, what);

@@ -2,6 +2,7 @@
  * parser's pieces are described in scenario-private.h */
 #include "scenario-private.h"
 
+#include "fcl/rule.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -97,6 +98,15 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		free(text);
 	}
 	return rc;
+}
+
+int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len)
+{
+	const struct fcl_rule *r = sc->aggregation.rule;
+
+	if (len)
+		buf[0] = '\0';
+	return r && r->caveat ? r->caveat(sc, sc->aggregation.params, buf, len) : 0;
 }
 
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,

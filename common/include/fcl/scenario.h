@@ -313,6 +313,10 @@ int fcl_scenario_draws_per_job(const struct fcl_scenario *sc);
 /* Clients training at once in an asynchronous run. */
 uint32_t fcl_scenario_concurrency(const struct fcl_scenario *sc);
 
+/* What the scenario's methods say it does poorly (struct fcl_rule's caveat):
+ * a sentence into buf and 1, or 0 when nothing. */
+int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len);
+
 /* The strategy of one logical client: its group's, or strategy's. Borrowed. */
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
 							   uint32_t client);
