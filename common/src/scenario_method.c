@@ -220,8 +220,13 @@ static int foreign_key(struct ctx *c, keys_at_fn at, struct fy_node *key, struct
 		if (!strcmp(m, name))
 			return method_block(c, at(i, &m), c->method && !strcmp(c->method, name), key,
 					    val, path);
-	if (!owners(at, name, who, sizeof who))
+	const struct fcl_key *k0 = owners(at, name, who, sizeof who);
+	if (!k0)
 		return 1;
+	/* weighting says how the averaging rules weigh updates; a sweep over rules
+	 * keeps it, and the rules that do not average (median, krum ...) have none */
+	if (at == rule_keys_at && !strcmp(name, "weighting"))
+		return fcl__scn_walk_foreign(c, k0, key, val, path);
 	char first[64];
 	snprintf(first, sizeof first, "%.*s", (int)strcspn(who, ", "), who);
 	if (at == strategy_keys_at && c->top_map && group_key(c, name)) {
