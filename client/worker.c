@@ -120,8 +120,11 @@ static int compile_scenario(struct worker *w, const struct fcl_msg *m)
 		fcl_error("scenario text does not match its hash: refusing to run it");
 		return -EPROTO;
 	}
-	if ((rc = fcl_scenario_parse(&w->sc, m->scenario_text, len, "<coordinator>", err,
-				     sizeof err)) != 0) {
+	/* relative paths resolve against the coordinator's scenario folder, as there */
+	if ((rc = fcl_scenario_parse_at(&w->sc, m->scenario_text, len, "<coordinator>",
+					m->scenario_dir && m->scenario_dir[0] ? m->scenario_dir
+									      : NULL,
+					err, sizeof err)) != 0) {
 		fcl_error("scenario from the coordinator: %s", err);
 		return rc;
 	}

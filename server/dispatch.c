@@ -86,7 +86,8 @@ void coord_dispatch_init(struct coord_dispatch *d, const struct coord_dispatch_c
 				      .scenario_name = cfg->sc->name,
 				      .scenario_hash = cfg->scenario_hash,
 				      .seed = cfg->sc->seed,
-				      .n_params = cfg->n_params};
+				      .n_params = cfg->n_params,
+				      .scenario_dir = cfg->scenario_dir};
 }
 
 void coord_dispatch_start(struct coord_dispatch *d)
@@ -378,6 +379,7 @@ static int begin_run(struct coord_dispatch *d)
 {
 	int rc;
 
+	coord_report_say(d->c.report, "joined"); /* fcl-sim: its clients are all in */
 	if (d->c.resume)
 		return coord_dispatch__restore(d);
 	if ((rc = coord_eval_initial(d->c.eval)) != 0)

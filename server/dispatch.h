@@ -44,6 +44,7 @@ struct coord_dispatch_config {
 	const struct fcl_scenario *sc;    /* timeouts, quorum, evaluation schedule */
 	const struct fcl_schedule *sched; /* clients, rounds, task ends */
 	const char *scenario_text;        /* what the welcome carries */
+	const char *scenario_dir;         /* ... and where its relative paths resolve */
 	uint64_t scenario_hash;
 	uint32_t n_params;
 	struct coord_ckpt *ckpt; /* checkpoints, or NULL: none (then no rollback) */

@@ -46,6 +46,7 @@ int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg)
 	e->class_acc = malloc(e->cap * C * sizeof *e->class_acc);
 	e->end_row = malloc(T * sizeof *e->end_row);
 	e->init_acc = calloc(T, sizeof *e->init_acc);
+	e->no_test = calloc(T, sizeof *e->no_test);
 	e->acc_matrix = calloc((size_t)T * T, sizeof *e->acc_matrix);
 	e->correct = malloc((size_t)T * C * sizeof *e->correct);
 	e->count = malloc((size_t)T * C * sizeof *e->count);
@@ -54,11 +55,14 @@ int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg)
 		e->local = calloc(N, sizeof *e->local);
 	}
 	if (!e->round || !e->acc || !e->seen || !e->class_acc || !e->end_row || !e->init_acc ||
-	    !e->acc_matrix || !e->correct || !e->count ||
+	    !e->no_test || !e->acc_matrix || !e->correct || !e->count ||
 	    (cfg->local_models && (!e->local_params || !e->local)))
 		goto err_record;
-	for (uint32_t t = 0; t < T; t++)
+	for (uint32_t t = 0; t < T; t++) {
 		e->end_row[t] = -1;
+		e->no_test[t] = sched->tasks[t].n_test == 0;
+		e->n_no_test += e->no_test[t];
+	}
 	return 0;
 
 err_record:
@@ -74,6 +78,7 @@ void coord_eval_fini(struct coord_eval *e)
 	free(e->class_acc);
 	free(e->end_row);
 	free(e->init_acc);
+	free(e->no_test);
 	free(e->acc_matrix);
 	free(e->correct);
 	free(e->count);
@@ -260,11 +265,15 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 		e->end_row[task] = (int64_t)n;
 		memcpy(e->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
 	}
-	/* the progress line's accuracy: the mean over seen tasks */
+	/* the progress line's accuracy: the mean over seen tasks that have test samples */
 	double sum = 0.0;
+	uint32_t k = 0;
 	for (uint32_t t = 0; t <= task; t++)
-		sum += acc[t];
-	e->last_acc = sum / (double)(task + 1);
+		if (!e->no_test[t]) {
+			sum += acc[t];
+			k++;
+		}
+	e->last_acc = k ? sum / (double)k : NAN;
 	int rc = write_rows(e, round, "global", acc, &e->seen[n], class_acc);
 	fcl_info("round %u%s: accuracy on seen tasks %.2f%% (pooled %.2f%%)", round,
 		 task_end ? " (task end)" : "", 100.0 * e->last_acc, 100.0 * e->seen[n]);
@@ -347,6 +356,7 @@ void coord_eval_record(const struct coord_eval *e, struct fcl_acc_record *out)
 	out->class_acc = e->class_acc;
 	out->end_row = e->end_row;
 	out->init_acc = e->has_init ? e->init_acc : NULL;
+	out->no_test = e->n_no_test ? e->no_test : NULL;
 }
 
 void coord_eval_local_record(const struct coord_eval *e, uint32_t c, struct fcl_acc_record *out)
@@ -361,6 +371,7 @@ void coord_eval_local_record(const struct coord_eval *e, uint32_t c, struct fcl_
 	out->seen = e->local[c].seen;
 	out->end_row = e->local[c].end_row;
 	out->init_acc = e->has_init ? e->init_acc : NULL;
+	out->no_test = e->n_no_test ? e->no_test : NULL;
 }
 
 /* ---- checkpoints --------------------------------------------------------- */

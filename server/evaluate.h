@@ -54,6 +54,8 @@ struct coord_eval {
 	double *class_acc; /* (cap, C) per class over the tasks seen so far; NAN: none */
 	int64_t *end_row;  /* (T) row at the end of task t, -1 before */
 	double *init_acc;  /* (T) the initial model, b_t */
+	uint8_t *no_test;  /* (T) 1: task t has no test samples, left out of the metrics */
+	uint32_t n_no_test;
 	int has_init;
 	double *acc_matrix; /* (T, T) the global model at task ends */
 	double last_acc;    /* mean accuracy over seen tasks at the last evaluation; NAN before */

@@ -78,7 +78,8 @@ struct fcl_server {
 	struct fcl_agg *agg;        /* the aggregation rule and its state */
 	struct fcl_devices devices; /* with simulated time (a devices section) */
 	double started;
-	char scenario_abs[PATH_MAX]; /* where the scenario's relative paths resolve */
+	char scenario_abs[PATH_MAX]; /* the scenario file, absolute */
+	char scenario_dir[PATH_MAX]; /* its folder: where its relative paths resolve */
 	char resume_note[512];       /* --resume: why the run folder says it stopped */
 	struct coord_ckpt_head head; /* --resume: the checkpoint's */
 
@@ -234,36 +235,79 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 
 /* ---- the run's inputs ---------------------------------------------------- */
 
-/* The scenario file with the --set edits and --seed applied; its text (what the
- * run folder keeps and the clients run) is s->scenario_text, owned. */
+/* The edited text with a first line that says what was edited: the run
+ * folder's scenario.yaml is the scenario as run, and says how it came about. */
+static int note_edits(struct fcl_server *s, const char *const *sets, size_t n, char **text,
+		      size_t *len)
+{
+	size_t cap = 256 + strlen(s->scenario_path), at;
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(sets[i]) + 8;
+	char *out = malloc(cap + *len + 1);
+	if (!out)
+		return -ENOMEM;
+	at = (size_t)snprintf(out, cap, "# The scenario as run: %s with", s->scenario_path);
+	for (size_t i = 0; i < n; i++) /* the last is --seed's, if given */
+		at += (size_t)(i + 1 == n && s->seed_override >= 0
+				   ? snprintf(out + at, cap - at, "%s --seed %lld", i ? "," : "",
+					      s->seed_override)
+				   : snprintf(out + at, cap - at, "%s --set %s", i ? "," : "",
+					      sets[i]));
+	at += (size_t)snprintf(out + at, cap - at, " (fcl-server)\n");
+	memcpy(out + at, *text, *len);
+	out[at + *len] = '\0';
+	free(*text);
+	*text = out;
+	*len += at;
+	return 0;
+}
+
+/* The scenario file with the --set edits and --seed (as seed=N) applied; its
+ * text (what the run folder keeps and the clients run) is s->scenario_text,
+ * owned, and its first line lists the edits. Relative paths, in the file or
+ * given with --set, resolve against the file's folder (s->scenario_dir, which
+ * the welcome carries so that clients resolve them the same way). */
 static int load_scenario(struct fcl_server *s)
 {
-	char err[1024] = "", path[FCL_SCENARIO_PATH_MAX], *text;
-	size_t len;
-	int rc = fcl_scenario_load(&s->sc, s->scenario_path, &s->scenario_text, &s->scenario_len,
+	char err[1024] = "", seed[48], *text;
+	const char **sets = NULL;
+	size_t len, n = s->n_sets;
+	int rc = fcl_scenario_dir(s->scenario_path, s->scenario_dir, sizeof s->scenario_dir);
+
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", s->scenario_path, strerror(-rc));
+		return rc;
+	}
+	rc = fcl_scenario_load(&s->sc, s->scenario_path, &s->scenario_text, &s->scenario_len,
 				   err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "%s\n", err);
 		return rc;
 	}
-	if (s->n_sets) {
-		memcpy(path, s->sc.data.path, sizeof path); /* resolved against the file's folder */
-		if ((rc = fcl_scenario_override(s->scenario_text, s->scenario_len, s->sets,
-						s->n_sets, &text, &len, err, sizeof err)) != 0)
+	if (s->n_sets || s->seed_override >= 0) {
+		if (!(sets = calloc(n + 1, sizeof *sets))) {
+			rc = -ENOMEM;
+			snprintf(err, sizeof err, "out of memory");
 			goto err_text;
-		if ((rc = fcl_scenario_parse(&s->sc, text, len, s->scenario_path, err,
-					     sizeof err)) != 0) {
+		}
+		memcpy(sets, s->sets, n * sizeof *sets);
+		snprintf(seed, sizeof seed, "seed=%lld", s->seed_override);
+		if (s->seed_override >= 0)
+			sets[n++] = seed;
+		if ((rc = fcl_scenario_override(s->scenario_text, s->scenario_len, sets, n, &text,
+						&len, err, sizeof err)) != 0)
+			goto err_text;
+		if ((rc = note_edits(s, sets, n, &text, &len)) != 0 ||
+		    (rc = fcl_scenario_parse_at(&s->sc, text, len, s->scenario_path,
+						s->scenario_dir, err, sizeof err)) != 0) {
 			free(text);
 			goto err_text;
 		}
-		int path_set = 0;
-		for (size_t i = 0; i < s->n_sets; i++)
-			path_set |= strncmp(s->sets[i], "data.path=", 10) == 0;
-		if (!path_set)
-			memcpy(s->sc.data.path, path, sizeof path);
 		free(s->scenario_text);
 		s->scenario_text = text;
 		s->scenario_len = len;
+		free(sets);
+		sets = NULL;
 	}
 	if (s->seed_override >= 0)
 		s->sc.seed = (uint64_t)s->seed_override;
@@ -272,6 +316,7 @@ static int load_scenario(struct fcl_server *s)
 
 err_text:
 	fprintf(stderr, "%s\n", err);
+	free(sets);
 	free(s->scenario_text);
 	s->scenario_text = NULL;
 	return rc;
@@ -281,7 +326,7 @@ err_text:
  * the first run parsed it (its relative paths resolve where they did). */
 static int resume_scenario(struct fcl_server *s)
 {
-	char err[1024], dir[4200];
+	char err[1024] = "cannot find the scenario's folder", dir[4200];
 	int rc = coord_ckpt_read_head(s->run_dir, dir, sizeof dir, &s->head);
 
 	if (rc == -ENOENT)
@@ -293,8 +338,9 @@ static int resume_scenario(struct fcl_server *s)
 		return rc;
 	snprintf(s->scenario_abs, sizeof s->scenario_abs, "%s", s->head.scenario_path);
 	s->scenario_path = s->scenario_abs;
-	if ((rc = fcl_scenario_parse(&s->sc, s->head.scenario_text, s->head.scenario_len,
-				     s->scenario_path, err, sizeof err)) != 0) {
+	if ((rc = fcl_scenario_dir(s->scenario_path, s->scenario_dir, sizeof s->scenario_dir)) ||
+	    (rc = fcl_scenario_parse_at(&s->sc, s->head.scenario_text, s->head.scenario_len,
+					s->scenario_path, s->scenario_dir, err, sizeof err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return rc;
 	}
@@ -309,6 +355,17 @@ static int resume_scenario(struct fcl_server *s)
 	if (fcl_run_reason(s->run_dir, s->resume_note, sizeof s->resume_note) == 0)
 		fcl_info("the run folder said: %s", s->resume_note);
 	return 0;
+}
+
+/* Something the person running the scenario must know: server.log, and with
+ * --progress a "warning" line that fcl-sim shows. */
+static void warn_run(const struct fcl_server *s, const char *what)
+{
+	fcl_warn("%s", what);
+	if (s->progress) {
+		printf("warning %s\n", what);
+		fflush(stdout);
+	}
 }
 
 /* The data sets and the compiled schedule. */
@@ -327,6 +384,14 @@ static int load_data(struct fcl_server *s)
 	}
 	fcl_info("schedule digest %016llx (each client logs its own; they must match)",
 		 (unsigned long long)fcl_schedule_digest(&s->sched));
+	if (fcl_scenario_caveat(&s->sc, err, sizeof err))
+		warn_run(s, err);
+	if (fcl_schedule_empty_tasks(&s->sched, err, sizeof err)) {
+		char what[sizeof err + 32];
+		snprintf(what, sizeof what, "with seed %llu, %s", (unsigned long long)s->sc.seed,
+			 err);
+		warn_run(s, what);
+	}
 	if (fcl_scenario_timed(&s->sc) &&
 	    (rc = fcl_devices_compile(&s->devices, &s->sc, err, sizeof err)) != 0) {
 		fcl_error("device profiles: %s", rc == -ENOMEM ? "out of memory" : err);
@@ -542,6 +607,7 @@ static int parts_init(struct fcl_server *s)
 					      .sc = &s->sc,
 					      .sched = &s->sched,
 					      .scenario_text = s->scenario_text,
+					      .scenario_dir = s->scenario_dir,
 					      .scenario_hash = s->scenario_hash,
 					      .n_params = (uint32_t)s->model.n_params,
 					      .ckpt = s->checkpoints ? &s->ckpt : NULL,

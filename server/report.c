@@ -252,6 +252,14 @@ void coord_report_round_start(struct coord_report *rep)
 	rep->round_bytes_up = rep->round_bytes_down = 0;
 }
 
+void coord_report_say(const struct coord_report *rep, const char *line)
+{
+	if (rep->c.progress) {
+		printf("%s\n", line);
+		fflush(stdout);
+	}
+}
+
 void coord_report_event(struct coord_report *rep, const struct coord_round *r, const char *event,
 			const char *detail)
 {
@@ -398,7 +406,7 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 	if (rep->c.progress) {
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u/%u acc=%.4f "
 		       "bytes_up=%llu bytes_down=%llu elapsed=%.2f\n",
-		       r->round + 1, sched->n_rounds, task, sched->n_tasks, r->n_accepted,
+		       r->round, sched->n_rounds, task, sched->n_tasks, r->n_accepted,
 		       r->n_participants, e->last_acc, (unsigned long long)rep->bytes_up,
 		       (unsigned long long)rep->bytes_down, fcl_now() - rep->c.started);
 		fflush(stdout);
@@ -476,7 +484,7 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 		const struct fcl_schedule *sched = rep->c.sched;
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u acc=%.4f "
 		       "sim_time=%.1f bytes_up=%llu bytes_down=%llu elapsed=%.2f\n",
-		       s->time_tasks ? s->boundaries : s->steps, sched->n_rounds, st->task,
+		       (s->time_tasks ? s->boundaries : s->steps) - 1, sched->n_rounds, st->task,
 		       sched->n_tasks, st->n, e->last_acc, st->time,
 		       (unsigned long long)rep->bytes_up, (unsigned long long)rep->bytes_down,
 		       fcl_now() - rep->c.started);

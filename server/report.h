@@ -89,6 +89,9 @@ int coord_report_init(struct coord_report *rep, const struct coord_report_config
 void coord_report_fini(struct coord_report *rep);
 
 /* A line of events.jsonl with the totals so far; detail may be NULL. */
+/* With --progress: one line for the launcher on stdout ("joined": every
+ * logical client has a process and the run begins). */
+void coord_report_say(const struct coord_report *rep, const char *line);
 void coord_report_event(struct coord_report *rep, const struct coord_round *r, const char *event,
 			const char *detail);
 /* A message dropped for the reason why: counted and logged. */

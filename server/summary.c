@@ -56,6 +56,38 @@ static void json_row(FILE *f, const double *v, size_t n)
 	fprintf(f, "]");
 }
 
+/* A row of task accuracies: null for a task without test samples. */
+static void json_task_row(FILE *f, const struct coord_eval *e, const double *v)
+{
+	fprintf(f, "[");
+	for (uint32_t j = 0; j < e->T; j++) {
+		fprintf(f, "%s", j ? ", " : "");
+		json_num(f, e->no_test[j] ? NAN : v[j]);
+	}
+	fprintf(f, "]");
+}
+
+/* The tasks without test samples, as a list; and for people. */
+static void json_empty_tasks(FILE *f, const struct coord_eval *e)
+{
+	fprintf(f, "  \"empty_tasks\": [");
+	for (uint32_t j = 0, k = 0; j < e->T; j++)
+		if (e->no_test[j])
+			fprintf(f, "%s%u", k++ ? ", " : "", j);
+	fprintf(f, "],\n");
+}
+
+static void say_empty_tasks(FILE *f, const struct coord_eval *e, const char *pre, const char *post)
+{
+	fprintf(f, "%s%s", pre, e->n_no_test > 1 ? "tasks" : "task");
+	for (uint32_t j = 0, k = 0; j < e->T; j++)
+		if (e->no_test[j])
+			fprintf(f, "%s%u", k++ ? ", " : " ", j);
+	fprintf(f, " %s no test samples with this seed: left out of every average "
+		   "(docs/metrics.md)%s",
+		e->n_no_test > 1 ? "have" : "has", post);
+}
+
 static void json_metrics(FILE *f, const struct fcl_metric_values *v, uint32_t T)
 {
 	for (const struct fcl_metric_info *m = fcl_metric_table; m->key; m++) {
@@ -117,15 +149,17 @@ static int write_metrics(struct coord_report *rep, const struct coord_round *r,
 		fprintf(f, ",\n");
 	}
 	fprintf(f, "  \"rounds\": %u,\n  \"tasks\": %u,\n", r->round, T);
+	if (e->n_no_test) /* only then: the golden runs' bytes stay as they were */
+		json_empty_tasks(f, e);
 	if (!isnan(rep->sim_time)) /* a function of scenario and seed, like the rest */
 		fprintf(f, "  \"simulated_seconds\": %.6f,\n", rep->sim_time);
 	fprintf(f, "  \"evaluations\": %zu,\n", e->n_rows);
 	fprintf(f, "  \"init_accuracy\": ");
-	json_row(f, e->init_acc, T);
+	json_task_row(f, e, e->init_acc);
 	fprintf(f, ",\n  \"accuracy_matrix\": [");
 	for (uint32_t i = 0; i < rows; i++) {
 		fprintf(f, "%s\n    ", i ? "," : "");
-		json_row(f, e->acc_matrix + (size_t)i * T, T);
+		json_task_row(f, e, e->acc_matrix + (size_t)i * T);
 	}
 	fprintf(f, "\n  ],\n");
 	if (e->n_rows)
@@ -151,9 +185,14 @@ static void print_matrix(FILE *f, const struct coord_eval *e, uint32_t rows)
 	for (uint32_t i = 0; i < rows; i++) {
 		fprintf(f, "after %-2u", i);
 		for (uint32_t j = 0; j < T; j++)
-			fprintf(f, " %7.2f", 100.0 * e->acc_matrix[(size_t)i * T + j]);
+			if (e->no_test[j])
+				fprintf(f, " %7s", "-");
+			else
+				fprintf(f, " %7.2f", 100.0 * e->acc_matrix[(size_t)i * T + j]);
 		fprintf(f, "\n");
 	}
+	if (e->n_no_test)
+		say_empty_tasks(f, e, "", "\n");
 }
 
 /* One line naming the logical clients that left the run or never came, if any. */
@@ -249,12 +288,20 @@ static void md_matrix(FILE *f, const struct coord_eval *e, uint32_t rows)
 		fprintf(f, "---:|");
 	fprintf(f, "\n| init |");
 	for (uint32_t j = 0; j < T; j++)
-		fprintf(f, " %.2f |", 100.0 * e->init_acc[j]);
+		if (e->no_test[j])
+			fprintf(f, " - |");
+		else
+			fprintf(f, " %.2f |", 100.0 * e->init_acc[j]);
 	for (uint32_t i = 0; i < rows; i++) {
 		fprintf(f, "\n| after %u |", i);
 		for (uint32_t j = 0; j < T; j++)
-			fprintf(f, " %.2f |", 100.0 * e->acc_matrix[(size_t)i * T + j]);
+			if (e->no_test[j])
+				fprintf(f, " - |");
+			else
+				fprintf(f, " %.2f |", 100.0 * e->acc_matrix[(size_t)i * T + j]);
 	}
+	if (e->n_no_test)
+		say_empty_tasks(f, e, "\n\n", ".");
 }
 
 static void md_metrics(FILE *f, const struct coord_eval *e, const struct fcl_metric_values *v)

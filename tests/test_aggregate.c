@@ -238,6 +238,16 @@ static void test_fot_rule(void)
 	REQUIRE(fcl_agg_load(b, f) == 0, "fot state loaded");
 	REQUIRE(fcl_agg_request(b, &end, &req) == 0 && req.t[0].cols == 1 && req.t[0].v[0] == e1,
 		"bases travel in the state");
+	/* protect_output: false: the same basis, but the output layer (here the only
+	 * one) is not projected: the update along e1 stays (the plain mean: 1.15 at 0, 1.18 at 3) */
+	rewind(f);
+	struct fcl_agg *o = make("fot", "weighting: uniform, protect_output: false");
+	REQUIRE(o && fcl_agg_load(o, f) == 0, "fot state loaded with protect_output: false");
+	float q[NP] = {0};
+	fcl_agg_step(o, U, 4, q);
+	CHECK(fabsf(q[0] - 1.15f) < 1e-5 && fabsf(q[3] - 1.18f) < 1e-5,
+	      "protect_output: false leaves the output layer's update unprojected (%g)", q[0]);
+	fcl_agg_destroy(o);
 	fclose(f);
 	fcl_agg_destroy(b);
 	fcl_agg_destroy(a);

@@ -185,10 +185,87 @@ static void out_of_phase(void)
 	CHECK(NEAR(g.depth_newest, 0.3), "out of phase: stability_gap_depth_newest_task");
 }
 
+/* Tasks without test samples (Si-Blurry can draw a task no class, or only blurry
+ * training samples): their accuracy column is 0 but means nothing, so every metric
+ * leaves them out, as if they had never ended. Four tasks, a row at each task end;
+ * task 2 has no test samples.
+ *   row (after)  0     1     2     3
+ *   task0       0.80  0.60  0.60  0.50
+ *   task1       0.00  0.90  0.90  0.70
+ *   task2       0.00  0.00  0.00  0.00   (no test samples)
+ *   task3       0.00  0.00  0.00  0.85
+ *   seen        0.80  0.75  0.75  0.70
+ */
+static void empty_tasks(void)
+{
+	const double acc[16] = {0.80, 0.00, 0.00, 0.00, 0.60, 0.90, 0.00, 0.00,
+				0.60, 0.90, 0.00, 0.00, 0.50, 0.70, 0.00, 0.85};
+	const double seen[4] = {0.80, 0.75, 0.75, 0.70}, b[4] = {0.10, 0.10, 0.00, 0.10};
+	const int64_t round[4] = {9, 19, 29, 39}, end_row[4] = {0, 1, 2, 3};
+	const uint8_t no_test[4] = {0, 0, 1, 0};
+	struct fcl_acc_record r = {.n_rows = 4,
+				   .n_tasks = 4,
+				   .round = round,
+				   .acc = acc,
+				   .seen = seen,
+				   .end_row = end_row,
+				   .init_acc = b,
+				   .no_test = no_test};
+	struct fcl_stability_gap g;
+
+	/* (0.5 + 0.7 + 0.85) / 3 = 0.68333, not / 4 = 0.5125 */
+	CHECK(NEAR(fcl_metric_final_avg_acc_rec(&r), 2.05 / 3),
+	      "empty task: final_avg_acc averages the three tasks with test samples");
+	/* task ends: rows 0, 1, 3 (row 2 is task 2's): 0.8, (0.6 + 0.9) / 2, 2.05 / 3 */
+	CHECK(NEAR(fcl_metric_aia(&r), (0.8 + 0.75 + 2.05 / 3) / 3),
+	      "empty task: avg_incremental_acc skips its column and its end");
+	/* previous tasks 0 and 1: (0.8 - 0.5 + 0.9 - 0.7) / 2 */
+	CHECK(NEAR(fcl_metric_forgetting_first_rec(&r), 0.25), "empty task: forgetting_first");
+	CHECK(NEAR(fcl_metric_forgetting_max_rec(&r), 0.25), "empty task: forgetting_max");
+	CHECK(NEAR(fcl_metric_bwt_rec(&r), -0.25), "empty task: bwt");
+	/* pairs of ends (rows 0, 1, 3): (0.6 - 0.8) + (0.5 - 0.8) + (0.7 - 0.9) = -0.7 */
+	CHECK(NEAR(fcl_metric_bwt_continuum(&r), -0.7 / 3), "empty task: bwt_continuum");
+	/* task 1 at row 0: 0 - 0.1; task 3 at row 1 (the end before its own): 0 - 0.1 */
+	CHECK(NEAR(fcl_metric_fwt(&r), -0.1), "empty task: fwt");
+	/* task 0 after row 0: min(0.6, 0.6, 0.5); task 1 after row 1: min(0.9, 0.7) */
+	CHECK(NEAR(fcl_metric_min_acc(&r), 0.6), "empty task: min_acc");
+	CHECK(NEAR(fcl_metric_wc_acc(&r), 0.85 / 3 + 2.0 / 3 * 0.6),
+	      "empty task: wc_acc counts three learned tasks");
+	/* seen at the task ends that count: (0.8 + 0.75 + 0.7) / 3 */
+	CHECK(NEAR(fcl_metric_a_avg(&r), 0.75), "empty task: a_avg over the other task ends");
+	CHECK(NEAR(fcl_metric_a_auc(&r), 0.75), "empty task: a_auc is pooled, unchanged");
+	/* switch at row 0: task 0 0.8 -> 0.6; at row 1 (to row 3): task 0 0.6 -> 0.5,
+	 * task 1 0.9 -> 0.7 */
+	fcl_metric_stability_gap(&r, &g, NULL);
+	CHECK(g.n_pairs == 3 && NEAR(g.depth, 0.5 / 3), "empty task: stability gap");
+	r.no_test = NULL;
+	CHECK(NEAR(fcl_metric_final_avg_acc_rec(&r), 2.05 / 4),
+	      "without no_test the column counts as 0 (what the flag fixes)");
+
+	/* The first task empty (seeds 3 and 4 of scenarios/si-blurry-dirichlet-uer.yaml):
+	 *   task0 0 0 0 (no test samples); task1 0 0.9 0.8; task2 0 0 0.7 */
+	const double a3[9] = {0.0, 0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.8, 0.7};
+	const int64_t end3[3] = {0, 1, 2};
+	const uint8_t no3[3] = {1, 0, 0};
+	struct fcl_acc_record r3 = {
+	    .n_rows = 3, .n_tasks = 3, .round = round, .acc = a3, .end_row = end3, .no_test = no3};
+	CHECK(NEAR(fcl_metric_final_avg_acc_rec(&r3), 0.75), "first task empty: final_avg_acc");
+	/* ends: rows 1 and 2: 0.9, (0.8 + 0.7) / 2 */
+	CHECK(NEAR(fcl_metric_aia(&r3), 0.825), "first task empty: avg_incremental_acc");
+	CHECK(NEAR(fcl_metric_forgetting_first_rec(&r3), 0.1),
+	      "first task empty: forgetting_first over task 1 only");
+	const uint8_t all[3] = {1, 1, 1};
+	r3.no_test = all;
+	CHECK(isnan(fcl_metric_final_avg_acc_rec(&r3)) && isnan(fcl_metric_aia(&r3)) &&
+		  isnan(fcl_metric_wc_acc(&r3)),
+	      "no task with test samples: the averages are undefined (NAN)");
+}
+
 int main(void)
 {
 	square();
 	continual();
 	out_of_phase();
+	empty_tasks();
 	return tap_done();
 }

@@ -446,7 +446,7 @@ static void test_strategy_keys(void)
 				   "strategy:\n"
 				   "  name: mvp\n"
 				   "  memory: 200\n"
-				   "  scale: 16\n"
+				   "  uer: {scale: 16}\n"
 				   "  mvp: {pool: 7, query: backbone, warmup: 300, focal: batch,\n"
 				   "        afs: false, query_dim: 32,\n"
 				   "        contrastive: false, mask: true, margin: 0.25}\n";
@@ -479,9 +479,10 @@ static void test_strategy_keys(void)
 		  fcl_keys_get(mk, mp, "mvp.gamma") == 2,
 	      "strategy: mvp with its parameters, unset ones at their defaults");
 	CHECK(isnan(fcl_keys_get(mk, mp, "scale")),
-	      "scale (a key of uer) is checked but not mvp's: it is not stored");
+	      "a uer block (scale) is checked but not mvp's: it is not stored");
 
 	static const char groups[] = "data: {dataset: synthetic}\n"
+				     "model: {head_bias: false}\n"
 				     "clients: {count: 10}\n"
 				     "tasks: {generator: single}\n"
 				     "strategy:\n"
@@ -589,11 +590,37 @@ static void test_hostile(void)
 	      "a --set value goes through the screens too: %s", err);
 }
 
+/* One client-range syntax: 7, 0-4 and [0, 4] mean the same in every place. */
+static void test_client_ranges(void)
+{
+	static const char *const forms[][2] = {{"[1, 3]", "[5, 5]"}, {"1-3", "5"}, {"1-3", "[5, 5]"}};
+	char text[1024], err[512];
+	struct fcl_scenario sc;
+
+	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+		snprintf(text, sizeof text,
+			 "data: {dataset: synthetic}\n"
+			 "model: {head_bias: false}\n"
+			 "clients: {count: 8}\n"
+			 "tasks: {generator: class-incremental, count: 2, classes_per_task: 2}\n"
+			 "strategy: {name: er, memory: 10, groups: [{clients: %s, name: uer}]}\n"
+			 "timeline: {groups: [{clients: %s, offset: 2}]}\n",
+			 forms[i][0], forms[i][1]);
+		int rc = parse_str(&sc, text, err, sizeof err);
+		CHECK(rc == 0 && sc.n_strategy_groups == 1 && sc.strategy_groups[0].first == 1 &&
+			  sc.strategy_groups[0].last == 3 && sc.timeline.groups[0].lo == 5 &&
+			  sc.timeline.groups[0].hi == 5,
+		      "client ranges %s and %s: strategy.groups 1..3, timeline.groups 5..5 (%s)",
+		      forms[i][0], forms[i][1], rc ? err : "ok");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char tmp[] = "/tmp/fcl-scenario-XXXXXX";
 
 	test_good();
+	test_client_ranges();
 	test_defaults();
 	test_strategy_keys();
 	test_generators();

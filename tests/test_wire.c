@@ -61,11 +61,13 @@ static void test_hello_welcome(void)
 			    .scenario_text = "name: x\n",
 			    .scenario_hash = 0x1234567890abcdefULL,
 			    .seed = 5,
-			    .n_params = 99};
+			    .n_params = 99,
+			    .scenario_dir = "/data/scenarios"};
 	REQUIRE(fcl_wire_encode(&w, &buf, &len) == 0, "welcome encodes");
 	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "welcome decodes");
 	CHECK(out.type == FCL_MSG_WELCOME && strcmp(out.scenario_text, "name: x\n") == 0 &&
-		  out.scenario_hash == 0x1234567890abcdefULL && out.n_params == 99,
+		  out.scenario_hash == 0x1234567890abcdefULL && out.n_params == 99 &&
+		  strcmp(out.scenario_dir, "/data/scenarios") == 0,
 	      "welcome fields survive");
 	fcl_msg_free(&out);
 	free(buf);

@@ -59,6 +59,7 @@ static int run_sim(const char *sim, const char *scenario, const char *run_dir, c
 	argv[n++] = scenario;
 	argv[n++] = "--run-dir";
 	argv[n++] = run_dir;
+	argv[n++] = "--force"; /* fcl-sim refuses a folder that exists without it */
 	argv[n++] = "--quiet";
 	if (procs) {
 		argv[n++] = "--procs";

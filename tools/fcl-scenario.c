@@ -24,7 +24,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-scenario check FILE...\n"
+	fprintf(f, "usage: fcl-scenario check FILE... [--seed N]\n"
 		   "       fcl-scenario show FILE [--seed N]\n"
 		   "       fcl-scenario compile FILE -o DIR [--seed N] [--samples]\n");
 }
@@ -84,36 +84,71 @@ static int is_blurry(const struct fcl_scenario *sc)
 	return sc->tasks.kind == FCL_TASKS_I_BLURRY || sc->tasks.kind == FCL_TASKS_SI_BLURRY;
 }
 
+/* Tasks the seed leaves empty, and what the scenario's methods do poorly, as
+ * warnings on stderr. */
+static void warn_empty(const char *path, const struct compiled *c)
+{
+	char what[2048];
+
+	if (fcl_scenario_caveat(&c->sc, what, sizeof what))
+		fprintf(stderr, "%s: warning: %s\n", path, what);
+	if (fcl_schedule_empty_tasks(&c->s, what, sizeof what))
+		fprintf(stderr, "%s: warning: with seed %llu, %s\n", path,
+			(unsigned long long)c->sc.seed, what);
+}
+
+static int parse_seed(const char *s, long long *out);
+
 /* ---- check ---------------------------------------------------------------- */
 
+/* Each file parses, and compiles against its data with its seed (or --seed):
+ * an error is one line and a failure; tasks left empty are a warning. */
 static int cmd_check(int argc, char **argv)
 {
-	int bad = 0;
+	long long seed = -1;
+	int bad = 0, files = 0;
 
-	if (argc < 1) {
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			if (parse_seed(argv[++i], &seed)) {
+				fprintf(stderr, "fcl-scenario: bad --seed %s\n", argv[i]);
+				return 2;
+			}
+		} else if (argv[i][0] == '-') {
+			usage(stderr);
+			return 2;
+		} else {
+			files++;
+		}
+	if (files < 1) {
 		usage(stderr);
 		return 2;
 	}
 	for (int i = 0; i < argc; i++) {
-		struct fcl_scenario sc;
-		char err[1024];
-		if (fcl_scenario_load(&sc, argv[i], NULL, NULL, err, sizeof err) != 0) {
-			fprintf(stderr, "%s\n", err);
-			bad++;
-		} else {
-			struct fcl_estimate e;
-			fcl_estimate_scenario(&sc, &e);
-			printf("%s: ok (%s, %u clients, %u tasks of %s)\n", argv[i], sc.name,
-			       sc.clients.count, sc.tasks.count, fcl_task_kind_name(sc.tasks.kind));
-			printf("  estimates: %llu rounds, %llu parameters, peak memory %.1f MiB server "
-			       "and %.1f MiB client process (all clients), run folder %.1f MiB "
-			       "(limits %llu rounds, %llu MiB, %llu MiB)\n",
-			       (unsigned long long)e.rounds, (unsigned long long)e.params,
-			       e.server_bytes / 1048576.0, e.client_bytes / 1048576.0,
-			       e.disk_bytes / 1048576.0, (unsigned long long)sc.run.limits.rounds,
-			       (unsigned long long)sc.run.limits.memory_mb,
-			       (unsigned long long)sc.run.limits.disk_mb);
+		struct compiled c;
+		if (!strcmp(argv[i], "--seed")) {
+			i++;
+			continue;
 		}
+		if (compile_file(argv[i], seed, &c) != 0) {
+			bad++;
+			continue;
+		}
+		struct fcl_estimate e;
+		fcl_estimate_scenario(&c.sc, &e);
+		printf("%s: ok (%s, %u clients, %u tasks of %s)\n", argv[i], c.sc.name,
+		       c.sc.clients.count, c.sc.tasks.count, fcl_task_kind_name(c.sc.tasks.kind));
+		printf("  estimates: %llu rounds, %llu parameters, peak memory %.1f MiB server "
+		       "and %.1f MiB client process (all clients), run folder %.1f MiB "
+		       "(limits %llu rounds, %llu MiB, %llu MiB)\n",
+		       (unsigned long long)e.rounds, (unsigned long long)e.params,
+		       e.server_bytes / 1048576.0, e.client_bytes / 1048576.0,
+		       e.disk_bytes / 1048576.0, (unsigned long long)c.sc.run.limits.rounds,
+		       (unsigned long long)c.sc.run.limits.memory_mb,
+		       (unsigned long long)c.sc.run.limits.disk_mb);
+		fflush(stdout);
+		warn_empty(argv[i], &c);
+		free_compiled(&c);
 	}
 	return bad ? 1 : 0;
 }
@@ -304,6 +339,8 @@ static int cmd_show(int argc, char **argv)
 	if (compile_file(file, seed, &c))
 		return 1;
 	show(&c);
+	fflush(stdout);
+	warn_empty(file, &c);
 	free_compiled(&c);
 	return 0;
 }

@@ -30,7 +30,7 @@ static int ends_init(struct ends *e, const struct fcl_acc_record *r)
 	}
 	/* insertion sort by (row, task): T is small */
 	for (size_t j = 0; j < r->n_tasks; j++) {
-		int64_t row = r->end_row[j];
+		int64_t row = r->no_test && r->no_test[j] ? -1 : r->end_row[j];
 		if (row < 0 || (size_t)row >= r->n_rows)
 			continue;
 		size_t k = e->n;
@@ -58,6 +58,14 @@ static void ends_fini(struct ends *e)
 	free(e->task);
 }
 
+/* The row at which task j ended, -1 while it has not, and -1 for a task with no
+ * test samples: its accuracy means nothing, so it is left out of every average
+ * (docs/metrics.md, "Tasks without test samples"). */
+static int64_t end_of(const struct fcl_acc_record *r, size_t j)
+{
+	return r->no_test && r->no_test[j] ? -1 : r->end_row[j];
+}
+
 static int64_t last_row(const struct fcl_acc_record *r)
 {
 	return (int64_t)r->n_rows - 1;
@@ -66,13 +74,13 @@ static int64_t last_row(const struct fcl_acc_record *r)
 /* Task j has been learned by row n. */
 static int learned_by(const struct fcl_acc_record *r, size_t j, int64_t n)
 {
-	return r->end_row[j] >= 0 && r->end_row[j] <= n;
+	return end_of(r, j) >= 0 && end_of(r, j) <= n;
 }
 
 /* Task j ended strictly before the last row: it can have been forgotten. */
 static int previous(const struct fcl_acc_record *r, size_t j)
 {
-	return r->end_row[j] >= 0 && r->end_row[j] < last_row(r);
+	return end_of(r, j) >= 0 && end_of(r, j) < last_row(r);
 }
 
 double fcl_metric_final_avg_acc_rec(const struct fcl_acc_record *r)

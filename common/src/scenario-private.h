@@ -87,6 +87,9 @@ struct ctx {
 	struct fy_node *dev_node[FCL_SCENARIO_MAX_DEVICE_GROUPS]; /* devices.groups items */
 	uint32_t group_first, group_last; /* strategy.groups[i].clients being parsed */
 	void *params; /* where a method's keys go (its params struct) while walking them */
+	const char *method;      /* the method of the section being walked ("fedavg") ... */
+	const char *selector;    /* ... and its selector key ("rule", "name") */
+	struct fy_node *top_map; /* strategy: the top-level mapping, for its groups' methods */
 };
 
 struct field;
@@ -129,10 +132,12 @@ void *fcl__scn_dest(struct ctx *c, const struct field *f);
 /* Walks one mapping against its table; owner is its key (NULL for the root). */
 int fcl__scn_walk_map(struct ctx *c, const struct field *tab, struct fy_node *map, const char *path,
 		      struct fy_node *owner);
-/* The key of another method that declares `name`, or NULL (method sections). */
-typedef const struct fcl_key *(*fcl__scn_foreign_fn)(const char *name);
-/* walk_map where a key the table does not hold, but foreign() finds, is
- * checked against that declaration and then ignored. */
+/* A key the method section's table does not hold (method sections): another
+ * method's block or key. Returns 0 or -EINVAL (reported), or 1 when name is
+ * nothing of the kind (then it is an unknown key). */
+typedef int (*fcl__scn_foreign_fn)(struct ctx *c, struct fy_node *key, struct fy_node *val,
+				   const char *path, const char *name);
+/* walk_map where a key the table does not hold goes to foreign(). */
 int fcl__scn_walk_map_ex(struct ctx *c, const struct field *tab, struct fy_node *map,
 			 const char *path, struct fy_node *owner, fcl__scn_foreign_fn foreign);
 int fcl__scn_get_section(struct ctx *c, const struct field *f, struct fy_node *key,

@@ -3,6 +3,7 @@
 #include "scenario-private.h"
 #include "yaml-guard.h"
 
+#include "fcl/rule.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -10,35 +11,59 @@
 #include <stdlib.h>
 #include <string.h>
 
-int fcl_scenario_parse(struct fcl_scenario *sc, const char *text, size_t len, const char *filename,
-		       char *err, size_t errlen)
+int fcl_scenario_parse_at(struct fcl_scenario *sc, const char *text, size_t len,
+			  const char *filename, const char *base_dir, char *err, size_t errlen)
 {
 	struct fcl_scenario tmp;
 	int rc;
 
 	fcl_scenario_defaults(&tmp);
-	rc = fcl__scn_parse_text(&tmp, text, len, filename, NULL, err, errlen);
+	rc = fcl__scn_parse_text(&tmp, text, len, filename, base_dir, err, errlen);
 	if (!rc)
 		*sc = tmp;
 	return rc;
 }
 
-/* The folder of a file path, or NULL when it is the current one. */
+int fcl_scenario_parse(struct fcl_scenario *sc, const char *text, size_t len, const char *filename,
+		       char *err, size_t errlen)
+{
+	return fcl_scenario_parse_at(sc, text, len, filename, NULL, err, errlen);
+}
+
+/* The absolute folder of a file path (owned), or NULL without memory. Relative
+ * paths in the file resolve against it, so they mean the same in every process
+ * whatever its working directory (the coordinator sends the data folder it
+ * resolved in its welcome). A folder realpath() cannot resolve stays as given. */
 static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	size_t n;
-	char *dir;
+	size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+	char *dir = malloc(n + 1), *abs;
 
-	if (!slash)
+	if (!dir)
 		return NULL;
-	n = slash == path ? 1 : (size_t)(slash - path);
-	dir = malloc(n + 1);
-	if (dir) {
+	if (slash)
 		memcpy(dir, path, n);
-		dir[n] = '\0';
+	else
+		dir[0] = '.';
+	dir[n] = '\0';
+	if ((abs = realpath(dir, NULL)) != NULL) {
+		free(dir);
+		return abs;
 	}
 	return dir;
+}
+
+int fcl_scenario_dir(const char *path, char *out, size_t len)
+{
+	char *dir = dir_of(path);
+	int n;
+
+	if (!dir)
+		return -ENOMEM;
+	n = snprintf(out, len, "%s", dir);
+	free(dir);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out, size_t *len_out,
@@ -60,7 +85,7 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		return rc;
 	}
 	dir = dir_of(path);
-	if (strchr(path, '/') && !dir) {
+	if (!dir) {
 		free(text);
 		return -ENOMEM;
 	}
@@ -77,6 +102,15 @@ int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out
 		free(text);
 	}
 	return rc;
+}
+
+int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len)
+{
+	const struct fcl_rule *r = sc->aggregation.rule;
+
+	if (len)
+		buf[0] = '\0';
+	return r && r->caveat ? r->caveat(sc, sc->aggregation.params, buf, len) : 0;
 }
 
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,

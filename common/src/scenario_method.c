@@ -6,8 +6,15 @@
  * The selector key (rule, name) picks a method from the registry; the other
  * keys are the section's own (memory, wa, groups) plus those the method
  * declares (struct fcl_key, over its params struct). A key that only another
- * method declares is checked against that method's declaration and then
- * ignored, as scenarios written for sweeps carry the keys of several methods.
+ * method declares is an error naming that method: `{rule: fedavg, mu: 0.1}`
+ * would otherwise run FedAvg as if mu meant something. Scenarios written for
+ * sweeps put other methods' keys in a block named after the method,
+ *
+ *   aggregation: {rule: fedavg, krum: {byzantine: 2}, trimmed-mean: {trim: 0.2}}
+ *
+ * which is checked against that method's declaration and applies when the
+ * method is the one chosen (--set aggregation.rule=krum). At the top of a
+ * strategy section, the keys of a method that a group names are the group's.
  */
 #include "scenario-private.h"
 
@@ -106,6 +113,146 @@ static int walk_keys(struct ctx *c, const struct field *common, const struct fcl
 	return rc;
 }
 
+/* ---- other methods' keys and blocks ---------------------------------------- */
+
+typedef const struct fcl_key *(*keys_at_fn)(size_t i, const char **name);
+
+static const struct fcl_key *rule_keys_at(size_t i, const char **name)
+{
+	const struct fcl_rule *r = fcl_rule_at(i);
+	*name = r ? r->name : NULL;
+	return r ? r->keys : NULL;
+}
+
+static const struct fcl_key *strategy_keys_at(size_t i, const char **name)
+{
+	const struct fcl_strategy_method *m = fcl_strategy_at(i);
+	*name = m ? m->name : NULL;
+	return m ? m->keys : NULL;
+}
+
+static const struct fcl_key *find_in(const struct fcl_key *keys, const char *name)
+{
+	for (const struct fcl_key *k = keys; k && k->name; k++)
+		if (!strcmp(k->name, name))
+			return k;
+	return NULL;
+}
+
+/* The methods that declare key `name`, as "a, b or c" into out; its first
+ * declaration, or NULL when none does. */
+static const struct fcl_key *owners(keys_at_fn at, const char *name, char *out, size_t len)
+{
+	const struct fcl_key *first = NULL, *k;
+	const char *m, *prev = NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; at(i, &m) || m; i++) {
+		if (!(k = find_in(at(i, &m), name)))
+			continue;
+		if (prev)
+			n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s",
+					      n ? ", " : "", prev);
+		prev = m;
+		first = first ? first : k;
+	}
+	if (prev)
+		snprintf(out + n, n < len ? len - n : 0, "%s%s", n ? " or " : "", prev);
+	return first;
+}
+
+/* Does a group of the strategy section (c->top_map) name a method that declares `name`? */
+static const struct fcl_key *group_key(struct ctx *c, const char *name)
+{
+	struct fy_node *groups = c->top_map ? fy_node_mapping_lookup_by_string(c->top_map,
+										 "groups", FY_NT)
+					    : NULL;
+	struct fy_node *item;
+	void *it = NULL;
+
+	while (groups && fy_node_is_sequence(groups) &&
+	       (item = fy_node_sequence_iterate(groups, &it))) {
+		struct fy_node *m = fy_node_is_mapping(item)
+					? fy_node_mapping_lookup_by_string(item, "name", FY_NT)
+					: NULL;
+		const struct fcl_strategy_method *sm = m ? fcl_strategy_find(fcl__scn_text(m)) : NULL;
+		const struct fcl_key *k = sm ? find_in(sm->keys, name) : NULL;
+		if (k)
+			return k;
+	}
+	return NULL;
+}
+
+/* A block of method `name` (its keys): walked into the section's params when
+ * it is the method chosen, else into scratch (checked, then ignored). */
+static int method_block(struct ctx *c, const struct fcl_key *keys, int chosen,
+			struct fy_node *key, struct fy_node *val, const char *path)
+{
+	_Alignas(16) unsigned char scratch[FCL_METHOD_PARAMS_MAX];
+	char g[GOT_MAX];
+	void *saved = c->params;
+	const char *method = c->method;
+	int rc;
+
+	if (!fy_node_is_mapping(val))
+		return fcl__scn_fail(c, key, NULL, path,
+				     "expected a mapping of that method's keys (got %s)",
+				     fcl__scn_got(val, g, sizeof(g)));
+	struct field tab[MAX_KEYS];
+	build_table(tab, NULL, keys);
+	c->params = chosen ? saved : scratch;
+	c->method = NULL; /* inside a block only its method's keys */
+	rc = fcl__scn_walk_map_ex(c, tab, val, path, key, NULL);
+	c->params = saved;
+	c->method = method;
+	return rc;
+}
+
+/* A key another method declares, or another method's block. */
+static int foreign_key(struct ctx *c, keys_at_fn at, struct fy_node *key, struct fy_node *val,
+		       const char *path, const char *name)
+{
+	char who[512];
+	const char *m;
+
+	for (size_t i = 0; at(i, &m) || m; i++)
+		if (!strcmp(m, name))
+			return method_block(c, at(i, &m), c->method && !strcmp(c->method, name), key,
+					    val, path);
+	const struct fcl_key *k0 = owners(at, name, who, sizeof who);
+	if (!k0)
+		return 1;
+	/* weighting says how the averaging rules weigh updates; a sweep over rules
+	 * keeps it, and the rules that do not average (median, krum ...) have none */
+	if (at == rule_keys_at && !strcmp(name, "weighting"))
+		return fcl__scn_walk_foreign(c, k0, key, val, path);
+	char first[64];
+	snprintf(first, sizeof first, "%.*s", (int)strcspn(who, ", "), who);
+	if (at == strategy_keys_at && c->top_map && group_key(c, name)) {
+		/* a group's method's key, set at the top for the groups to inherit */
+		const struct fcl_key *k = group_key(c, name);
+		return fcl__scn_walk_foreign(c, k, key, val, path);
+	}
+	return fcl__scn_fail(c, key, NULL, path,
+			     "expected only with %s: %s (got %s: %s); a scenario for several "
+			     "methods puts it in a block named after its method, e.g. %s: {%s: ...}",
+			     c->selector, who, c->selector, c->method ? c->method : "?", first,
+			     name);
+}
+
+static int foreign_rule(struct ctx *c, struct fy_node *key, struct fy_node *val,
+			const char *path, const char *name)
+{
+	return foreign_key(c, rule_keys_at, key, val, path, name);
+}
+
+static int foreign_strategy(struct ctx *c, struct fy_node *key, struct fy_node *val,
+			    const char *path, const char *name)
+{
+	return foreign_key(c, strategy_keys_at, key, val, path, name);
+}
+
 /* The selector's value (rule, name) as a method name, checked to be a plain scalar. */
 static int selector(struct ctx *c, struct fy_node *map, const char *sel, const char *path,
 		    const char *names, const char **out, struct fy_node **at)
@@ -141,16 +288,6 @@ static int get_selected(struct ctx *c, const struct field *f, struct fy_node *ke
 
 /* ---- aggregation ---------------------------------------------------------- */
 
-static const struct fcl_key *foreign_rule_key(const char *name)
-{
-	const struct fcl_rule *r;
-	for (size_t i = 0; (r = fcl_rule_at(i)) != NULL; i++)
-		for (const struct fcl_key *k = r->keys; k && k->name; k++)
-			if (!strcmp(k->name, name))
-				return k;
-	return NULL;
-}
-
 void fcl__scn_choose_rule(struct fcl_scenario *sc, const struct fcl_rule *rule)
 {
 	sc->aggregation.rule = rule;
@@ -183,8 +320,12 @@ int fcl__scn_get_rule_section(struct ctx *c, const struct field *f, struct fy_no
 	if (name && !(rule = fcl_rule_find(name)))
 		return unknown_method(c, at, path, "rule", names);
 	fcl__scn_choose_rule(c->sc, rule);
-	return walk_keys(c, common, rule->keys, foreign_rule_key, c->sc->aggregation.params, val,
-			 path, key);
+	c->method = rule->name;
+	c->selector = "rule";
+	rc = walk_keys(c, common, rule->keys, foreign_rule, c->sc->aggregation.params, val, path,
+		       key);
+	c->method = NULL;
+	return rc;
 }
 
 /* ---- strategy ------------------------------------------------------------- */
@@ -228,16 +369,6 @@ static const struct field group_common[] = {
     {0},
 };
 
-static const struct fcl_key *foreign_strategy_key(const char *name)
-{
-	const struct fcl_strategy_method *m;
-	for (size_t i = 0; (m = fcl_strategy_at(i)) != NULL; i++)
-		for (const struct fcl_key *k = m->keys; k && k->name; k++)
-			if (!strcmp(k->name, name))
-				return k;
-	return NULL;
-}
-
 /* The method a strategy mapping names, or `fallback` when it names none. */
 static int strategy_method(struct ctx *c, struct fy_node *map, const char *path,
 			   const struct fcl_strategy_method *fallback,
@@ -270,8 +401,13 @@ int fcl__scn_get_strategy_section(struct ctx *c, const struct field *f, struct f
 	if ((rc = strategy_method(c, val, path, cfg->method, &m)) != 0)
 		return rc;
 	fcl_strategy_config_choose(cfg, m->name);
-	return walk_keys(c, strategy_common, m->keys, foreign_strategy_key, cfg->params, val, path,
-			 key);
+	c->method = m->name;
+	c->selector = "strategy.name";
+	c->top_map = val;
+	rc = walk_keys(c, strategy_common, m->keys, foreign_strategy, cfg->params, val, path, key);
+	c->method = NULL;
+	c->top_map = NULL;
+	return rc;
 }
 
 /* The top-level keys that method m declares, for a group of m under a top of another method. */
@@ -312,8 +448,12 @@ static int walk_group(struct ctx *c, struct fy_node *item, const char *path,
 		if ((rc = inherit_keys(c, m, top_node)) != 0)
 			return rc;
 	}
-	return walk_keys(c, group_common, m->keys, foreign_strategy_key, sc->strategy.params, item,
-			 path, item);
+	c->method = m->name;
+	c->selector = "name";
+	rc = walk_keys(c, group_common, m->keys, foreign_strategy, sc->strategy.params, item, path,
+		       item);
+	c->method = NULL;
+	return rc;
 }
 
 /* Checks a strategy against the rest of the scenario; at is where to point. */
@@ -327,6 +467,11 @@ static int check_method(struct ctx *c, const struct fcl_strategy_config *cfg, st
 		return fcl__scn_fail(c, at, alt, path,
 				     "expected finetune with tasks.generator task-incremental (%s "
 				     "does not mask logits by task yet)",
+				     m->name);
+	if (m->bias_free_head && sc->model.head_bias)
+		return fcl__scn_fail(c, at, alt, path,
+				     "expected model.head_bias: false with %s (its logits are "
+				     "scaled cosines of a bias-free head: docs/scenarios.md)",
 				     m->name);
 	if (sc->model.n_hidden < m->min_hidden)
 		return fcl__scn_fail(c, at, alt, path,

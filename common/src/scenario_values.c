@@ -333,17 +333,29 @@ int fcl__scn_get_group_order(struct ctx *c, const struct field *f, struct fy_nod
 			   FCL_SCENARIO_MAX_GROUP_ORDER, &g->n_order);
 }
 
-/* A client id (7) or an inclusive range of ids ("0-31"). */
-int fcl__scn_get_client_range(struct ctx *c, const struct field *f, struct fy_node *key,
-			      struct fy_node *val, const char *path)
+/* One syntax of client ranges wherever a key takes one (strategy.groups,
+ * timeline.groups, devices.groups): a client id (7), an inclusive range of ids
+ * ("0-31"), or the list [first, last]. Into *lo_out, *hi_out. */
+static int client_range(struct ctx *c, struct fy_node *key, struct fy_node *val,
+			const char *path, uint32_t *lo_out, uint32_t *hi_out)
 {
-	static const char what[] = "a client id or a range such as 0-31";
+	static const char what[] = "a client id, a range such as 0-31, or [first, last]";
 	char g[GOT_MAX], buf[48];
 	const char *s = NULL, *dash;
 	uint64_t lo, hi;
-	int rc = fcl__scn_want_scalar(c, key, val, path, what, false, &s);
+	int rc;
 
-	if (rc)
+	if (fy_node_is_sequence(val)) {
+		if (fy_node_sequence_item_count(val) != 2)
+			return fcl__scn_fail(c, val, key, path, "expected %s (got %s)", what,
+					     fcl__scn_got(val, g, sizeof(g)));
+		rc = fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 0), path, 0, 0,
+				       99999, lo_out);
+		return rc ? rc
+			  : fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 1), path,
+					      1, *lo_out, 99999, hi_out);
+	}
+	if ((rc = fcl__scn_want_scalar(c, key, val, path, what, false, &s)) != 0)
 		return rc;
 	dash = strchr(s, '-');
 	if (!dash) {
@@ -368,9 +380,20 @@ int fcl__scn_get_client_range(struct ctx *c, const struct field *f, struct fy_no
 					     "expected a non-empty client range, low-high (got %s)",
 					     fcl__scn_got(val, g, sizeof(g)));
 	}
-	uint32_t range[2] = {(uint32_t)lo, (uint32_t)hi}; /* lo, hi: consecutive fields */
-	memcpy(fcl__scn_dest(c, f), range, sizeof(range));
+	*lo_out = (uint32_t)lo;
+	*hi_out = (uint32_t)hi;
 	return 0;
+}
+
+int fcl__scn_get_client_range(struct ctx *c, const struct field *f, struct fy_node *key,
+			      struct fy_node *val, const char *path)
+{
+	uint32_t range[2]; /* lo, hi: consecutive fields */
+	int rc = client_range(c, key, val, path, &range[0], &range[1]);
+
+	if (!rc)
+		memcpy(fcl__scn_dest(c, f), range, sizeof(range));
+	return rc;
 }
 
 int fcl__scn_walk_list(struct ctx *c, const struct field *f, struct fy_node *key,
@@ -459,18 +482,6 @@ int fcl__scn_get_groups(struct ctx *c, const struct field *f, struct fy_node *ke
 int fcl__scn_get_group_clients(struct ctx *c, const struct field *f, struct fy_node *key,
 			       struct fy_node *val, const char *path)
 {
-	char g[GOT_MAX];
-	int rc;
-
 	(void)f;
-	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) != 2)
-		return fcl__scn_fail(c, key, NULL, path,
-				     "expected [first, last], a range of client ids (got %s)",
-				     fcl__scn_got(val, g, sizeof(g)));
-	rc = fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 0), path, 0, 0, 99999,
-			       &c->group_first);
-	rc = rc ? rc
-		: fcl__scn_get_item(c, key, fy_node_sequence_get_by_index(val, 1), path, 1,
-				    c->group_first, 99999, &c->group_last);
-	return rc;
+	return client_range(c, key, val, path, &c->group_first, &c->group_last);
 }

@@ -205,15 +205,15 @@ static int find_key(const struct field *tab, const char *name)
  * (its check is quadratic), so this is where a repeated key is found. */
 struct seen_keys {
 	uint64_t bits;
-	const struct fcl_key *foreign[64];
+	const char *foreign[64]; /* names handed to foreign(), in the document */
 	unsigned n_foreign;
 };
 
-static int seen_foreign(struct ctx *c, struct seen_keys *seen, const struct fcl_key *k,
+static int seen_foreign(struct ctx *c, struct seen_keys *seen, const char *k,
 			struct fy_node *key, const char *kpath)
 {
 	for (unsigned i = 0; i < seen->n_foreign; i++)
-		if (seen->foreign[i] == k)
+		if (strcmp(seen->foreign[i], k) == 0)
 			return fcl__scn_fail(c, key, NULL, kpath,
 					     "expected each key once (got a duplicate)");
 	if (seen->n_foreign == sizeof seen->foreign / sizeof *seen->foreign)
@@ -242,10 +242,13 @@ static int walk_pair(struct ctx *c, const struct field *tab, struct fy_node_pair
 	}
 	fcl__scn_join_path(kpath, sizeof(kpath), path, name);
 	i = find_key(tab, name);
-	const struct fcl_key *k = i < 0 && foreign ? foreign(name) : NULL;
-	if (k) {
-		int rc = seen_foreign(c, seen, k, key, kpath);
-		return rc ? rc : fcl__scn_walk_foreign(c, k, key, val, kpath);
+	if (i < 0 && foreign) {
+		int rc = seen_foreign(c, seen, name, key, kpath);
+		if (rc == 0)
+			rc = foreign(c, key, val, kpath, name);
+		if (rc <= 0)
+			return rc;
+		seen->n_foreign--; /* not another method's: an unknown key, reported below */
 	}
 	if (i < 0) {
 		key_list(tab, keys, sizeof(keys));

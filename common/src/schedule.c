@@ -10,6 +10,8 @@
 #include "fcl/scenario.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,4 +170,41 @@ uint64_t fcl_schedule_digest(const struct fcl_schedule *s)
 		}
 	}
 	return h;
+}
+
+/* Appends to out as snprintf would, never past len. */
+static size_t append(char *out, size_t len, size_t at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (at >= len)
+		return at;
+	va_start(ap, fmt);
+	n = vsnprintf(out + at, len - at, fmt, ap);
+	va_end(ap);
+	return n < 0 ? at : at + (size_t)n;
+}
+
+uint32_t fcl_schedule_empty_tasks(const struct fcl_schedule *s, char *out, size_t len)
+{
+	uint32_t n = 0, no_test = 0;
+	size_t at = 0;
+
+	if (len)
+		out[0] = '\0';
+	for (uint32_t t = 0; t < s->n_tasks; t++) {
+		const struct fcl_task *k = &s->tasks[t];
+		if (k->n_train && k->n_test)
+			continue;
+		at = append(out, len, at, "%stask %u has %u training and %u test samples",
+			    n++ ? "; " : "", t, k->n_train, k->n_test);
+		no_test += k->n_test == 0;
+	}
+	if (n)
+		at = append(out, len, at,
+			    "%s", no_test ? " (a task without test samples is left out of every "
+					    "average: docs/metrics.md)"
+					  : " (a task without training samples trains nothing)");
+	return n;
 }

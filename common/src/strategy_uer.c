@@ -127,5 +127,6 @@ const struct fcl_strategy_method fcl_strategy_uer = {
     .defaults = defaults,
     .takes_memory = 1,
     .min_hidden = 0,
+    .bias_free_head = 1, /* logits = s cos(w_c, h): a head bias breaks the decomposition */
     .ops = &ops,
 };

@@ -125,6 +125,7 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		welcome.scenario_hash = m->scenario_hash;
 		welcome.seed = m->seed;
 		welcome.n_params = m->n_params;
+		welcome.scenario_dir = (char *)(m->scenario_dir ? m->scenario_dir : "");
 		env.body_case = FCL__V1__ENVELOPE__BODY_WELCOME;
 		env.welcome = &welcome;
 		break;
@@ -222,6 +223,7 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->scenario_hash = env->welcome->scenario_hash;
 		m->seed = env->welcome->seed;
 		m->n_params = env->welcome->n_params;
+		m->scenario_dir = env->welcome->scenario_dir;
 		break;
 	case FCL__V1__ENVELOPE__BODY_ROUND_START:
 		m->type = FCL_MSG_ROUND_START;

@@ -17,8 +17,9 @@ for s in der++ mvp uer; do
 		"checksum $(json_field "$work/$s-one/metrics.json" params_checksum)"
 done
 # Client groups: clients 0-1 run MVP with replay and a backbone query, 2 UER,
-# 3 GDumb.
-sed 's/^  memory: 100$/  memory: 100\n  groups:\n    - {clients: [0, 1], name: mvp, mvp: {query: backbone, warmup: 100}}\n    - {clients: [2, 2], name: uer, memory: 50}\n    - {clients: [3, 3], name: gdumb, epochs: 2}/' "$base" >"$work/groups.yaml"
+# 3 GDumb (a bias-free head, which UER needs).
+sed 's/^  memory: 100$/  memory: 100\n  groups:\n    - {clients: [0, 1], name: mvp, mvp: {query: backbone, warmup: 100}}\n    - {clients: [2, 2], name: uer, memory: 50}\n    - {clients: [3, 3], name: gdumb, epochs: 2}/' "$base" |
+	sed 's/^  hidden: \[32, 16\]$/  hidden: [32, 16]\n  head_bias: false/' >"$work/groups.yaml"
 check "groups: 1 process x 4 clients runs" run "$work/groups.yaml" groups-one --procs 1
 check "groups: 4 processes x 1 client runs" run "$work/groups.yaml" groups-four --procs 4
 check "groups: 1x4 and 4x1 give byte-identical metrics.json" \

@@ -10,7 +10,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR] [--seed N] [--quiet]\n"
+		"usage: fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR [--force]] [--seed N] [--quiet]\n"
 		"               [--insecure-plain] [--server-arg ARG]... [--client-arg ARG]...\n"
 		"       fcl-sim --resume RUN_DIR [--procs P] [--quiet] [--server-arg ARG]...\n"
 		"               [--client-arg ARG]...\n");
@@ -22,7 +22,9 @@ static void help(void)
 	printf(
 	    "\nRuns fcl-server and P fcl-client processes on this machine.\n\n"
 	    "  --procs P         client processes (default: one per core, at most one per client)\n"
-	    "  --run-dir DIR     run folder (default: runs/<scenario name>-<date>-<time>)\n"
+	    "  --run-dir DIR     run folder (default: runs/<scenario name>-<date>-<time>);\n"
+	    "                    a folder that exists is refused\n"
+	    "  --force           with --run-dir: replace the run in a folder that exists\n"
 	    "  --seed N          passed to the server, overrides the scenario's seed\n"
 	    "  --resume RUN_DIR  go on with the run in RUN_DIR from its newest checkpoint;\n"
 	    "                    the results are those of an uninterrupted run, whatever P\n"
@@ -164,6 +166,8 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 			sim->quiet = 1;
 		} else if (strcmp(arg, "--insecure-plain") == 0) {
 			sim->insecure_plain = 1;
+		} else if (strcmp(arg, "--force") == 0) {
+			sim->force = 1;
 		} else if ((m = value_option(sim, argc, argv, &i)) < 0) {
 			goto bad;
 		} else if (m > 0) {
@@ -182,6 +186,10 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 	}
 	if (!sim->scenario_path) {
 		fprintf(stderr, "fcl-sim: no scenario given\n");
+		goto bad;
+	}
+	if (sim->force && !sim->run_dir_opt) {
+		fprintf(stderr, "fcl-sim: --force goes with --run-dir\n");
 		goto bad;
 	}
 	return 0;

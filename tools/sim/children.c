@@ -217,15 +217,41 @@ static void on_client_closed(uv_handle_t *handle)
 	sim_maybe_finish(sim);
 }
 
+/* A client process that exits before the run began (a data folder it cannot
+ * read, a scenario it refuses) would leave the server waiting for its join
+ * timeout: stop the run now, with the client's own words. */
+static void client_gone_early(struct sim *sim, struct child *c)
+{
+	char how[96];
+
+	if (sim->joined || sim->client_failed || sim->signals_seen || sim->setup_failed)
+		return;
+	for (unsigned k = 0; k < sim->procs; k++)
+		if (&sim->clients[k] == c)
+			sim->client_failed = (int)k + 1;
+	if (c->term_signal)
+		snprintf(how, sizeof how, "was killed by signal %d", c->term_signal);
+	else
+		snprintf(how, sizeof how, "exited with status %" PRId64, c->exit_status);
+	sim_end_progress(sim);
+	fcl_error("client process %d (ids %" PRIu32 "-%" PRIu32 ") %s before the run began; "
+		  "stopping the run. Its log:",
+		  sim->client_failed - 1, c->first, c->last, how);
+	sim_print_tail(c->log_path, 10, stderr);
+	stop_all(sim);
+}
+
 static void on_client_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
 {
 	struct child *c = (struct child *)proc; /* proc is its first member */
+	struct sim *sim = proc->data;
 
 	c->running = 0;
 	c->closing = 1;
 	c->exit_status = exit_status;
 	c->term_signal = term_signal;
 	uv_close((uv_handle_t *)proc, on_client_closed);
+	client_gone_early(sim, c);
 }
 
 void sim_replace_client(struct sim *sim, uint32_t first, uint32_t last)

@@ -18,7 +18,9 @@
 #include "fcl/runstatus.h"
 #include "fcl/util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,8 +51,91 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* A fresh run folder: an existing one could hold a stale endpoint file, so
- * a taken name gets -2, -3 ... appended instead of being reused. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+/* --force: the files a run leaves in dir (its top-level files, and the
+ * schedule/, checkpoints/ and report/ folders), so that nothing of the old
+ * run (an endpoint, a checkpoint, a log) is taken for the new one's. A folder
+ * that holds anything else is not a run folder: refused. 0 or -1 (said). */
+static int clear_run_dir(const char *dir)
+{
+	static const char *const subdirs[] = {"schedule", "checkpoints", "report"};
+	char path[PATH_MAX];
+	struct dirent *d;
+	struct stat st;
+	DIR *f = opendir(dir);
+	int rc = 0;
+
+	if (!f) {
+		fcl_error("cannot open %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (d = readdir(f)) != NULL) {
+		int known = 0;
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
+		if (lstat(path, &st) != 0)
+			continue;
+		for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++)
+			known |= S_ISDIR(st.st_mode) && !strcmp(d->d_name, subdirs[i]);
+		if (!known && !S_ISREG(st.st_mode)) {
+			fcl_error("%s is not a run folder (it holds %s): not replacing it", dir,
+				  d->d_name);
+			rc = -1;
+		}
+	}
+	rewinddir(f);
+	while (rc == 0 && (d = readdir(f)) != NULL) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
+		if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+			fcl_error("cannot remove %s: %s", path, strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(f);
+	return rc;
+}
+
+/* --run-dir DIR: a folder that exists holds another run (and could hold a
+ * stale endpoint file): refused, or with --force emptied of that run's files. */
+static int take_run_dir(struct sim *sim, const char *base)
+{
+	struct stat st;
+	int rc = mkdir_parents(base);
+
+	if (rc) {
+		fcl_error("cannot create the parents of %s: %s", base, strerror(-rc));
+		return -1;
+	}
+	if (snprintf(sim->run_dir, sizeof sim->run_dir, "%s", base) >= (int)sizeof sim->run_dir) {
+		fcl_error("run folder path too long");
+		return -1;
+	}
+	if (mkdir(sim->run_dir, 0777) == 0)
+		return 0;
+	if (errno != EEXIST || stat(sim->run_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fcl_error("cannot create %s: %s", sim->run_dir, strerror(errno));
+		return -1;
+	}
+	if (!sim->force) {
+		fcl_error("the run folder %s exists: give another --run-dir, or --force to "
+			  "replace the run it holds",
+			  sim->run_dir);
+		return -2;
+	}
+	return clear_run_dir(sim->run_dir);
+}
+
+/* A fresh run folder. Without --run-dir, a taken name gets -2, -3 ...
+ * appended instead of being reused. */
 static int make_run_dir(struct sim *sim)
 {
 	char base[PATH_MAX];
@@ -64,6 +149,7 @@ static int make_run_dir(struct sim *sim)
 		n = strlen(base);
 		while (n > 1 && base[n - 1] == '/')
 			base[--n] = '\0';
+		return take_run_dir(sim, base);
 	} else {
 		char name[sizeof sim->sc.name], stamp[32];
 		time_t now = time(NULL);
@@ -123,7 +209,7 @@ static void print_file(const char *path, FILE *out)
 }
 
 /* The last `lines` lines of a log, from at most its last 64 kB. */
-static void print_tail(const char *path, int lines, FILE *out)
+void sim_print_tail(const char *path, int lines, FILE *out)
 {
 	static char buf[65536];
 	FILE *f = fopen(path, "r");
@@ -197,6 +283,11 @@ static int report(struct sim *sim)
 	char path[PATH_MAX], how[96];
 	int server_failed = !sim->server.spawned || child_failed(&sim->server);
 
+	if (sim->client_failed) { /* said when it happened, with the client's log */
+		fcl_error("the run did not start: client process %d failed (%s)",
+			  sim->client_failed - 1, sim->clients[sim->client_failed - 1].log_path);
+		return 1;
+	}
 	if (server_failed)
 		mark_run_dir(sim);
 	sim_end_progress(sim);
@@ -219,10 +310,10 @@ static int report(struct sim *sim)
 			  sim->done_reason[0] ? sim->done_reason : "(no reason given)");
 	if (server_failed) {
 		if (sim->server.spawned) {
-			print_tail(sim->server.log_path, TAIL_LINES, stderr);
+			sim_print_tail(sim->server.log_path, TAIL_LINES, stderr);
 			for (unsigned k = 0; k < sim->procs; k++)
 				if (child_failed(&sim->clients[k]))
-					print_tail(sim->clients[k].log_path, TAIL_LINES, stderr);
+					sim_print_tail(sim->clients[k].log_path, TAIL_LINES, stderr);
 			describe_exit(&sim->server, how, sizeof how);
 			fcl_error("the server %s", how);
 		}
@@ -296,8 +387,9 @@ static int run(struct sim *sim)
 		fcl_error("out of memory");
 		return 1;
 	}
-	if (!sim->resume_dir && make_run_dir(sim))
-		return 1;
+	int made = sim->resume_dir ? 0 : make_run_dir(sim);
+	if (made)
+		return made == -2 ? 2 : 1;
 	sim_assign_clients(sim);
 	if (sim_make_keys(sim) != 0)
 		return 1;

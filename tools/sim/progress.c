@@ -63,17 +63,18 @@ static void format_progress(const struct progress *p, char *buf, size_t len)
 		snprintf(acc, sizeof acc, "%.2f%%", p->acc * 100);
 	format_bytes(up, sizeof up, p->bytes_up);
 	format_bytes(down, sizeof down, p->bytes_down);
-	if (p->round > 0 && p->rounds >= p->round)
+	if (p->rounds > p->round)
 		format_duration(eta, sizeof eta,
-				p->elapsed / (double)p->round * (double)(p->rounds - p->round));
+				p->elapsed / (double)(p->round + 1) *
+				    (double)(p->rounds - p->round - 1));
 	else
 		snprintf(eta, sizeof eta, "?");
-	/* the server counts tasks from 0, people from 1 */
+	/* rounds and tasks count from 0, as in eval.csv, events.jsonl and server.log */
 	snprintf(buf, len,
-		 "round %lu/%lu  task %lu/%lu  updates %s  acc %s  up %s down %s  "
+		 "round %lu (0-%lu)  task %lu (0-%lu)  updates %s  acc %s  up %s down %s  "
 		 "elapsed %.1fs  ETA %s",
-		 p->round, p->rounds, p->task + 1, p->tasks, p->updates, acc, up, down, p->elapsed,
-		 eta);
+		 p->round, p->rounds ? p->rounds - 1 : 0, p->task, p->tasks ? p->tasks - 1 : 0,
+		 p->updates, acc, up, down, p->elapsed, eta);
 }
 
 /* Rewrites the progress line in place, cut to the terminal width since a
@@ -196,7 +197,7 @@ static void parse_progress(struct sim *sim, char *rest)
 			p.elapsed = strtod(val, NULL);
 	}
 	sim->prog = p;
-	sim->rounds_done = p.round;
+	sim->rounds_done = p.round + 1; /* the round just completed counts from 0 */
 	print_progress(sim);
 }
 
@@ -234,8 +235,12 @@ static void on_server_line(struct sim *sim, char *line)
 		parse_progress(sim, line + strlen("progress"));
 	else if (starts_with_word(line, "done"))
 		parse_done(sim, line + strlen("done"));
+	else if (starts_with_word(line, "joined"))
+		sim->joined = 1;
 	else if (starts_with_word(line, "lost"))
 		parse_lost(sim, line + strlen("lost"));
+	else if (starts_with_word(line, "warning")) /* for the person, even with --quiet */
+		fcl_warn("warning: %s", line + strlen("warning") + strspn(line + strlen("warning"), " \t"));
 }
 
 static void on_server_out_closed(uv_handle_t *handle)

@@ -8,6 +8,7 @@
 #define FCL_SIM_H
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -51,6 +52,7 @@ struct sim {
 	uint64_t seed;
 	int quiet;
 	int insecure_plain; /* --insecure-plain: no keys, plain TCP */
+	int force; /* --force: an existing --run-dir's run is replaced */
 	char **server_args, **client_args;
 	size_t n_server_args, n_client_args;
 
@@ -91,6 +93,8 @@ struct sim {
 	uint64_t prog_last_ms;
 	unsigned long prog_last_round;
 	int done_seen, done_ok;
+	int joined;           /* the server said every client process is in */
+	int client_failed;    /* 1 + the client process that exited before joining */
 	char done_reason[256];
 	int endpoint_late_said;    /* the server's slow start was mentioned */
 	unsigned long rounds_done; /* from the progress lines */
@@ -125,6 +129,8 @@ void sim_assign_clients(struct sim *sim);
  * process, the allow file binding each to its ids (after
  * sim_assign_clients). Nothing with --insecure-plain. 0 or -1 (said). */
 int sim_make_keys(struct sim *sim);
+/* main.c: the last `lines` lines of a log, on out. */
+void sim_print_tail(const char *path, int lines, FILE *out);
 
 /* progress.c */
 /* fcl's log lines, kept clear of the progress line. */

@@ -8,7 +8,8 @@
  * and code they come from are in docs/metrics.md; names there and here match.
  *
  * A metric that is undefined for the record (no previous task, no baseline)
- * returns NAN; writers print it as JSON null.
+ * returns NAN; writers print it as JSON null. Tasks without test samples
+ * (no_test) are left out of every average.
  */
 #ifndef FCL_METRICS_H
 #define FCL_METRICS_H
@@ -29,6 +30,9 @@ struct fcl_acc_record {
 	const int64_t *end_row;  /* (n_tasks) row of the evaluation at the end of task j's
 				  * training; -1 while task j has not ended */
 	const double *init_acc;  /* (n_tasks) b_j: the initial (random) model on task j, or NULL */
+	const uint8_t *no_test;  /* (n_tasks) nonzero: task j has no test samples, so its
+				  * accuracy means nothing and every metric leaves it out
+				  * (as if it never ended); NULL: every task has some */
 };
 
 /* ---- task-end metrics (R[i, j] = acc at the end of the i-th task to end, on task j) ---- */

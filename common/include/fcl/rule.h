@@ -142,6 +142,10 @@ struct fcl_rule {
 	int (*round_end)(struct fcl_agg *a, const struct fcl_round_info *r,
 			 const struct fcl_agg_update *u, size_t n);
 	int (*save)(const struct fcl_agg *a, FILE *f); /* stateless rules: NULL */
+	/* A combination the rule runs but does poorly with (FOT with one output head
+	 * in a class-incremental stream): a sentence into buf and 1, else 0. Said by
+	 * fcl-scenario check and show and at the start of a run. May be NULL. */
+	int (*caveat)(const struct fcl_scenario *sc, const void *params, char *buf, size_t len);
 	int (*load)(struct fcl_agg *a, FILE *f);
 
 	/* client; every hook may be NULL */

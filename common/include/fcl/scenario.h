@@ -290,6 +290,16 @@ void fcl_scenario_defaults(struct fcl_scenario *sc);
 int fcl_scenario_parse(struct fcl_scenario *sc, const char *text, size_t len, const char *filename,
 		       char *err, size_t errlen);
 
+/* The same with relative paths (data.path, device traces) resolved against
+ * base_dir (NULL: left as given). fcl-client parses the welcome's text with the
+ * coordinator's scenario folder, so that paths mean the same everywhere. */
+int fcl_scenario_parse_at(struct fcl_scenario *sc, const char *text, size_t len,
+			  const char *filename, const char *base_dir, char *err, size_t errlen);
+
+/* The absolute folder of a scenario file into out (where its relative paths
+ * resolve). 0, or -ENAMETOOLONG / -ENOMEM. */
+int fcl_scenario_dir(const char *path, char *out, size_t len);
+
 /* Reads and parses a file; on success *text_out (if not NULL) is the owned
  * file text (free with free()), *len_out its length. */
 int fcl_scenario_load(struct fcl_scenario *sc, const char *path, char **text_out, size_t *len_out,
@@ -308,6 +318,10 @@ int fcl_scenario_timed(const struct fcl_scenario *sc);
 int fcl_scenario_draws_per_job(const struct fcl_scenario *sc);
 /* Clients training at once in an asynchronous run. */
 uint32_t fcl_scenario_concurrency(const struct fcl_scenario *sc);
+
+/* What the scenario's methods say it does poorly (struct fcl_rule's caveat):
+ * a sentence into buf and 1, or 0 when nothing. */
+int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len);
 
 /* The strategy of one logical client: its group's, or strategy's. Borrowed. */
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,

@@ -115,6 +115,13 @@ uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, 
  * same scenario against the same data. Logged by both. */
 uint64_t fcl_schedule_digest(const struct fcl_schedule *s);
 
+/* Tasks this seed leaves without training or test samples (si-blurry draws how
+ * many classes each task gets, possibly none; a partition can leave a task's
+ * classes with too few samples): one line naming them into out ("" when none),
+ * and how many such tasks. A task without test samples is left out of every
+ * metric (docs/metrics.md); one without training samples trains nothing. */
+uint32_t fcl_schedule_empty_tasks(const struct fcl_schedule *s, char *out, size_t len);
+
 /* Writes the compiled schedule into dir (which must exist) as tasks.csv,
  * blurry.csv (blurry generators), clients.csv, timeline.csv, rounds.csv and,
  * when samples is set, samples.csv; see docs/scenarios.md. 0 or -EIO/-ENOMEM. */

@@ -53,6 +53,7 @@ struct fcl_strategy_method {
 	int takes_memory;     /* keeps a replay buffer: strategy.memory applies */
 	int task_incremental; /* may run with tasks.generator task-incremental */
 	uint32_t min_hidden;  /* hidden layers the model needs */
+	int bias_free_head;   /* needs model.head_bias: false (the scenario check says so) */
 	const struct fcl_strategy_ops *ops;
 };
 

@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 4
+#define FCL_PROTOCOL_VERSION 5
 /* Largest welcome a client takes before it knows the scenario: the scenario
  * text and a few fields. Later caps come from the scenario
  * (fcl_rule_max_message_bytes in fcl/rule.h). */
@@ -50,6 +50,7 @@ struct fcl_msg {
 	uint64_t scenario_hash;
 	uint64_t seed;
 	uint32_t n_params;
+	const char *scenario_dir; /* where relative paths resolve (absolute); "" as given */
 	/* hello, round start: logical client ids */
 	const uint32_t *ids;
 	size_t n_ids;
