@@ -4,6 +4,7 @@
  */
 #ifndef FCL_CLI_H
 #define FCL_CLI_H
+#include <stdint.h>
 
 /* The exit statuses every fcl program uses. */
 enum { FCL_EXIT_OK = 0, FCL_EXIT_FAILED = 1, FCL_EXIT_USAGE = 2 };
@@ -22,6 +23,12 @@ void fcl_cli_unknown_option(const char *prog, const char *arg);
 void fcl_cli_needs_value(const char *prog, const char *opt);
 /* Says "PROG: unexpected argument 'ARG' (see PROG --help)" on stderr. */
 void fcl_cli_unexpected(const char *prog, const char *arg);
+
+/* A whole number >= min for option opt: 0, or -1 after saying
+ * "PROG: option 'OPT' wants an integer >= MIN (got 'ARG')". */
+int fcl_cli_u64(const char *prog, const char *opt, const char *arg, uint64_t min, uint64_t *out);
+/* A number >= min: 0, or -1 after saying "... wants a number >= MIN (got 'ARG')". */
+int fcl_cli_double(const char *prog, const char *opt, const char *arg, double min, double *out);
 
 /* After getopt_long returned '?' or ':' (the option string must start with
  * ':' and opterr be 0): says which option was unknown or lacked its value,
