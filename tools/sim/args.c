@@ -29,7 +29,7 @@ static void help(void)
 	    "  --seed N          passed to the server, overrides the scenario's seed\n"
 	    "  --resume RUN_DIR  go on with the run in RUN_DIR from its newest checkpoint;\n"
 	    "                    the results are those of an uninterrupted run, whatever P\n"
-	    "  --quiet           no progress display\n"
+	    "  -q, --quiet       no progress display\n"
 	    "  --server-arg ARG  extra argument for fcl-server (repeatable)\n"
 	    "  --client-arg ARG  extra argument for every fcl-client (repeatable)\n"
 	    "  -h, --help, --version\n\n"
