@@ -1,6 +1,7 @@
 /* client/cli.c - fcl-client's command line */
 #include "client.h"
 
+#include "fcl/cli.h"
 #include "fcl/log.h"
 #include "fcl/util.h"
 #include "fcl/zsock.h"
@@ -13,26 +14,38 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: fcl-client --connect ENDPOINT --ids RANGES --curve-key FILE\n"
-		"                  --server-pub FILE [--connect-timeout S] [--idle-timeout S]\n"
-		"                  [--fault KIND[:CLIENT]] [--round-delay S] [--verbose]\n"
-		"  --connect          the coordinator's endpoint, e.g. tcp://node1:5555\n"
-		"  --ids              logical clients hosted here, e.g. 0-31 or 0-3,8\n"
-		"  --curve-key        this process's secret key (fcl-keygen PREFIX writes\n"
-		"                     PREFIX.key; PREFIX.pub goes into the server's --allow)\n"
-		"  --server-pub       the coordinator's public key: any other peer is refused\n"
-		"                     before it can send anything\n"
-		"  --insecure-plain   plain TCP instead, trusting whoever answers (see\n"
-		"                     docs/security.md)\n"
-		"  --connect-timeout  give up after S seconds without a welcome (default 60);\n"
-		"                     meanwhile the connection is retried with backoff\n"
-		"  --idle-timeout     give up after S seconds without a message (default 3600)\n"
-		"  --fault            for tests: wrong-size, nan, garbage, sign-flip, scale:F,\n"
-		"                     rule-nan, oom or slow:S (sleep S s before training),\n"
-		"                     optionally for some clients only: e.g. sign-flip:0-1,\n"
-		"                     scale:-4:3\n"
-		"  --round-delay      for tests: sleep S seconds before each round's training\n");
+	fprintf(f, "usage: fcl-client --connect ENDPOINT --ids RANGES --curve-key FILE --server-pub FILE\n"
+		   "                  [--insecure-plain] [--connect-timeout S]\n"
+		   "                  [--idle-timeout S] [--heartbeat S] [--fault KIND[:CLIENT]]\n"
+		   "                  [--round-delay S] [--verbose]\n"
+		   "       fcl-client --help | --version\n");
+}
+
+static void help(void)
+{
+	usage(stdout);
+	printf("\nOne client process: hosts logical clients, trains them when the coordinator\n"
+	       "(fcl-server) says so. fcl-sim and tools/fcl-slurm start these.\n\n"
+	       "  -c, --connect ENDPOINT  the coordinator's endpoint, e.g. tcp://node1:5555\n"
+	       "  -i, --ids RANGES  logical clients hosted here, e.g. 0-31 or 0-3,8\n"
+	       "  --curve-key FILE  this process's secret key (fcl-keygen PREFIX writes\n"
+	       "                    PREFIX.key; PREFIX.pub goes into the server's --allow)\n"
+	       "  --server-pub FILE  the coordinator's public key: any other peer is refused\n"
+	       "                    before it can send anything\n"
+	       "  --insecure-plain  plain TCP instead, trusting whoever answers (see\n"
+	       "                    docs/security.md)\n"
+	       "  -t, --connect-timeout S  give up after S seconds without a welcome\n"
+	       "                    (default 60); meanwhile the connection is retried with backoff\n"
+	       "  -T, --idle-timeout S  give up after S seconds without a message (default 3600)\n"
+	       "  -H, --heartbeat S  the coordinator silent for S seconds is gone (default 15)\n"
+	       "  -f, --fault KIND[:CLIENTS]  for tests: wrong-size, nan, garbage, sign-flip,\n"
+	       "                    scale:F, rule-nan, oom or slow:S (sleep S s before training),\n"
+	       "                    optionally for some clients only: e.g. sign-flip:0-1, scale:-4:3\n"
+	       "  -D, --round-delay S  for tests: sleep S seconds before each round's training\n"
+	       "  -v, --verbose     debug messages on stderr\n"
+	       "  -h, --help, --version\n\n"
+	       "Exit status: 0 the run ended normally; 1 the connection or the run failed;\n"
+	       "2 bad command line.\n");
 }
 
 static int parse_ids(struct client_opts *o, const char *arg)
@@ -83,6 +96,8 @@ static int load_keys(struct client_opts *o)
 	return 0;
 }
 
+static char **argv_of_parse; /* for the messages of parse_option */
+
 /* One option of getopt_long; 0 or -EINVAL after saying why. */
 static int parse_option(struct client_opts *o, int c, const char *arg)
 {
@@ -93,14 +108,16 @@ static int parse_option(struct client_opts *o, int c, const char *arg)
 	case 'i':
 		return parse_ids(o, arg);
 	case 't':
-		o->connect_timeout_s = atof(arg);
-		return 0;
+		return fcl_cli_double("fcl-client", "--connect-timeout", arg, 0,
+				      &o->connect_timeout_s) ? -EINVAL : 0;
 	case 'T':
-		o->idle_timeout_s = atof(arg);
-		return 0;
+		return fcl_cli_double("fcl-client", "--idle-timeout", arg, 0, &o->idle_timeout_s)
+			   ? -EINVAL
+			   : 0;
 	case 'D':
-		o->round_delay_s = atof(arg);
-		return 0;
+		return fcl_cli_double("fcl-client", "--round-delay", arg, 0, &o->round_delay_s)
+			   ? -EINVAL
+			   : 0;
 	case 'H':
 		return fcl_cli_seconds("fcl-client", "--heartbeat", arg, 0.5, &o->heartbeat_s);
 	case 'f':
@@ -122,7 +139,7 @@ static int parse_option(struct client_opts *o, int c, const char *arg)
 		o->insecure_plain = 1;
 		return 0;
 	default:
-		usage(stderr);
+		fcl_cli_getopt_error("fcl-client", c, argv_of_parse);
 		return -EINVAL;
 	}
 }
@@ -141,6 +158,7 @@ int cli_parse(struct client_opts *o, int argc, char **argv)
 					     {"server-pub", required_argument, 0, 'S'},
 					     {"insecure-plain", no_argument, 0, 'I'},
 					     {"help", no_argument, 0, 'h'},
+					     {"version", no_argument, 0, 'V'},
 					     {0, 0, 0, 0}};
 	int c;
 
@@ -148,17 +166,27 @@ int cli_parse(struct client_opts *o, int argc, char **argv)
 	o->connect_timeout_s = 60;
 	o->idle_timeout_s = 3600;
 	o->heartbeat_s = 15;
-	while ((c = getopt_long(argc, argv, "c:i:t:T:f:D:H:vhK:S:I", opts, NULL)) != -1) {
-		if (c == 'h') {
+	argv_of_parse = argv;
+	opterr = 0; /* fcl_cli_getopt_error words it as every program does */
+	while ((c = getopt_long(argc, argv, ":c:i:t:T:f:D:H:vhK:S:I", opts, NULL)) != -1) {
+		if (c == 'h' || c == 'V') {
 			/* the options after it are not looked at */
-			usage(stdout);
+			if (c == 'h')
+				help();
+			else
+				fcl_cli_version("fcl-client");
 			o->help = 1;
 			return 0;
 		}
 		if (parse_option(o, c, optarg) != 0)
 			goto err;
 	}
-	if (!o->endpoint || !o->ids || optind != argc) {
+	if (optind != argc) {
+		fcl_cli_unexpected("fcl-client", argv[optind]);
+		goto err;
+	}
+	if (!o->endpoint || !o->ids) {
+		fprintf(stderr, "fcl-client: %s is missing\n", !o->endpoint ? "--connect" : "--ids");
 		usage(stderr);
 		goto err;
 	}

@@ -25,6 +25,7 @@
 #include "sim.h"
 
 #include "fcl/curve.h"
+#include "fcl/cli.h"
 #include "fcl/data.h"
 #include "fcl/devices.h"
 #include "fcl/log.h"
@@ -40,6 +41,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,26 +104,39 @@ static void usage(FILE *f)
 		   "                  [--heartbeat S] [--stop-with-parent] [--verbose]\n"
 		   "       fcl-server --resume --run-dir DIR --curve-key FILE --allow FILE ...\n"
 		   "       fcl-server SCENARIO.yaml --count-clients\n"
-		   "  --curve-key the server's secret key (fcl-keygen PREFIX writes PREFIX.key);\n"
-		   "              clients need its PREFIX.pub (their --server-pub)\n"
-		   "  --allow     the client public keys let in, one a line: PUBKEY [IDS], where\n"
-		   "              IDS (e.g. 0-4,7) are the only logical clients that key may host\n"
-		   "  --insecure-plain  plain TCP instead: no encryption, no authentication;\n"
-		   "              anyone who reaches the port can join (docs/security.md)\n"
-		   "  --bind      ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
-		   "              the endpoint actually bound is written to DIR/endpoint\n"
-		   "  --seed      override the scenario's seed\n"
-		   "  --set       edit the scenario, e.g. --set aggregation.rule=median; the\n"
-		   "              edited text is what the run folder keeps and the clients run\n"
-		   "  --resume    go on with the run in DIR from its newest checkpoint (its\n"
-		   "              scenario and seed are the checkpoint's); the results are\n"
-		   "              those of an uninterrupted run, bit for bit\n"
-		   "  --progress  print one machine-readable progress line per round on stdout\n"
-		   "  --heartbeat a client process silent for S seconds is gone (default 15)\n"
-		   "  --stop-with-parent  end the run (as SIGHUP does) when the process that\n"
-		   "              started this one dies, e.g. fcl-sim killed with SIGKILL\n"
-		   "  --count-clients  check the scenario, print its number of logical clients\n"
-		   "              and exit (for launch scripts that split them over processes)\n");
+		   "       fcl-server --help | --version\n");
+}
+
+static void help(void)
+{
+	usage(stdout);
+	printf("\nThe coordinator of a run: waits for the fcl-client processes, runs the rounds,\n"
+	       "writes the run folder DIR.\n\n"
+	       "  -r, --run-dir DIR  the run folder (created; results and checkpoints go there)\n"
+	       "  --curve-key FILE  the server's secret key (fcl-keygen PREFIX writes\n"
+	       "              PREFIX.key); clients need its PREFIX.pub (their --server-pub)\n"
+	       "  --allow FILE  the client public keys let in, one a line: PUBKEY [IDS], where\n"
+	       "              IDS (e.g. 0-4,7) are the only logical clients that key may host\n"
+	       "  --insecure-plain  plain TCP instead: no encryption, no authentication;\n"
+	       "              anyone who reaches the port can join (docs/security.md)\n"
+	       "  -b, --bind ENDPOINT  ZeroMQ endpoint to listen on (default tcp://127.0.0.1:*);\n"
+	       "              the endpoint actually bound is written to DIR/endpoint\n"
+	       "  -s, --seed N  override the scenario's seed\n"
+	       "  -S, --set KEY=VALUE  edit the scenario, e.g. --set aggregation.rule=median;\n"
+	       "              the edited text is what the run folder keeps and the clients run\n"
+	       "  --resume    go on with the run in DIR from its newest checkpoint (its\n"
+	       "              scenario and seed are the checkpoint's); the results are\n"
+	       "              those of an uninterrupted run, bit for bit\n"
+	       "  -p, --progress  print one machine-readable progress line per round on stdout\n"
+	       "  -H, --heartbeat S  a client process silent for S seconds is gone (default 15)\n"
+	       "  --stop-with-parent  end the run (as SIGHUP does) when the process that\n"
+	       "              started this one dies, e.g. fcl-sim killed with SIGKILL\n"
+	       "  --count-clients  check the scenario, print its number of logical clients\n"
+	       "              and exit (for launch scripts that split them over processes)\n"
+	       "  -v, --verbose  debug messages on stderr\n"
+	       "  -h, --help, --version\n\n"
+	       "Exit status: 0 the run completed; 1 the run failed or was stopped (a signal);\n"
+	       "2 bad command line or scenario, or the run could not start.\n");
 }
 
 /* One case per option (93 lines), then what goes together. */
@@ -135,12 +150,14 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	    {"set", required_argument, 0, 'S'},        {"resume", no_argument, 0, 'R'},
 	    {"stop-with-parent", no_argument, 0, 'P'}, {"curve-key", required_argument, 0, 'K'},
 	    {"allow", required_argument, 0, 'A'},      {"insecure-plain", no_argument, 0, 'I'},
+	    {"version", no_argument, 0, 'V'},
 	    {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
 	s->heartbeat_s = 15;
 	s->bind_endpoint = "tcp://127.0.0.1:*";
-	while ((c = getopt_long(argc, argv, "r:b:s:S:pH:vh", opts, NULL)) != -1) {
+	opterr = 0; /* fcl_cli_getopt_error words it as every program does */
+	while ((c = getopt_long(argc, argv, ":r:b:s:S:pH:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			s->run_dir = optarg;
@@ -149,11 +166,10 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			s->bind_endpoint = optarg;
 			break;
 		case 's': {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg) {
-				fprintf(stderr, "fcl-server: --seed wants an unsigned integer\n");
+			uint64_t v = 0;
+			if (fcl_cli_u64("fcl-server", "--seed", optarg, 0, &v) != 0 || v > INT64_MAX) {
+				if (v > INT64_MAX)
+					fprintf(stderr, "fcl-server: --seed too large\n");
 				return -EINVAL;
 			}
 			s->seed_override = (long long)v;
@@ -197,10 +213,13 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			fcl_log_set_level(FCL_LOG_DEBUG);
 			break;
 		case 'h':
-			usage(stdout);
+			help();
+			exit(0);
+		case 'V':
+			fcl_cli_version("fcl-server");
 			exit(0);
 		default:
-			usage(stderr);
+			fcl_cli_getopt_error("fcl-server", c, argv);
 			return -EINVAL;
 		}
 	}
@@ -225,7 +244,13 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		}
 		return 0;
 	}
+	if (optind < argc - 1) {
+		fcl_cli_unexpected("fcl-server", argv[optind + 1]);
+		return -EINVAL;
+	}
 	if (optind != argc - 1 || (!s->run_dir && !s->count_clients)) {
+		fprintf(stderr, "fcl-server: %s\n",
+			optind == argc ? "no scenario given" : "--run-dir is missing");
 		usage(stderr);
 		return -EINVAL;
 	}

@@ -5,6 +5,7 @@
  * then training samples per second at batch 10 and 64 and the share of the
  * peak those steps reach. Run with OPENBLAS_NUM_THREADS=1 (meson benchmark does).
  */
+#include "fcl/cli.h"
 #include "fcl/data.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
@@ -14,6 +15,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static double sgemm_gflops(int n, double min_seconds)
 {
@@ -53,12 +55,47 @@ static double flops_per_sample(const struct fcl_mlp *m)
 	return f;
 }
 
-int main(void)
+static void help(void)
+{
+	printf("usage: fcl-bench-train [--help | --version]\n\n"
+	       "Measures single-threaded cblas_sgemm GFLOP/s (the peak) and local-training\n"
+	       "throughput of the MLP 784-400-400-400-10 at batch 10 and 64 against it, on\n"
+	       "synthetic data, for about 10 seconds. Takes no options: run it with\n"
+	       "OPENBLAS_NUM_THREADS=1 (`meson test --benchmark train` does).\n\n"
+	       "Exit status: 0 measured; 1 out of memory; 2 bad command line.\n");
+}
+
+/* Only --help and --version: anything else is refused rather than ignored
+ * (the benchmark takes no options). -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv)
+{
+	if (argc < 2)
+		return -1;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		help();
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		fcl_cli_version("fcl-bench-train");
+		return 0;
+	}
+	if (argv[1][0] == '-')
+		fcl_cli_unknown_option("fcl-bench-train", argv[1]);
+	else
+		fcl_cli_unexpected("fcl-bench-train", argv[1]);
+	return 2;
+}
+
+int main(int argc, char **argv)
 {
 	const uint32_t sizes[] = {784, 400, 400, 400, 10};
 	const uint32_t batches[] = {10, 64};
 	struct fcl_dataset ds;
 	uint32_t n = 12800;
+	int rc = parse_args(argc, argv);
+
+	if (rc >= 0)
+		return rc;
 
 	if (fcl_dataset_synthetic(&ds, n, 784, 10, 7, 0) != 0)
 		return 1;

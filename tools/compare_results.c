@@ -186,8 +186,9 @@ static void write_run_rows(const struct compare *c, FILE *csv, FILE *md)
 
 	for (size_t i = 0; i < c->n_rules * c->n_seeds; i++) {
 		const struct result *r = &c->res[i];
-		fprintf(csv, "%s,%llu,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%llu,%llu,%s,%s\n",
-			r->rule, (unsigned long long)r->seed, r->ok, r->acc, r->fgt_first,
+		fprintf(csv, "%s,%s,%s,%llu,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%llu,%llu,%s,%s\n",
+			r->rule_name, r->strategy, r->var, (unsigned long long)r->seed, r->ok, r->acc,
+			r->fgt_first,
 			r->fgt_max, r->bwt, r->a_inc, r->a_auc, r->wall, r->up, r->down,
 			cell(a, sizeof a, "%.3f", r->sim_s),
 			cell(b, sizeof b, "%.3f", r->t_target));
@@ -282,13 +283,13 @@ int compare_write_tables(const struct compare *c, const char *csv_path, const ch
 		fprintf(stderr, "fcl-compare: cannot write the tables in %s\n", c->out);
 		return 2;
 	}
-	fprintf(csv, "rule,seed,complete,final_acc,forgetting_first,forgetting_max,bwt,"
+	fprintf(csv, "rule,strategy,variant,seed,complete,final_acc,forgetting_first,forgetting_max,bwt,"
 		     "avg_incremental_acc,a_auc,wall_seconds,bytes_up,bytes_down,simulated_seconds,"
 		     "time_to_target\n");
 	fprintf(
 	    md,
 	    "Scenario `%s` (%s), %lu seed(s) from %llu; accuracy and forgetting in %%/points.\n\n",
-	    c->sc.name, c->scenario, c->n_seeds, (unsigned long long)c->sc.seed);
+	    c->sc.name, c->scenario, c->n_seeds, (unsigned long long)c->seed0);
 	if (any_sim(c) && !isnan(c->target))
 		fprintf(md,
 			"Time to target: simulated seconds until task 0's accuracy first "

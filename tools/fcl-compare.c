@@ -1,17 +1,22 @@
 /* tools/fcl-compare.c - aggregation rules side by side on identical client streams
  *
  *   fcl-compare SCENARIO.yaml --rules fedavg,fot[,...] [--seeds N] [--out DIR]
- *               [--procs P] [--set KEY=VALUE]... [--client-arg ARG]...
+ *               [--procs P] [--set KEY=VALUE]... [--client-arg ARG]... [--resume]
  *
- * For every rule and seed (the scenario's seed, +1, ..., +N-1) it writes the
- * derived scenario DIR/<rule>-seed<S>.yaml (the scenario text with
- * aggregation.rule, seed and any --set edits applied) and runs fcl-sim on it
- * into DIR/<rule>-seed<S>/. Everything but the rule is the same text, so every
- * rule sees the same clients, shards, task streams, participants and local
- * shuffles; running `fcl-sim DIR/<rule>-seed<S>.yaml` alone gives the same
- * numbers (tests/net/compare.sh checks it). At the end it writes DIR/compare.csv
- * (one row per run) and DIR/compare.md (per run, then mean +- std per rule over
- * seeds) and prints the markdown.
+ * For every rule and seed (the scenario's seed, or --set seed=N, and the next
+ * N-1) it writes the derived scenario DIR/<rule>-seed<S>.yaml (the scenario
+ * text with aggregation.rule, seed and any --set edits applied) and runs
+ * fcl-sim on it into DIR/<rule>-seed<S>/. Everything but the rule is the same
+ * text, so every rule sees the same clients, shards, task streams,
+ * participants and local shuffles; running `fcl-sim DIR/<rule>-seed<S>.yaml`
+ * alone gives the same numbers (tests/net/compare.sh checks it). At the end it
+ * writes DIR/compare.csv (one row per run) and DIR/compare.md (per run, then
+ * mean +- std per rule over seeds) and prints the markdown.
+ *
+ * Every derived scenario is made and parsed before the first run starts: a
+ * bad name or edit stops the sweep at once (exit 2), naming the option it came
+ * from. A finished run leaves DIR/<run>.done (the hash of its derived
+ * scenario); --resume keeps those whose scenario is the same and runs the rest.
  *
  * --strategies S1,S2 crosses the rules with client strategies (strategy.name;
  * give their parameters with --set strategy.memory=...): a run per rule,
@@ -22,13 +27,12 @@
  * with device profiles: runs <rule>[-<strategy>]-<NAME>-seed<S>. With
  * simulated time the tables give each run's simulated seconds, and with
  * --target ACC the simulated time at which task 0's accuracy first reached
- * ACC; --plot draws every run's accuracy against rounds and simulated time
- * with fcl-report into DIR/plots.
+ * ACC; --plot draws the runs with fcl-report into DIR/plots (mean and band
+ * over the seeds of each combination).
  */
 #include "compare.h"
 
-#include "fcl/override.h"
-#include "fcl/scenario.h"
+#include "fcl/cli.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -43,74 +47,49 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int run_sim(const char *sim, const char *scenario, const char *run_dir, const char *procs,
-		   char **client_args, size_t n_client_args, const char *log_path)
-{
-	const char *argv[16 + 2 * 64];
-	size_t n = 0;
-	argv[n++] = sim;
-	argv[n++] = scenario;
-	argv[n++] = "--run-dir";
-	argv[n++] = run_dir;
-	argv[n++] = "--force"; /* fcl-sim refuses a folder that exists without it */
-	argv[n++] = "--quiet";
-	if (procs) {
-		argv[n++] = "--procs";
-		argv[n++] = procs;
-	}
-	for (size_t i = 0; i < n_client_args && n < sizeof argv / sizeof argv[0] - 2; i++) {
-		argv[n++] = "--client-arg";
-		argv[n++] = client_args[i];
-	}
-	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		FILE *f = freopen(log_path, "w", stdout);
-		if (f)
-			dup2(fileno(stdout), 2);
-		execv(sim, (char *const *)argv);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: fcl-compare SCENARIO.yaml --rules R1,R2,... [--seeds N] [--out DIR]\n"
-		"                   [--strategies S1,...] [--procs P] [--set KEY=VALUE]...\n"
-		"                   [--variant NAME:KEY=VALUE]... [--target ACC] [--plot]\n"
-		"                   [--client-arg ARG]...\n"
-		"  --rules   aggregation rules: fedavg, fot, fedprox, fedavgm, fedadam, fedyogi,\n"
-		"            fednova, median, trimmed-mean, krum, scaffold\n"
-		"  --strategies  client strategies to cross with the rules (strategy.name)\n"
-		"  --seeds   seeds per rule: the scenario's seed and the next N-1 (default 1)\n"
-		"  --out     output folder (default runs/compare-<name>-<time>)\n"
-		"  --set     scenario edit applied to every run, e.g. tasks.rounds_per_task=20\n"
-		"  --variant NAME:KEY=VALUE  a variant of the scenario to cross with the rules\n"
-		"            (repeatable; the edits of one NAME add up)\n"
-		"  --target ACC  with simulated time: when task 0's accuracy first reached ACC\n"
-		"  --plot    draw the runs with fcl-report into DIR/plots\n"
-		"  --client-arg  passed to every client process through fcl-sim\n");
+	fprintf(f, "usage: fcl-compare SCENARIO.yaml --rules R1,R2,... [--seeds N] [--out DIR]\n"
+		   "                   [--strategies S1,...] [--procs P] [--set KEY=VALUE]...\n"
+		   "                   [--variant NAME:KEY=VALUE]... [--target ACC] [--plot]\n"
+		   "                   [--client-arg ARG]... [--resume | --force]\n"
+		   "       fcl-compare --help | --version\n");
 }
 
-/* What one run writes: the derived scenario, the run folder, fcl-sim's log. */
-struct run_files {
-	char yaml[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
-};
+static void help(void)
+{
+	usage(stdout);
+	printf(
+	    "\nRuns the scenario once per rule (x strategy x variant) and seed, with fcl-sim,\n"
+	    "and tabulates the results (DIR/compare.md, DIR/compare.csv).\n\n"
+	    "  --rules R1,...    aggregation rules (aggregation.rule), e.g. fedavg,fot,median\n"
+	    "  --strategies S1,...  client strategies to cross with the rules (strategy.name)\n"
+	    "  --seeds N         seeds per combination: the first and the next N-1 (default 1)\n"
+	    "  --set KEY=VALUE   scenario edit applied to every run, e.g.\n"
+	    "                    tasks.rounds_per_task=20; --set seed=N sets the first seed\n"
+	    "                    (default: the scenario's); aggregation.rule is --rules' and,\n"
+	    "                    with --strategies, strategy.name is theirs\n"
+	    "  --variant NAME:KEY=VALUE  a variant of the scenario to cross with the rules\n"
+	    "                    (repeatable; the edits of one NAME add up)\n"
+	    "  --out DIR         output folder (default runs/compare-<name>-<date>-<time>)\n"
+	    "  --procs P         client processes per run, passed to fcl-sim (default: one\n"
+	    "                    per core, at most one per client); runs go one after the\n"
+	    "                    other, and the results do not depend on P\n"
+	    "  --resume          keep the runs in DIR that finished with the same derived\n"
+	    "                    scenario (DIR/<run>.done) and run the rest, e.g. after Ctrl-C\n"
+	    "  --force           run everything again although DIR holds runs\n"
+	    "  --target ACC      with simulated time: when task 0's accuracy first reached ACC\n"
+	    "                    (a fraction, e.g. 0.8)\n"
+	    "  --plot            draw the runs with fcl-report into DIR/plots: mean and band\n"
+	    "                    (+- one sample std) over the seeds of each combination\n"
+	    "  --client-arg ARG  passed to every client process through fcl-sim (repeatable)\n"
+	    "  --help, --version\n\n"
+	    "Every derived scenario is checked before the first run. A progress line on\n"
+	    "stderr shows the run, its round and the time left for it and for the sweep.\n"
+	    "Ctrl-C stops the current run cleanly and the sweep with it.\n\n"
+	    "Exit status: 0 every run completed; 1 a run failed or the sweep was\n"
+	    "interrupted; 2 bad command line, scenario or edit (nothing was run).\n");
+}
 
 /* --variant NAME:KEY=VALUE: 0, or -1 when it is malformed or there are too many. */
 static int add_variant(struct compare *c, const char *v)
@@ -137,150 +116,9 @@ static int add_variant(struct compare *c, const char *v)
 	return 0;
 }
 
-/* Returns -1 to exit 0 (--help), 0 to go on, 2 on a usage error. */
-static int parse_args(struct compare *c, int argc, char **argv)
+/* fcl-sim, next to us. 0 or 2. */
+static int prepare_sim(struct compare *c)
 {
-	c->n_seeds = 1;
-	c->target = NAN;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char name[64];
-		const char *eq = strchr(a, '=');
-		int joined = 0; /* --opt=value */
-		if (a[0] == '-' && a[1] == '-' && eq && (size_t)(eq - a) < sizeof name) {
-			memcpy(name, a, (size_t)(eq - a));
-			name[eq - a] = '\0';
-			a = name;
-			v = eq + 1;
-			joined = 1;
-			i--; /* the value is not a separate argument */
-		}
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return -1;
-		} else if (!strcmp(a, "--rules") && v) {
-			c->rules_arg = v;
-			i++;
-		} else if (!strcmp(a, "--seeds") && v) {
-			c->n_seeds = strtoul(v, NULL, 10);
-			i++;
-		} else if (!strcmp(a, "--out") && v) {
-			c->out_arg = v;
-			i++;
-		} else if (!strcmp(a, "--procs") && v) {
-			c->procs = v;
-			i++;
-		} else if (!strcmp(a, "--set") && v && c->n_sets < MAX_SETS) {
-			c->sets[c->n_sets++] = v;
-			i++;
-		} else if (!strcmp(a, "--client-arg") && v && c->n_client_args < 64) {
-			c->client_args[c->n_client_args++] = (char *)v;
-			i++;
-		} else if (!strcmp(a, "--strategies") && v) {
-			c->strategies_arg = v;
-			i++;
-		} else if (!strcmp(a, "--variant") && v && add_variant(c, v) == 0) {
-			i++;
-		} else if (!strcmp(a, "--target") && v) {
-			c->target = strtod(v, NULL);
-			i++;
-		} else if (!strcmp(a, "--plot") && !joined) {
-			c->plot = 1;
-		} else if (joined) {
-			usage(stderr);
-			return 2;
-		} else if (a[0] != '-' && !c->scenario) {
-			c->scenario = a;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!c->scenario || !c->rules_arg || c->n_seeds == 0 || c->n_seeds > 1000) {
-		usage(stderr);
-		return 2;
-	}
-	return 0;
-}
-
-/* The scenario as given, checked; 0 or 2 after saying why. */
-static int load_scenario(struct compare *c)
-{
-	char err[1024];
-
-	if (fcl_scenario_load(&c->sc, c->scenario, &c->text, &c->len, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
-	/* the data path resolved against the scenario's folder, so derived files work anywhere */
-	snprintf(c->data_set, sizeof c->data_set, "data.path=\"%s\"", c->sc.data.path);
-	int path_set = 0;
-	for (size_t i = 0; i < c->n_sets; i++)
-		path_set |= strncmp(c->sets[i], "data.path=", 10) == 0;
-	if (!path_set && c->sc.data.kind != FCL_DATASET_SYNTHETIC)
-		c->sets[c->n_sets++] = c->data_set;
-	return 0;
-}
-
-/* The first MAX_RULES names of a comma-separated list. */
-static size_t split_list(const char *arg, char (*names)[32])
-{
-	char *list = strdup(arg), *save = NULL;
-	size_t n = 0;
-
-	for (char *r = strtok_r(list, ",", &save); r && n < MAX_RULES;
-	     r = strtok_r(NULL, ",", &save))
-		snprintf(names[n++], sizeof names[0], "%s", r);
-	free(list);
-	return n;
-}
-
-/* Every rule, crossed with every strategy when given. */
-static int make_combinations(struct compare *c)
-{
-	char rl[MAX_RULES][32], stl[MAX_RULES][32];
-	size_t n_rl = split_list(c->rules_arg, rl), n_sl = 0;
-
-	if (c->strategies_arg)
-		n_sl = split_list(c->strategies_arg, stl);
-	for (size_t a = 0; a < n_rl; a++)
-		for (size_t b = 0; b < (n_sl ? n_sl : 1); b++)
-			for (size_t v = 0; v < (c->n_vars ? c->n_vars : 1); v++) {
-				size_t k = c->n_rules;
-				const char *var = c->n_vars ? c->var_name[v] : "";
-				int w1 = snprintf(c->rule_of[k], sizeof c->rule_of[0], "%s", rl[a]);
-				int w2 = snprintf(c->strat_of[k], sizeof c->strat_of[0], "%s",
-						  n_sl ? stl[b] : "");
-				int w3 = snprintf(c->rules[k], sizeof c->rules[0], "%s%s%s%s%s",
-						  rl[a], n_sl ? "/" : "", n_sl ? stl[b] : "",
-						  *var ? "/" : "", var);
-				if (w1 < 0 || w2 < 0 || w3 < 0)
-					return 2;
-				c->var_of[k] = c->n_vars ? (int)v : -1;
-				c->n_rules++;
-			}
-	return 0;
-}
-
-/* --out, or runs/compare-<name>-<time>; and fcl-sim next to us. 0 or 2. */
-static int prepare_paths(struct compare *c)
-{
-	if (c->out_arg) {
-		snprintf(c->out, sizeof c->out, "%s", c->out_arg);
-	} else {
-		time_t t = time(NULL);
-		struct tm tm;
-		char stamp[32];
-		localtime_r(&t, &tm);
-		strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-		snprintf(c->out, sizeof c->out, "runs/compare-%s-%s", c->sc.name, stamp);
-	}
-	if (fcl_mkdir_p(c->out) != 0) {
-		fprintf(stderr, "fcl-compare: cannot create %s\n", c->out);
-		return 2;
-	}
-
 	char self[PATH_MAX];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (sl <= 0) {
@@ -292,121 +130,146 @@ static int prepare_paths(struct compare *c)
 	return 0;
 }
 
-/* Writes the scenario of combination ri with seed r->seed (the text with
- * aggregation.rule, seed, strategy.name and the --set edits applied, checked)
- * to f->yaml; *rounds_per_task is its tasks.rounds_per_task. 0 or 2. */
-static int write_derived(struct compare *c, size_t ri, const struct result *r, struct run_files *f,
-			 uint32_t *rounds_per_task)
+/* A whole non-negative number, or -1. */
+static int parse_ulong(const char *v, unsigned long *out)
 {
-	char rule_set[64], seed_set[64], strat_set[64], stem[100], err[1024];
-	const char *sets[MAX_SETS + 4 + MAX_VARIANT_SETS];
-	int var = c->var_of[ri];
-	size_t n = c->n_sets;
-	char *dtext;
-	size_t dlen;
-
-	snprintf(rule_set, sizeof rule_set, "aggregation.rule=%s", c->rule_of[ri]);
-	if (snprintf(strat_set, sizeof strat_set, "strategy.name=%s", c->strat_of[ri]) < 0)
-		return 2;
-	if (snprintf(stem, sizeof stem, "%s%s%s%s%s", c->rule_of[ri], c->strat_of[ri][0] ? "-" : "",
-		     c->strat_of[ri], var >= 0 ? "-" : "", var >= 0 ? c->var_name[var] : "") < 0)
-		return 2;
-	snprintf(seed_set, sizeof seed_set, "seed=%llu", (unsigned long long)r->seed);
-	memcpy(sets, c->sets, n * sizeof *sets);
-	sets[n++] = rule_set;
-	sets[n++] = seed_set;
-	if (c->strat_of[ri][0])
-		sets[n++] = strat_set;
-	for (size_t k = 0; var >= 0 && k < c->n_var_sets[var]; k++)
-		sets[n++] = c->var_sets[var][k];
-	struct fcl_scenario check;
-	if (fcl_scenario_override(c->text, c->len, sets, n, &dtext, &dlen, err, sizeof err) != 0 ||
-	    fcl_scenario_parse(&check, dtext, dlen, "<derived>", err, sizeof err) != 0) {
-		fprintf(stderr, "fcl-compare: rule %s: %s\n", c->rules[ri], err);
-		return 2;
-	}
-	*rounds_per_task = check.tasks.rounds_per_task;
-	snprintf(f->yaml, sizeof f->yaml, "%s/%s-seed%llu.yaml", c->out, stem,
-		 (unsigned long long)r->seed);
-	snprintf(f->dir, sizeof f->dir, "%s/%s-seed%llu", c->out, stem,
-		 (unsigned long long)r->seed);
-	if (snprintf(f->log, sizeof f->log, "%s.log", f->dir) >= (int)sizeof f->log)
-		return 2;
-	int wrc = fcl_write_file_atomic(f->yaml, dtext, dlen);
-	free(dtext);
-	if (wrc != 0) {
-		fprintf(stderr, "fcl-compare: cannot write %s\n", f->yaml);
-		return 2;
-	}
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || errno || *end)
+		return -1;
+	*out = n;
 	return 0;
 }
 
-/* Runs fcl-sim on the derived scenario and reads its results into r. */
-static void run_one(struct compare *c, const struct run_files *f, uint32_t rounds_per_task,
-		    struct result *r)
+/* The value of an option that takes one; 0, or 2 after saying what is wrong. */
+static int value_option(struct compare *c, const char *a, const char *v)
 {
-	fprintf(stderr, "fcl-compare: %s seed %llu ...", r->rule, (unsigned long long)r->seed);
-	double t0 = now();
-	int rc =
-	    run_sim(c->sim, f->yaml, f->dir, c->procs, c->client_args, c->n_client_args, f->log);
-	r->wall = now() - t0;
-	r->ok = compare_read_run(f->dir, rounds_per_task, c->target, r) == 0 && rc == 0;
-	fprintf(stderr, r->ok ? " %.2f%% in %.1f s\n" : " FAILED (%.0f, %.1f s), see %s\n",
-		r->ok ? 100 * r->acc : 0.0, r->wall, r->ok ? "" : f->log);
-}
+	unsigned long n;
+	char *end;
 
-/* Every combination with every seed, in order; *failed counts the runs that
- * did not complete. 0, or 2 when a run could not be set up. */
-static int run_all(struct compare *c, int *failed)
-{
-	for (size_t ri = 0; ri < c->n_rules; ri++) {
-		for (unsigned long si = 0; si < c->n_seeds; si++) {
-			struct result *r = &c->res[ri * c->n_seeds + si];
-			struct run_files f;
-			uint32_t rounds_per_task;
-
-			snprintf(r->rule, sizeof r->rule, "%s", c->rules[ri]);
-			r->seed = c->sc.seed + si;
-			if (write_derived(c, ri, r, &f, &rounds_per_task))
-				return 2;
-			snprintf(r->dir, sizeof r->dir, "%s", f.dir);
-			run_one(c, &f, rounds_per_task, r);
-			*failed += !r->ok;
+	if (!strcmp(a, "--rules")) {
+		c->rules_arg = v;
+	} else if (!strcmp(a, "--strategies")) {
+		c->strategies_arg = v;
+	} else if (!strcmp(a, "--seeds")) {
+		if (parse_ulong(v, &c->n_seeds) || c->n_seeds == 0 || c->n_seeds > 1000) {
+			fprintf(stderr, "fcl-compare: --seeds wants a number from 1 to 1000\n");
+			return 2;
+		}
+	} else if (!strcmp(a, "--out")) {
+		c->out_arg = v;
+	} else if (!strcmp(a, "--procs")) {
+		if (parse_ulong(v, &n) || n == 0) {
+			fprintf(stderr, "fcl-compare: --procs wants a positive number\n");
+			return 2;
+		}
+		c->procs = v;
+	} else if (!strcmp(a, "--set")) {
+		if (c->n_sets == MAX_SETS || !strchr(v, '=')) {
+			fprintf(stderr, "fcl-compare: --set '%s': want KEY=VALUE (at most %d)\n", v,
+				MAX_SETS);
+			return 2;
+		}
+		c->sets[c->n_sets++] = v;
+	} else if (!strcmp(a, "--client-arg")) {
+		if (c->n_client_args == 64) {
+			fprintf(stderr, "fcl-compare: at most 64 --client-arg\n");
+			return 2;
+		}
+		c->client_args[c->n_client_args++] = (char *)v;
+	} else if (!strcmp(a, "--variant")) {
+		if (add_variant(c, v) != 0) {
+			fprintf(stderr,
+				"fcl-compare: --variant '%s': want NAME:KEY=VALUE (at most %d "
+				"names of %d edits)\n",
+				v, MAX_VARIANTS, MAX_VARIANT_SETS);
+			return 2;
+		}
+	} else {
+		/* --target */
+		c->target = strtod(v, &end);
+		if (end == v || *end || !(c->target >= 0 && c->target <= 1)) {
+			fprintf(stderr, "fcl-compare: --target wants an accuracy from 0 to 1\n");
+			return 2;
 		}
 	}
 	return 0;
 }
 
-/* --plot: fcl-report (next to fcl-sim) over the runs that completed, into
- * DIR/plots. 0 or -1. */
-static int plot_runs(const struct compare *c)
+/* Returns -1 to exit 0 (--help, --version), 0 to go on, 2 on a usage error. */
+static int parse_args(struct compare *c, int argc, char **argv)
 {
-	char report[PATH_MAX + 16], out[PATH_MAX];
-	const char **argv = calloc(c->n_rules * c->n_seeds + 4, sizeof *argv);
-	size_t n = 0;
-	int st = 0;
+	static const char *const with_value[] = {"--rules", "--strategies", "--seeds",
+						 "--out",   "--procs",      "--set",
+						 "--client-arg", "--variant", "--target"};
+	c->n_seeds = 1;
+	c->target = NAN;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		char name[64];
+		const char *eq = strchr(a, '=');
+		size_t k;
 
-	if (!argv)
-		return -1;
-	snprintf(report, sizeof report, "%s", c->sim);
-	snprintf(strrchr(report, '/') + 1, 16, "fcl-report");
-	snprintf(out, sizeof out, "%s/plots", c->out);
-	argv[n++] = report;
-	argv[n++] = "-o";
-	argv[n++] = out;
-	for (size_t i = 0; i < c->n_rules * c->n_seeds; i++)
-		if (c->res[i].ok)
-			argv[n++] = c->res[i].dir;
-	fprintf(stderr, "fcl-compare: plotting %zu runs into %s\n", n - 3, out);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execv(report, (char *const *)argv);
-		_exit(127);
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			help();
+			return -1;
+		} else if (!strcmp(a, "--version")) {
+			fcl_cli_version("fcl-compare");
+			return -1;
+		} else if (!strcmp(a, "--plot")) {
+			c->plot = 1;
+			continue;
+		} else if (!strcmp(a, "--resume")) {
+			c->resume = 1;
+			continue;
+		} else if (!strcmp(a, "--force")) {
+			c->force = 1;
+			continue;
+		} else if (a[0] != '-' || !a[1]) {
+			if (c->scenario) {
+				fcl_cli_unexpected("fcl-compare", a);
+				return 2;
+			}
+			c->scenario = a;
+			continue;
+		}
+		/* --opt VALUE or --opt=VALUE */
+		if (a[1] == '-' && eq && (size_t)(eq - a) < sizeof name) {
+			memcpy(name, a, (size_t)(eq - a));
+			name[eq - a] = '\0';
+			v = eq + 1;
+			a = name;
+		}
+		for (k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+			if (!strcmp(a, with_value[k]))
+				break;
+		if (k == sizeof with_value / sizeof with_value[0]) {
+			fcl_cli_unknown_option("fcl-compare", argv[i]);
+			return 2;
+		}
+		if (!v) {
+			if (i + 1 >= argc) {
+				fcl_cli_needs_value("fcl-compare", a);
+				return 2;
+			}
+			v = argv[++i];
+		}
+		if (value_option(c, a, v) != 0)
+			return 2;
 	}
-	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	free(argv);
-	return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+	if (!c->scenario || !c->rules_arg) {
+		fprintf(stderr, "fcl-compare: %s\n",
+			!c->scenario ? "no scenario given" : "--rules is missing");
+		usage(stderr);
+		return 2;
+	}
+	if (c->resume && (c->force || !c->out_arg)) {
+		fprintf(stderr, "fcl-compare: --resume needs the sweep's --out DIR%s\n",
+			c->force ? ", and no --force" : "");
+		return 2;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -418,12 +281,11 @@ int main(int argc, char **argv)
 	rc = parse_args(&c, argc, argv);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if ((rc = load_scenario(&c)) != 0 || (rc = make_combinations(&c)) != 0 ||
-	    (rc = prepare_paths(&c)) != 0)
+	if ((rc = compare_check_inputs(&c)) != 0 || (rc = compare_derive_all(&c)) != 0 ||
+	    (rc = prepare_sim(&c)) != 0 || (rc = compare_prepare_out(&c)) != 0)
 		return rc;
-	c.res = calloc(c.n_rules * c.n_seeds, sizeof *c.res);
-	if ((rc = run_all(&c, &failed)) != 0)
-		return rc;
+	if (compare_run_all(&c, &failed) != 0)
+		return 1; /* interrupted: no tables of half a sweep */
 
 	snprintf(csv_path, sizeof csv_path, "%s/compare.csv", c.out);
 	snprintf(md_path, sizeof md_path, "%s/compare.md", c.out);
@@ -436,10 +298,12 @@ int main(int argc, char **argv)
 		free(table);
 	}
 	printf("\ntables: %s, %s\n", md_path, csv_path);
-	if (c.plot && plot_runs(&c) != 0) {
+	if (c.plot && compare_plot(&c) != 0) {
 		fprintf(stderr, "fcl-compare: fcl-report failed (is gnuplot installed?)\n");
 		failed = 1;
 	}
+	for (size_t i = 0; i < c.n_rules * c.n_seeds; i++)
+		free(c.res[i].text);
 	free(c.res);
 	free(c.text);
 	return failed ? 1 : 0;

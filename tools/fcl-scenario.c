@@ -10,6 +10,7 @@
  * stable. Compiling is a pure function of (file, seed, data): the same
  * input gives byte-identical files.
  */
+#include "fcl/cli.h"
 #include "fcl/data.h"
 #include "fcl/devices.h"
 #include "fcl/estimate.h"
@@ -17,6 +18,7 @@
 #include "fcl/schedule.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,49 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: fcl-scenario check FILE... [--seed N]\n"
 		   "       fcl-scenario show FILE [--seed N]\n"
-		   "       fcl-scenario compile FILE -o DIR [--seed N] [--samples]\n");
+		   "       fcl-scenario compile FILE -o DIR [--seed N] [--samples]\n"
+		   "       fcl-scenario --help | --version\n");
+}
+
+static void help(void)
+{
+	usage(stdout);
+	printf("\n  check FILE...     strict validation of each file, one line per file\n"
+	       "  show FILE         what the compiled schedule gives each client and task\n"
+	       "  compile FILE -o DIR  the compiled schedule as CSV files in DIR\n"
+	       "                    (columns in docs/scenarios.md)\n"
+	       "  --seed N          compile with seed N instead of the scenario's\n"
+	       "  -o, --out DIR     compile: the folder for the CSV files (created)\n"
+	       "  --samples         compile: also each client's sample ids (samples.csv)\n"
+	       "  -h, --help, --version\n\n"
+	       "show and compile read the data set the scenario names.\n\n"
+	       "Exit status: 0 every file is valid (done); 1 a file is invalid or its data\n"
+	       "cannot be read or compiled; 2 bad command line.\n");
+}
+
+/* An argument no command takes: an option it does not know, or one too many. */
+static int bad_argument(const char *arg)
+{
+	if (arg[0] == '-' && arg[1])
+		fcl_cli_unknown_option("fcl-scenario", arg);
+	else
+		fcl_cli_unexpected("fcl-scenario", arg);
+	return 2;
+}
+
+/* "--seed" needing a value at argv[i + 1]: 0 and the seed, or 2. */
+static int seed_option(int argc, char **argv, int *i, long long *seed)
+{
+	uint64_t v;
+
+	if (*i + 1 >= argc) {
+		fcl_cli_needs_value("fcl-scenario", argv[*i]);
+		return 2;
+	}
+	if (fcl_cli_u64("fcl-scenario", "--seed", argv[++*i], 0, &v) != 0 || v > LLONG_MAX)
+		return 2;
+	*seed = (long long)v;
+	return 0;
 }
 
 struct compiled {
@@ -97,7 +141,6 @@ static void warn_empty(const char *path, const struct compiled *c)
 			(unsigned long long)c->sc.seed, what);
 }
 
-static int parse_seed(const char *s, long long *out);
 
 /* ---- check ---------------------------------------------------------------- */
 
@@ -109,18 +152,17 @@ static int cmd_check(int argc, char **argv)
 	int bad = 0, files = 0;
 
 	for (int i = 0; i < argc; i++)
-		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			if (parse_seed(argv[++i], &seed)) {
-				fprintf(stderr, "fcl-scenario: bad --seed %s\n", argv[i]);
-				return 2;
-			}
-		} else if (argv[i][0] == '-') {
-			usage(stderr);
-			return 2;
+		if (!strcmp(argv[i], "--seed")) {
+			int rc = seed_option(argc, argv, &i, &seed);
+			if (rc)
+				return rc;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return bad_argument(argv[i]);
 		} else {
 			files++;
 		}
 	if (files < 1) {
+		fprintf(stderr, "fcl-scenario: check: no scenario given\n");
 		usage(stderr);
 		return 2;
 	}
@@ -305,14 +347,6 @@ static void show(const struct compiled *c)
 	free(part);
 }
 
-static int parse_seed(const char *s, long long *out)
-{
-	char *end;
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return errno || *end || *out < 0 ? -EINVAL : 0;
-}
-
 static int cmd_show(int argc, char **argv)
 {
 	long long seed = -1;
@@ -320,19 +354,17 @@ static int cmd_show(int argc, char **argv)
 	struct compiled c;
 
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			if (parse_seed(argv[++i], &seed)) {
-				fprintf(stderr, "fcl-scenario: bad --seed %s\n", argv[i]);
+		if (!strcmp(argv[i], "--seed")) {
+			if (seed_option(argc, argv, &i, &seed))
 				return 2;
-			}
 		} else if (!file && argv[i][0] != '-') {
 			file = argv[i];
 		} else {
-			usage(stderr);
-			return 2;
+			return bad_argument(argv[i]);
 		}
 	}
 	if (!file) {
+		fprintf(stderr, "fcl-scenario: show: no scenario given\n");
 		usage(stderr);
 		return 2;
 	}
@@ -355,23 +387,26 @@ static int cmd_compile(int argc, char **argv)
 	struct compiled c;
 
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			if (parse_seed(argv[++i], &seed)) {
-				fprintf(stderr, "fcl-scenario: bad --seed %s\n", argv[i]);
+		if (!strcmp(argv[i], "--seed")) {
+			if (seed_option(argc, argv, &i, &seed))
+				return 2;
+		} else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) {
+			if (i + 1 >= argc) {
+				fcl_cli_needs_value("fcl-scenario", argv[i]);
 				return 2;
 			}
-		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
 			dir = argv[++i];
 		} else if (!strcmp(argv[i], "--samples")) {
 			samples = 1;
 		} else if (!file && argv[i][0] != '-') {
 			file = argv[i];
 		} else {
-			usage(stderr);
-			return 2;
+			return bad_argument(argv[i]);
 		}
 	}
 	if (!file || !dir) {
+		fprintf(stderr, "fcl-scenario: compile: %s\n",
+			!file ? "no scenario given" : "-o DIR is missing");
 		usage(stderr);
 		return 2;
 	}
@@ -396,16 +431,28 @@ static int cmd_compile(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* --help and --version anywhere, e.g. after a command */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			help();
+			return 0;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			fcl_cli_version("fcl-scenario");
+			return 0;
+		}
+	}
 	if (argc >= 2 && !strcmp(argv[1], "check"))
 		return cmd_check(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "show"))
 		return cmd_show(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "compile"))
 		return cmd_compile(argc - 2, argv + 2);
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
-		return 0;
-	}
+	if (argc >= 2 && argv[1][0] == '-')
+		return bad_argument(argv[1]);
+	if (argc >= 2)
+		fprintf(stderr, "fcl-scenario: unknown command '%s' (see fcl-scenario --help)\n",
+			argv[1]);
 	usage(stderr);
 	return 2;
 }

@@ -77,7 +77,8 @@ int fcl_cli_seconds(const char *prog, const char *option, const char *arg, doubl
 	char *end;
 	double v = strtod(arg, &end);
 	if (end == arg || *end || !(v >= min)) {
-		fprintf(stderr, "%s: %s wants seconds >= %g\n", prog, option, min);
+		fprintf(stderr, "%s: option '%s' wants seconds >= %g (got '%s')\n", prog, option, min,
+			arg);
 		return -EINVAL;
 	}
 	*out = v;

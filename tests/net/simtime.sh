@@ -48,7 +48,7 @@ compare() {
 }
 check "fcl-compare crosses the rule with two variants (sync, FedBuff)" compare
 check "... one row each, with simulated seconds and the time to 50% on task 0" \
-	test "$(grep -c '^fedavg/\(sync\|buf\),5,1,.*,[0-9.]*,[0-9.]*$' "$work/cmp/compare.csv")" -eq 2
+	test "$(grep -c '^fedavg,[^,]*,\(sync\|buf\),5,1,.*,[0-9.]*,[0-9.]*$' "$work/cmp/compare.csv")" -eq 2
 scn=$work/cmp/fedavg-buf-seed5.yaml check "the FedBuff variant's derived scenario runs alone" \
 	run alone-buf --procs 1
 check "... and gives a byte-identical metrics.json" \

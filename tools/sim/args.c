@@ -1,6 +1,8 @@
 /* tools/sim/args.c - fcl-sim's command line */
 #include "sim.h"
 
+#include "fcl/cli.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,7 +15,8 @@ static void usage(FILE *out)
 		"usage: fcl-sim SCENARIO.yaml [--procs P] [--run-dir DIR [--force]] [--seed N] [--quiet]\n"
 		"               [--insecure-plain] [--server-arg ARG]... [--client-arg ARG]...\n"
 		"       fcl-sim --resume RUN_DIR [--procs P] [--quiet] [--server-arg ARG]...\n"
-		"               [--client-arg ARG]...\n");
+		"               [--client-arg ARG]...\n"
+		"       fcl-sim --help | --version\n");
 }
 
 static void help(void)
@@ -28,29 +31,16 @@ static void help(void)
 	    "  --seed N          passed to the server, overrides the scenario's seed\n"
 	    "  --resume RUN_DIR  go on with the run in RUN_DIR from its newest checkpoint;\n"
 	    "                    the results are those of an uninterrupted run, whatever P\n"
-	    "  --quiet           no progress display\n"
+	    "  -q, --quiet       no progress display\n"
 	    "  --insecure-plain  plain TCP, no keys: any process that reaches the server's\n"
 	    "                    port can join (by default every launch makes CURVE keys in\n"
 	    "                    RUN_DIR/keys and lets in only its own processes)\n"
 	    "  --server-arg ARG  extra argument for fcl-server (repeatable)\n"
-	    "  --client-arg ARG  extra argument for every fcl-client (repeatable)\n\n"
-	    "FCL_SERVER and FCL_CLIENT override where the binaries are looked for.\n");
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	/* strtoull would quietly accept "-1" and leading blanks */
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
+	    "  --client-arg ARG  extra argument for every fcl-client (repeatable)\n"
+	    "  -h, --help, --version\n\n"
+	    "FCL_SERVER and FCL_CLIENT override where the binaries are looked for.\n\n"
+	    "Exit status: 0 the run completed; 1 the run failed or was interrupted\n"
+	    "(Ctrl-C: the run folder says why); 2 bad command line or scenario.\n");
 }
 
 /* Matches "--name VALUE" and "--name=VALUE". Returns 1 and sets *val on a
@@ -70,7 +60,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, char **val
 	if (arg[n] != '\0')
 		return 0;
 	if (*i + 1 >= argc) {
-		fprintf(stderr, "fcl-sim: %s needs a value\n", name);
+		fcl_cli_needs_value("fcl-sim", name);
 		return -1;
 	}
 	*val = argv[++*i];
@@ -90,8 +80,10 @@ static int value_option(struct sim *sim, int argc, char **argv, int *i)
 
 		if (m < 0)
 			return -1;
-		if (parse_u64(val, &p) || p == 0 || p > UINT32_MAX) {
-			fprintf(stderr, "fcl-sim: --procs needs a positive number\n");
+		if (fcl_cli_u64("fcl-sim", "--procs", val, 1, &p) != 0)
+			return -1;
+		if (p > UINT32_MAX) {
+			fprintf(stderr, "fcl-sim: option '--procs' wants at most %u\n", UINT32_MAX);
 			return -1;
 		}
 		sim->procs_opt = (unsigned long)p;
@@ -106,10 +98,8 @@ static int value_option(struct sim *sim, int argc, char **argv, int *i)
 	} else if ((m = opt_value(argc, argv, i, "--seed", &val)) != 0) {
 		if (m < 0)
 			return -1;
-		if (parse_u64(val, &sim->seed)) {
-			fprintf(stderr, "fcl-sim: --seed needs a non-negative number\n");
+		if (fcl_cli_u64("fcl-sim", "--seed", val, 0, &sim->seed) != 0)
 			return -1;
-		}
 		sim->have_seed = 1;
 	} else if ((m = opt_value(argc, argv, i, "--resume", &val)) != 0) {
 		if (m < 0)
@@ -151,8 +141,8 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 
 		if (only_positional || arg[0] != '-' || arg[1] == '\0') {
 			if (sim->scenario_path) {
-				fprintf(stderr, "fcl-sim: unexpected argument '%s'\n", arg);
-				goto bad;
+				fcl_cli_unexpected("fcl-sim", arg);
+				return 2;
 			}
 			sim->scenario_path = arg;
 			continue;
@@ -161,6 +151,9 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 			only_positional = 1;
 		} else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			help();
+			return -1;
+		} else if (strcmp(arg, "--version") == 0) {
+			fcl_cli_version("fcl-sim");
 			return -1;
 		} else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
 			sim->quiet = 1;
@@ -171,8 +164,8 @@ int sim_parse_args(struct sim *sim, int argc, char **argv)
 		} else if ((m = value_option(sim, argc, argv, &i)) < 0) {
 			goto bad;
 		} else if (m > 0) {
-			fprintf(stderr, "fcl-sim: unknown option '%s'\n", arg);
-			goto bad;
+			fcl_cli_unknown_option("fcl-sim", arg);
+			return 2;
 		}
 	}
 	if (sim->resume_dir) {

@@ -23,7 +23,8 @@ void fcl_zsock_monitor_close(void *sock, void *monitor);
 int fcl_zsock_monitor_read(void *monitor, uint16_t *event, uint32_t *value);
 
 /* Parses a --heartbeat-style value: seconds >= min. 0 or -EINVAL, saying so
- * on stderr as "PROG: OPTION wants seconds >= MIN". */
+ * on stderr as "PROG: option 'OPTION' wants seconds >= MIN (got 'ARG')"
+ * (the wording of fcl/cli.h). */
 int fcl_cli_seconds(const char *prog, const char *option, const char *arg, double min, double *out);
 
 #endif
