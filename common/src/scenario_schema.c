@@ -48,6 +48,14 @@ static const struct fcl_key_choice datasets[] = {
     {"synthetic", FCL_DATASET_SYNTHETIC},
     {NULL, 0},
 };
+static const struct fcl_key_choice formats[] = {
+    {"idx", FCL_FORMAT_IDX},
+    {"cifar10", FCL_FORMAT_CIFAR10},
+    {"cifar100", FCL_FORMAT_CIFAR100},
+    {"npy", FCL_FORMAT_NPY},
+    {NULL, 0},
+};
+static const struct fcl_key_choice label_kinds[] = {{"fine", 0}, {"coarse", 1}, {NULL, 0}};
 static const struct fcl_key_choice partitions[] = {
     {"iid", FCL_PARTITION_IID},
     {"dirichlet", FCL_PARTITION_DIRICHLET},
@@ -87,8 +95,11 @@ static const struct field synthetic_fields[] = {
     {0},
 };
 static const struct field data_fields[] = {
-    CHOICE("dataset", data.kind, datasets, true, S_DATASET),
+    CHOICE("dataset", data.kind, datasets, false, S_DATASET),
+    CHOICE("format", data.format, formats, false, S_FORMAT),
     {.key = "path", .fn = fcl__scn_get_path, .slot = S_PATH},
+    U32("classes", data.classes, 2, FCL_SCENARIO_MAX_CLASSES, false, S_DATA_CLASSES),
+    CHOICE("labels", data.coarse, label_kinds, false, S_LABELS),
     U32("train_limit", data.train_limit, 0, UINT32_MAX, false, S_NONE),
     U32("test_limit", data.test_limit, 0, UINT32_MAX, false, S_NONE),
     SECTION("synthetic", synthetic_fields, false, S_SYNTHETIC),
@@ -218,7 +229,7 @@ static const struct field run_fields[] = {
 const struct field fcl__scn_top_fields[] = {
     {.key = "name", .fn = fcl__scn_get_name},
     {.key = "seed", .fn = fcl__scn_get_u64, .off = OFF(seed), .lo = 0, .hi = UINT64_MAX},
-    SECTION("data", data_fields, true, S_NONE),
+    SECTION("data", data_fields, true, S_DATA),
     SECTION("model", model_fields, false, S_NONE),
     SECTION("clients", clients_fields, true, S_NONE),
     SECTION("tasks", tasks_fields, true, S_TASKS),
@@ -244,6 +255,7 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->data.synthetic_test = 500;
 	sc->data.synthetic_dim = 32;
 	sc->data.synthetic_classes = 10;
+	sc->data.classes = IDX_CLASSES;
 	sc->model.n_hidden = 2;
 	sc->model.hidden[0] = 256;
 	sc->model.hidden[1] = 128;

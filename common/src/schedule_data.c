@@ -1,4 +1,4 @@
-/* common/src/schedule_data.c - a scenario's train and test sets (IDX files or synthetic) */
+/* common/src/schedule_data.c - a scenario's train and test sets (files in data.path or synthetic) */
 #include "fcl/schedule.h"
 
 #include "fcl/rng.h"
@@ -9,14 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Picks "<dir>/<base>" or "<dir>/<base>.gz", whichever exists. */
-static void idx_path(char *out, size_t len, const char *dir, const char *base)
-{
-	snprintf(out, len, "%s/%s.gz", dir, base);
-	if (access(out, R_OK) != 0)
-		snprintf(out, len, "%s/%s", dir, base);
-}
 
 /* Keeps a seeded random subset of `limit` samples, in their original order. */
 static int limit_dataset(struct fcl_dataset *ds, uint32_t limit, uint64_t seed, uint32_t split)
@@ -41,7 +33,11 @@ static int limit_dataset(struct fcl_dataset *ds, uint32_t limit, uint64_t seed, 
 	for (uint32_t i = 0; i < ds->n; i++) {
 		if (!keep[i])
 			continue;
-		memmove(ds->x + (size_t)w * ds->dim, ds->x + (size_t)i * ds->dim, ds->dim);
+		if (ds->xf)
+			memmove(ds->xf + (size_t)w * ds->dim, ds->xf + (size_t)i * ds->dim,
+				ds->dim * sizeof *ds->xf);
+		else
+			memmove(ds->x + (size_t)w * ds->dim, ds->x + (size_t)i * ds->dim, ds->dim);
 		ds->y[w++] = ds->y[i];
 	}
 	ds->n = limit;
@@ -67,19 +63,27 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		if (rc)
 			snprintf(err, errlen, "synthetic data: %s", strerror(-rc));
 	} else {
-		char img[FCL_SCENARIO_PATH_MAX + 64], lab[FCL_SCENARIO_PATH_MAX + 64];
-		idx_path(img, sizeof img, sc->data.path, "train-images-idx3-ubyte");
-		idx_path(lab, sizeof lab, sc->data.path, "train-labels-idx1-ubyte");
-		rc = fcl_dataset_load_idx(train, img, lab, err, errlen);
+		/* Labels are checked against the class count the parser settled
+		 * (declared, the format's, or detected from y_train.npy); with none
+		 * (a scenario built in code) the training set's labels decide. */
+		struct fcl_data_source src = {sc->data.format, sc->data.path, sc->data.classes,
+					      sc->data.coarse};
+		char why[768];
+		rc = fcl_dataset_load(train, &src, 0, why, sizeof why);
 		if (!rc) {
-			idx_path(img, sizeof img, sc->data.path, "t10k-images-idx3-ubyte");
-			idx_path(lab, sizeof lab, sc->data.path, "t10k-labels-idx1-ubyte");
-			rc = fcl_dataset_load_idx(test, img, lab, err, errlen);
+			src.classes = train->n_classes;
+			rc = fcl_dataset_load(test, &src, 1, why, sizeof why);
 		}
-		/* Both splits share the label space, even if a split lacks the top class. */
-		if (!rc && train->n_classes != test->n_classes)
-			train->n_classes = test->n_classes =
-			    train->n_classes > test->n_classes ? train->n_classes : test->n_classes;
+		if (!rc && (train->dim != test->dim || train->shape.c != test->shape.c ||
+			    train->shape.h != test->shape.h)) {
+			snprintf(why, sizeof why, "the training samples have %u features (%ux%ux%u), "
+						  "the test samples %u (%ux%ux%u)",
+				 train->dim, train->shape.c, train->shape.h, train->shape.w,
+				 test->dim, test->shape.c, test->shape.h, test->shape.w);
+			rc = -EPROTO;
+		}
+		if (rc)
+			snprintf(err, errlen, "data.path: %s", why);
 	}
 	if (!rc)
 		rc = limit_dataset(train, sc->data.train_limit, sc->seed, 0);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcl/data.h"
 #include "fcl/strategy.h"
 
 #define FCL_SCENARIO_MAX_HIDDEN 6
@@ -22,7 +23,7 @@
 #define FCL_SCENARIO_MAX_DEVICE_GROUPS 16   /* entries of devices.groups */
 
 enum fcl_dataset_kind {
-	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
+	FCL_DATASET_IDX, /* files in data.path, in data.format (IDX: Fashion-MNIST, MNIST ...) */
 	FCL_DATASET_SYNTHETIC, /* Gaussian clusters, for tests */
 };
 
@@ -136,7 +137,13 @@ struct fcl_scenario {
 
 	struct {
 		enum fcl_dataset_kind kind;
-		char path[FCL_SCENARIO_PATH_MAX]; /* folder holding the four IDX files */
+		char path[FCL_SCENARIO_PATH_MAX]; /* folder holding the files */
+		enum fcl_data_format format;      /* how the files in path are laid out */
+		/* labels are 0..classes-1: declared (data.classes), the format's (10 for
+		 * IDX and cifar10, 100 or 20 for cifar100) or, for npy, detected at load
+		 * time from y_train.npy; 0 for synthetic data (synthetic_classes) */
+		uint32_t classes;
+		int coarse; /* cifar100: the 20 coarse labels (data.labels: coarse) */
 		/* synthetic only */
 		uint32_t synthetic_train, synthetic_test, synthetic_dim, synthetic_classes;
 		/* 0 = all; otherwise use the first N samples (after a seeded shuffle) */
