@@ -1,6 +1,6 @@
 /* tools/fcl-scenario.c - check, show and compile scenario files
  *
- *   fcl-scenario check FILE...             strict validation, one line per file
+ *   fcl-scenario check FILE...             strict validation (the data loads), one line per file
  *   fcl-scenario show FILE [--seed N]      readable summary of the compiled schedule
  *   fcl-scenario compile FILE -o DIR [--seed N] [--samples]
  *                                          the compiled schedule as CSV files
@@ -85,6 +85,8 @@ static int is_blurry(const struct fcl_scenario *sc)
 
 /* ---- check ---------------------------------------------------------------- */
 
+/* A scenario is only "ok" if its data loads: every file whole and every
+ * label inside the class count. */
 static int cmd_check(int argc, char **argv)
 {
 	int bad = 0;
@@ -95,14 +97,25 @@ static int cmd_check(int argc, char **argv)
 	}
 	for (int i = 0; i < argc; i++) {
 		struct fcl_scenario sc;
+		struct fcl_dataset train, test;
 		char err[1024];
 		if (fcl_scenario_load(&sc, argv[i], NULL, NULL, err, sizeof err) != 0) {
 			fprintf(stderr, "%s\n", err);
 			bad++;
-		} else {
-			printf("%s: ok (%s, %u clients, %u tasks of %s)\n", argv[i], sc.name,
-			       sc.clients.count, sc.tasks.count, fcl_task_kind_name(sc.tasks.kind));
+			continue;
 		}
+		if (fcl_schedule_load_data(&sc, &train, &test, err, sizeof err) != 0) {
+			fprintf(stderr, "%s: %s\n", argv[i], err);
+			bad++;
+			continue;
+		}
+		printf("%s: ok (%s, %u clients, %u tasks of %s; %u classes, %u + %u samples of "
+		       "%ux%ux%u)\n",
+		       argv[i], sc.name, sc.clients.count, sc.tasks.count,
+		       fcl_task_kind_name(sc.tasks.kind), train.n_classes, train.n, test.n,
+		       train.shape.c, train.shape.h, train.shape.w);
+		fcl_dataset_fini(&train);
+		fcl_dataset_fini(&test);
 	}
 	return bad ? 1 : 0;
 }
@@ -117,8 +130,9 @@ static void show_setup(const struct compiled *c)
 
 	printf("scenario %s, seed %llu, schedule digest %016llx\n", sc->name,
 	       (unsigned long long)sc->seed, (unsigned long long)fcl_schedule_digest(s));
-	printf("data: %u training and %u test samples, %u classes, %u features\n", c->train.n,
-	       c->test.n, s->n_classes, s->dim);
+	printf("data: %u training and %u test samples, %u classes, %u features (%ux%ux%u)\n",
+	       c->train.n, c->test.n, s->n_classes, s->dim, c->train.shape.c, c->train.shape.h,
+	       c->train.shape.w);
 	printf("clients: %u, partition %s", s->n_clients,
 	       fcl_partition_kind_name(sc->clients.partition));
 	if (sc->clients.partition == FCL_PARTITION_DIRICHLET ||

@@ -315,11 +315,12 @@ static int save_npy(const struct fcl_dataset *ds, const char *dir, int split)
 
 	if (!y)
 		return -ENOMEM;
-	if (s->c * s->h * s->w != ds->dim) {
+	/* flat data (or no shape) as (N, D), images as (N, C, H, W) */
+	uint32_t ndim = 4;
+	if (s->c * s->h * s->w != ds->dim || (s->c == 1 && s->h == 1)) {
 		shape[1] = ds->dim;
-		shape[2] = shape[3] = 1;
+		ndim = 2;
 	}
-	uint32_t ndim = s->c * s->h * s->w != ds->dim || (s->c == 1 && s->h == 1) ? 2 : 4;
 	snprintf(path, sizeof path, "%s/%s", dir, npy_name(1, split));
 	rc = fcl_npy_write(path, ds->xf ? FCL_NPY_F32 : FCL_NPY_U8, shape, ndim,
 			   ds->xf ? (const void *)ds->xf : (const void *)ds->x);
