@@ -32,6 +32,9 @@ struct coord_eval_config {
 	char *io_error;        /* (256) where a failed write of the csv files is said */
 	int local_models;      /* evaluation.local_models */
 	uint32_t every_rounds; /* evaluation.every_rounds (the local models' schedule) */
+	const char *run_dir;   /* exported models go to run_dir/model/ */
+	const char *name;      /* the scenario's, for the exports' manifests */
+	int export_models;     /* run.export (enum fcl_export_kind) */
 };
 
 /* One client's local-model evaluations: its own, sparser time x task record. */
@@ -75,6 +78,10 @@ int coord_eval_initial(struct coord_eval *e);
 /* Evaluates the global model after `round` (once); task_end fills the
  * task-end matrix row. 0, -ENOMEM, or -errno of a failed write. */
 int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end);
+/* Writes the global model to run_dir/model/task-<task>/ (task >= 0) or
+ * model/final/ (task -1) as .npy files (fcl/export.h). 0 or -errno (then
+ * c.io_error says what failed). */
+int coord_eval_export(struct coord_eval *e, int64_t round, int64_t task);
 /* With local_models, on the global model's schedule: every accepted
  * participant's local model. Call before aggregation. 0, -ENOMEM or -errno. */
 int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r);

@@ -218,12 +218,19 @@ static const struct field checkpoint_fields[] = {
     NUM(fcl__scn_get_f64, "every_minutes", run.checkpoint.every_minutes, 0, false, 1e6, false),
     {0},
 };
+static const struct fcl_key_choice export_kinds[] = {
+    {"final", FCL_EXPORT_FINAL},
+    {"task-ends", FCL_EXPORT_TASK_ENDS},
+    {"none", FCL_EXPORT_NONE},
+    {NULL, 0},
+};
 static const struct field run_fields[] = {
     NUM(fcl__scn_get_f64, "round_timeout", run.round_timeout_s, 0, true, HUGE_VAL, false),
     NUM(fcl__scn_get_f64, "quorum", run.quorum, 0, true, 1, false),
     NUM(fcl__scn_get_f64, "join_timeout", run.join_timeout_s, 0, true, HUGE_VAL, false),
     SECTION("checkpoint", checkpoint_fields, false, S_CHECKPOINT),
     CHOICE("on_client_loss", run.on_client_loss, client_losses, false, S_CLIENT_LOSS),
+    CHOICE("export", run.export_models, export_kinds, false, S_NONE),
     {0},
 };
 const struct field fcl__scn_top_fields[] = {

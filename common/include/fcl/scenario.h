@@ -271,7 +271,15 @@ struct fcl_scenario {
 			double every_minutes;  /* 0: not by wall time; default 10 */
 		} checkpoint;
 		int on_client_loss; /* enum fcl_client_loss */
+		int export_models;  /* enum fcl_export_kind: which global models go to model/ */
 	} run;
+};
+
+/* run.export: the global models written as .npy files (fcl/export.h). */
+enum fcl_export_kind {
+	FCL_EXPORT_FINAL,     /* model/final/ at the end of a complete run (default) */
+	FCL_EXPORT_TASK_ENDS, /* and model/task-<k>/ after the last round of every task */
+	FCL_EXPORT_NONE,
 };
 
 /* run.on_client_loss: what a lost client process does to the run. */
