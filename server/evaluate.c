@@ -268,7 +268,7 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 	e->last_acc = sum / (double)(task + 1);
 	int rc = write_rows(e, round, "global", acc, &e->seen[n], class_acc);
 	if (!rc && task_end && e->c.export_models == FCL_EXPORT_TASK_ENDS)
-		rc = coord_eval_export(e, round, task);
+		coord_eval_export(e, round, task); /* a failure is logged, kept and reported */
 	fcl_info("round %u%s: accuracy on seen tasks %.2f%% (pooled %.2f%%)", round,
 		 task_end ? " (task end)" : "", 100.0 * e->last_acc, 100.0 * e->seen[n]);
 	e->seconds += fcl_now() - t0;
@@ -292,9 +292,9 @@ int coord_eval_export(struct coord_eval *e, int64_t round, int64_t task)
 	else
 		snprintf(dir, sizeof dir, "%s/model/final", e->c.run_dir);
 	if ((rc = fcl_export_model(dir, e->c.model, &info, err, sizeof err)) != 0) {
-		fcl_error("%s", err);
-		if (e->c.io_error && !e->c.io_error[0])
-			snprintf(e->c.io_error, 256, "%s", err);
+		fcl_error("model export: %s", err);
+		if (!e->export_error[0])
+			snprintf(e->export_error, sizeof e->export_error, "%s", err);
 	}
 	return rc;
 }
