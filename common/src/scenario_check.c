@@ -98,7 +98,8 @@ static int check_files(struct ctx *c)
 	    [FCL_FORMAT_NPY] = npy_files,
 	};
 	static const char *const subdir[] = {[FCL_FORMAT_CIFAR10] = "/cifar-10-batches-bin",
-					     [FCL_FORMAT_CIFAR100] = "/cifar-100-binary"};
+					     [FCL_FORMAT_CIFAR100] = "/cifar-100-binary",
+					     [FCL_FORMAT_NPY] = NULL};
 	enum fcl_data_format f = c->sc->data.format;
 	const char *dir = c->sc->data.path;
 	char sub[FCL_SCENARIO_PATH_MAX + 32];
