@@ -8,6 +8,7 @@
 #include "tap.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <stdio.h>
 
@@ -199,6 +200,40 @@ static void test_formats(void)
 	uint32_t i = 2;
 	fcl_dataset_gather(&d, &i, 1, NULL, x, &y);
 	CHECK(!memcmp(x, d.xf + 6, sizeof x) && y == d.y[2], "gather copies float32 samples as stored");
+	fcl_dataset_fini(&d);
+}
+
+/* Per-channel normalisation: (x - mean[c]) / std[c], through a permutation too. */
+static void test_normalize(void)
+{
+	struct fcl_dataset d;
+	char err[256] = "";
+	const float mean[3] = {0.5f, 0.25f, 0.0f}, std[3] = {0.5f, 0.25f, 2.0f};
+	REQUIRE(make_split(&d, 3, (struct fcl_input_shape){3, 2, 2}, 2, 0, 0) == 0, "3x2x2 bytes");
+	CHECK(fcl_dataset_normalize(&d, mean, std, 2, err, sizeof err) == -EINVAL &&
+		  strstr(err, "2 values for data with 3 channels"),
+	      "2 values for 3 channels refused: %s", err);
+	REQUIRE(fcl_dataset_normalize(&d, mean, std, 3, err, sizeof err) == 0, "normalise: %s", err);
+	float x[12];
+	int32_t y;
+	uint32_t i = 1, perm[12];
+	fcl_dataset_gather(&d, &i, 1, NULL, x, &y);
+	int ok = 1;
+	for (uint32_t k = 0; k < 12; k++) {
+		float want = ((float)d.x[12 + k] / 255.0f - mean[k / 4]) / std[k / 4];
+		ok = ok && fabsf(x[k] - want) < 1e-5f;
+	}
+	CHECK(ok, "each channel gets its own mean and std");
+	for (uint32_t k = 0; k < 12; k++)
+		perm[k] = 11 - k;
+	fcl_dataset_gather(&d, &i, 1, perm, x, &y);
+	CHECK(fabsf(x[0] - ((float)d.x[12 + 11] / 255.0f - mean[2]) / std[2]) < 1e-5f,
+	      "a permuted pixel keeps its own channel's normalisation");
+	fcl_dataset_fini(&d);
+	REQUIRE(make_split(&d, 2, (struct fcl_input_shape){1, 1, 5}, 2, 0, 1) == 0, "float split");
+	REQUIRE(fcl_dataset_normalize(&d, mean, std, 1, err, sizeof err) == 0, "one value for all");
+	fcl_dataset_gather(&d, &i, 1, NULL, x, &y);
+	CHECK(fabsf(x[4] - (d.xf[9] - 0.5f) / 0.5f) < 1e-6f, "float32 pixels are normalised as stored");
 	fcl_dataset_fini(&d);
 }
 
@@ -405,6 +440,7 @@ int main(void)
 	test_bad_files();
 	test_fashion();
 	test_formats();
+	test_normalize();
 	test_malformed_cifar();
 	test_malformed_npy();
 	test_idx_label_255();

@@ -244,7 +244,50 @@ void fcl_dataset_fini(struct fcl_dataset *ds)
 	free(ds->x);
 	free(ds->xf);
 	free(ds->y);
+	free(ds->norm);
 	memset(ds, 0, sizeof *ds);
+}
+
+int fcl_dataset_normalize(struct fcl_dataset *ds, const float *mean, const float *std,
+			  uint32_t n_values, char *err, size_t errlen)
+{
+	const struct fcl_input_shape *sh = &ds->shape;
+	uint32_t channels = sh->c * sh->h * sh->w == ds->dim ? sh->c : 1;
+
+	if (n_values != 1 && n_values != channels) {
+		snprintf(err, errlen, "%u values for data with %u channel%s (expected 1 or %u)",
+			 n_values, channels, channels == 1 ? "" : "s", channels);
+		return -EINVAL;
+	}
+	float *norm = malloc(2 * (size_t)ds->dim * sizeof *norm);
+	if (!norm)
+		return -ENOMEM;
+	const uint32_t plane = ds->dim / channels;
+	for (uint32_t k = 0; k < ds->dim; k++) {
+		uint32_t c = n_values == 1 ? 0 : k / plane;
+		norm[k] = (ds->xf ? 1.0f : 1.0f / 255.0f) / std[c];
+		norm[ds->dim + k] = -mean[c] / std[c];
+	}
+	free(ds->norm);
+	ds->norm = norm;
+	return 0;
+}
+
+/* Normalised gather: x[k] = pixel(src[k]) * scale[src[k]] + shift[src[k]]. */
+static void gather_norm(const struct fcl_dataset *ds, const uint32_t *idx, size_t batch,
+			const uint32_t *perm, float *x)
+{
+	const size_t dim = ds->dim;
+	const float *scale = ds->norm, *shift = ds->norm + dim;
+	for (size_t i = 0; i < batch; i++) {
+		float *dst = x + i * dim;
+		const size_t at = (size_t)idx[i] * dim;
+		for (size_t k = 0; k < dim; k++) {
+			size_t j = perm ? perm[k] : k;
+			float v = ds->xf ? ds->xf[at + j] : (float)ds->x[at + j];
+			dst[k] = v * scale[j] + shift[j];
+		}
+	}
 }
 
 void fcl_dataset_gather(const struct fcl_dataset *ds, const uint32_t *idx, size_t batch,
@@ -252,7 +295,9 @@ void fcl_dataset_gather(const struct fcl_dataset *ds, const uint32_t *idx, size_
 {
 	const float scale = 1.0f / 255.0f;
 	const size_t dim = ds->dim;
-	for (size_t i = 0; i < batch; i++) {
+	if (ds->norm)
+		gather_norm(ds, idx, batch, perm, x);
+	for (size_t i = 0; i < batch && !ds->norm; i++) {
 		float *dst = x + i * dim;
 		if (ds->xf) {
 			const float *src = ds->xf + (size_t)idx[i] * dim;
@@ -270,6 +315,7 @@ void fcl_dataset_gather(const struct fcl_dataset *ds, const uint32_t *idx, size_
 				for (size_t k = 0; k < dim; k++)
 					dst[k] = (float)src[k] * scale;
 		}
-		y[i] = ds->y[idx[i]];
 	}
+	for (size_t i = 0; i < batch; i++)
+		y[i] = ds->y[idx[i]];
 }

@@ -37,6 +37,15 @@ static int check_data(struct ctx *c)
 	if (!c->key[S_DATASET] && !c->key[S_PATH])
 		return fcl__scn_fail(c, c->val[S_FORMAT], c->key[S_FORMAT], "data.path",
 				     "expected a path with data.format (got none)");
+	if (!c->key[S_MEAN] != !c->key[S_STD])
+		return fcl__scn_fail(c, c->key[S_MEAN] ? c->key[S_MEAN] : c->key[S_STD], NULL,
+				     c->key[S_MEAN] ? "data.std" : "data.mean",
+				     "expected data.mean and data.std together (got only %s)",
+				     c->key[S_MEAN] ? "data.mean" : "data.std");
+	if (sc->data.mean.n != sc->data.std.n && sc->data.mean.n != 1 && sc->data.std.n != 1)
+		return fcl__scn_fail(c, c->val[S_STD], c->key[S_STD], "data.std",
+				     "expected as many values as data.mean (%u) or one (got %u)",
+				     sc->data.mean.n, sc->data.std.n);
 	if (c->key[S_SYNTHETIC] && sc->data.kind != FCL_DATASET_SYNTHETIC)
 		return fcl__scn_fail(c, c->key[S_SYNTHETIC], NULL, "data.synthetic",
 				     "expected only with dataset: synthetic (got dataset: %s)",

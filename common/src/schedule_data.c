@@ -85,6 +85,19 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		if (rc)
 			snprintf(err, errlen, "data.path: %s", why);
 	}
+	if (!rc && sc->data.mean.n) {
+		/* one mean or std stands for every channel; the other may list them */
+		struct fcl_channel_values m = sc->data.mean, sd = sc->data.std;
+		uint32_t n = m.n > sd.n ? m.n : sd.n;
+		char why[256];
+		for (uint32_t c = 1; c < n; c++) {
+			m.v[c] = m.n == 1 ? m.v[0] : m.v[c];
+			sd.v[c] = sd.n == 1 ? sd.v[0] : sd.v[c];
+		}
+		if ((rc = fcl_dataset_normalize(train, m.v, sd.v, n, why, sizeof why)) != 0 ||
+		    (rc = fcl_dataset_normalize(test, m.v, sd.v, n, why, sizeof why)) != 0)
+			snprintf(err, errlen, "data.mean: %s", rc == -ENOMEM ? "out of memory" : why);
+	}
 	if (!rc)
 		rc = limit_dataset(train, sc->data.train_limit, sc->seed, 0);
 	if (!rc)

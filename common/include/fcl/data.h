@@ -27,6 +27,9 @@ struct fcl_dataset {
 	uint8_t *x;  /* (n, dim) owned bytes, gathered as x / 255; NULL when xf is set */
 	float *xf;   /* (n, dim) owned floats, gathered as they are (float32 .npy) */
 	uint8_t *y;  /* (n) owned */
+	/* per-feature normalisation applied by gather, x * scale[k] + shift[k]
+	 * (bytes: scale includes 1/255); NULL: none. (2 * dim) owned */
+	float *norm;
 };
 
 enum fcl_data_format {
@@ -74,6 +77,12 @@ int fcl_dataset_save(const struct fcl_dataset *ds, enum fcl_data_format format, 
 /* Refuses a label at or above classes: "FILE: record I has label L, ...". */
 int fcl_dataset_check_labels(const struct fcl_dataset *ds, uint32_t classes, const char *file,
 			     char *err, size_t errlen);
+
+/* Normalises what gather returns, per channel: (x - mean[c]) / std[c], x
+ * the pixel in [0, 1] (bytes) or as stored (floats). n_values is 1 (every
+ * channel) or ds->shape.c. 0, -EINVAL (err says why) or -ENOMEM. */
+int fcl_dataset_normalize(struct fcl_dataset *ds, const float *mean, const float *std,
+			  uint32_t n_values, char *err, size_t errlen);
 
 /* Gaussian class clusters quantised to bytes: reproducible from seed. */
 int fcl_dataset_synthetic(struct fcl_dataset *ds, uint32_t n, uint32_t dim, uint32_t n_classes,

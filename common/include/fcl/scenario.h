@@ -22,6 +22,14 @@
 #define FCL_SCENARIO_MAX_DIST_VALUES 64     /* entries of a table distribution */
 #define FCL_SCENARIO_MAX_DEVICE_GROUPS 16   /* entries of devices.groups */
 
+#define FCL_SCENARIO_MAX_CHANNELS 16
+
+/* One number per input channel (or one for all). */
+struct fcl_channel_values {
+	uint32_t n;
+	float v[FCL_SCENARIO_MAX_CHANNELS];
+};
+
 enum fcl_dataset_kind {
 	FCL_DATASET_IDX, /* files in data.path, in data.format (IDX: Fashion-MNIST, MNIST ...) */
 	FCL_DATASET_SYNTHETIC, /* Gaussian clusters, for tests */
@@ -144,6 +152,9 @@ struct fcl_scenario {
 		 * time from y_train.npy; 0 for synthetic data (synthetic_classes) */
 		uint32_t classes;
 		int coarse; /* cifar100: the 20 coarse labels (data.labels: coarse) */
+		/* per-channel normalisation (x - mean[c]) / std[c] of the gathered
+		 * pixels (bytes already in [0, 1]); n = 0: none, 1: every channel */
+		struct fcl_channel_values mean, std;
 		/* synthetic only */
 		uint32_t synthetic_train, synthetic_test, synthetic_dim, synthetic_classes;
 		/* 0 = all; otherwise use the first N samples (after a seeded shuffle) */
