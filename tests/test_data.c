@@ -5,6 +5,7 @@
  * is refused with its file name and what is wrong. The real Fashion-MNIST reads. */
 #include "fcl/data.h"
 #include "fcl/npy.h"
+#include "fcl/rng.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -237,6 +238,67 @@ static void test_normalize(void)
 	fcl_dataset_fini(&d);
 }
 
+/* crop-flip: each sample shifted by the drawn (dy, dx), black outside, then
+ * maybe flipped; checked against a direct formula with the same draws. */
+static void test_augment(void)
+{
+	struct fcl_dataset d = {0};
+	const uint32_t C = 2, H = 5, W = 6, D = C * H * W;
+	float x[4 * 2 * 5 * 6], in[4 * 2 * 5 * 6];
+	struct fcl_rng rng, ref;
+
+	d.n = 4;
+	d.dim = D;
+	d.shape = (struct fcl_input_shape){C, H, W};
+	for (uint32_t k = 0; k < 4 * D; k++)
+		in[k] = x[k] = 1.0f + (float)k;
+	fcl_rng_init(&rng, 9, FCL_RNG_AUGMENT, 3, 7);
+	fcl_dataset_augment(&d, x, 4, &rng);
+	CHECK(!memcmp(x, in, sizeof x), "without data.augment nothing changes");
+	d.augment = 1;
+	fcl_rng_init(&ref, 9, FCL_RNG_AUGMENT, 3, 7);
+	fcl_dataset_augment(&d, x, 4, &rng);
+	int ok = 1, shifted = 0, flipped = 0;
+	for (uint32_t i = 0; i < 4; i++) {
+		int dy = (int)fcl_rng_below(&ref, 9) - 4, dx = (int)fcl_rng_below(&ref, 9) - 4;
+		int flip = (int)fcl_rng_below(&ref, 2);
+		shifted += dy || dx;
+		flipped += flip;
+		for (uint32_t c = 0; c < C; c++)
+			for (int r = 0; r < (int)H; r++)
+				for (int q = 0; q < (int)W; q++) {
+					int si = r + dy, sj = (flip ? (int)W - 1 - q : q) + dx;
+					float want = si >= 0 && si < (int)H && sj >= 0 && sj < (int)W
+							 ? in[i * D + c * H * W + si * W + sj]
+							 : 0.0f;
+					ok = ok && x[i * D + c * H * W + r * W + q] == want;
+				}
+	}
+	CHECK(ok && shifted > 0 && flipped > 0,
+	      "each sample is its image shifted by the drawn offset, black outside, flipped "
+	      "when drawn (%d of 4 shifted, %d flipped)",
+	      shifted, flipped);
+	/* normalised data: the border is a black pixel normalised, -mean/std */
+	REQUIRE(make_split(&d, 2, (struct fcl_input_shape){1, 8, 8}, 2, 0, 0) == 0, "8x8 bytes");
+	const float mean = 0.5f, sd = 0.25f;
+	char err[128];
+	REQUIRE(fcl_dataset_normalize(&d, &mean, &sd, 1, err, sizeof err) == 0, "normalised");
+	d.augment = 1;
+	float y8[64];
+	int32_t lab;
+	uint32_t id = 0;
+	int border = 0;
+	fcl_rng_init(&rng, 1, FCL_RNG_AUGMENT, 0, 0);
+	for (int t = 0; t < 20 && !border; t++) {
+		fcl_dataset_gather(&d, &id, 1, NULL, y8, &lab);
+		fcl_dataset_augment(&d, y8, 1, &rng);
+		for (int k = 0; k < 64; k++)
+			border += y8[k] == -2.0f;
+	}
+	CHECK(border > 0, "a crop's border is (0 - 0.5) / 0.25 = -2 after normalisation");
+	fcl_dataset_fini(&d);
+}
+
 /* ---- malformed files -------------------------------------------------------------- */
 
 static void put_file(const char *dir, const char *name, const void *data, size_t n)
@@ -441,6 +503,7 @@ int main(void)
 	test_fashion();
 	test_formats();
 	test_normalize();
+	test_augment();
 	test_malformed_cifar();
 	test_malformed_npy();
 	test_idx_label_255();

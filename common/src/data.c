@@ -319,3 +319,45 @@ void fcl_dataset_gather(const struct fcl_dataset *ds, const uint32_t *idx, size_
 	for (size_t i = 0; i < batch; i++)
 		y[i] = ds->y[idx[i]];
 }
+
+/* Moves one channel plane (h, w) in place so that p(i, j) = p(i + dy, j + dx),
+ * fill where that falls outside; the walk order reads each pixel before it
+ * is overwritten. */
+static void shift_plane(float *p, int h, int w, int dy, int dx, float fill)
+{
+	for (int a = 0; a < h; a++) {
+		int i = dy > 0 ? a : h - 1 - a;
+		for (int b = 0; b < w; b++) {
+			int j = dx > 0 ? b : w - 1 - b;
+			int si = i + dy, sj = j + dx;
+			p[i * w + j] = si >= 0 && si < h && sj >= 0 && sj < w ? p[si * w + sj] : fill;
+		}
+	}
+}
+
+void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch,
+			 struct fcl_rng *rng)
+{
+	const struct fcl_input_shape *sh = &ds->shape;
+	if (!ds->augment || sh->c * sh->h * sh->w != ds->dim)
+		return;
+	const int h = (int)sh->h, w = (int)sh->w, plane = h * w;
+	for (size_t i = 0; i < batch; i++) {
+		int dy = (int)fcl_rng_below(rng, 2 * FCL_AUGMENT_PAD + 1) - FCL_AUGMENT_PAD;
+		int dx = (int)fcl_rng_below(rng, 2 * FCL_AUGMENT_PAD + 1) - FCL_AUGMENT_PAD;
+		int flip = (int)fcl_rng_below(rng, 2);
+		for (uint32_t c = 0; c < sh->c; c++) {
+			float *p = x + i * ds->dim + (size_t)c * plane;
+			/* a black pixel as gather would give it */
+			float fill = ds->norm ? ds->norm[ds->dim + (size_t)c * plane] : 0.0f;
+			if (dy || dx)
+				shift_plane(p, h, w, dy, dx, fill);
+			for (int r = 0; flip && r < h; r++)
+				for (int a = 0, b = w - 1; a < b; a++, b--) {
+					float t = p[r * w + a];
+					p[r * w + a] = p[r * w + b];
+					p[r * w + b] = t;
+				}
+		}
+	}
+}

@@ -40,6 +40,7 @@ enum slot {
 	S_DATA_CLASSES,
 	S_LABELS,
 	S_MEAN,
+	S_AUGMENT,
 	S_STD,
 	S_PER_ROUND,
 	S_TASKS,

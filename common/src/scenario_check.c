@@ -327,6 +327,11 @@ static int check_tasks(struct ctx *c)
 	uint32_t classes = n_classes(sc);
 	int rc;
 
+	if (sc->data.augment && sc->tasks.kind == FCL_TASKS_PERMUTED)
+		return fcl__scn_fail(c, c->val[S_AUGMENT], c->key[S_AUGMENT], "data.augment",
+				     "expected none with permuted tasks (crops and flips of "
+				     "permuted pixels mean nothing)");
+
 	rc = only_with(c, S_CLASSES_PER_TASK, "classes_per_task",
 		       CLASS_SPLIT_KINDS | KIND(FCL_TASKS_SCOLE));
 	rc = rc ? rc : only_with(c, S_CLASS_ORDER, "class_order", CLASS_SPLIT_KINDS);

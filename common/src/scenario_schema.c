@@ -55,6 +55,8 @@ static const struct fcl_key_choice formats[] = {
     {"npy", FCL_FORMAT_NPY},
     {NULL, 0},
 };
+static const struct fcl_key_choice augmentations[] = {
+    {"none", 0}, {"crop-flip", 1}, {NULL, 0}};
 static const struct fcl_key_choice label_kinds[] = {{"fine", 0}, {"coarse", 1}, {NULL, 0}};
 static const struct fcl_key_choice partitions[] = {
     {"iid", FCL_PARTITION_IID},
@@ -113,6 +115,7 @@ static const struct field data_fields[] = {
      .flo_open = true,
      .fhi = HUGE_VAL,
      .slot = S_STD},
+    CHOICE("augment", data.augment, augmentations, false, S_AUGMENT),
     U32("train_limit", data.train_limit, 0, UINT32_MAX, false, S_NONE),
     U32("test_limit", data.test_limit, 0, UINT32_MAX, false, S_NONE),
     SECTION("synthetic", synthetic_fields, false, S_SYNTHETIC),

@@ -98,6 +98,16 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		    (rc = fcl_dataset_normalize(test, m.v, sd.v, n, why, sizeof why)) != 0)
 			snprintf(err, errlen, "data.mean: %s", rc == -ENOMEM ? "out of memory" : why);
 	}
+	if (!rc && sc->data.augment) {
+		if (train->shape.h < 2 || train->shape.w < 2 ||
+		    train->shape.c * train->shape.h * train->shape.w != train->dim) {
+			snprintf(err, errlen,
+				 "data.augment: crop-flip needs images (got samples of %ux%ux%u)",
+				 train->shape.c, train->shape.h, train->shape.w);
+			rc = -EINVAL;
+		}
+		train->augment = 1; /* the test split is never augmented */
+	}
 	if (!rc)
 		rc = limit_dataset(train, sc->data.train_limit, sc->seed, 0);
 	if (!rc)

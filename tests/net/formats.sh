@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data formats end to end, from files generated here: a CIFAR-100-format and a
-# 100-class float32 .npy scenario run under fcl-sim with 1 and 3 client
-# processes and give byte-identical metrics.json and eval.csv; the exported
+# 100-class float32 .npy scenario (normalised, crops and flips of the stream and
+# replay samples) run under fcl-sim with 1 and 3 client processes and give
+# byte-identical metrics.json and eval.csv; the exported
 # final model reads back (a C reader) to the run's parameter checksum. A
 # corrupt label (one byte set to 255, issue 16) makes `fcl-scenario check`
 # and the run fail naming the file and record, instead of a "256-class" run.
@@ -16,7 +17,8 @@ check "fcl-gen-data writes a float32 .npy folder" q "$FCL_GEN_DATA" -o "$work/np
 cat >"$work/c100.yaml" <<YAML
 name: cifar100-format
 seed: 5
-data: {format: cifar100, path: $work/c100}
+data: {format: cifar100, path: $work/c100, augment: crop-flip,
+       mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762]}
 model: {hidden: [32]}
 clients: {count: 6, per_round: 4}
 tasks: {generator: class-incremental, count: 5, rounds_per_task: 2}
@@ -27,7 +29,7 @@ YAML
 cat >"$work/npy.yaml" <<YAML
 name: npy-si-blurry
 seed: 6
-data: {format: npy, path: $work/npy}
+data: {format: npy, path: $work/npy, augment: crop-flip}
 model: {hidden: [32], head_bias: false}
 clients: {count: 3}
 tasks: {generator: si-blurry, count: 5, disjoint_pct: 50, blurry_pct: 10, rounds_per_task: 2}

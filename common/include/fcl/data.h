@@ -30,6 +30,8 @@ struct fcl_dataset {
 	/* per-feature normalisation applied by gather, x * scale[k] + shift[k]
 	 * (bytes: scale includes 1/255); NULL: none. (2 * dim) owned */
 	float *norm;
+	/* training split with data.augment: crop-flip; fcl_dataset_augment acts */
+	int augment;
 };
 
 enum fcl_data_format {
@@ -83,6 +85,17 @@ int fcl_dataset_check_labels(const struct fcl_dataset *ds, uint32_t classes, con
  * channel) or ds->shape.c. 0, -EINVAL (err says why) or -ENOMEM. */
 int fcl_dataset_normalize(struct fcl_dataset *ds, const float *mean, const float *std,
 			  uint32_t n_values, char *err, size_t errlen);
+
+struct fcl_rng;
+#define FCL_AUGMENT_PAD 4 /* random crops shift by up to this many pixels each way */
+/* With ds->augment (else nothing): each gathered sample x (batch, dim), as
+ * images of ds->shape, is shifted by a random (dy, dx) in [-4, 4]^2 with the
+ * uncovered border set to a black pixel (0, normalised like the rest): a
+ * random crop of the image zero-padded by 4, as RandomCrop(H, padding=4);
+ * then flipped left-right with probability 1/2. Three draws per sample from
+ * rng, in batch order. */
+void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch,
+			 struct fcl_rng *rng);
 
 /* Gaussian class clusters quantised to bytes: reproducible from seed. */
 int fcl_dataset_synthetic(struct fcl_dataset *ds, uint32_t n, uint32_t dim, uint32_t n_classes,

@@ -155,6 +155,7 @@ struct fcl_scenario {
 		/* per-channel normalisation (x - mean[c]) / std[c] of the gathered
 		 * pixels (bytes already in [0, 1]); n = 0: none, 1: every channel */
 		struct fcl_channel_values mean, std;
+		int augment; /* 1: random crops (padding 4) and flips of training samples */
 		/* synthetic only */
 		uint32_t synthetic_train, synthetic_test, synthetic_dim, synthetic_classes;
 		/* 0 = all; otherwise use the first N samples (after a seeded shuffle) */
