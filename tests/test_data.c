@@ -10,8 +10,8 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <sys/stat.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -91,7 +91,6 @@ static void test_fashion(void)
 	fcl_dataset_fini(&d);
 }
 
-
 /* ---- generated folders in each format ---------------------------------------------- */
 
 static char tmp_dir[64];
@@ -130,7 +129,8 @@ static int make_split(struct fcl_dataset *ds, uint32_t n, struct fcl_input_shape
 		size_t k = (size_t)n * ds->dim;
 		ds->xf = malloc(k * sizeof *ds->xf);
 		for (size_t i = 0; i < k; i++)
-			ds->xf[i] = (float)ds->x[i] / 255.0f - 0.25f; /* any floats, kept as they are */
+			ds->xf[i] =
+			    (float)ds->x[i] / 255.0f - 0.25f; /* any floats, kept as they are */
 		free(ds->x);
 		ds->x = NULL;
 	}
@@ -158,8 +158,8 @@ static void roundtrip(enum fcl_data_format f, struct fcl_input_shape sh, uint32_
 	for (int split = 0; split < 2; split++) {
 		REQUIRE(make_split(&a[split], split ? 23 : 57, sh, classes, split, as_float) == 0,
 			"%s: generated split %d", name, split);
-		REQUIRE(fcl_dataset_save(&a[split], f, src.path, split) == 0, "%s: split %d written",
-			name, split);
+		REQUIRE(fcl_dataset_save(&a[split], f, src.path, split) == 0,
+			"%s: split %d written", name, split);
 	}
 	for (int split = 0; split < 2; split++) {
 		int rc = fcl_dataset_load(&b, &src, split, err, sizeof err);
@@ -176,7 +176,8 @@ static void roundtrip(enum fcl_data_format f, struct fcl_input_shape sh, uint32_
 		int ok = rc == 0 && b.n == a[0].n;
 		for (uint32_t i = 0; ok && i < b.n; i++)
 			ok = b.y[i] == a[0].y[i] / 5;
-		CHECK(ok, "cifar100 with data.labels: coarse reads the coarse label byte (%s)", err);
+		CHECK(ok, "cifar100 with data.labels: coarse reads the coarse label byte (%s)",
+		      err);
 		fcl_dataset_fini(&b);
 	}
 	fcl_dataset_fini(&a[0]);
@@ -200,7 +201,8 @@ static void test_formats(void)
 	int32_t y;
 	uint32_t i = 2;
 	fcl_dataset_gather(&d, &i, 1, NULL, x, &y);
-	CHECK(!memcmp(x, d.xf + 6, sizeof x) && y == d.y[2], "gather copies float32 samples as stored");
+	CHECK(!memcmp(x, d.xf + 6, sizeof x) && y == d.y[2],
+	      "gather copies float32 samples as stored");
 	fcl_dataset_fini(&d);
 }
 
@@ -214,7 +216,8 @@ static void test_normalize(void)
 	CHECK(fcl_dataset_normalize(&d, mean, std, 2, err, sizeof err) == -EINVAL &&
 		  strstr(err, "2 values for data with 3 channels"),
 	      "2 values for 3 channels refused: %s", err);
-	REQUIRE(fcl_dataset_normalize(&d, mean, std, 3, err, sizeof err) == 0, "normalise: %s", err);
+	REQUIRE(fcl_dataset_normalize(&d, mean, std, 3, err, sizeof err) == 0, "normalise: %s",
+		err);
 	float x[12];
 	int32_t y;
 	uint32_t i = 1, perm[12];
@@ -234,7 +237,8 @@ static void test_normalize(void)
 	REQUIRE(make_split(&d, 2, (struct fcl_input_shape){1, 1, 5}, 2, 0, 1) == 0, "float split");
 	REQUIRE(fcl_dataset_normalize(&d, mean, std, 1, err, sizeof err) == 0, "one value for all");
 	fcl_dataset_gather(&d, &i, 1, NULL, x, &y);
-	CHECK(fabsf(x[4] - (d.xf[9] - 0.5f) / 0.5f) < 1e-6f, "float32 pixels are normalised as stored");
+	CHECK(fabsf(x[4] - (d.xf[9] - 0.5f) / 0.5f) < 1e-6f,
+	      "float32 pixels are normalised as stored");
 	fcl_dataset_fini(&d);
 }
 
@@ -268,9 +272,10 @@ static void test_augment(void)
 			for (int r = 0; r < (int)H; r++)
 				for (int q = 0; q < (int)W; q++) {
 					int si = r + dy, sj = (flip ? (int)W - 1 - q : q) + dx;
-					float want = si >= 0 && si < (int)H && sj >= 0 && sj < (int)W
-							 ? in[i * D + c * H * W + si * W + sj]
-							 : 0.0f;
+					float want =
+					    si >= 0 && si < (int)H && sj >= 0 && sj < (int)W
+						? in[i * D + c * H * W + si * W + sj]
+						: 0.0f;
 					ok = ok && x[i * D + c * H * W + r * W + q] == want;
 				}
 	}
@@ -488,10 +493,12 @@ static void test_idx_label_255(void)
 	expect_refusal(&src, 1, "t10k-labels-idx1-ubyte", "record 6 has label 255",
 		       "label byte 255 (issue 16)");
 	truncate_by(src.path, "train-images-idx3-ubyte", 5);
-	expect_refusal(&src, 0, "train-images-idx3-ubyte", "truncated IDX data", "truncated images");
+	expect_refusal(&src, 0, "train-images-idx3-ubyte", "truncated IDX data",
+		       "truncated images");
 	put_file(src.path, "train-images-idx3-ubyte", "\x00\x00\x08", 3);
 	expect_refusal(&src, 0, "train-images-idx3-ubyte", "truncated IDX header", "3-byte file");
-	put_file(src.path, "train-images-idx3-ubyte", "\x00\x00\x0d\x03\0\0\0\1\0\0\0\1\0\0\0\1", 16);
+	put_file(src.path, "train-images-idx3-ubyte", "\x00\x00\x0d\x03\0\0\0\1\0\0\0\1\0\0\0\1",
+		 16);
 	expect_refusal(&src, 0, "train-images-idx3-ubyte", "magic", "float IDX images");
 }
 

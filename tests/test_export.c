@@ -50,7 +50,8 @@ static size_t read_manifest(const char *dir, struct entry *e, size_t max, size_t
 			while (*p == ',' || *p == ' ')
 				p++;
 		}
-		if (!(p = strstr(p, "\"offset\": ")) || sscanf(p, "\"offset\": %zu", &e[n].offset) != 1)
+		if (!(p = strstr(p, "\"offset\": ")) ||
+		    sscanf(p, "\"offset\": %zu", &e[n].offset) != 1)
 			break;
 		n++;
 	}
@@ -63,8 +64,8 @@ static float *reassemble(const char *dir, size_t *n_params)
 {
 	struct entry e[FCL_EXPORT_MAX_TENSORS];
 	size_t n = read_manifest(dir, e, FCL_EXPORT_MAX_TENSORS, n_params), covered = 0;
-	CHECK(n > 0 && *n_params > 0, "%s/manifest.json lists %zu tensors of %zu parameters", dir, n,
-	      *n_params);
+	CHECK(n > 0 && *n_params > 0, "%s/manifest.json lists %zu tensors of %zu parameters", dir,
+	      n, *n_params);
 	if (!n || !*n_params)
 		return NULL;
 	float *buf = calloc(*n_params, sizeof *buf);
@@ -131,8 +132,8 @@ int main(int argc, char **argv)
 		if (buf) {
 			char hex[32];
 			snprintf(hex, sizeof hex, "%016" PRIx64, fcl_hash64(buf, np * sizeof *buf));
-			CHECK(!strcmp(hex, argv[2]), "the exported model hashes to %s (run: %s)", hex,
-			      argv[2]);
+			CHECK(!strcmp(hex, argv[2]), "the exported model hashes to %s (run: %s)",
+			      hex, argv[2]);
 		}
 		free(buf);
 		return tap_done();

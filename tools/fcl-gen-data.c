@@ -19,8 +19,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fcl-gen-data -o DIR [--format npy|cifar10|cifar100|idx] [--classes C]\n"
-		   "                    [--train N] [--test M] [--shape CxHxW] [--float] [--seed S]\n");
+	fprintf(
+	    f, "usage: fcl-gen-data -o DIR [--format npy|cifar10|cifar100|idx] [--classes C]\n"
+	       "                    [--train N] [--test M] [--shape CxHxW] [--float] [--seed S]\n");
 }
 
 static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -78,8 +79,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--seed"))
 			bad = parse_u32(v, 0, UINT32_MAX, &seed);
 		else if (!strcmp(a, "--shape"))
-			bad = sscanf(v, "%ux%ux%u", &shape.c, &shape.h, &shape.w) != 3 || !shape.c ||
-			      !shape.h || !shape.w || (uint64_t)shape.c * shape.h * shape.w > 1u << 20;
+			bad = sscanf(v, "%ux%ux%u", &shape.c, &shape.h, &shape.w) != 3 ||
+			      !shape.c || !shape.h || !shape.w ||
+			      (uint64_t)shape.c * shape.h * shape.w > 1u << 20;
 		else
 			bad = 1;
 		if (bad) {

@@ -82,7 +82,8 @@ static int idx_image_dims(const char *path, int *ndims, char *err, size_t errlen
 	gzFile f = gzopen(path, "rb");
 
 	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno ? errno : ENOENT));
 		return -ENOENT;
 	}
 	int n = gzread(f, m, 4);
@@ -330,13 +331,13 @@ static void shift_plane(float *p, int h, int w, int dy, int dx, float fill)
 		for (int b = 0; b < w; b++) {
 			int j = dx > 0 ? b : w - 1 - b;
 			int si = i + dy, sj = j + dx;
-			p[i * w + j] = si >= 0 && si < h && sj >= 0 && sj < w ? p[si * w + sj] : fill;
+			p[i * w + j] =
+			    si >= 0 && si < h && sj >= 0 && sj < w ? p[si * w + sj] : fill;
 		}
 	}
 }
 
-void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch,
-			 struct fcl_rng *rng)
+void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch, struct fcl_rng *rng)
 {
 	const struct fcl_input_shape *sh = &ds->shape;
 	if (!ds->augment || sh->c * sh->h * sh->w != ds->dim)

@@ -26,10 +26,14 @@
 const char *fcl_data_format_name(enum fcl_data_format f)
 {
 	switch (f) {
-	case FCL_FORMAT_IDX: return "idx";
-	case FCL_FORMAT_CIFAR10: return "cifar10";
-	case FCL_FORMAT_CIFAR100: return "cifar100";
-	case FCL_FORMAT_NPY: return "npy";
+	case FCL_FORMAT_IDX:
+		return "idx";
+	case FCL_FORMAT_CIFAR10:
+		return "cifar10";
+	case FCL_FORMAT_CIFAR100:
+		return "cifar100";
+	case FCL_FORMAT_NPY:
+		return "npy";
 	}
 	return "?";
 }
@@ -64,7 +68,8 @@ static int cifar_append(struct fcl_dataset *ds, const char *path, unsigned hdr, 
 	FILE *f = fopen(path, "rb");
 
 	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno ? errno : ENOENT));
 		return -ENOENT;
 	}
 	if (fstat(fileno(f), &st) || st.st_size <= 0 || (size_t)st.st_size % rec) {
@@ -227,8 +232,8 @@ static int npy_labels(struct fcl_dataset *ds, const struct fcl_npy *a, const cha
 		int64_t v = fcl_npy_int_at(a, i);
 		if (v < 0 || v >= (int64_t)classes) {
 			snprintf(err, errlen,
-				 "%s: record %llu has label %lld, outside the %u classes 0..%u", path,
-				 (unsigned long long)i, (long long)v, classes, classes - 1);
+				 "%s: record %llu has label %lld, outside the %u classes 0..%u",
+				 path, (unsigned long long)i, (long long)v, classes, classes - 1);
 			return -EPROTO;
 		}
 		ds->y[i] = (uint8_t)v;
@@ -255,8 +260,8 @@ static int npy_images(struct fcl_dataset *ds, struct fcl_npy *a, const char *pat
 			 path, a->ndim);
 		return -EPROTO;
 	}
-	ds->shape = a->ndim == 4   ? (struct fcl_input_shape){(uint32_t)s[1], (uint32_t)s[2],
-								(uint32_t)s[3]}
+	ds->shape = a->ndim == 4
+			? (struct fcl_input_shape){(uint32_t)s[1], (uint32_t)s[2], (uint32_t)s[3]}
 		    : a->ndim == 3 ? (struct fcl_input_shape){1, (uint32_t)s[1], (uint32_t)s[2]}
 				   : (struct fcl_input_shape){1, 1, (uint32_t)s[1]};
 	ds->dim = (uint32_t)(a->count / s[0]);
@@ -264,8 +269,8 @@ static int npy_images(struct fcl_dataset *ds, struct fcl_npy *a, const char *pat
 		const float *v = a->data;
 		for (uint64_t i = 0; i < a->count; i++)
 			if (!isfinite(v[i])) {
-				snprintf(err, errlen, "%s: record %llu has a non-finite value", path,
-					 (unsigned long long)(i / ds->dim));
+				snprintf(err, errlen, "%s: record %llu has a non-finite value",
+					 path, (unsigned long long)(i / ds->dim));
 				return -EPROTO;
 			}
 		ds->xf = a->data;
@@ -276,8 +281,8 @@ static int npy_images(struct fcl_dataset *ds, struct fcl_npy *a, const char *pat
 	return 0;
 }
 
-static int load_npy(struct fcl_dataset *ds, const struct fcl_data_source *src, int split,
-		    char *err, size_t errlen)
+static int load_npy(struct fcl_dataset *ds, const struct fcl_data_source *src, int split, char *err,
+		    size_t errlen)
 {
 	char xp[1024], yp[1024];
 	struct fcl_npy a;
@@ -287,8 +292,8 @@ static int load_npy(struct fcl_dataset *ds, const struct fcl_data_source *src, i
 	snprintf(yp, sizeof yp, "%s/%s", src->path, npy_name(0, split));
 	if ((rc = fcl_npy_read(yp, &a, err, errlen)) != 0)
 		return rc;
-	rc = npy_labels(ds, &a, yp, src->classes ? src->classes : FCL_DATA_MAX_CLASSES, err,
-			errlen);
+	rc =
+	    npy_labels(ds, &a, yp, src->classes ? src->classes : FCL_DATA_MAX_CLASSES, err, errlen);
 	fcl_npy_fini(&a);
 	if (rc)
 		return rc;
@@ -363,11 +368,18 @@ int fcl_dataset_load(struct fcl_dataset *ds, const struct fcl_data_source *src, 
 
 	memset(ds, 0, sizeof *ds);
 	switch (src->format) {
-	case FCL_FORMAT_IDX: rc = load_idx_split(ds, src, split, err, errlen); break;
+	case FCL_FORMAT_IDX:
+		rc = load_idx_split(ds, src, split, err, errlen);
+		break;
 	case FCL_FORMAT_CIFAR10:
-	case FCL_FORMAT_CIFAR100: rc = load_cifar(ds, src, split, err, errlen); break;
-	case FCL_FORMAT_NPY: rc = load_npy(ds, src, split, err, errlen); break;
-	default: rc = -EINVAL;
+	case FCL_FORMAT_CIFAR100:
+		rc = load_cifar(ds, src, split, err, errlen);
+		break;
+	case FCL_FORMAT_NPY:
+		rc = load_npy(ds, src, split, err, errlen);
+		break;
+	default:
+		rc = -EINVAL;
 	}
 	if (rc) {
 		fcl_dataset_fini(ds);
@@ -444,8 +456,10 @@ int fcl_dataset_save(const struct fcl_dataset *ds, enum fcl_data_format format, 
 			 split ? "t10k-labels-idx1-ubyte" : "train-labels-idx1-ubyte");
 		return fcl_dataset_save_idx(ds, img, lab);
 	case FCL_FORMAT_CIFAR10:
-	case FCL_FORMAT_CIFAR100: return save_cifar(ds, format, dir, split);
-	case FCL_FORMAT_NPY: return save_npy(ds, dir, split);
+	case FCL_FORMAT_CIFAR100:
+		return save_cifar(ds, format, dir, split);
+	case FCL_FORMAT_NPY:
+		return save_npy(ds, dir, split);
 	}
 	return -EINVAL;
 }

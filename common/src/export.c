@@ -49,8 +49,8 @@ static int make_dir(const char *dir)
 	return 0;
 }
 
-static int write_manifest(const char *dir, const struct fcl_mlp *m,
-			  const struct fcl_tensor_info *t, size_t n, const struct fcl_export_info *info)
+static int write_manifest(const char *dir, const struct fcl_mlp *m, const struct fcl_tensor_info *t,
+			  size_t n, const struct fcl_export_info *info)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -104,7 +104,8 @@ int fcl_export_model(const char *dir, const struct fcl_mlp *m, const struct fcl_
 			snprintf(err, errlen, "%s: path too long", dir);
 			return -ENAMETOOLONG;
 		}
-		rc = fcl_npy_write(path, FCL_NPY_F32, t[i].shape, t[i].ndim, m->params + t[i].offset);
+		rc = fcl_npy_write(path, FCL_NPY_F32, t[i].shape, t[i].ndim,
+				   m->params + t[i].offset);
 		if (rc) {
 			snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 			return rc;

@@ -36,8 +36,8 @@ static int find_dtype(const char *descr, enum fcl_npy_dtype *out)
 	for (size_t i = 0; i < N_DTYPES; i++) {
 		const char *d = dtypes[i].descr;
 		/* numpy writes one-byte types with '|', but '<' and '=' mean the same there */
-		if (!strcmp(descr, d) ||
-		    (d[0] == '|' && (descr[0] == '<' || descr[0] == '=') && !strcmp(descr + 1, d + 1))) {
+		if (!strcmp(descr, d) || (d[0] == '|' && (descr[0] == '<' || descr[0] == '=') &&
+					  !strcmp(descr + 1, d + 1))) {
 			*out = (enum fcl_npy_dtype)i;
 			return 0;
 		}
@@ -135,10 +135,11 @@ static int parse_header(const char *text, size_t len, struct fcl_npy *a, char *w
 			if (!quoted(&h, descr, sizeof descr))
 				return snprintf(why, wlen, "header: 'descr' is not a string"), -1;
 			if (find_dtype(descr, &a->dtype))
-				return snprintf(why, wlen,
-						"dtype '%s' is not supported (expected little-endian "
-						"integers, float32 or float64)",
-						descr),
+				return snprintf(
+					   why, wlen,
+					   "dtype '%s' is not supported (expected little-endian "
+					   "integers, float32 or float64)",
+					   descr),
 				       -1;
 			seen_descr = true;
 		} else if (!strcmp(key, "fortran_order") && !seen_order) {
@@ -168,7 +169,9 @@ static int parse_header(const char *text, size_t len, struct fcl_npy *a, char *w
 		return snprintf(why, wlen, "header: text after the dict"), -1;
 	if (!seen_descr || !seen_order || !seen_shape)
 		return snprintf(why, wlen, "header lacks %s",
-				!seen_descr ? "'descr'" : !seen_order ? "'fortran_order'" : "'shape'"),
+				!seen_descr   ? "'descr'"
+				: !seen_order ? "'fortran_order'"
+					      : "'shape'"),
 		       -1;
 	return 0;
 }
@@ -249,8 +252,9 @@ int fcl_npy_read(const char *path, struct fcl_npy *out, char *err, size_t errlen
 		goto out;
 	}
 	if (have != a.count * a.itemsize) {
-		snprintf(err, errlen, "%s: %llu bytes of data, expected %llu for the shape in the "
-				      "header (%s)",
+		snprintf(err, errlen,
+			 "%s: %llu bytes of data, expected %llu for the shape in the "
+			 "header (%s)",
 			 path, (unsigned long long)have, (unsigned long long)(a.count * a.itemsize),
 			 have < a.count * a.itemsize ? "truncated" : "trailing bytes");
 		goto out;
@@ -284,8 +288,8 @@ int fcl_npy_write(const char *path, enum fcl_npy_dtype dtype, const uint64_t *sh
 	memcpy(a.shape, shp, ndim * sizeof *shp);
 	if (count_of(&a, UINT64_MAX / 2))
 		return -EINVAL;
-	int n = snprintf(hdr + 10, sizeof hdr - 10, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-			 dtypes[dtype].descr);
+	int n = snprintf(hdr + 10, sizeof hdr - 10,
+			 "{'descr': '%s', 'fortran_order': False, 'shape': (", dtypes[dtype].descr);
 	for (uint32_t d = 0; d < ndim; d++)
 		n += snprintf(hdr + 10 + n, sizeof hdr - 10 - (size_t)n, "%llu%s",
 			      (unsigned long long)shp[d], ndim == 1 || d + 1 < ndim ? ", " : "");
@@ -322,10 +326,14 @@ int64_t fcl_npy_int_at(const struct fcl_npy *a, uint64_t i)
 {
 	const unsigned char *p = (const unsigned char *)a->data + i * a->itemsize;
 	switch (a->dtype) {
-	case FCL_NPY_U8: return p[0];
-	case FCL_NPY_I8: return (int8_t)p[0];
-	case FCL_NPY_I16: return (int16_t)(p[0] | p[1] << 8);
-	case FCL_NPY_U16: return (uint16_t)(p[0] | p[1] << 8);
+	case FCL_NPY_U8:
+		return p[0];
+	case FCL_NPY_I8:
+		return (int8_t)p[0];
+	case FCL_NPY_I16:
+		return (int16_t)(p[0] | p[1] << 8);
+	case FCL_NPY_U16:
+		return (uint16_t)(p[0] | p[1] << 8);
 	case FCL_NPY_I32:
 	case FCL_NPY_U32: {
 		uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -340,6 +348,7 @@ int64_t fcl_npy_int_at(const struct fcl_npy *a, uint64_t i)
 		/* a u64 over INT64_MAX reads as negative: out of range either way */
 		return (int64_t)v;
 	}
-	default: return 0;
+	default:
+		return 0;
 	}
 }

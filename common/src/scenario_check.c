@@ -19,7 +19,7 @@ static uint32_t n_classes(const struct fcl_scenario *sc)
 /* The key that names the data folder, for errors about its files. */
 static struct fy_node *path_node(struct ctx *c)
 {
-	return c->key[S_PATH]	   ? c->key[S_PATH]
+	return c->key[S_PATH]      ? c->key[S_PATH]
 	       : c->key[S_FORMAT]  ? c->key[S_FORMAT]
 	       : c->key[S_DATASET] ? c->key[S_DATASET]
 				   : c->val[S_DATA];
@@ -56,10 +56,10 @@ static int check_data(struct ctx *c)
 						    "data.labels"};
 		for (size_t i = 0; i < 4; i++)
 			if (c->key[file_keys[i]])
-				return fcl__scn_fail(
-				    c, c->key[file_keys[i]], NULL, names[i],
-				    "expected none with dataset: synthetic (its classes are "
-				    "data.synthetic.classes)");
+				return fcl__scn_fail(c, c->key[file_keys[i]], NULL, names[i],
+						     "expected none with dataset: synthetic (it "
+						     "reads no files; its sizes and classes are "
+						     "data.synthetic's)");
 		sc->data.path[0] = '\0';
 		sc->data.classes = 0;
 		return 0;
@@ -91,9 +91,13 @@ static bool file_exists(const char *dir, const char *name, const char *suffix)
 /* The files each format needs, and the sub-folder of its official archive. */
 static const char *const idx_files[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 					"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", NULL};
-static const char *const cifar10_files[] = {"data_batch_1.bin", "data_batch_2.bin",
-					    "data_batch_3.bin", "data_batch_4.bin",
-					    "data_batch_5.bin", "test_batch.bin",   NULL};
+static const char *const cifar10_files[] = {"data_batch_1.bin",
+					    "data_batch_2.bin",
+					    "data_batch_3.bin",
+					    "data_batch_4.bin",
+					    "data_batch_5.bin",
+					    "test_batch.bin",
+					    NULL};
 static const char *const cifar100_files[] = {"train.bin", "test.bin", NULL};
 static const char *const npy_files[] = {"X_train.npy", "y_train.npy", "X_test.npy", "y_test.npy",
 					NULL};
@@ -117,7 +121,8 @@ static int check_files(struct ctx *c)
 		return 0;
 	snprintf(sub, sizeof sub, "%s%s", dir, subdir[f] ? subdir[f] : "");
 	for (const char *const *name = files[f]; *name; name++) {
-		if (file_exists(dir, *name, "") || (f == FCL_FORMAT_IDX && file_exists(dir, *name, ".gz")) ||
+		if (file_exists(dir, *name, "") ||
+		    (f == FCL_FORMAT_IDX && file_exists(dir, *name, ".gz")) ||
 		    (subdir[f] && file_exists(sub, *name, "")))
 			continue;
 		return fcl__scn_fail(c, path_node(c), NULL, "data.path",
@@ -141,8 +146,9 @@ static int resolve_classes(struct ctx *c)
 	if (sc->data.kind == FCL_DATASET_SYNTHETIC || c->key[S_DATA_CLASSES])
 		return 0;
 	if (sc->data.format != FCL_FORMAT_NPY) {
-		sc->data.classes = sc->data.format == FCL_FORMAT_CIFAR100 ? (sc->data.coarse ? 20 : 100)
-									 : IDX_CLASSES;
+		sc->data.classes = sc->data.format == FCL_FORMAT_CIFAR100
+				       ? (sc->data.coarse ? 20 : 100)
+				       : IDX_CLASSES;
 		return 0;
 	}
 	if ((rc = check_files(c)) != 0)

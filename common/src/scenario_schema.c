@@ -55,8 +55,7 @@ static const struct fcl_key_choice formats[] = {
     {"npy", FCL_FORMAT_NPY},
     {NULL, 0},
 };
-static const struct fcl_key_choice augmentations[] = {
-    {"none", 0}, {"crop-flip", 1}, {NULL, 0}};
+static const struct fcl_key_choice augmentations[] = {{"none", 0}, {"crop-flip", 1}, {NULL, 0}};
 static const struct fcl_key_choice label_kinds[] = {{"fine", 0}, {"coarse", 1}, {NULL, 0}};
 static const struct fcl_key_choice partitions[] = {
     {"iid", FCL_PARTITION_IID},

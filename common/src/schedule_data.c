@@ -1,4 +1,5 @@
-/* common/src/schedule_data.c - a scenario's train and test sets (files in data.path or synthetic) */
+/* common/src/schedule_data.c - a scenario's train and test sets (files in data.path or synthetic)
+ */
 #include "fcl/schedule.h"
 
 #include "fcl/rng.h"
@@ -76,8 +77,9 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		}
 		if (!rc && (train->dim != test->dim || train->shape.c != test->shape.c ||
 			    train->shape.h != test->shape.h)) {
-			snprintf(why, sizeof why, "the training samples have %u features (%ux%ux%u), "
-						  "the test samples %u (%ux%ux%u)",
+			snprintf(why, sizeof why,
+				 "the training samples have %u features (%ux%ux%u), "
+				 "the test samples %u (%ux%ux%u)",
 				 train->dim, train->shape.c, train->shape.h, train->shape.w,
 				 test->dim, test->shape.c, test->shape.h, test->shape.w);
 			rc = -EPROTO;
@@ -96,7 +98,8 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		}
 		if ((rc = fcl_dataset_normalize(train, m.v, sd.v, n, why, sizeof why)) != 0 ||
 		    (rc = fcl_dataset_normalize(test, m.v, sd.v, n, why, sizeof why)) != 0)
-			snprintf(err, errlen, "data.mean: %s", rc == -ENOMEM ? "out of memory" : why);
+			snprintf(err, errlen, "data.mean: %s",
+				 rc == -ENOMEM ? "out of memory" : why);
 	}
 	if (!rc && sc->data.augment) {
 		if (train->shape.h < 2 || train->shape.w < 2 ||

@@ -24,9 +24,9 @@ struct fcl_dataset {
 	uint32_t dim;       /* features per sample (c * h * w) */
 	uint32_t n_classes; /* labels are 0 .. n_classes-1 */
 	struct fcl_input_shape shape;
-	uint8_t *x;  /* (n, dim) owned bytes, gathered as x / 255; NULL when xf is set */
-	float *xf;   /* (n, dim) owned floats, gathered as they are (float32 .npy) */
-	uint8_t *y;  /* (n) owned */
+	uint8_t *x; /* (n, dim) owned bytes, gathered as x / 255; NULL when xf is set */
+	float *xf;  /* (n, dim) owned floats, gathered as they are (float32 .npy) */
+	uint8_t *y; /* (n) owned */
 	/* per-feature normalisation applied by gather, x * scale[k] + shift[k]
 	 * (bytes: scale includes 1/255); NULL: none. (2 * dim) owned */
 	float *norm;
@@ -44,9 +44,9 @@ enum fcl_data_format {
 /* Where a split comes from and how many classes its labels may name. */
 struct fcl_data_source {
 	enum fcl_data_format format;
-	const char *path;  /* the folder */
-	uint32_t classes;  /* labels must be below this; 0: detect (max label + 1) */
-	int coarse;        /* cifar100: the 20 coarse labels instead of the 100 fine ones */
+	const char *path; /* the folder */
+	uint32_t classes; /* labels must be below this; 0: detect (max label + 1) */
+	int coarse;       /* cifar100: the 20 coarse labels instead of the 100 fine ones */
 };
 
 /* Loads split 0 (train) or 1 (test) from src. Labels at or above src->classes
@@ -94,8 +94,7 @@ struct fcl_rng;
  * random crop of the image zero-padded by 4, as RandomCrop(H, padding=4);
  * then flipped left-right with probability 1/2. Three draws per sample from
  * rng, in batch order. */
-void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch,
-			 struct fcl_rng *rng);
+void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch, struct fcl_rng *rng);
 
 /* Gaussian class clusters quantised to bytes: reproducible from seed. */
 int fcl_dataset_synthetic(struct fcl_dataset *ds, uint32_t n, uint32_t dim, uint32_t n_classes,

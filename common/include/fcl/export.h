@@ -19,11 +19,11 @@ struct fcl_mlp;
 
 /* One parameter tensor: a named view of the flat buffer. */
 struct fcl_tensor_info {
-	char name[48];   /* "dense0.weight"; also the file's name without .npy */
+	char name[48]; /* "dense0.weight"; also the file's name without .npy */
 	uint32_t ndim;
 	uint64_t shape[FCL_TENSOR_MAX_DIMS];
-	size_t offset;   /* into params */
-	size_t count;    /* product of shape */
+	size_t offset; /* into params */
+	size_t count;  /* product of shape */
 };
 
 /* The model's parameter tensors in buffer order; returns how many there are
