@@ -293,6 +293,12 @@ int coord_dispatch__finish(struct coord_dispatch *d, int exit_code, const char *
 		d->exit_code = 1;
 		d->fail_reason = reason_of(d, rc);
 	}
+	/* the final model, of a complete run only; an export that failed is said
+	 * in events.jsonl and the log, and the run's results stand */
+	if (d->exit_code == 0 && r->round > 0)
+		coord_eval_export(d->c.eval, (int64_t)r->round - 1, -1);
+	if (d->c.eval->export_error[0])
+		coord_report_event(d->c.report, r, "export_dropped", d->c.eval->export_error);
 	if (coord_report_close(d->c.report, r, d->c.eval, d->exit_code, d->fail_reason) != 0 &&
 	    d->exit_code == 0) {
 		d->exit_code = 1;

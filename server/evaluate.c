@@ -14,6 +14,7 @@
 #include "round.h"
 
 #include "fcl/data.h"
+#include "fcl/export.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/scenario.h"
@@ -275,9 +276,35 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 		}
 	e->last_acc = k ? sum / (double)k : NAN;
 	int rc = write_rows(e, round, "global", acc, &e->seen[n], class_acc);
+	if (!rc && task_end && e->c.export_models == FCL_EXPORT_TASK_ENDS)
+		coord_eval_export(e, round, task); /* a failure is logged, kept and reported */
 	fcl_info("round %u%s: accuracy on seen tasks %.2f%% (pooled %.2f%%)", round,
 		 task_end ? " (task end)" : "", 100.0 * e->last_acc, 100.0 * e->seen[n]);
 	e->seconds += fcl_now() - t0;
+	return rc;
+}
+
+int coord_eval_export(struct coord_eval *e, int64_t round, int64_t task)
+{
+	struct fcl_export_info info = {.scenario = e->c.name,
+				       .round = round,
+				       .task = task,
+				       .input = e->c.test->shape,
+				       .classes = e->C};
+	char dir[4096], err[256];
+	int rc;
+
+	if (!e->c.run_dir || e->c.export_models == FCL_EXPORT_NONE)
+		return 0;
+	if (task >= 0)
+		snprintf(dir, sizeof dir, "%s/model/task-%lld", e->c.run_dir, (long long)task);
+	else
+		snprintf(dir, sizeof dir, "%s/model/final", e->c.run_dir);
+	if ((rc = fcl_export_model(dir, e->c.model, &info, err, sizeof err)) != 0) {
+		fcl_error("model export: %s", err);
+		if (!e->export_error[0])
+			snprintf(e->export_error, sizeof e->export_error, "%s", err);
+	}
 	return rc;
 }
 

@@ -32,6 +32,9 @@ struct coord_eval_config {
 	char *io_error;        /* (256) where a failed write of the csv files is said */
 	int local_models;      /* evaluation.local_models */
 	uint32_t every_rounds; /* evaluation.every_rounds (the local models' schedule) */
+	const char *run_dir;   /* exported models go to run_dir/model/ */
+	const char *name;      /* the scenario's, for the exports' manifests */
+	int export_models;     /* run.export (enum fcl_export_kind) */
 };
 
 /* One client's local-model evaluations: its own, sparser time x task record. */
@@ -61,6 +64,7 @@ struct coord_eval {
 	double last_acc;    /* mean accuracy over seen tasks at the last evaluation; NAN before */
 	double seconds;     /* spent evaluating */
 	double sim_time;    /* simulated time of the next rows (eval.csv's sim_time); NAN: none */
+	char export_error[256]; /* the first failed model export, "" while none failed */
 
 	struct fcl_eval_scratch scratch;
 	uint64_t *correct, *count;      /* (T, C) scratch of one evaluation */
@@ -77,6 +81,11 @@ int coord_eval_initial(struct coord_eval *e);
 /* Evaluates the global model after `round` (once); task_end fills the
  * task-end matrix row. 0, -ENOMEM, or -errno of a failed write. */
 int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end);
+/* Writes the global model to run_dir/model/task-<task>/ (task >= 0) or
+ * model/final/ (task -1) as .npy files (fcl/export.h). A failure (disk full,
+ * out of file descriptors) is logged and kept in export_error, and does not
+ * stop the run: the model files are an extra, like a checkpoint. 0 or -errno. */
+int coord_eval_export(struct coord_eval *e, int64_t round, int64_t task);
 /* With local_models, on the global model's schedule: every accepted
  * participant's local model. Call before aggregation. 0, -ENOMEM or -errno. */
 int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r);

@@ -558,7 +558,10 @@ static int results_init(struct fcl_server *s)
 					   .class_csv = s->report.eval_class_csv,
 					   .io_error = s->report.io_error,
 					   .local_models = s->sc.eval.local_models,
-					   .every_rounds = s->sc.eval.every_rounds};
+					   .every_rounds = s->sc.eval.every_rounds,
+					   .run_dir = s->run_dir,
+					   .name = s->sc.name,
+					   .export_models = s->sc.run.export_models};
 	/* the initial model is evaluated when the run begins (dispatch.c) */
 	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0)
 		goto err_report;

@@ -1,6 +1,6 @@
 /* tools/fcl-scenario.c - check, show and compile scenario files
  *
- *   fcl-scenario check FILE...             strict validation, one line per file
+ *   fcl-scenario check FILE...             strict validation (the data loads), one line per file
  *   fcl-scenario show FILE [--seed N]      readable summary of the compiled schedule
  *   fcl-scenario compile FILE -o DIR [--seed N] [--samples]
  *                                          the compiled schedule as CSV files
@@ -145,7 +145,8 @@ static void warn_empty(const char *path, const struct compiled *c)
 /* ---- check ---------------------------------------------------------------- */
 
 /* Each file parses, and compiles against its data with its seed (or --seed):
- * an error is one line and a failure; tasks left empty are a warning. */
+ * an error is one line and a failure (the data must load: every file whole,
+ * every label inside the class count); tasks left empty are a warning. */
 static int cmd_check(int argc, char **argv)
 {
 	long long seed = -1;
@@ -178,8 +179,11 @@ static int cmd_check(int argc, char **argv)
 		}
 		struct fcl_estimate e;
 		fcl_estimate_scenario(&c.sc, &e);
-		printf("%s: ok (%s, %u clients, %u tasks of %s)\n", argv[i], c.sc.name,
-		       c.sc.clients.count, c.sc.tasks.count, fcl_task_kind_name(c.sc.tasks.kind));
+		printf("%s: ok (%s, %u clients, %u tasks of %s; %u classes, %u + %u samples of "
+		       "%ux%ux%u)\n",
+		       argv[i], c.sc.name, c.sc.clients.count, c.sc.tasks.count,
+		       fcl_task_kind_name(c.sc.tasks.kind), c.train.n_classes, c.train.n, c.test.n,
+		       c.train.shape.c, c.train.shape.h, c.train.shape.w);
 		printf("  estimates: %llu rounds, %llu parameters, peak memory %.1f MiB server "
 		       "and %.1f MiB client process (all clients), run folder %.1f MiB "
 		       "(limits %llu rounds, %llu MiB, %llu MiB)\n",
@@ -205,8 +209,9 @@ static void show_setup(const struct compiled *c)
 
 	printf("scenario %s, seed %llu, schedule digest %016llx\n", sc->name,
 	       (unsigned long long)sc->seed, (unsigned long long)fcl_schedule_digest(s));
-	printf("data: %u training and %u test samples, %u classes, %u features\n", c->train.n,
-	       c->test.n, s->n_classes, s->dim);
+	printf("data: %u training and %u test samples, %u classes, %u features (%ux%ux%u)\n",
+	       c->train.n, c->test.n, s->n_classes, s->dim, c->train.shape.c, c->train.shape.h,
+	       c->train.shape.w);
 	printf("clients: %u, partition %s", s->n_clients,
 	       fcl_partition_kind_name(sc->clients.partition));
 	if (sc->clients.partition == FCL_PARTITION_DIRICHLET ||

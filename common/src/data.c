@@ -1,4 +1,5 @@
-/* common/src/data.c - IDX (MNIST-format) reader and writer, synthetic data */
+/* common/src/data.c - IDX (MNIST-format) reader and writer, synthetic data, labels, gather;
+ * CIFAR and .npy files are in data_formats.c */
 #include "fcl/data.h"
 
 #include "fcl/rng.h"
@@ -13,7 +14,7 @@
 static int read_idx(const char *path, uint32_t want_magic, uint32_t *dims, int want_ndims,
 		    uint8_t **out, size_t *count, char *err, size_t errlen)
 {
-	unsigned char hdr[16];
+	unsigned char hdr[20];
 	gzFile f = gzopen(path, "rb");
 	int rc = 0;
 
@@ -44,7 +45,7 @@ static int read_idx(const char *path, uint32_t want_magic, uint32_t *dims, int w
 		if (total <= ((size_t)1 << 32))
 			total *= dims[d];
 	}
-	if (total == 0 || total > ((size_t)1 << 32)) {
+	if (total == 0 || total > ((size_t)1 << 34)) {
 		snprintf(err, errlen, "%s: implausible IDX size", path);
 		rc = -EPROTO;
 		goto out;
@@ -86,16 +87,39 @@ out:
 	return rc;
 }
 
+/* The image file's magic says 3 dimensions (n, rows, cols) or 4 (n, channels, rows, cols). */
+static int idx_image_dims(const char *path, int *ndims, char *err, size_t errlen)
+{
+	unsigned char m[4];
+	gzFile f = gzopen(path, "rb");
+
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno ? errno : ENOENT));
+		return -ENOENT;
+	}
+	int n = gzread(f, m, 4);
+	gzclose(f);
+	if (n != 4) {
+		snprintf(err, errlen, "%s: truncated IDX header", path);
+		return -EPROTO;
+	}
+	*ndims = m[0] == 0 && m[1] == 0 && m[2] == 0x08 && m[3] == 4 ? 4 : 3;
+	return 0;
+}
+
 int fcl_dataset_load_idx(struct fcl_dataset *ds, const char *images_path, const char *labels_path,
 			 char *err, size_t errlen)
 {
-	uint32_t idims[3], ldims[1];
+	uint32_t idims[4], ldims[1];
 	size_t ni = 0, nl = 0;
 	uint8_t *x = NULL, *y = NULL;
-	int rc;
+	int rc, nd;
 
 	memset(ds, 0, sizeof *ds);
-	rc = read_idx(images_path, 0x00000803, idims, 3, &x, &ni, err, errlen);
+	if ((rc = idx_image_dims(images_path, &nd, err, errlen)) != 0)
+		return rc;
+	rc = read_idx(images_path, 0x00000800u | (uint32_t)nd, idims, nd, &x, &ni, err, errlen);
 	if (rc)
 		return rc;
 	rc = read_idx(labels_path, 0x00000801, ldims, 1, &y, &nl, err, errlen);
@@ -111,7 +135,9 @@ int fcl_dataset_load_idx(struct fcl_dataset *ds, const char *images_path, const 
 	for (size_t i = 0; i < nl; i++)
 		max_label = y[i] > max_label ? y[i] : max_label;
 	ds->n = (uint32_t)ni;
-	ds->dim = idims[1] * idims[2];
+	ds->shape = nd == 4 ? (struct fcl_input_shape){idims[1], idims[2], idims[3]}
+			    : (struct fcl_input_shape){1, idims[1], idims[2]};
+	ds->dim = ds->shape.c * ds->shape.h * ds->shape.w;
 	ds->n_classes = max_label + 1;
 	ds->x = x;
 	ds->y = y;
@@ -123,18 +149,32 @@ err_x:
 	return rc;
 }
 
+int fcl_dataset_check_labels(const struct fcl_dataset *ds, uint32_t classes, const char *file,
+			     char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < ds->n; i++)
+		if (ds->y[i] >= classes) {
+			snprintf(err, errlen,
+				 "%s: record %u has label %u, outside the %u classes 0..%u", file,
+				 i, ds->y[i], classes, classes - 1);
+			return -EPROTO;
+		}
+	return 0;
+}
+
 static int write_idx(const char *path, uint32_t magic, const uint32_t *dims, int ndims,
 		     const uint8_t *data, size_t n)
 {
 	size_t len = strlen(path);
 	int gz = len > 3 && strcmp(path + len - 3, ".gz") == 0;
 	gzFile f = gzopen(path, gz ? "wb6" : "wbT");
-	unsigned char hdr[16];
+	unsigned char hdr[20];
 	int rc = 0;
 
 	if (!f)
-		return -errno ? -errno : -EIO;
-	uint32_t words[4] = {magic, dims[0], ndims > 1 ? dims[1] : 0, ndims > 2 ? dims[2] : 0};
+		return errno ? -errno : -EIO;
+	uint32_t words[5] = {magic, dims[0], ndims > 1 ? dims[1] : 0, ndims > 2 ? dims[2] : 0,
+			     ndims > 3 ? dims[3] : 0};
 	for (int w = 0; w < 1 + ndims; w++)
 		for (int b = 0; b < 4; b++)
 			hdr[4 * w + b] = (unsigned char)(words[w] >> (24 - 8 * b));
@@ -149,13 +189,25 @@ static int write_idx(const char *path, uint32_t magic, const uint32_t *dims, int
 int fcl_dataset_save_idx(const struct fcl_dataset *ds, const char *images_path,
 			 const char *labels_path)
 {
-	/* IDX wants rows x cols; a non-square dim is written as 1 x dim. */
-	uint32_t side = 1;
-	while ((side + 1) * (side + 1) <= ds->dim)
-		side++;
-	uint32_t idims[3] = {ds->n, side * side == ds->dim ? side : 1,
-			     side * side == ds->dim ? side : ds->dim};
-	int rc = write_idx(images_path, 0x00000803, idims, 3, ds->x, (size_t)ds->n * ds->dim);
+	if (!ds->x)
+		return -EINVAL; /* IDX holds bytes */
+	struct fcl_input_shape sh = ds->shape;
+	if (sh.c * sh.h * sh.w != ds->dim || sh.h == 1) {
+		/* no image shape: the squarest rows x cols, else 1 x dim */
+		uint32_t side = 1;
+		while ((side + 1) * (side + 1) <= ds->dim)
+			side++;
+		sh = side * side == ds->dim ? (struct fcl_input_shape){1, side, side}
+					    : (struct fcl_input_shape){1, 1, ds->dim};
+	}
+	uint32_t idims[4] = {ds->n, sh.h, sh.w, 0};
+	int nd = 3;
+	if (sh.c > 1) {
+		idims[1] = sh.c, idims[2] = sh.h, idims[3] = sh.w;
+		nd = 4;
+	}
+	int rc = write_idx(images_path, 0x00000800u | (uint32_t)nd, idims, nd, ds->x,
+			   (size_t)ds->n * ds->dim);
 	if (rc)
 		return rc;
 	return write_idx(labels_path, 0x00000801, &ds->n, 1, ds->y, ds->n);
@@ -195,6 +247,7 @@ int fcl_dataset_synthetic(struct fcl_dataset *ds, uint32_t n, uint32_t dim, uint
 	free(centres);
 	ds->n = n;
 	ds->dim = dim;
+	ds->shape = (struct fcl_input_shape){1, 1, dim};
 	ds->n_classes = n_classes;
 	return 0;
 }
@@ -202,23 +255,122 @@ int fcl_dataset_synthetic(struct fcl_dataset *ds, uint32_t n, uint32_t dim, uint
 void fcl_dataset_fini(struct fcl_dataset *ds)
 {
 	free(ds->x);
+	free(ds->xf);
 	free(ds->y);
+	free(ds->norm);
 	memset(ds, 0, sizeof *ds);
+}
+
+int fcl_dataset_normalize(struct fcl_dataset *ds, const float *mean, const float *std,
+			  uint32_t n_values, char *err, size_t errlen)
+{
+	const struct fcl_input_shape *sh = &ds->shape;
+	uint32_t channels = sh->c * sh->h * sh->w == ds->dim ? sh->c : 1;
+
+	if (n_values != 1 && n_values != channels) {
+		snprintf(err, errlen, "%u values for data with %u channel%s (expected 1 or %u)",
+			 n_values, channels, channels == 1 ? "" : "s", channels);
+		return -EINVAL;
+	}
+	float *norm = malloc(2 * (size_t)ds->dim * sizeof *norm);
+	if (!norm)
+		return -ENOMEM;
+	const uint32_t plane = ds->dim / channels;
+	for (uint32_t k = 0; k < ds->dim; k++) {
+		uint32_t c = n_values == 1 ? 0 : k / plane;
+		norm[k] = (ds->xf ? 1.0f : 1.0f / 255.0f) / std[c];
+		norm[ds->dim + k] = -mean[c] / std[c];
+	}
+	free(ds->norm);
+	ds->norm = norm;
+	return 0;
+}
+
+/* Normalised gather: x[k] = pixel(src[k]) * scale[src[k]] + shift[src[k]]. */
+static void gather_norm(const struct fcl_dataset *ds, const uint32_t *idx, size_t batch,
+			const uint32_t *perm, float *x)
+{
+	const size_t dim = ds->dim;
+	const float *scale = ds->norm, *shift = ds->norm + dim;
+	for (size_t i = 0; i < batch; i++) {
+		float *dst = x + i * dim;
+		const size_t at = (size_t)idx[i] * dim;
+		for (size_t k = 0; k < dim; k++) {
+			size_t j = perm ? perm[k] : k;
+			float v = ds->xf ? ds->xf[at + j] : (float)ds->x[at + j];
+			dst[k] = v * scale[j] + shift[j];
+		}
+	}
 }
 
 void fcl_dataset_gather(const struct fcl_dataset *ds, const uint32_t *idx, size_t batch,
 			const uint32_t *perm, float *x, int32_t *y)
 {
 	const float scale = 1.0f / 255.0f;
-	for (size_t i = 0; i < batch; i++) {
-		const uint8_t *src = ds->x + (size_t)idx[i] * ds->dim;
-		float *dst = x + i * ds->dim;
-		if (perm)
-			for (uint32_t k = 0; k < ds->dim; k++)
-				dst[k] = (float)src[perm[k]] * scale;
-		else
-			for (uint32_t k = 0; k < ds->dim; k++)
-				dst[k] = (float)src[k] * scale;
+	const size_t dim = ds->dim;
+	if (ds->norm)
+		gather_norm(ds, idx, batch, perm, x);
+	for (size_t i = 0; i < batch && !ds->norm; i++) {
+		float *dst = x + i * dim;
+		if (ds->xf) {
+			const float *src = ds->xf + (size_t)idx[i] * dim;
+			if (perm)
+				for (size_t k = 0; k < dim; k++)
+					dst[k] = src[perm[k]];
+			else
+				memcpy(dst, src, dim * sizeof *dst);
+		} else {
+			const uint8_t *src = ds->x + (size_t)idx[i] * dim;
+			if (perm)
+				for (size_t k = 0; k < dim; k++)
+					dst[k] = (float)src[perm[k]] * scale;
+			else
+				for (size_t k = 0; k < dim; k++)
+					dst[k] = (float)src[k] * scale;
+		}
+	}
+	for (size_t i = 0; i < batch; i++)
 		y[i] = ds->y[idx[i]];
+}
+
+/* Moves one channel plane (h, w) in place so that p(i, j) = p(i + dy, j + dx),
+ * fill where that falls outside; the walk order reads each pixel before it
+ * is overwritten. */
+static void shift_plane(float *p, int h, int w, int dy, int dx, float fill)
+{
+	for (int a = 0; a < h; a++) {
+		int i = dy > 0 ? a : h - 1 - a;
+		for (int b = 0; b < w; b++) {
+			int j = dx > 0 ? b : w - 1 - b;
+			int si = i + dy, sj = j + dx;
+			p[i * w + j] =
+			    si >= 0 && si < h && sj >= 0 && sj < w ? p[si * w + sj] : fill;
+		}
+	}
+}
+
+void fcl_dataset_augment(const struct fcl_dataset *ds, float *x, size_t batch, struct fcl_rng *rng)
+{
+	const struct fcl_input_shape *sh = &ds->shape;
+	if (!ds->augment || sh->c * sh->h * sh->w != ds->dim)
+		return;
+	const int h = (int)sh->h, w = (int)sh->w, plane = h * w;
+	for (size_t i = 0; i < batch; i++) {
+		int dy = (int)fcl_rng_below(rng, 2 * FCL_AUGMENT_PAD + 1) - FCL_AUGMENT_PAD;
+		int dx = (int)fcl_rng_below(rng, 2 * FCL_AUGMENT_PAD + 1) - FCL_AUGMENT_PAD;
+		int flip = (int)fcl_rng_below(rng, 2);
+		for (uint32_t c = 0; c < sh->c; c++) {
+			float *p = x + i * ds->dim + (size_t)c * plane;
+			/* a black pixel as gather would give it */
+			float fill = ds->norm ? ds->norm[ds->dim + (size_t)c * plane] : 0.0f;
+			if (dy || dx)
+				shift_plane(p, h, w, dy, dx, fill);
+			for (int r = 0; flip && r < h; r++)
+				for (int a = 0, b = w - 1; a < b; a++, b--) {
+					float t = p[r * w + a];
+					p[r * w + a] = p[r * w + b];
+					p[r * w + b] = t;
+				}
+		}
 	}
 }

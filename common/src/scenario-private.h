@@ -35,6 +35,13 @@ enum slot {
 	S_DATASET,
 	S_PATH,
 	S_SYNTHETIC,
+	S_DATA,
+	S_FORMAT,
+	S_DATA_CLASSES,
+	S_LABELS,
+	S_MEAN,
+	S_AUGMENT,
+	S_STD,
 	S_PER_ROUND,
 	S_TASKS,
 	S_GENERATOR,
@@ -151,6 +158,10 @@ int fcl__scn_get_u64(struct ctx *c, const struct field *f, struct fy_node *key, 
 		     const char *path);
 int fcl__scn_get_f32(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
 		     const char *path);
+/* A list of 1..FCL_SCENARIO_MAX_CHANNELS numbers in the field's range into a
+ * struct fcl_channel_values. */
+int fcl__scn_get_channel_values(struct ctx *c, const struct field *f, struct fy_node *key,
+				struct fy_node *val, const char *path);
 int fcl__scn_get_f64(struct ctx *c, const struct field *f, struct fy_node *key, struct fy_node *val,
 		     const char *path);
 int fcl__scn_get_bool(struct ctx *c, const struct field *f, struct fy_node *key,

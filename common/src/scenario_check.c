@@ -12,25 +12,70 @@
 
 static uint32_t n_classes(const struct fcl_scenario *sc)
 {
-	return sc->data.kind == FCL_DATASET_SYNTHETIC ? sc->data.synthetic_classes : IDX_CLASSES;
+	return sc->data.kind == FCL_DATASET_SYNTHETIC ? sc->data.synthetic_classes
+						      : sc->data.classes;
+}
+
+/* The key that names the data folder, for errors about its files. */
+static struct fy_node *path_node(struct ctx *c)
+{
+	return c->key[S_PATH]      ? c->key[S_PATH]
+	       : c->key[S_FORMAT]  ? c->key[S_FORMAT]
+	       : c->key[S_DATASET] ? c->key[S_DATASET]
+				   : c->val[S_DATA];
 }
 
 static int check_data(struct ctx *c)
 {
+	struct fcl_scenario *sc = c->sc;
 	const char *dataset = fcl__scn_text(c->val[S_DATASET]);
 
-	if (c->key[S_SYNTHETIC] && c->sc->data.kind != FCL_DATASET_SYNTHETIC)
+	if (!c->key[S_DATASET] && !c->key[S_FORMAT])
+		return fcl__scn_fail(c, c->val[S_DATA], NULL, "data.dataset",
+				     "required key is missing (got none; or give data.format "
+				     "and data.path)");
+	if (!c->key[S_DATASET] && !c->key[S_PATH])
+		return fcl__scn_fail(c, c->val[S_FORMAT], c->key[S_FORMAT], "data.path",
+				     "expected a path with data.format (got none)");
+	if (!c->key[S_MEAN] != !c->key[S_STD])
+		return fcl__scn_fail(c, c->key[S_MEAN] ? c->key[S_MEAN] : c->key[S_STD], NULL,
+				     c->key[S_MEAN] ? "data.std" : "data.mean",
+				     "expected data.mean and data.std together (got only %s)",
+				     c->key[S_MEAN] ? "data.mean" : "data.std");
+	if (sc->data.mean.n != sc->data.std.n && sc->data.mean.n != 1 && sc->data.std.n != 1)
+		return fcl__scn_fail(c, c->val[S_STD], c->key[S_STD], "data.std",
+				     "expected as many values as data.mean (%u) or one (got %u)",
+				     sc->data.mean.n, sc->data.std.n);
+	if (c->key[S_SYNTHETIC] && sc->data.kind != FCL_DATASET_SYNTHETIC)
 		return fcl__scn_fail(c, c->key[S_SYNTHETIC], NULL, "data.synthetic",
 				     "expected only with dataset: synthetic (got dataset: %s)",
-				     dataset);
-	if (c->key[S_PATH] && c->sc->data.kind == FCL_DATASET_SYNTHETIC)
-		return fcl__scn_fail(c, c->key[S_PATH], NULL, "data.path",
-				     "expected no path with dataset: synthetic (got a path)");
+				     *dataset ? dataset : "none");
+	if (sc->data.kind == FCL_DATASET_SYNTHETIC) {
+		static const enum slot file_keys[] = {S_PATH, S_FORMAT, S_DATA_CLASSES, S_LABELS};
+		static const char *const names[] = {"data.path", "data.format", "data.classes",
+						    "data.labels"};
+		for (size_t i = 0; i < 4; i++)
+			if (c->key[file_keys[i]])
+				return fcl__scn_fail(c, c->key[file_keys[i]], NULL, names[i],
+						     "expected none with dataset: synthetic (it "
+						     "reads no files; its sizes and classes are "
+						     "data.synthetic's)");
+		sc->data.path[0] = '\0';
+		sc->data.classes = 0;
+		return 0;
+	}
 	if (!c->key[S_PATH] && !strcmp(dataset, "mnist-idx"))
 		return fcl__scn_fail(c, c->val[S_DATASET], c->key[S_DATASET], "data.path",
 				     "expected a path with dataset: mnist-idx (got none)");
-	if (c->sc->data.kind == FCL_DATASET_SYNTHETIC)
-		c->sc->data.path[0] = '\0';
+	if (c->key[S_DATASET] && sc->data.format != FCL_FORMAT_IDX)
+		return fcl__scn_fail(c, c->val[S_FORMAT], c->key[S_FORMAT], "data.format",
+				     "expected idx with dataset: %s, an IDX data set (got %s); "
+				     "give data.format without data.dataset for other files",
+				     dataset, fcl_data_format_name(sc->data.format));
+	if (c->key[S_LABELS] && sc->data.format != FCL_FORMAT_CIFAR100)
+		return fcl__scn_fail(c, c->key[S_LABELS], NULL, "data.labels",
+				     "expected only with format: cifar100 (got format: %s)",
+				     fcl_data_format_name(sc->data.format));
 	return 0;
 }
 
@@ -43,24 +88,73 @@ static bool file_exists(const char *dir, const char *name, const char *suffix)
 	return n > 0 && (size_t)n < sizeof(p) && !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
+/* The files each format needs, and the sub-folder of its official archive. */
+static const char *const idx_files[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+					"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", NULL};
+static const char *const cifar10_files[] = {"data_batch_1.bin",
+					    "data_batch_2.bin",
+					    "data_batch_3.bin",
+					    "data_batch_4.bin",
+					    "data_batch_5.bin",
+					    "test_batch.bin",
+					    NULL};
+static const char *const cifar100_files[] = {"train.bin", "test.bin", NULL};
+static const char *const npy_files[] = {"X_train.npy", "y_train.npy", "X_test.npy", "y_test.npy",
+					NULL};
+
 static int check_files(struct ctx *c)
 {
-	static const char *const names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-					    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+	static const char *const *const files[] = {
+	    [FCL_FORMAT_IDX] = idx_files,
+	    [FCL_FORMAT_CIFAR10] = cifar10_files,
+	    [FCL_FORMAT_CIFAR100] = cifar100_files,
+	    [FCL_FORMAT_NPY] = npy_files,
+	};
+	static const char *const subdir[] = {[FCL_FORMAT_CIFAR10] = "/cifar-10-batches-bin",
+					     [FCL_FORMAT_CIFAR100] = "/cifar-100-binary",
+					     [FCL_FORMAT_NPY] = NULL};
+	enum fcl_data_format f = c->sc->data.format;
 	const char *dir = c->sc->data.path;
-	size_t i;
+	char sub[FCL_SCENARIO_PATH_MAX + 32];
 
-	if (c->sc->data.kind != FCL_DATASET_IDX)
+	if (c->sc->data.kind == FCL_DATASET_SYNTHETIC)
 		return 0;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (file_exists(dir, names[i], "") || file_exists(dir, names[i], ".gz"))
+	snprintf(sub, sizeof sub, "%s%s", dir, subdir[f] ? subdir[f] : "");
+	for (const char *const *name = files[f]; *name; name++) {
+		if (file_exists(dir, *name, "") ||
+		    (f == FCL_FORMAT_IDX && file_exists(dir, *name, ".gz")) ||
+		    (subdir[f] && file_exists(sub, *name, "")))
 			continue;
-		return fcl__scn_fail(
-		    c, c->key[S_PATH] ? c->key[S_PATH] : c->key[S_DATASET], NULL, "data.path",
-		    "expected a folder holding %s[.gz] and the other IDX files (got %s, "
-		    "where it is missing)",
-		    names[i], dir);
+		return fcl__scn_fail(c, path_node(c), NULL, "data.path",
+				     "expected a folder holding %s%s and the other %s files "
+				     "(got %s, where it is missing)",
+				     *name, f == FCL_FORMAT_IDX ? "[.gz]" : "",
+				     f == FCL_FORMAT_IDX ? "IDX" : fcl_data_format_name(f), dir);
 	}
+	return 0;
+}
+
+/* The class count the checks of tasks use: declared, the format's, or (npy)
+ * detected from the training labels, which needs the files now. */
+static int resolve_classes(struct ctx *c)
+{
+	struct fcl_scenario *sc = c->sc;
+	struct fcl_data_source src = {sc->data.format, sc->data.path, 0, sc->data.coarse};
+	char err[640];
+	int rc;
+
+	if (sc->data.kind == FCL_DATASET_SYNTHETIC || c->key[S_DATA_CLASSES])
+		return 0;
+	if (sc->data.format != FCL_FORMAT_NPY) {
+		sc->data.classes = sc->data.format == FCL_FORMAT_CIFAR100
+				       ? (sc->data.coarse ? 20 : 100)
+				       : IDX_CLASSES;
+		return 0;
+	}
+	if ((rc = check_files(c)) != 0)
+		return rc;
+	if (fcl_dataset_detect_classes(&src, &sc->data.classes, err, sizeof err))
+		return fcl__scn_fail(c, path_node(c), NULL, "data.path", "%s", err);
 	return 0;
 }
 
@@ -238,6 +332,11 @@ static int check_tasks(struct ctx *c)
 	struct fcl_scenario *sc = c->sc;
 	uint32_t classes = n_classes(sc);
 	int rc;
+
+	if (sc->data.augment && sc->tasks.kind == FCL_TASKS_PERMUTED)
+		return fcl__scn_fail(c, c->val[S_AUGMENT], c->key[S_AUGMENT], "data.augment",
+				     "expected none with permuted tasks (crops and flips of "
+				     "permuted pixels mean nothing)");
 
 	rc = only_with(c, S_CLASSES_PER_TASK, "classes_per_task",
 		       CLASS_SPLIT_KINDS | KIND(FCL_TASKS_SCOLE));
@@ -441,6 +540,7 @@ int fcl__scn_check(struct ctx *c)
 {
 	int rc = check_data(c);
 	rc = rc ? rc : check_clients(c);
+	rc = rc ? rc : resolve_classes(c);
 	rc = rc ? rc : check_tasks(c);
 	rc = rc ? rc : check_timeline(c);
 	rc = rc ? rc : check_recurrence(c);

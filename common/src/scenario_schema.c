@@ -48,6 +48,15 @@ static const struct fcl_key_choice datasets[] = {
     {"synthetic", FCL_DATASET_SYNTHETIC},
     {NULL, 0},
 };
+static const struct fcl_key_choice formats[] = {
+    {"idx", FCL_FORMAT_IDX},
+    {"cifar10", FCL_FORMAT_CIFAR10},
+    {"cifar100", FCL_FORMAT_CIFAR100},
+    {"npy", FCL_FORMAT_NPY},
+    {NULL, 0},
+};
+static const struct fcl_key_choice augmentations[] = {{"none", 0}, {"crop-flip", 1}, {NULL, 0}};
+static const struct fcl_key_choice label_kinds[] = {{"fine", 0}, {"coarse", 1}, {NULL, 0}};
 static const struct fcl_key_choice partitions[] = {
     {"iid", FCL_PARTITION_IID},
     {"dirichlet", FCL_PARTITION_DIRICHLET},
@@ -87,8 +96,25 @@ static const struct field synthetic_fields[] = {
     {0},
 };
 static const struct field data_fields[] = {
-    CHOICE("dataset", data.kind, datasets, true, S_DATASET),
+    CHOICE("dataset", data.kind, datasets, false, S_DATASET),
+    CHOICE("format", data.format, formats, false, S_FORMAT),
     {.key = "path", .fn = fcl__scn_get_path, .slot = S_PATH},
+    U32("classes", data.classes, 2, FCL_SCENARIO_MAX_CLASSES, false, S_DATA_CLASSES),
+    CHOICE("labels", data.coarse, label_kinds, false, S_LABELS),
+    {.key = "mean",
+     .fn = fcl__scn_get_channel_values,
+     .off = OFF(data.mean),
+     .flo = -HUGE_VAL,
+     .fhi = HUGE_VAL,
+     .slot = S_MEAN},
+    {.key = "std",
+     .fn = fcl__scn_get_channel_values,
+     .off = OFF(data.std),
+     .flo = 0,
+     .flo_open = true,
+     .fhi = HUGE_VAL,
+     .slot = S_STD},
+    CHOICE("augment", data.augment, augmentations, false, S_AUGMENT),
     U32("train_limit", data.train_limit, 0, UINT32_MAX, false, S_NONE),
     U32("test_limit", data.test_limit, 0, UINT32_MAX, false, S_NONE),
     SECTION("synthetic", synthetic_fields, false, S_SYNTHETIC),
@@ -216,6 +242,12 @@ static const struct field limits_fields[] = {
      .hi = UINT32_MAX - 1},
     {0},
 };
+static const struct fcl_key_choice export_kinds[] = {
+    {"final", FCL_EXPORT_FINAL},
+    {"task-ends", FCL_EXPORT_TASK_ENDS},
+    {"none", FCL_EXPORT_NONE},
+    {NULL, 0},
+};
 static const struct field run_fields[] = {
     NUM(fcl__scn_get_f64, "round_timeout", run.round_timeout_s, 0, true, HUGE_VAL, false),
     NUM(fcl__scn_get_f64, "quorum", run.quorum, 0, true, 1, false),
@@ -223,12 +255,13 @@ static const struct field run_fields[] = {
     SECTION("checkpoint", checkpoint_fields, false, S_CHECKPOINT),
     CHOICE("on_client_loss", run.on_client_loss, client_losses, false, S_CLIENT_LOSS),
     SECTION("limits", limits_fields, false, S_NONE),
+    CHOICE("export", run.export_models, export_kinds, false, S_NONE),
     {0},
 };
 const struct field fcl__scn_top_fields[] = {
     {.key = "name", .fn = fcl__scn_get_name},
     {.key = "seed", .fn = fcl__scn_get_u64, .off = OFF(seed), .lo = 0, .hi = UINT64_MAX},
-    SECTION("data", data_fields, true, S_NONE),
+    SECTION("data", data_fields, true, S_DATA),
     SECTION("model", model_fields, false, S_NONE),
     SECTION("clients", clients_fields, true, S_NONE),
     SECTION("tasks", tasks_fields, true, S_TASKS),
@@ -254,6 +287,7 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->data.synthetic_test = 500;
 	sc->data.synthetic_dim = 32;
 	sc->data.synthetic_classes = 10;
+	sc->data.classes = IDX_CLASSES;
 	sc->model.n_hidden = 2;
 	sc->model.hidden[0] = 256;
 	sc->model.hidden[1] = 128;

@@ -86,6 +86,34 @@ int fcl__scn_get_f64(struct ctx *c, const struct field *f, struct fy_node *key, 
 	return store_number(c, f, key, val, path, sizeof(double));
 }
 
+int fcl__scn_get_channel_values(struct ctx *c, const struct field *f, struct fy_node *key,
+				struct fy_node *val, const char *path)
+{
+	struct fcl_channel_values *out = fcl__scn_dest(c, f);
+	char g[GOT_MAX], ipath[KEYPATH_MAX];
+	struct fy_node *item;
+	void *it = NULL;
+	uint32_t i = 0;
+
+	if (!fy_node_is_sequence(val) || fy_node_sequence_item_count(val) < 1 ||
+	    fy_node_sequence_item_count(val) > FCL_SCENARIO_MAX_CHANNELS)
+		return fcl__scn_fail(c, val, key, path,
+				     "expected a list of 1..%d numbers, one per channel or one for "
+				     "all (got %s)",
+				     FCL_SCENARIO_MAX_CHANNELS, fcl__scn_got(val, g, sizeof(g)));
+	while ((item = fy_node_sequence_iterate(val, &it))) {
+		struct field one = *f;
+		one.off = f->off + offsetof(struct fcl_channel_values, v) + i * sizeof(float);
+		snprintf(ipath, sizeof(ipath), "%s[%u]", path, i);
+		int rc = store_number(c, &one, key, item, ipath, sizeof(float));
+		if (rc)
+			return rc;
+		i++;
+	}
+	out->n = i;
+	return 0;
+}
+
 int fcl__scn_get_bool(struct ctx *c, const struct field *f, struct fy_node *key,
 		      struct fy_node *val, const char *path)
 {

@@ -24,6 +24,7 @@ static void copy_settings(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	s->n_clients = sc->clients.count;
 	s->per_round = sc->clients.per_round;
 	s->dim = train->dim;
+	s->shape = train->shape;
 	s->n_classes = train->n_classes;
 	s->in_phase = fcl_scenario_in_phase(sc);
 	s->online = sc->timeline.online;
@@ -75,7 +76,8 @@ int fcl_schedule_compile(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	int rc = -ENOMEM;
 
 	memset(s, 0, sizeof *s);
-	if (train->dim != test->dim || train->n_classes > 256 || sc->tasks.count == 0)
+	if (train->dim != test->dim || train->n_classes > FCL_DATA_MAX_CLASSES ||
+	    sc->tasks.count == 0)
 		return -EINVAL;
 	copy_settings(s, sc, train);
 	if (sc->clients.partition == FCL_PARTITION_SHARDS &&

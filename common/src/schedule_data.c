@@ -1,4 +1,5 @@
-/* common/src/schedule_data.c - a scenario's train and test sets (IDX files or synthetic) */
+/* common/src/schedule_data.c - a scenario's train and test sets (files in data.path or synthetic)
+ */
 #include "fcl/schedule.h"
 
 #include "fcl/rng.h"
@@ -9,14 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Picks "<dir>/<base>" or "<dir>/<base>.gz", whichever exists. */
-static void idx_path(char *out, size_t len, const char *dir, const char *base)
-{
-	snprintf(out, len, "%s/%s.gz", dir, base);
-	if (access(out, R_OK) != 0)
-		snprintf(out, len, "%s/%s", dir, base);
-}
 
 /* Keeps a seeded random subset of `limit` samples, in their original order. */
 static int limit_dataset(struct fcl_dataset *ds, uint32_t limit, uint64_t seed, uint32_t split)
@@ -41,7 +34,11 @@ static int limit_dataset(struct fcl_dataset *ds, uint32_t limit, uint64_t seed, 
 	for (uint32_t i = 0; i < ds->n; i++) {
 		if (!keep[i])
 			continue;
-		memmove(ds->x + (size_t)w * ds->dim, ds->x + (size_t)i * ds->dim, ds->dim);
+		if (ds->xf)
+			memmove(ds->xf + (size_t)w * ds->dim, ds->xf + (size_t)i * ds->dim,
+				ds->dim * sizeof *ds->xf);
+		else
+			memmove(ds->x + (size_t)w * ds->dim, ds->x + (size_t)i * ds->dim, ds->dim);
 		ds->y[w++] = ds->y[i];
 	}
 	ds->n = limit;
@@ -67,19 +64,52 @@ int fcl_schedule_load_data(const struct fcl_scenario *sc, struct fcl_dataset *tr
 		if (rc)
 			snprintf(err, errlen, "synthetic data: %s", strerror(-rc));
 	} else {
-		char img[FCL_SCENARIO_PATH_MAX + 64], lab[FCL_SCENARIO_PATH_MAX + 64];
-		idx_path(img, sizeof img, sc->data.path, "train-images-idx3-ubyte");
-		idx_path(lab, sizeof lab, sc->data.path, "train-labels-idx1-ubyte");
-		rc = fcl_dataset_load_idx(train, img, lab, err, errlen);
+		/* Labels are checked against the class count the parser settled
+		 * (declared, the format's, or detected from y_train.npy); with none
+		 * (a scenario built in code) the training set's labels decide. */
+		struct fcl_data_source src = {sc->data.format, sc->data.path, sc->data.classes,
+					      sc->data.coarse};
+		char why[768];
+		rc = fcl_dataset_load(train, &src, 0, why, sizeof why);
 		if (!rc) {
-			idx_path(img, sizeof img, sc->data.path, "t10k-images-idx3-ubyte");
-			idx_path(lab, sizeof lab, sc->data.path, "t10k-labels-idx1-ubyte");
-			rc = fcl_dataset_load_idx(test, img, lab, err, errlen);
+			src.classes = train->n_classes;
+			rc = fcl_dataset_load(test, &src, 1, why, sizeof why);
 		}
-		/* Both splits share the label space, even if a split lacks the top class. */
-		if (!rc && train->n_classes != test->n_classes)
-			train->n_classes = test->n_classes =
-			    train->n_classes > test->n_classes ? train->n_classes : test->n_classes;
+		if (!rc && (train->dim != test->dim || train->shape.c != test->shape.c ||
+			    train->shape.h != test->shape.h)) {
+			snprintf(why, sizeof why,
+				 "the training samples have %u features (%ux%ux%u), "
+				 "the test samples %u (%ux%ux%u)",
+				 train->dim, train->shape.c, train->shape.h, train->shape.w,
+				 test->dim, test->shape.c, test->shape.h, test->shape.w);
+			rc = -EPROTO;
+		}
+		if (rc)
+			snprintf(err, errlen, "data.path: %s", why);
+	}
+	if (!rc && sc->data.mean.n) {
+		/* one mean or std stands for every channel; the other may list them */
+		struct fcl_channel_values m = sc->data.mean, sd = sc->data.std;
+		uint32_t n = m.n > sd.n ? m.n : sd.n;
+		char why[256];
+		for (uint32_t c = 1; c < n; c++) {
+			m.v[c] = m.n == 1 ? m.v[0] : m.v[c];
+			sd.v[c] = sd.n == 1 ? sd.v[0] : sd.v[c];
+		}
+		if ((rc = fcl_dataset_normalize(train, m.v, sd.v, n, why, sizeof why)) != 0 ||
+		    (rc = fcl_dataset_normalize(test, m.v, sd.v, n, why, sizeof why)) != 0)
+			snprintf(err, errlen, "data.mean: %s",
+				 rc == -ENOMEM ? "out of memory" : why);
+	}
+	if (!rc && sc->data.augment) {
+		if (train->shape.h < 2 || train->shape.w < 2 ||
+		    train->shape.c * train->shape.h * train->shape.w != train->dim) {
+			snprintf(err, errlen,
+				 "data.augment: crop-flip needs images (got samples of %ux%ux%u)",
+				 train->shape.c, train->shape.h, train->shape.w);
+			rc = -EINVAL;
+		}
+		train->augment = 1; /* the test split is never augmented */
 	}
 	if (!rc)
 		rc = limit_dataset(train, sc->data.train_limit, sc->seed, 0);

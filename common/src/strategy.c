@@ -225,7 +225,7 @@ uint32_t fcl_strategy_n_exposed(const struct fcl_strategy *s)
 
 static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds,
 			    const uint32_t *const *perms, const uint32_t *slots, size_t k,
-			    size_t row)
+			    size_t row, struct fcl_rng *aug)
 {
 	for (size_t i = 0; i < k; i++) {
 		uint32_t slot = slots[i];
@@ -233,6 +233,7 @@ static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds
 		fcl_dataset_gather(ds, &s->buf.ids[slot], 1, perm, s->x + (row + i) * s->dim,
 				   s->y + row + i);
 	}
+	fcl_dataset_augment(ds, s->x + row * s->dim, k, aug); /* data.augment only */
 	return k;
 }
 
@@ -240,6 +241,7 @@ static size_t gather_replay(struct fcl_strategy *s, const struct fcl_dataset *ds
 struct round_loop {
 	const struct fcl_train_round *r;
 	struct fcl_rng rep, res, shuf; /* replay draws, reservoir offers, offline shuffles */
+	struct fcl_rng aug;            /* data.augment's crops and flips */
 	const uint32_t *perm;          /* the round's task's pixel permutation */
 	const uint8_t *exposed;        /* the classes the loss may use */
 	int draws;                     /* replay draws per step */
@@ -281,13 +283,14 @@ static int step(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 					.task_mask = lp->r->task_mask};
 
 	fcl_dataset_gather(ds, ids, b, lp->perm, s->x, s->y);
+	fcl_dataset_augment(ds, s->x, b, &lp->aug); /* data.augment only */
 	if (lp->draws >= 1) {
 		bt.n_rep = fcl_replay_draw(&s->buf, &lp->rep, L->replay_batch, s->slots);
-		gather_replay(s, ds, lp->r->perms, s->slots, bt.n_rep, b);
+		gather_replay(s, ds, lp->r->perms, s->slots, bt.n_rep, b, &lp->aug);
 	}
 	if (lp->draws >= 2) {
 		bt.n_rep2 = fcl_replay_draw(&s->buf, &lp->rep, L->replay_batch, s->slots2);
-		gather_replay(s, ds, lp->r->perms, s->slots2, bt.n_rep2, b + bt.n_rep);
+		gather_replay(s, ds, lp->r->perms, s->slots2, bt.n_rep2, b + bt.n_rep, &lp->aug);
 	}
 	fcl_mlp_zero_grad(m);
 	double l = s->ops->step(s, m, &bt);
@@ -354,6 +357,7 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 	fcl_rng_init(&lp.rep, s->seed, FCL_RNG_REPLAY, s->client, r->round);
 	fcl_rng_init(&lp.res, s->seed, FCL_RNG_RESERVOIR, s->client, r->round);
 	fcl_rng_init(&lp.shuf, s->seed, FCL_RNG_LOCAL_SHUFFLE, s->client, r->round);
+	fcl_rng_init(&lp.aug, s->seed, FCL_RNG_AUGMENT, s->client, r->round);
 	if ((int64_t)r->task != s->task) {
 		memcpy(s->before, s->exposed, s->C);
 		s->task = r->task;

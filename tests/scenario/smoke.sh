@@ -4,7 +4,16 @@
 # complete run folder.
 . "$FCL_TESTS/net/lib.sh"
 q() { "$@" >>"$work/stdout.txt"; } # keep the TAP stream clean
+# A shipped scenario for data that cannot be installed here (CIFAR-100 ...) says
+# where to put it; its check is skipped while that folder is absent.
 for f in "$FCL_SCENARIOS"/*.yaml; do
+	dir=$(sed -n 's/^ *path: *\([^ #]*\).*/\1/p' "$f" | head -n1)
+	case $dir in /* | "") ;; *) dir=$(dirname "$f")/$dir ;; esac
+	if grep -q '^ *format: *\(cifar10\|cifar100\|npy\)' "$f" && [ -n "$dir" ] && [ ! -d "$dir" ]; then
+		n=$((n + 1))
+		echo "ok $n - fcl-scenario check $(basename "$f") # SKIP its data.path $dir is absent"
+		continue
+	fi
 	check "fcl-scenario check $(basename "$f")" q "$FCL_SCENARIO" check "$f"
 done
 for name in quickstart fashion-iid split-fashion split-fashion-til permuted-fashion-fot si-blurry-fashion \

@@ -40,6 +40,8 @@ enum fcl_rng_purpose {
 	FCL_RNG_DEVICE, /* device profiles: (seed, client, quantity) */
 	FCL_RNG_DEVICE_ONOFF, /* a device's on/off availability process: (seed, client) */
 	FCL_RNG_DISPATCH,     /* asynchronous runs: which idle client trains next, (seed, job) */
+	FCL_RNG_AUGMENT,      /* data.augment: crops and flips of training samples, (seed,
+			       * client, round), drawn in the order samples are gathered */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcl/data.h"
 #include "fcl/strategy.h"
 
 #define FCL_SCENARIO_MAX_HIDDEN 6
@@ -21,8 +22,16 @@
 #define FCL_SCENARIO_MAX_DIST_VALUES 64     /* entries of a table distribution */
 #define FCL_SCENARIO_MAX_DEVICE_GROUPS 16   /* entries of devices.groups */
 
+#define FCL_SCENARIO_MAX_CHANNELS 16
+
+/* One number per input channel (or one for all). */
+struct fcl_channel_values {
+	uint32_t n;
+	float v[FCL_SCENARIO_MAX_CHANNELS];
+};
+
 enum fcl_dataset_kind {
-	FCL_DATASET_IDX, /* MNIST-format files in data.path (Fashion-MNIST, MNIST, KMNIST ...) */
+	FCL_DATASET_IDX, /* files in data.path, in data.format (IDX: Fashion-MNIST, MNIST ...) */
 	FCL_DATASET_SYNTHETIC, /* Gaussian clusters, for tests */
 };
 
@@ -136,7 +145,17 @@ struct fcl_scenario {
 
 	struct {
 		enum fcl_dataset_kind kind;
-		char path[FCL_SCENARIO_PATH_MAX]; /* folder holding the four IDX files */
+		char path[FCL_SCENARIO_PATH_MAX]; /* folder holding the files */
+		enum fcl_data_format format;      /* how the files in path are laid out */
+		/* labels are 0..classes-1: declared (data.classes), the format's (10 for
+		 * IDX and cifar10, 100 or 20 for cifar100) or, for npy, detected at load
+		 * time from y_train.npy; 0 for synthetic data (synthetic_classes) */
+		uint32_t classes;
+		int coarse; /* cifar100: the 20 coarse labels (data.labels: coarse) */
+		/* per-channel normalisation (x - mean[c]) / std[c] of the gathered
+		 * pixels (bytes already in [0, 1]); n = 0: none, 1: every channel */
+		struct fcl_channel_values mean, std;
+		int augment; /* 1: random crops (padding 4) and flips of training samples */
 		/* synthetic only */
 		uint32_t synthetic_train, synthetic_test, synthetic_dim, synthetic_classes;
 		/* 0 = all; otherwise use the first N samples (after a seeded shuffle) */
@@ -270,7 +289,15 @@ struct fcl_scenario {
 			uint64_t disk_mb;   /* estimated run folder: schedule and reports */
 			uint64_t rounds;    /* rounds of the schedule */
 		} limits;
+		int export_models;  /* enum fcl_export_kind: which global models go to model/ */
 	} run;
+};
+
+/* run.export: the global models written as .npy files (fcl/export.h). */
+enum fcl_export_kind {
+	FCL_EXPORT_FINAL,     /* model/final/ at the end of a complete run (default) */
+	FCL_EXPORT_TASK_ENDS, /* and model/task-<k>/ after the last round of every task */
+	FCL_EXPORT_NONE,
 };
 
 /* run.on_client_loss: what a lost client process does to the run. */

@@ -50,8 +50,9 @@ struct fcl_client_plan {
 struct fcl_schedule {
 	uint32_t n_tasks, n_rounds, n_clients, per_round, rounds_per_task;
 	uint32_t dim, n_classes;
-	int in_phase;         /* every client meets every task in the same rounds */
-	int online;           /* single pass over a stream, else local_epochs per round */
+	struct fcl_input_shape shape; /* a sample's (C, H, W), C * H * W = dim (fcl/data.h) */
+	int in_phase;                 /* every client meets every task in the same rounds */
+	int online;                   /* single pass over a stream, else local_epochs per round */
 	int task_incremental; /* the task id is known at test: logits masked to its classes */
 	uint32_t samples_per_round, local_epochs, join, leave;
 	double participation;

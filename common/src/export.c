@@ -1,0 +1,117 @@
+/* common/src/export.c - a model's parameter tensors as .npy files and a JSON manifest */
+#include "fcl/export.h"
+
+#include "fcl/model.h"
+#include "fcl/npy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		uint32_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+		struct fcl_tensor_info w = {.ndim = 2,
+					    .shape = {n_out, n_in},
+					    .offset = m->w_offset[l],
+					    .count = (size_t)n_out * n_in};
+		struct fcl_tensor_info b = {
+		    .ndim = 1, .shape = {n_out}, .offset = m->b_offset[l], .count = n_out};
+		snprintf(w.name, sizeof w.name, "dense%u.weight", l);
+		snprintf(b.name, sizeof b.name, "dense%u.bias", l);
+		if (n < max)
+			out[n] = w;
+		n++;
+		if (n < max)
+			out[n] = b;
+		n++;
+	}
+	return n;
+}
+
+/* mkdir -p for the last two levels (run folder/model/name). */
+static int make_dir(const char *dir)
+{
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (mkdir(parent, 0777) != 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int write_manifest(const char *dir, const struct fcl_mlp *m, const struct fcl_tensor_info *t,
+			  size_t n, const struct fcl_export_info *info)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/manifest.json", dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return errno ? -errno : -EIO;
+	fprintf(f, "{\n  \"format\": \"fcl-model\",\n  \"version\": 1,\n  \"scenario\": \"%s\",\n",
+		info->scenario ? info->scenario : "");
+	fprintf(f, "  \"round\": %lld,\n", (long long)info->round);
+	if (info->task >= 0)
+		fprintf(f, "  \"task\": %lld,\n", (long long)info->task);
+	else
+		fprintf(f, "  \"task\": null,\n");
+	fprintf(f, "  \"input_shape\": [%u, %u, %u],\n  \"classes\": %u,\n", info->input.c,
+		info->input.h, info->input.w, info->classes);
+	fprintf(f, "  \"n_params\": %zu,\n  \"dtype\": \"<f4\",\n  \"tensors\": [\n", m->n_params);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "    {\"name\": \"%s\", \"file\": \"%s.npy\", \"shape\": [", t[i].name,
+			t[i].name);
+		for (uint32_t d = 0; d < t[i].ndim; d++)
+			fprintf(f, "%s%llu", d ? ", " : "", (unsigned long long)t[i].shape[d]);
+		fprintf(f, "], \"offset\": %zu}%s\n", t[i].offset, i + 1 < n ? "," : "");
+	}
+	fprintf(f, "  ]\n}\n");
+	int bad = ferror(f);
+	if (fclose(f) != 0 || bad)
+		return -EIO;
+	return 0;
+}
+
+int fcl_export_model(const char *dir, const struct fcl_mlp *m, const struct fcl_export_info *info,
+		     char *err, size_t errlen)
+{
+	struct fcl_tensor_info t[FCL_EXPORT_MAX_TENSORS];
+	size_t n = fcl_model_tensors(m, t, FCL_EXPORT_MAX_TENSORS);
+	char path[4096];
+	int rc;
+
+	if (n > FCL_EXPORT_MAX_TENSORS) {
+		snprintf(err, errlen, "%s: the model has %zu tensors, more than %d", dir, n,
+			 FCL_EXPORT_MAX_TENSORS);
+		return -EINVAL;
+	}
+	if ((rc = make_dir(dir)) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int len = snprintf(path, sizeof path, "%s/%s.npy", dir, t[i].name);
+		if (len < 0 || (size_t)len >= sizeof path) {
+			snprintf(err, errlen, "%s: path too long", dir);
+			return -ENAMETOOLONG;
+		}
+		rc = fcl_npy_write(path, FCL_NPY_F32, t[i].shape, t[i].ndim,
+				   m->params + t[i].offset);
+		if (rc) {
+			snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+			return rc;
+		}
+	}
+	if ((rc = write_manifest(dir, m, t, n, info)) != 0)
+		snprintf(err, errlen, "cannot write %s/manifest.json: %s", dir, strerror(-rc));
+	return rc;
+}
