@@ -100,6 +100,7 @@ int fcl_dataset_load_idx(struct fcl_dataset *ds, const char *images_path, const 
 		max_label = y[i] > max_label ? y[i] : max_label;
 	ds->n = (uint32_t)ni;
 	ds->dim = idims[1] * idims[2];
+	ds->shape = (struct fcl_input_shape){1, idims[1], idims[2]};
 	ds->n_classes = max_label + 1;
 	ds->x = x;
 	ds->y = y;
@@ -183,6 +184,7 @@ int fcl_dataset_synthetic(struct fcl_dataset *ds, uint32_t n, uint32_t dim, uint
 	free(centres);
 	ds->n = n;
 	ds->dim = dim;
+	ds->shape = (struct fcl_input_shape){1, 1, dim};
 	ds->n_classes = n_classes;
 	return 0;
 }

@@ -328,11 +328,11 @@ static int check_method(struct ctx *c, const struct fcl_strategy_config *cfg, st
 				     "expected finetune with tasks.generator task-incremental (%s "
 				     "does not mask logits by task yet)",
 				     m->name);
-	if (sc->model.n_hidden < m->min_hidden)
+	if (fcl_scenario_hidden_dense(sc) < m->min_hidden)
 		return fcl__scn_fail(c, at, alt, path,
 				     "expected model.hidden to have at least %u layer(s) for %s "
 				     "(got %u)",
-				     m->min_hidden, m->name, sc->model.n_hidden);
+				     m->min_hidden, m->name, fcl_scenario_hidden_dense(sc));
 	return 0;
 }
 

@@ -95,7 +95,9 @@ static const struct field data_fields[] = {
     {0},
 };
 static const struct field model_fields[] = {
-    {.key = "hidden", .fn = fcl__scn_get_hidden},
+    {.key = "hidden", .fn = fcl__scn_get_hidden, .slot = S_HIDDEN},
+    {.key = "preset", .fn = fcl__scn_get_preset, .slot = S_PRESET},
+    {.key = "layers", .fn = fcl__scn_get_layers, .slot = S_LAYERS},
     {.key = "head_bias", .fn = fcl__scn_get_bool, .off = OFF(model.head_bias)},
     {0},
 };
@@ -263,6 +265,7 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.online_iter = 1;
 	sc->train.mask_unexposed = -1; /* unset: follows train.mode */
 	sc->model.head_bias = 1;
+	sc->model.preset = FCL_PRESET_MLP;
 	fcl_strategy_config_defaults(&sc->strategy);
 	fcl__scn_choose_rule(sc, fcl_rule_find("fedavg"));
 	sc->eval.per_class = 1;

@@ -22,6 +22,7 @@ static void copy_settings(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	s->n_clients = sc->clients.count;
 	s->per_round = sc->clients.per_round;
 	s->dim = train->dim;
+	s->shape = train->shape;
 	s->n_classes = train->n_classes;
 	s->in_phase = fcl_scenario_in_phase(sc);
 	s->online = sc->timeline.online;

@@ -8,9 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One sample's shape, channels x height x width (C, H, W order in memory):
+ * IDX images are 1 x rows x cols, synthetic samples 1 x 1 x dim. Models take
+ * their input shape from here (fcl/arch.h). Added for issue 11's models; the
+ * data formats of the same issue fill it for their files. */
+struct fcl_input_shape {
+	uint32_t c, h, w;
+};
+
 struct fcl_dataset {
 	uint32_t n;         /* samples */
-	uint32_t dim;       /* features per sample (rows * cols) */
+	uint32_t dim;       /* features per sample (c * h * w) */
+	struct fcl_input_shape shape;
 	uint32_t n_classes; /* labels are 0 .. n_classes-1 */
 	uint8_t *x;         /* (n, dim) owned */
 	uint8_t *y;         /* (n) owned */

@@ -50,6 +50,7 @@ struct fcl_client_plan {
 struct fcl_schedule {
 	uint32_t n_tasks, n_rounds, n_clients, per_round, rounds_per_task;
 	uint32_t dim, n_classes;
+	struct fcl_input_shape shape; /* of one sample (the training set's) */
 	int in_phase;         /* every client meets every task in the same rounds */
 	int online;           /* single pass over a stream, else local_epochs per round */
 	int task_incremental; /* the task id is known at test: logits masked to its classes */
