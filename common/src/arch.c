@@ -244,7 +244,7 @@ int fcl_arch_compile(struct fcl_arch *a, const struct fcl_layer_spec *layers, ui
 		cur = (struct fcl_input_shape){a->dim_in, 1, 1};
 	if (!is_flat(cur))
 		return fail(a, err, errlen, file, &layers[i], i,
-			    "dense needs a flat input but gets %ux%ux%u: add flatten or gap before it",
+			    "dense needs a flat input: add flatten or gap before it (it gets %ux%ux%u)",
 			    cur.c, cur.h, cur.w);
 	/* the dense stack: dense (relu dense)* */
 	a->sizes[0] = cur.c;

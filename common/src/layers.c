@@ -9,6 +9,20 @@ size_t fcl_conv_col_floats(const struct fcl_conv_geom *g)
 	return (size_t)g->ci * g->k * g->k * g->ho * g->wo;
 }
 
+/* The output columns ox whose input column ox * stride + kx - pad is inside
+ * 0..w-1: [*lo, *hi). */
+static void valid_cols(const struct fcl_conv_geom *g, uint32_t kx, uint32_t *lo, uint32_t *hi)
+{
+	long a = (long)g->pad - (long)kx; /* ox * stride >= a */
+	long b = (long)g->w + (long)g->pad - (long)kx; /* ox * stride < b */
+	long l = a <= 0 ? 0 : (a + g->stride - 1) / g->stride;
+	long h = b <= 0 ? 0 : (b + g->stride - 1) / g->stride;
+	l = l > (long)g->wo ? (long)g->wo : l;
+	h = h > (long)g->wo ? (long)g->wo : h;
+	*lo = (uint32_t)l;
+	*hi = (uint32_t)(h < l ? l : h);
+}
+
 void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
 {
 	size_t P = (size_t)g->ho * g->wo;
@@ -18,6 +32,8 @@ void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
 			for (uint32_t kx = 0; kx < g->k; kx++) {
 				float *row = col + (((size_t)c * g->k + ky) * g->k + kx) * P;
 				const float *plane = x + (size_t)c * g->h * g->w;
+				uint32_t lo, hi;
+				valid_cols(g, kx, &lo, &hi);
 				for (uint32_t oy = 0; oy < g->ho; oy++) {
 					long iy = (long)oy * g->stride + ky - g->pad;
 					float *r = row + (size_t)oy * g->wo;
@@ -25,11 +41,18 @@ void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
 						memset(r, 0, g->wo * sizeof(float));
 						continue;
 					}
-					const float *src = plane + (size_t)iy * g->w;
-					for (uint32_t ox = 0; ox < g->wo; ox++) {
-						long ix = (long)ox * g->stride + kx - g->pad;
-						r[ox] = ix < 0 || ix >= (long)g->w ? 0.0f : src[ix];
-					}
+					/* input column of output column lo: inside the plane */
+					const float *src = plane + (size_t)iy * g->w +
+							   ((size_t)lo * g->stride + kx - g->pad);
+					for (uint32_t ox = 0; ox < lo; ox++)
+						r[ox] = 0.0f;
+					if (g->stride == 1)
+						memcpy(r + lo, src, (hi - lo) * sizeof(float));
+					else
+						for (uint32_t ox = lo; ox < hi; ox++)
+							r[ox] = src[(size_t)(ox - lo) * g->stride];
+					for (uint32_t ox = hi; ox < g->wo; ox++)
+						r[ox] = 0.0f;
 				}
 			}
 }
@@ -43,17 +66,17 @@ void fcl_col2im_add(float *dx, const float *dcol, const struct fcl_conv_geom *g)
 			for (uint32_t kx = 0; kx < g->k; kx++) {
 				const float *row = dcol + (((size_t)c * g->k + ky) * g->k + kx) * P;
 				float *plane = dx + (size_t)c * g->h * g->w;
+				uint32_t lo, hi;
+				valid_cols(g, kx, &lo, &hi);
 				for (uint32_t oy = 0; oy < g->ho; oy++) {
 					long iy = (long)oy * g->stride + ky - g->pad;
 					if (iy < 0 || iy >= (long)g->h)
 						continue;
 					const float *r = row + (size_t)oy * g->wo;
-					float *dst = plane + (size_t)iy * g->w;
-					for (uint32_t ox = 0; ox < g->wo; ox++) {
-						long ix = (long)ox * g->stride + kx - g->pad;
-						if (ix >= 0 && ix < (long)g->w)
-							dst[ix] += r[ox];
-					}
+					float *dst = plane + (size_t)iy * g->w +
+						     ((size_t)lo * g->stride + kx - g->pad);
+					for (uint32_t ox = lo; ox < hi; ox++)
+						dst[(size_t)(ox - lo) * g->stride] += r[ox];
 				}
 			}
 }

@@ -187,7 +187,9 @@ int fcl__scn_check_model(struct ctx *c)
 			     sc->model.file, err, sizeof err) != 0 &&
 	    !strstr(err, "larger than")) {
 		const char *msg = strstr(err, "]: ");
-		char ipath[KEYPATH_MAX];
+		char ipath[KEYPATH_MAX], *shape = strstr(err, " (it gets");
+		if (shape) /* of the stand-in input, not the data's */
+			*shape = '\0';
 		if (!msg || !c->val[S_LAYERS])
 			return fcl__scn_fail(c, c->key[S_PRESET], NULL, "model", "%s", err);
 		snprintf(ipath, sizeof ipath, "model.layers[%u]", a.bad);
