@@ -73,6 +73,7 @@ enum slot {
 	S_HIDDEN,
 	S_PRESET,
 	S_LAYERS,
+	S_HEADS,
 	S_COUNT_
 };
 

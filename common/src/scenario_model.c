@@ -174,6 +174,18 @@ int fcl__scn_check_model(struct ctx *c)
 				     "expected model.hidden only with the mlp preset (got %s)",
 				     c->key[S_LAYERS] ? "model.layers"
 						      : fcl_model_preset_name(sc->model.preset));
+	/* One head per task is the task-incremental generator's: the task id is known
+	 * at train and test, and logits are masked to the task's classes. */
+	int ti = sc->tasks.kind == FCL_TASKS_TASK_INCREMENTAL;
+	if (sc->model.heads == 1 && !ti)
+		return fcl__scn_fail(c, c->val[S_HEADS], c->key[S_HEADS], "model.heads",
+				     "expected per-task heads only with tasks.generator: "
+				     "task-incremental (the task id known at train and test)");
+	if (sc->model.heads == 0 && ti)
+		return fcl__scn_fail(c, c->val[S_HEADS], c->key[S_HEADS], "model.heads",
+				     "expected per-task with tasks.generator: task-incremental (one "
+				     "shared head over its tasks is not supported yet)");
+	sc->model.heads = ti;
 	/* the order of the layers (dense stack last, a head) is checked here already;
 	 * shapes need the data */
 	struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];

@@ -25,4 +25,9 @@ for s in ewc lwf; do
 	check "the cnn preset with $s runs" run "$work/$s.yaml" "$s" --procs 2
 	check "... and completes" grep -q '"complete": true' "$work/$s/metrics.json"
 done
+sed "s/name: er, memory: 40/name: finetune/; s/generator: class-incremental/generator: task-incremental/; s/^model:/model:\n  heads: per-task/" \
+	"$scn" >"$work/til.yaml"
+check "the CNN with per-task heads (task-incremental, fine-tuning) runs" run "$work/til.yaml" til --procs 2
+check "... and beats chance on its 5-way tasks" \
+	awk -v a="$(json_field "$work/til/metrics.json" final_avg_acc)" 'BEGIN { exit !(a > 0.3) }'
 finish

@@ -157,6 +157,7 @@ struct fcl_scenario {
 		int head_bias; /* 0: the head has no bias (kept at 0), for UER */
 		/* model.preset (default mlp, which model.hidden shapes) or model.layers */
 		enum fcl_model_preset preset;
+		int heads; /* model.heads: 0 single, 1 per-task, -1 unset (follows the generator) */
 		uint32_t n_layers; /* model.layers (preset FCL_PRESET_NONE) */
 		struct fcl_layer_spec layers[FCL_ARCH_MAX_LAYERS];
 		char file[128]; /* the scenario's file name, for errors in the layers' shapes */
