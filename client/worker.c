@@ -40,6 +40,7 @@ struct worker {
 	struct fcl_scenario sc;
 	struct fcl_dataset train, test;
 	struct fcl_schedule sched;
+	struct fcl_arch arch; /* the model's layers on this data */
 	struct fcl_mlp model;
 	struct fcl_sgd opt;
 	struct fcl_rule_worker rule;
@@ -142,21 +143,20 @@ err_data:
 	return rc;
 }
 
-/* The model's layer sizes into sizes (room for FCL_MLP_MAX_LAYERS + 1): its layers. */
-static uint32_t layer_sizes(const struct worker *w, uint32_t *sizes)
+/* The model's architecture into w->arch: its layers on the data's samples. */
+static int make_arch(struct worker *w)
 {
-	uint32_t L = 0;
-
-	sizes[L++] = w->sched.dim;
-	for (uint32_t h = 0; h < w->sc.model.n_hidden; h++)
-		sizes[L++] = w->sc.model.hidden[h];
-	sizes[L] = w->sched.n_classes;
-	return L;
+	char err[320];
+	int rc = fcl_scenario_arch(&w->sc, w->sched.shape, w->sched.n_classes, &w->arch, err,
+				   sizeof err);
+	if (rc)
+		fcl_error("%s", err);
+	return rc;
 }
 
 /* The training loop's settings, the model (of the coordinator's size) and
  * the optimiser. On failure nothing is left to fini. */
-static int make_model(struct worker *w, uint32_t L, const uint32_t *sizes, uint32_t n_params)
+static int make_model(struct worker *w, uint32_t n_params)
 {
 	uint32_t batch = w->sc.train.batch_size;
 	int rc;
@@ -170,7 +170,7 @@ static int make_model(struct worker *w, uint32_t L, const uint32_t *sizes, uint3
 					   .head_bias = w->sc.model.head_bias,
 					   .mask_unexposed = w->sc.train.mask_unexposed};
 	size_t max_batch = fcl_loop_max_batch(&w->loop);
-	if ((rc = fcl_mlp_init(&w->model, L, sizes, max_batch > batch ? max_batch : batch)) != 0)
+	if ((rc = fcl_model_init(&w->model, &w->arch, max_batch > batch ? max_batch : batch)) != 0)
 		return rc;
 	if (w->model.n_params != n_params) {
 		fcl_error("model has %zu parameters here but %u at the coordinator",
@@ -184,7 +184,7 @@ static int make_model(struct worker *w, uint32_t L, const uint32_t *sizes, uint3
 
 /* The update buffer, the task permutations and the logical clients with
  * their strategies. On failure nothing is left to free. */
-static int make_clients(struct worker *w, uint32_t L, const uint32_t *sizes)
+static int make_clients(struct worker *w)
 {
 	const uint32_t *ids = w->opts->ids;
 	int rc = -ENOMEM;
@@ -199,8 +199,8 @@ static int make_clients(struct worker *w, uint32_t L, const uint32_t *sizes)
 	for (size_t i = 0; i < w->opts->n_ids; i++) {
 		w->clients[i].id = ids[i];
 		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, ids[i]);
-		rc = fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, ids[i],
-					 &w->clients[i].strategy);
+		rc = fcl_strategy_create_arch(st, &w->loop, &w->arch, w->sc.seed, ids[i],
+					      &w->clients[i].strategy);
 		if (rc) {
 			fcl_error("cannot create strategy %s for client %u: %s",
 				  fcl_strategy_name(st), ids[i], strerror(-rc));
@@ -215,22 +215,20 @@ err:
 
 int worker_on_welcome(struct worker *w, const struct fcl_msg *m)
 {
-	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L;
 	int rc;
 
 	if ((rc = compile_scenario(w, m)) != 0)
 		return rc;
-	L = layer_sizes(w, sizes);
-	if ((rc = make_model(w, L, sizes, m->n_params)) != 0)
+	if ((rc = make_arch(w)) != 0 || (rc = make_model(w, m->n_params)) != 0)
 		goto err_schedule;
 	if ((rc = fcl_rule_worker_init(&w->rule, &w->sc, &w->sched, &w->train, &w->model)) != 0) {
 		fcl_error("cannot set up rule %s: %s", w->sc.aggregation.rule->name, strerror(-rc));
 		goto err_rule;
 	}
-	if ((rc = make_clients(w, L, sizes)) != 0)
+	if ((rc = make_clients(w)) != 0)
 		goto err_rule;
 	/* from now on nothing larger than the scenario's largest valid message */
-	w->conn->max_bytes = fcl_rule_max_message_bytes(&w->sc, L, sizes, w->model.n_params,
+	w->conn->max_bytes = fcl_rule_max_message_bytes(&w->sc, w->model.n_layers, w->model.sizes, w->model.n_params,
 							w->sched.n_clients);
 	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
 		 "schedule digest %016llx",
@@ -503,7 +501,7 @@ int worker_on_save(struct worker *w, const struct fcl_msg *m)
  * lc is unchanged. */
 static int load_client(struct worker *w, struct logical_client *lc, const uint8_t *buf, size_t len)
 {
-	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = layer_sizes(w, sizes), head[2] = {0, 0};
+	uint32_t head[2] = {0, 0};
 	const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, lc->id);
 	struct fcl_strategy *s = NULL;
 	void *rule_state = NULL;
@@ -511,7 +509,7 @@ static int load_client(struct worker *w, struct logical_client *lc, const uint8_
 	FILE *f = len ? fmemopen((void *)buf, len, "rb") : NULL;
 	int rc = len && !f ? -ENOMEM : 0;
 
-	rc = rc ? rc : fcl_strategy_create(st, &w->loop, L, sizes, w->sc.seed, lc->id, &s);
+	rc = rc ? rc : fcl_strategy_create_arch(st, &w->loop, &w->arch, w->sc.seed, lc->id, &s);
 	if (f) {
 		rc = rc ? rc : fcl_fget(f, head, sizeof head);
 		rc = rc ? rc : head[0] == STATE_MAGIC ? 0 : -EINVAL;

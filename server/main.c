@@ -434,15 +434,18 @@ err_data:
 /* The global model, initialised from the seed as every client does. */
 static int init_model(struct fcl_server *s)
 {
-	uint32_t sizes[FCL_MLP_MAX_LAYERS + 1], L = 0;
+	struct fcl_arch arch;
 	struct fcl_rng rng;
+	char err[320];
 	int rc;
 
-	sizes[L++] = s->sched.dim;
-	for (uint32_t h = 0; h < s->sc.model.n_hidden; h++)
-		sizes[L++] = s->sc.model.hidden[h];
-	sizes[L] = s->sched.n_classes;
-	if ((rc = fcl_mlp_init(&s->model, L, sizes, 256)) != 0)
+	if ((rc = fcl_scenario_arch(&s->sc, s->sched.shape, s->sched.n_classes, &arch, err,
+				    sizeof err)) != 0) {
+		fcl_error("%s", err);
+		return rc;
+	}
+	uint32_t L = arch.n_dense;
+	if ((rc = fcl_model_init(&s->model, &arch, 256)) != 0)
 		return rc;
 	fcl_rng_init(&rng, s->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	fcl_mlp_init_params(&s->model, &rng);

@@ -78,6 +78,7 @@ struct compiled {
 	struct fcl_dataset train, test;
 	struct fcl_schedule s;
 	struct fcl_devices dev; /* with a devices section */
+	struct fcl_arch arch;   /* the model on this data */
 };
 
 static void free_compiled(struct compiled *c);
@@ -104,6 +105,12 @@ static int compile_file(const char *path, long long seed, struct compiled *c)
 				      : strerror(-rc));
 		fcl_dataset_fini(&c->train);
 		fcl_dataset_fini(&c->test);
+		return rc;
+	}
+	if ((rc = fcl_scenario_arch(&c->sc, c->s.shape, c->s.n_classes, &c->arch, err,
+				    sizeof err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		free_compiled(c);
 		return rc;
 	}
 	if (fcl_scenario_timed(&c->sc) &&
@@ -343,6 +350,7 @@ static void show(const struct compiled *c)
 		fprintf(stderr, "out of memory\n");
 	else {
 		show_setup(c);
+		fcl_arch_print(stdout, &c->arch);
 		show_timeline(c, mark, hist);
 		show_totals(c, mark, hist, part);
 		show_devices(c);

@@ -375,7 +375,7 @@ static int worker_init(struct fcl_rule_worker *w)
 		return -ENOMEM;
 	w->state = f;
 	f->batch = w->sc->train.batch_size;
-	f->x = fcl_alloc_floats(f->batch * w->model->sizes[0]);
+	f->x = fcl_alloc_floats(f->batch * w->model->arch.dim_in);
 	f->y = malloc(f->batch * sizeof *f->y);
 	return f->x && f->y ? 0 : -ENOMEM;
 }

@@ -1,6 +1,7 @@
-/* common/src/model.c - MLP forward/backward on one flat buffer, and SGD */
+/* common/src/model.c - a network's forward/backward on one flat buffer, and SGD */
 #include "fcl/model.h"
 
+#include "fcl/layers.h"
 #include "fcl/log.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
@@ -28,9 +29,10 @@ void fcl_dense_backward(float *dx, float *dw, float *db, const float *dy, const 
 			    (int)n_out, 1.0f, dy, (int)n_out, w, (int)n_in, 0.0f, dx, (int)n_in);
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_out, (int)n_in, (int)batch,
 		    1.0f, dy, (int)n_out, x, (int)n_in, 1.0f, dw, (int)n_in);
-	for (size_t i = 0; i < batch; i++)
-		for (size_t j = 0; j < n_out; j++)
-			db[j] += dy[i * n_out + j];
+	if (db)
+		for (size_t i = 0; i < batch; i++)
+			for (size_t j = 0; j < n_out; j++)
+				db[j] += dy[i * n_out + j];
 }
 
 void fcl_relu_forward(float *y, const float *x, size_t n)
@@ -78,13 +80,35 @@ void fcl_softmax_xent_backward(float *dlogits, const float *probs, const int32_t
 	}
 }
 
-int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, size_t max_batch)
+/* The geometry of body layer i (conv or pool). */
+static struct fcl_conv_geom geom(const struct fcl_layer *L)
 {
-	size_t widest = 0, off = 0;
+	return (struct fcl_conv_geom){.ci = L->in.c,
+				      .h = L->in.h,
+				      .w = L->in.w,
+				      .co = L->out.c,
+				      .ho = L->out.h,
+				      .wo = L->out.w,
+				      .k = L->s.kernel,
+				      .stride = L->s.stride,
+				      .pad = L->s.padding};
+}
+
+static size_t shape_floats(struct fcl_input_shape s)
+{
+	return (size_t)s.c * s.h * s.w;
+}
+
+int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch)
+{
+	size_t widest = 0, col = 1;
+	uint32_t n_layers = arch->n_dense;
+	const uint32_t *sizes = arch->sizes;
 
 	memset(m, 0, sizeof *m);
 	if (n_layers < 1 || n_layers > FCL_MLP_MAX_LAYERS || max_batch == 0)
 		return -EINVAL;
+	m->arch = *arch;
 	m->n_layers = n_layers;
 	for (uint32_t l = 0; l <= n_layers; l++) {
 		if (sizes[l] == 0)
@@ -92,16 +116,27 @@ int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, si
 		m->sizes[l] = sizes[l];
 		widest = sizes[l] > widest ? sizes[l] : widest;
 	}
-	for (uint32_t l = 0; l < n_layers; l++) {
-		m->w_offset[l] = off;
-		off += (size_t)sizes[l] * sizes[l + 1];
-		m->b_offset[l] = off;
-		off += sizes[l + 1];
+	for (uint32_t i = 0, l = 0; i < arch->n_layers; i++) {
+		const struct fcl_layer *L = &arch->layers[i];
+		if (i < arch->n_body) {
+			size_t in = shape_floats(L->in), out = shape_floats(L->out);
+			widest = in > widest ? in : widest;
+			widest = out > widest ? out : widest;
+			if (L->s.kind == FCL_LAYER_CONV2D) {
+				struct fcl_conv_geom g = geom(L);
+				size_t c = fcl_conv_col_floats(&g);
+				col = c > col ? c : col;
+			}
+		} else if (L->s.kind == FCL_LAYER_DENSE) {
+			m->w_offset[l] = L->w_off;
+			m->b_offset[l] = L->b_off;
+			l++;
+		}
 	}
-	m->n_params = off;
+	m->n_params = arch->n_params;
 	m->max_batch = max_batch;
-	m->params = fcl_alloc_floats(off);
-	m->grads = fcl_alloc_floats(off);
+	m->params = fcl_alloc_floats(m->n_params);
+	m->grads = fcl_alloc_floats(m->n_params);
 	m->dacts[0] = fcl_alloc_floats(max_batch * widest);
 	m->dacts[1] = fcl_alloc_floats(max_batch * widest);
 	m->probs = fcl_alloc_floats(max_batch * sizes[n_layers]);
@@ -110,11 +145,41 @@ int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, si
 		m->acts[l] = fcl_alloc_floats(max_batch * sizes[l]);
 		ok = m->acts[l] != NULL;
 	}
+	for (uint32_t i = 0; i < arch->n_body && ok; i++) {
+		const struct fcl_layer *L = &arch->layers[i];
+		if (L->s.kind == FCL_LAYER_FLATTEN)
+			continue; /* aliases its input, set by each forward */
+		m->bout[i] = fcl_alloc_floats(max_batch * shape_floats(L->out));
+		ok = m->bout[i] != NULL;
+		if (ok && L->s.kind == FCL_LAYER_MAXPOOL) {
+			m->barg[i] = malloc(max_batch * shape_floats(L->out) * sizeof(int32_t));
+			ok = m->barg[i] != NULL;
+		}
+	}
+	if (ok && arch->n_body) {
+		m->col = fcl_alloc_floats(col);
+		ok = m->col != NULL;
+	}
 	if (!ok) {
 		fcl_mlp_fini(m);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, size_t max_batch)
+{
+	struct fcl_arch a;
+
+	memset(m, 0, sizeof *m);
+	if (n_layers < 1 || n_layers > FCL_MLP_MAX_LAYERS || max_batch == 0)
+		return -EINVAL;
+	for (uint32_t l = 0; l <= n_layers; l++)
+		if (sizes[l] == 0)
+			return -EINVAL;
+	if (fcl_arch_mlp(&a, n_layers, sizes) != 0)
+		return -EINVAL;
+	return fcl_model_init(m, &a, max_batch);
 }
 
 void fcl_mlp_fini(struct fcl_mlp *m)
@@ -126,27 +191,88 @@ void fcl_mlp_fini(struct fcl_mlp *m)
 	free(m->probs);
 	for (uint32_t l = 1; l <= FCL_MLP_MAX_LAYERS; l++)
 		free(m->acts[l]);
+	for (uint32_t i = 0; i < m->arch.n_body; i++) {
+		if (m->arch.layers[i].s.kind != FCL_LAYER_FLATTEN)
+			free(m->bout[i]);
+		free(m->barg[i]);
+	}
+	free(m->col);
 	memset(m, 0, sizeof *m);
+}
+
+static void uniform(float *v, size_t n, float bound, struct fcl_rng *rng)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = (2.0f * fcl_rng_uniform(rng) - 1.0f) * bound;
 }
 
 void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 {
-	for (uint32_t l = 0; l < m->n_layers; l++) {
-		float bound = 1.0f / sqrtf((float)m->sizes[l]);
-		size_t nw = (size_t)m->sizes[l] * m->sizes[l + 1];
-		float *w = m->params + m->w_offset[l];
-		float *b = m->params + m->b_offset[l];
-		for (size_t i = 0; i < nw; i++)
-			w[i] = (2.0f * fcl_rng_uniform(rng) - 1.0f) * bound;
-		for (size_t i = 0; i < m->sizes[l + 1]; i++)
-			b[i] = (2.0f * fcl_rng_uniform(rng) - 1.0f) * bound;
+	for (uint32_t i = 0; i < m->arch.n_layers; i++) {
+		const struct fcl_layer *L = &m->arch.layers[i];
+		size_t fan_in, n_out;
+		if (L->s.kind == FCL_LAYER_CONV2D) {
+			fan_in = (size_t)L->in.c * L->s.kernel * L->s.kernel;
+			n_out = L->out.c;
+		} else if (L->s.kind == FCL_LAYER_DENSE) {
+			fan_in = L->in.c;
+			n_out = L->out.c;
+		} else {
+			continue;
+		}
+		float bound = 1.0f / sqrtf((float)fan_in);
+		uniform(m->params + L->w_off, fan_in * n_out, bound, rng);
+		if (L->s.bias)
+			uniform(m->params + L->b_off, n_out, bound, rng);
+		else if (L->s.kind == FCL_LAYER_DENSE) /* its slot is held at 0 */
+			memset(m->params + L->b_off, 0, n_out * sizeof(float));
 	}
+}
+
+void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
+{
+	const float *in = x;
+
+	FCL_ASSERT(batch <= m->max_batch); /* callers size max_batch to their largest batch */
+	m->x = x;
+	for (uint32_t i = 0; i < m->arch.n_body; i++) {
+		const struct fcl_layer *L = &m->arch.layers[i];
+		struct fcl_conv_geom g = geom(L);
+		size_t planes = batch * L->in.c;
+		float *out = m->bout[i];
+		switch (L->s.kind) {
+		case FCL_LAYER_CONV2D:
+			fcl_conv2d_forward(out, in, m->params + L->w_off,
+					   L->s.bias ? m->params + L->b_off : NULL, m->col, batch,
+					   &g);
+			break;
+		case FCL_LAYER_RELU:
+			fcl_relu_forward(out, in, batch * shape_floats(L->out));
+			break;
+		case FCL_LAYER_MAXPOOL:
+			fcl_maxpool_forward(out, m->barg[i], in, planes, &g);
+			break;
+		case FCL_LAYER_AVGPOOL:
+			fcl_avgpool_forward(out, in, planes, &g);
+			break;
+		case FCL_LAYER_GAP:
+			fcl_gap_forward(out, in, planes, (size_t)L->in.h * L->in.w);
+			break;
+		case FCL_LAYER_FLATTEN:
+			out = m->bout[i] = (float *)in;
+			break;
+		default:
+			FCL_ASSERT(0);
+		}
+		in = out;
+	}
+	m->acts[0] = (float *)in;
 }
 
 const float *fcl_mlp_forward(struct fcl_mlp *m, const float *x, size_t batch)
 {
 	FCL_ASSERT(batch <= m->max_batch); /* callers size max_batch to their largest batch */
-	m->acts[0] = (float *)x;
+	fcl_model_body_forward(m, x, batch);
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
 		fcl_dense_forward(m->acts[l + 1], m->acts[l], m->params + m->w_offset[l],
@@ -170,20 +296,77 @@ void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch)
 	fcl_mlp_backward_logits(m, m->probs, NULL, batch, NULL, NULL);
 }
 
+/* The first body layer with parameters, or n_body when none has any. */
+static uint32_t first_trained(const struct fcl_mlp *m)
+{
+	for (uint32_t i = 0; i < m->arch.n_body; i++)
+		if (m->arch.layers[i].n_params)
+			return i;
+	return m->arch.n_body;
+}
+
+/* Back through the body from d (the gradient of acts[0]), other a free buffer
+ * of the same size; down to the first layer with parameters. */
+static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
+{
+	uint32_t stop = first_trained(m);
+
+	for (uint32_t i = m->arch.n_body; i-- > stop;) {
+		const struct fcl_layer *L = &m->arch.layers[i];
+		struct fcl_conv_geom g = geom(L);
+		const float *in = i ? m->bout[i - 1] : m->x;
+		size_t planes = B * L->in.c;
+		int need_dx = i > stop;
+		switch (L->s.kind) {
+		case FCL_LAYER_CONV2D:
+			fcl_conv2d_backward(need_dx ? other : NULL, m->grads + L->w_off,
+					    L->s.bias ? m->grads + L->b_off : NULL, d, in,
+					    m->params + L->w_off, m->col, B, &g);
+			break;
+		case FCL_LAYER_RELU:
+			fcl_relu_backward(d, d, m->bout[i], B * shape_floats(L->out));
+			continue;
+		case FCL_LAYER_MAXPOOL:
+			fcl_maxpool_backward(other, d, m->barg[i], planes, &g);
+			break;
+		case FCL_LAYER_AVGPOOL:
+			fcl_avgpool_backward(other, d, planes, &g);
+			break;
+		case FCL_LAYER_GAP:
+			fcl_gap_backward(other, d, planes, (size_t)L->in.h * L->in.w);
+			break;
+		case FCL_LAYER_FLATTEN:
+			continue;
+		default:
+			FCL_ASSERT(0);
+		}
+		float *t = d;
+		d = other;
+		other = t;
+	}
+}
+
+/* The bias gradient of dense layer l, NULL when it has none (its slot stays 0). */
+static float *dense_db(struct fcl_mlp *m, uint32_t l)
+{
+	return m->arch.dense_bias[l] ? m->grads + m->b_offset[l] : NULL;
+}
+
 void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh_extra, size_t B,
 			     fcl_mlp_preact_hook hook, void *ctx)
 {
 	uint32_t L = m->n_layers;
 	size_t d = m->sizes[L - 1], C = m->sizes[L];
 	float *dh = m->dacts[0], *dx = m->dacts[1];
+	int body = first_trained(m) < m->arch.n_body; /* the body has parameters to train */
 
 	if (dz)
-		fcl_dense_backward(L > 1 ? dh : NULL, m->grads + m->w_offset[L - 1],
-				   m->grads + m->b_offset[L - 1], dz, m->acts[L - 1],
+		fcl_dense_backward(L > 1 || body ? dh : NULL, m->grads + m->w_offset[L - 1],
+				   dense_db(m, L - 1), dz, m->acts[L - 1],
 				   m->params + m->w_offset[L - 1], B, d, C);
 	else
 		memset(dh, 0, B * d * sizeof(float));
-	if (L == 1)
+	if (L == 1 && !body)
 		return;
 	if (dh_extra)
 		for (size_t k = 0; k < B * d; k++)
@@ -194,13 +377,15 @@ void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh
 		fcl_relu_backward(dh, dh, m->acts[l], B * n_out);
 		if (hook)
 			hook(ctx, l - 1, dh, B);
-		fcl_dense_backward(l > 1 ? dx : NULL, m->grads + m->w_offset[l - 1],
-				   m->grads + m->b_offset[l - 1], dh, m->acts[l - 1],
+		fcl_dense_backward(l > 1 || body ? dx : NULL, m->grads + m->w_offset[l - 1],
+				   dense_db(m, l - 1), dh, m->acts[l - 1],
 				   m->params + m->w_offset[l - 1], B, n_in, n_out);
 		float *t = dh;
 		dh = dx;
 		dx = t;
 	}
+	if (body)
+		body_backward(m, dh, dx, B);
 }
 
 void fcl_mlp_zero_grad(struct fcl_mlp *m)

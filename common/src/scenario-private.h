@@ -77,6 +77,10 @@ enum slot {
 	S_LOCAL_MODELS,
 	S_CHECKPOINT,
 	S_CLIENT_LOSS,
+	S_HIDDEN,
+	S_PRESET,
+	S_LAYERS,
+	S_HEADS,
 	S_COUNT_
 };
 
@@ -127,6 +131,8 @@ int fcl__scn_fail(struct ctx *c, struct fy_node *at, struct fy_node *alt, const 
 int fcl__scn_fail_pos(struct ctx *c, int line, int col, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 bool fcl__scn_is_null(struct fy_node *n);
+/* The 1-based line and column of a node (0, or -1 when it has none). */
+int fcl__scn_node_pos(struct fy_node *n, int *line, int *col);
 /* Describes a node for the "(got ...)" part of a message. */
 const char *fcl__scn_got(struct fy_node *n, char *buf, size_t size);
 /* A scalar's text, or "" for anything else. */
@@ -206,6 +212,16 @@ int fcl__scn_walk_list(struct ctx *c, const struct field *f, struct fy_node *key
 /* An integer item of a list, with its own key path "path[i]". */
 int fcl__scn_get_item(struct ctx *c, struct fy_node *key, struct fy_node *item, const char *path,
 		      uint32_t i, uint64_t lo, uint64_t hi, uint32_t *out);
+
+/* ---- scenario_model.c ----------------------------------------------------- */
+
+/* model.preset: a name; model.layers: a list of {type, ...}. */
+int fcl__scn_get_preset(struct ctx *c, const struct field *f, struct fy_node *key,
+			struct fy_node *val, const char *path);
+int fcl__scn_get_layers(struct ctx *c, const struct field *f, struct fy_node *key,
+			struct fy_node *val, const char *path);
+/* model.hidden, model.preset and model.layers together; after the walk. */
+int fcl__scn_check_model(struct ctx *c);
 
 /* ---- scenario_method.c ---------------------------------------------------- */
 

@@ -541,6 +541,7 @@ int fcl__scn_check(struct ctx *c)
 	int rc = check_data(c);
 	rc = rc ? rc : check_clients(c);
 	rc = rc ? rc : resolve_classes(c);
+	rc = rc ? rc : fcl__scn_check_model(c);
 	rc = rc ? rc : check_tasks(c);
 	rc = rc ? rc : check_timeline(c);
 	rc = rc ? rc : check_recurrence(c);

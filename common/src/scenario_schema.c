@@ -75,6 +75,7 @@ static const struct fcl_key_choice generators[] = {
     {"scole", FCL_TASKS_SCOLE},
     {NULL, 0},
 };
+static const struct fcl_key_choice head_kinds[] = {{"single", 0}, {"per-task", 1}, {NULL, 0}};
 static const struct fcl_key_choice streams[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
 static const struct fcl_key_choice recurrence_kinds[] = {
     {"none", FCL_RECURRENCE_NONE},
@@ -121,7 +122,10 @@ static const struct field data_fields[] = {
     {0},
 };
 static const struct field model_fields[] = {
-    {.key = "hidden", .fn = fcl__scn_get_hidden},
+    {.key = "hidden", .fn = fcl__scn_get_hidden, .slot = S_HIDDEN},
+    {.key = "preset", .fn = fcl__scn_get_preset, .slot = S_PRESET},
+    {.key = "layers", .fn = fcl__scn_get_layers, .slot = S_LAYERS},
+    CHOICE("heads", model.heads, head_kinds, false, S_HEADS),
     {.key = "head_bias", .fn = fcl__scn_get_bool, .off = OFF(model.head_bias)},
     {0},
 };
@@ -307,6 +311,8 @@ void fcl_scenario_defaults(struct fcl_scenario *sc)
 	sc->train.online_iter = 1;
 	sc->train.mask_unexposed = -1; /* unset: follows train.mode */
 	sc->model.head_bias = 1;
+	sc->model.preset = FCL_PRESET_MLP;
+	sc->model.heads = -1;
 	fcl_strategy_config_defaults(&sc->strategy);
 	fcl__scn_choose_rule(sc, fcl_rule_find("fedavg"));
 	sc->eval.per_class = 1;

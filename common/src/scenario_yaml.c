@@ -73,6 +73,11 @@ int fcl__scn_fail_pos(struct ctx *c, int line, int col, const char *path, const 
 	return rc;
 }
 
+int fcl__scn_node_pos(struct fy_node *n, int *line, int *col)
+{
+	return node_pos(n, line, col);
+}
+
 int fcl__scn_fail(struct ctx *c, struct fy_node *at, struct fy_node *alt, const char *path,
 		  const char *fmt, ...)
 {
@@ -476,6 +481,7 @@ int fcl__scn_parse_text(struct fcl_scenario *sc, const char *text, size_t len, c
 	/* libfyaml sees only text the screen let through (yaml-guard.h) */
 	if (fcl__yaml_screen_text(text, len, &refusal))
 		return fcl__scn_fail_pos(&c, refusal.line, refusal.col, "yaml", "%s", refusal.why);
+	snprintf(sc->model.file, sizeof sc->model.file, "%s", c.file);
 	find_root_pos(&c, text, len);
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;

@@ -63,9 +63,22 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 			uint32_t n_layers, const uint32_t *sizes, uint64_t seed, uint32_t client,
 			struct fcl_strategy **out)
 {
+	struct fcl_arch a;
+
+	if (n_layers < 1 || n_layers > FCL_MLP_MAX_LAYERS || fcl_arch_mlp(&a, n_layers, sizes))
+		return -EINVAL;
+	return fcl_strategy_create_arch(cfg, loop, &a, seed, client, out);
+}
+
+int fcl_strategy_create_arch(const struct fcl_strategy_config *cfg,
+			     const struct fcl_loop_config *loop, const struct fcl_arch *arch,
+			     uint64_t seed, uint32_t client, struct fcl_strategy **out)
+{
 	const struct fcl_strategy_ops *ops = cfg->method ? cfg->method->ops : NULL;
 	struct fcl_strategy *s;
 	size_t mb = fcl_loop_max_batch(loop), C, rb = loop->replay_batch ? loop->replay_batch : 1;
+	uint32_t n_layers = arch->n_dense;
+	const uint32_t *sizes = arch->sizes;
 	int rc;
 
 	if (!ops || n_layers < 1 || n_layers > FCL_MLP_MAX_LAYERS ||
@@ -82,9 +95,10 @@ int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_
 	s->ops = ops;
 	s->seed = seed;
 	s->client = client;
+	s->arch = *arch;
 	s->n_layers = n_layers;
 	memcpy(s->sizes, sizes, (n_layers + 1) * sizeof *sizes);
-	s->dim = sizes[0];
+	s->dim = arch->dim_in;
 	s->d = sizes[n_layers - 1];
 	s->C = C = sizes[n_layers];
 	s->max_batch = mb;

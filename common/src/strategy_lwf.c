@@ -80,7 +80,7 @@ static int lwf_init(struct fcl_strategy *s)
 	if (!p)
 		return -ENOMEM;
 	s->priv = p;
-	int rc = fcl_mlp_init(&p->teacher, s->n_layers, s->sizes, s->max_batch);
+	int rc = fcl_model_init(&p->teacher, &s->arch, s->max_batch);
 	if (rc)
 		return rc;
 	p->old = calloc(s->C, 1);

@@ -297,7 +297,7 @@ static int mvp_init(struct fcl_strategy *s)
 	p->n_g = s->sizes[1];
 	p->n_e = s->sizes[s->n_layers - 1];
 	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE) {
-		int rc = fcl_mlp_init(&p->qnet, s->n_layers, s->sizes, mb);
+		int rc = fcl_model_init(&p->qnet, &s->arch, mb);
 		if (rc)
 			return rc;
 		p->R = fcl_alloc_floats(1);
@@ -385,11 +385,12 @@ static void offset_hook(void *ctx, uint32_t layer, const float *dpre, size_t B)
 				p->de_off[(size_t)p->sel[i] * p->n_e + k] += dpre[i * p->n_e + k];
 }
 
-/* Forward with the g-offset on layer 0 and the selected e-offset on layer L-2. */
+/* Forward with the g-offset on dense layer 0 and the selected e-offset on dense
+ * layer L-2 (after the body, if the model has one). */
 static void prompted_forward(struct fcl_strategy *s, struct fcl_mlp *m, const float *x, size_t B)
 {
 	struct mvp *p = s->priv;
-	m->acts[0] = (float *)x;
+	fcl_model_body_forward(m, x, B);
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
 		float *y = m->acts[l + 1];

@@ -1,16 +1,26 @@
-/* common/include/fcl/model.h - a multi-layer perceptron on one flat buffer
+/* common/include/fcl/model.h - a network of layers on one flat buffer
  *
- * Layout of params (and of grads, which mirrors it), for layer l with
- * fan-in n_in and fan-out n_out:  W_l (n_out, n_in) row-major, then b_l (n_out).
- * Hidden layers use ReLU; the last layer gives logits for softmax
- * cross-entropy. Every dense product goes through cblas_sgemm.
+ * A model is an architecture (fcl/arch.h): a body of spatial layers
+ * (convolutions, pooling, ReLU, flatten) and a dense stack on its flat output.
+ * The fields below named after the MLP (n_layers, sizes, w_offset, b_offset,
+ * acts) describe the dense stack, which is all an MLP has: acts[0] is the
+ * body's output (the input itself for an MLP).
+ *
+ * Layout of params (and of grads, which mirrors it): the body's parameters
+ * (fcl/arch.h), then for dense layer l with fan-in n_in and fan-out n_out:
+ * W_l (n_out, n_in) row-major, then b_l (n_out) (held at 0 for a dense layer
+ * without bias). Hidden dense layers use ReLU; the last layer gives logits for
+ * softmax cross-entropy. Every dense product and convolution goes through
+ * cblas_sgemm.
  */
 #ifndef FCL_MODEL_H
 #define FCL_MODEL_H
 #include <stddef.h>
 #include <stdint.h>
 
-#define FCL_MLP_MAX_LAYERS 8
+#include "fcl/arch.h"
+
+#define FCL_MLP_MAX_LAYERS FCL_ARCH_MAX_DENSE
 
 struct fcl_rng;
 
@@ -27,12 +37,25 @@ struct fcl_mlp {
 	float *acts[FCL_MLP_MAX_LAYERS + 1]; /* acts[0] aliases the input; acts[l] (B, sizes[l]) */
 	float *dacts[2];                     /* two ping-pong (B, max width) gradient buffers */
 	float *probs;                        /* (B, classes) softmax output */
+	/* The body (arch.n_body layers before the dense stack). */
+	struct fcl_arch arch;
+	float *bout[FCL_ARCH_MAX_LAYERS];    /* (B, out) each; flatten aliases its input */
+	int32_t *barg[FCL_ARCH_MAX_LAYERS];  /* max-pool: the argmax of each output */
+	float *col;                          /* one sample's patches, the largest conv's */
+	const float *x;                      /* the last forward's input */
 };
 
-/* sizes: n_layers + 1 entries (input, hidden..., classes). Returns 0, -EINVAL or -ENOMEM. */
+/* The model of an architecture (fcl_arch_compile). Returns 0, -EINVAL or -ENOMEM. */
+int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch);
+/* Forward through the body only: acts[0] gets its output (x itself without a body). */
+void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch);
+
+/* An MLP. sizes: n_layers + 1 entries (input, hidden..., classes). Returns 0, -EINVAL or -ENOMEM. */
 int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, size_t max_batch);
 void fcl_mlp_fini(struct fcl_mlp *m);
-/* PyTorch nn.Linear default: W and b uniform in +-1/sqrt(fan_in), drawn from rng. */
+/* PyTorch's nn.Linear and nn.Conv2d default: W and b uniform in +-1/sqrt(fan_in),
+ * drawn from rng, layer by layer in the buffer's order (biases of layers
+ * without one: 0, no draw). */
 void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng);
 
 /* x: (batch, sizes[0]), kept borrowed until backward. Returns the logits (batch, classes). */
@@ -44,12 +67,12 @@ float fcl_mlp_loss(struct fcl_mlp *m, const int32_t *y, size_t batch);
  * of the logits replaces m->probs); accumulates (+=) into grads. */
 void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch);
 
-/* Called with the gradient of layer l's pre-activation output (B, sizes[l+1]). */
+/* Called with the gradient of dense layer l's pre-activation output (B, sizes[l+1]). */
 typedef void (*fcl_mlp_preact_hook)(void *ctx, uint32_t layer, const float *dpre, size_t B);
 /* Backpropagates the last forward from dz (B, classes), the gradient of the
  * logits, into the head (dW, db and the features' gradient), adds dh_extra
  * (B, sizes[n_layers - 1]) to the features' gradient when not NULL, then goes
- * through the hidden layers, calling hook (if any) at each. dz may be NULL
+ * through the hidden layers, calling hook (if any) at each, and the body. dz may be NULL
  * (dh_extra only). dz must not be m->dacts[0/1]. Accumulates into grads. */
 void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh_extra, size_t B,
 			     fcl_mlp_preact_hook hook, void *ctx);

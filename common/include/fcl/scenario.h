@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "fcl/data.h"
+#include "fcl/arch.h"
 #include "fcl/strategy.h"
 
 #define FCL_SCENARIO_MAX_HIDDEN 6
@@ -139,6 +140,13 @@ struct fcl_staleness {
 
 struct fcl_rule; /* fcl/rule.h */
 
+/* One item of model.layers as written; UINT32_MAX (bias: -1) when not given. */
+struct fcl_layer_item {
+	int type;
+	uint32_t units, channels, kernel, stride, padding;
+	int bias;
+};
+
 struct fcl_scenario {
 	char name[64];
 	uint64_t seed;
@@ -166,6 +174,13 @@ struct fcl_scenario {
 		uint32_t n_hidden;
 		uint32_t hidden[FCL_SCENARIO_MAX_HIDDEN];
 		int head_bias; /* 0: the head has no bias (kept at 0), for UER */
+		/* model.preset (default mlp, which model.hidden shapes) or model.layers */
+		enum fcl_model_preset preset;
+		int heads; /* model.heads: 0 single, 1 per-task, -1 unset (follows the generator) */
+		uint32_t n_layers; /* model.layers (preset FCL_PRESET_NONE) */
+		struct fcl_layer_spec layers[FCL_ARCH_MAX_LAYERS];
+		char file[128]; /* the scenario's file name, for errors in the layers' shapes */
+		struct fcl_layer_item lcur; /* the item of model.layers being parsed */
 	} model;
 
 	struct {
@@ -349,6 +364,15 @@ uint32_t fcl_scenario_concurrency(const struct fcl_scenario *sc);
 /* What the scenario's methods say it does poorly (struct fcl_rule's caveat):
  * a sentence into buf and 1, or 0 when nothing. */
 int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len);
+/* The model's layer list (model.layers, or its preset expanded; out has room
+ * for FCL_ARCH_MAX_LAYERS): the count, or -EINVAL. */
+int fcl_scenario_layers(const struct fcl_scenario *sc, struct fcl_layer_spec *out);
+/* Dense layers before the head (what model.hidden counted). */
+uint32_t fcl_scenario_hidden_dense(const struct fcl_scenario *sc);
+/* The model compiled against the data's sample shape and classes; a bad shape
+ * gives -EINVAL and "file:line:col: model.layers[i]: why" in err. */
+int fcl_scenario_arch(const struct fcl_scenario *sc, struct fcl_input_shape input,
+		      uint32_t classes, struct fcl_arch *a, char *err, size_t errlen);
 
 /* The strategy of one logical client: its group's, or strategy's. Borrowed. */
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,

@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 struct fcl_mlp;
+struct fcl_arch;
 struct fcl_sgd;
 struct fcl_dataset;
 
@@ -96,8 +97,12 @@ size_t fcl_loop_max_batch(const struct fcl_loop_config *loop);
 
 struct fcl_strategy; /* opaque */
 
-/* State of one logical client for the whole run. sizes: the MLP's n_layers + 1
- * sizes (input, hidden..., classes). Returns 0, -EINVAL or -ENOMEM. */
+/* State of one logical client for the whole run, for a model of that
+ * architecture (fcl/arch.h). Returns 0, -EINVAL or -ENOMEM. */
+int fcl_strategy_create_arch(const struct fcl_strategy_config *cfg,
+			     const struct fcl_loop_config *loop, const struct fcl_arch *arch,
+			     uint64_t seed, uint32_t client, struct fcl_strategy **out);
+/* The same for an MLP. sizes: its n_layers + 1 sizes (input, hidden..., classes). */
 int fcl_strategy_create(const struct fcl_strategy_config *cfg, const struct fcl_loop_config *loop,
 			uint32_t n_layers, const uint32_t *sizes, uint64_t seed, uint32_t client,
 			struct fcl_strategy **out);

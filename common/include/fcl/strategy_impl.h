@@ -63,7 +63,8 @@ struct fcl_strategy {
 	const struct fcl_strategy_ops *ops;
 	uint64_t seed;
 	uint32_t client;
-	uint32_t n_layers, sizes[FCL_MLP_MAX_LAYERS + 1];
+	struct fcl_arch arch; /* the model's */
+	uint32_t n_layers, sizes[FCL_MLP_MAX_LAYERS + 1]; /* its dense layers */
 	uint32_t dim, d, C; /* input, head input (features h), classes */
 
 	uint8_t *exposed; /* (C) persistent */

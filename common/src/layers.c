@@ -1,0 +1,233 @@
+/* common/src/layers.c - convolution (im2col + sgemm), pooling */
+#include "fcl/layers.h"
+
+#include <cblas.h>
+#include <string.h>
+
+size_t fcl_conv_col_floats(const struct fcl_conv_geom *g)
+{
+	return (size_t)g->ci * g->k * g->k * g->ho * g->wo;
+}
+
+/* The output columns ox whose input column ox * stride + kx - pad is inside
+ * 0..w-1: [*lo, *hi). */
+static void valid_cols(const struct fcl_conv_geom *g, uint32_t kx, uint32_t *lo, uint32_t *hi)
+{
+	long a = (long)g->pad - (long)kx; /* ox * stride >= a */
+	long b = (long)g->w + (long)g->pad - (long)kx; /* ox * stride < b */
+	long l = a <= 0 ? 0 : (a + g->stride - 1) / g->stride;
+	long h = b <= 0 ? 0 : (b + g->stride - 1) / g->stride;
+	l = l > (long)g->wo ? (long)g->wo : l;
+	h = h > (long)g->wo ? (long)g->wo : h;
+	*lo = (uint32_t)l;
+	*hi = (uint32_t)(h < l ? l : h);
+}
+
+void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
+{
+	size_t P = (size_t)g->ho * g->wo;
+
+	for (uint32_t c = 0; c < g->ci; c++)
+		for (uint32_t ky = 0; ky < g->k; ky++)
+			for (uint32_t kx = 0; kx < g->k; kx++) {
+				float *row = col + (((size_t)c * g->k + ky) * g->k + kx) * P;
+				const float *plane = x + (size_t)c * g->h * g->w;
+				uint32_t lo, hi;
+				valid_cols(g, kx, &lo, &hi);
+				for (uint32_t oy = 0; oy < g->ho; oy++) {
+					long iy = (long)oy * g->stride + ky - g->pad;
+					float *r = row + (size_t)oy * g->wo;
+					if (iy < 0 || iy >= (long)g->h) {
+						memset(r, 0, g->wo * sizeof(float));
+						continue;
+					}
+					/* input column of output column lo: inside the plane */
+					const float *src = plane + (size_t)iy * g->w +
+							   ((size_t)lo * g->stride + kx - g->pad);
+					for (uint32_t ox = 0; ox < lo; ox++)
+						r[ox] = 0.0f;
+					if (g->stride == 1)
+						memcpy(r + lo, src, (hi - lo) * sizeof(float));
+					else
+						for (uint32_t ox = lo; ox < hi; ox++)
+							r[ox] = src[(size_t)(ox - lo) * g->stride];
+					for (uint32_t ox = hi; ox < g->wo; ox++)
+						r[ox] = 0.0f;
+				}
+			}
+}
+
+void fcl_col2im_add(float *dx, const float *dcol, const struct fcl_conv_geom *g)
+{
+	size_t P = (size_t)g->ho * g->wo;
+
+	for (uint32_t c = 0; c < g->ci; c++)
+		for (uint32_t ky = 0; ky < g->k; ky++)
+			for (uint32_t kx = 0; kx < g->k; kx++) {
+				const float *row = dcol + (((size_t)c * g->k + ky) * g->k + kx) * P;
+				float *plane = dx + (size_t)c * g->h * g->w;
+				uint32_t lo, hi;
+				valid_cols(g, kx, &lo, &hi);
+				for (uint32_t oy = 0; oy < g->ho; oy++) {
+					long iy = (long)oy * g->stride + ky - g->pad;
+					if (iy < 0 || iy >= (long)g->h)
+						continue;
+					const float *r = row + (size_t)oy * g->wo;
+					float *dst = plane + (size_t)iy * g->w +
+						     ((size_t)lo * g->stride + kx - g->pad);
+					for (uint32_t ox = lo; ox < hi; ox++)
+						dst[(size_t)(ox - lo) * g->stride] += r[ox];
+				}
+			}
+}
+
+void fcl_conv2d_forward(float *y, const float *x, const float *w, const float *b, float *col,
+			size_t B, const struct fcl_conv_geom *g)
+{
+	int K = (int)(g->ci * g->k * g->k), P = (int)(g->ho * g->wo), M = (int)g->co;
+	size_t in = (size_t)g->ci * g->h * g->w, out = (size_t)M * P;
+	/* a 1x1 convolution with stride 1 and no padding reads x as its patches */
+	int direct = g->k == 1 && g->stride == 1 && g->pad == 0;
+
+	for (size_t i = 0; i < B; i++) {
+		float *yi = y + i * out;
+		const float *pi = x + i * in;
+		if (!direct) {
+			fcl_im2col(col, pi, g);
+			pi = col;
+		}
+		if (b)
+			for (int o = 0; o < M; o++)
+				for (int p = 0; p < P; p++)
+					yi[(size_t)o * P + p] = b[o];
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, P, K, 1.0f, w, K, pi, P,
+			    b ? 1.0f : 0.0f, yi, P);
+	}
+}
+
+void fcl_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			 const float *w, float *col, size_t B, const struct fcl_conv_geom *g)
+{
+	int K = (int)(g->ci * g->k * g->k), P = (int)(g->ho * g->wo), M = (int)g->co;
+	size_t in = (size_t)g->ci * g->h * g->w, out = (size_t)M * P;
+	int direct = g->k == 1 && g->stride == 1 && g->pad == 0;
+
+	for (size_t i = 0; i < B; i++) {
+		const float *dyi = dy + i * out, *pi = x + i * in;
+		if (!direct) {
+			fcl_im2col(col, pi, g);
+			pi = col;
+		}
+		/* dW (M, K) += dy (M, P) . patches^T (P, K) */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, P, 1.0f, dyi, P, pi, P,
+			    1.0f, dw, K);
+		if (db)
+			for (int o = 0; o < M; o++) {
+				float s = 0.0f;
+				for (int p = 0; p < P; p++)
+					s += dyi[(size_t)o * P + p];
+				db[o] += s;
+			}
+		if (!dx)
+			continue;
+		float *dxi = dx + i * in;
+		if (direct) { /* dx (K, P) = W^T (K, M) . dy (M, P) */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, w, K,
+				    dyi, P, 0.0f, dxi, P);
+			continue;
+		}
+		/* the patches are not needed any more: their gradient goes there */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, w, K, dyi, P,
+			    0.0f, col, P);
+		memset(dxi, 0, in * sizeof(float));
+		fcl_col2im_add(dxi, col, g);
+	}
+}
+
+void fcl_maxpool_forward(float *y, int32_t *arg, const float *x, size_t planes,
+			 const struct fcl_conv_geom *g)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->ho * g->wo;
+
+	for (size_t p = 0; p < planes; p++) {
+		const float *xp = x + p * in;
+		for (uint32_t oy = 0; oy < g->ho; oy++)
+			for (uint32_t ox = 0; ox < g->wo; ox++) {
+				size_t best = (size_t)oy * g->stride * g->w + (size_t)ox * g->stride;
+				for (uint32_t ky = 0; ky < g->k; ky++)
+					for (uint32_t kx = 0; kx < g->k; kx++) {
+						size_t at = ((size_t)oy * g->stride + ky) * g->w +
+							    (size_t)ox * g->stride + kx;
+						if (xp[at] > xp[best])
+							best = at;
+					}
+				size_t o = p * out + (size_t)oy * g->wo + ox;
+				y[o] = xp[best];
+				arg[o] = (int32_t)best;
+			}
+	}
+}
+
+void fcl_maxpool_backward(float *dx, const float *dy, const int32_t *arg, size_t planes,
+			  const struct fcl_conv_geom *g)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->ho * g->wo;
+
+	memset(dx, 0, planes * in * sizeof(float));
+	for (size_t p = 0; p < planes; p++)
+		for (size_t o = 0; o < out; o++)
+			dx[p * in + (size_t)arg[p * out + o]] += dy[p * out + o];
+}
+
+void fcl_avgpool_forward(float *y, const float *x, size_t planes, const struct fcl_conv_geom *g)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->ho * g->wo;
+	float inv = 1.0f / (float)(g->k * g->k);
+
+	for (size_t p = 0; p < planes; p++)
+		for (uint32_t oy = 0; oy < g->ho; oy++)
+			for (uint32_t ox = 0; ox < g->wo; ox++) {
+				float s = 0.0f;
+				for (uint32_t ky = 0; ky < g->k; ky++)
+					for (uint32_t kx = 0; kx < g->k; kx++)
+						s += x[p * in + ((size_t)oy * g->stride + ky) * g->w +
+						       (size_t)ox * g->stride + kx];
+				y[p * out + (size_t)oy * g->wo + ox] = s * inv;
+			}
+}
+
+void fcl_avgpool_backward(float *dx, const float *dy, size_t planes, const struct fcl_conv_geom *g)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->ho * g->wo;
+	float inv = 1.0f / (float)(g->k * g->k);
+
+	memset(dx, 0, planes * in * sizeof(float));
+	for (size_t p = 0; p < planes; p++)
+		for (uint32_t oy = 0; oy < g->ho; oy++)
+			for (uint32_t ox = 0; ox < g->wo; ox++) {
+				float d = dy[p * out + (size_t)oy * g->wo + ox] * inv;
+				for (uint32_t ky = 0; ky < g->k; ky++)
+					for (uint32_t kx = 0; kx < g->k; kx++)
+						dx[p * in + ((size_t)oy * g->stride + ky) * g->w +
+						   (size_t)ox * g->stride + kx] += d;
+			}
+}
+
+void fcl_gap_forward(float *y, const float *x, size_t planes, size_t hw)
+{
+	for (size_t p = 0; p < planes; p++) {
+		float s = 0.0f;
+		for (size_t k = 0; k < hw; k++)
+			s += x[p * hw + k];
+		y[p] = s / (float)hw;
+	}
+}
+
+void fcl_gap_backward(float *dx, const float *dy, size_t planes, size_t hw)
+{
+	for (size_t p = 0; p < planes; p++) {
+		float d = dy[p] / (float)hw;
+		for (size_t k = 0; k < hw; k++)
+			dx[p * hw + k] = d;
+	}
+}
