@@ -13,6 +13,30 @@ size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, s
 {
 	size_t n = 0;
 
+	/* the body's convolutions first, as they sit in the buffer (fcl/arch.h):
+	 * W (C_out, C_in, kh, kw) as torch.nn.Conv2d keeps it, then b (C_out) */
+	for (uint32_t l = 0; l < m->arch.n_body; l++) {
+		const struct fcl_layer *ly = &m->arch.layers[l];
+		if (ly->s.kind != FCL_LAYER_CONV2D)
+			continue;
+		uint32_t co = ly->out.c, ci = ly->in.c, k = ly->s.kernel;
+		struct fcl_tensor_info w = {.ndim = 4,
+					    .shape = {co, ci, k, k},
+					    .offset = ly->w_off,
+					    .count = (size_t)co * ci * k * k};
+		snprintf(w.name, sizeof w.name, "conv%u.weight", l);
+		if (n < max)
+			out[n] = w;
+		n++;
+		if (ly->s.bias) {
+			struct fcl_tensor_info b = {
+			    .ndim = 1, .shape = {co}, .offset = ly->b_off, .count = co};
+			snprintf(b.name, sizeof b.name, "conv%u.bias", l);
+			if (n < max)
+				out[n] = b;
+			n++;
+		}
+	}
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		uint32_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
 		struct fcl_tensor_info w = {.ndim = 2,
