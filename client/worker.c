@@ -51,6 +51,10 @@ struct worker {
 	uint32_t round;    /* of the round start being worked on */
 	uint64_t dispatch; /* its number (simulated time), echoed in updates and rule messages */
 
+	/* timings for the coordinator's cost breakdown (wall clock, never in results) */
+	double send_s;    /* encoding and sending not yet reported: goes with the next message */
+	double sent_at;   /* fcl_now() when the last message had gone */
+
 	/* a restore's state being assembled: one logical client at a time */
 	int64_t restore_client; /* -1: none */
 	uint8_t *restore_buf;
@@ -246,7 +250,20 @@ err_schedule:
 
 /* ---- the round ------------------------------------------------------------ */
 
-/* Sends a participant's extra message for the rule (fcl_answer_fn). */
+/* Sends m with the encoding and sending time not yet reported, and counts
+ * its own for the next message. */
+static int send_timed(struct worker *w, struct fcl_msg *m)
+{
+	double t0 = fcl_now();
+	m->send_seconds = w->send_s;
+	int rc = conn_send(w->conn, m);
+	w->sent_at = fcl_now();
+	w->send_s = rc ? m->send_seconds : w->sent_at - t0;
+	return rc;
+}
+
+/* Sends a participant's extra message for the rule (fcl_answer_fn); the time
+ * since the last message went is what computing it took (FOT: a sketch). */
 static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
 {
 	struct worker *w = sink;
@@ -254,10 +271,11 @@ static int send_rule_message(void *sink, uint32_t client, const struct fcl_extra
 			    .round = w->round,
 			    .client_id = client,
 			    .extras = *x,
-			    .dispatch = w->dispatch};
+			    .dispatch = w->dispatch,
+			    .rule_seconds = fcl_now() - w->sent_at};
 	int rc = faults_on_rule_message(&w->opts->faults, client, &m.extras);
 
-	return rc ? rc : conn_send(w->conn, &m);
+	return rc ? rc : send_timed(w, &m);
 }
 
 /* The classes a task-incremental round trains on: its task's, and with
@@ -326,7 +344,7 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 		  lc->id, lr->round, cr->task, n, loss, m.train_seconds,
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
-	if ((rc = conn_send(w->conn, &m)) != 0)
+	if ((rc = send_timed(w, &m)) != 0)
 		return rc;
 	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
 }

@@ -340,6 +340,20 @@ void coord_report_absent(struct coord_report *rep, const struct coord_round *r, 
 	end_lines(rep, at);
 }
 
+/* How many client processes host the n clients ids (owner: each client's peer). */
+static uint32_t count_procs(const int32_t *owner, const uint32_t *ids, uint32_t n)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j = 0;
+		while (j < i && owner[ids[j]] != owner[ids[i]])
+			j++;
+		k += j == i && owner[ids[i]] >= 0;
+	}
+	return k;
+}
+
 /* The round's share of the per-task and per-client accounting. */
 static void account_round(struct coord_report *rep, const struct coord_round *r, uint32_t task,
 			  double round_seconds, double server_seconds)
@@ -390,9 +404,12 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 	account_round(rep, r, task, round_seconds, server_seconds);
 	fprintf(f,
 		",\"bytes_up\":%llu,\"bytes_down\":%llu,\"client_train_seconds\":%.4f,"
-		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu}\n",
+		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu",
 		(unsigned long long)rep->round_bytes_up, (unsigned long long)rep->round_bytes_down,
 		train_s, round_seconds, server_seconds, (unsigned long long)rep->bad_messages);
+	coord_cost_round_end(&rep->cost, f, round_seconds,
+			     count_procs(r->owner, r->participants, r->n_participants));
+	fprintf(f, "}\n");
 	end_lines(rep, at);
 	if (rep->c.progress) {
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u/%u acc=%.4f "
@@ -465,10 +482,13 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 	rep->n_rounds_done++;
 	fprintf(f,
 		",\"bytes_up\":%llu,\"bytes_down\":%llu,\"client_train_seconds\":%.4f,"
-		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu}\n",
+		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu",
 		(unsigned long long)rep->round_bytes_up, (unsigned long long)rep->round_bytes_down,
 		st->train_s_sum, wall_seconds, server_seconds,
 		(unsigned long long)rep->bad_messages);
+	/* jobs overlap steps in simulated time: the processes are those of the step's updates */
+	coord_cost_round_end(&rep->cost, f, wall_seconds, count_procs(s->owner, st->clients, st->n));
+	fprintf(f, "}\n");
 	end_lines(rep, at);
 	coord_report_round_start(rep);
 	if (rep->c.progress) {

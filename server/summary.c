@@ -369,6 +369,7 @@ static int write_summary_md(struct coord_report *rep, const struct coord_round *
 	md_matrix(f, e, rows);
 	md_metrics(f, e, v);
 	md_traffic(f, rep, e);
+	coord_cost_md(&rep->cost, f);
 	if (sc->eval.local_models)
 		md_local_models(f, e, sched->n_clients);
 	fprintf(f,

@@ -164,11 +164,13 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
 	fcl_agg_mean_delta(a, u, n, p->weighted);
+	double t0 = fcl_now();
 	for (uint32_t l = 0; l < a->n_layers; l++) {
 		const struct fcl_agg_layer *L = &a->layers[l];
 		fcl_fot_project(a->delta + L->w_offset, L->n_out, L->n_in, st->U[l], st->k[l],
 				st->tmp);
 	}
+	a->project_seconds += fcl_now() - t0;
 	return 0;
 }
 
@@ -278,6 +280,7 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 
 	if (!r->task_end)
 		return 0;
+	double t0 = fcl_now();
 	uint64_t down = 0;
 	for (uint32_t l = 0; l < a->n_layers; l++)
 		down += (uint64_t)a->layers[l].n_in * st->k[l] * sizeof(float);
@@ -296,6 +299,7 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 	if (st->eps > 1.0)
 		st->eps = 1.0;
 	forget_sketches(a);
+	a->project_seconds += fcl_now() - t0;
 	return 0;
 }
 

@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 4
+#define FCL_PROTOCOL_VERSION 5
 /* Largest message either side accepts (ZMQ_MAXMSGSIZE): 1 GiB of parameters. */
 #define FCL_WIRE_MAX_BYTES ((int64_t)1 << 30)
 
@@ -58,7 +58,10 @@ struct fcl_msg {
 	/* client update */
 	uint64_t n_samples;
 	float loss;
-	double train_seconds;
+	/* client update, rule message: wall seconds for the cost breakdown (never in
+	 * results): local training; the rule message's computation (FOT: a sketch);
+	 * the sending process's encoding and sending since its last report */
+	double train_seconds, rule_seconds, send_seconds;
 	/* round start, client update, rule message: the rule's data */
 	struct fcl_extras extras;
 	/* round start: its number with simulated time (0 without); client update and
