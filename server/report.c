@@ -122,10 +122,14 @@ static void write_start(struct coord_report *rep)
 	fprintf(f,
 		"{\"event\":\"start\",\"scenario\":\"%s\",\"scenario_hash\":\"%016llx\","
 		"\"seed\":%llu,\"clients\":%u,\"per_round\":%u,\"tasks\":%u,\"rounds\":%u,"
-		"\"n_params\":%zu}\n",
+		"\"n_params\":%zu,\"local_epochs\":%u,\"layers\":[%u",
 		sc->name, (unsigned long long)rep->c.scenario_hash, (unsigned long long)sc->seed,
 		sched->n_clients, sched->per_round, sched->n_tasks, sched->n_rounds,
-		rep->c.model->n_params);
+		rep->c.model->n_params, sched->online ? 1 : sched->local_epochs, sched->dim);
+	/* the model's layer sizes, input to output (tools/bench-protocol counts FLOPs) */
+	for (uint32_t h = 0; h < sc->model.n_hidden; h++)
+		fprintf(f, ",%u", sc->model.hidden[h]);
+	fprintf(f, ",%u]}\n", sched->n_classes);
 	for (uint32_t g = 0; g <= sc->n_strategy_groups; g++) {
 		const struct fcl_strategy_config *st =
 		    g ? &sc->strategy_groups[g - 1].cfg : &sc->strategy;

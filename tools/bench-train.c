@@ -4,6 +4,7 @@
  * single-threaded cblas_sgemm GFLOP/s on a large square product (the peak),
  * then training samples per second at batch 10 and 64 and the share of the
  * peak those steps reach. Run with OPENBLAS_NUM_THREADS=1 (meson benchmark does).
+ * `fcl-bench-train --peak` prints the peak's GFLOP/s only (tools/bench-protocol).
  */
 #include "fcl/data.h"
 #include "fcl/model.h"
@@ -14,6 +15,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static double sgemm_gflops(int n, double min_seconds)
 {
@@ -53,12 +55,17 @@ static double flops_per_sample(const struct fcl_mlp *m)
 	return f;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const uint32_t sizes[] = {784, 400, 400, 400, 10};
 	const uint32_t batches[] = {10, 64};
 	struct fcl_dataset ds;
 	uint32_t n = 12800;
+
+	if (argc > 1 && strcmp(argv[1], "--peak") == 0) {
+		printf("%.3f\n", sgemm_gflops(1024, 2.0));
+		return 0;
+	}
 
 	if (fcl_dataset_synthetic(&ds, n, 784, 10, 7, 0) != 0)
 		return 1;
