@@ -51,9 +51,10 @@ static void test_class_incremental(void)
 	size_t total = 0;
 	for (uint32_t c = 0; c < s.n_clients; c++)
 		for (uint32_t t = 0; t < s.n_tasks; t++) {
-			size_t k = (size_t)c * s.n_tasks + t;
-			for (uint32_t i = 0; i < s.client_task_n[k]; i++) {
-				uint32_t id = s.client_task_idx[k][i];
+			uint32_t m;
+			const uint32_t *idx = fcl_schedule_client_task(&s, c, t, &m);
+			for (uint32_t i = 0; i < m; i++) {
+				uint32_t id = idx[i];
 				in_task &= s.tasks[t].has_class[train.y[id]];
 				once &= !seen[id];
 				seen[id] = 1;

@@ -423,9 +423,8 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	if (req->n_tensors == 0 || lr->task < 0)
 		return 0; /* no data this round: its update is refused and no sketch awaited */
 	uint32_t task = (uint32_t)lr->task;
-	size_t k = (size_t)lr->client * sc->n_tasks + task;
-	const uint32_t *idx = sc->client_task_idx[k];
-	uint32_t n = sc->client_task_n[k];
+	uint32_t n;
+	const uint32_t *idx = fcl_schedule_client_task(sc, lr->client, task, &n);
 
 	for (uint32_t l = 0; l < L; l++) {
 		struct fcl_fot_sketch *sk = &f->sk[l];
