@@ -70,8 +70,15 @@ static int write_inputs(struct coord_report *rep)
 		return rc;
 	}
 	snprintf(path, sizeof path, "%s/schedule", rep->c.run_dir);
+	int per_client = rep->c.sched->n_clients <= FCL_SCHEDULE_CSV_MAX_CLIENTS;
+	if (!per_client)
+		fcl_info("%u logical clients: the run folder's schedule/ has tasks.csv only "
+			 "(fcl-scenario compile writes the per-client files)",
+			 rep->c.sched->n_clients);
 	if ((rc = fcl_mkdir_p(path)) != 0 ||
-	    (rc = fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)) != 0) {
+	    (rc = per_client ? fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)
+			     : fcl_schedule_write_tasks_csv(rep->c.sched, rep->c.sc, rep->c.train,
+							    path)) != 0) {
 		coord_report__io_error(rep, "schedule/", rc < 0 ? rc : -EIO);
 		return rc < 0 ? rc : -EIO;
 	}
@@ -509,11 +516,51 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 
 /* ---- the end ------------------------------------------------------------- */
 
+/* Does the run's record list every client, or only those that sent updates
+ * (more than FCL_SCHEDULE_CSV_MAX_CLIENTS registered)? */
+int coord_report__every_client(const struct coord_report *rep, uint32_t c)
+{
+	return rep->c.sched->n_clients <= FCL_SCHEDULE_CSV_MAX_CLIENTS || rep->client_updates[c];
+}
+
+/* The per-client lists of the traffic line, over the clients of the record. */
+static void write_client_lists(struct coord_report *rep, FILE *f)
+{
+	static const char *const keys[] = {"client_bytes_up", "client_bytes_down_share",
+					   "client_updates", "client_train_seconds"};
+	uint32_t N = rep->c.sched->n_clients;
+
+	if (N > FCL_SCHEDULE_CSV_MAX_CLIENTS) { /* the lists follow these ids */
+		fprintf(f, ",\"client_ids\":[");
+		for (uint32_t c = 0, k = 0; c < N; c++)
+			if (rep->client_updates[c])
+				fprintf(f, "%s%u", k++ ? "," : "", c);
+		fputc(']', f);
+	}
+	for (int key = 0; key < 4; key++) {
+		fprintf(f, ",\"%s\":[", keys[key]);
+		for (uint32_t c = 0, k = 0; c < N; c++) {
+			if (!coord_report__every_client(rep, c))
+				continue;
+			fprintf(f, "%s", k++ ? "," : "");
+			if (key == 0)
+				fprintf(f, "%llu", (unsigned long long)rep->client_bytes_up[c]);
+			else if (key == 1)
+				fprintf(f, "%.0f", rep->client_bytes_down[c]);
+			else if (key == 2)
+				fprintf(f, "%u", rep->client_updates[c]);
+			else
+				fprintf(f, "%.4f", rep->client_train_s[c]);
+		}
+		fputc(']', f);
+	}
+}
+
 /* The per-task and per-client accounting, as one events.jsonl line. */
 static void write_traffic_event(struct coord_report *rep, const struct coord_round *r,
 				const struct coord_eval *e)
 {
-	uint32_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients;
+	uint32_t T = rep->c.sched->n_tasks;
 	FILE *f = rep->events;
 	long at = ftell(f);
 
@@ -523,14 +570,7 @@ static void write_traffic_event(struct coord_report *rep, const struct coord_rou
 	json_u64s(f, rep->task_bytes_down, T);
 	fprintf(f, ",\"task_seconds\":");
 	json_doubles(f, rep->task_seconds, T, 3);
-	fprintf(f, ",\"client_bytes_up\":");
-	json_u64s(f, rep->client_bytes_up, N);
-	fprintf(f, ",\"client_bytes_down_share\":");
-	json_doubles(f, rep->client_bytes_down, N, 0);
-	fprintf(f, ",\"client_updates\":");
-	json_u32s(f, rep->client_updates, N);
-	fprintf(f, ",\"client_train_seconds\":");
-	json_doubles(f, rep->client_train_s, N, 4);
+	write_client_lists(rep, f);
 	fprintf(f,
 		",\"server_seconds_mean\":%.5f,\"server_seconds_max\":%.5f,"
 		"\"eval_seconds\":%.3f}\n",

@@ -208,6 +208,13 @@ int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenar
 	return rc ? rc : write_rounds(&c, dir, samples);
 }
 
+int fcl_schedule_write_tasks_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
+				 const struct fcl_dataset *train, const char *dir)
+{
+	const struct compiled c = {.sc = sc, .train = train, .s = s};
+	return write_tasks(&c, dir);
+}
+
 uint64_t fcl_schedule_client_labels(const struct fcl_schedule *s, const struct fcl_dataset *train,
 				    uint32_t client, uint8_t *mark, uint64_t *hist)
 {

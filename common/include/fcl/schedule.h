@@ -144,6 +144,12 @@ uint64_t fcl_schedule_digest(const struct fcl_schedule *s);
 void fcl_schedule_print_classes(FILE *f, const uint8_t *flag, uint32_t n, uint8_t want);
 int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
 			   const struct fcl_dataset *train, const char *dir, int samples);
+/* Only tasks.csv (and blurry.csv): what a run folder keeps of the schedule when
+ * it has more than FCL_SCHEDULE_CSV_MAX_CLIENTS clients, whose per-client files
+ * (clients x rounds rows) fcl-scenario compile still writes on request. */
+#define FCL_SCHEDULE_CSV_MAX_CLIENTS 10000u
+int fcl_schedule_write_tasks_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
+				 const struct fcl_dataset *train, const char *dir);
 /* Label histogram hist (n_classes) of the samples client c holds, each once;
  * mark is (train->n) zeros, left zeroed. Returns the number of samples. */
 uint64_t fcl_schedule_client_labels(const struct fcl_schedule *s, const struct fcl_dataset *train,
