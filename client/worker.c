@@ -56,8 +56,8 @@ struct worker {
 	uint64_t dispatch; /* its number (simulated time), echoed in updates and rule messages */
 
 	/* timings for the coordinator's cost breakdown (wall clock, never in results) */
-	double send_s;    /* encoding and sending not yet reported: goes with the next message */
-	double sent_at;   /* fcl_now() when the last message had gone */
+	double send_s;  /* encoding and sending not yet reported: goes with the next message */
+	double sent_at; /* fcl_now() when the last message had gone */
 
 	/* a restore's state being assembled: one logical client at a time */
 	int64_t restore_client; /* -1: none */
@@ -449,8 +449,8 @@ static int get_client(struct worker *w, uint32_t id, struct logical_client **out
 	L = layer_sizes(w, sizes);
 	const struct fcl_strategy_config *cfg = fcl_scenario_strategy_of(&w->sc, id);
 	if ((rc = fcl_strategy_create(cfg, &w->loop, L, sizes, w->sc.seed, id, &st)) != 0) {
-		fcl_error("cannot create strategy %s for client %u: %s", fcl_strategy_name(cfg),
-			  id, strerror(-rc));
+		fcl_error("cannot create strategy %s for client %u: %s", fcl_strategy_name(cfg), id,
+			  strerror(-rc));
 		return rc;
 	}
 	memmove(&w->clients[at + 1], &w->clients[at], (w->n_clients - at) * sizeof *w->clients);
@@ -469,8 +469,7 @@ static void reset_client(struct worker *w, uint32_t id)
 		return;
 	fcl_strategy_destroy(w->clients[at].strategy);
 	fcl_rule_client_free(&w->rule, w->clients[at].rule_state);
-	memmove(&w->clients[at], &w->clients[at + 1],
-		(w->n_clients - at - 1) * sizeof *w->clients);
+	memmove(&w->clients[at], &w->clients[at + 1], (w->n_clients - at - 1) * sizeof *w->clients);
 	w->n_clients--;
 }
 
@@ -650,8 +649,8 @@ static int restore_piece(struct worker *w, const struct fcl_msg *m)
 	w->restore_buf = NULL;
 	w->restore_client = -1;
 	if (rc)
-		fcl_error("client %u: the coordinator's state does not fit: %s", (uint32_t)m->client_id,
-			  strerror(-rc));
+		fcl_error("client %u: the coordinator's state does not fit: %s",
+			  (uint32_t)m->client_id, strerror(-rc));
 	w->restored += !rc;
 	return rc;
 }

@@ -6,11 +6,9 @@
 #include <string.h>
 
 static const char *const names[N_COST_KINDS] = {
-    [COST_TRAIN] = "train",         [COST_RULE] = "rule",
-    [COST_CLIENT_SEND] = "client_send", [COST_RECEIVE] = "receive",
-    [COST_VALIDATE] = "validate",   [COST_AGGREGATE] = "aggregate",
-    [COST_PROJECT] = "project",     [COST_EVALUATE] = "evaluate",
-    [COST_SEND] = "send",
+    [COST_TRAIN] = "train",     [COST_RULE] = "rule",         [COST_CLIENT_SEND] = "client_send",
+    [COST_RECEIVE] = "receive", [COST_VALIDATE] = "validate", [COST_AGGREGATE] = "aggregate",
+    [COST_PROJECT] = "project", [COST_EVALUATE] = "evaluate", [COST_SEND] = "send",
 };
 
 static const char *const words[N_COST_KINDS] = {
@@ -95,7 +93,8 @@ void coord_cost_md(const struct coord_cost *c, FILE *f)
 		c->rounds, c->run_wall, c->max_procs);
 	for (int k = 0; k < N_COST_KINDS; k++)
 		fprintf(f, "| %s | %.3f | %.2f %% | %.2f %% |\n", words[k], c->run[k],
-			all > 0 ? 100 * c->run[k] / all : 0.0, busy > 0 ? 100 * c->run[k] / busy : 0.0);
+			all > 0 ? 100 * c->run[k] / all : 0.0,
+			busy > 0 ? 100 * c->run[k] / busy : 0.0);
 	fprintf(f, "| coordinator: idle | %.3f | %.2f %% | |\n", c->run_server_idle,
 		all > 0 ? 100 * c->run_server_idle / all : 0.0);
 	fprintf(f, "| client processes: idle | %.3f | %.2f %% | |\n", c->run_client_idle,

@@ -76,9 +76,10 @@ static int write_inputs(struct coord_report *rep)
 			 "(fcl-scenario compile writes the per-client files)",
 			 rep->c.sched->n_clients);
 	if ((rc = fcl_mkdir_p(path)) != 0 ||
-	    (rc = per_client ? fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)
-			     : fcl_schedule_write_tasks_csv(rep->c.sched, rep->c.sc, rep->c.train,
-							    path)) != 0) {
+	    (rc = per_client
+		      ? fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)
+		      : fcl_schedule_write_tasks_csv(rep->c.sched, rep->c.sc, rep->c.train,
+						     path)) != 0) {
 		coord_report__io_error(rep, "schedule/", rc < 0 ? rc : -EIO);
 		return rc < 0 ? rc : -EIO;
 	}
@@ -498,7 +499,8 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 		st->train_s_sum, wall_seconds, server_seconds,
 		(unsigned long long)rep->bad_messages);
 	/* jobs overlap steps in simulated time: the processes are those of the step's updates */
-	coord_cost_round_end(&rep->cost, f, wall_seconds, count_procs(s->owner, st->clients, st->n));
+	coord_cost_round_end(&rep->cost, f, wall_seconds,
+			     count_procs(s->owner, st->clients, st->n));
 	fprintf(f, "}\n");
 	end_lines(rep, at);
 	coord_report_round_start(rep);

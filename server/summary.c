@@ -315,15 +315,17 @@ static void md_traffic(FILE *f, const struct coord_report *rep, const struct coo
 		   "are a share: each round's bytes down split evenly over the processes with "
 		   "participants, and each process's part over its participants.\n\n");
 	if (N > FCL_SCHEDULE_CSV_MAX_CLIENTS)
-		fprintf(f, "%u clients are registered: the table lists those that sent "
-			   "updates.\n\n", N);
+		fprintf(f,
+			"%u clients are registered: the table lists those that sent "
+			"updates.\n\n",
+			N);
 	fprintf(f, "| client | updates | MB up | MB down (share) | compute seconds |\n"
 		   "|---:|---:|---:|---:|---:|\n");
 	for (uint32_t c = 0; c < N; c++)
 		if (coord_report__every_client(rep, c))
 			fprintf(f, "| %u | %u | %.2f | %.2f | %.3f |\n", c, rep->client_updates[c],
-			(double)rep->client_bytes_up[c] / 1e6, rep->client_bytes_down[c] / 1e6,
-			rep->client_train_s[c]);
+				(double)rep->client_bytes_up[c] / 1e6,
+				rep->client_bytes_down[c] / 1e6, rep->client_train_s[c]);
 }
 
 static void md_local_models(FILE *f, const struct coord_eval *e, uint32_t n_clients)

@@ -403,7 +403,8 @@ static void test_timeline(void)
 			ok &= !hit[p->entries[e].task];
 			hit[p->entries[e].task] = 1;
 		}
-		starts_differ |= p->entries[0].start != fcl_schedule_plan(&f.s, 0)->entries[0].start;
+		starts_differ |=
+		    p->entries[0].start != fcl_schedule_plan(&f.s, 0)->entries[0].start;
 		orders_differ |= p->entries[0].task != fcl_schedule_plan(&f.s, 0)->entries[0].task;
 	}
 	CHECK(ok, "offset <= 10, jitter <= 2, boundaries ordered, each task once per client");
@@ -568,7 +569,8 @@ static void test_parse(void)
 		  fcl_schedule_plan(&f.s, 1)->n_entries == 2 &&
 		  fcl_schedule_plan(&f.s, 5)->n_entries == 3,
 	      "segment clients follow their segments, the others the order; leave ends the run");
-	const struct fcl_client_plan *g0 = fcl_schedule_plan(&f.s, 2), *g1 = fcl_schedule_plan(&f.s, 4);
+	const struct fcl_client_plan *g0 = fcl_schedule_plan(&f.s, 2),
+				     *g1 = fcl_schedule_plan(&f.s, 4);
 	CHECK(g0->n_entries == 2 && g0->entries[0].task == 1 && g0->entries[0].start == 0 &&
 		  g0->entries[1].task == 0 && g0->join == 2 && g0->leave == 8 &&
 		  g0->participation == 0.75 && g1->n_entries == 40 && g1->participation == 0.5 &&

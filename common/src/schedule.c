@@ -149,8 +149,8 @@ uint64_t fcl_schedule_digest(const struct fcl_schedule *s)
 			h = fnv(h, k->perm, (size_t)s->dim * sizeof *k->perm);
 	}
 	/* (client, task) by (client, task), as when each had its own array */
-	h = fnv(h, s->task_samples, (size_t)s->task_off[(size_t)s->n_clients * s->n_tasks] *
-				       sizeof(uint32_t));
+	h = fnv(h, s->task_samples,
+		(size_t)s->task_off[(size_t)s->n_clients * s->n_tasks] * sizeof(uint32_t));
 	for (uint32_t c = 0; c < s->n_clients; c++) {
 		const struct fcl_client_plan *p = fcl_schedule_plan(s, c);
 		uint32_t pres[2] = {p->join, p->leave};

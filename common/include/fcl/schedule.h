@@ -66,8 +66,8 @@ struct fcl_schedule {
 	 * recurrence), else NULL and every client has shared_plan. */
 	struct fcl_client_plan *plans;
 	struct fcl_client_plan shared_plan;
-	uint32_t n_global;             /* in phase: the task sequence of the global clock */
-	uint32_t *global_order;        /* (n_global) */
+	uint32_t n_global;      /* in phase: the task sequence of the global clock */
+	uint32_t *global_order; /* (n_global) */
 };
 
 /* What logical client c trains on in round r (see fcl_schedule_client_round). */
@@ -100,8 +100,8 @@ int fcl_schedule_is_task_end(const struct fcl_schedule *s, uint32_t round);
 
 /* Client c's training samples of task t, in stream order (borrowed), and
  * their number in *n. */
-static inline const uint32_t *fcl_schedule_client_task(const struct fcl_schedule *s,
-						       uint32_t c, uint32_t t, uint32_t *n)
+static inline const uint32_t *fcl_schedule_client_task(const struct fcl_schedule *s, uint32_t c,
+						       uint32_t t, uint32_t *n)
 {
 	size_t k = (size_t)c * s->n_tasks + t;
 	*n = s->task_off[k + 1] - s->task_off[k];
@@ -110,7 +110,7 @@ static inline const uint32_t *fcl_schedule_client_task(const struct fcl_schedule
 
 /* Client c's plan (borrowed). */
 static inline const struct fcl_client_plan *fcl_schedule_plan(const struct fcl_schedule *s,
-							     uint32_t c)
+							      uint32_t c)
 {
 	return s->plans ? &s->plans[c] : &s->shared_plan;
 }
