@@ -26,15 +26,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# rounds: five rounds in 14..195, ascending, each in its own window between
-# checkpoints (every 7 rounds), into $rounds (drawn in this shell: a subshell
-# would draw other numbers). A rollback cuts events.jsonl back to its
-# checkpoint: two kills in one window would leave one rollback line, not two.
+# rounds: five rounds in 10..177, ascending, each at least 8 after the last,
+# into $rounds (drawn in this shell: a subshell would draw other numbers).
+# Checkpoints come at most 7 rounds apart, so one is written between two
+# kills: a rollback cuts events.jsonl back to its checkpoint, and two kills
+# after the same checkpoint would leave one rollback line, not two.
 rounds() {
-	local w=() o=()
-	for _ in 1 2 3 4 5 6 7 8 9 10; do w+=($((2 + RANDOM % 26))); o+=($((RANDOM % 7))); done
-	rounds=$(printf '%s\n' "${w[@]}" | sort -n -u | head -n5 |
-		awk -v o="${o[*]}" 'BEGIN { split(o, off, " ") } { print 7 * $1 + off[NR] }')
+	local r=$((10 + RANDOM % 20))
+	rounds=$r
+	for _ in 1 2 3 4; do
+		r=$((r + 8 + RANDOM % 30))
+		rounds="$rounds"$'\n'"$r"
+	done
 }
 # wait_round DIR R: until DIR/events.jsonl has the line of round R (30 s at most)
 wait_round() {
