@@ -26,18 +26,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# rounds: five rounds in 10..177, ascending, each at least 8 after the last,
-# into $rounds (drawn in this shell: a subshell would draw other numbers).
-# Checkpoints come at most 7 rounds apart, so one is written between two
-# kills: a rollback cuts events.jsonl back to its checkpoint, and two kills
-# after the same checkpoint would leave one rollback line, not two.
+# rounds: five distinct rounds in 10..190, ascending, into $rounds (drawn in this
+# shell: a subshell would draw other numbers)
 rounds() {
-	local r=$((10 + RANDOM % 20))
-	rounds=$r
-	for _ in 1 2 3 4; do
-		r=$((r + 8 + RANDOM % 30))
-		rounds="$rounds"$'\n'"$r"
-	done
+	local r=()
+	for _ in 1 2 3 4 5 6 7 8; do r+=($((10 + RANDOM % 181))); done
+	rounds=$(printf '%s\n' "${r[@]}" | sort -n -u | head -n5)
 }
 # wait_round DIR R: until DIR/events.jsonl has the line of round R (30 s at most)
 wait_round() {
