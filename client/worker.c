@@ -44,13 +44,21 @@ struct worker {
 	struct fcl_mlp model;
 	struct fcl_sgd opt;
 	struct fcl_rule_worker rule;
-	struct logical_client *clients; /* (n_ids) ascending by id */
+	/* The logical clients created so far, ascending by id: a hosted client is
+	 * created when it first trains (or gets a state back), so memory grows with
+	 * the clients that have trained, not with the clients hosted. */
+	struct logical_client *clients;
+	size_t n_clients, cap_clients;
 	struct fcl_loop_config loop;
 	const uint32_t **perms; /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;          /* (n_params) */
 
 	uint32_t round;    /* of the round start being worked on */
 	uint64_t dispatch; /* its number (simulated time), echoed in updates and rule messages */
+
+	/* timings for the coordinator's cost breakdown (wall clock, never in results) */
+	double send_s;  /* encoding and sending not yet reported: goes with the next message */
+	double sent_at; /* fcl_now() when the last message had gone */
 
 	/* a restore's state being assembled: one logical client at a time */
 	int64_t restore_client; /* -1: none */
@@ -75,11 +83,12 @@ int worker_create(struct client_opts *o, struct conn *c, struct worker **out)
 /* Frees what make_clients made. */
 static void drop_clients(struct worker *w)
 {
-	for (size_t i = 0; w->clients && i < w->opts->n_ids; i++) {
+	for (size_t i = 0; i < w->n_clients; i++) {
 		fcl_strategy_destroy(w->clients[i].strategy);
 		fcl_rule_client_free(&w->rule, w->clients[i].rule_state);
 	}
 	free(w->clients);
+	w->n_clients = w->cap_clients = 0;
 	free(w->perms);
 	free(w->update);
 	w->clients = NULL;
@@ -182,35 +191,19 @@ static int make_model(struct worker *w, uint32_t n_params)
 	return 0;
 }
 
-/* The update buffer, the task permutations and the logical clients with
- * their strategies. On failure nothing is left to free. */
+/* The update buffer and the task permutations (the logical clients come
+ * when they first train: get_client). On failure nothing is left to free. */
 static int make_clients(struct worker *w)
 {
-	const uint32_t *ids = w->opts->ids;
-	int rc = -ENOMEM;
-
 	w->update = malloc(w->model.n_params * sizeof(float));
-	w->clients = calloc(w->opts->n_ids, sizeof *w->clients);
 	w->perms = calloc(w->sched.n_tasks, sizeof *w->perms);
-	if (!w->update || !w->clients || !w->perms)
-		goto err;
+	if (!w->update || !w->perms) {
+		drop_clients(w);
+		return -ENOMEM;
+	}
 	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
 		w->perms[t] = w->sched.tasks[t].perm;
-	for (size_t i = 0; i < w->opts->n_ids; i++) {
-		w->clients[i].id = ids[i];
-		const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, ids[i]);
-		rc = fcl_strategy_create_arch(st, &w->loop, &w->arch, w->sc.seed, ids[i],
-					      &w->clients[i].strategy);
-		if (rc) {
-			fcl_error("cannot create strategy %s for client %u: %s",
-				  fcl_strategy_name(st), ids[i], strerror(-rc));
-			goto err;
-		}
-	}
 	return 0;
-err:
-	drop_clients(w);
-	return rc;
 }
 
 int worker_on_welcome(struct worker *w, const struct fcl_msg *m)
@@ -250,7 +243,20 @@ err_schedule:
 
 /* ---- the round ------------------------------------------------------------ */
 
-/* Sends a participant's extra message for the rule (fcl_answer_fn). */
+/* Sends m with the encoding and sending time not yet reported, and counts
+ * its own for the next message. */
+static int send_timed(struct worker *w, struct fcl_msg *m)
+{
+	double t0 = fcl_now();
+	m->send_seconds = w->send_s;
+	int rc = conn_send(w->conn, m);
+	w->sent_at = fcl_now();
+	w->send_s = rc ? m->send_seconds : w->sent_at - t0;
+	return rc;
+}
+
+/* Sends a participant's extra message for the rule (fcl_answer_fn); the time
+ * since the last message went is what computing it took (FOT: a sketch). */
 static int send_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
 {
 	struct worker *w = sink;
@@ -258,10 +264,11 @@ static int send_rule_message(void *sink, uint32_t client, const struct fcl_extra
 			    .round = w->round,
 			    .client_id = client,
 			    .extras = *x,
-			    .dispatch = w->dispatch};
+			    .dispatch = w->dispatch,
+			    .rule_seconds = fcl_now() - w->sent_at};
 	int rc = faults_on_rule_message(&w->opts->faults, client, &m.extras);
 
-	return rc ? rc : conn_send(w->conn, &m);
+	return rc ? rc : send_timed(w, &m);
 }
 
 /* The classes a task-incremental round trains on: its task's, and with
@@ -330,7 +337,7 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 		  lc->id, lr->round, cr->task, n, loss, m.train_seconds,
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
-	if ((rc = conn_send(w->conn, &m)) != 0)
+	if ((rc = send_timed(w, &m)) != 0)
 		return rc;
 	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
 }
@@ -391,12 +398,81 @@ out:
 	return send_update(w, lc, &lr, &cr, n, loss, t0);
 }
 
-static struct logical_client *find_client(struct worker *w, uint32_t id)
+/* Where id is, or would go, in the created clients (binary search). */
+static size_t client_slot(const struct worker *w, uint32_t id)
 {
-	for (size_t i = 0; i < w->opts->n_ids; i++)
-		if (w->clients[i].id == id)
-			return &w->clients[i];
-	return NULL;
+	size_t lo = 0, hi = w->n_clients;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (w->clients[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Does this process host logical client id? (opts->ids is ascending) */
+static int hosts(const struct worker *w, uint32_t id)
+{
+	size_t lo = 0, hi = w->opts->n_ids;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (w->opts->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->opts->n_ids && w->opts->ids[lo] == id;
+}
+
+/* Hosted logical client id, created as it is before its first round if it
+ * has not been yet: *out (valid until the next creation). 0, -ENOENT (not
+ * hosted here) or the strategy's error. */
+static int get_client(struct worker *w, uint32_t id, struct logical_client **out)
+{
+	size_t at = client_slot(w, id);
+	struct fcl_strategy *st = NULL;
+	int rc;
+
+	if (at < w->n_clients && w->clients[at].id == id) {
+		*out = &w->clients[at];
+		return 0;
+	}
+	if (!hosts(w, id))
+		return -ENOENT;
+	if (w->n_clients == w->cap_clients) {
+		size_t cap = w->cap_clients ? 2 * w->cap_clients : 64;
+		struct logical_client *c = realloc(w->clients, cap * sizeof *c);
+		if (!c)
+			return -ENOMEM;
+		w->clients = c;
+		w->cap_clients = cap;
+	}
+	const struct fcl_strategy_config *cfg = fcl_scenario_strategy_of(&w->sc, id);
+	if ((rc = fcl_strategy_create_arch(cfg, &w->loop, &w->arch, w->sc.seed, id, &st)) != 0) {
+		fcl_error("cannot create strategy %s for client %u: %s", fcl_strategy_name(cfg), id,
+			  strerror(-rc));
+		return rc;
+	}
+	memmove(&w->clients[at + 1], &w->clients[at], (w->n_clients - at) * sizeof *w->clients);
+	w->clients[at] = (struct logical_client){.id = id, .strategy = st};
+	w->n_clients++;
+	*out = &w->clients[at];
+	return 0;
+}
+
+/* Logical client id back as before its first round: its state is dropped. */
+static void reset_client(struct worker *w, uint32_t id)
+{
+	size_t at = client_slot(w, id);
+
+	if (at == w->n_clients || w->clients[at].id != id)
+		return;
+	fcl_strategy_destroy(w->clients[at].strategy);
+	fcl_rule_client_free(&w->rule, w->clients[at].rule_state);
+	memmove(&w->clients[at], &w->clients[at + 1], (w->n_clients - at - 1) * sizeof *w->clients);
+	w->n_clients--;
 }
 
 int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
@@ -426,13 +502,15 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 	if ((junk_len = faults_garbage(&w->opts->faults, &junk)) != 0)
 		(void)conn_send_bytes(w->conn, junk, junk_len);
 	for (size_t i = 0; i < m->n_ids; i++) {
-		struct logical_client *lc = find_client(w, m->ids[i]);
-		if (!lc) {
+		struct logical_client *lc;
+		int rc = get_client(w, m->ids[i], &lc);
+		if (rc == -ENOENT) {
 			fcl_warn("round %u assigns client %u, which is not hosted here", m->round,
 				 m->ids[i]);
 			continue;
 		}
-		int rc = train_one(w, lc, m->round, draws, m->values, &m->extras);
+		if (rc == 0)
+			rc = train_one(w, lc, m->round, draws, m->values, &m->extras);
 		if (rc)
 			return rc;
 	}
@@ -468,17 +546,22 @@ int worker_on_save(struct worker *w, const struct fcl_msg *m)
 	struct fcl_msg end = {.type = FCL_MSG_STATE, .round = m->round, .client_id = -1};
 	int rc = 0;
 
-	for (size_t i = 0; i < w->opts->n_ids && !rc; i++) {
+	/* every hosted client: a client that never trained has an empty state */
+	for (size_t i = 0, j = 0; i < w->opts->n_ids && !rc; i++) {
+		uint32_t id = w->opts->ids[i];
 		char *buf = NULL;
 		size_t len = 0, at = 0;
-		if ((rc = save_client(w, &w->clients[i], &buf, &len)) != 0)
+		while (j < w->n_clients && w->clients[j].id < id)
+			j++;
+		if (j < w->n_clients && w->clients[j].id == id &&
+		    (rc = save_client(w, &w->clients[j], &buf, &len)) != 0)
 			break;
 		do { /* pieces the coordinator puts together again */
 			size_t n =
 			    len - at < FCL_STATE_PIECE_BYTES ? len - at : FCL_STATE_PIECE_BYTES;
 			struct fcl_msg piece = {.type = FCL_MSG_STATE,
 						.round = m->round,
-						.client_id = w->clients[i].id,
+						.client_id = id,
 						.data = (const uint8_t *)buf + at,
 						.n_data = n,
 						.offset = at,
@@ -493,23 +576,29 @@ int worker_on_save(struct worker *w, const struct fcl_msg *m)
 			  m->round, strerror(-rc));
 		return rc;
 	}
-	fcl_debug("checkpoint after %u rounds: %zu states sent", m->round, w->opts->n_ids);
+	fcl_debug("checkpoint after %u rounds: %zu states sent (%zu clients have trained)",
+		  m->round, w->opts->n_ids, w->n_clients);
 	return conn_send(w->conn, &end);
 }
 
-/* lc's state from buf (len 0: as it was before its first round). On failure
- * lc is unchanged. */
-static int load_client(struct worker *w, struct logical_client *lc, const uint8_t *buf, size_t len)
+/* Hosted client id's state from buf (len 0: as it was before its first
+ * round, which it is when it is not created). On failure it is unchanged. */
+static int load_client(struct worker *w, uint32_t id, const uint8_t *buf, size_t len)
 {
 	uint32_t head[2] = {0, 0};
-	const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, lc->id);
+	const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, id);
+	struct logical_client *lc;
 	struct fcl_strategy *s = NULL;
 	void *rule_state = NULL;
 	uint64_t seen = 0;
-	FILE *f = len ? fmemopen((void *)buf, len, "rb") : NULL;
-	int rc = len && !f ? -ENOMEM : 0;
+	if (len == 0) {
+		reset_client(w, id);
+		return 0;
+	}
+	FILE *f = fmemopen((void *)buf, len, "rb");
+	int rc = !f ? -ENOMEM : 0;
 
-	rc = rc ? rc : fcl_strategy_create_arch(st, &w->loop, &w->arch, w->sc.seed, lc->id, &s);
+	rc = rc ? rc : fcl_strategy_create_arch(st, &w->loop, &w->arch, w->sc.seed, id, &s);
 	if (f) {
 		rc = rc ? rc : fcl_fget(f, head, sizeof head);
 		rc = rc ? rc : head[0] == STATE_MAGIC ? 0 : -EINVAL;
@@ -518,6 +607,7 @@ static int load_client(struct worker *w, struct logical_client *lc, const uint8_
 		rc = rc ? rc : fcl_rule_client_load(&w->rule, &rule_state, f);
 		fclose(f);
 	}
+	rc = rc ? rc : get_client(w, id, &lc);
 	if (rc) {
 		fcl_strategy_destroy(s);
 		fcl_rule_client_free(&w->rule, rule_state);
@@ -535,10 +625,9 @@ static int load_client(struct worker *w, struct logical_client *lc, const uint8_
 /* A piece of the state being assembled; the whole state goes in place. */
 static int restore_piece(struct worker *w, const struct fcl_msg *m)
 {
-	struct logical_client *lc = find_client(w, (uint32_t)m->client_id);
 	int rc;
 
-	if (!lc)
+	if (m->client_id > UINT32_MAX || !hosts(w, (uint32_t)m->client_id))
 		return -EPROTO;
 	if (m->offset == 0) { /* a new client's state */
 		free(w->restore_buf);
@@ -557,13 +646,13 @@ static int restore_piece(struct worker *w, const struct fcl_msg *m)
 	w->restore_got += m->n_data;
 	if (w->restore_got < w->restore_total)
 		return 0;
-	rc = load_client(w, lc, w->restore_buf, w->restore_total);
+	rc = load_client(w, (uint32_t)m->client_id, w->restore_buf, w->restore_total);
 	free(w->restore_buf);
 	w->restore_buf = NULL;
 	w->restore_client = -1;
 	if (rc)
-		fcl_error("client %u: the coordinator's state does not fit: %s", lc->id,
-			  strerror(-rc));
+		fcl_error("client %u: the coordinator's state does not fit: %s",
+			  (uint32_t)m->client_id, strerror(-rc));
 	w->restored += !rc;
 	return rc;
 }

@@ -176,6 +176,8 @@ int coord_dispatch_message(struct coord_dispatch *d, int from, const struct fcl_
 	FCL_ASSERT(e.kind == EV_HELLO ? from == (int)d->c.round->n_peers
 				      : from < (int)d->c.round->n_peers);
 	coord_report_up(d->c.report, bytes);
+	if (from >= 0)
+		coord_cost_message(&d->c.report->cost, m);
 	return run(d, &e);
 }
 
@@ -207,6 +209,11 @@ int coord_dispatch_peer_gone(struct coord_dispatch *d, uint32_t p, const char *a
 
 	FCL_ASSERT(p < d->c.round->n_peers);
 	return run(d, &e);
+}
+
+void coord_dispatch_cost(struct coord_dispatch *d, enum coord_cost_kind k, double seconds)
+{
+	coord_cost_add(&d->c.report->cost, k, seconds);
 }
 
 void coord_dispatch_drop(struct coord_dispatch *d, const char *fmt, ...)
@@ -241,7 +248,9 @@ void coord_dispatch_rule_event(void *ud, const char *name, const char *detail)
 int coord_dispatch__send(struct coord_dispatch *d, uint32_t p, const struct fcl_msg *m)
 {
 	size_t bytes = 0;
+	double t0 = fcl_now();
 	int rc = d->c.out.send(d->c.out.ud, p, m, &bytes);
+	coord_cost_add(&d->c.report->cost, COST_SEND, fcl_now() - t0);
 	if (rc == 0)
 		coord_report_down(d->c.report, bytes);
 	return rc;
@@ -308,6 +317,19 @@ int coord_dispatch__finish(struct coord_dispatch *d, int exit_code, const char *
 	return 0;
 }
 
+/* coord_round_aggregate, its time split into aggregation and the rule's projection. */
+static int timed_aggregate(struct coord_dispatch *d)
+{
+	struct coord_cost *c = &d->c.report->cost;
+	double t0 = fcl_now(), p0 = d->c.round->agg->project_seconds;
+	int rc = coord_round_aggregate(d->c.round);
+	double project = d->c.round->agg->project_seconds - p0;
+
+	coord_cost_add(c, COST_PROJECT, project);
+	coord_cost_add(c, COST_AGGREGATE, fcl_now() - t0 - project);
+	return rc;
+}
+
 static int end_round(struct coord_dispatch *d)
 {
 	struct coord_round *r = d->c.round;
@@ -317,12 +339,13 @@ static int end_round(struct coord_dispatch *d)
 	int last = r->round + 1 == d->c.sched->n_rounds, rc;
 
 	/* local models before aggregation: local = global + update */
-	if ((rc = coord_eval_local_models(d->c.eval, r)) != 0 ||
-	    (rc = coord_round_aggregate(r)) != 0)
+	double eval0 = d->c.eval->seconds;
+	if ((rc = coord_eval_local_models(d->c.eval, r)) != 0 || (rc = timed_aggregate(d)) != 0)
 		return rc;
 	if ((task_end || last || (every && (r->round + 1) % every == 0)) &&
 	    (rc = coord_eval_global(d->c.eval, r->round, task_end)) != 0)
 		return rc;
+	coord_cost_add(&d->c.report->cost, COST_EVALUATE, d->c.eval->seconds - eval0);
 	coord_report_round(d->c.report, r, d->c.eval, fcl_now() - r->started, fcl_now() - t0);
 	if (!coord_round_next(r))
 		return coord_dispatch__finish(d, 0, NULL);
@@ -419,6 +442,16 @@ static int eval_due(const struct coord_dispatch *d, uint32_t r, int task_end)
 	return task_end || r + 1 == d->c.sched->n_rounds || (every && (r + 1) % every == 0);
 }
 
+/* coord_eval_global, timed. */
+static int timed_eval(struct coord_dispatch *d, uint32_t round, int task_end)
+{
+	double eval0 = d->c.eval->seconds;
+	int rc = coord_eval_global(d->c.eval, round, task_end);
+
+	coord_cost_add(&d->c.report->cost, COST_EVALUATE, d->c.eval->seconds - eval0);
+	return rc;
+}
+
 /* The planned jobs' round starts, one per process that hosts any. */
 static void sim_send(struct coord_dispatch *d)
 {
@@ -430,7 +463,9 @@ static void sim_send(struct coord_dispatch *d)
 		if (r->peers[p].gone || (n = coord_sim_start_msg(d->c.sim, p, &m)) == 0)
 			continue;
 		bytes = 0;
+		double t0 = fcl_now();
 		int rc = d->c.out.send(d->c.out.ud, p, &m, &bytes);
+		coord_cost_add(&d->c.report->cost, COST_SEND, fcl_now() - t0);
 		if (rc == 0) {
 			coord_report_down(d->c.report, bytes);
 			coord_report_down_to(d->c.report, m.ids, n, bytes);
@@ -451,7 +486,7 @@ static int sim_step(struct coord_dispatch *d)
 	if (!s->time_tasks) {
 		d->c.round->round = s->steps;
 		if (eval_due(d, st->round, st->task_end))
-			rc = coord_eval_global(d->c.eval, st->round, st->task_end);
+			rc = timed_eval(d, st->round, st->task_end);
 	}
 	coord_report_sim_step(d->c.report, s, d->c.eval, t0 - d->step_wall, fcl_now() - t0);
 	d->step_wall = fcl_now();
@@ -466,7 +501,13 @@ static int advance(struct coord_dispatch *d)
 	int rc;
 
 	for (;;) {
-		if ((rc = coord_sim_next(s, &what)) != 0)
+		/* the clock's work is aggregation, but for the rule's projection */
+		double t0 = fcl_now(), p0 = s->agg->project_seconds;
+		rc = coord_sim_next(s, &what);
+		double project = s->agg->project_seconds - p0;
+		coord_cost_add(&d->c.report->cost, COST_PROJECT, project);
+		coord_cost_add(&d->c.report->cost, COST_AGGREGATE, fcl_now() - t0 - project);
+		if (rc != 0)
 			return rc;
 		d->c.eval->sim_time = d->c.report->sim_time = s->now;
 		switch (what) {
@@ -481,8 +522,7 @@ static int advance(struct coord_dispatch *d)
 			if (s->step.task_end)
 				coord_report_task_end(d->c.report, s->step.round, s->step.task);
 			if (eval_due(d, s->step.round, s->step.task_end) &&
-			    (rc = coord_eval_global(d->c.eval, s->step.round, s->step.task_end)) !=
-				0)
+			    (rc = timed_eval(d, s->step.round, s->step.task_end)) != 0)
 				return rc;
 			break;
 		case COORD_SIM_STEP:
@@ -500,8 +540,10 @@ static int advance(struct coord_dispatch *d)
 static int sim_update(struct coord_dispatch *d, const struct event *e)
 {
 	char why[512] = "";
+	double t0 = fcl_now();
 	int bad,
 	    rc = coord_sim_take_update(d->c.sim, (uint32_t)e->peer, e->m, &bad, why, sizeof why);
+	coord_cost_add(&d->c.report->cost, COST_VALIDATE, fcl_now() - t0);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
@@ -514,8 +556,10 @@ static int sim_update(struct coord_dispatch *d, const struct event *e)
 static int sim_answer(struct coord_dispatch *d, const struct event *e)
 {
 	char why[512] = "";
+	double t0 = fcl_now();
 	int bad, rc = coord_sim_take_answer(d->c.sim, (uint32_t)e->peer, e->m, e->bytes, &bad, why,
 					    sizeof why);
+	coord_cost_add(&d->c.report->cost, COST_VALIDATE, fcl_now() - t0);
 	if (rc < 0)
 		return rc;
 	if (rc == 1 || bad)
@@ -604,8 +648,10 @@ static int take_update(struct coord_dispatch *d, const struct event *e)
 {
 	enum coord_take took;
 	char why[512];
+	double t0 = fcl_now();
 	int rc =
 	    coord_round_take_update(d->c.round, (uint32_t)e->peer, e->m, &took, why, sizeof why);
+	coord_cost_add(&d->c.report->cost, COST_VALIDATE, fcl_now() - t0);
 	if (rc)
 		return rc;
 	if (took != COORD_TAKE_DROPPED)
@@ -619,8 +665,10 @@ static int take_answer(struct coord_dispatch *d, const struct event *e)
 {
 	enum coord_take took;
 	char why[512];
+	double t0 = fcl_now();
 	int rc = coord_round_take_answer(d->c.round, (uint32_t)e->peer, e->m, e->bytes, &took, why,
 					 sizeof why);
+	coord_cost_add(&d->c.report->cost, COST_VALIDATE, fcl_now() - t0);
 	if (rc)
 		return rc;
 	if (took != COORD_TAKE_ACCEPTED)

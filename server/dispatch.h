@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cost.h"
 #include "fcl/wire.h"
 
 struct coord_ckpt;
@@ -90,6 +91,8 @@ int coord_dispatch_deadline(struct coord_dispatch *d);
 int coord_dispatch_peer_gone(struct coord_dispatch *d, uint32_t p, const char *addr,
 			     const char *why);
 /* Something arrived that is no message (framing): counted and logged. */
+/* Seconds the coordinator spent on part k of the round (cost.h), e.g. receiving. */
+void coord_dispatch_cost(struct coord_dispatch *d, enum coord_cost_kind k, double seconds);
 void coord_dispatch_drop(struct coord_dispatch *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Ends the run (a signal, a failure outside the machine): shutdown to every

@@ -185,6 +185,7 @@ static int receive_one(struct coord_net *n)
 	zmq_msg_t body;
 	struct fcl_msg m;
 
+	double t0 = fcl_now();
 	int id_len = zmq_recv(n->router, identity, sizeof identity, ZMQ_DONTWAIT);
 	if (id_len < 0)
 		return 0;
@@ -196,7 +197,9 @@ static int receive_one(struct coord_net *n)
 		return 1;
 	size_t len = zmq_msg_size(&body);
 	int peer = find_route(n, identity, (size_t)id_len);
-	if (fcl_wire_decode(zmq_msg_data(&body), len, &m) != 0) {
+	int bad = fcl_wire_decode(zmq_msg_data(&body), len, &m) != 0;
+	coord_dispatch_cost(n->dispatch, COST_RECEIVE, fcl_now() - t0);
+	if (bad) {
 		coord_dispatch_drop(n->dispatch, "malformed message of %zu bytes from %s", len,
 				    peer >= 0 ? "a known peer" : "an unknown peer");
 	} else {

@@ -11,6 +11,11 @@ struct fcl_metric_values;
 /* s as a JSON string: quotes, backslashes and control characters escaped. */
 void coord_report__json_str(FILE *f, const char *s);
 
+/* Is client c in the per-client record (events.jsonl's traffic line, summary.md)?
+ * Every client, or with more than FCL_SCHEDULE_CSV_MAX_CLIENTS registered only
+ * those that sent updates. */
+int coord_report__every_client(const struct coord_report *rep, uint32_t c);
+
 /* Spare file descriptors kept for the results (fcl_fd_reserve). */
 #define FD_RESERVE 4
 

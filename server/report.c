@@ -70,8 +70,16 @@ static int write_inputs(struct coord_report *rep)
 		return rc;
 	}
 	snprintf(path, sizeof path, "%s/schedule", rep->c.run_dir);
+	int per_client = rep->c.sched->n_clients <= FCL_SCHEDULE_CSV_MAX_CLIENTS;
+	if (!per_client)
+		fcl_info("%u logical clients: the run folder's schedule/ has tasks.csv only "
+			 "(fcl-scenario compile writes the per-client files)",
+			 rep->c.sched->n_clients);
 	if ((rc = fcl_mkdir_p(path)) != 0 ||
-	    (rc = fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)) != 0) {
+	    (rc = per_client
+		      ? fcl_schedule_write_csv(rep->c.sched, rep->c.sc, rep->c.train, path, 0)
+		      : fcl_schedule_write_tasks_csv(rep->c.sched, rep->c.sc, rep->c.train,
+						     path)) != 0) {
 		coord_report__io_error(rep, "schedule/", rc < 0 ? rc : -EIO);
 		return rc < 0 ? rc : -EIO;
 	}
@@ -122,10 +130,14 @@ static void write_start(struct coord_report *rep)
 	fprintf(f,
 		"{\"event\":\"start\",\"scenario\":\"%s\",\"scenario_hash\":\"%016llx\","
 		"\"seed\":%llu,\"clients\":%u,\"per_round\":%u,\"tasks\":%u,\"rounds\":%u,"
-		"\"n_params\":%zu}\n",
+		"\"n_params\":%zu,\"local_epochs\":%u,\"layers\":[%u",
 		sc->name, (unsigned long long)rep->c.scenario_hash, (unsigned long long)sc->seed,
 		sched->n_clients, sched->per_round, sched->n_tasks, sched->n_rounds,
-		rep->c.model->n_params);
+		rep->c.model->n_params, sched->online ? 1 : sched->local_epochs, sched->dim);
+	/* the model's layer sizes, input to output (tools/bench-protocol counts FLOPs) */
+	for (uint32_t h = 0; h < sc->model.n_hidden; h++)
+		fprintf(f, ",%u", sc->model.hidden[h]);
+	fprintf(f, ",%u]}\n", sched->n_classes);
 	for (uint32_t g = 0; g <= sc->n_strategy_groups; g++) {
 		const struct fcl_strategy_config *st =
 		    g ? &sc->strategy_groups[g - 1].cfg : &sc->strategy;
@@ -349,6 +361,20 @@ void coord_report_absent(struct coord_report *rep, const struct coord_round *r, 
 	end_lines(rep, at);
 }
 
+/* How many client processes host the n clients ids (owner: each client's peer). */
+static uint32_t count_procs(const int32_t *owner, const uint32_t *ids, uint32_t n)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j = 0;
+		while (j < i && owner[ids[j]] != owner[ids[i]])
+			j++;
+		k += j == i && owner[ids[i]] >= 0;
+	}
+	return k;
+}
+
 /* The round's share of the per-task and per-client accounting. */
 static void account_round(struct coord_report *rep, const struct coord_round *r, uint32_t task,
 			  double round_seconds, double server_seconds)
@@ -399,9 +425,12 @@ void coord_report_round(struct coord_report *rep, const struct coord_round *r,
 	account_round(rep, r, task, round_seconds, server_seconds);
 	fprintf(f,
 		",\"bytes_up\":%llu,\"bytes_down\":%llu,\"client_train_seconds\":%.4f,"
-		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu}\n",
+		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu",
 		(unsigned long long)rep->round_bytes_up, (unsigned long long)rep->round_bytes_down,
 		train_s, round_seconds, server_seconds, (unsigned long long)rep->bad_messages);
+	coord_cost_round_end(&rep->cost, f, round_seconds,
+			     count_procs(r->owner, r->participants, r->n_participants));
+	fprintf(f, "}\n");
 	end_lines(rep, at);
 	if (rep->c.progress) {
 		printf("progress round=%u rounds=%u task=%u tasks=%u updates=%u/%u acc=%.4f "
@@ -474,10 +503,14 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 	rep->n_rounds_done++;
 	fprintf(f,
 		",\"bytes_up\":%llu,\"bytes_down\":%llu,\"client_train_seconds\":%.4f,"
-		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu}\n",
+		"\"round_seconds\":%.4f,\"server_seconds\":%.4f,\"bad_messages\":%llu",
 		(unsigned long long)rep->round_bytes_up, (unsigned long long)rep->round_bytes_down,
 		st->train_s_sum, wall_seconds, server_seconds,
 		(unsigned long long)rep->bad_messages);
+	/* jobs overlap steps in simulated time: the processes are those of the step's updates */
+	coord_cost_round_end(&rep->cost, f, wall_seconds,
+			     count_procs(s->owner, st->clients, st->n));
+	fprintf(f, "}\n");
 	end_lines(rep, at);
 	coord_report_round_start(rep);
 	if (rep->c.progress) {
@@ -494,11 +527,51 @@ void coord_report_sim_step(struct coord_report *rep, const struct coord_sim *s,
 
 /* ---- the end ------------------------------------------------------------- */
 
+/* Does the run's record list every client, or only those that sent updates
+ * (more than FCL_SCHEDULE_CSV_MAX_CLIENTS registered)? */
+int coord_report__every_client(const struct coord_report *rep, uint32_t c)
+{
+	return rep->c.sched->n_clients <= FCL_SCHEDULE_CSV_MAX_CLIENTS || rep->client_updates[c];
+}
+
+/* The per-client lists of the traffic line, over the clients of the record. */
+static void write_client_lists(struct coord_report *rep, FILE *f)
+{
+	static const char *const keys[] = {"client_bytes_up", "client_bytes_down_share",
+					   "client_updates", "client_train_seconds"};
+	uint32_t N = rep->c.sched->n_clients;
+
+	if (N > FCL_SCHEDULE_CSV_MAX_CLIENTS) { /* the lists follow these ids */
+		fprintf(f, ",\"client_ids\":[");
+		for (uint32_t c = 0, k = 0; c < N; c++)
+			if (rep->client_updates[c])
+				fprintf(f, "%s%u", k++ ? "," : "", c);
+		fputc(']', f);
+	}
+	for (int key = 0; key < 4; key++) {
+		fprintf(f, ",\"%s\":[", keys[key]);
+		for (uint32_t c = 0, k = 0; c < N; c++) {
+			if (!coord_report__every_client(rep, c))
+				continue;
+			fprintf(f, "%s", k++ ? "," : "");
+			if (key == 0)
+				fprintf(f, "%llu", (unsigned long long)rep->client_bytes_up[c]);
+			else if (key == 1)
+				fprintf(f, "%.0f", rep->client_bytes_down[c]);
+			else if (key == 2)
+				fprintf(f, "%u", rep->client_updates[c]);
+			else
+				fprintf(f, "%.4f", rep->client_train_s[c]);
+		}
+		fputc(']', f);
+	}
+}
+
 /* The per-task and per-client accounting, as one events.jsonl line. */
 static void write_traffic_event(struct coord_report *rep, const struct coord_round *r,
 				const struct coord_eval *e)
 {
-	uint32_t T = rep->c.sched->n_tasks, N = rep->c.sched->n_clients;
+	uint32_t T = rep->c.sched->n_tasks;
 	FILE *f = rep->events;
 	long at = ftell(f);
 
@@ -508,14 +581,7 @@ static void write_traffic_event(struct coord_report *rep, const struct coord_rou
 	json_u64s(f, rep->task_bytes_down, T);
 	fprintf(f, ",\"task_seconds\":");
 	json_doubles(f, rep->task_seconds, T, 3);
-	fprintf(f, ",\"client_bytes_up\":");
-	json_u64s(f, rep->client_bytes_up, N);
-	fprintf(f, ",\"client_bytes_down_share\":");
-	json_doubles(f, rep->client_bytes_down, N, 0);
-	fprintf(f, ",\"client_updates\":");
-	json_u32s(f, rep->client_updates, N);
-	fprintf(f, ",\"client_train_seconds\":");
-	json_doubles(f, rep->client_train_s, N, 4);
+	write_client_lists(rep, f);
 	fprintf(f,
 		",\"server_seconds_mean\":%.5f,\"server_seconds_max\":%.5f,"
 		"\"eval_seconds\":%.3f}\n",

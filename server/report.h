@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cost.h"
+
 struct coord_eval;
 struct coord_round;
 struct coord_sim;
@@ -65,6 +67,7 @@ struct coord_report {
 	double *client_train_s;                    /* (n_clients) reported compute seconds */
 	double server_s_sum, server_s_max;         /* per round, after the last update */
 	uint32_t n_rounds_done;
+	struct coord_cost cost; /* where the rounds' time goes (cost.h), filled by the parts */
 
 	double *gap_per_switch; /* (T) scratch of the metrics at the end */
 	double sim_time;        /* simulated time, for events.jsonl's lines; NAN: none */

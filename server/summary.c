@@ -361,12 +361,18 @@ static void md_traffic(FILE *f, const struct coord_report *rep, const struct coo
 		   "model goes down once per client process per round, so bytes down per client "
 		   "are a share: each round's bytes down split evenly over the processes with "
 		   "participants, and each process's part over its participants.\n\n");
+	if (N > FCL_SCHEDULE_CSV_MAX_CLIENTS)
+		fprintf(f,
+			"%u clients are registered: the table lists those that sent "
+			"updates.\n\n",
+			N);
 	fprintf(f, "| client | updates | MB up | MB down (share) | compute seconds |\n"
 		   "|---:|---:|---:|---:|---:|\n");
 	for (uint32_t c = 0; c < N; c++)
-		fprintf(f, "| %u | %u | %.2f | %.2f | %.3f |\n", c, rep->client_updates[c],
-			(double)rep->client_bytes_up[c] / 1e6, rep->client_bytes_down[c] / 1e6,
-			rep->client_train_s[c]);
+		if (coord_report__every_client(rep, c))
+			fprintf(f, "| %u | %u | %.2f | %.2f | %.3f |\n", c, rep->client_updates[c],
+				(double)rep->client_bytes_up[c] / 1e6,
+				rep->client_bytes_down[c] / 1e6, rep->client_train_s[c]);
 }
 
 static void md_local_models(FILE *f, const struct coord_eval *e, uint32_t n_clients)
@@ -416,6 +422,7 @@ static int write_summary_md(struct coord_report *rep, const struct coord_round *
 	md_matrix(f, e, rows);
 	md_metrics(f, e, v);
 	md_traffic(f, rep, e);
+	coord_cost_md(&rep->cost, f);
 	if (sc->eval.local_models)
 		md_local_models(f, e, sched->n_clients);
 	fprintf(f,

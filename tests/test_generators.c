@@ -195,10 +195,11 @@ static double label_skew(const struct fixture *f, double *mean_gap)
 	for (uint32_t i = 0; i < f->train.n; i++)
 		global[f->train.y[i]] += 1.0 / f->train.n;
 	for (uint32_t c = 0; c < N; c++) {
-		size_t k = (size_t)c * s->n_tasks; /* single task: all the client's data */
+		uint32_t m; /* single task: all the client's data */
+		const uint32_t *idx = fcl_schedule_client_task(s, c, 0, &m);
 		double mix[256] = {0}, d = 0.0;
-		for (uint32_t i = 0; i < s->client_task_n[k]; i++)
-			mix[f->train.y[s->client_task_idx[k][i]]] += 1.0 / s->client_task_n[k];
+		for (uint32_t i = 0; i < m; i++)
+			mix[f->train.y[idx[i]]] += 1.0 / m;
 		for (uint32_t j = 0; j < K; j++) {
 			mean[j] += mix[j] / N;
 			d += fabs(mix[j] - global[j]) / 2.0;
@@ -245,13 +246,14 @@ static void test_dirichlet(void)
 	uint64_t total = 0;
 	for (uint32_t c = 0; c < f.s.n_clients; c++) {
 		uint8_t has[10] = {0};
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < f.s.client_task_n[c]; i++)
-			has[f.train.y[f.s.client_task_idx[c][i]]] = 1;
+		uint32_t n = 0, m;
+		const uint32_t *idx = fcl_schedule_client_task(&f.s, c, 0, &m);
+		for (uint32_t i = 0; i < m; i++)
+			has[f.train.y[idx[i]]] = 1;
 		for (int j = 0; j < 10; j++)
 			n += has[j];
 		few &= n <= 4;
-		total += f.s.client_task_n[c];
+		total += m;
 	}
 	double gap, tv = label_skew(&f, &gap);
 	CHECK(few && total == f.train.n, "shards: each client holds at most 2 x 2 classes");
@@ -266,7 +268,8 @@ static void test_dirichlet(void)
 	uint32_t lo = UINT32_MAX, hi = 0;
 	total = 0;
 	for (uint32_t c = 0; c < f.s.n_clients; c++) {
-		uint32_t n = f.s.client_task_n[c];
+		uint32_t n;
+		(void)fcl_schedule_client_task(&f.s, c, 0, &n);
 		lo = n < lo ? n : lo;
 		hi = n > hi ? n : hi;
 		total += n;
@@ -389,7 +392,7 @@ static void test_timeline(void)
 	REQUIRE(build(&f, &sc) == 0, "out-of-phase timeline compiles");
 	int ok = 1, starts_differ = 0, orders_differ = 0;
 	for (uint32_t c = 0; c < f.s.n_clients; c++) {
-		const struct fcl_client_plan *p = &f.s.plans[c];
+		const struct fcl_client_plan *p = fcl_schedule_plan(&f.s, c);
 		uint8_t hit[5] = {0};
 		ok &= p->n_entries == 5 && p->entries[0].start <= 10;
 		for (uint32_t e = 0; e < p->n_entries; e++) {
@@ -400,8 +403,9 @@ static void test_timeline(void)
 			ok &= !hit[p->entries[e].task];
 			hit[p->entries[e].task] = 1;
 		}
-		starts_differ |= p->entries[0].start != f.s.plans[0].entries[0].start;
-		orders_differ |= p->entries[0].task != f.s.plans[0].entries[0].task;
+		starts_differ |=
+		    p->entries[0].start != fcl_schedule_plan(&f.s, 0)->entries[0].start;
+		orders_differ |= p->entries[0].task != fcl_schedule_plan(&f.s, 0)->entries[0].task;
 	}
 	CHECK(ok, "offset <= 10, jitter <= 2, boundaries ordered, each task once per client");
 	CHECK(starts_differ && orders_differ && !f.s.in_phase,
@@ -467,13 +471,14 @@ static void test_timeline(void)
 	sc.timeline.online = 1;
 	sc.timeline.samples_per_round = 64;
 	REQUIRE(build(&f, &sc) == 0, "online stream compiles");
-	uint32_t n0 = f.s.client_task_n[0], got = 0, rounds_with_data = 0;
+	uint32_t n0, got = 0, rounds_with_data = 0;
+	const uint32_t *idx0 = fcl_schedule_client_task(&f.s, 0, 0, &n0);
 	int contiguous = 1;
 	for (uint32_t r = 0; r < 20; r++) {
 		fcl_schedule_client_round(&f.s, 0, r, &cr);
 		if (cr.task < 0)
 			continue;
-		contiguous &= cr.idx == f.s.client_task_idx[0] + got && cr.n <= 64;
+		contiguous &= cr.idx == idx0 + got && cr.n <= 64;
 		got += cr.n;
 		rounds_with_data++;
 	}
@@ -560,10 +565,12 @@ static void test_parse(void)
 	      "timeline: two groups, unset keys left to the timeline");
 	CHECK(!fcl_scenario_in_phase(&sc), "offset, jitter and segments put clients out of phase");
 	REQUIRE(build(&f, &sc) == 0, "and it compiles");
-	CHECK(f.s.n_rounds == 10 && f.s.plans[0].n_entries == 1 && f.s.plans[1].n_entries == 2 &&
-		  f.s.plans[5].n_entries == 3,
+	CHECK(f.s.n_rounds == 10 && fcl_schedule_plan(&f.s, 0)->n_entries == 1 &&
+		  fcl_schedule_plan(&f.s, 1)->n_entries == 2 &&
+		  fcl_schedule_plan(&f.s, 5)->n_entries == 3,
 	      "segment clients follow their segments, the others the order; leave ends the run");
-	const struct fcl_client_plan *g0 = &f.s.plans[2], *g1 = &f.s.plans[4];
+	const struct fcl_client_plan *g0 = fcl_schedule_plan(&f.s, 2),
+				     *g1 = fcl_schedule_plan(&f.s, 4);
 	CHECK(g0->n_entries == 2 && g0->entries[0].task == 1 && g0->entries[0].start == 0 &&
 		  g0->entries[1].task == 0 && g0->join == 2 && g0->leave == 8 &&
 		  g0->participation == 0.75 && g1->n_entries == 40 && g1->participation == 0.5 &&

@@ -1,4 +1,5 @@
 /* tests/test_schedule.c - compiled tasks, shards and participants */
+#include "fcl/rng.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 #include "tap.h"
@@ -51,9 +52,10 @@ static void test_class_incremental(void)
 	size_t total = 0;
 	for (uint32_t c = 0; c < s.n_clients; c++)
 		for (uint32_t t = 0; t < s.n_tasks; t++) {
-			size_t k = (size_t)c * s.n_tasks + t;
-			for (uint32_t i = 0; i < s.client_task_n[k]; i++) {
-				uint32_t id = s.client_task_idx[k][i];
+			uint32_t m;
+			const uint32_t *idx = fcl_schedule_client_task(&s, c, t, &m);
+			for (uint32_t i = 0; i < m; i++) {
+				uint32_t id = idx[i];
 				in_task &= s.tasks[t].has_class[train.y[id]];
 				once &= !seen[id];
 				seen[id] = 1;
@@ -118,9 +120,80 @@ static void test_permuted(void)
 	fcl_dataset_fini(&test);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The draw as it was made with a table of every available client: a partial
+ * Fisher-Yates over the table, the first per_round slots sorted. */
+static uint32_t participants_dense(const struct fcl_schedule *s, uint64_t seed, uint32_t round,
+				   uint32_t *out)
+{
+	uint32_t n = 0, *ids = malloc(s->n_clients * sizeof *ids);
+	struct fcl_rng rng;
+
+	for (uint32_t c = 0; c < s->n_clients; c++)
+		if (fcl_schedule_available(s, seed, c, round))
+			ids[n++] = c;
+	if (n > s->per_round) {
+		fcl_rng_init(&rng, seed, FCL_RNG_PARTICIPANTS, FCL_RNG_NO_CLIENT, round);
+		for (uint32_t i = 0; i < s->per_round; i++) {
+			uint32_t j = i + (uint32_t)fcl_rng_below(&rng, n - i), t = ids[i];
+			ids[i] = ids[j];
+			ids[j] = t;
+		}
+		n = s->per_round;
+		qsort(ids, n, sizeof *ids, cmp_u32);
+	}
+	memcpy(out, ids, n * sizeof *ids);
+	free(ids);
+	return n;
+}
+
+/* Participants are drawn without a table of all clients (a million may be
+ * registered), with the draws of a whole-table shuffle; and clients whose
+ * timelines agree share one plan. */
+static void test_participants_sparse(void)
+{
+	struct fcl_scenario sc;
+	struct fcl_dataset train, test;
+	struct fcl_schedule s;
+	char err[256];
+	uint32_t a[64], b[64];
+	int same = 1, drawn = 0;
+
+	synthetic_scenario(&sc, FCL_TASKS_CLASS_INCREMENTAL);
+	sc.clients.count = 300;
+	sc.clients.per_round = 40;
+	sc.timeline.participation = 0.5;
+	REQUIRE(fcl_schedule_load_data(&sc, &train, &test, err, sizeof err) == 0, "data: %s", err);
+	REQUIRE(fcl_schedule_compile(&s, &sc, &train, &test) == 0, "300 clients compile");
+	CHECK(s.plans == NULL && fcl_schedule_plan(&s, 299) == &s.shared_plan,
+	      "clients with the same timeline share one plan");
+	for (uint32_t r = 0; r < s.n_rounds; r++) {
+		uint32_t n = fcl_schedule_participants(&s, sc.seed, r, a);
+		uint32_t m = participants_dense(&s, sc.seed, r, b);
+		same &= n == m && memcmp(a, b, n * sizeof *a) == 0;
+		drawn += n == sc.clients.per_round;
+	}
+	CHECK(same, "every round's participants equal the whole-table draw's (%u rounds)",
+	      s.n_rounds);
+	CHECK(drawn > 0, "rounds with more available clients than places were drawn (%d)", drawn);
+	fcl_schedule_fini(&s);
+	sc.timeline.offset = 3; /* clients start at different rounds: a plan each */
+	REQUIRE(fcl_schedule_compile(&s, &sc, &train, &test) == 0, "with offsets compiles");
+	CHECK(s.plans != NULL, "clients with offsets have a plan each");
+	fcl_schedule_fini(&s);
+	fcl_dataset_fini(&train);
+	fcl_dataset_fini(&test);
+}
+
 int main(void)
 {
 	test_class_incremental();
 	test_permuted();
+	test_participants_sparse();
 	return tap_done();
 }

@@ -20,6 +20,7 @@ static void test_update_roundtrip(void)
 			     .n_values = 1000,
 			     .loss = 0.75f,
 			     .train_seconds = 1.5,
+			     .send_seconds = 0.25,
 			     .dispatch = 31};
 	for (int i = 0; i < 1000; i++)
 		values[i] = (float)i * 0.001f - 0.3f;
@@ -32,6 +33,22 @@ static void test_update_roundtrip(void)
 		  out.dispatch == 31,
 	      "header fields survive");
 	CHECK(memcmp(out.values, values, sizeof values) == 0, "values survive bit for bit");
+	CHECK(out.train_seconds == 1.5 && out.send_seconds == 0.25,
+	      "the update's timings survive (train %g, send %g)", out.train_seconds,
+	      out.send_seconds);
+	fcl_msg_free(&out);
+	free(buf);
+
+	struct fcl_msg rule = {.type = FCL_MSG_RULE,
+			       .round = 3,
+			       .client_id = 5,
+			       .rule_seconds = 0.5,
+			       .send_seconds = 0.125};
+	REQUIRE(fcl_wire_encode(&rule, &buf, &len) == 0, "rule message encodes");
+	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "rule message decodes");
+	CHECK(out.type == FCL_MSG_RULE && out.rule_seconds == 0.5 && out.send_seconds == 0.125,
+	      "the rule message's timings survive (rule %g, send %g)", out.rule_seconds,
+	      out.send_seconds);
 	fcl_msg_free(&out);
 	free(buf);
 }

@@ -5,6 +5,7 @@
  * steps reach for the MLP 784-400-400-400-10 (the FOT paper's PMNIST model)
  * and the cnn preset at batch 10 and 64, and alexnet-fot on 32x32x3 input at
  * batch 16 (FOT's) and 64. Run with OPENBLAS_NUM_THREADS=1 (meson benchmark does).
+ * `fcl-bench-train --peak` prints the peak's GFLOP/s only (tools/bench-protocol).
  */
 #include "fcl/cli.h"
 #include "fcl/data.h"
@@ -126,11 +127,11 @@ static int preset(struct fcl_arch *a, enum fcl_model_preset p, struct fcl_input_
 
 static void help(void)
 {
-	printf("usage: fcl-bench-train [--help | --version]\n\n"
+	printf("usage: fcl-bench-train [--peak | --help | --version]\n\n"
 	       "Measures single-threaded cblas_sgemm GFLOP/s (the peak) and local-training\n"
 	       "throughput against it on synthetic data, for about 20 seconds: the MLP\n"
 	       "784-400-400-400-10 and the cnn preset at batch 10 and 64, alexnet-fot on\n"
-	       "3x32x32 at batch 16 and 64. Takes no options: run it with\n"
+	       "3x32x32 at batch 16 and 64. --peak prints the peak's GFLOP/s only. Run it with\n"
 	       "OPENBLAS_NUM_THREADS=1 (`meson test --benchmark train` does).\n\n"
 	       "Exit status: 0 measured; 1 out of memory; 2 bad command line.\n");
 }
@@ -143,6 +144,10 @@ static int parse_args(int argc, char **argv)
 		return -1;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		help();
+		return 0;
+	}
+	if (!strcmp(argv[1], "--peak")) {
+		printf("%.3f\n", sgemm_gflops(1024, 2.0));
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {

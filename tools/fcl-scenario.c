@@ -269,7 +269,7 @@ static void show_timeline(const struct compiled *c, uint8_t *mark, uint64_t *his
 	printf("timeline: %u rounds, clients %s\n", s->n_rounds,
 	       s->in_phase ? "in phase (one task clock)" : "out of phase");
 	for (uint32_t cl = 0; cl < s->n_clients && cl < 16; cl++) {
-		const struct fcl_client_plan *p = &s->plans[cl];
+		const struct fcl_client_plan *p = fcl_schedule_plan(s, cl);
 		uint64_t n = fcl_schedule_client_labels(s, &c->train, cl, mark, hist);
 		printf("  client %u (%llu samples):", cl, (unsigned long long)n);
 		for (uint32_t e = 0; e < p->n_entries && e < 12; e++)

@@ -174,12 +174,14 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
 	fcl_agg_mean_delta(a, u, n, p->weighted);
+	double t0 = fcl_now();
 	/* protect_output false: the output layer learns freely (its basis still grows) */
 	for (uint32_t l = 0; l < a->n_layers - (p->protect_output ? 0 : 1); l++) {
 		const struct fcl_agg_layer *L = &a->layers[l];
 		fcl_fot_project(a->delta + L->w_offset, L->n_out, L->n_in, st->U[l], st->k[l],
 				st->tmp);
 	}
+	a->project_seconds += fcl_now() - t0;
 	return 0;
 }
 
@@ -289,6 +291,7 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 
 	if (!r->task_end)
 		return 0;
+	double t0 = fcl_now();
 	uint64_t down = 0;
 	for (uint32_t l = 0; l < a->n_layers; l++)
 		down += (uint64_t)a->layers[l].n_in * st->k[l] * sizeof(float);
@@ -307,6 +310,7 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 	if (st->eps > 1.0)
 		st->eps = 1.0;
 	forget_sketches(a);
+	a->project_seconds += fcl_now() - t0;
 	return 0;
 }
 
@@ -430,9 +434,8 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	if (req->n_tensors == 0 || lr->task < 0)
 		return 0; /* no data this round: its update is refused and no sketch awaited */
 	uint32_t task = (uint32_t)lr->task;
-	size_t k = (size_t)lr->client * sc->n_tasks + task;
-	const uint32_t *idx = sc->client_task_idx[k];
-	uint32_t n = sc->client_task_n[k];
+	uint32_t n;
+	const uint32_t *idx = fcl_schedule_client_task(sc, lr->client, task, &n);
 
 	for (uint32_t l = 0; l < L; l++) {
 		struct fcl_fot_sketch *sk = &f->sk[l];

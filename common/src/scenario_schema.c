@@ -130,7 +130,7 @@ static const struct field model_fields[] = {
     {0},
 };
 static const struct field clients_fields[] = {
-    U32("count", clients.count, 1, 100000, true, S_NONE),
+    U32("count", clients.count, 1, 10000000, true, S_NONE),
     CHOICE("partition", clients.partition, partitions, false, S_PARTITION),
     U32("per_round", clients.per_round, 1, 100000, false, S_PER_ROUND),
     {.key = "alpha",

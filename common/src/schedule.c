@@ -37,36 +37,35 @@ static void copy_settings(struct fcl_schedule *s, const struct fcl_scenario *sc,
 }
 
 /* Each client's part of each task's stream: the samples it holds, in
- * stream order. */
+ * stream order, as one array indexed by (client, task) offsets. */
 static int split_streams(struct fcl_schedule *s, const uint32_t *owner)
 {
-	uint32_t *count = calloc(s->n_clients, sizeof *count);
-	int rc = -ENOMEM;
+	size_t K = (size_t)s->n_clients * s->n_tasks;
+	uint64_t total = 0;
 
-	if (!count)
+	for (uint32_t t = 0; t < s->n_tasks; t++)
+		total += s->tasks[t].n_train;
+	if (total >= UINT32_MAX)
+		return -EINVAL;
+	s->task_samples = malloc((size_t)total * sizeof *s->task_samples + 1);
+	if (!s->task_samples)
 		return -ENOMEM;
-	for (uint32_t t = 0; t < s->n_tasks; t++) {
-		const struct fcl_task *task = &s->tasks[t];
-		memset(count, 0, s->n_clients * sizeof *count);
-		for (uint32_t i = 0; i < task->n_train; i++)
-			count[owner[task->train_idx[i]]]++;
-		for (uint32_t c = 0; c < s->n_clients; c++) {
-			size_t k = (size_t)c * s->n_tasks + t;
-			s->client_task_idx[k] =
-			    malloc((size_t)(count[c] ? count[c] : 1) * sizeof(uint32_t));
-			if (!s->client_task_idx[k])
-				goto out;
+	/* counts, then starts; filling moves each start to its end, which is the
+	 * next one's start: shifted back by one at the end */
+	for (uint32_t t = 0; t < s->n_tasks; t++)
+		for (uint32_t i = 0; i < s->tasks[t].n_train; i++)
+			s->task_off[(size_t)owner[s->tasks[t].train_idx[i]] * s->n_tasks + t + 1]++;
+	for (size_t k = 0; k < K; k++)
+		s->task_off[k + 1] += s->task_off[k];
+	for (uint32_t t = 0; t < s->n_tasks; t++)
+		for (uint32_t i = 0; i < s->tasks[t].n_train; i++) {
+			uint32_t id = s->tasks[t].train_idx[i];
+			s->task_samples[s->task_off[(size_t)owner[id] * s->n_tasks + t]++] = id;
 		}
-		for (uint32_t i = 0; i < task->n_train; i++) {
-			uint32_t c = owner[task->train_idx[i]];
-			size_t k = (size_t)c * s->n_tasks + t;
-			s->client_task_idx[k][s->client_task_n[k]++] = task->train_idx[i];
-		}
-	}
-	rc = 0;
-out:
-	free(count);
-	return rc;
+	for (size_t k = K; k > 0; k--)
+		s->task_off[k] = s->task_off[k - 1];
+	s->task_off[0] = 0;
+	return 0;
 }
 
 int fcl_schedule_compile(struct fcl_schedule *s, const struct fcl_scenario *sc,
@@ -84,11 +83,9 @@ int fcl_schedule_compile(struct fcl_schedule *s, const struct fcl_scenario *sc,
 	    (uint64_t)s->n_clients * sc->clients.shards_per_client > train->n)
 		return -EINVAL;
 	s->tasks = calloc(s->n_tasks, sizeof *s->tasks);
-	s->client_task_idx = calloc((size_t)s->n_clients * s->n_tasks, sizeof(uint32_t *));
-	s->client_task_n = calloc((size_t)s->n_clients * s->n_tasks, sizeof(uint32_t));
-	s->plans = calloc(s->n_clients, sizeof *s->plans);
+	s->task_off = calloc((size_t)s->n_clients * s->n_tasks + 1, sizeof *s->task_off);
 	owner = malloc((size_t)train->n * sizeof *owner + 1);
-	if (!s->tasks || !s->client_task_idx || !s->client_task_n || !s->plans || !owner)
+	if (!s->tasks || !s->task_off || !owner)
 		goto err;
 	/* tasks; who holds which sample and so each client's part of each
 	 * task's stream; then time */
@@ -112,9 +109,6 @@ void fcl_schedule_fini(struct fcl_schedule *s)
 			free(s->tasks[t].test_idx);
 			free(s->tasks[t].train_idx);
 		}
-	if (s->client_task_idx)
-		for (size_t k = 0; k < (size_t)s->n_clients * s->n_tasks; k++)
-			free(s->client_task_idx[k]);
 	if (s->plans)
 		for (uint32_t c = 0; c < s->n_clients; c++) {
 			free(s->plans[c].entries);
@@ -122,11 +116,12 @@ void fcl_schedule_fini(struct fcl_schedule *s)
 			free(s->plans[c].rec_idx);
 			free(s->plans[c].rec_task);
 		}
+	free(s->shared_plan.entries);
 	free(s->plans);
 	free(s->global_order);
 	free(s->tasks);
-	free(s->client_task_idx);
-	free(s->client_task_n);
+	free(s->task_off);
+	free(s->task_samples);
 	memset(s, 0, sizeof *s);
 }
 
@@ -157,10 +152,11 @@ uint64_t fcl_schedule_digest(const struct fcl_schedule *s)
 		if (k->perm)
 			h = fnv(h, k->perm, (size_t)s->dim * sizeof *k->perm);
 	}
-	for (size_t k = 0; k < (size_t)s->n_clients * s->n_tasks; k++)
-		h = fnv(h, s->client_task_idx[k], (size_t)s->client_task_n[k] * sizeof(uint32_t));
+	/* (client, task) by (client, task), as when each had its own array */
+	h = fnv(h, s->task_samples,
+		(size_t)s->task_off[(size_t)s->n_clients * s->n_tasks] * sizeof(uint32_t));
 	for (uint32_t c = 0; c < s->n_clients; c++) {
-		const struct fcl_client_plan *p = &s->plans[c];
+		const struct fcl_client_plan *p = fcl_schedule_plan(s, c);
 		uint32_t pres[2] = {p->join, p->leave};
 		h = fnv(h, p->entries, (size_t)p->n_entries * sizeof *p->entries);
 		h = fnv(h, pres, sizeof pres);

@@ -39,9 +39,10 @@ static uint64_t client_labels(const struct compiled *c, uint32_t client, uint8_t
 
 	memset(hist, 0, s->n_classes * sizeof *hist);
 	for (uint32_t t = 0; t < s->n_tasks; t++) {
-		size_t k = (size_t)client * s->n_tasks + t;
-		for (uint32_t i = 0; i < s->client_task_n[k]; i++) {
-			uint32_t id = s->client_task_idx[k][i];
+		uint32_t m;
+		const uint32_t *idx = fcl_schedule_client_task(s, client, t, &m);
+		for (uint32_t i = 0; i < m; i++) {
+			uint32_t id = idx[i];
 			if (mark[id])
 				continue;
 			mark[id] = 1;
@@ -50,9 +51,10 @@ static uint64_t client_labels(const struct compiled *c, uint32_t client, uint8_t
 		}
 	}
 	for (uint32_t t = 0; t < s->n_tasks; t++) { /* reset the marks */
-		size_t k = (size_t)client * s->n_tasks + t;
-		for (uint32_t i = 0; i < s->client_task_n[k]; i++)
-			mark[s->client_task_idx[k][i]] = 0;
+		uint32_t m;
+		const uint32_t *idx = fcl_schedule_client_task(s, client, t, &m);
+		for (uint32_t i = 0; i < m; i++)
+			mark[idx[i]] = 0;
 	}
 	return n;
 }
@@ -139,8 +141,8 @@ static int write_clients(const struct compiled *c, const char *dir)
 	if (!(f = open_csv(dir, "timeline.csv", "client,entry,task,start_round,end_round")))
 		goto out;
 	for (uint32_t cl = 0; cl < s->n_clients; cl++)
-		for (uint32_t e = 0; e < s->plans[cl].n_entries; e++) {
-			const struct fcl_entry *en = &s->plans[cl].entries[e];
+		for (uint32_t e = 0; e < fcl_schedule_plan(s, cl)->n_entries; e++) {
+			const struct fcl_entry *en = &fcl_schedule_plan(s, cl)->entries[e];
 			fprintf(f, "%u,%u,%u,%u,%u\n", cl, e, en->task, en->start, en->end);
 		}
 	rc = close_csv(f);
@@ -204,6 +206,13 @@ int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenar
 
 	rc = rc ? rc : write_clients(&c, dir);
 	return rc ? rc : write_rounds(&c, dir, samples);
+}
+
+int fcl_schedule_write_tasks_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
+				 const struct fcl_dataset *train, const char *dir)
+{
+	const struct compiled c = {.sc = sc, .train = train, .s = s};
+	return write_tasks(&c, dir);
 }
 
 uint64_t fcl_schedule_client_labels(const struct fcl_schedule *s, const struct fcl_dataset *train,

@@ -128,9 +128,9 @@ static int plan_clock(struct fcl_client_plan *p, const struct fcl_schedule *s,
 /* The client's timeline: explicit segments, or its task order laid on the
  * clock; its group (if any) overrides order, offset, join, leave and
  * participation. */
-static int plan_client(struct fcl_schedule *s, const struct fcl_scenario *sc, uint32_t c)
+static int plan_client(struct fcl_schedule *s, const struct fcl_scenario *sc, uint32_t c,
+		       struct fcl_client_plan *p)
 {
-	struct fcl_client_plan *p = &s->plans[c];
 	struct clock k;
 	uint32_t n = 0;
 
@@ -199,7 +199,7 @@ static void recurrence_candidates(const struct fcl_schedule *s, const struct fcl
 	for (uint32_t t = 0; t < T; t++) {
 		uint32_t ref = sc->recurrence.lag_from_introduction ? rec->intro[t] : rec->last[t];
 		if (t == task || ref == UINT32_MAX || ref >= r ||
-		    !s->client_task_n[(size_t)c * T + t])
+		    s->task_off[(size_t)c * T + t + 1] == s->task_off[(size_t)c * T + t])
 			continue;
 		rec->w[rec->n_cand] =
 		    pow((double)(r - ref) + sc->recurrence.offset, -sc->recurrence.exponent);
@@ -243,11 +243,10 @@ static void recurrence_draw(struct fcl_schedule *s, const struct fcl_scenario *s
 			if (u < acc)
 				break;
 		}
-		uint32_t t = rec->cand[i];
-		size_t ct = (size_t)c * s->n_tasks + t;
+		uint32_t t = rec->cand[i], n;
+		const uint32_t *idx = fcl_schedule_client_task(s, c, t, &n);
 		p->rec_task[rec->used] = t;
-		p->rec_idx[rec->used++] =
-		    s->client_task_idx[ct][fcl_rng_below(&rng, s->client_task_n[ct])];
+		p->rec_idx[rec->used++] = idx[fcl_rng_below(&rng, n)];
 		rec->last[t] = r;
 	}
 }
@@ -264,8 +263,8 @@ static int recurrence_round(struct fcl_schedule *s, const struct fcl_scenario *s
 	p->rec_off[r] = rec->used;
 	if (e < 0)
 		return 0;
-	uint32_t task = p->entries[e].task;
-	uint32_t n = s->client_task_n[(size_t)c * s->n_tasks + task];
+	uint32_t task = p->entries[e].task, n;
+	(void)fcl_schedule_client_task(s, c, task, &n);
 	round_slice(s, &p->entries[e], n, r, &lo, &hi);
 	if (rec->intro[task] == UINT32_MAX)
 		rec->intro[task] = r;
@@ -314,14 +313,25 @@ out:
 
 /* ---- the whole timeline ---------------------------------------------------- */
 
+/* Do all clients have the same plan? Then one is kept for all (a million
+ * registered clients take no plan each). */
+static int plans_shared(const struct fcl_scenario *sc)
+{
+	return sc->timeline.n_groups == 0 && sc->timeline.n_segments == 0 &&
+	       sc->timeline.order != FCL_ORDER_SHUFFLED && sc->timeline.offset == 0 &&
+	       sc->timeline.jitter == 0 && sc->recurrence.kind != FCL_RECURRENCE_POWER_LAW;
+}
+
 int fcl__schedule_plan_timeline(struct fcl_schedule *s, const struct fcl_scenario *sc)
 {
 	int rc;
 
-	for (uint32_t c = 0; c < s->n_clients; c++) {
-		if ((rc = plan_client(s, sc, c)) != 0)
+	if (!plans_shared(sc) && !(s->plans = calloc(s->n_clients, sizeof *s->plans)))
+		return -ENOMEM;
+	for (uint32_t c = 0; c < (s->plans ? s->n_clients : 1); c++) {
+		struct fcl_client_plan *p = s->plans ? &s->plans[c] : &s->shared_plan;
+		if ((rc = plan_client(s, sc, c, p)) != 0)
 			return rc;
-		const struct fcl_client_plan *p = &s->plans[c];
 		if (p->n_entries && p->entries[p->n_entries - 1].end > s->n_rounds)
 			s->n_rounds = p->entries[p->n_entries - 1].end;
 	}
@@ -369,14 +379,14 @@ void fcl_schedule_client_round(const struct fcl_schedule *s, uint32_t client, ui
 	out->task = -1;
 	if (client >= s->n_clients || round >= s->n_rounds)
 		return;
-	p = &s->plans[client];
+	p = fcl_schedule_plan(s, client);
 	if (round < p->join || (p->leave && round >= p->leave))
 		return;
 	if ((e = entry_of(p, round)) < 0)
 		return;
-	uint32_t task = p->entries[e].task;
-	size_t k = (size_t)client * s->n_tasks + task;
-	round_slice(s, &p->entries[e], s->client_task_n[k], round, &lo, &hi);
+	uint32_t task = p->entries[e].task, n;
+	const uint32_t *idx = fcl_schedule_client_task(s, client, task, &n);
+	round_slice(s, &p->entries[e], n, round, &lo, &hi);
 	if (p->rec_off) {
 		out->n_rec = p->rec_off[round + 1] - p->rec_off[round];
 		out->rec_idx = p->rec_idx ? p->rec_idx + p->rec_off[round] : NULL;
@@ -386,7 +396,7 @@ void fcl_schedule_client_round(const struct fcl_schedule *s, uint32_t client, ui
 		return;
 	out->task = (int32_t)task;
 	out->entry = (uint32_t)e;
-	out->idx = s->client_task_idx[k] + lo;
+	out->idx = idx + lo;
 	out->n = hi - lo;
 	out->epochs = s->online ? 1 : s->local_epochs;
 }
@@ -400,38 +410,78 @@ int fcl_schedule_available(const struct fcl_schedule *s, uint64_t seed, uint32_t
 	fcl_schedule_client_round(s, client, round, &cr);
 	if (cr.task < 0)
 		return 0;
-	if (s->plans[client].participation >= 1.0)
+	double participation = fcl_schedule_plan(s, client)->participation;
+	if (participation >= 1.0)
 		return 1;
 	fcl_rng_init(&rng, seed, FCL_RNG_AVAILABILITY, client, round);
-	return fcl__schedule_uniform01(&rng) < s->plans[client].participation;
+	return fcl__schedule_uniform01(&rng) < participation;
+}
+
+/* The value at position i of a partial Fisher-Yates over 0..n-1 whose swaps
+ * so far are the n_map pairs (pos, val): a position never swapped holds itself. */
+static uint32_t swapped(const uint32_t *pos, const uint32_t *val, uint32_t n_map, uint32_t i)
+{
+	for (uint32_t m = 0; m < n_map; m++)
+		if (pos[m] == i)
+			return val[m];
+	return i;
+}
+
+static void set_swapped(uint32_t *pos, uint32_t *val, uint32_t *n_map, uint32_t i, uint32_t v)
+{
+	for (uint32_t m = 0; m < *n_map; m++)
+		if (pos[m] == i) {
+			val[m] = v;
+			return;
+		}
+	pos[*n_map] = i;
+	val[(*n_map)++] = v;
+}
+
+/* Partial Fisher-Yates: the first k slots of a seeded shuffle of 0..n-1 (the
+ * ranks of the available clients), into rank (k), ascending. Only the swapped
+ * positions are kept (at most 2k), so no table of n is made; the draws are
+ * those of a shuffle of a whole array. 0 or -ENOMEM. */
+static int draw_ranks(uint64_t seed, uint32_t round, uint32_t n, uint32_t k, uint32_t *rank)
+{
+	uint32_t *pos = malloc(4 * (size_t)k * sizeof *pos), *val = pos + 2 * (size_t)k, n_map = 0;
+	struct fcl_rng rng;
+
+	if (!pos)
+		return -ENOMEM;
+	fcl_rng_init(&rng, seed, FCL_RNG_PARTICIPANTS, FCL_RNG_NO_CLIENT, round);
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t j = i + (uint32_t)fcl_rng_below(&rng, n - i);
+		uint32_t a = swapped(pos, val, n_map, i), b = swapped(pos, val, n_map, j);
+		set_swapped(pos, val, &n_map, i, b);
+		set_swapped(pos, val, &n_map, j, a);
+		rank[i] = b;
+	}
+	free(pos);
+	qsort(rank, k, sizeof *rank, fcl__schedule_cmp_u32);
+	return 0;
 }
 
 uint32_t fcl_schedule_participants(const struct fcl_schedule *s, uint64_t seed, uint32_t round,
 				   uint32_t *out)
 {
-	uint32_t n = 0;
-	uint32_t *ids = malloc((size_t)s->n_clients * sizeof *ids);
-	FCL_ASSERT(ids != NULL);
+	uint32_t n = 0, k = s->per_round;
+
+	/* two passes over the clients, no table of them: how many are available,
+	 * then the ids of the drawn ranks (the rank-th available client) */
 	for (uint32_t c = 0; c < s->n_clients; c++)
-		if (fcl_schedule_available(s, seed, c, round))
-			ids[n++] = c;
-	if (n <= s->per_round) {
-		memcpy(out, ids, n * sizeof *ids);
-		free(ids);
-		return n;
+		n += fcl_schedule_available(s, seed, c, round) != 0;
+	if (n > k) {
+		int rc = draw_ranks(seed, round, n, k, out);
+		FCL_ASSERT(rc == 0); /* out of memory for 4 x per_round numbers */
 	}
-	/* Partial Fisher-Yates: the first per_round slots of a seeded shuffle of
-	 * the available clients, then sorted, so aggregation runs in client-id order. */
-	struct fcl_rng rng;
-	fcl_rng_init(&rng, seed, FCL_RNG_PARTICIPANTS, FCL_RNG_NO_CLIENT, round);
-	for (uint32_t i = 0; i < s->per_round; i++) {
-		uint32_t j = i + (uint32_t)fcl_rng_below(&rng, n - i);
-		uint32_t t = ids[i];
-		ids[i] = ids[j];
-		ids[j] = t;
+	uint32_t m = n > k ? k : n, j = 0, rank = 0;
+	for (uint32_t c = 0; c < s->n_clients && j < m; c++) {
+		if (!fcl_schedule_available(s, seed, c, round))
+			continue;
+		if (n <= k || out[j] == rank)
+			out[j++] = c; /* out[j] (a rank) >= c's rank: written over safely */
+		rank++;
 	}
-	qsort(ids, s->per_round, sizeof *ids, fcl__schedule_cmp_u32);
-	memcpy(out, ids, s->per_round * sizeof *ids);
-	free(ids);
-	return s->per_round;
+	return m;
 }

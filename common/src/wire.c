@@ -146,6 +146,7 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		update.n_update = m->n_values;
 		update.loss = m->loss;
 		update.train_seconds = m->train_seconds;
+		update.send_seconds = m->send_seconds;
 		update.rule = x;
 		update.dispatch = m->dispatch;
 		env.body_case = FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE;
@@ -154,6 +155,8 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 	case FCL_MSG_RULE:
 		rule.rule = x;
 		rule.dispatch = m->dispatch;
+		rule.rule_seconds = m->rule_seconds;
+		rule.send_seconds = m->send_seconds;
 		env.body_case = FCL__V1__ENVELOPE__BODY_RULE_MESSAGE;
 		env.rule_message = &rule;
 		break;
@@ -238,6 +241,8 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 	case FCL__V1__ENVELOPE__BODY_RULE_MESSAGE:
 		m->type = FCL_MSG_RULE;
 		m->dispatch = env->rule_message->dispatch;
+		m->rule_seconds = env->rule_message->rule_seconds;
+		m->send_seconds = env->rule_message->send_seconds;
 		ok = decode_extras(env->rule_message->rule, &m->extras);
 		break;
 	case FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE:
@@ -247,6 +252,7 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_values = env->client_update->n_update;
 		m->loss = env->client_update->loss;
 		m->train_seconds = env->client_update->train_seconds;
+		m->send_seconds = env->client_update->send_seconds;
 		m->dispatch = env->client_update->dispatch;
 		ok = decode_extras(env->client_update->rule, &m->extras);
 		break;

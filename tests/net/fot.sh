@@ -14,6 +14,21 @@ grows() { awk -F, 'NR > 1 { if (($1 > 0 && $8 < last[$2]) || $7 < 1) bad = 1; la
 check "every layer's basis grows at every task end (norm rule)" grows
 check "every participant's sketches were used" \
 	sh -c "! awk -F, 'NR > 1 && \$9 != 4' '$work/one/fot.csv' | grep -q ."
+# The cost breakdown: every round line has one; clients report training,
+# sketches and sending, the coordinator its parts; summary.md has the run's table.
+rounds() { grep '"event":"round"' "$work/three/events.jsonl"; }
+every_round_has_cost() { ! rounds | grep -vq '"cost":{"train":'; }
+no_round_without_samples() { ! rounds | grep -q '"samples":0,'; }
+cost_sum_positive() { # cost_sum_positive KEY: the rounds' KEY adds up to more than 0
+	rounds | sed -n "s/.*\"cost\":{.*\"$1\":\([0-9.]*\).*/\1/p" |
+		awk '{ s += $1; n++ } END { exit !(n > 0 && s > 0) }'
+}
+check "every round line has a cost breakdown" every_round_has_cost
+check "every round reports the samples its updates trained on" no_round_without_samples
+for key in train rule client_send receive validate aggregate project send; do
+	check "the rounds' cost \"$key\" was measured" cost_sum_positive $key
+done
+check "summary.md has the cost breakdown" grep -q '^## Where the time went' "$work/three/summary.md"
 check "a run where client 1 sends NaN sketches completes" \
 	run nan --procs 2 --client-arg=--fault=rule-nan:1
 check "its NaN sketches are rejected and logged" \

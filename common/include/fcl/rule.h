@@ -81,6 +81,9 @@ struct fcl_agg {
 	float *delta;   /* (n_params) the round's change, valid after fcl_agg_step */
 	uint64_t steps; /* rounds aggregated so far */
 	void *state;    /* the rule's own */
+	/* wall seconds the rule spent projecting (FOT: in combine and round_end), for
+	 * the coordinator's cost breakdown only; never part of a result */
+	double project_seconds;
 };
 
 /* ---- the client half ------------------------------------------------------ */

@@ -57,13 +57,18 @@ struct fcl_schedule {
 	uint32_t samples_per_round, local_epochs, join, leave;
 	double participation;
 	struct fcl_task *tasks; /* (n_tasks) */
-	/* Training samples of client c in task t, in stream order:
-	 * idx[c * n_tasks + t], n[c * n_tasks + t]. */
-	uint32_t **client_task_idx;
-	uint32_t *client_task_n;
-	struct fcl_client_plan *plans; /* (n_clients) */
-	uint32_t n_global;             /* in phase: the task sequence of the global clock */
-	uint32_t *global_order;        /* (n_global) */
+	/* Training samples of client c in task t, in stream order (read them with
+	 * fcl_schedule_client_task): task_samples[task_off[k] .. task_off[k + 1]) for
+	 * k = c * n_tasks + t; one array for all, no allocation per client. */
+	uint32_t *task_off; /* (n_clients * n_tasks + 1) */
+	uint32_t *task_samples;
+	/* Each client's plan (read them with fcl_schedule_plan): (n_clients) when
+	 * clients differ (groups, segments, shuffled orders, offsets, jitter,
+	 * recurrence), else NULL and every client has shared_plan. */
+	struct fcl_client_plan *plans;
+	struct fcl_client_plan shared_plan;
+	uint32_t n_global;      /* in phase: the task sequence of the global clock */
+	uint32_t *global_order; /* (n_global) */
 };
 
 /* What logical client c trains on in round r (see fcl_schedule_client_round). */
@@ -93,6 +98,23 @@ void fcl_schedule_fini(struct fcl_schedule *s);
 uint32_t fcl_schedule_task_of_round(const struct fcl_schedule *s, uint32_t round);
 /* Is this round the last of its task on the global clock? */
 int fcl_schedule_is_task_end(const struct fcl_schedule *s, uint32_t round);
+
+/* Client c's training samples of task t, in stream order (borrowed), and
+ * their number in *n. */
+static inline const uint32_t *fcl_schedule_client_task(const struct fcl_schedule *s, uint32_t c,
+						       uint32_t t, uint32_t *n)
+{
+	size_t k = (size_t)c * s->n_tasks + t;
+	*n = s->task_off[k + 1] - s->task_off[k];
+	return s->task_samples + s->task_off[k];
+}
+
+/* Client c's plan (borrowed). */
+static inline const struct fcl_client_plan *fcl_schedule_plan(const struct fcl_schedule *s,
+							      uint32_t c)
+{
+	return s->plans ? &s->plans[c] : &s->shared_plan;
+}
 
 /* What client c trains on in round r: task -1 when it has not joined, has
  * left, is between segments or has no stream samples left; otherwise the
@@ -130,6 +152,12 @@ uint32_t fcl_schedule_empty_tasks(const struct fcl_schedule *s, char *out, size_
 void fcl_schedule_print_classes(FILE *f, const uint8_t *flag, uint32_t n, uint8_t want);
 int fcl_schedule_write_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
 			   const struct fcl_dataset *train, const char *dir, int samples);
+/* Only tasks.csv (and blurry.csv): what a run folder keeps of the schedule when
+ * it has more than FCL_SCHEDULE_CSV_MAX_CLIENTS clients, whose per-client files
+ * (clients x rounds rows) fcl-scenario compile still writes on request. */
+#define FCL_SCHEDULE_CSV_MAX_CLIENTS 10000u
+int fcl_schedule_write_tasks_csv(const struct fcl_schedule *s, const struct fcl_scenario *sc,
+				 const struct fcl_dataset *train, const char *dir);
 /* Label histogram hist (n_classes) of the samples client c holds, each once;
  * mark is (train->n) zeros, left zeroed. Returns the number of samples. */
 uint64_t fcl_schedule_client_labels(const struct fcl_schedule *s, const struct fcl_dataset *train,

@@ -61,7 +61,10 @@ struct fcl_msg {
 	/* client update */
 	uint64_t n_samples;
 	float loss;
-	double train_seconds;
+	/* client update, rule message: wall seconds for the cost breakdown (never in
+	 * results): local training; the rule message's computation (FOT: a sketch);
+	 * the sending process's encoding and sending since its last report */
+	double train_seconds, rule_seconds, send_seconds;
 	/* round start, client update, rule message: the rule's data */
 	struct fcl_extras extras;
 	/* round start: its number with simulated time (0 without); client update and
