@@ -517,8 +517,10 @@ static int parts_init(struct fcl_server *s)
 	coord_dispatch_init(&s->dispatch, &d_cfg);
 	struct coord_net_config n_cfg = {.bind_endpoint = s->bind_endpoint,
 					 .heartbeat_s = s->heartbeat_s,
-					 .max_msg_bytes =
-					     (int64_t)s->model.n_params * 4 + (4 << 20),
+					 /* a partial sum: 8 bytes a parameter, and its records */
+					 .max_msg_bytes = (int64_t)s->model.n_params * 8 +
+							  (int64_t)s->sc.clients.per_round * 64 +
+							  (4 << 20),
 					 .run_dir = s->run_dir};
 	if ((rc = coord_net_init(&s->net, s->loop, &n_cfg, &s->dispatch)) != 0)
 		goto err_ckpt;
