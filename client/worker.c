@@ -3,11 +3,17 @@
  * The welcome carries the scenario (so the process can never run another
  * one); the worker compiles it against its local copy of the data, then for
  * each round start trains its assigned logical clients in id order and sends
- * one update per logical client, followed by the rule's extra messages.
+ * one update per logical client, followed by the rule's extra messages; or,
+ * for rules that need only the weighted sum of the updates
+ * (fcl_rule_partial_sums), checks each update as the coordinator would, adds
+ * the good ones to one fixed-point partial sum (fcl/fixsum.h: the bits do not
+ * depend on which process sums what) and sends that, with a record per
+ * participant, once its participants are done.
  */
 #include "client.h"
 
 #include "fcl/data.h"
+#include "fcl/fixsum.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
@@ -19,6 +25,7 @@
 #include "fcl/wire.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +59,11 @@ struct worker {
 	struct fcl_loop_config loop;
 	const uint32_t **perms; /* (n_tasks) pixel permutation of each task, or NULL */
 	float *update;          /* (n_params) */
+
+	/* partial sums (fcl_rule_partial_sums): this round's sum and records */
+	int partial;
+	struct fcl_fixsum psum;
+	struct fcl_msg precords; /* ids, rec_* arrays (n_ids so far), room for every hosted id */
 
 	uint32_t round;    /* of the round start being worked on */
 	uint64_t dispatch; /* its number (simulated time), echoed in updates and rule messages */
@@ -91,6 +103,13 @@ static void drop_clients(struct worker *w)
 	w->n_clients = w->cap_clients = 0;
 	free(w->perms);
 	free(w->update);
+	fcl_fixsum_fini(&w->psum);
+	free((void *)w->precords.ids);
+	free((void *)w->precords.rec_samples);
+	free((void *)w->precords.rec_loss);
+	free((void *)w->precords.rec_train_s);
+	free((void *)w->precords.rec_rejected);
+	memset(&w->precords, 0, sizeof w->precords);
 	w->clients = NULL;
 	w->perms = NULL;
 	w->update = NULL;
@@ -203,6 +222,26 @@ static int make_clients(struct worker *w)
 	}
 	for (uint32_t t = 0; t < w->sched.n_tasks; t++)
 		w->perms[t] = w->sched.tasks[t].perm;
+	if ((w->partial = fcl_rule_partial_sums(&w->sc)) != 0) {
+		size_t n = w->opts->n_ids;
+		/* the coordinator's range: room for clients.per_round updates */
+		int rc = fcl_fixsum_init(&w->psum, w->model.n_params, FCL_FIXSUM_FRAC_BITS,
+					 w->sc.clients.per_round);
+		if (rc) {
+			drop_clients(w);
+			return rc;
+		}
+		w->precords.ids = malloc(n * sizeof(uint32_t));
+		w->precords.rec_samples = malloc(n * sizeof(uint64_t));
+		w->precords.rec_loss = malloc(n * sizeof(float));
+		w->precords.rec_train_s = malloc(n * sizeof(double));
+		w->precords.rec_rejected = malloc(n * sizeof(uint32_t));
+		if (!w->precords.ids || !w->precords.rec_samples || !w->precords.rec_loss ||
+		    !w->precords.rec_train_s || !w->precords.rec_rejected) {
+			drop_clients(w);
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
@@ -302,6 +341,65 @@ static int train_samples(struct worker *w, struct logical_client *lc,
 	return fcl_strategy_train(lc->strategy, &w->model, &w->opt, &tr, loss);
 }
 
+static int all_finite(const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+/* Update m into the round's partial sum, after the coordinator's own checks
+ * of a single update (enum fcl_reject); its record either way. */
+static void partial_add(struct worker *w, const struct fcl_msg *m)
+{
+	struct fcl_msg *p = &w->precords;
+	uint32_t bad = FCL_REJECT_NONE;
+	size_t k = p->n_ids;
+
+	if (k >= w->opts->n_ids) { /* a round start naming a client twice */
+		fcl_warn("round %u: client %lld trained twice; its second update is not sent",
+			 m->round, (long long)m->client_id);
+		return;
+	}
+	if (m->n_values != w->model.n_params)
+		bad = FCL_REJECT_SIZE;
+	else if (m->n_samples == 0 || m->n_samples > w->train.n)
+		bad = FCL_REJECT_SAMPLES;
+	else if (!all_finite(m->values, m->n_values) || !fcl_extras_finite(&m->extras))
+		bad = FCL_REJECT_FINITE;
+	else {
+		double wt = fcl_rule_weight(w->rule.rule, w->sc.aggregation.params, m->n_samples,
+					    fcl_agg_local_steps(&w->sc, m->n_samples));
+		if (fcl_fixsum_add_scaled(&w->psum, m->values, wt) != 0)
+			bad = FCL_REJECT_RANGE;
+	}
+	if (bad)
+		fcl_warn("round %u: client %lld's update stays out of the partial sum: %s",
+			 m->round, (long long)m->client_id, fcl_reject_name(bad));
+	((uint32_t *)p->ids)[k] = (uint32_t)m->client_id;
+	((uint64_t *)p->rec_samples)[k] = m->n_samples;
+	((float *)p->rec_loss)[k] = m->loss;
+	((double *)p->rec_train_s)[k] = m->train_seconds;
+	((uint32_t *)p->rec_rejected)[k] = bad;
+	p->n_ids++;
+}
+
+/* The round's partial sum and records, once its participants are done. */
+static int partial_send(struct worker *w)
+{
+	struct fcl_msg m = w->precords;
+	m.type = FCL_MSG_PARTIAL;
+	m.round = w->round;
+	m.client_id = -1;
+	m.dispatch = w->dispatch;
+	m.frac_bits = w->psum.frac_bits;
+	m.addends = (uint32_t)w->psum.addends;
+	m.sum = w->psum.v;
+	m.n_sum = w->psum.addends ? w->psum.n : 0;
+	return conn_send(w->conn, &m);
+}
+
 /* After training on n samples: the update (local - global) with the rule's
  * extras, sent with the rule's extra messages. */
 static int send_update(struct worker *w, struct logical_client *lc, struct fcl_local_round *lr,
@@ -337,7 +435,9 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 		  lc->id, lr->round, cr->task, n, loss, m.train_seconds,
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
-	if ((rc = send_timed(w, &m)) != 0)
+	if (w->partial)
+		partial_add(w, &m);
+	else if ((rc = send_timed(w, &m)) != 0)
 		return rc;
 	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
 }
@@ -501,6 +601,10 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 	/* junk for the coordinator to count and drop; whether it arrived is the test's to see */
 	if ((junk_len = faults_garbage(&w->opts->faults, &junk)) != 0)
 		(void)conn_send_bytes(w->conn, junk, junk_len);
+	if (w->partial) {
+		fcl_fixsum_zero(&w->psum);
+		w->precords.n_ids = 0;
+	}
 	for (size_t i = 0; i < m->n_ids; i++) {
 		struct logical_client *lc;
 		int rc = get_client(w, m->ids[i], &lc);
@@ -514,7 +618,7 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return w->partial && w->precords.n_ids ? partial_send(w) : 0;
 }
 
 /* ---- checkpoints ---------------------------------------------------------- */

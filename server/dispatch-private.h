@@ -6,6 +6,7 @@
 enum event_kind {
 	EV_HELLO,    /* a process says which logical clients it hosts */
 	EV_UPDATE,   /* a participant's update */
+	EV_PARTIAL,  /* a process's partial sum of its participants' updates */
 	EV_RULE,     /* a participant's extra message for the rule */
 	EV_STATE,    /* a piece of a logical client's state, for a checkpoint */
 	EV_RESTORED, /* a process has its logical clients' states back */

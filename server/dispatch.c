@@ -33,8 +33,8 @@
 #define recover_late coord_dispatch__recover_timeout
 #define lost_again coord_dispatch__lost_again
 
-static action_fn admit, refuse_late, too_early, take_update, take_answer, peer_error, unexpected,
-    stranger, join_timeout, round_deadline, left, gone, ignore, sim_update, sim_answer,
+static action_fn admit, refuse_late, too_early, take_update, take_partial, take_answer, peer_error,
+    unexpected, stranger, join_timeout, round_deadline, left, gone, ignore, sim_update, sim_answer,
     sim_deadline;
 
 /* The state machine: what each event does in each phase. SIMULATING is the
@@ -46,6 +46,7 @@ static action_fn *const machine[N_EVENTS][COORD_DONE + 1] = {
 	/*              JOINING        TRAINING        SIMULATING    DONE */
 	[EV_HELLO]    = {admit,        refuse_late,    refuse_late,  ignore},
 	[EV_UPDATE]   = {too_early,    take_update,    sim_update,   ignore},
+	[EV_PARTIAL]  = {too_early,    take_partial,   unexpected,   ignore},
 	[EV_RULE]     = {too_early,    take_answer,    sim_answer,   ignore},
 	[EV_STATE]    = {unexpected,   unexpected,     unexpected,   ignore},
 	[EV_RESTORED] = {unexpected,   unexpected,     unexpected,   ignore},
@@ -59,6 +60,7 @@ static action_fn *const checkpoints[N_EVENTS][COORD_N_PHASES - COORD_SAVING] = {
 	/*              SAVING         RESTORING       RECOVERING */
 	[EV_HELLO]    = {refuse_late,  refuse_late,    admit},
 	[EV_UPDATE]   = {too_early,    stale,          stale},
+	[EV_PARTIAL]  = {too_early,    stale,          stale},
 	[EV_RULE]     = {too_early,    stale,          stale},
 	[EV_STATE]    = {take_state,   stale,          stale},
 	[EV_RESTORED] = {unexpected,   restored,       stale},
@@ -148,6 +150,8 @@ static enum event_kind kind_of(const struct fcl_msg *m, int from)
 	switch (m->type) {
 	case FCL_MSG_CLIENT_UPDATE:
 		return EV_UPDATE;
+	case FCL_MSG_PARTIAL:
+		return EV_PARTIAL;
 	case FCL_MSG_RULE:
 		return EV_RULE;
 	case FCL_MSG_STATE:
@@ -635,8 +639,9 @@ static int too_early(struct coord_dispatch *d, const struct event *e)
 {
 	const struct coord_round *r = d->c.round;
 
-	if (e->kind == EV_UPDATE)
-		coord_dispatch_drop(d, "update for round %u while in round %u", e->m->round,
+	if (e->kind == EV_UPDATE || e->kind == EV_PARTIAL)
+		coord_dispatch_drop(d, "%s for round %u while in round %u",
+				    e->kind == EV_UPDATE ? "update" : "partial", e->m->round,
 				    r->round);
 	else
 		coord_dispatch_drop(d, "%s message for round %u, not expected now (round %u)",
@@ -658,6 +663,27 @@ static int take_update(struct coord_dispatch *d, const struct event *e)
 		coord_report_update(d->c.report, (uint32_t)e->m->client_id, e->bytes);
 	if (took != COORD_TAKE_ACCEPTED)
 		coord_dispatch_drop(d, "%s", why);
+	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
+}
+
+/* One message answers for several participants: each gets its share of the
+ * bytes, each refused update its line in the log (as single updates do). */
+static int take_partial(struct coord_dispatch *d, const struct event *e)
+{
+	enum coord_take took;
+	uint32_t n;
+	char why[4096];
+	int rc = coord_round_take_partial(d->c.round, (uint32_t)e->peer, e->m, &took, &n, why,
+					  sizeof why);
+	if (rc)
+		return rc;
+	for (uint32_t k = 0; k < n; k++)
+		coord_report_update(d->c.report, e->m->ids[k], e->bytes / n + (k < e->bytes % n));
+	for (char *line = why, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl = '\0';
+		coord_dispatch_drop(d, "%s", line);
+	}
 	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
 }
 

@@ -611,6 +611,19 @@ static int checkpoints_init(struct fcl_server *s)
 }
 
 /* Every part, each given what it needs; the dispatcher drives the others. */
+/* The largest valid message of this rule and model: the rule's bound, or a
+ * process's partial sum (8 bytes a parameter, and its clients' records). */
+static int64_t max_message_bytes(const struct fcl_server *s)
+{
+	uint64_t rule = fcl_rule_max_message_bytes(&s->sc, s->model.n_layers, s->model.sizes,
+						   s->model.n_params, s->sched.n_clients);
+	uint64_t partial = (uint64_t)s->model.n_params * 8 +
+			   (uint64_t)s->sc.clients.per_round * 64 + (4 << 20);
+	if (fcl_rule_partial_sums(&s->sc) && partial > rule)
+		rule = partial;
+	return (int64_t)rule;
+}
+
 static int parts_init(struct fcl_server *s)
 {
 	int rc;
@@ -651,9 +664,7 @@ static int parts_init(struct fcl_server *s)
 					 .key = s->insecure_plain ? NULL : &s->key,
 					 .allow = s->insecure_plain ? NULL : &s->allow,
 					 /* the largest valid message of this rule and model */
-					 .max_msg_bytes = (int64_t)fcl_rule_max_message_bytes(
-					     &s->sc, s->model.n_layers, s->model.sizes,
-					     s->model.n_params, s->sched.n_clients),
+					 .max_msg_bytes = max_message_bytes(s),
 					 .run_dir = s->run_dir};
 	if ((rc = coord_net_init(&s->net, s->loop, &n_cfg, &s->dispatch)) != 0)
 		goto err_ckpt;

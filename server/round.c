@@ -183,6 +183,7 @@ int coord_round_open(struct coord_round *r)
 	r->started = fcl_now();
 	r->n_accepted = r->n_rejected = r->n_gone = 0;
 	r->request_sends = 0;
+	fcl_agg_sum_reset(r->agg);
 	memset(&r->request, 0, sizeof r->request);
 	/* Only clients with data this round, that joined, have not left and whose
 	 * participation draw came up, can be sampled; there may be none. */
@@ -303,6 +304,9 @@ int coord_round_take_update(struct coord_round *r, uint32_t p, const struct fcl_
 		return rc;
 	else if (rc != 0 && !bad)
 		bad = "refused by the rule";
+	/* last: once in the round's sum it stays there */
+	else if (fcl_agg_add_update(r->agg, m->values, m->n_samples) != 0)
+		bad = fcl_reject_name(FCL_REJECT_RANGE);
 	if (bad) {
 		snprintf(why, len,
 			 "update from client %lld in round %u rejected: %s (%zu values, %llu "
@@ -321,6 +325,101 @@ int coord_round_take_update(struct coord_round *r, uint32_t p, const struct fcl_
 	r->slot[i] = COORD_SLOT_ACCEPTED;
 	r->n_accepted++;
 	*took = COORD_TAKE_ACCEPTED;
+	return 0;
+}
+
+/* Whether partial m's records name distinct waiting participants hosted by p,
+ * and its sum is what its records say; else why not. *bad_sum: the records
+ * are fine but the sum is not (then they are rejected, not dropped). */
+static int partial_due(const struct coord_round *r, uint32_t p, const struct fcl_msg *m,
+		       int *bad_sum, char *why, size_t len)
+{
+	uint32_t in_sum = 0;
+	*bad_sum = 0;
+	if (m->round != r->round) {
+		snprintf(why, len, "partial for round %u while in round %u", m->round, r->round);
+		return 0;
+	}
+	if (m->n_ids == 0) {
+		snprintf(why, len, "partial for round %u names no participant", r->round);
+		return 0;
+	}
+	for (size_t k = 0; k < m->n_ids; k++) {
+		struct fcl_msg one = {.round = m->round, .client_id = m->ids[k]};
+		int i;
+		if (k && m->ids[k] <= m->ids[k - 1]) {
+			snprintf(why, len, "partial for round %u: client ids not ascending",
+				 r->round);
+			return 0;
+		}
+		if (!update_due(r, p, &one, &i, why, len))
+			return 0;
+		in_sum += m->rec_rejected[k] == FCL_REJECT_NONE;
+	}
+	*bad_sum = m->frac_bits != FCL_FIXSUM_FRAC_BITS || m->addends != in_sum ||
+		   m->n_sum != (in_sum ? r->model->n_params : 0);
+	if (*bad_sum)
+		snprintf(why, len,
+			 "partial for round %u rejected: its sum (%zu values, 2^-%u, %u updates) "
+			 "does not match its %u accepted records",
+			 r->round, m->n_sum, m->frac_bits, m->addends, in_sum);
+	return 1;
+}
+
+/* Record k of partial m into its participant's slot: accepted, or rejected
+ * for `bad` (its process's reason, enum fcl_reject) or `spoilt` (the sum it
+ * is part of is unusable); each rejection's line appended to why. Returns 1
+ * when accepted. */
+static int take_record(struct coord_round *r, const struct fcl_msg *m, size_t k, const char *spoilt,
+		       char *why, size_t len)
+{
+	int i = slot_of(r, m->ids[k]);
+	uint32_t bad = m->rec_rejected[k];
+	size_t at = strlen(why);
+
+	if (bad || spoilt) {
+		snprintf(why + at, len - at, "%supdate from client %u in round %u rejected%s: %s",
+			 at ? "\n" : "", m->ids[k], r->round, bad ? " by its process" : "",
+			 bad ? fcl_reject_name(bad) : spoilt);
+		r->slot[i] = COORD_SLOT_REJECTED;
+		r->n_rejected++;
+		return 0;
+	}
+	r->slot_samples[i] = m->rec_samples[k];
+	r->slot_loss[i] = m->rec_loss[k];
+	r->slot_train_s[i] = m->rec_train_s[k];
+	r->slot[i] = COORD_SLOT_ACCEPTED;
+	r->n_accepted++;
+	return 1;
+}
+
+int coord_round_take_partial(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
+			     enum coord_take *took, uint32_t *n_records, char *why, size_t len)
+{
+	const char *spoilt = NULL;
+	int bad_sum, any = 0;
+
+	*took = COORD_TAKE_DROPPED;
+	*n_records = 0;
+	why[0] = '\0';
+	if (!partial_due(r, p, m, &bad_sum, why, len))
+		return 0;
+	if (bad_sum)
+		spoilt = "its process's partial sum does not match its records";
+	/* records in the sum need plausible sample counts, as single updates do */
+	for (size_t k = 0; k < m->n_ids && !spoilt; k++)
+		if (m->rec_rejected[k] == FCL_REJECT_NONE &&
+		    (m->rec_samples[k] == 0 || m->rec_samples[k] > r->n_train))
+			spoilt = "implausible sample count in its process's partial sum";
+	/* out of int64, or more updates than the round has: refused, never wrapped */
+	if (!spoilt && m->addends && fcl_agg_add_partial(r->agg, m->sum, m->addends) != 0)
+		spoilt = "its process's partial sum overflows the fixed-point range";
+	if (spoilt && !why[0])
+		snprintf(why, len, "partial for round %u rejected: %s", r->round, spoilt);
+	for (size_t k = 0; k < m->n_ids; k++)
+		any |= take_record(r, m, k, spoilt, why, len);
+	*n_records = (uint32_t)m->n_ids;
+	*took = any ? COORD_TAKE_ACCEPTED : COORD_TAKE_REJECTED;
 	return 0;
 }
 

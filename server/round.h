@@ -135,6 +135,13 @@ void coord_round_sent(struct coord_round *r, uint32_t p, int sent);
  * why. 0 or -ENOMEM (from the rule). */
 int coord_round_take_update(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
 			    enum coord_take *took, char *why, size_t len);
+/* A partial sum from peer p (fcl_rule_partial_sums): each of its records
+ * answers for one participant. *took says what it did (DROPPED: nothing
+ * changed; else some participants answered); why holds one line per
+ * participant refused (by its process or here) or why the message was
+ * dropped. *n_records: records taken. 0 or -ENOMEM. */
+int coord_round_take_partial(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
+			     enum coord_take *took, uint32_t *n_records, char *why, size_t len);
 /* A rule message of `bytes` from peer p; the same. */
 int coord_round_take_answer(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
 			    size_t bytes, enum coord_take *took, char *why, size_t len);

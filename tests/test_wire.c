@@ -246,8 +246,51 @@ static void test_state_pieces(void)
 	}
 }
 
+/* A partial sum and its records travel whole. */
+static void test_partial(void)
+{
+	int64_t sum[3] = {INT64_MIN, -1, INT64_MAX};
+	uint32_t ids[2] = {4, 9}, rej[2] = {0, FCL_REJECT_FINITE};
+	uint64_t ns[2] = {120, 7};
+	float loss[2] = {0.5f, 1.5f};
+	double ts[2] = {0.25, 0.125};
+	struct fcl_msg in = {.type = FCL_MSG_PARTIAL,
+			     .round = 3,
+			     .client_id = -1,
+			     .sum = sum,
+			     .n_sum = 3,
+			     .frac_bits = 32,
+			     .addends = 1,
+			     .dispatch = 0,
+			     .ids = ids,
+			     .n_ids = 2,
+			     .rec_samples = ns,
+			     .rec_loss = loss,
+			     .rec_train_s = ts,
+			     .rec_rejected = rej},
+		       out;
+	uint8_t *buf;
+	size_t len;
+	REQUIRE(fcl_wire_encode(&in, &buf, &len) == 0, "a partial encodes");
+	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "and decodes");
+	CHECK(out.type == FCL_MSG_PARTIAL && out.round == 3 && out.n_sum == 3 &&
+		  memcmp(out.sum, sum, sizeof sum) == 0 && out.frac_bits == 32 && out.addends == 1,
+	      "its sum comes back whole, int64 extremes included");
+	CHECK(out.n_ids == 2 && out.ids[1] == 9 && out.rec_samples[0] == 120 &&
+		  out.rec_loss[1] == 1.5f && out.rec_train_s[0] == 0.25 &&
+		  out.rec_rejected[1] == FCL_REJECT_FINITE,
+	      "and its records");
+	CHECK(strcmp(fcl_reject_name(FCL_REJECT_RANGE),
+		     "beyond the fixed-point range of the sum") == 0 &&
+		  strcmp(fcl_reject_name(99), "unknown reason") == 0,
+	      "rejections have names");
+	fcl_msg_free(&out);
+	free(buf);
+}
+
 int main(void)
 {
+	test_partial();
 	test_extras_roundtrip();
 	test_state_pieces();
 	test_update_roundtrip();

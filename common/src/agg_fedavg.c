@@ -12,6 +12,13 @@ static const struct fcl_key keys[] = {
     {0},
 };
 
+/* w_i in the sum of updates: samples or 1 (fcl/rule.h) */
+static double sum_weight(const void *params, uint64_t n_samples, uint32_t local_steps)
+{
+	(void)local_steps;
+	return ((const struct fedavg_params *)params)->weighted ? (double)n_samples : 1.0;
+}
+
 static void defaults(void *params)
 {
 	((struct fedavg_params *)params)->weighted = 1;
@@ -20,8 +27,7 @@ static void defaults(void *params)
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
 	const struct fedavg_params *p = a->params;
-	fcl_agg_mean_delta(a, u, n, p->weighted);
-	return 0;
+	return fcl_agg_mean_delta(a, u, n, p->weighted);
 }
 
 const struct fcl_rule fcl_rule_fedavg = {
@@ -30,5 +36,6 @@ const struct fcl_rule fcl_rule_fedavg = {
     .keys = keys,
     .params_size = sizeof(struct fedavg_params),
     .defaults = defaults,
+    .sum_weight = sum_weight,
     .combine = combine,
 };

@@ -33,6 +33,13 @@ static const struct fcl_key adaptive_keys[] = {
 };
 #undef P_
 
+/* w_i in the sum of updates: samples or 1 (fcl/rule.h) */
+static double sum_weight(const void *params, uint64_t n_samples, uint32_t local_steps)
+{
+	(void)local_steps;
+	return ((const struct fedopt_params *)params)->weighted ? (double)n_samples : 1.0;
+}
+
 static void defaults(void *params)
 {
 	*(struct fedopt_params *)params = (struct fedopt_params){
@@ -74,7 +81,9 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	float eta = p->server_lr, b1 = p->beta1, b2 = p->beta2, tau = p->tau;
 	int momentum = a->rule == &fcl_rule_fedavgm, adam = a->rule == &fcl_rule_fedadam;
 
-	fcl_agg_mean(a, u, n, p->weighted);
+	int rc = fcl_agg_mean(a, u, n, p->weighted);
+	if (rc)
+		return rc;
 	for (size_t k = 0; k < a->n_params; k++) {
 		float g = (float)a->acc[k], g2 = g * g;
 		if (momentum) {
@@ -119,6 +128,7 @@ static int load(struct fcl_agg *a, FILE *f)
 					       .keys = (tab),                                      \
 					       .params_size = sizeof(struct fedopt_params),        \
 					       .defaults = defaults,                               \
+					       .sum_weight = sum_weight,                           \
 					       .init = init,                                       \
 					       .fini = fini,                                       \
 					       .combine = combine,                                 \

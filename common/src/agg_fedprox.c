@@ -21,6 +21,13 @@ static const struct fcl_key keys[] = {
     {0},
 };
 
+/* w_i in the sum of updates: samples or 1 (fcl/rule.h) */
+static double sum_weight(const void *params, uint64_t n_samples, uint32_t local_steps)
+{
+	(void)local_steps;
+	return ((const struct fedprox_params *)params)->weighted ? (double)n_samples : 1.0;
+}
+
 static void defaults(void *params)
 {
 	*(struct fedprox_params *)params = (struct fedprox_params){.weighted = 1, .mu = 0.01f};
@@ -29,8 +36,7 @@ static void defaults(void *params)
 static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
 	const struct fedprox_params *p = a->params;
-	fcl_agg_mean_delta(a, u, n, p->weighted);
-	return 0;
+	return fcl_agg_mean_delta(a, u, n, p->weighted);
 }
 
 /* client: the hook's context, one per process */
@@ -76,6 +82,7 @@ const struct fcl_rule fcl_rule_fedprox = {
     .keys = keys,
     .params_size = sizeof(struct fedprox_params),
     .defaults = defaults,
+    .sum_weight = sum_weight,
     .combine = combine,
     .worker_init = worker_init,
     .worker_fini = worker_fini,

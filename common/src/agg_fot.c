@@ -69,6 +69,13 @@ static const struct fcl_key keys[] = {
 };
 #undef P_
 
+/* w_i in the sum of updates: samples or 1 (fcl/rule.h) */
+static double sum_weight(const void *params, uint64_t n_samples, uint32_t local_steps)
+{
+	(void)local_steps;
+	return ((const struct fot_params *)params)->weighted ? (double)n_samples : 1.0;
+}
+
 static void defaults(void *params)
 {
 	*(struct fot_params *)params = (struct fot_params){.weighted = 1,
@@ -173,7 +180,9 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
-	fcl_agg_mean_delta(a, u, n, p->weighted);
+	int rc = fcl_agg_mean_delta(a, u, n, p->weighted);
+	if (rc)
+		return rc;
 	double t0 = fcl_now();
 	/* protect_output false: the output layer learns freely (its basis still grows) */
 	for (uint32_t l = 0; l < a->n_layers - (p->protect_output ? 0 : 1); l++) {
@@ -516,6 +525,7 @@ const struct fcl_rule fcl_rule_fot = {
     .defaults = defaults,
     .init = init,
     .fini = fini,
+    .sum_weight = sum_weight,
     .combine = combine,
     .request = request,
     .answers = answers,

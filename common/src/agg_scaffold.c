@@ -6,7 +6,9 @@
  *   c += (|S| / N) * mean(Delta c)     (uniform over the round's S of N clients)
  * Client: every local gradient is corrected by c - c_i (the optimiser's
  * gradient hook); after training c_i+ = c_i - c + (x - y_i) / (K lr), with K
- * the local steps; c_i is kept per logical client for the whole run. */
+ * the local steps; c_i is kept per logical client for the whole run.
+ * Both sums are fixed-point sums (fcl/fixsum.h): their bits do not depend on
+ * the order of the updates. */
 #include "fcl/rule.h"
 #include "fcl/util.h"
 
@@ -28,6 +30,13 @@ static const struct fcl_key keys[] = {
     {0},
 };
 
+/* w_i in the sum of updates: samples or 1 (fcl/rule.h) */
+static double sum_weight(const void *params, uint64_t n_samples, uint32_t local_steps)
+{
+	(void)local_steps;
+	return ((const struct scaffold_params *)params)->weighted ? (double)n_samples : 1.0;
+}
+
 static void defaults(void *params)
 {
 	*(struct scaffold_params *)params =
@@ -40,6 +49,7 @@ struct scaffold_state {
 	float *c;   /* (n_params) */
 	float **dc; /* (n_slots)(n_params) this round's Delta c_i by participant slot */
 	uint32_t n_slots;
+	struct fcl_fixsum dc_sum; /* sum of the accepted Delta c_i */
 };
 
 static int init(struct fcl_agg *a)
@@ -53,6 +63,9 @@ static int init(struct fcl_agg *a)
 	st->dc = calloc(st->n_slots, sizeof *st->dc);
 	if (!st->c || !st->dc)
 		return -ENOMEM;
+	int rc = fcl_fixsum_init(&st->dc_sum, a->n_params, FCL_FIXSUM_FRAC_BITS, st->n_slots);
+	if (rc)
+		return rc;
 	for (uint32_t i = 0; i < st->n_slots; i++)
 		if (!(st->dc[i] = malloc(a->n_params * sizeof(float))))
 			return -ENOMEM;
@@ -68,6 +81,7 @@ static void fini(struct fcl_agg *a)
 		free(st->dc[i]);
 	free(st->dc);
 	free(st->c);
+	fcl_fixsum_fini(&st->dc_sum);
 	free(st);
 	a->state = NULL;
 }
@@ -91,6 +105,10 @@ static int accept_update(struct fcl_agg *a, const struct fcl_round_info *r, uint
 		*why = "missing or wrong-sized control variate";
 		return -EPROTO;
 	}
+	if (!fcl_fixsum_fits(&st->dc_sum, x->t[0].v, 1.0)) {
+		*why = "control variate beyond the fixed-point range";
+		return -EPROTO;
+	}
 	memcpy(st->dc[slot], x->t[0].v, a->n_params * sizeof(float));
 	return 0;
 }
@@ -103,17 +121,19 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (u[i].slot >= st->n_slots)
 			return -EPROTO;
-	fcl_agg_mean(a, u, n, p->weighted);
+	int rc = fcl_agg_mean(a, u, n, p->weighted);
+	if (rc)
+		return rc;
 	for (size_t k = 0; k < a->n_params; k++)
 		a->delta[k] = eta * (float)a->acc[k];
-	double share = (double)n / (double)a->sc.clients.count / (double)n;
-	for (size_t k = 0; k < a->n_params; k++) {
-		double s = 0.0;
-		for (size_t i = 0; i < n; i++)
-			s += (double)st->dc[u[i].slot][k];
-		st->c[k] += (float)(share * s);
-	}
-	return 0;
+	/* c += (|S| / N) mean(Delta c) = sum(Delta c) / N */
+	double share = 1.0 / (double)a->sc.clients.count;
+	fcl_fixsum_zero(&st->dc_sum);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = fcl_fixsum_add_scaled(&st->dc_sum, st->dc[u[i].slot], 1.0);
+	for (size_t k = 0; !rc && k < a->n_params; k++)
+		st->c[k] += (float)(fcl_fixsum_get(&st->dc_sum, k) * share);
+	return rc;
 }
 
 static int save(const struct fcl_agg *a, FILE *f)
@@ -257,6 +277,7 @@ const struct fcl_rule fcl_rule_scaffold = {
     .defaults = defaults,
     .init = init,
     .fini = fini,
+    .sum_weight = sum_weight,
     .combine = combine,
     .request = request,
     .accept_update = accept_update,

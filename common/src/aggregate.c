@@ -86,6 +86,10 @@ int fcl_agg_create(const struct fcl_scenario *sc, const struct fcl_mlp *m,
 	a->acc = calloc(a->n_params, sizeof *a->acc);
 	a->delta = calloc(a->n_params, sizeof *a->delta);
 	int rc = (!a->acc || !a->delta) ? -ENOMEM : 0;
+	/* room for a round's updates (simulated time: the coordinator's copy says its slots) */
+	if (!rc)
+		rc = fcl_fixsum_init(&a->sum, a->n_params, FCL_FIXSUM_FRAC_BITS,
+				     sc->clients.per_round ? sc->clients.per_round : 1);
 	if (!rc && rule->init)
 		rc = rule->init(a);
 	if (rc) {
@@ -104,39 +108,117 @@ void fcl_agg_destroy(struct fcl_agg *a)
 		a->rule->fini(a);
 	free(a->acc);
 	free(a->delta);
+	fcl_fixsum_fini(&a->sum);
 	free(a);
 }
 
-void fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted)
+int fcl_rule_sums_only(const struct fcl_rule *rule)
 {
-	size_t np = a->n_params;
+	return rule->sum_weight && !rule->accept_update;
+}
+
+double fcl_rule_weight(const struct fcl_rule *rule, const void *params, uint64_t n_samples,
+		       uint32_t local_steps)
+{
+	return rule->sum_weight ? rule->sum_weight(params, n_samples, local_steps)
+				: (double)n_samples;
+}
+
+uint32_t fcl_agg_local_steps(const struct fcl_scenario *sc, uint64_t n_samples)
+{
+	uint32_t B = sc->train.batch_size;
+	return (uint32_t)((n_samples + B - 1) / B) * sc->train.local_epochs;
+}
+
+int fcl_rule_partial_sums(const struct fcl_scenario *sc)
+{
+	return fcl_rule_sums_only(sc->aggregation.rule) && !fcl_scenario_timed(sc) &&
+	       !sc->eval.local_models;
+}
+
+int fcl_agg_add_update(struct fcl_agg *a, const float *delta, uint64_t n_samples)
+{
+	if (!a->rule->sum_weight)
+		return 0;
+	double w =
+	    fcl_rule_weight(a->rule, a->params, n_samples, fcl_agg_local_steps(&a->sc, n_samples));
+	int rc = fcl_fixsum_add_scaled(&a->sum, delta, w);
+	if (!rc)
+		a->sum_ready = 1;
+	return rc;
+}
+
+void fcl_agg_sum_reset(struct fcl_agg *a)
+{
+	fcl_fixsum_zero(&a->sum);
+	a->sum_ready = 0;
+}
+
+int fcl_agg_add_partial(struct fcl_agg *a, const int64_t *v, uint64_t addends)
+{
+	int rc = fcl_fixsum_add_raw(&a->sum, v, addends);
+	if (!rc)
+		a->sum_ready = 1;
+	return rc;
+}
+
+/* a->sum from the updates with weights w(i), unless it arrived as partial sums. */
+static int build_sum(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted,
+		     int by_rule)
+{
+	if (a->sum_ready)
+		return 0;
+	fcl_fixsum_zero(&a->sum);
+	for (size_t i = 0; i < n; i++) {
+		double w =
+		    by_rule ? fcl_rule_weight(a->rule, a->params, u[i].n_samples, u[i].local_steps)
+		    : weighted ? (double)u[i].n_samples
+			       : 1.0;
+		int rc = fcl_fixsum_add_scaled(&a->sum, u[i].delta, w);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int fcl_agg_sum(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
+{
+	return build_sum(a, u, n, 1, 1);
+}
+
+int fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted)
+{
 	double total = 0.0;
+	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		total += weighted ? (double)u[i].n_samples : 1.0;
-	memset(a->acc, 0, np * sizeof *a->acc);
-	if (total <= 0.0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		double w = (weighted ? (double)u[i].n_samples : 1.0) / total;
-		const float *d = u[i].delta;
-		for (size_t k = 0; k < np; k++)
-			a->acc[k] += w * (double)d[k];
+	if (total <= 0.0) {
+		memset(a->acc, 0, a->n_params * sizeof *a->acc);
+		return 0;
 	}
+	if ((rc = build_sum(a, u, n, weighted, 0)) != 0)
+		return rc;
+	fcl_fixsum_to_double(&a->sum, 1.0 / total, a->acc);
+	return 0;
 }
 
-void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted)
+int fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted)
 {
-	fcl_agg_mean(a, u, n, weighted);
-	for (size_t k = 0; k < a->n_params; k++)
+	int rc = fcl_agg_mean(a, u, n, weighted);
+	for (size_t k = 0; !rc && k < a->n_params; k++)
 		a->delta[k] = (float)a->acc[k];
+	return rc;
 }
 
 int fcl_agg_combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 {
-	if (n == 0)
+	if (n == 0) {
+		a->sum_ready = 0;
 		return 0;
+	}
 	int rc = a->rule->combine(a, u, n);
+	a->sum_ready = 0; /* the next round's sum starts afresh */
 	if (!rc)
 		a->steps++;
 	return rc;

@@ -9,10 +9,54 @@
 
 const char *fcl_msg_type_name(enum fcl_msg_type type)
 {
-	static const char *const names[] = {"none",          "hello",    "welcome", "round_start",
-					    "client_update", "shutdown", "error",   "rule",
-					    "save",          "state",    "restore", "restored"};
+	static const char *const names[] = {
+	    "none", "hello", "welcome", "round_start", "client_update", "shutdown", "error",
+	    "rule", "save",  "state",   "restore",     "restored",      "partial"};
 	return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "unknown";
+}
+
+const char *fcl_reject_name(uint32_t why)
+{
+	static const char *const names[] = {"accepted", "wrong number of parameters",
+					    "implausible sample count", "non-finite values",
+					    "beyond the fixed-point range of the sum"};
+	return why < FCL_REJECT_N ? names[why] : "unknown reason";
+}
+
+/* The partial's view of m (borrowed). */
+static void encode_partial(const struct fcl_msg *m, Fcl__V1__PartialUpdate *p)
+{
+	p->sum = (int64_t *)m->sum;
+	p->n_sum = m->n_sum;
+	p->frac_bits = m->frac_bits;
+	p->addends = m->addends;
+	p->dispatch = m->dispatch;
+	p->client_ids = (uint32_t *)m->ids;
+	p->n_samples = (uint64_t *)m->rec_samples;
+	p->loss = (float *)m->rec_loss;
+	p->train_seconds = (double *)m->rec_train_s;
+	p->rejected = (uint32_t *)m->rec_rejected;
+	p->n_client_ids = p->n_n_samples = p->n_loss = p->n_train_seconds = p->n_rejected =
+	    m->n_ids;
+}
+
+/* 1 when every record array has one entry per client. */
+static int decode_partial(const Fcl__V1__PartialUpdate *p, struct fcl_msg *m)
+{
+	size_t n = p->n_client_ids;
+	m->sum = p->sum;
+	m->n_sum = p->n_sum;
+	m->frac_bits = p->frac_bits;
+	m->addends = p->addends;
+	m->dispatch = p->dispatch;
+	m->ids = p->client_ids;
+	m->n_ids = n;
+	m->rec_samples = p->n_samples;
+	m->rec_loss = p->loss;
+	m->rec_train_s = p->train_seconds;
+	m->rec_rejected = p->rejected;
+	return p->n_n_samples == n && p->n_loss == n && p->n_train_seconds == n &&
+	       p->n_rejected == n;
 }
 
 /* Points the protobuf view at x's arrays; NULL when x is empty. */
@@ -84,7 +128,7 @@ static int decode_piece(const Fcl__V1__StatePiece *p, struct fcl_msg *m)
 	       m->n_data <= FCL_STATE_PIECE_BYTES;
 }
 
-/* One case per message type (106 lines): the whole mapping reads best in one place. */
+/* One case per message type (111 lines): the whole mapping reads best in one place. */
 int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 {
 	Fcl__V1__Envelope env = FCL__V1__ENVELOPE__INIT;
@@ -99,6 +143,7 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 	Fcl__V1__SaveState save = FCL__V1__SAVE_STATE__INIT;
 	Fcl__V1__StatePiece piece = FCL__V1__STATE_PIECE__INIT;
 	Fcl__V1__Restored restored = FCL__V1__RESTORED__INIT;
+	Fcl__V1__PartialUpdate partial = FCL__V1__PARTIAL_UPDATE__INIT;
 	Fcl__V1__Tensor tensors[FCL_EXTRAS_MAX], *tptr[FCL_EXTRAS_MAX];
 	if (m->extras.n_tensors > FCL_EXTRAS_MAX || m->extras.n_ints > FCL_EXTRAS_MAX ||
 	    m->extras.n_reals > FCL_EXTRAS_MAX)
@@ -176,6 +221,11 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		env.body_case = FCL__V1__ENVELOPE__BODY_RESTORED;
 		env.restored = &restored;
 		break;
+	case FCL_MSG_PARTIAL:
+		encode_partial(m, &partial);
+		env.body_case = FCL__V1__ENVELOPE__BODY_PARTIAL;
+		env.partial = &partial;
+		break;
 	case FCL_MSG_SHUTDOWN:
 		shutdown.reason = (char *)(m->text ? m->text : "");
 		env.body_case = FCL__V1__ENVELOPE__BODY_SHUTDOWN;
@@ -199,7 +249,7 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-/* The mapping back, one case per message type (84 lines), as fcl_wire_encode. */
+/* The mapping back, one case per message type (88 lines), as fcl_wire_encode. */
 int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 {
 	memset(m, 0, sizeof *m);
@@ -269,6 +319,10 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		break;
 	case FCL__V1__ENVELOPE__BODY_RESTORED:
 		m->type = FCL_MSG_RESTORED;
+		break;
+	case FCL__V1__ENVELOPE__BODY_PARTIAL:
+		m->type = FCL_MSG_PARTIAL;
+		ok = decode_partial(env->partial, m);
 		break;
 	case FCL__V1__ENVELOPE__BODY_SHUTDOWN:
 		m->type = FCL_MSG_SHUTDOWN;

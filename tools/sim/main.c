@@ -60,11 +60,12 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 /* --force: the files a run leaves in dir (its top-level files, and the
  * schedule/, checkpoints/ and report/ folders), so that nothing of the old
- * run (an endpoint, a checkpoint, a log) is taken for the new one's. A folder
+ * run (an endpoint, a checkpoint, a log, its keys, an exported model) is taken
+ * for the new one's. A folder
  * that holds anything else is not a run folder: refused. 0 or -1 (said). */
 static int clear_run_dir(const char *dir)
 {
-	static const char *const subdirs[] = {"schedule", "checkpoints", "report"};
+	static const char *const subdirs[] = {"schedule", "checkpoints", "report", "keys", "model"};
 	char path[PATH_MAX];
 	struct dirent *d;
 	struct stat st;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "fcl/extras.h"
+#include "fcl/fixsum.h"
 #include "fcl/model.h"
 #include "fcl/scenario.h"
 #include "fcl/schema.h"
@@ -77,7 +78,14 @@ struct fcl_agg {
 	size_t n_params;
 	uint32_t n_layers;
 	struct fcl_agg_layer layers[FCL_MLP_MAX_LAYERS];
-	double *acc;    /* (n_params) scratch accumulator */
+	double *acc; /* (n_params) scratch accumulator */
+	/* The round's sum of weighted updates, sum_i w_i Delta_i, in fixed point
+	 * (fcl/fixsum.h, FCL_FIXSUM_FRAC_BITS; room for clients.per_round addends):
+	 * built from the updates by fcl_agg_sum / fcl_agg_mean, or put there
+	 * beforehand from the client processes' partial sums (fcl_agg_add_partial,
+	 * then sum_ready = 1). Any grouping gives the same bits. */
+	struct fcl_fixsum sum;
+	int sum_ready;
 	float *delta;   /* (n_params) the round's change, valid after fcl_agg_step */
 	uint64_t steps; /* rounds aggregated so far */
 	void *state;    /* the rule's own */
@@ -123,6 +131,15 @@ struct fcl_rule {
 	const struct fcl_key *keys;
 	size_t params_size;
 	void (*defaults)(void *params);
+
+	/* Linear rules define it: combine needs of the round's updates only
+	 * their weighted sum sum_i w_i Delta_i (fcl_agg_sum or fcl_agg_mean, never
+	 * u[i].delta itself) and the records (ids, samples, steps); this is w_i.
+	 * Without per-update extras (accept_update) the client processes then
+	 * send one partial sum per round instead of one update per client
+	 * (fcl_rule_sums_only). Rules that need each update (median, Krum) leave
+	 * it NULL. */
+	double (*sum_weight)(const void *params, uint64_t n_samples, uint32_t local_steps);
 
 	/* server; combine is required, the rest may be NULL */
 	int (*init)(struct fcl_agg *a); /* allocates a->state */
@@ -229,11 +246,37 @@ int fcl_agg_round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 int fcl_agg_save(const struct fcl_agg *a, FILE *f);
 int fcl_agg_load(struct fcl_agg *a, FILE *f); /* -EINVAL when the blob is for another rule */
 
-/* Helpers for rules: a->acc = sum_i w_i delta_i / sum_i w_i, summed in the
- * given order into doubles; weights by samples when weighted, else 1.
- * fcl_agg_mean_delta also copies the mean into a->delta (FedAvg). */
-void fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
-void fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
+/* Helpers for rules. fcl_agg_sum: a->sum = sum_i w_i Delta_i with the rule's
+ * sum_weight (unless a->sum_ready). fcl_agg_mean: a->acc = sum_i w_i Delta_i /
+ * sum_i w_i with w_i = samples when weighted, else 1, through a->sum (so the
+ * bits do not depend on the order or grouping of the updates); fcl_agg_mean_delta
+ * also copies the mean into a->delta (FedAvg). 0, or -ERANGE when an update
+ * is beyond the fixed-point range (the coordinator refuses those first). */
+int fcl_agg_sum(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n);
+int fcl_agg_mean(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
+int fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n, int weighted);
+/* Does the rule need only the weighted sum of the updates, with no per-update
+ * extras? Then client processes may send partial sums. */
+int fcl_rule_sums_only(const struct fcl_rule *rule);
+/* w_i of an update: the rule's sum_weight (samples for rules without one). */
+double fcl_rule_weight(const struct fcl_rule *rule, const void *params, uint64_t n_samples,
+		       uint32_t local_steps);
+/* SGD steps behind n_samples as the coordinator counts them (FedNova). */
+uint32_t fcl_agg_local_steps(const struct fcl_scenario *sc, uint64_t n_samples);
+/* The coordinator builds the round's sum as updates arrive (integers: their
+ * order does not matter). reset starts it afresh; add_update adds one
+ * update (n_params) of n_samples with the rule's weight (rules without
+ * sum_weight: nothing to do); add_partial adds one process's partial sum
+ * (n_params integers at FCL_FIXSUM_FRAC_BITS, `addends` updates in it).
+ * 0; -ERANGE (update beyond the fixed-point range) or -EOVERFLOW: then the
+ * sum is unchanged (never wrapped). */
+void fcl_agg_sum_reset(struct fcl_agg *a);
+int fcl_agg_add_update(struct fcl_agg *a, const float *delta, uint64_t n_samples);
+int fcl_agg_add_partial(struct fcl_agg *a, const int64_t *v, uint64_t addends);
+/* Do this scenario's client processes send one partial sum per round
+ * (fcl_rule_sums_only, rounds not in simulated time, no local-model
+ * evaluation, which needs each update)? */
+int fcl_rule_partial_sums(const struct fcl_scenario *sc);
 /* The scenario key aggregation.weighting (samples or uniform) for a rule's table. */
 extern const struct fcl_key_choice fcl_agg_weightings[];
 

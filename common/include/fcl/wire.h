@@ -30,7 +30,20 @@ enum fcl_msg_type {
 	FCL_MSG_STATE,    /* a piece of one logical client's state, to the coordinator */
 	FCL_MSG_RESTORE,  /* a piece of one logical client's state, to a client process */
 	FCL_MSG_RESTORED, /* every state of a restore is in place */
+	FCL_MSG_PARTIAL,  /* a client process's partial sum of updates and its participants' records
+			   */
 };
+
+/* Why a client process kept a participant's update out of its partial sum. */
+enum fcl_reject {
+	FCL_REJECT_NONE = 0,
+	FCL_REJECT_SIZE,    /* wrong number of parameters */
+	FCL_REJECT_SAMPLES, /* implausible sample count */
+	FCL_REJECT_FINITE,  /* non-finite values */
+	FCL_REJECT_RANGE,   /* beyond the fixed-point range of the sum */
+	FCL_REJECT_N,
+};
+const char *fcl_reject_name(uint32_t why); /* "unknown reason" past the list */
 
 /* States travel in pieces of at most this many bytes. */
 #define FCL_STATE_PIECE_BYTES ((size_t)1 << 20)
@@ -70,6 +83,16 @@ struct fcl_msg {
 	/* round start: its number with simulated time (0 without); client update and
 	 * rule message: the round start's, echoed */
 	uint64_t dispatch;
+	/* partial: the sum (n_sum integers at 2^-frac_bits, `addends` updates in it)
+	 * and, per participant (ids, n_ids of them), samples, loss, training
+	 * seconds and enum fcl_reject */
+	const int64_t *sum;
+	size_t n_sum;
+	uint32_t frac_bits, addends;
+	const uint64_t *rec_samples;
+	const float *rec_loss;
+	const double *rec_train_s;
+	const uint32_t *rec_rejected;
 	/* shutdown, error */
 	int32_t code;
 	const char *text;
