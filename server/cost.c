@@ -40,6 +40,14 @@ void coord_cost_message(struct coord_cost *c, const struct fcl_msg *m)
 	if (m->type == FCL_MSG_CLIENT_UPDATE) {
 		coord_cost_add(c, COST_TRAIN, m->train_seconds);
 		c->round_samples += m->n_samples;
+	} else if (m->type == FCL_MSG_PARTIAL) {
+		/* a process's sum: its participants' records say what they trained;
+		 * the partial carries no send time of its own */
+		for (size_t i = 0; i < m->n_ids; i++) {
+			coord_cost_add(c, COST_TRAIN, m->rec_train_s[i]);
+			c->round_samples += m->rec_samples[i];
+		}
+		return;
 	} else if (m->type == FCL_MSG_RULE) {
 		coord_cost_add(c, COST_RULE, m->rule_seconds);
 	} else {
