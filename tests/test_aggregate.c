@@ -18,15 +18,16 @@ enum { NP = 8 };
 
 /* A rule from a scenario's aggregation section, e.g. make("fedadam", "server_lr: 0.1"):
  * the rule's keys go through the parser like a scenario file's. */
-static struct fcl_agg *make(const char *rule, const char *settings)
+/* An aggregator of that rule on a scenario with those tasks (a flow mapping). */
+static struct fcl_agg *make_tasks(const char *rule, const char *settings, const char *tasks)
 {
 	char text[512], err[256];
 	struct fcl_scenario sc;
 	struct fcl_agg *a = NULL;
 	snprintf(text, sizeof text,
 		 "data: {dataset: synthetic}\nclients: {count: 10, per_round: 5}\n"
-		 "tasks: {generator: single}\naggregation: {rule: %s%s%s}\n",
-		 rule, settings ? ", " : "", settings ? settings : "");
+		 "tasks: %s\naggregation: {rule: %s%s%s}\n",
+		 tasks, rule, settings ? ", " : "", settings ? settings : "");
 	if (fcl_scenario_parse(&sc, text, strlen(text), "<test>", err, sizeof err) != 0) {
 		NOTE("%s", err);
 		return NULL;
@@ -34,6 +35,11 @@ static struct fcl_agg *make(const char *rule, const char *settings)
 	if (fcl_agg_create(&sc, &mlp, NULL, &a) != 0)
 		return NULL;
 	return a;
+}
+
+static struct fcl_agg *make(const char *rule, const char *settings)
+{
+	return make_tasks(rule, settings, "{generator: single}");
 }
 
 static double max_diff(const float *a, const double *b, size_t n)
@@ -248,6 +254,17 @@ static void test_fot_rule(void)
 	CHECK(fabsf(q[0] - 1.15f) < 1e-5 && fabsf(q[3] - 1.18f) < 1e-5,
 	      "protect_output: false leaves the output layer's update unprojected (%g)", q[0]);
 	fcl_agg_destroy(o);
+	/* per-task heads (a task-incremental scenario): the output layer is a
+	 * head per task, never projected, even with protect_output left true */
+	rewind(f);
+	struct fcl_agg *h = make_tasks("fot", "weighting: uniform",
+				       "{generator: task-incremental, count: 2, classes_per_task: 2}");
+	REQUIRE(h && fcl_agg_load(h, f) == 0, "fot state loaded with per-task heads");
+	float r[NP] = {0};
+	fcl_agg_step(h, U, 4, r);
+	CHECK(fabsf(r[0] - 1.15f) < 1e-5 && fabsf(r[3] - 1.18f) < 1e-5,
+	      "per-task heads leave the output layer's update unprojected (%g)", r[0]);
+	fcl_agg_destroy(h);
 	fclose(f);
 	fcl_agg_destroy(b);
 	fcl_agg_destroy(a);

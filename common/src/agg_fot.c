@@ -4,7 +4,8 @@
  * projected off the old tasks' input subspace,
  *   Delta_l <- Delta_l - (Delta_l U_l) U_l^T,
  * for every dense layer's weight matrix (the MLP case of the authors' code,
- * the output layer included unless protect_output is false; biases are never
+ * the output layer included unless protect_output is false or the heads are
+ * per task (model.heads: per-task: a head is never projected); biases are never
  * projected). With one output head in a class-incremental or blurry stream,
  * projecting the output layer keeps the rows of classes not seen yet from
  * growing along the old inputs: the rule says so (caveat) and docs/aggregation.md
@@ -184,8 +185,11 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 	if (rc)
 		return rc;
 	double t0 = fcl_now();
-	/* protect_output false: the output layer learns freely (its basis still grows) */
-	for (uint32_t l = 0; l < a->n_layers - (p->protect_output ? 0 : 1); l++) {
+	/* The output layer learns freely (its basis still grows) with
+	 * protect_output false, and always with per-task heads: each task's rows
+	 * are its own head, which the paper never projects. */
+	int free_output = !p->protect_output || a->sc.model.heads == 1;
+	for (uint32_t l = 0; l < a->n_layers - (free_output ? 1 : 0); l++) {
 		const struct fcl_agg_layer *L = &a->layers[l];
 		fcl_fot_project(a->delta + L->w_offset, L->n_out, L->n_in, st->U[l], st->k[l],
 				st->tmp);
