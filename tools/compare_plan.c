@@ -312,7 +312,7 @@ int compare_derive_all(struct compare *c)
 static int read_stamp(const struct result *r, uint64_t *hash, double *wall)
 {
 	FILE *f = fopen(r->done, "r");
-	unsigned long long h;
+	unsigned long long h = 0;
 	int ok = f && fscanf(f, "hash=%llx wall=%lf", &h, wall) == 2;
 	if (f)
 		fclose(f);
