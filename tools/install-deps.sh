@@ -5,7 +5,7 @@ set -eu
 PACKAGES="build-essential meson ninja-build pkg-config
   libopenblas-dev liblapacke-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libfyaml-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox scdoc
-  slurm-wlm munge iproute2 clang procps"
+  slurm-wlm munge iproute2 clang libclang-rt-14-dev procps"
 
 missing=""
 for p in $PACKAGES; do
