@@ -136,6 +136,33 @@ static int apply(struct fy_document *fyd, const char *set, char *err, size_t err
 	return 0;
 }
 
+/* The edited document as text, refused past what the parser accepts: aliases
+ * come out expanded, so a small alias-laden scenario can emit megabytes, and
+ * emitting them only to have the parser refuse them cost seconds. */
+static int emit_bounded(struct fy_document *fyd, char **out, size_t *out_len, char *err,
+			size_t errlen)
+{
+	char *buf = malloc(FCL_YAML_MAX_BYTES + 1);
+	int n;
+
+	if (!buf)
+		return -ENOMEM;
+	n = fy_emit_document_to_buffer(fyd, FYECF_MODE_BLOCK | FYECF_WIDTH_INF, buf,
+				       FCL_YAML_MAX_BYTES);
+	if (n < 0) {
+		free(buf);
+		snprintf(err, errlen,
+			 "scenario: expected at most %u bytes with --set edits applied and "
+			 "aliases expanded (got more)",
+			 FCL_YAML_MAX_BYTES);
+		return -EINVAL;
+	}
+	buf[n] = '\0'; /* libfyaml 0.7 counts its own terminator in n; take the text's length */
+	*out = buf;
+	*out_len = strlen(buf);
+	return 0;
+}
+
 int fcl_scenario_override(const char *text, size_t len, const char *const *sets, size_t n_sets,
 			  char **out, size_t *out_len, char *err, size_t errlen)
 {
@@ -145,15 +172,8 @@ int fcl_scenario_override(const char *text, size_t len, const char *const *sets,
 		return -EINVAL;
 	for (size_t i = 0; i < n_sets && !rc; i++)
 		rc = apply(fyd, sets[i], err, errlen);
-	if (!rc) {
-		char *s = fy_emit_document_to_string(fyd, FYECF_MODE_BLOCK | FYECF_WIDTH_INF);
-		if (!s) {
-			rc = -ENOMEM;
-		} else {
-			*out = s;
-			*out_len = strlen(s);
-		}
-	}
+	if (!rc)
+		rc = emit_bounded(fyd, out, out_len, err, errlen);
 	fy_document_destroy(fyd);
 	return rc;
 }
