@@ -208,22 +208,41 @@ static void summary_gone(FILE *f, const struct coord_round *r)
 	fprintf(f, "%s\n", r->n_clients_gone > n ? ",..." : "");
 }
 
+/* One metric of summary.txt in points or percent; a metric that is not defined
+ * for this run (forgetting or BWT with one task, metrics.json's null) says n/a
+ * rather than printing nan. */
+static void summary_value(FILE *f, const char *label, double v, const char *fmt, const char *unit)
+{
+	fprintf(f, "%-24s", label);
+	if (isfinite(v))
+		fprintf(f, fmt, 100.0 * v);
+	else
+		fprintf(f, "%6s", "n/a");
+	fprintf(f, "%s\n", unit);
+}
+
 static void summary_metrics(FILE *f, const struct fcl_metric_values *v)
 {
-	fprintf(f, "final average accuracy  %6.2f%%\n", 100.0 * v->final_avg_acc);
-	fprintf(f, "forgetting (max)        %6.2f points\n", 100.0 * v->forgetting_max);
-	fprintf(f, "forgetting (first)      %6.2f points\n", 100.0 * v->forgetting_first);
-	fprintf(f, "BWT                     %+6.2f points\n", 100.0 * v->bwt);
-	fprintf(f, "FWT                     %+6.2f points\n", 100.0 * v->fwt);
+	summary_value(f, "final average accuracy", v->final_avg_acc, "%6.2f", "%");
+	summary_value(f, "forgetting (max)", v->forgetting_max, "%6.2f", " points");
+	summary_value(f, "forgetting (first)", v->forgetting_first, "%6.2f", " points");
+	summary_value(f, "BWT", v->bwt, "%+6.2f", " points");
+	summary_value(f, "FWT", v->fwt, "%+6.2f", " points");
 	fprintf(f, "A_auc / A_last          %6.2f%% / %.2f%%\n", 100.0 * v->a_auc,
 		100.0 * v->a_last);
-	fprintf(f, "min-ACC / WC-ACC        %6.2f%% / %.2f%%\n", 100.0 * v->min_acc,
-		100.0 * v->wc_acc);
-	fprintf(f,
-		"stability gap depth     %6.2f points (task just ended %.2f; %zu of %zu "
-		"recovered)\n",
-		100.0 * v->gap.depth, 100.0 * v->gap.depth_newest, v->gap.n_recovered,
-		v->gap.n_pairs);
+	if (isfinite(v->min_acc))
+		fprintf(f, "min-ACC / WC-ACC        %6.2f%% / %.2f%%\n", 100.0 * v->min_acc,
+			100.0 * v->wc_acc);
+	else
+		fprintf(f, "min-ACC / WC-ACC           n/a / %.2f%%\n", 100.0 * v->wc_acc);
+	if (v->gap.n_pairs)
+		fprintf(f,
+			"stability gap depth     %6.2f points (task just ended %.2f; %zu of %zu "
+			"recovered)\n",
+			100.0 * v->gap.depth, 100.0 * v->gap.depth_newest, v->gap.n_recovered,
+			v->gap.n_pairs);
+	else
+		fprintf(f, "stability gap depth        n/a (no task followed another)\n");
 }
 
 /* summary.txt; a run that did not finish (reason not NULL) says so on its

@@ -140,6 +140,10 @@ check "evaluations of $secs s in all, each longer than the heartbeat" \
 	awk -v s="$secs" 'BEGIN { exit !(s / 4 > 0.5) }'
 check "the run completes (exit $rc), no process declared gone" \
 	test $rc -eq 0 -a -z "$(grep '"event":"gone"' "$work/busy/events.jsonl")"
+# one task: forgetting, BWT and the stability gap are undefined, said as n/a, not nan
+check "a one-task summary says n/a where a metric is undefined, never nan" \
+	sh -c "grep -q 'forgetting (max) *n/a points' '$work/busy/summary.txt' &&
+		! grep -qi 'nan' '$work/busy/summary.txt'"
 # 6. a client process runs out of memory
 "$FCL_SIM" "$scn" --quiet --procs 3 --run-dir "$work/oom" --client-arg=--fault=oom:3 \
 	--server-arg=--set=run.quorum=0.5 >"$work/oom.out" 2>&1
