@@ -45,7 +45,7 @@ static void explain_wait(const struct client_opts *o, const struct conn *c, int 
 		conn_explain_no_welcome(c, o->connect_timeout_s);
 	else if (rc == -ECONNRESET)
 		fcl_error("lost the coordinator at %s (connection closed, or no heartbeat "
-			  "for %.0f s): it counts this process as gone, giving up",
+			  "for %g s): it counts this process as gone, giving up",
 			  o->endpoint, o->heartbeat_s);
 }
 
