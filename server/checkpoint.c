@@ -330,9 +330,9 @@ int coord_ckpt_begin(struct coord_ckpt *c, uint32_t done)
 	forget_pieces(c);
 	if ((rc = fcl_fput(c->clients, clients_magic, sizeof clients_magic)) != 0 ||
 	    (rc = fcl_fput(c->clients, head, sizeof head)) != 0) {
-		fcl_error("cannot write %s: %s", path, strerror(errno ? errno : EIO));
+		fcl_error("cannot write %s: %s", path, strerror(-rc));
 		coord_ckpt_abandon(c);
-		return -EIO;
+		return rc;
 	}
 	return 0;
 }
@@ -345,7 +345,6 @@ static int put_record(struct coord_ckpt *c, uint32_t client, const uint8_t *buf,
 	rc = rc ? rc : fcl_fput(c->clients, &len, sizeof len);
 	rc = rc ? rc : fcl_fput(c->clients, buf, len);
 	if (rc) {
-		rc = errno ? -errno : -EIO;
 		fcl_error("cannot write checkpoint %u's clients.bin: %s", c->done, strerror(-rc));
 		return rc;
 	}

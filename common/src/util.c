@@ -178,7 +178,11 @@ float *fcl_alloc_floats(size_t n)
 
 int fcl_fput(FILE *f, const void *p, size_t bytes)
 {
-	return bytes == 0 || fwrite(p, 1, bytes, f) == bytes ? 0 : -EIO;
+	errno = 0;
+	if (bytes == 0 || fwrite(p, 1, bytes, f) == bytes)
+		return 0;
+	/* the write's own reason: a full disk must read "disk full", not EIO */
+	return errno ? -errno : -EIO;
 }
 
 int fcl_fget(FILE *f, void *p, size_t bytes)

@@ -34,7 +34,8 @@ FILE *fcl_fopen(const char *path, const char *mode);
 int fcl_raise_fd_limit(uint64_t *now);
 
 /* Binary state in checkpoints: writes or reads exactly `bytes` (0 is fine).
- * 0, or -EIO when the file is short or cannot be written. */
+ * 0, or -EIO when the file is short; a failed write gives its errno
+ * (-ENOSPC on a full disk), -EIO when it has none. */
 int fcl_fput(FILE *f, const void *p, size_t bytes);
 int fcl_fget(FILE *f, void *p, size_t bytes);
 /* n zeroed floats, 64-byte aligned (so BLAS takes the same code path in every
