@@ -24,6 +24,8 @@ int fcl_fixsum_init(struct fcl_fixsum *s, size_t n, unsigned frac_bits, uint64_t
 	s->headroom = head;
 	s->max_addends = max_addends;
 	s->limit = ldexp(1.0, 63 - (int)head - (int)frac_bits);
+	s->unit = ldexp(1.0, (int)frac_bits);
+	s->ulp = ldexp(1.0, -(int)frac_bits);
 	return 0;
 }
 
@@ -44,13 +46,16 @@ double fcl_fixsum_limit(const struct fcl_fixsum *s)
 	return s->limit;
 }
 
-/* One addend in units of 2^-frac_bits; 0 when it does not fit (fabs(NaN) < limit is false). */
+/* One addend in units of 2^-frac_bits; 0 when it does not fit (fabs(NaN) < limit is false).
+ * y * unit is ldexp(y, frac_bits) exactly (a power of two, |y * unit| < 2^63), and
+ * llrint rounds ties to even in the default rounding mode, as nearbyint did: the same
+ * integers at a fraction of the cost (the quick start's clients spent 2.5 % in scalbn). */
 static inline int quantise(const struct fcl_fixsum *s, float x, double w, int64_t *q)
 {
 	double y = w * (double)x;
 	if (!(fabs(y) < s->limit))
 		return 0;
-	*q = (int64_t)nearbyint(ldexp(y, (int)s->frac_bits)); /* ties to even */
+	*q = (int64_t)llrint(y * s->unit);
 	return 1;
 }
 
@@ -108,7 +113,7 @@ int fcl_fixsum_add(struct fcl_fixsum *s, const struct fcl_fixsum *t)
 
 double fcl_fixsum_get(const struct fcl_fixsum *s, size_t i)
 {
-	return ldexp((double)s->v[i], -(int)s->frac_bits);
+	return (double)s->v[i] * s->ulp; /* = ldexp(v, -frac_bits): v is 0 or >= 1 in size */
 }
 
 void fcl_fixsum_to_float(const struct fcl_fixsum *s, double scale, float *out)

@@ -39,6 +39,7 @@ struct fcl_fixsum {
 	uint64_t max_addends; /* what the range is made for */
 	uint64_t addends;     /* added so far (a sum of sums counts theirs) */
 	double limit;         /* |w x| must stay below this */
+	double unit, ulp;     /* 2^frac_bits and 2^-frac_bits: scaling by them is exact */
 };
 
 /* A zero sum of n elements. frac_bits + headroom must leave at least one
