@@ -75,8 +75,12 @@ void fcl_col2im_add(float *dx, const float *dcol, const struct fcl_conv_geom *g)
 					const float *r = row + (size_t)oy * g->wo;
 					float *dst = plane + (size_t)iy * g->w +
 						     ((size_t)lo * g->stride + kx - g->pad);
-					for (uint32_t ox = lo; ox < hi; ox++)
-						dst[(size_t)(ox - lo) * g->stride] += r[ox];
+					if (g->stride == 1) /* contiguous: vectorises */
+						for (size_t t = 0; t < (size_t)(hi - lo); t++)
+							dst[t] += r[lo + t];
+					else
+						for (uint32_t ox = lo; ox < hi; ox++)
+							dst[(size_t)(ox - lo) * g->stride] += r[ox];
 				}
 			}
 }
@@ -84,8 +88,14 @@ void fcl_col2im_add(float *dx, const float *dcol, const struct fcl_conv_geom *g)
 void fcl_conv2d_forward(float *y, const float *x, const float *w, const float *b, float *col,
 			size_t B, const struct fcl_conv_geom *g)
 {
+	fcl_conv2d_forward_keep(y, x, w, b, col, NULL, B, g);
+}
+
+void fcl_conv2d_forward_keep(float *y, const float *x, const float *w, const float *b,
+			     float *col, float *kept, size_t B, const struct fcl_conv_geom *g)
+{
 	int K = (int)(g->ci * g->k * g->k), P = (int)(g->ho * g->wo), M = (int)g->co;
-	size_t in = (size_t)g->ci * g->h * g->w, out = (size_t)M * P;
+	size_t in = (size_t)g->ci * g->h * g->w, out = (size_t)M * P, cf = (size_t)K * P;
 	/* a 1x1 convolution with stride 1 and no padding reads x as its patches */
 	int direct = g->k == 1 && g->stride == 1 && g->pad == 0;
 
@@ -93,8 +103,9 @@ void fcl_conv2d_forward(float *y, const float *x, const float *w, const float *b
 		float *yi = y + i * out;
 		const float *pi = x + i * in;
 		if (!direct) {
-			fcl_im2col(col, pi, g);
-			pi = col;
+			float *c = kept ? kept + i * cf : col;
+			fcl_im2col(c, pi, g);
+			pi = c;
 		}
 		if (b)
 			for (int o = 0; o < M; o++)
@@ -108,13 +119,22 @@ void fcl_conv2d_forward(float *y, const float *x, const float *w, const float *b
 void fcl_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
 			 const float *w, float *col, size_t B, const struct fcl_conv_geom *g)
 {
+	fcl_conv2d_backward_ex(dx, dw, db, dy, x, w, col, NULL, B, g);
+}
+
+void fcl_conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
+			    const float *w, float *col, const float *kept, size_t B,
+			    const struct fcl_conv_geom *g)
+{
 	int K = (int)(g->ci * g->k * g->k), P = (int)(g->ho * g->wo), M = (int)g->co;
-	size_t in = (size_t)g->ci * g->h * g->w, out = (size_t)M * P;
+	size_t in = (size_t)g->ci * g->h * g->w, out = (size_t)M * P, cf = (size_t)K * P;
 	int direct = g->k == 1 && g->stride == 1 && g->pad == 0;
 
 	for (size_t i = 0; i < B; i++) {
 		const float *dyi = dy + i * out, *pi = x + i * in;
-		if (!direct) {
+		if (kept && !direct) {
+			pi = kept + i * cf;
+		} else if (!direct) {
 			fcl_im2col(col, pi, g);
 			pi = col;
 		}
@@ -136,7 +156,7 @@ void fcl_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const
 				    dyi, P, 0.0f, dxi, P);
 			continue;
 		}
-		/* the patches are not needed any more: their gradient goes there */
+		/* the patches are not needed any more (or are kept): their gradient goes to col */
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, w, K, dyi, P,
 			    0.0f, col, P);
 		memset(dxi, 0, in * sizeof(float));

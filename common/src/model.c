@@ -43,8 +43,12 @@ void fcl_relu_forward(float *y, const float *x, size_t n)
 
 void fcl_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+	/* dy read whatever y says: a load the compiler need not guard, so the
+	 * select vectorises */
+	for (size_t i = 0; i < n; i++) {
+		float d = dy[i];
+		dx[i] = y[i] > 0.0f ? d : 0.0f;
+	}
 }
 
 float fcl_softmax_xent_forward(float *probs, const float *logits, const int32_t *y, size_t batch,
@@ -99,6 +103,40 @@ static size_t shape_floats(struct fcl_input_shape s)
 	return (size_t)s.c * s.h * s.w;
 }
 
+/* Patches kept from the forward for the backward, at most this many floats per
+ * model (64 MiB); past it the backward builds them again. */
+#define KEEP_MAX_FLOATS ((size_t)16 << 20)
+
+/* Whether a conv reads its input as its patches (1x1, stride 1, no padding). */
+static int conv_direct(const struct fcl_layer *L)
+{
+	return L->s.kernel == 1 && L->s.stride == 1 && L->s.padding == 0;
+}
+
+/* Keeps every conv's patches when they all fit in KEEP_MAX_FLOATS. */
+static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
+{
+	size_t total = 0;
+	for (uint32_t i = 0; i < m->arch.n_body; i++) {
+		const struct fcl_layer *L = &m->arch.layers[i];
+		struct fcl_conv_geom g = geom(L);
+		if (L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L))
+			total += max_batch * fcl_conv_col_floats(&g);
+	}
+	if (total > KEEP_MAX_FLOATS)
+		return 0;
+	for (uint32_t i = 0; i < m->arch.n_body; i++) {
+		const struct fcl_layer *L = &m->arch.layers[i];
+		struct fcl_conv_geom g = geom(L);
+		if (L->s.kind != FCL_LAYER_CONV2D || conv_direct(L))
+			continue;
+		m->kept[i] = fcl_alloc_floats(max_batch * fcl_conv_col_floats(&g));
+		if (!m->kept[i])
+			return -1;
+	}
+	return 0;
+}
+
 int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch)
 {
 	size_t widest = 0, col = 1;
@@ -130,6 +168,7 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 		} else if (L->s.kind == FCL_LAYER_DENSE) {
 			m->w_offset[l] = L->w_off;
 			m->b_offset[l] = L->b_off;
+			m->dense_layer[l] = i;
 			l++;
 		}
 	}
@@ -158,7 +197,7 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 	}
 	if (ok && arch->n_body) {
 		m->col = fcl_alloc_floats(col);
-		ok = m->col != NULL;
+		ok = m->col != NULL && alloc_kept(m, max_batch) == 0;
 	}
 	if (!ok) {
 		fcl_mlp_fini(m);
@@ -195,6 +234,7 @@ void fcl_mlp_fini(struct fcl_mlp *m)
 		if (m->arch.layers[i].s.kind != FCL_LAYER_FLATTEN)
 			free(m->bout[i]);
 		free(m->barg[i]);
+		free(m->kept[i]);
 	}
 	free(m->col);
 	memset(m, 0, sizeof *m);
@@ -242,9 +282,9 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 		float *out = m->bout[i];
 		switch (L->s.kind) {
 		case FCL_LAYER_CONV2D:
-			fcl_conv2d_forward(out, in, m->params + L->w_off,
-					   L->s.bias ? m->params + L->b_off : NULL, m->col, batch,
-					   &g);
+			fcl_conv2d_forward_keep(out, in, m->params + L->w_off,
+						L->s.bias ? m->params + L->b_off : NULL, m->col,
+						m->kept[i], batch, &g);
 			break;
 		case FCL_LAYER_RELU:
 			fcl_relu_forward(out, in, batch * shape_floats(L->out));
@@ -296,6 +336,18 @@ void fcl_mlp_backward(struct fcl_mlp *m, const int32_t *y, size_t batch)
 	fcl_mlp_backward_logits(m, m->probs, NULL, batch, NULL, NULL);
 }
 
+/* With m->fused: arch layer i's SGD update, its gradient complete and its
+ * weights read by the backward for the last time. */
+static void fused_update(struct fcl_mlp *m, uint32_t i)
+{
+	const struct fcl_layer *L = &m->arch.layers[i];
+	if (!m->fused || !L->n_params)
+		return;
+	FCL_ASSERT(!m->updated[i]); /* one backward per step */
+	fcl_sgd_update_range(m->fused, m->params, m->grads, L->w_off, L->n_params);
+	m->updated[i] = 1;
+}
+
 /* The first body layer with parameters, or n_body when none has any. */
 static uint32_t first_trained(const struct fcl_mlp *m)
 {
@@ -319,9 +371,10 @@ static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
 		int need_dx = i > stop;
 		switch (L->s.kind) {
 		case FCL_LAYER_CONV2D:
-			fcl_conv2d_backward(need_dx ? other : NULL, m->grads + L->w_off,
-					    L->s.bias ? m->grads + L->b_off : NULL, d, in,
-					    m->params + L->w_off, m->col, B, &g);
+			fcl_conv2d_backward_ex(need_dx ? other : NULL, m->grads + L->w_off,
+					       L->s.bias ? m->grads + L->b_off : NULL, d, in,
+					       m->params + L->w_off, m->col, m->kept[i], B, &g);
+			fused_update(m, i);
 			break;
 		case FCL_LAYER_RELU:
 			fcl_relu_backward(d, d, m->bout[i], B * shape_floats(L->out));
@@ -352,18 +405,25 @@ static float *dense_db(struct fcl_mlp *m, uint32_t l)
 	return m->arch.dense_bias[l] ? m->grads + m->b_offset[l] : NULL;
 }
 
+/* Dense layer l's backward from dy into dx (or NULL), adding to its gradients. */
+static void dense_backward(struct fcl_mlp *m, uint32_t l, float *dx, const float *dy, size_t B)
+{
+	fcl_dense_backward(dx, m->grads + m->w_offset[l], dense_db(m, l), dy, m->acts[l],
+			   m->params + m->w_offset[l], B, m->sizes[l], m->sizes[l + 1]);
+	fused_update(m, m->dense_layer[l]);
+}
+
 void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh_extra, size_t B,
 			     fcl_mlp_preact_hook hook, void *ctx)
 {
 	uint32_t L = m->n_layers;
-	size_t d = m->sizes[L - 1], C = m->sizes[L];
+	size_t d = m->sizes[L - 1];
 	float *dh = m->dacts[0], *dx = m->dacts[1];
 	int body = first_trained(m) < m->arch.n_body; /* the body has parameters to train */
 
+	m->grads_clean = 0;
 	if (dz)
-		fcl_dense_backward(L > 1 || body ? dh : NULL, m->grads + m->w_offset[L - 1],
-				   dense_db(m, L - 1), dz, m->acts[L - 1],
-				   m->params + m->w_offset[L - 1], B, d, C);
+		dense_backward(m, L - 1, L > 1 || body ? dh : NULL, dz, B);
 	else
 		memset(dh, 0, B * d * sizeof(float));
 	if (L == 1 && !body)
@@ -372,14 +432,12 @@ void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh
 		for (size_t k = 0; k < B * d; k++)
 			dh[k] += dh_extra[k];
 	for (uint32_t l = L - 1; l >= 1; l--) {
-		size_t n_in = m->sizes[l - 1], n_out = m->sizes[l];
+		size_t n_out = m->sizes[l];
 		/* acts[l] is the ReLU output of dense layer l - 1 */
 		fcl_relu_backward(dh, dh, m->acts[l], B * n_out);
 		if (hook)
 			hook(ctx, l - 1, dh, B);
-		fcl_dense_backward(l > 1 || body ? dx : NULL, m->grads + m->w_offset[l - 1],
-				   dense_db(m, l - 1), dh, m->acts[l - 1],
-				   m->params + m->w_offset[l - 1], B, n_in, n_out);
+		dense_backward(m, l - 1, l > 1 || body ? dx : NULL, dh, B);
 		float *t = dh;
 		dh = dx;
 		dx = t;
@@ -391,6 +449,14 @@ void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh
 void fcl_mlp_zero_grad(struct fcl_mlp *m)
 {
 	memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+void fcl_mlp_fused_finish(struct fcl_mlp *m)
+{
+	for (uint32_t i = 0; i < m->arch.n_layers; i++)
+		if (!m->updated[i])
+			fused_update(m, i);
+	m->fused = NULL;
 }
 
 void fcl_sgd_init(struct fcl_sgd *opt, float lr, float momentum, float weight_decay)
@@ -414,31 +480,84 @@ void fcl_sgd_reset(struct fcl_sgd *opt)
 		memset(opt->velocity, 0, opt->n * sizeof(float));
 }
 
-int fcl_sgd_step(struct fcl_sgd *opt, float *params, float *grads, size_t n)
+/* The update without a hook, in loops that vectorise: the same sums in the
+ * same order as the general loop (g + wd p, then mu v + g); clear zeroes each
+ * gradient once read, which saves the next step's zeroing pass. */
+static void sgd_plain(const struct fcl_sgd *opt, float *restrict p, float *restrict g,
+		      float *restrict v, size_t n, int clear)
 {
-	float wd = opt->weight_decay;
-	int hooked = opt->grad_hook != NULL;
+	float lr = opt->lr, wd = opt->weight_decay, mu = opt->momentum;
 
+	if (!v && !clear) {
+		for (size_t i = 0; i < n; i++)
+			p[i] -= lr * (g[i] + wd * p[i]);
+	} else if (!v) {
+		for (size_t i = 0; i < n; i++) {
+			p[i] -= lr * (g[i] + wd * p[i]);
+			g[i] = 0.0f;
+		}
+	} else {
+		/* torch.optim.SGD, dampening 0: v = mu v + g; p -= lr v */
+		for (size_t i = 0; i < n; i++) {
+			v[i] = mu * v[i] + (g[i] + wd * p[i]);
+			p[i] -= lr * v[i];
+		}
+		if (clear)
+			memset(g, 0, n * sizeof(float));
+	}
+}
+
+int fcl_sgd_ready(struct fcl_sgd *opt, size_t n)
+{
 	if (opt->momentum > 0.0f && !opt->velocity) {
 		opt->velocity = fcl_alloc_floats(n);
 		if (!opt->velocity)
 			return -ENOMEM;
 		opt->n = n;
 	}
-	if (hooked) {
-		/* the sums of the fused loop, in its order: (g + wd p) + term */
-		for (size_t i = 0; i < n; i++)
-			grads[i] += wd * params[i];
-		opt->grad_hook(opt->hook_ctx, params, grads, n);
+	return 0;
+}
+
+void fcl_sgd_update_range(const struct fcl_sgd *opt, float *params, float *grads, size_t off,
+			  size_t n)
+{
+	sgd_plain(opt, params + off, grads + off, opt->velocity ? opt->velocity + off : NULL, n,
+		  1);
+}
+
+static int sgd_step(struct fcl_sgd *opt, float *params, float *grads, size_t n, int clear)
+{
+	float wd = opt->weight_decay;
+
+	if (fcl_sgd_ready(opt, n) != 0)
+		return -ENOMEM;
+	if (!opt->grad_hook) {
+		sgd_plain(opt, params, grads, opt->velocity, n, clear);
+		return 0;
 	}
+	/* the sums of the fused loop, in its order: (g + wd p) + term */
+	for (size_t i = 0; i < n; i++)
+		grads[i] += wd * params[i];
+	opt->grad_hook(opt->hook_ctx, params, grads, n);
 	for (size_t i = 0; i < n; i++) {
-		float g = hooked ? grads[i] : grads[i] + wd * params[i];
+		float g = grads[i];
 		if (opt->velocity) {
-			/* torch.optim.SGD, dampening 0: v = mu v + g; p -= lr v */
 			opt->velocity[i] = opt->momentum * opt->velocity[i] + g;
 			g = opt->velocity[i];
 		}
 		params[i] -= opt->lr * g;
+		if (clear)
+			grads[i] = 0.0f;
 	}
 	return 0;
+}
+
+int fcl_sgd_step(struct fcl_sgd *opt, float *params, float *grads, size_t n)
+{
+	return sgd_step(opt, params, grads, n, 0);
+}
+
+int fcl_sgd_step_clear(struct fcl_sgd *opt, float *params, float *grads, size_t n)
+{
+	return sgd_step(opt, params, grads, n, 1);
 }

@@ -306,7 +306,17 @@ static int step(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 		bt.n_rep2 = fcl_replay_draw(&s->buf, &lp->rep, L->replay_batch, s->slots2);
 		gather_replay(s, ds, lp->r->perms, s->slots2, bt.n_rep2, b + bt.n_rep, &lp->aug);
 	}
-	fcl_mlp_zero_grad(m);
+	/* each layer's update inside the backward: the same sums per parameter */
+	int fuse = s->ops->one_backward && !opt->grad_hook && L->head_bias, rc = 0;
+	if (!m->grads_clean) /* else the last step's SGD pass left zeros */
+		fcl_mlp_zero_grad(m);
+	m->grads_clean = 0;
+	if (fuse) {
+		if ((rc = fcl_sgd_ready(opt, m->n_params)) != 0)
+			return rc;
+		memset(m->updated, 0, sizeof m->updated);
+		m->fused = opt;
+	}
 	double l = s->ops->step(s, m, &bt);
 	if (L->online || pass + 1 == lp->passes) {
 		lp->sum += l * (double)b;
@@ -314,7 +324,11 @@ static int step(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 	}
 	if (!L->head_bias)
 		memset(m->grads + m->b_offset[m->n_layers - 1], 0, s->C * sizeof(float));
-	int rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params);
+	if (fuse)
+		fcl_mlp_fused_finish(m);
+	else
+		rc = fcl_sgd_step_clear(opt, m->params, m->grads, m->n_params);
+	m->grads_clean = rc == 0;
 	if (!rc && s->ops->after_step)
 		s->ops->after_step(s, m, opt);
 	return rc;

@@ -67,7 +67,7 @@ static double derpp_step(struct fcl_strategy *s, struct fcl_mlp *m,
 }
 
 static const struct fcl_strategy_ops ops = {
-    .replay_draws = 2, .replay_logits = 1, .step = derpp_step};
+    .replay_draws = 2, .replay_logits = 1, .step = derpp_step, .one_backward = 1};
 
 const struct fcl_strategy_method fcl_strategy_derpp = {
     .name = "der++",

@@ -15,7 +15,8 @@ static double er_step(struct fcl_strategy *s, struct fcl_mlp *m, const struct fc
 	return l;
 }
 
-static const struct fcl_strategy_ops ops = {.replay_draws = 1, .step = er_step};
+static const struct fcl_strategy_ops ops = {
+    .replay_draws = 1, .step = er_step, .one_backward = 1};
 
 const struct fcl_strategy_method fcl_strategy_er = {
     .name = "er",

@@ -18,7 +18,8 @@ static double er_ace_step(struct fcl_strategy *s, struct fcl_mlp *m,
 	return l;
 }
 
-static const struct fcl_strategy_ops ops = {.replay_draws = 1, .step = er_ace_step};
+static const struct fcl_strategy_ops ops = {
+    .replay_draws = 1, .step = er_ace_step, .one_backward = 1};
 
 const struct fcl_strategy_method fcl_strategy_er_ace = {
     .name = "er-ace",

@@ -39,7 +39,8 @@ static double finetune_step(struct fcl_strategy *s, struct fcl_mlp *m,
 	return l;
 }
 
-static const struct fcl_strategy_ops ops = {.replay_draws = 0, .step = finetune_step};
+static const struct fcl_strategy_ops ops = {
+    .replay_draws = 0, .step = finetune_step, .one_backward = 1};
 
 const struct fcl_strategy_method fcl_strategy_finetune = {
     .name = "finetune",

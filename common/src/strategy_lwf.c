@@ -132,7 +132,8 @@ static const struct fcl_strategy_ops ops = {.replay_draws = 0,
 					    .init = lwf_init,
 					    .fini = lwf_fini,
 					    .round_begin = lwf_round_begin,
-					    .step = lwf_step};
+					    .step = lwf_step,
+					    .one_backward = 1};
 
 const struct fcl_strategy_method fcl_strategy_lwf = {
     .name = "lwf",

@@ -52,7 +52,7 @@ for prog in fcl-server fcl-client fcl-sim fcl-scenario fcl-compare fcl-bench-tra
 		check "man/$prog.1.scd documents every option${missing:+, missing:$missing}" test -z "$missing"
 	fi
 done
-# the benchmark takes no options: --help prints and does not measure
+# --help prints and does not measure
 check "fcl-bench-train --help does not run the benchmark" \
 	bash -c "! grep -q 'GFLOP/s (peak' '$work/fcl-bench-train.help'"
 for p in fcl-sim fcl-server fcl-client fcl-scenario fcl-compare fcl-report; do

@@ -27,9 +27,17 @@ void fcl_col2im_add(float *dx, const float *dcol, const struct fcl_conv_geom *g)
 /* y (B, co, ho, wo) = conv(x (B, ci, h, w), w (co, ci*k*k)) + b (co, or NULL). */
 void fcl_conv2d_forward(float *y, const float *x, const float *w, const float *b, float *col,
 			size_t B, const struct fcl_conv_geom *g);
+/* The same, keeping each sample's patches in kept (B, ci*k*k, ho*wo) when not
+ * NULL, for the backward to reuse instead of building them again. */
+void fcl_conv2d_forward_keep(float *y, const float *x, const float *w, const float *b,
+			     float *col, float *kept, size_t B, const struct fcl_conv_geom *g);
 /* dw += ...; db += ... (db may be NULL); dx = ... (dx may be NULL). */
 void fcl_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
 			 const float *w, float *col, size_t B, const struct fcl_conv_geom *g);
+/* The same, reading the patches from kept (fcl_conv2d_forward_keep's) when not NULL. */
+void fcl_conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
+			    const float *w, float *col, const float *kept, size_t B,
+			    const struct fcl_conv_geom *g);
 
 /* Pools over k x k windows every stride, no padding; planes = B * C. */
 void fcl_maxpool_forward(float *y, int32_t *arg, const float *x, size_t planes,

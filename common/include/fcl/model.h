@@ -42,7 +42,18 @@ struct fcl_mlp {
 	float *bout[FCL_ARCH_MAX_LAYERS];    /* (B, out) each; flatten aliases its input */
 	int32_t *barg[FCL_ARCH_MAX_LAYERS];  /* max-pool: the argmax of each output */
 	float *col;                          /* one sample's patches, the largest conv's */
+	float *kept[FCL_ARCH_MAX_LAYERS];    /* conv: the forward's patches (B, col), or NULL */
 	const float *x;                      /* the last forward's input */
+	/* grads holds zeros: the training loop's SGD step cleared them as it read
+	 * them (fcl_sgd_step_clear), so its next step need not zero them; any
+	 * backward resets it. */
+	int grads_clean;
+	/* When set (the training loop, for a step that writes grads only through
+	 * one backward), each layer's SGD update runs right after its backward,
+	 * while its gradient is still in cache; updated[i] marks arch layer i's. */
+	struct fcl_sgd *fused;
+	uint8_t updated[FCL_ARCH_MAX_LAYERS];
+	uint32_t dense_layer[FCL_MLP_MAX_LAYERS]; /* the arch layer of dense layer l */
 };
 
 /* The model of an architecture (fcl_arch_compile). Returns 0, -EINVAL or -ENOMEM. */
@@ -77,6 +88,9 @@ typedef void (*fcl_mlp_preact_hook)(void *ctx, uint32_t layer, const float *dpre
 void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh_extra, size_t B,
 			     fcl_mlp_preact_hook hook, void *ctx);
 void fcl_mlp_zero_grad(struct fcl_mlp *m);
+/* Ends a step with m->fused set: the SGD update (fcl_sgd_update_range) of
+ * every layer its backward did not reach, then m->fused = NULL. */
+void fcl_mlp_fused_finish(struct fcl_mlp *m);
 
 /* Reference pieces, exposed for finite-difference tests. */
 /* y (B, n_out) = x (B, n_in) W^T (n_out, n_in) + b */
@@ -111,5 +125,12 @@ void fcl_sgd_reset(struct fcl_sgd *opt); /* forget the velocity (the hook stays)
 /* params -= lr * (momentum) (grads + weight_decay params + hook term); grads may
  * be overwritten when a hook is set. */
 int fcl_sgd_step(struct fcl_sgd *opt, float *params, float *grads, size_t n);
+/* The same, leaving zeros in grads: the next step's zeroing, in the same pass. */
+int fcl_sgd_step_clear(struct fcl_sgd *opt, float *params, float *grads, size_t n);
+/* Makes the velocity (with momentum) for n parameters; 0 or -ENOMEM. */
+int fcl_sgd_ready(struct fcl_sgd *opt, size_t n);
+/* fcl_sgd_step_clear on params/grads [off, off + n), without a hook. */
+void fcl_sgd_update_range(const struct fcl_sgd *opt, float *params, float *grads, size_t off,
+			  size_t n);
 
 #endif

@@ -35,6 +35,10 @@ struct fcl_strategy_ops {
 	int (*init)(struct fcl_strategy *s);
 	void (*fini)(struct fcl_strategy *s);
 	int (*round_begin)(struct fcl_strategy *s, struct fcl_mlp *m);
+	/* The step writes grads only through one fcl_mlp_backward(_logits) call
+	 * and does not read them after it: the loop may then run each layer's SGD
+	 * update inside that backward (fcl_mlp.fused), while it is in cache. */
+	int one_backward;
 	/* Fills m->grads (zeroed by the caller) and returns the loss. */
 	double (*step)(struct fcl_strategy *s, struct fcl_mlp *m,
 		       const struct fcl_strategy_batch *b);
