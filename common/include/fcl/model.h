@@ -43,6 +43,10 @@ struct fcl_mlp {
 	int32_t *barg[FCL_ARCH_MAX_LAYERS];  /* max-pool: the argmax of each output */
 	float *col;                          /* one sample's patches, the largest conv's */
 	const float *x;                      /* the last forward's input */
+	/* Residual blocks (fcl/residual.h): each one's inner ReLU output, and a
+	 * scratch for its gradient, sized for the largest block. */
+	float *rmid[FCL_ARCH_MAX_LAYERS];
+	float *rtmp;
 };
 
 /* The model of an architecture (fcl_arch_compile). Returns 0, -EINVAL or -ENOMEM. */
