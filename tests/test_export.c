@@ -124,6 +124,50 @@ static void test_roundtrip(void)
 	fcl_mlp_fini(&m);
 }
 
+/* A model with residual blocks: each block's conv1, conv2 and (projection)
+ * shortcut weights, tiling the buffer with the rest. */
+static void test_residual(void)
+{
+	struct fcl_layer_spec l[] = {
+	    {.kind = FCL_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1},
+	    {.kind = FCL_LAYER_GAP},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	struct fcl_arch a;
+	struct fcl_mlp m;
+	struct fcl_rng rng;
+	char dir[] = "/tmp/fcl-test-export-XXXXXX", sub[64], err[256] = "";
+
+	REQUIRE(mkdtemp(dir) != NULL, "temporary folder");
+	REQUIRE(fcl_arch_compile(&a, l, 5, (struct fcl_input_shape){2, 6, 6}, 3, NULL, err,
+				 sizeof err) == 0 &&
+		    fcl_model_init(&m, &a, 2) == 0,
+		"a model with residual blocks (%s)", err);
+	fcl_rng_init(&rng, 4, 0, 0, 0);
+	fcl_mlp_init_params(&m, &rng);
+	struct fcl_tensor_info t[16];
+	size_t n = fcl_model_tensors(&m, t, 16);
+	CHECK(n == 8 && !strcmp(t[1].name, "res1.conv1.weight") &&
+		  !strcmp(t[3].name, "res2.conv1.weight") && t[3].shape[1] == 3 &&
+		  !strcmp(t[5].name, "res2.shortcut.weight") && t[5].shape[0] == 4 &&
+		  t[5].shape[2] == 1,
+	      "residual blocks export res<l>.conv1/conv2.weight and a 1x1 res<l>.shortcut.weight");
+	snprintf(sub, sizeof sub, "%s/model/final", dir);
+	struct fcl_export_info info = {"t", 2, 0, {2, 6, 6}, 3};
+	REQUIRE(fcl_export_model(sub, &m, &info, err, sizeof err) == 0, "exported: %s", err);
+	size_t np = 0;
+	float *back = reassemble(sub, &np);
+	CHECK(back && np == m.n_params && !memcmp(back, m.params, np * sizeof *back),
+	      "the exported residual model is its parameters, bit for bit");
+	free(back);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0, "cleaned up");
+	fcl_mlp_fini(&m);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3) {
@@ -139,5 +183,6 @@ int main(int argc, char **argv)
 		return tap_done();
 	}
 	test_roundtrip();
+	test_residual();
 	return tap_done();
 }

@@ -3,6 +3,7 @@
 #include "fcl/arch.h"
 #include "fcl/layers.h"
 #include "fcl/model.h"
+#include "fcl/residual.h"
 #include "fcl/rng.h"
 #include "gradcheck.h"
 #include "tap.h"
@@ -129,6 +130,92 @@ static void test_pool(int kind, uint32_t k, uint32_t stride)
 	free(p.x), free(p.y), free(p.gy), free(p.arg), free(dx);
 }
 
+/* ---- the residual block ----------------------------------------------------- */
+
+struct res_case {
+	struct fcl_residual_geom g;
+	size_t B, n_out;
+	float *x, *w, *out, *mid, *gy, *col;
+};
+
+/* The probe loss of the block, and whether each ReLU input is positive
+ * (the pattern) written to pat (2 * n_out). */
+static double res_loss(struct res_case *c, unsigned char *pat)
+{
+	fcl_residual_forward(c->out, c->mid, c->x, c->w, c->col, c->B, &c->g);
+	for (size_t k = 0; k < c->n_out; k++) {
+		pat[k] = c->mid[k] > 0.0f;
+		pat[c->n_out + k] = c->out[k] > 0.0f;
+	}
+	return probe(c->out, c->gy, c->n_out);
+}
+
+/* Central differences of v (n) against g; those that flip a ReLU are skipped. */
+static double res_fd(struct res_case *c, float *v, const float *g, size_t n, unsigned char *rest,
+		     unsigned char *pat, uint32_t *checked, uint32_t *skipped)
+{
+	const float h = 1e-2f;
+	double worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		float keep = v[i];
+		v[i] = keep + h;
+		double up = res_loss(c, pat);
+		int same = !memcmp(pat, rest, 2 * c->n_out);
+		v[i] = keep - h;
+		double down = res_loss(c, pat);
+		same &= !memcmp(pat, rest, 2 * c->n_out);
+		v[i] = keep;
+		if (!same) {
+			(*skipped)++;
+			continue;
+		}
+		(*checked)++;
+		worst = fmax(worst, rel_err((up - down) / (2 * h), g[i]));
+	}
+	return worst;
+}
+
+static void test_residual(uint32_t ci, uint32_t hw, uint32_t co, uint32_t stride)
+{
+	struct fcl_layer L = {.s = {.kind = FCL_LAYER_RESIDUAL, .units = co, .kernel = 3,
+				    .stride = stride, .padding = 1}};
+	struct res_case c = {.B = 2};
+	struct fcl_rng r;
+	uint32_t ho = (hw - 1) / stride + 1, checked = 0, skipped = 0;
+
+	L.in = (struct fcl_input_shape){ci, hw, hw};
+	L.out = (struct fcl_input_shape){co, ho, ho};
+	fcl_residual_geom(&c.g, &L);
+	size_t nx = c.B * ci * hw * hw, nw = fcl_residual_params(ci, co, stride);
+	c.n_out = c.B * co * ho * ho;
+	c.x = calloc(nx, sizeof(float));
+	c.w = calloc(nw, sizeof(float));
+	c.out = calloc(c.n_out, sizeof(float));
+	c.mid = calloc(c.n_out, sizeof(float));
+	c.gy = calloc(c.n_out, sizeof(float));
+	c.col = calloc(fcl_residual_col_floats(&c.g), sizeof(float));
+	float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)),
+	      *d = calloc(c.n_out, sizeof(float)), *dmid = calloc(c.n_out, sizeof(float));
+	unsigned char *rest = calloc(2 * c.n_out, 1), *pat = calloc(2 * c.n_out, 1);
+	fcl_rng_init(&r, 13, FCL_RNG_TEST, ci * 100 + co, stride);
+	fill(c.x, nx, &r, 1);
+	fill(c.w, nw, &r, 0.3f);
+	fill(c.gy, c.n_out, &r, 1);
+	res_loss(&c, rest);
+	memcpy(d, c.gy, c.n_out * sizeof(float));
+	memset(dx, 0xff, nx * sizeof(float)); /* NaN: backward must set every element */
+	fcl_residual_backward(dx, dw, d, dmid, c.x, c.mid, c.out, c.w, c.col, c.B, &c.g);
+	double worst = res_fd(&c, c.x, dx, nx, rest, pat, &checked, &skipped);
+	worst = fmax(worst, res_fd(&c, c.w, dw, nw, rest, pat, &checked, &skipped));
+	int proj = fcl_residual_has_projection(ci, co, stride);
+	CHECK(worst < 1e-2 && checked > 4 * skipped,
+	      "residual %u->%u s%u on %ux%u (%s shortcut, %zu weights): dx, dW match finite "
+	      "differences on %u values (%u across a ReLU kink skipped), max relative error %.2e",
+	      ci, co, stride, hw, hw, proj ? "1x1" : "identity", nw, checked, skipped, worst);
+	free(c.x), free(c.w), free(c.out), free(c.mid), free(c.gy), free(c.col);
+	free(dx), free(dw), free(d), free(dmid), free(rest), free(pat);
+}
+
 /* ---- whole models ---------------------------------------------------------- */
 
 /* The loss of a model's last batch, and a hash of where its kinks are (ReLU
@@ -160,6 +247,8 @@ static double model_loss(struct model_case *c)
 				h = mix(h, m->bout[i][k] > 0.0f);
 			else if (L->s.kind == FCL_LAYER_MAXPOOL)
 				h = mix(h, (uint64_t)m->barg[i][k]);
+			else if (L->s.kind == FCL_LAYER_RESIDUAL)
+				h = mix(h, (m->bout[i][k] > 0.0f) * 2u + (m->rmid[i][k] > 0.0f));
 		}
 	}
 	for (uint32_t l = 1; l < m->n_layers; l++)
@@ -293,6 +382,52 @@ static void test_all_layers(void)
 	fcl_mlp_fini(&m);
 }
 
+/* Residual blocks in a list: identity and projection shortcuts, with other layers. */
+static void test_residual_list(void)
+{
+	struct fcl_layer_spec l[] = {
+	    {.kind = FCL_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 5, .kernel = 3, .stride = 1, .padding = 1},
+	    {.kind = FCL_LAYER_AVGPOOL, .kernel = 2, .stride = 2},
+	    {.kind = FCL_LAYER_FLATTEN},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	struct fcl_arch a;
+	struct fcl_mlp m;
+	char err[256] = "";
+
+	REQUIRE(fcl_arch_compile(&a, l, sizeof l / sizeof *l, (struct fcl_input_shape){2, 7, 7}, 3,
+				 NULL, err, sizeof err) == 0,
+		"a list with residual blocks compiles (%s)", err);
+	CHECK(a.layers[3].out.h == 4 && a.layers[4].out.c == 5 && a.sizes[0] == 5 * 2 * 2 &&
+		  a.layers[2].n_params == 2 * 3 * 3 * 9 && a.layers[3].n_params == 4 * 3 * 9 +
+		  4 * 4 * 9 + 4 * 3 && a.layers[4].n_params == 5 * 4 * 9 + 5 * 5 * 9 + 5 * 4,
+	      "residual shapes and weights: 7x7 to 4x4 at stride 2, a 1x1 shortcut when the "
+	      "stride or the channels change (%zu, %zu, %zu)",
+	      a.layers[2].n_params, a.layers[3].n_params, a.layers[4].n_params);
+	REQUIRE(fcl_model_init(&m, &a, 3) == 0, "the model initialises");
+	uint32_t checked, skipped;
+	double worst = check_model(&m, 3, 1000, 17, &checked, &skipped);
+	CHECK(worst < 1e-2 && checked >= skipped,
+	      "every parameter of it matches finite differences: %u checked, %u across a kink "
+	      "skipped, max relative error %.2e",
+	      checked, skipped, worst);
+	fcl_mlp_fini(&m);
+	struct fcl_layer_spec bad[] = {
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 5, .stride = 1, .padding = 1,
+	     .line = 3, .col = 5},
+	    {.kind = FCL_LAYER_GAP},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	CHECK(fcl_arch_compile(&a, bad, 3, (struct fcl_input_shape){1, 8, 8}, 3, "s.yaml", err,
+			       sizeof err) == -EINVAL &&
+		  strstr(err, "s.yaml:3:5: model.layers[0]: residual needs"),
+	      "a residual block with another kernel is refused: %s", err);
+}
+
 /* The mlp preset is the MLP of model.hidden: same offsets and same draws. */
 static void test_mlp_same(void)
 {
@@ -392,6 +527,17 @@ static void test_counts(void)
 		"cnn on 1x28x28");
 	CHECK(a.n_params == 416 + 12832 + 200832 + 1290 && a.sizes[0] == 1568,
 	      "cnn: %zu parameters, %u features", a.n_params, a.sizes[0]);
+	n = fcl_preset_layers(FCL_PRESET_RESNET18_REDUCED, NULL, 0, l, FCL_ARCH_MAX_LAYERS);
+	REQUIRE(fcl_arch_compile(&a, l, (uint32_t)n, (struct fcl_input_shape){3, 32, 32}, 100, NULL,
+				 err, sizeof err) == 0,
+		"resnet18-reduced on 3x32x32, 100 classes");
+	/* FOT's 5-Datasets ResNet: 1,122,140 parameters with 5 heads of 640 x 10, so
+	 * 1,090,140 in the convolutions; here one 100-way head with its bias. The
+	 * reference's 54.6 M multiply-adds of the convolutions, plus the head's. */
+	CHECK(a.n_params == 1090140 + 64000 + 100 && a.sizes[0] == 640 &&
+		  a.macs == 54620160 + 64000,
+	      "resnet18-reduced: %zu parameters, %u features, %llu multiply-adds", a.n_params,
+	      a.sizes[0], (unsigned long long)a.macs);
 }
 
 int main(void)
@@ -407,12 +553,18 @@ int main(void)
 	test_pool(1, 2, 2);
 	test_pool(1, 3, 1);
 	test_pool(2, 0, 1);
+	test_residual(3, 6, 3, 1);
+	test_residual(2, 5, 4, 1);
+	test_residual(3, 7, 3, 2);
+	test_residual(2, 6, 4, 2);
 	test_all_layers();
+	test_residual_list();
 	test_mlp_same();
 	test_bad_lists();
 	test_counts();
 	test_preset(FCL_PRESET_MLP, (struct fcl_input_shape){1, 3, 5}, 4, 3, 1000);
 	test_preset(FCL_PRESET_CNN, (struct fcl_input_shape){1, 12, 12}, 3, 2, 60);
 	test_preset(FCL_PRESET_ALEXNET_FOT, (struct fcl_input_shape){3, 22, 22}, 3, 2, 25);
+	test_preset(FCL_PRESET_RESNET18_REDUCED, (struct fcl_input_shape){3, 12, 12}, 3, 2, 12);
 	return tap_done();
 }

@@ -1,6 +1,8 @@
 /* common/src/arch.c - layer lists: presets, shapes, parameter offsets */
 #include "fcl/arch.h"
 
+#include "fcl/residual.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -9,13 +11,14 @@ static const char *const kind_names[] = {
     [FCL_LAYER_DENSE] = "dense",     [FCL_LAYER_CONV2D] = "conv2d",
     [FCL_LAYER_MAXPOOL] = "maxpool", [FCL_LAYER_AVGPOOL] = "avgpool",
     [FCL_LAYER_GAP] = "gap",         [FCL_LAYER_FLATTEN] = "flatten",
-    [FCL_LAYER_RELU] = "relu",
+    [FCL_LAYER_RELU] = "relu",       [FCL_LAYER_RESIDUAL] = "residual",
 };
 static const char *const preset_names[] = {
     [FCL_PRESET_NONE] = "layers",
     [FCL_PRESET_MLP] = "mlp",
     [FCL_PRESET_CNN] = "cnn",
     [FCL_PRESET_ALEXNET_FOT] = "alexnet-fot",
+    [FCL_PRESET_RESNET18_REDUCED] = "resnet18-reduced",
 };
 
 const char *fcl_layer_kind_name(enum fcl_layer_kind k)
@@ -58,6 +61,12 @@ static struct fcl_layer_spec L_conv(uint32_t ch, uint32_t k, uint32_t pad, int b
 static struct fcl_layer_spec L_simple(enum fcl_layer_kind k)
 {
 	return (struct fcl_layer_spec){.kind = k};
+}
+
+static struct fcl_layer_spec L_res(uint32_t ch, uint32_t stride)
+{
+	return (struct fcl_layer_spec){
+	    .kind = FCL_LAYER_RESIDUAL, .units = ch, .kernel = 3, .stride = stride, .padding = 1};
 }
 
 static struct fcl_layer_spec L_maxpool(uint32_t k)
@@ -111,6 +120,22 @@ int fcl_preset_layers(enum fcl_model_preset p, const uint32_t *hidden, uint32_t 
 		l[n++] = L_simple(FCL_LAYER_RELU);
 		l[n++] = L_dense(2048, 0);
 		l[n++] = L_simple(FCL_LAYER_RELU);
+		l[n++] = L_dense(0, 1);
+		break;
+	case FCL_PRESET_RESNET18_REDUCED:
+		/* GEM's / FOT's reduced ResNet-18 (nf = 20) as FOT's 5-Datasets run has
+		 * it: no BatchNorm, no biases, a 3x3 stem, four stages of two blocks
+		 * (20, 40, 80, 160 channels, stride 2 from the second stage), 2x2
+		 * average pooling of the 4x4 maps to 640 features; the head keeps
+		 * its bias (model.head_bias: false holds it at 0, as FOT's) */
+		l[n++] = L_conv(20, 3, 1, 0);
+		l[n++] = L_simple(FCL_LAYER_RELU);
+		for (uint32_t st = 0; st < 4; st++) {
+			l[n++] = L_res(20u << st, st ? 2 : 1);
+			l[n++] = L_res(20u << st, 1);
+		}
+		l[n++] = (struct fcl_layer_spec){.kind = FCL_LAYER_AVGPOOL, .kernel = 2, .stride = 2};
+		l[n++] = L_simple(FCL_LAYER_FLATTEN);
 		l[n++] = L_dense(0, 1);
 		break;
 	default:
@@ -180,6 +205,20 @@ static int body_layer(struct fcl_arch *a, struct fcl_layer *L, uint32_t i, const
 		if (s->bias)
 			L->n_params += s->units;
 		L->macs = (uint64_t)out.c * out.h * out.w * k;
+		break;
+	}
+	case FCL_LAYER_RESIDUAL: {
+		if (s->units == 0 || s->stride == 0 || s->kernel != 3 || s->padding != 1 || s->bias)
+			return fail(a, err, errlen, file, s, i,
+				    "residual needs channels >= 1 and stride >= 1 (3x3 "
+				    "convolutions, padding 1, no bias)");
+		out = (struct fcl_input_shape){s->units, (in.h - 1) / s->stride + 1,
+					       (in.w - 1) / s->stride + 1};
+		L->w_off = a->n_params;
+		L->n_params = fcl_residual_params(in.c, s->units, s->stride);
+		L->macs = (uint64_t)out.c * out.h * out.w *
+			  ((uint64_t)in.c * 9 + (uint64_t)out.c * 9 +
+			   (fcl_residual_has_projection(in.c, s->units, s->stride) ? in.c : 0));
 		break;
 	}
 	case FCL_LAYER_MAXPOOL:
@@ -330,6 +369,12 @@ void fcl_arch_print(FILE *f, const struct fcl_arch *a)
 		case FCL_LAYER_AVGPOOL:
 			snprintf(what, sizeof what, "%s k%u s%u", fcl_layer_kind_name(s->kind),
 				 s->kernel, s->stride);
+			break;
+		case FCL_LAYER_RESIDUAL:
+			snprintf(what, sizeof what, "residual %u s%u%s", s->units, s->stride,
+				 fcl_residual_has_projection(L->in.c, s->units, s->stride)
+				     ? " proj"
+				     : "");
 			break;
 		case FCL_LAYER_DENSE:
 			snprintf(what, sizeof what, "dense %u%s%s", L->out.c,

@@ -3,11 +3,38 @@
 
 #include "fcl/model.h"
 #include "fcl/npy.h"
+#include "fcl/residual.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* A block's 4-d convolution weight (co, ci, k, k), named "res<l>.<part>.weight". */
+static void conv_weight(struct fcl_tensor_info *out, size_t max, size_t *n, const char *part,
+			uint32_t l, uint32_t co, uint32_t ci, uint32_t k, size_t off)
+{
+	struct fcl_tensor_info w = {
+	    .ndim = 4, .shape = {co, ci, k, k}, .offset = off, .count = (size_t)co * ci * k * k};
+	snprintf(w.name, sizeof w.name, "res%u.%s.weight", l, part);
+	if (*n < max)
+		out[*n] = w;
+	(*n)++;
+}
+
+/* A residual block's W1, W2 and (projection) Ws, as they sit in the buffer. */
+static void residual_tensors(const struct fcl_layer *ly, uint32_t l, struct fcl_tensor_info *out,
+			     size_t max, size_t *n)
+{
+	struct fcl_residual_geom g;
+	uint32_t co = ly->out.c, ci = ly->in.c;
+
+	fcl_residual_geom(&g, ly);
+	conv_weight(out, max, n, "conv1", l, co, ci, 3, g.w1);
+	conv_weight(out, max, n, "conv2", l, co, co, 3, g.w2);
+	if (g.sc.k)
+		conv_weight(out, max, n, "shortcut", l, co, ci, 1, g.ws);
+}
 
 size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, size_t max)
 {
@@ -17,6 +44,8 @@ size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, s
 	 * W (C_out, C_in, kh, kw) as torch.nn.Conv2d keeps it, then b (C_out) */
 	for (uint32_t l = 0; l < m->arch.n_body; l++) {
 		const struct fcl_layer *ly = &m->arch.layers[l];
+		if (ly->s.kind == FCL_LAYER_RESIDUAL)
+			residual_tensors(ly, l, out, max, &n);
 		if (ly->s.kind != FCL_LAYER_CONV2D)
 			continue;
 		uint32_t co = ly->out.c, ci = ly->in.c, k = ly->s.kernel;

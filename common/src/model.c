@@ -3,6 +3,7 @@
 
 #include "fcl/layers.h"
 #include "fcl/log.h"
+#include "fcl/residual.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
 
@@ -139,7 +140,7 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 
 int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch)
 {
-	size_t widest = 0, col = 1;
+	size_t widest = 0, col = 1, rtmp = 0;
 	uint32_t n_layers = arch->n_dense;
 	const uint32_t *sizes = arch->sizes;
 
@@ -164,6 +165,12 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 				struct fcl_conv_geom g = geom(L);
 				size_t c = fcl_conv_col_floats(&g);
 				col = c > col ? c : col;
+			} else if (L->s.kind == FCL_LAYER_RESIDUAL) {
+				struct fcl_residual_geom g;
+				fcl_residual_geom(&g, L);
+				size_t c = fcl_residual_col_floats(&g);
+				col = c > col ? c : col;
+				rtmp = out > rtmp ? out : rtmp;
 			}
 		} else if (L->s.kind == FCL_LAYER_DENSE) {
 			m->w_offset[l] = L->w_off;
@@ -194,6 +201,14 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 			m->barg[i] = malloc(max_batch * shape_floats(L->out) * sizeof(int32_t));
 			ok = m->barg[i] != NULL;
 		}
+		if (ok && L->s.kind == FCL_LAYER_RESIDUAL) {
+			m->rmid[i] = fcl_alloc_floats(max_batch * shape_floats(L->out));
+			ok = m->rmid[i] != NULL;
+		}
+	}
+	if (ok && rtmp) {
+		m->rtmp = fcl_alloc_floats(max_batch * rtmp);
+		ok = m->rtmp != NULL;
 	}
 	if (ok && arch->n_body) {
 		m->col = fcl_alloc_floats(col);
@@ -235,7 +250,9 @@ void fcl_mlp_fini(struct fcl_mlp *m)
 			free(m->bout[i]);
 		free(m->barg[i]);
 		free(m->kept[i]);
+		free(m->rmid[i]);
 	}
+	free(m->rtmp);
 	free(m->col);
 	memset(m, 0, sizeof *m);
 }
@@ -246,11 +263,29 @@ static void uniform(float *v, size_t n, float bound, struct fcl_rng *rng)
 		v[i] = (2.0f * fcl_rng_uniform(rng) - 1.0f) * bound;
 }
 
+/* A residual block's convolutions, W1, W2, Ws in the buffer's order, each as
+ * nn.Conv2d's default. */
+static void residual_init(float *params, const struct fcl_layer *L, struct fcl_rng *rng)
+{
+	struct fcl_residual_geom g;
+	size_t ci = L->in.c, co = L->out.c;
+
+	fcl_residual_geom(&g, L);
+	uniform(params + g.w1, co * ci * 9, 1.0f / sqrtf((float)(ci * 9)), rng);
+	uniform(params + g.w2, co * co * 9, 1.0f / sqrtf((float)(co * 9)), rng);
+	if (g.sc.k)
+		uniform(params + g.ws, co * ci, 1.0f / sqrtf((float)ci), rng);
+}
+
 void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 {
 	for (uint32_t i = 0; i < m->arch.n_layers; i++) {
 		const struct fcl_layer *L = &m->arch.layers[i];
 		size_t fan_in, n_out;
+		if (L->s.kind == FCL_LAYER_RESIDUAL) {
+			residual_init(m->params, L, rng);
+			continue;
+		}
 		if (L->s.kind == FCL_LAYER_CONV2D) {
 			fan_in = (size_t)L->in.c * L->s.kernel * L->s.kernel;
 			n_out = L->out.c;
@@ -301,6 +336,12 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 		case FCL_LAYER_FLATTEN:
 			out = m->bout[i] = (float *)in;
 			break;
+		case FCL_LAYER_RESIDUAL: {
+			struct fcl_residual_geom rg;
+			fcl_residual_geom(&rg, L);
+			fcl_residual_forward(out, m->rmid[i], in, m->params, m->col, batch, &rg);
+			break;
+		}
 		default:
 			FCL_ASSERT(0);
 		}
@@ -390,6 +431,13 @@ static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
 			break;
 		case FCL_LAYER_FLATTEN:
 			continue;
+		case FCL_LAYER_RESIDUAL: {
+			struct fcl_residual_geom rg;
+			fcl_residual_geom(&rg, L);
+			fcl_residual_backward(need_dx ? other : NULL, m->grads, d, m->rtmp, in,
+					      m->rmid[i], m->bout[i], m->params, m->col, B, &rg);
+			break;
+		}
 		default:
 			FCL_ASSERT(0);
 		}

@@ -473,10 +473,10 @@ static int check_method(struct ctx *c, const struct fcl_strategy_config *cfg, st
 				     "expected model.head_bias: false with %s (its logits are "
 				     "scaled cosines of a bias-free head: docs/scenarios.md)",
 				     m->name);
-	if (fcl_scenario_hidden_dense(sc) < m->min_hidden)
+	if (fcl_scenario_feature_layers(sc) < m->min_hidden)
 		return fcl__scn_fail(c, at, alt, path,
-				     "expected model.hidden to have at least %u layer(s) for %s "
-				     "(got %u)",
+				     "expected model.hidden to have at least %u layer(s) for %s, "
+				     "or a body of convolutions before the head (got %u)",
 				     m->min_hidden, m->name, fcl_scenario_hidden_dense(sc));
 	return 0;
 }

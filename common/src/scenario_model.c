@@ -14,7 +14,7 @@
 static const struct fcl_key_choice layer_types[] = {
     {"dense", FCL_LAYER_DENSE},     {"conv2d", FCL_LAYER_CONV2D}, {"maxpool", FCL_LAYER_MAXPOOL},
     {"avgpool", FCL_LAYER_AVGPOOL}, {"gap", FCL_LAYER_GAP},       {"flatten", FCL_LAYER_FLATTEN},
-    {"relu", FCL_LAYER_RELU},       {NULL, 0},
+    {"relu", FCL_LAYER_RELU},       {"residual", FCL_LAYER_RESIDUAL}, {NULL, 0},
 };
 
 static const struct field layer_fields[] = {
@@ -36,7 +36,7 @@ static const struct field layer_fields[] = {
 int fcl__scn_get_preset(struct ctx *c, const struct field *f, struct fy_node *key,
 			struct fy_node *val, const char *path)
 {
-	static const char what[] = "mlp, cnn or alexnet-fot";
+	static const char what[] = "mlp, cnn, alexnet-fot or resnet18-reduced";
 	char g[GOT_MAX];
 	const char *s = NULL;
 	int rc = fcl__scn_want_scalar(c, key, val, path, what, true, &s), p;
@@ -76,11 +76,13 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 		unsigned kinds; /* the layer types that take it */
 	} keys[] = {
 	    {"units", offsetof(struct fcl_layer_item, units), 1u << FCL_LAYER_DENSE},
-	    {"channels", offsetof(struct fcl_layer_item, channels), 1u << FCL_LAYER_CONV2D},
+	    {"channels", offsetof(struct fcl_layer_item, channels),
+	     1u << FCL_LAYER_CONV2D | 1u << FCL_LAYER_RESIDUAL},
 	    {"kernel", offsetof(struct fcl_layer_item, kernel),
 	     1u << FCL_LAYER_CONV2D | 1u << FCL_LAYER_MAXPOOL | 1u << FCL_LAYER_AVGPOOL},
 	    {"stride", offsetof(struct fcl_layer_item, stride),
-	     1u << FCL_LAYER_CONV2D | 1u << FCL_LAYER_MAXPOOL | 1u << FCL_LAYER_AVGPOOL},
+	     1u << FCL_LAYER_CONV2D | 1u << FCL_LAYER_MAXPOOL | 1u << FCL_LAYER_AVGPOOL |
+		 1u << FCL_LAYER_RESIDUAL},
 	    {"padding", offsetof(struct fcl_layer_item, padding), 1u << FCL_LAYER_CONV2D},
 	};
 	static const char *const takes[] = {
@@ -91,6 +93,7 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	    [FCL_LAYER_GAP] = "no other key",
 	    [FCL_LAYER_FLATTEN] = "no other key",
 	    [FCL_LAYER_RELU] = "no other key",
+	    [FCL_LAYER_RESIDUAL] = "channels and stride (3x3 convolutions, padding 1, no bias)",
 	};
 
 	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
@@ -103,15 +106,22 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 		return stray(c, item, ipath, type, "bias", takes[u->type]);
 	if (u->type == FCL_LAYER_CONV2D && (u->channels == UNSET || u->kernel == UNSET))
 		return fcl__scn_fail(c, item, NULL, ipath, "conv2d needs channels and kernel");
+	if (u->type == FCL_LAYER_RESIDUAL && u->channels == UNSET)
+		return fcl__scn_fail(c, item, NULL, ipath, "residual needs channels");
+	int res = u->type == FCL_LAYER_RESIDUAL;
 	if ((u->type == FCL_LAYER_MAXPOOL || u->type == FCL_LAYER_AVGPOOL) && u->kernel == UNSET)
 		return fcl__scn_fail(c, item, NULL, ipath, "%s needs kernel", type);
 	fcl__scn_node_pos(item, &line, &col);
 	*l = (struct fcl_layer_spec){
 	    .kind = (enum fcl_layer_kind)u->type,
-	    .units = u->type == FCL_LAYER_CONV2D ? u->channels : u->units == UNSET ? 0 : u->units,
-	    .kernel = u->kernel == UNSET ? 0 : u->kernel,
-	    .stride = u->stride != UNSET ? u->stride : u->type == FCL_LAYER_CONV2D ? 1 : u->kernel,
-	    .padding = u->padding == UNSET ? 0 : u->padding,
+	    .units = u->type == FCL_LAYER_CONV2D || res ? u->channels
+			: u->units == UNSET		   ? 0
+							   : u->units,
+	    .kernel = res ? 3 : u->kernel == UNSET ? 0 : u->kernel,
+	    .stride = u->stride != UNSET			? u->stride
+		      : u->type == FCL_LAYER_CONV2D || res ? 1
+							   : u->kernel,
+	    .padding = res ? 1 : u->padding == UNSET ? 0 : u->padding,
 	    .bias = u->bias != 0,
 	    .line = line > 0 ? (uint32_t)line : 0,
 	    .col = col > 0 ? (uint32_t)col : 0};
@@ -141,7 +151,7 @@ int fcl__scn_get_layers(struct ctx *c, const struct field *f, struct fy_node *ke
 		if (!fy_node_is_mapping(item))
 			return fcl__scn_fail(c, item, key, ipath,
 					     "expected a layer {type: dense|conv2d|maxpool|avgpool|"
-					     "gap|flatten|relu, ...} (got %s)",
+					     "gap|flatten|relu|residual, ...} (got %s)",
 					     fcl__scn_got(item, g, sizeof(g)));
 		struct fcl_layer_item *u = &c->sc->model.lcur;
 		*u = (struct fcl_layer_item){.type = -1,
@@ -230,6 +240,14 @@ uint32_t fcl_scenario_hidden_dense(const struct fcl_scenario *sc)
 	for (int i = 0; i < n; i++)
 		dense += l[i].kind == FCL_LAYER_DENSE;
 	return dense ? dense - 1 : 0;
+}
+
+uint32_t fcl_scenario_feature_layers(const struct fcl_scenario *sc)
+{
+	struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];
+	int n = fcl_scenario_layers(sc, l);
+
+	return fcl_scenario_hidden_dense(sc) + (n > 0 && l[0].kind != FCL_LAYER_DENSE);
 }
 
 int fcl_scenario_arch(const struct fcl_scenario *sc, struct fcl_input_shape input,

@@ -85,7 +85,8 @@ int fcl_strategy_create_arch(const struct fcl_strategy_config *cfg,
 	    (loop->online ? loop->stream_batch == 0 || loop->online_iter == 0
 			  : loop->batch_size == 0 || loop->epochs == 0))
 		return -EINVAL;
-	if (n_layers < cfg->method->min_hidden + 1)
+	/* a body counts as a layer of features before the head (fcl/strategy.h) */
+	if (n_layers - 1 + (arch->n_body > 0) < cfg->method->min_hidden)
 		return -EINVAL;
 	s = calloc(1, sizeof *s);
 	if (!s)

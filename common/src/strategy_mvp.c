@@ -112,6 +112,11 @@ struct mvp {
 	float *masks, *dmasks;    /* (P, C) */
 	float *g_off, *dg_off;    /* (n_g) */
 	float *e_off, *de_off;    /* (P, n_e) */
+	/* A body feeding the head directly (no hidden dense layer, as
+	 * resnet18-reduced): both offsets go on the head's input features,
+	 * held in feat (rows, d) in place of the body's output. */
+	int on_features;
+	float *feat;
 	/* scratch (max_batch rows) */
 	float *q;                        /* (rows, dq) */
 	uint32_t *sel;                   /* (rows) */
@@ -294,8 +299,11 @@ static int mvp_init(struct fcl_strategy *s)
 	p->dq = FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE
 		    ? s->d
 		    : FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query_dim;
-	p->n_g = s->sizes[1];
+	p->on_features = s->n_layers == 1;
+	p->n_g = p->on_features ? s->d : s->sizes[1];
 	p->n_e = s->sizes[s->n_layers - 1];
+	if (p->on_features && !(p->feat = fcl_alloc_floats(mb * s->d)))
+		return -ENOMEM;
 	if (FCL_STRATEGY_PARAMS(s, struct mvp_params)->mvp.query == FCL_MVP_QUERY_BACKBONE) {
 		int rc = fcl_model_init(&p->qnet, &s->arch, mb);
 		if (rc)
@@ -346,7 +354,7 @@ static void mvp_fini(struct fcl_strategy *s)
 		return;
 	float *bufs[] = {p->R,     p->zero_q, p->keys,  p->dkeys,  p->masks, p->dmasks,
 			 p->g_off, p->dg_off, p->e_off, p->de_off, p->q,     p->mass,
-			 p->inv_c, p->score,  p->w,     p->gain,   p->dgain};
+			 p->inv_c, p->score,  p->w,     p->gain,   p->dgain, p->feat};
 	for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
 		free(bufs[k]);
 	fcl_mlp_fini(&p->qnet);
@@ -386,11 +394,24 @@ static void offset_hook(void *ctx, uint32_t layer, const float *dpre, size_t B)
 }
 
 /* Forward with the g-offset on dense layer 0 and the selected e-offset on dense
- * layer L-2 (after the body, if the model has one). */
+ * layer L-2 (after the body, if the model has one); without hidden dense
+ * layers, both on the body's output features. */
 static void prompted_forward(struct fcl_strategy *s, struct fcl_mlp *m, const float *x, size_t B)
 {
 	struct mvp *p = s->priv;
 	fcl_model_body_forward(m, x, B);
+	if (p->on_features) {
+		size_t d = s->d;
+		for (size_t i = 0; i < B; i++)
+			for (size_t k = 0; k < d; k++)
+				p->feat[i * d + k] = m->acts[0][i * d + k] + p->g_off[k] +
+						     p->e_off[(size_t)p->sel[i] * d + k];
+		/* the head reads them; the body's backward reads its own buffers */
+		m->acts[0] = p->feat;
+		fcl_dense_forward(m->acts[1], p->feat, m->params + m->w_offset[0],
+				  m->params + m->b_offset[0], B, d, s->C);
+		return;
+	}
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
 		float *y = m->acts[l + 1];
@@ -524,7 +545,13 @@ static double mvp_step(struct fcl_strategy *s, struct fcl_mlp *m,
 				float sg = sigmoid(p->masks[k]);
 				p->dmasks[k] += p->dgain[i * C + c] * 2.0f * sg * (1.0f - sg);
 			}
-	fcl_mlp_backward_logits(m, NULL, s->dh, rows, offset_hook, s);
+	if (p->on_features) /* the features' gradient is both offsets' */
+		for (size_t i = 0; i < rows; i++)
+			for (size_t k = 0; k < d; k++) {
+				p->dg_off[k] += s->dh[i * d + k];
+				p->de_off[(size_t)p->sel[i] * d + k] += s->dh[i * d + k];
+			}
+	fcl_mlp_backward_logits(m, NULL, s->dh, rows, p->on_features ? NULL : offset_hook, s);
 	/* 5. key loss; counts grow in training only */
 	loss += fcl_mvp_key_loss(p->dkeys, p->keys, p->q, p->sel, p->mass, rows, p->P, p->dq,
 				 cfg->mvp.contrastive);

@@ -4,6 +4,15 @@
 . "$FCL_TESTS/net/lib.sh"
 for f in "$FCL_SCENARIOS"/*.yaml; do
 	name=$(basename "$f" .yaml)
+	# a scenario for data that cannot be installed here (CIFAR-100 ...): its
+	# check needs the data (smoke.sh checks it on generated files)
+	dir=$(sed -n 's/^ *path: *\([^ #]*\).*/\1/p' "$f" | head -n1)
+	case $dir in /* | "") ;; *) dir=$(dirname "$f")/$dir ;; esac
+	if grep -q '^ *format: *\(cifar10\|cifar100\|npy\)' "$f" && [ -n "$dir" ] && [ ! -d "$dir" ]; then
+		n=$((n + 1))
+		echo "ok $n - $name estimates # SKIP its data.path $dir is absent"
+		continue
+	fi
 	out=$("$FCL_SCENARIO" check "$f" 2>&1)
 	check "$name passes check" test $? -eq 0
 	note "$(printf '%s' "$out" | tail -1)"

@@ -16,6 +16,25 @@ for f in "$FCL_SCENARIOS"/*.yaml; do
 	fi
 	check "fcl-scenario check $(basename "$f")" q "$FCL_SCENARIO" check "$f"
 done
+# The CIFAR-100 Si-Blurry scenario on generated CIFAR-100 files at its path
+# (random pixels, so only whether it loads, compiles and builds its model),
+# with each of its three strategies.
+"$FCL_GEN_DATA" -o "$work/c100" --format cifar100 --classes 100 --train 1000 --test 200 \
+	--seed 2 >>"$work/stdout.txt"
+for m in er uer mvp; do
+	sed -e "s|^\( *path:\).*|\1 $work/c100|" -e "s|^\( *name:\) er$|\1 $m|" \
+		"$FCL_SCENARIOS/cifar100-si-blurry.yaml" >"$work/c100-$m.yaml"
+	check "cifar100-si-blurry with $m: fcl-scenario check on generated files" \
+		q "$FCL_SCENARIO" check "$work/c100-$m.yaml"
+done
+"$FCL_SCENARIO" show "$work/c100-er.yaml" >"$work/c100-show.txt" 2>&1
+check "cifar100-si-blurry: show prints resnet18-reduced's 1,154,240 parameters" \
+	grep -q "input 3x32x32, 1154240 parameters" "$work/c100-show.txt"
+check "cifar100-si-blurry: the last block gives 160 x 4 x 4" \
+	grep -q "residual 160 s1 *-> *160 x *4 x *4" "$work/c100-show.txt"
+check "cifar100-si-blurry: it compiles" \
+	q "$FCL_SCENARIO" compile "$work/c100-er.yaml" -o "$work/c100-compiled"
+check "cifar100-si-blurry: 5 Si-Blurry tasks" test "$(wc -l <"$work/c100-compiled/tasks.csv")" -ge 6
 for name in quickstart fashion-iid split-fashion split-fashion-til permuted-fashion-fot si-blurry-fashion \
 	powerlaw-fashion async-arrival devices-fashion; do
 	check "scenarios/$name.yaml is shipped" test -s "$FCL_SCENARIOS/$name.yaml"

@@ -38,6 +38,7 @@ enum fcl_layer_kind {
 	FCL_LAYER_GAP, /* global average pool: (C, H, W) -> (C) */
 	FCL_LAYER_FLATTEN,
 	FCL_LAYER_RELU,
+	FCL_LAYER_RESIDUAL, /* fcl/residual.h: two 3x3 convs and a shortcut, ReLU after the sum */
 };
 
 enum fcl_model_preset {
@@ -45,14 +46,16 @@ enum fcl_model_preset {
 	FCL_PRESET_MLP,  /* model.hidden (default 256, 128) */
 	FCL_PRESET_CNN,
 	FCL_PRESET_ALEXNET_FOT,
+	FCL_PRESET_RESNET18_REDUCED,
 };
 
 /* One layer as the scenario writes it. */
 struct fcl_layer_spec {
 	enum fcl_layer_kind kind;
-	uint32_t units;   /* dense: outputs (0 on the last dense layer: the classes); conv: channels */
+	uint32_t units;   /* dense: outputs (0 on the last dense layer: the classes); conv,
+			   * residual: channels */
 	uint32_t kernel;  /* conv, pools */
-	uint32_t stride;  /* conv (default 1), pools (default kernel) */
+	uint32_t stride;  /* conv, residual (default 1), pools (default kernel) */
 	uint32_t padding; /* conv: zeros on every side */
 	int bias;         /* dense, conv */
 	uint32_t line, col; /* where it was written (0 for presets and model.hidden) */

@@ -54,6 +54,10 @@ struct fcl_mlp {
 	struct fcl_sgd *fused;
 	uint8_t updated[FCL_ARCH_MAX_LAYERS];
 	uint32_t dense_layer[FCL_MLP_MAX_LAYERS]; /* the arch layer of dense layer l */
+	/* Residual blocks (fcl/residual.h): each one's inner ReLU output, and a
+	 * scratch for its gradient, sized for the largest block. */
+	float *rmid[FCL_ARCH_MAX_LAYERS];
+	float *rtmp;
 };
 
 /* The model of an architecture (fcl_arch_compile). Returns 0, -EINVAL or -ENOMEM. */

@@ -369,6 +369,9 @@ int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len);
 int fcl_scenario_layers(const struct fcl_scenario *sc, struct fcl_layer_spec *out);
 /* Dense layers before the head (what model.hidden counted). */
 uint32_t fcl_scenario_hidden_dense(const struct fcl_scenario *sc);
+/* Layers that make the head's input features: the hidden dense layers, plus
+ * one for a body (convolutions, residual blocks) before the first dense layer. */
+uint32_t fcl_scenario_feature_layers(const struct fcl_scenario *sc);
 /* The model compiled against the data's sample shape and classes; a bad shape
  * gives -EINVAL and "file:line:col: model.layers[i]: why" in err. */
 int fcl_scenario_arch(const struct fcl_scenario *sc, struct fcl_input_shape input,

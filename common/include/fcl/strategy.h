@@ -53,7 +53,8 @@ struct fcl_strategy_method {
 	void (*defaults)(void *params);
 	int takes_memory;     /* keeps a replay buffer: strategy.memory applies */
 	int task_incremental; /* may run with tasks.generator task-incremental */
-	uint32_t min_hidden;  /* hidden layers the model needs */
+	uint32_t min_hidden;  /* hidden layers the model needs (a body of convolutions
+			       * before the head counts as one) */
 	int bias_free_head;   /* needs model.head_bias: false (the scenario check says so) */
 	const struct fcl_strategy_ops *ops;
 };
