@@ -196,7 +196,8 @@ static int make_model(struct worker *w, uint32_t n_params)
 					   .online_iter = w->sc.train.online_iter,
 					   .replay_batch = w->sc.train.replay_batch,
 					   .head_bias = w->sc.model.head_bias,
-					   .mask_unexposed = w->sc.train.mask_unexposed};
+					   .mask_unexposed = w->sc.train.mask_unexposed,
+					   .bn_local = w->sc.model.batchnorm};
 	size_t max_batch = fcl_loop_max_batch(&w->loop);
 	if ((rc = fcl_model_init(&w->model, &w->arch, max_batch > batch ? max_batch : batch)) != 0)
 		return rc;

@@ -351,6 +351,10 @@ static void show(const struct compiled *c)
 	else {
 		show_setup(c);
 		fcl_arch_print(stdout, &c->arch);
+		if (c->arch.n_params > c->arch.n_trained)
+			printf("  model.batchnorm: %s\n",
+			       c->sc.model.batchnorm ? "local (each client keeps its own)"
+						     : "fedavg (aggregated like parameters)");
 		show_timeline(c, mark, hist);
 		show_totals(c, mark, hist, part);
 		show_devices(c);

@@ -8,10 +8,17 @@
 #include <string.h>
 
 static const char *const kind_names[] = {
-    [FCL_LAYER_DENSE] = "dense",     [FCL_LAYER_CONV2D] = "conv2d",
-    [FCL_LAYER_MAXPOOL] = "maxpool", [FCL_LAYER_AVGPOOL] = "avgpool",
-    [FCL_LAYER_GAP] = "gap",         [FCL_LAYER_FLATTEN] = "flatten",
-    [FCL_LAYER_RELU] = "relu",       [FCL_LAYER_RESIDUAL] = "residual",
+    [FCL_LAYER_DENSE] = "dense",
+    [FCL_LAYER_CONV2D] = "conv2d",
+    [FCL_LAYER_MAXPOOL] = "maxpool",
+    [FCL_LAYER_AVGPOOL] = "avgpool",
+    [FCL_LAYER_GAP] = "gap",
+    [FCL_LAYER_FLATTEN] = "flatten",
+    [FCL_LAYER_RELU] = "relu",
+    [FCL_LAYER_DROPOUT] = "dropout",
+    [FCL_LAYER_GROUPNORM] = "groupnorm",
+    [FCL_LAYER_BATCHNORM] = "batchnorm",
+    [FCL_LAYER_RESIDUAL] = "residual",
 };
 static const char *const preset_names[] = {
     [FCL_PRESET_NONE] = "layers",
@@ -239,6 +246,23 @@ static int body_layer(struct fcl_arch *a, struct fcl_layer *L, uint32_t i, const
 		break;
 	case FCL_LAYER_RELU:
 		break;
+	case FCL_LAYER_DROPOUT:
+		if (!(s->rate >= 0.0f && s->rate < 1.0f))
+			return fail(a, err, errlen, file, s, i, "dropout needs 0 <= rate < 1");
+		break;
+	case FCL_LAYER_GROUPNORM:
+		if (s->groups == 0 || in.c % s->groups)
+			return fail(a, err, errlen, file, s, i,
+				    "groupnorm: groups %u must divide its %u channels", s->groups,
+				    in.c);
+		__attribute__((fallthrough)); /* gamma and beta per channel, as batchnorm */
+	case FCL_LAYER_BATCHNORM:
+		L->w_off = a->n_params;
+		L->b_off = L->w_off + in.c;
+		L->n_params = 2 * (size_t)in.c;
+		L->n_stats = s->kind == FCL_LAYER_BATCHNORM ? 2 * (size_t)in.c : 0;
+		L->macs = 2 * (uint64_t)in.c * in.h * in.w; /* not multiply-adds: the scalings */
+		break;
 	default:
 		return fail(a, err, errlen, file, s, i, "not a body layer");
 	}
@@ -334,6 +358,12 @@ int fcl_arch_compile(struct fcl_arch *a, const struct fcl_layer_spec *layers, ui
 		a->sizes[++a->n_dense] = nout;
 		cur = L->out;
 	}
+	/* batchnorm's running statistics after everything trained */
+	a->n_trained = a->n_params;
+	for (i = 0; i < a->n_body; i++) {
+		a->layers[i].s_off = a->n_params;
+		a->n_params += a->layers[i].n_stats;
+	}
 	return 0;
 }
 
@@ -355,7 +385,10 @@ int fcl_arch_mlp(struct fcl_arch *a, uint32_t n_dense, const uint32_t *sizes)
 void fcl_arch_print(FILE *f, const struct fcl_arch *a)
 {
 	fprintf(f, "model: input %ux%ux%u, %zu parameters, %.2f M multiply-adds per sample\n",
-		a->input.c, a->input.h, a->input.w, a->n_params, (double)a->macs / 1e6);
+		a->input.c, a->input.h, a->input.w, a->n_trained, (double)a->macs / 1e6);
+	if (a->n_params > a->n_trained)
+		fprintf(f, "  and %zu batchnorm running statistics (not trained)\n",
+			a->n_params - a->n_trained);
 	for (uint32_t i = 0; i < a->n_layers; i++) {
 		const struct fcl_layer *L = &a->layers[i];
 		const struct fcl_layer_spec *s = &L->s;
@@ -375,6 +408,15 @@ void fcl_arch_print(FILE *f, const struct fcl_arch *a)
 				 fcl_residual_has_projection(L->in.c, s->units, s->stride)
 				     ? " proj"
 				     : "");
+			break;
+		case FCL_LAYER_DROPOUT:
+			snprintf(what, sizeof what, "dropout %g", (double)s->rate);
+			break;
+		case FCL_LAYER_GROUPNORM:
+			snprintf(what, sizeof what, "groupnorm %u groups", s->groups);
+			break;
+		case FCL_LAYER_BATCHNORM:
+			snprintf(what, sizeof what, "batchnorm +%zu stats", L->n_stats);
 			break;
 		case FCL_LAYER_DENSE:
 			snprintf(what, sizeof what, "dense %u%s%s", L->out.c,

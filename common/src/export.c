@@ -36,6 +36,27 @@ static void residual_tensors(const struct fcl_layer *ly, uint32_t l, struct fcl_
 		conv_weight(out, max, n, "shortcut", l, co, ci, 1, g.ws);
 }
 
+/* A norm's two tensors of C values, as torch.nn's names: weight (gamma) and
+ * bias (beta), or (stats) running_mean and running_var. Returns n + 2. */
+static size_t norm_tensors(const struct fcl_layer *ly, uint32_t l, int stats,
+			   struct fcl_tensor_info *out, size_t n, size_t max)
+{
+	static const char *const names[2][2] = {{"weight", "bias"},
+						{"running_mean", "running_var"}};
+	uint32_t c = ly->in.c;
+	size_t at = stats ? ly->s_off : ly->w_off;
+
+	for (int k = 0; k < 2; k++, n++) {
+		struct fcl_tensor_info t = {
+		    .ndim = 1, .shape = {c}, .offset = at + (size_t)k * c, .count = c};
+		snprintf(t.name, sizeof t.name, "%s%u.%s", fcl_layer_kind_name(ly->s.kind), l,
+			 names[stats][k]);
+		if (n < max)
+			out[n] = t;
+	}
+	return n;
+}
+
 size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, size_t max)
 {
 	size_t n = 0;
@@ -46,6 +67,10 @@ size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, s
 		const struct fcl_layer *ly = &m->arch.layers[l];
 		if (ly->s.kind == FCL_LAYER_RESIDUAL)
 			residual_tensors(ly, l, out, max, &n);
+		if (ly->s.kind == FCL_LAYER_GROUPNORM || ly->s.kind == FCL_LAYER_BATCHNORM) {
+			n = norm_tensors(ly, l, 0, out, n, max);
+			continue;
+		}
 		if (ly->s.kind != FCL_LAYER_CONV2D)
 			continue;
 		uint32_t co = ly->out.c, ci = ly->in.c, k = ly->s.kernel;
@@ -83,6 +108,10 @@ size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, s
 			out[n] = b;
 		n++;
 	}
+	/* batchnorm's running statistics, at the buffer's tail */
+	for (uint32_t l = 0; l < m->arch.n_body; l++)
+		if (m->arch.layers[l].n_stats)
+			n = norm_tensors(&m->arch.layers[l], l, 1, out, n, max);
 	return n;
 }
 

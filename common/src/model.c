@@ -4,6 +4,7 @@
 #include "fcl/layers.h"
 #include "fcl/log.h"
 #include "fcl/residual.h"
+#include "fcl/norm.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
 
@@ -138,6 +139,31 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 	return 0;
 }
 
+/* The buffers of dropout (its mask) and the norms (xhat, 1/std) of body layer i. */
+static int norm_buffers(struct fcl_mlp *m, uint32_t i, size_t max_batch)
+{
+	const struct fcl_layer *L = &m->arch.layers[i];
+	size_t nstd = L->s.kind == FCL_LAYER_GROUPNORM   ? max_batch * L->s.groups
+		      : L->s.kind == FCL_LAYER_BATCHNORM ? L->in.c
+							 : 0;
+
+	if (L->s.kind != FCL_LAYER_DROPOUT && !nstd)
+		return 0;
+	m->baux[i] = fcl_alloc_floats(max_batch * shape_floats(L->out));
+	if (nstd && m->baux[i])
+		m->bstd[i] = fcl_alloc_floats(nstd);
+	return m->baux[i] && (!nstd || m->bstd[i]) ? 0 : -ENOMEM;
+}
+
+void fcl_model_set_train(struct fcl_mlp *m, int on, uint64_t seed, uint32_t client, uint32_t round,
+			 uint64_t step)
+{
+	m->train = on;
+	if (on)
+		fcl_rng_init(&m->drop, fcl_mix64(seed ^ fcl_mix64(step)), FCL_RNG_DROPOUT, client,
+			     round);
+}
+
 int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch)
 {
 	size_t widest = 0, col = 1, rtmp = 0;
@@ -180,6 +206,7 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 		}
 	}
 	m->n_params = arch->n_params;
+	m->n_trained = arch->n_trained;
 	m->max_batch = max_batch;
 	m->params = fcl_alloc_floats(m->n_params);
 	m->grads = fcl_alloc_floats(m->n_params);
@@ -205,6 +232,8 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 			m->rmid[i] = fcl_alloc_floats(max_batch * shape_floats(L->out));
 			ok = m->rmid[i] != NULL;
 		}
+		if (ok)
+			ok = norm_buffers(m, i, max_batch) == 0;
 	}
 	if (ok && rtmp) {
 		m->rtmp = fcl_alloc_floats(max_batch * rtmp);
@@ -251,6 +280,8 @@ void fcl_mlp_fini(struct fcl_mlp *m)
 		free(m->barg[i]);
 		free(m->kept[i]);
 		free(m->rmid[i]);
+		free(m->baux[i]);
+		free(m->bstd[i]);
 	}
 	free(m->rtmp);
 	free(m->col);
@@ -292,6 +323,18 @@ void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 		} else if (L->s.kind == FCL_LAYER_DENSE) {
 			fan_in = L->in.c;
 			n_out = L->out.c;
+		} else if (L->n_params &&
+			   (L->s.kind == FCL_LAYER_GROUPNORM || L->s.kind == FCL_LAYER_BATCHNORM)) {
+			/* as PyTorch: gamma 1, beta 0, running mean 0, variance 1; no draw */
+			for (uint32_t c = 0; c < L->in.c; c++) {
+				m->params[L->w_off + c] = 1.0f;
+				m->params[L->b_off + c] = 0.0f;
+			}
+			for (uint32_t c = 0; c < L->n_stats / 2; c++) {
+				m->params[L->s_off + c] = 0.0f;
+				m->params[L->s_off + L->in.c + c] = 1.0f;
+			}
+			continue;
 		} else {
 			continue;
 		}
@@ -302,6 +345,55 @@ void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 		else if (L->s.kind == FCL_LAYER_DENSE) /* its slot is held at 0 */
 			memset(m->params + L->b_off, 0, n_out * sizeof(float));
 	}
+}
+
+/* Dropout or a norm, body layer i, in training or evaluation mode. */
+static void norm_forward(struct fcl_mlp *m, uint32_t i, float *out, const float *in, size_t B)
+{
+	const struct fcl_layer *L = &m->arch.layers[i];
+	size_t C = L->in.c, hw = (size_t)L->in.h * L->in.w, n = B * C * hw;
+	float *p = m->params;
+
+	switch (L->s.kind) {
+	case FCL_LAYER_DROPOUT:
+		if (m->train && L->s.rate > 0.0f) {
+			fcl_dropout_mask(m->baux[i], n, L->s.rate, &m->drop);
+			fcl_dropout_apply(out, in, m->baux[i], n);
+		} else { /* evaluation: the identity (inverted dropout scales in training) */
+			memcpy(out, in, n * sizeof(float));
+			for (size_t k = 0; k < n; k++)
+				m->baux[i][k] = 1.0f;
+		}
+		break;
+	case FCL_LAYER_GROUPNORM:
+		fcl_groupnorm_forward(out, m->baux[i], m->bstd[i], in, p + L->w_off, p + L->b_off,
+				      B, C, hw, L->s.groups);
+		break;
+	case FCL_LAYER_BATCHNORM:
+		fcl_batchnorm_forward(out, m->baux[i], m->bstd[i], in, p + L->w_off, p + L->b_off,
+				      p + L->s_off, p + L->s_off + C, B, C, hw, m->train);
+		break;
+	default:
+		FCL_ASSERT(0);
+	}
+}
+
+/* Backward of dropout or a norm, body layer i: d (B, out) in place. */
+static void norm_backward(struct fcl_mlp *m, uint32_t i, float *d, size_t B)
+{
+	const struct fcl_layer *L = &m->arch.layers[i];
+	size_t C = L->in.c, hw = (size_t)L->in.h * L->in.w;
+	float *p = m->params, *g = m->grads;
+
+	if (L->s.kind == FCL_LAYER_DROPOUT)
+		fcl_dropout_apply(d, d, m->baux[i], B * C * hw);
+	else if (L->s.kind == FCL_LAYER_GROUPNORM)
+		fcl_groupnorm_backward(d, g + L->w_off, g + L->b_off, d, m->baux[i], m->bstd[i],
+				       p + L->w_off, B, C, hw, L->s.groups);
+	else
+		/* the training-mode gradient: backward follows a training forward */
+		fcl_batchnorm_backward(d, g + L->w_off, g + L->b_off, d, m->baux[i], m->bstd[i],
+				       p + L->w_off, B, C, hw);
 }
 
 void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
@@ -342,6 +434,11 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 			fcl_residual_forward(out, m->rmid[i], in, m->params, m->col, batch, &rg);
 			break;
 		}
+		case FCL_LAYER_DROPOUT:
+		case FCL_LAYER_GROUPNORM:
+		case FCL_LAYER_BATCHNORM:
+			norm_forward(m, i, out, in, batch);
+			break;
 		default:
 			FCL_ASSERT(0);
 		}
@@ -438,6 +535,11 @@ static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
 					      m->rmid[i], m->bout[i], m->params, m->col, B, &rg);
 			break;
 		}
+		case FCL_LAYER_DROPOUT:
+		case FCL_LAYER_GROUPNORM:
+		case FCL_LAYER_BATCHNORM:
+			norm_backward(m, i, d, B);
+			continue;
 		default:
 			FCL_ASSERT(0);
 		}

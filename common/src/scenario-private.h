@@ -81,6 +81,7 @@ enum slot {
 	S_PRESET,
 	S_LAYERS,
 	S_HEADS,
+	S_BATCHNORM,
 	S_COUNT_
 };
 

@@ -14,7 +14,12 @@
 static const struct fcl_key_choice layer_types[] = {
     {"dense", FCL_LAYER_DENSE},     {"conv2d", FCL_LAYER_CONV2D}, {"maxpool", FCL_LAYER_MAXPOOL},
     {"avgpool", FCL_LAYER_AVGPOOL}, {"gap", FCL_LAYER_GAP},       {"flatten", FCL_LAYER_FLATTEN},
-    {"relu", FCL_LAYER_RELU},       {"residual", FCL_LAYER_RESIDUAL}, {NULL, 0},
+    {"relu", FCL_LAYER_RELU},
+    {"dropout", FCL_LAYER_DROPOUT},
+    {"groupnorm", FCL_LAYER_GROUPNORM},
+    {"batchnorm", FCL_LAYER_BATCHNORM},
+    {"residual", FCL_LAYER_RESIDUAL},
+    {NULL, 0},
 };
 
 static const struct field layer_fields[] = {
@@ -30,6 +35,13 @@ static const struct field layer_fields[] = {
     {.key = "stride", .fn = fcl__scn_get_u32, .off = OFF(model.lcur.stride), .lo = 1, .hi = 64},
     {.key = "padding", .fn = fcl__scn_get_u32, .off = OFF(model.lcur.padding), .lo = 0, .hi = 64},
     {.key = "bias", .fn = fcl__scn_get_bool, .off = OFF(model.lcur.bias)},
+    {.key = "rate",
+     .fn = fcl__scn_get_f32,
+     .off = OFF(model.lcur.rate),
+     .flo = 0,
+     .fhi = 1,
+     .fhi_open = true},
+    {.key = "groups", .fn = fcl__scn_get_u32, .off = OFF(model.lcur.groups), .lo = 1, .hi = 65536},
     {0},
 };
 
@@ -84,6 +96,7 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	     1u << FCL_LAYER_CONV2D | 1u << FCL_LAYER_MAXPOOL | 1u << FCL_LAYER_AVGPOOL |
 		 1u << FCL_LAYER_RESIDUAL},
 	    {"padding", offsetof(struct fcl_layer_item, padding), 1u << FCL_LAYER_CONV2D},
+	    {"groups", offsetof(struct fcl_layer_item, groups), 1u << FCL_LAYER_GROUPNORM},
 	};
 	static const char *const takes[] = {
 	    [FCL_LAYER_DENSE] = "units (left out on the last layer, the head) and bias",
@@ -94,6 +107,9 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	    [FCL_LAYER_FLATTEN] = "no other key",
 	    [FCL_LAYER_RELU] = "no other key",
 	    [FCL_LAYER_RESIDUAL] = "channels and stride (3x3 convolutions, padding 1, no bias)",
+	    [FCL_LAYER_DROPOUT] = "rate",
+	    [FCL_LAYER_GROUPNORM] = "groups",
+	    [FCL_LAYER_BATCHNORM] = "no other key",
 	};
 
 	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
@@ -104,6 +120,12 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	}
 	if (u->bias >= 0 && u->type != FCL_LAYER_DENSE && u->type != FCL_LAYER_CONV2D)
 		return stray(c, item, ipath, type, "bias", takes[u->type]);
+	if (u->rate >= 0.0f && u->type != FCL_LAYER_DROPOUT)
+		return stray(c, item, ipath, type, "rate", takes[u->type]);
+	if (u->type == FCL_LAYER_DROPOUT && u->rate < 0.0f)
+		return fcl__scn_fail(c, item, NULL, ipath, "dropout needs rate (0 <= rate < 1)");
+	if (u->type == FCL_LAYER_GROUPNORM && u->groups == UNSET)
+		return fcl__scn_fail(c, item, NULL, ipath, "groupnorm needs groups");
 	if (u->type == FCL_LAYER_CONV2D && (u->channels == UNSET || u->kernel == UNSET))
 		return fcl__scn_fail(c, item, NULL, ipath, "conv2d needs channels and kernel");
 	if (u->type == FCL_LAYER_RESIDUAL && u->channels == UNSET)
@@ -124,7 +146,9 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	    .padding = res ? 1 : u->padding == UNSET ? 0 : u->padding,
 	    .bias = u->bias != 0,
 	    .line = line > 0 ? (uint32_t)line : 0,
-	    .col = col > 0 ? (uint32_t)col : 0};
+	    .col = col > 0 ? (uint32_t)col : 0,
+	    .rate = u->rate < 0.0f ? 0.0f : u->rate,
+	    .groups = u->groups == UNSET ? 0 : u->groups};
 	return 0;
 }
 
@@ -151,16 +175,19 @@ int fcl__scn_get_layers(struct ctx *c, const struct field *f, struct fy_node *ke
 		if (!fy_node_is_mapping(item))
 			return fcl__scn_fail(c, item, key, ipath,
 					     "expected a layer {type: dense|conv2d|maxpool|avgpool|"
-					     "gap|flatten|relu|residual, ...} (got %s)",
+					     "gap|flatten|relu|dropout|groupnorm|batchnorm|residual, ...} "
+					     "(got %s)",
 					     fcl__scn_got(item, g, sizeof(g)));
 		struct fcl_layer_item *u = &c->sc->model.lcur;
 		*u = (struct fcl_layer_item){.type = -1,
-				  .units = UNSET,
-				  .channels = UNSET,
-				  .kernel = UNSET,
-				  .stride = UNSET,
-				  .padding = UNSET,
-				  .bias = -1};
+					     .units = UNSET,
+					     .channels = UNSET,
+					     .kernel = UNSET,
+					     .stride = UNSET,
+					     .padding = UNSET,
+					     .bias = -1,
+					     .rate = -1.0f,
+					     .groups = UNSET};
 		if ((rc = fcl__scn_walk_map(c, layer_fields, item, ipath, item)) != 0)
 			return rc;
 		if ((rc = keep_layer(c, item, ipath, n)) != 0)
@@ -196,6 +223,10 @@ int fcl__scn_check_model(struct ctx *c)
 				     "expected per-task with tasks.generator: task-incremental (one "
 				     "shared head over its tasks is not supported yet)");
 	sc->model.heads = ti;
+	if (c->key[S_BATCHNORM] && !fcl_scenario_has_batchnorm(sc))
+		return fcl__scn_fail(c, c->val[S_BATCHNORM], c->key[S_BATCHNORM], "model.batchnorm",
+				     "expected model.batchnorm only with batchnorm layers in "
+				     "model.layers (the model has none)");
 	/* the order of the layers (dense stack last, a head) is checked here already;
 	 * shapes need the data */
 	struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];
@@ -229,6 +260,17 @@ int fcl_scenario_layers(const struct fcl_scenario *sc, struct fcl_layer_spec *ou
 	}
 	return fcl_preset_layers(sc->model.preset, sc->model.hidden, sc->model.n_hidden, out,
 				 FCL_ARCH_MAX_LAYERS);
+}
+
+int fcl_scenario_has_batchnorm(const struct fcl_scenario *sc)
+{
+	struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];
+	int n = fcl_scenario_layers(sc, l);
+
+	for (int i = 0; i < n; i++)
+		if (l[i].kind == FCL_LAYER_BATCHNORM)
+			return 1;
+	return 0;
 }
 
 uint32_t fcl_scenario_hidden_dense(const struct fcl_scenario *sc)

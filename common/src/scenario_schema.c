@@ -76,6 +76,7 @@ static const struct fcl_key_choice generators[] = {
     {NULL, 0},
 };
 static const struct fcl_key_choice head_kinds[] = {{"single", 0}, {"per-task", 1}, {NULL, 0}};
+static const struct fcl_key_choice bn_policies[] = {{"fedavg", 0}, {"local", 1}, {NULL, 0}};
 static const struct fcl_key_choice streams[] = {{"offline", 0}, {"online", 1}, {NULL, 0}};
 static const struct fcl_key_choice recurrence_kinds[] = {
     {"none", FCL_RECURRENCE_NONE},
@@ -127,6 +128,7 @@ static const struct field model_fields[] = {
     {.key = "layers", .fn = fcl__scn_get_layers, .slot = S_LAYERS},
     CHOICE("heads", model.heads, head_kinds, false, S_HEADS),
     {.key = "head_bias", .fn = fcl__scn_get_bool, .off = OFF(model.head_bias)},
+    CHOICE("batchnorm", model.batchnorm, bn_policies, false, S_BATCHNORM),
     {0},
 };
 static const struct field clients_fields[] = {

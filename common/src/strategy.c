@@ -133,6 +133,8 @@ int fcl_strategy_create_arch(const struct fcl_strategy_config *cfg,
 		goto err;
 	if (ops->init && (rc = ops->init(s)) != 0)
 		goto err;
+	if ((rc = fcl__strategy_bn_init(s)) != 0)
+		goto err;
 	*out = s;
 	return 0;
 err:
@@ -163,6 +165,7 @@ void fcl_strategy_destroy(struct fcl_strategy *s)
 	free(s->ce);
 	free(s->dh);
 	free(s->zero_bias);
+	fcl__strategy_bn_fini(s);
 	free(s);
 }
 
@@ -172,6 +175,8 @@ uint64_t fcl_strategy_checksum(const struct fcl_strategy *s)
 	h = fcl_mix64(h ^ fcl_hash64(s->exposed, s->C)) ^ s->seen;
 	if (s->ops->checksum)
 		h = fcl_mix64(h) ^ s->ops->checksum(s);
+	if (s->bn_n)
+		h = fcl_mix64(h) ^ fcl__strategy_bn_checksum(s);
 	return h;
 }
 
@@ -189,7 +194,8 @@ int fcl_strategy_save(const struct fcl_strategy *s, FILE *f)
 	rc = rc ? rc : fcl_fput(f, s->exposed, s->C);
 	rc = rc ? rc : fcl_fput(f, s->before, s->C);
 	rc = rc ? rc : fcl_replay_save(&s->buf, f);
-	return rc || !s->ops->save ? rc : s->ops->save(s, f);
+	rc = rc || !s->ops->save ? rc : s->ops->save(s, f);
+	return rc ? rc : fcl__strategy_bn_save(s, f); /* nothing without local batchnorm */
 }
 
 int fcl_strategy_load(struct fcl_strategy *s, FILE *f)
@@ -218,7 +224,8 @@ int fcl_strategy_load(struct fcl_strategy *s, FILE *f)
 	if (n != head[2])
 		return -EINVAL;
 	s->n_exposed = n;
-	return s->ops->load ? s->ops->load(s, f) : 0;
+	rc = s->ops->load ? s->ops->load(s, f) : 0;
+	return rc ? rc : fcl__strategy_bn_load(s, f);
 }
 
 uint32_t fcl_strategy_buffer_fill(const struct fcl_strategy *s)
@@ -261,6 +268,7 @@ struct round_loop {
 	const uint8_t *exposed;        /* the classes the loss may use */
 	int draws;                     /* replay draws per step */
 	uint32_t passes, iters;
+	uint64_t steps; /* SGD steps so far this round: seeds dropout's masks */
 	double sum;    /* loss times samples, over the stream (online) or the last epoch */
 	size_t weight; /* samples in sum */
 };
@@ -318,7 +326,9 @@ static int step(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 		memset(m->updated, 0, sizeof m->updated);
 		m->fused = opt;
 	}
+	fcl_model_set_train(m, 1, s->seed, s->client, lp->r->round, lp->steps++);
 	double l = s->ops->step(s, m, &bt);
+	fcl_model_set_train(m, 0, 0, 0, 0, 0);
 	if (L->online || pass + 1 == lp->passes) {
 		lp->sum += l * (double)b;
 		lp->weight += b;
@@ -327,8 +337,8 @@ static int step(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 		memset(m->grads + m->b_offset[m->n_layers - 1], 0, s->C * sizeof(float));
 	if (fuse)
 		fcl_mlp_fused_finish(m);
-	else
-		rc = fcl_sgd_step_clear(opt, m->params, m->grads, m->n_params);
+	else /* batchnorm's running statistics (the tail) are not stepped */
+		rc = fcl_sgd_step_clear(opt, m->params, m->grads, m->n_trained);
 	m->grads_clean = rc == 0;
 	if (!rc && s->ops->after_step)
 		s->ops->after_step(s, m, opt);
@@ -361,7 +371,7 @@ static int reserve_order(struct fcl_strategy *s, size_t n)
 	return 0;
 }
 
-int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+static int train_round(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
 		       const struct fcl_train_round *r, float *loss)
 {
 	const struct fcl_loop_config *L = &s->loop;
@@ -412,6 +422,17 @@ int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd
 	if (s->ops->round_end)
 		return s->ops->round_end(s, m, opt, r->ds, r->perms, r->round, loss);
 	return 0;
+}
+
+int fcl_strategy_train(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl_sgd *opt,
+		       const struct fcl_train_round *r, float *loss)
+{
+	/* model.batchnorm: local: the client's own batchnorm values in, and out
+	 * again after the whole round (round_end ops included) */
+	fcl__strategy_bn_enter(s, m);
+	int rc = train_round(s, m, opt, r, loss);
+	fcl__strategy_bn_leave(s, m);
+	return rc;
 }
 
 void fcl_strategy_end_task(struct fcl_strategy *s, struct fcl_mlp *m)

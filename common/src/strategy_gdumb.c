@@ -103,6 +103,7 @@ static int gdumb_round_end(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl
 	size_t bs = s->loop.batch_size < s->max_batch ? s->loop.batch_size : s->max_batch;
 	uint32_t L = m->n_layers;
 	double sum = 0.0;
+	uint64_t step = 0;
 	int rc;
 
 	if (r->n == 0)
@@ -128,13 +129,15 @@ static int gdumb_round_end(struct fcl_strategy *s, struct fcl_mlp *m, struct fcl
 						   s->x + k * s->dim, s->y + k);
 			}
 			fcl_mlp_zero_grad(m);
+			fcl_model_set_train(m, 1, s->seed, s->client, round, step++);
 			fcl_mlp_forward(m, s->x, b);
 			memset(s->dz, 0, b * s->C * sizeof(float));
 			sum += fcl_strategy_ce_rows(s, m, s->y, 0, b, mask, 1.0f) * (double)b;
 			fcl_mlp_backward_logits(m, s->dz, NULL, b, NULL, NULL);
+			fcl_model_set_train(m, 0, 0, 0, 0, 0);
 			if (!s->loop.head_bias)
 				memset(m->grads + m->b_offset[L - 1], 0, s->C * sizeof(float));
-			if ((rc = fcl_sgd_step(opt, m->params, m->grads, m->n_params)) != 0)
+			if ((rc = fcl_sgd_step(opt, m->params, m->grads, m->n_trained)) != 0)
 				return rc;
 		}
 	}

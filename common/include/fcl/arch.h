@@ -17,7 +17,14 @@
  *
  * Parameter layout: body layers in list order (conv: W (C_out, C_in*kh*kw)
  * row-major, the im2col order FOT reshapes by, then b (C_out) when it has a
- * bias), then the dense layers as in fcl/model.h: W (n_out, n_in), b (n_out).
+ * bias; groupnorm and batchnorm: gamma (C), then beta (C)), then the dense
+ * layers as in fcl/model.h: W (n_out, n_in), b (n_out). Then, after everything
+ * trained, the statistics: each batchnorm's running mean (C) and running
+ * variance (C), in list order. They travel with the parameters (updates,
+ * checkpoints, checksums) but have no gradient and SGD never steps them
+ * (fcl_sgd_step over n_trained); a model without batchnorm has none, so its
+ * layout is as before. Dropout and the norms go in the body (before the first
+ * dense layer); on flat features (after flatten) batchnorm is BatchNorm1d.
  */
 #ifndef FCL_ARCH_H
 #define FCL_ARCH_H
@@ -39,6 +46,9 @@ enum fcl_layer_kind {
 	FCL_LAYER_FLATTEN,
 	FCL_LAYER_RELU,
 	FCL_LAYER_RESIDUAL, /* fcl/residual.h: two 3x3 convs and a shortcut, ReLU after the sum */
+	FCL_LAYER_DROPOUT,   /* inverted dropout, training only */
+	FCL_LAYER_GROUPNORM, /* gamma, beta per channel */
+	FCL_LAYER_BATCHNORM, /* gamma, beta per channel; running mean and variance */
 };
 
 enum fcl_model_preset {
@@ -59,6 +69,8 @@ struct fcl_layer_spec {
 	uint32_t padding; /* conv: zeros on every side */
 	int bias;         /* dense, conv */
 	uint32_t line, col; /* where it was written (0 for presets and model.hidden) */
+	float rate;         /* dropout: the probability of zeroing a value, [0, 1) */
+	uint32_t groups;    /* groupnorm: groups (divides the channels) */
 };
 
 struct fcl_layer {
@@ -66,6 +78,9 @@ struct fcl_layer {
 	struct fcl_input_shape in, out;
 	size_t w_off, b_off, n_params; /* b_off valid when s.bias */
 	uint64_t macs;                 /* multiply-adds per sample, forward */
+	/* batchnorm: running mean (C) then running variance (C) at s_off, in the
+	 * statistics at the buffer's tail (not in n_params: they are not trained) */
+	size_t s_off, n_stats;
 };
 
 struct fcl_arch {
@@ -77,7 +92,8 @@ struct fcl_arch {
 	uint32_t n_dense;
 	uint32_t sizes[FCL_ARCH_MAX_DENSE + 1];
 	int dense_bias[FCL_ARCH_MAX_DENSE];
-	size_t n_params;
+	size_t n_params;  /* the flat buffer: trained parameters, then statistics */
+	size_t n_trained; /* [0, n_trained) is trained; [n_trained, n_params) the statistics */
 	uint64_t macs;
 	uint32_t bad; /* the layer fcl_arch_compile failed on, or UINT32_MAX */
 };

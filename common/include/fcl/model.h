@@ -19,10 +19,9 @@
 #include <stdint.h>
 
 #include "fcl/arch.h"
+#include "fcl/rng.h"
 
 #define FCL_MLP_MAX_LAYERS FCL_ARCH_MAX_DENSE
-
-struct fcl_rng;
 
 struct fcl_mlp {
 	uint32_t n_layers;                      /* dense layers */
@@ -58,10 +57,21 @@ struct fcl_mlp {
 	 * scratch for its gradient, sized for the largest block. */
 	float *rmid[FCL_ARCH_MAX_LAYERS];
 	float *rtmp;
+	/* Dropout and the norms (fcl/norm.h). */
+	float *baux[FCL_ARCH_MAX_LAYERS]; /* (B, out): dropout's mask, a norm's xhat */
+	float *bstd[FCL_ARCH_MAX_LAYERS]; /* a norm's 1/std: (B, groups) or (C) */
+	size_t n_trained;                 /* params [0, n_trained) are trained (fcl/arch.h) */
+	int train;           /* 1: training forward (dropout on, batch statistics); 0: evaluation */
+	struct fcl_rng drop; /* the training forward's dropout masks */
 };
 
 /* The model of an architecture (fcl_arch_compile). Returns 0, -EINVAL or -ENOMEM. */
 int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch);
+/* Training mode for the steps that follow, or evaluation mode (on 0, the
+ * state after init): with on, dropout draws from the stream of (seed, client,
+ * round, step), so a step's masks do not depend on the process that runs it. */
+void fcl_model_set_train(struct fcl_mlp *m, int on, uint64_t seed, uint32_t client, uint32_t round,
+			 uint64_t step);
 /* Forward through the body only: acts[0] gets its output (x itself without a body). */
 void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch);
 

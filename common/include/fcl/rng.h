@@ -42,6 +42,7 @@ enum fcl_rng_purpose {
 	FCL_RNG_DISPATCH,     /* asynchronous runs: which idle client trains next, (seed, job) */
 	FCL_RNG_AUGMENT,      /* data.augment: crops and flips of training samples, (seed,
 			       * client, round), drawn in the order samples are gathered */
+	FCL_RNG_DROPOUT,      /* dropout masks: (seed mixed with the step, client, round) */
 };
 
 #define FCL_RNG_NO_CLIENT UINT32_MAX

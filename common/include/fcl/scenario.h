@@ -145,6 +145,8 @@ struct fcl_layer_item {
 	int type;
 	uint32_t units, channels, kernel, stride, padding;
 	int bias;
+	float rate;      /* dropout; < 0 when not given */
+	uint32_t groups; /* groupnorm */
 };
 
 struct fcl_scenario {
@@ -181,6 +183,10 @@ struct fcl_scenario {
 		struct fcl_layer_spec layers[FCL_ARCH_MAX_LAYERS];
 		char file[128]; /* the scenario's file name, for errors in the layers' shapes */
 		struct fcl_layer_item lcur; /* the item of model.layers being parsed */
+		/* model.batchnorm: 0 fedavg (gamma, beta and running statistics
+		 * aggregated like every parameter), 1 local (FedBN: each logical
+		 * client keeps its own; fcl/strategy.h) */
+		int batchnorm;
 	} model;
 
 	struct {
@@ -367,6 +373,8 @@ int fcl_scenario_caveat(const struct fcl_scenario *sc, char *buf, size_t len);
 /* The model's layer list (model.layers, or its preset expanded; out has room
  * for FCL_ARCH_MAX_LAYERS): the count, or -EINVAL. */
 int fcl_scenario_layers(const struct fcl_scenario *sc, struct fcl_layer_spec *out);
+/* Does the model have a batchnorm layer (model.batchnorm applies)? */
+int fcl_scenario_has_batchnorm(const struct fcl_scenario *sc);
 /* Dense layers before the head (what model.hidden counted). */
 uint32_t fcl_scenario_hidden_dense(const struct fcl_scenario *sc);
 /* Layers that make the head's input features: the hidden dense layers, plus

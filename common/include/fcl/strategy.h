@@ -92,6 +92,11 @@ struct fcl_loop_config {
 	uint32_t replay_batch; /* replay samples per step */
 	int head_bias;         /* 0: the head bias stays at zero (its gradient is dropped) */
 	int mask_unexposed;    /* mask (-inf) the logits of classes not yet exposed */
+	/* model.batchnorm: local (FedBN). fcl_strategy_train then trains with this
+	 * logical client's own batchnorm gamma, beta and running statistics (the
+	 * global model's until its first round), keeps them, and puts the global
+	 * model's values back in m, so the update leaves them unchanged. */
+	int bn_local;
 };
 /* The largest forward batch the loop will run: size fcl_mlp max_batch with it. */
 size_t fcl_loop_max_batch(const struct fcl_loop_config *loop);
@@ -145,6 +150,11 @@ void fcl_strategy_end_task(struct fcl_strategy *s, struct fcl_mlp *m);
  * or geometry) or -ENOMEM; after a failed load s must be destroyed. */
 int fcl_strategy_save(const struct fcl_strategy *s, FILE *f);
 int fcl_strategy_load(struct fcl_strategy *s, FILE *f);
+
+/* model.batchnorm: local: the client's own batchnorm values (per batchnorm
+ * layer gamma, beta, then running mean and variance), NULL before its first
+ * round. */
+const float *fcl_strategy_bn_state(const struct fcl_strategy *s, size_t *n);
 
 /* Introspection, for tests and debug events. */
 uint64_t fcl_strategy_checksum(const struct fcl_strategy *s); /* buffer + state */

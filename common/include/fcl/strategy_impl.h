@@ -94,7 +94,22 @@ struct fcl_strategy {
 	float *zero_bias;      /* (C) zeros */
 
 	void *priv; /* the strategy's own state */
+
+	/* model.batchnorm: local (strategy_bn.c): this client's batchnorm values */
+	size_t bn_n;      /* floats; 0: the policy is fedavg or the model has no batchnorm */
+	float *bn_own;    /* (bn_n) its gamma, beta and running statistics */
+	float *bn_global; /* (bn_n) the global model's, put back after training */
+	int bn_have;      /* bn_own holds a trained state (after its first round) */
 };
+
+/* strategy_bn.c, called by strategy.c */
+int fcl__strategy_bn_init(struct fcl_strategy *s);
+void fcl__strategy_bn_fini(struct fcl_strategy *s);
+void fcl__strategy_bn_enter(struct fcl_strategy *s, struct fcl_mlp *m);
+void fcl__strategy_bn_leave(struct fcl_strategy *s, struct fcl_mlp *m);
+int fcl__strategy_bn_save(const struct fcl_strategy *s, FILE *f);
+int fcl__strategy_bn_load(struct fcl_strategy *s, FILE *f);
+uint64_t fcl__strategy_bn_checksum(const struct fcl_strategy *s);
 
 /* The strategy's own settings: cfg.params as its params struct. */
 #define FCL_STRATEGY_PARAMS(s, type) ((const type *)(const void *)(s)->cfg.params)
