@@ -546,6 +546,17 @@ static void test_fot_conv(void)
 	free(mean);
 	free(p);
 	fcl_agg_destroy(a);
+	/* per-task heads: the head is neither projected nor sketched */
+	const char *til = "data: {dataset: synthetic}\nclients: {count: 10, per_round: 5}\n"
+			  "tasks: {generator: task-incremental, count: 1, classes_per_task: 3}\n"
+			  "aggregation: {rule: fot}\n";
+	REQUIRE(fcl_scenario_parse(&sc, til, strlen(til), "<t>", err, sizeof err) == 0 &&
+		    fcl_agg_create(&sc, &cnn, NULL, &a) == 0,
+		"fot on the CNN with per-task heads");
+	CHECK(fcl_agg_answers(a, &end) == 2 && fcl_agg_request(a, &end, &req) == 0 &&
+		  req.n_tensors == 2 && req.t[0].rows == 4 && req.t[1].rows == 8,
+	      "per-task heads: sketches of the conv and the hidden dense layer only");
+	fcl_agg_destroy(a);
 	fcl_mlp_fini(&cnn);
 }
 

@@ -6,8 +6,8 @@
  * for every conv layer's weight as the matrix (C_out, C_in*kh*kw) (its inputs
  * are the im2col patches) and every dense layer's weight matrix (the MLP case
  * of the authors' code, the output layer included unless protect_output is false or the heads are
- * per task (model.heads: per-task: a head is never projected); biases are never
- * projected). With one output head in a class-incremental or blurry stream,
+ * per task (model.heads: per-task: a head is never projected, nor sketched);
+ * biases are never projected). With one output head in a class-incremental or blurry stream,
  * projecting the output layer keeps the rows of classes not seen yet from
  * growing along the old inputs: the rule says so (caveat) and docs/aggregation.md
  * gives the measured trade-off.
@@ -121,10 +121,11 @@ static size_t width(const struct fot_params *p, int conv, size_t d)
 	return p->conv_sketch_max && c > p->conv_sketch_max ? p->conv_sketch_max : c;
 }
 
-/* Protected layer i: the convs, then the dense layers. */
+/* Protected layer i: the convs, then the dense layers; per-task heads are
+ * not among them (never projected, so neither sketched nor given a basis). */
 static uint32_t n_prot(const struct fcl_agg *a)
 {
-	return a->n_convs + a->n_layers;
+	return a->n_convs + a->n_layers - (a->sc.model.heads == 1 ? 1 : 0);
 }
 
 static const struct fcl_agg_layer *prot(const struct fcl_agg *a, uint32_t i)
@@ -174,7 +175,7 @@ static int init(struct fcl_agg *a)
 	}
 	st->eps = p->threshold;
 	st->n_slots = a->sc.clients.per_round;
-	size_t cells = (size_t)st->n_slots * st->n_prot;
+	size_t cells = (size_t)st->n_slots * st->n_prot + 1;
 	st->tmp = malloc(most * sizeof *st->tmp);
 	st->bases = malloc(total * sizeof *st->bases);
 	st->y = calloc(cells, sizeof *st->y);
@@ -235,9 +236,9 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 		return rc;
 	double t0 = fcl_now();
 	/* The output layer learns freely (its basis still grows) with
-	 * protect_output false, and always with per-task heads: each task's rows
-	 * are its own head, which the paper never projects. */
-	int free_output = !p->protect_output || a->sc.model.heads == 1;
+	 * protect_output false; per-task heads (each task's rows its own head,
+	 * which the paper never projects) are not protected layers at all. */
+	int free_output = !p->protect_output && a->sc.model.heads != 1;
 	for (uint32_t l = 0; l < st->n_prot - (free_output ? 1 : 0); l++) {
 		const struct fcl_agg_layer *L = prot(a, l);
 		fcl_fot_project(a->delta + L->w_offset, L->n_out, L->n_in, st->U[l], st->k[l],
@@ -500,7 +501,7 @@ static size_t worker_d(const struct fcl_rule_worker *w, uint32_t l)
 static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req, const char **why)
 {
 	const struct fot_worker *f = w->state;
-	uint32_t np = f->n_convs + w->model->n_layers;
+	uint32_t np = f->n_convs + w->model->n_layers - (w->sc->model.heads == 1 ? 1 : 0);
 	*why = "malformed sketch request";
 	if (req->n_tensors == 0 && req->n_ints == 0)
 		return 0;
@@ -576,7 +577,8 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	const struct fcl_extras *req = lr->request;
 	const struct fcl_schedule *sc = w->sched;
 	struct fcl_mlp *m = w->model;
-	uint32_t C = f->n_convs, L = m->n_layers, B = (uint32_t)f->batch;
+	uint32_t C = f->n_convs, B = (uint32_t)f->batch;
+	uint32_t L = m->n_layers - (w->sc->model.heads == 1 ? 1 : 0); /* heads: not sketched */
 	struct fcl_rng rng[P_MAX];
 	int rc;
 
