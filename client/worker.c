@@ -262,7 +262,7 @@ int worker_on_welcome(struct worker *w, const struct fcl_msg *m)
 		goto err_rule;
 	/* from now on nothing larger than the scenario's largest valid message */
 	w->conn->max_bytes = fcl_rule_max_message_bytes(&w->sc, w->model.n_layers, w->model.sizes, w->model.n_params,
-							w->sched.n_clients);
+							w->sched.n_clients, &w->model.arch);
 	fcl_info("scenario %s (hash %016llx, seed %llu) compiled: hosting %zu logical clients, "
 		 "schedule digest %016llx",
 		 w->sc.name, (unsigned long long)m->scenario_hash, (unsigned long long)m->seed,
@@ -436,10 +436,12 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 		  lc->id, lr->round, cr->task, n, loss, m.train_seconds,
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
-	if (w->partial)
+	if (w->partial) {
 		partial_add(w, &m);
-	else if ((rc = send_timed(w, &m)) != 0)
+		w->sent_at = fcl_now(); /* the rule's messages are timed from the update */
+	} else if ((rc = send_timed(w, &m)) != 0) {
 		return rc;
+	}
 	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
 }
 

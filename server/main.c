@@ -616,7 +616,7 @@ static int checkpoints_init(struct fcl_server *s)
 static int64_t max_message_bytes(const struct fcl_server *s)
 {
 	uint64_t rule = fcl_rule_max_message_bytes(&s->sc, s->model.n_layers, s->model.sizes,
-						   s->model.n_params, s->sched.n_clients);
+						   s->model.n_params, s->sched.n_clients, &s->model.arch);
 	uint64_t partial = (uint64_t)s->model.n_params * 8 +
 			   (uint64_t)s->sc.clients.per_round * 64 + (4 << 20);
 	if (fcl_rule_partial_sums(&s->sc) && partial > rule)

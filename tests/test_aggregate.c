@@ -436,8 +436,8 @@ static void test_message_caps(void)
 			 rules[i]);
 		REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0,
 			"%s", err);
-		cap[i] = i < 2 ? fcl_rule_max_message_bytes(&sc, 2, sizes, np, 1000)
-			       : fcl_rule_max_message_bytes(&sc, 2, fot_sizes, fot_np, 1000);
+		cap[i] = i < 2 ? fcl_rule_max_message_bytes(&sc, 2, sizes, np, 1000, NULL)
+			       : fcl_rule_max_message_bytes(&sc, 2, fot_sizes, fot_np, 1000, NULL);
 	}
 	CHECK(cap[0] >= np * 4 + 1000 * 5 && cap[0] < np * 4 + (1 << 20),
 	      "fedavg: the parameters and every id, little more (%llu)",
@@ -451,8 +451,118 @@ static void test_message_caps(void)
 	      (unsigned long long)cap[2]);
 }
 
+/* FOT on a small CNN: conv 2 k2 (bias) on 1x3x3, relu, flatten, dense 4,
+ * relu, dense head 3. Protected layers: the conv weight as (2, 1*2*2), then
+ * the two dense weights; conv and dense biases are never projected. */
+static void test_fot_conv(void)
+{
+	struct fcl_layer_spec l[6] = {
+	    {.kind = FCL_LAYER_CONV2D, .units = 2, .kernel = 2, .stride = 1, .bias = 1},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_FLATTEN},
+	    {.kind = FCL_LAYER_DENSE, .units = 4, .bias = 1},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_DENSE, .units = 0, .bias = 1}};
+	struct fcl_arch arch;
+	struct fcl_mlp cnn;
+	struct fcl_scenario sc;
+	struct fcl_agg *a = NULL;
+	char err[256];
+	const char *text = "data: {dataset: synthetic}\nclients: {count: 10, per_round: 5}\n"
+			   "tasks: {generator: single}\naggregation: {rule: fot, weighting: uniform, "
+			   "conv_sketch_columns: 2, conv_sketch_max: 5}\n";
+
+	REQUIRE(fcl_arch_compile(&arch, l, 6, (struct fcl_input_shape){1, 3, 3}, 3, NULL, err,
+				 sizeof err) == 0 &&
+		    fcl_model_init(&cnn, &arch, 4) == 0,
+		"a small CNN");
+	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<t>", err, sizeof err) == 0,
+		"fot's conv keys parse");
+	REQUIRE(fcl_agg_create(&sc, &cnn, NULL, &a) == 0, "fot on the CNN");
+	struct fcl_round_info end = {.task_end = 1, .n_slots = 4, .n_train = 1000,
+				     .request_sends = 1};
+	struct fcl_extras req, ans = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
+	const char *why = NULL;
+	CHECK(fcl_agg_answers(a, &end) == 3, "one sketch per protected layer: conv, dense, head");
+	REQUIRE(fcl_agg_request(a, &end, &req) == 0 && req.n_tensors == 3 && req.n_ints == 4,
+		"the request covers the conv layer too");
+	CHECK(req.t[0].rows == 4 && req.ints[1] == 5 && req.t[1].rows == 8 && req.ints[2] == 8 &&
+		  req.t[2].rows == 4 && req.ints[3] == 4,
+	      "conv d = C_in*kh*kw = 4, width min(2 d, conv_sketch_max 5); dense widths d");
+	/* a conv sketch spanning v = (1, 1, 0, 0) / sqrt 2 */
+	float Y[4 * 5] = {0};
+	Y[0] = Y[5] = 5.0f;
+	ans.t[0] = (struct fcl_tensor){.v = Y, .rows = 4, .cols = 4};
+	ans.ints[0] = 0;
+	ans.ints[1] = 10;
+	ans.reals[0] = 1.0;
+	CHECK(fcl_agg_accept_answer(a, &end, 0, &ans, 100, &why) == -EPROTO,
+	      "a conv sketch of the dense width is refused");
+	ans.t[0].cols = 5;
+	REQUIRE(fcl_agg_accept_answer(a, &end, 0, &ans, 100, &why) == 0, "a conv sketch is kept");
+	struct fcl_agg_update up[4];
+	float *d = malloc(4 * cnn.n_params * sizeof *d), *mean = calloc(cnn.n_params, sizeof *mean);
+	float *p = calloc(cnn.n_params, sizeof *p);
+	struct fcl_rng r;
+	fcl_rng_init(&r, 4, FCL_RNG_TEST, 0, 0);
+	for (size_t i = 0; i < 4 * cnn.n_params; i++)
+		d[i] = fcl_rng_normal(&r);
+	for (int i = 0; i < 4; i++) {
+		up[i] = (struct fcl_agg_update){
+		    .client_id = (uint32_t)i, .slot = (uint32_t)i, .n_samples = 10,
+		    .local_steps = 1, .delta = d + i * cnn.n_params};
+		for (size_t q = 0; q < cnn.n_params; q++)
+			mean[q] += d[i * cnn.n_params + q] / 4;
+	}
+	REQUIRE(fcl_agg_round_end(a, &end, up, 1) == 0, "the task end grows the conv basis");
+	REQUIRE(fcl_agg_request(a, &end, &req) == 0 && req.t[0].cols == 1 && req.t[1].cols == 0,
+		"the conv layer has one direction, the dense layers none");
+	fcl_agg_step(a, up, 4, p);
+	const struct fcl_layer *cv = &cnn.arch.layers[0];
+	double along = 0, kept = 0, rest = 0;
+	for (int o = 0; o < 2; o++) {
+		const float *w = p + cv->w_off + o * 4, *m = mean + cv->w_off + o * 4;
+		along = fmax(along, fabs(w[0] + w[1]));
+		kept = fmax(kept, fabs((w[0] - w[1]) - (m[0] - m[1])));
+		kept = fmax(kept, fmax(fabs(w[2] - m[2]), fabs(w[3] - m[3])));
+	}
+	CHECK(along < 1e-5 && kept < 1e-5,
+	      "the conv update is orthogonal to the basis (%.2g), the rest of it kept (%.2g)",
+	      along, kept);
+	for (size_t q = 0; q < cnn.n_params; q++)
+		if (q < cv->w_off || q >= cv->w_off + 8)
+			rest = fmax(rest, fabs(p[q] - mean[q]));
+	CHECK(rest < 1e-5 && fabs(p[cv->b_off] - mean[cv->b_off]) < 1e-5,
+	      "conv bias and every other tensor: the plain mean (%.2g)", rest);
+	const struct fcl_rule *rule = sc.aggregation.rule;
+	uint64_t with = rule->max_extras_bytes(sc.aggregation.params, cnn.n_layers, cnn.sizes,
+					       cnn.n_params, &cnn.arch),
+		 without = rule->max_extras_bytes(sc.aggregation.params, cnn.n_layers, cnn.sizes,
+						  cnn.n_params, NULL);
+	CHECK(with == without + 4 * 4 * sizeof(float) + sizeof(uint64_t),
+	      "the rule's extras bound counts the conv basis and width (%llu vs %llu)", (unsigned long long)with,
+	      (unsigned long long)without);
+	free(d);
+	free(mean);
+	free(p);
+	fcl_agg_destroy(a);
+	/* per-task heads: the head is neither projected nor sketched */
+	const char *til = "data: {dataset: synthetic}\nclients: {count: 10, per_round: 5}\n"
+			  "tasks: {generator: task-incremental, count: 1, classes_per_task: 3}\n"
+			  "aggregation: {rule: fot}\n";
+	REQUIRE(fcl_scenario_parse(&sc, til, strlen(til), "<t>", err, sizeof err) == 0 &&
+		    fcl_agg_create(&sc, &cnn, NULL, &a) == 0,
+		"fot on the CNN with per-task heads");
+	CHECK(fcl_agg_answers(a, &end) == 2 && fcl_agg_request(a, &end, &req) == 0 &&
+		  req.n_tensors == 2 && req.t[0].rows == 4 && req.t[1].rows == 8,
+	      "per-task heads: sketches of the conv and the hidden dense layer only");
+	fcl_agg_destroy(a);
+	fcl_mlp_fini(&cnn);
+}
+
 int main(void)
 {
+	test_fot_conv();
 	const uint32_t sizes[2] = {3, 2};
 	if (fcl_mlp_init(&mlp, 1, sizes, 4) != 0 || mlp.n_params != NP)
 		return 1;

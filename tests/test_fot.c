@@ -1,5 +1,6 @@
 /* tests/test_fot.c - FOT's projection, basis growth, sketches and k rules */
 #include "fcl/fot.h"
+#include "fcl/layers.h"
 #include "fcl/rng.h"
 #include "tap.h"
 
@@ -272,8 +273,88 @@ static void test_batch_independent(void)
 	fcl_fot_sketch_fini(&b);
 }
 
+/* A conv layer's sketch, fed one sample's im2col matrix at a time
+ * (fcl_fot_sketch_add_cols, as the client does), equals the dense sketch of
+ * the explicit patch matrix A (patches, C_in*kh*kw) built here by indexing
+ * the input directly, patches in (sample, oh, ow) order; and the conv layer
+ * is the dense layer W (C_out, C_in*kh*kw) on those patches, the matrix the
+ * server projects. With a basis, the residual ratio agrees too. */
+static void test_conv_sketch(void)
+{
+	const struct fcl_conv_geom g = {
+	    .ci = 2, .h = 7, .w = 6, .co = 3, .ho = 4, .wo = 3, .k = 3, .stride = 2, .pad = 1};
+	enum { B = 3, D = 18, P = 12, M = B * P, C = 10, K = 4, CO = 3 };
+	struct fcl_rng r, g1, g2;
+	struct fcl_fot_sketch a, b;
+	float x[B * 2 * 7 * 6], A[M * D], U[D * K], col[D * P], W[CO * D], y[B * CO * P];
+	double worst = 0, conv = 0, scale = 0;
+
+	REQUIRE(fcl_conv_col_floats(&g) == D * P, "geometry: %d patches of %d", P, D);
+	fcl_rng_init(&r, 5, FCL_RNG_TEST, 0, 0);
+	fill_normal(x, sizeof x / sizeof *x, &r, 1.0f);
+	fill_normal(U, D * K, &r, 1.0f);
+	fill_normal(W, CO * D, &r, 1.0f);
+	REQUIRE(fcl_fot_orthonormalize(U, D, K) == 0, "a random basis");
+	for (int s = 0; s < B; s++)
+		for (int oh = 0; oh < 4; oh++)
+			for (int ow = 0; ow < 3; ow++)
+				for (int c = 0; c < 2; c++)
+					for (int i = 0; i < 3; i++)
+						for (int j = 0; j < 3; j++) {
+							int h = oh * 2 - 1 + i, w = ow * 2 - 1 + j;
+							int in = h >= 0 && h < 7 && w >= 0 && w < 6;
+							A[((s * 4 + oh) * 3 + ow) * D + (c * 3 + i) * 3 +
+							  j] = in ? x[((s * 2 + c) * 7 + h) * 6 + w] : 0.0f;
+						}
+	/* y = conv(x): y[s, o, p] = sum_q W[o, q] A[s*P + p, q] */
+	fcl_conv2d_forward(y, x, W, NULL, col, B, &g);
+	for (int s = 0; s < B; s++)
+		for (int o = 0; o < CO; o++)
+			for (int p = 0; p < P; p++) {
+				double v = 0;
+				for (int q = 0; q < D; q++)
+					v += (double)W[o * D + q] * A[(s * P + p) * D + q];
+				conv = fmax(conv, fabs(v - y[(s * CO + o) * P + p]));
+			}
+	CHECK(conv < 1e-4, "conv = W (C_out, C_in*kh*kw) times the patches (max diff %.2g)", conv);
+	REQUIRE(fcl_fot_sketch_init(&a, D, C, M, K) == 0 && fcl_fot_sketch_init(&b, D, C, P, K) == 0,
+		"sketches");
+	fcl_rng_init(&g1, 9, FCL_RNG_SKETCH, 1, 0);
+	fcl_rng_init(&g2, 9, FCL_RNG_SKETCH, 1, 0);
+	fcl_fot_sketch_add(&a, A, M, U, K, &g1);
+	for (int s = 0; s < B; s++) {
+		fcl_im2col(col, x + s * 2 * 7 * 6, &g);
+		fcl_fot_sketch_add_cols(&b, col, P, U, K, &g2);
+	}
+	for (size_t i = 0; i < D * C; i++) {
+		worst = fmax(worst, fabs(a.Y[i] - b.Y[i]));
+		scale = fmax(scale, fabs(a.Y[i]));
+	}
+	CHECK(scale > 1 && worst < 1e-4 * scale,
+	      "streamed im2col sketch = dense sketch of the explicit patches (max diff %.2g of %.2g)",
+	      worst, scale);
+	double ra = fcl_fot_sketch_ratio(&a, FCL_K_RULE_NORM),
+	       rb = fcl_fot_sketch_ratio(&b, FCL_K_RULE_NORM);
+	CHECK(a.n == M && b.n == M && fabs(ra - rb) < 1e-6 && ra > 0.1 && ra < 1.0,
+	      "patches counted (%llu) and the residual ratio agrees (%.6f vs %.6f)",
+	      (unsigned long long)b.n, ra, rb);
+	/* the residual is orthogonal to U: U^T Y = 0 */
+	double ut = 0;
+	for (int k = 0; k < K; k++)
+		for (int c = 0; c < C; c++) {
+			double v = 0;
+			for (int q = 0; q < D; q++)
+				v += (double)U[q * K + k] * b.Y[q * C + c];
+			ut = fmax(ut, fabs(v));
+		}
+	CHECK(ut < 1e-4 * scale, "the conv sketch lies off the old basis (|U^T Y| %.2g)", ut);
+	fcl_fot_sketch_fini(&a);
+	fcl_fot_sketch_fini(&b);
+}
+
 int main(void)
 {
+	test_conv_sketch();
 	test_project();
 	test_repeated_expansion();
 	test_recovery();

@@ -3,10 +3,11 @@
  * Server, every round: FedAvg, then every protected layer's update is
  * projected off the old tasks' input subspace,
  *   Delta_l <- Delta_l - (Delta_l U_l) U_l^T,
- * for every dense layer's weight matrix (the MLP case of the authors' code,
- * the output layer included unless protect_output is false or the heads are
- * per task (model.heads: per-task: a head is never projected); biases are never
- * projected). With one output head in a class-incremental or blurry stream,
+ * for every conv layer's weight as the matrix (C_out, C_in*kh*kw) (its inputs
+ * are the im2col patches) and every dense layer's weight matrix (the MLP case
+ * of the authors' code, the output layer included unless protect_output is false or the heads are
+ * per task (model.heads: per-task: a head is never projected, nor sketched);
+ * biases are never projected). With one output head in a class-incremental or blurry stream,
  * projecting the output layer keeps the rows of classes not seen yet from
  * growing along the old inputs: the rule says so (caveat) and docs/aggregation.md
  * gives the measured trade-off.
@@ -19,11 +20,17 @@
  * projected with the old bases) the sketches are summed in client-id order,
  * Y = sum Y_i, r = sum n_i r_i / sum n_i, and each layer's basis grows
  * (fcl_fot_expand). fot.csv in the run folder records, per task and layer,
- * the basis size, the ratio and the bytes the protocol cost.
+ * the basis size, the ratio, the bytes the protocol cost and the layer's kind.
+ *
+ * Protected layers are numbered convs first (body order), then the dense
+ * layers, so an MLP's numbering, streams and messages are those of the dense
+ * layers alone. A conv layer's sketch runs over every patch of every sample
+ * (A_i has n_i * H_out * W_out columns), one sample's patch matrix at a time.
  * The linear algebra is in fot.c (fcl/fot.h).
  */
 #include "fcl/data.h"
 #include "fcl/fot.h"
+#include "fcl/layers.h"
 #include "fcl/log.h"
 #include "fcl/rng.h"
 #include "fcl/rule.h"
@@ -39,6 +46,10 @@
 #include <unistd.h>
 
 #define L_MAX FCL_MLP_MAX_LAYERS
+#define P_MAX (FCL_ARCH_MAX_LAYERS + FCL_MLP_MAX_LAYERS) /* protected layers, at most */
+/* conv sketch streams: round = CONV_STREAM + task * FCL_ARCH_MAX_LAYERS + conv,
+ * apart from the dense layers' task * L_MAX + layer */
+#define CONV_STREAM (1u << 24)
 
 struct fot_params {
 	int weighted;
@@ -47,6 +58,8 @@ struct fot_params {
 	int k_rule;                 /* enum fcl_k_rule */
 	double sketch_columns;      /* sketch width c_l as a multiple of d_l */
 	int protect_output;         /* project the output layer's update too (the paper's MLP) */
+	double conv_sketch_columns; /* a conv layer's sketch width as a multiple of d_l */
+	uint32_t conv_sketch_max;   /* and at most this many columns (0: no cap) */
 };
 
 static const struct fcl_key_choice k_rules[] = {
@@ -66,6 +79,10 @@ static const struct fcl_key keys[] = {
 		"sketch width c_l as a multiple of the layer input size d_l"),
     FCL_KEY_BOOL("protect_output", P_, protect_output,
 		 "project the output layer's update too (false: only the hidden layers)"),
+    FCL_KEY_F64("conv_sketch_columns", P_, conv_sketch_columns, 0, FCL_OPEN, 64, 0,
+		"a conv layer's sketch width as a multiple of its C_in*kh*kw"),
+    FCL_KEY_U32("conv_sketch_max", P_, conv_sketch_max, 0, 1u << 20,
+		"at most this many sketch columns per conv layer (0: no cap)"),
     {0},
 };
 #undef P_
@@ -84,7 +101,9 @@ static void defaults(void *params)
 							   .threshold_increment = 0.0,
 							   .k_rule = FCL_K_RULE_NORM,
 							   .sketch_columns = 1.0,
-							   .protect_output = 1};
+							   .protect_output = 1,
+							   .conv_sketch_columns = 1.0,
+							   .conv_sketch_max = 0};
 }
 
 static size_t columns(double share, size_t d)
@@ -93,18 +112,45 @@ static size_t columns(double share, size_t d)
 	return c < 1 ? 1 : (size_t)c;
 }
 
+/* The sketch width c_l of a layer with d inputs. */
+static size_t width(const struct fot_params *p, int conv, size_t d)
+{
+	if (!conv)
+		return columns(p->sketch_columns, d);
+	size_t c = columns(p->conv_sketch_columns, d);
+	return p->conv_sketch_max && c > p->conv_sketch_max ? p->conv_sketch_max : c;
+}
+
+/* Protected layer i: the convs, then the dense layers; per-task heads are
+ * not among them (never projected, so neither sketched nor given a basis). */
+static uint32_t n_prot(const struct fcl_agg *a)
+{
+	return a->n_convs + a->n_layers - (a->sc.model.heads == 1 ? 1 : 0);
+}
+
+static const struct fcl_agg_layer *prot(const struct fcl_agg *a, uint32_t i)
+{
+	return i < a->n_convs ? &a->convs[i] : &a->layers[i - a->n_convs];
+}
+
+static size_t prot_width(const struct fcl_agg *a, uint32_t i)
+{
+	return width(a->params, i < a->n_convs, prot(a, i)->n_in);
+}
+
 /* ---- server ---------------------------------------------------------------- */
 
 struct fot_state {
 	double eps;      /* threshold of the current task */
-	float *U[L_MAX]; /* (d_l, k_l) */
-	size_t k[L_MAX];
+	float *U[P_MAX]; /* (d_l, k_l) per protected layer */
+	size_t k[P_MAX];
 	float *tmp; /* (max n_out, max d) projection scratch */
 	/* this task end's sketches, by participant slot */
 	uint32_t n_slots;
-	float **y;     /* (n_slots * n_layers) each (d_l, c_l) or NULL */
-	double *ratio; /* (n_slots * n_layers) */
-	uint64_t *n;   /* (n_slots * n_layers) */
+	uint32_t n_prot; /* protected layers */
+	float **y;       /* (n_slots * n_prot) each (d_l, c_l) or NULL */
+	double *ratio;   /* (n_slots * n_prot) */
+	uint64_t *n;     /* (n_slots * n_prot) */
 	uint64_t bytes_up;
 	float *bases; /* the request: U_l concatenated */
 	FILE *csv;
@@ -118,14 +164,18 @@ static int init(struct fcl_agg *a)
 	if (!st)
 		return -ENOMEM;
 	a->state = st;
-	for (uint32_t l = 0; l < a->n_layers; l++) {
-		size_t sz = a->layers[l].n_out * a->layers[l].n_in;
+	st->n_prot = n_prot(a);
+	if (st->n_prot > P_MAX || st->n_prot + 1 > FCL_EXTRAS_MAX)
+		return -EINVAL;
+	for (uint32_t l = 0; l < st->n_prot; l++) {
+		const struct fcl_agg_layer *L = prot(a, l);
+		size_t sz = L->n_out * L->n_in;
 		most = sz > most ? sz : most;
-		total += a->layers[l].n_in * a->layers[l].n_in; /* a basis is at most d x d */
+		total += L->n_in * L->n_in; /* a basis is at most d x d */
 	}
 	st->eps = p->threshold;
 	st->n_slots = a->sc.clients.per_round;
-	size_t cells = (size_t)st->n_slots * a->n_layers;
+	size_t cells = (size_t)st->n_slots * st->n_prot + 1;
 	st->tmp = malloc(most * sizeof *st->tmp);
 	st->bases = malloc(total * sizeof *st->bases);
 	st->y = calloc(cells, sizeof *st->y);
@@ -142,7 +192,7 @@ static int init(struct fcl_agg *a)
 		}
 		if (!a->env.resume)
 			fprintf(st->csv, "task,layer,d,sketch_cols,threshold,ratio,added,basis,"
-					 "sketches,sketch_bytes_up,request_bytes_down\n");
+					 "sketches,sketch_bytes_up,request_bytes_down,kind\n");
 	}
 	return 0;
 }
@@ -150,7 +200,7 @@ static int init(struct fcl_agg *a)
 static void forget_sketches(struct fcl_agg *a)
 {
 	struct fot_state *st = a->state;
-	for (size_t i = 0; i < (size_t)st->n_slots * a->n_layers; i++) {
+	for (size_t i = 0; i < (size_t)st->n_slots * st->n_prot; i++) {
 		free(st->y[i]);
 		st->y[i] = NULL;
 	}
@@ -164,7 +214,7 @@ static void fini(struct fcl_agg *a)
 		return;
 	if (st->y)
 		forget_sketches(a);
-	for (uint32_t l = 0; l < L_MAX; l++)
+	for (uint32_t l = 0; l < P_MAX; l++)
 		free(st->U[l]);
 	if (st->csv)
 		fclose(st->csv);
@@ -186,11 +236,11 @@ static int combine(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
 		return rc;
 	double t0 = fcl_now();
 	/* The output layer learns freely (its basis still grows) with
-	 * protect_output false, and always with per-task heads: each task's rows
-	 * are its own head, which the paper never projects. */
-	int free_output = !p->protect_output || a->sc.model.heads == 1;
-	for (uint32_t l = 0; l < a->n_layers - (free_output ? 1 : 0); l++) {
-		const struct fcl_agg_layer *L = &a->layers[l];
+	 * protect_output false; per-task heads (each task's rows its own head,
+	 * which the paper never projects) are not protected layers at all. */
+	int free_output = !p->protect_output && a->sc.model.heads != 1;
+	for (uint32_t l = 0; l < st->n_prot - (free_output ? 1 : 0); l++) {
+		const struct fcl_agg_layer *L = prot(a, l);
 		fcl_fot_project(a->delta + L->w_offset, L->n_out, L->n_in, st->U[l], st->k[l],
 				st->tmp);
 	}
@@ -208,13 +258,13 @@ static int request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl
 	if (!r->task_end)
 		return 0;
 	out->ints[out->n_ints++] = (uint64_t)p->k_rule;
-	for (uint32_t l = 0; l < a->n_layers; l++) {
-		size_t d = a->layers[l].n_in, k = st->k[l];
+	for (uint32_t l = 0; l < st->n_prot; l++) {
+		size_t d = prot(a, l)->n_in, k = st->k[l];
 		if (k)
 			memcpy(st->bases + at, st->U[l], d * k * sizeof(float));
 		out->t[out->n_tensors++] = (struct fcl_tensor){
 		    .v = st->bases + at, .rows = (uint32_t)d, .cols = (uint32_t)k};
-		out->ints[out->n_ints++] = columns(p->sketch_columns, d);
+		out->ints[out->n_ints++] = prot_width(a, l);
 		at += d * k;
 	}
 	return 0;
@@ -222,26 +272,25 @@ static int request(struct fcl_agg *a, const struct fcl_round_info *r, struct fcl
 
 static uint32_t answers(const struct fcl_agg *a, const struct fcl_round_info *r)
 {
-	return r->task_end ? a->n_layers : 0;
+	return r->task_end ? n_prot(a) : 0;
 }
 
 /* An answer: tensor Y (d_l, c_l); ints: layer, n_samples; reals: ratio. */
 static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
 			 const struct fcl_extras *x, size_t bytes, const char **why)
 {
-	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
 	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
 
 	*why = NULL;
 	if (x->n_tensors != 1 || x->n_ints != 2 || x->n_reals != 1 || slot >= st->n_slots)
 		*why = "not a sketch";
-	else if (layer >= a->n_layers)
+	else if (layer >= st->n_prot)
 		*why = "layer out of range";
-	else if (st->y[slot * a->n_layers + layer])
+	else if (st->y[slot * st->n_prot + layer])
 		*why = "second sketch for this layer";
-	else if (x->t[0].rows != a->layers[layer].n_in ||
-		 x->t[0].cols != columns(p->sketch_columns, a->layers[layer].n_in))
+	else if (x->t[0].rows != prot(a, (uint32_t)layer)->n_in ||
+		 x->t[0].cols != prot_width(a, (uint32_t)layer))
 		*why = "wrong shape";
 	else if (!(x->reals[0] >= 0.0 && x->reals[0] <= 1.0 + 1e-6))
 		*why = "ratio outside [0, 1]";
@@ -249,7 +298,7 @@ static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint
 		*why = "implausible sample count";
 	if (*why)
 		return -EPROTO;
-	size_t at = slot * a->n_layers + layer, cnt = (size_t)x->t[0].rows * x->t[0].cols;
+	size_t at = slot * st->n_prot + layer, cnt = (size_t)x->t[0].rows * x->t[0].cols;
 	if (!(st->y[at] = malloc(cnt * sizeof(float))))
 		return -ENOMEM;
 	memcpy(st->y[at], x->t[0].v, cnt * sizeof(float));
@@ -265,13 +314,13 @@ static void grow_layer(struct fcl_agg *a, uint32_t l, const struct fcl_agg_updat
 {
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
-	size_t d = a->layers[l].n_in, c = columns(p->sketch_columns, d), added = 0;
+	size_t d = prot(a, l)->n_in, c = prot_width(a, l), added = 0;
 	double rsum = 0.0, nsum = 0.0;
 	uint32_t used = 0;
 	float *Y = calloc(d * c, sizeof *Y); /* (d, c) */
 
 	for (size_t i = 0; i < n && Y; i++) {
-		size_t at = (size_t)u[i].slot * a->n_layers + l;
+		size_t at = (size_t)u[i].slot * st->n_prot + l;
 		if (u[i].slot >= st->n_slots || !st->y[at])
 			continue;
 		for (size_t q = 0; q < d * c; q++)
@@ -288,9 +337,9 @@ static void grow_layer(struct fcl_agg *a, uint32_t l, const struct fcl_agg_updat
 		fcl_error("FOT: basis expansion of layer %u failed: %s", l, strerror(-rc));
 	free(Y);
 	if (st->csv)
-		fprintf(st->csv, "%u,%u,%zu,%zu,%.6f,%.6f,%zu,%zu,%u,%llu,%llu\n", task, l, d, c,
+		fprintf(st->csv, "%u,%u,%zu,%zu,%.6f,%.6f,%zu,%zu,%u,%llu,%llu,%s\n", task, l, d, c,
 			st->eps, r, added, st->k[l], used, (unsigned long long)st->bytes_up,
-			(unsigned long long)bytes_down);
+			(unsigned long long)bytes_down, l < a->n_convs ? "conv" : "dense");
 	*len += (size_t)snprintf(detail + *len, size - *len, " %zu", st->k[l]);
 }
 
@@ -299,18 +348,18 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 {
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
-	char detail[256];
+	char detail[1024];
 	size_t len = 0;
 
 	if (!r->task_end)
 		return 0;
 	double t0 = fcl_now();
 	uint64_t down = 0;
-	for (uint32_t l = 0; l < a->n_layers; l++)
-		down += (uint64_t)a->layers[l].n_in * st->k[l] * sizeof(float);
+	for (uint32_t l = 0; l < st->n_prot; l++)
+		down += (uint64_t)prot(a, l)->n_in * st->k[l] * sizeof(float);
 	down *= r->request_sends;
 	len += (size_t)snprintf(detail, sizeof detail, "task %u basis", r->task);
-	for (uint32_t l = 0; l < a->n_layers; l++)
+	for (uint32_t l = 0; l < st->n_prot; l++)
 		grow_layer(a, l, u, n, r->task, down, detail, &len, sizeof detail);
 	if (st->csv)
 		fflush(st->csv);
@@ -335,9 +384,9 @@ static int save(const struct fcl_agg *a, FILE *f)
 	if (fwrite(&st->eps, sizeof st->eps, 1, f) != 1 ||
 	    fwrite(&csv_len, sizeof csv_len, 1, f) != 1)
 		return -EIO;
-	for (uint32_t l = 0; l < a->n_layers; l++) {
+	for (uint32_t l = 0; l < st->n_prot; l++) {
 		uint64_t k = st->k[l];
-		size_t cnt = a->layers[l].n_in * st->k[l];
+		size_t cnt = prot(a, l)->n_in * st->k[l];
 		if (fwrite(&k, sizeof k, 1, f) != 1 ||
 		    (cnt && fwrite(st->U[l], sizeof(float), cnt, f) != cnt))
 			return -EIO;
@@ -356,9 +405,9 @@ static int load(struct fcl_agg *a, FILE *f)
 	if (st->csv && csv_len >= 0 && fflush(st->csv) == 0 &&
 	    (ftruncate(fileno(st->csv), csv_len) != 0 || fseek(st->csv, csv_len, SEEK_SET) != 0))
 		return -EIO;
-	for (uint32_t l = 0; l < a->n_layers; l++) {
+	for (uint32_t l = 0; l < st->n_prot; l++) {
 		uint64_t k;
-		size_t d = a->layers[l].n_in;
+		size_t d = prot(a, l)->n_in;
 		if (fread(&k, sizeof k, 1, f) != 1 || k > d)
 			return -EIO;
 		float *U = k ? malloc(d * k * sizeof *U) : NULL;
@@ -379,22 +428,49 @@ static int load(struct fcl_agg *a, FILE *f)
 /* ---- client ---------------------------------------------------------------- */
 
 struct fot_worker {
-	struct fcl_fot_sketch sk[L_MAX]; /* one per layer, sized at the first request */
+	struct fcl_fot_sketch sk[P_MAX]; /* one per protected layer, sized at the first request */
+	uint32_t n_convs;
+	uint32_t conv_at[FCL_ARCH_MAX_LAYERS]; /* the body index of each conv */
 	size_t batch;
 	float *x;   /* (batch, dim) gathered inputs */
 	int32_t *y; /* (batch) */
+	float *col; /* one sample's patches, the largest conv's (d, H_out * W_out) */
 };
+
+static struct fcl_conv_geom conv_geom(const struct fcl_layer *L)
+{
+	return (struct fcl_conv_geom){.ci = L->in.c,
+				      .h = L->in.h,
+				      .w = L->in.w,
+				      .co = L->out.c,
+				      .ho = L->out.h,
+				      .wo = L->out.w,
+				      .k = L->s.kernel,
+				      .stride = L->s.stride,
+				      .pad = L->s.padding};
+}
 
 static int worker_init(struct fcl_rule_worker *w)
 {
+	const struct fcl_arch *ar = &w->model->arch;
 	struct fot_worker *f = calloc(1, sizeof *f);
+	size_t col = 1;
 	if (!f)
 		return -ENOMEM;
 	w->state = f;
+	for (uint32_t i = 0; i < ar->n_body; i++) {
+		if (ar->layers[i].s.kind != FCL_LAYER_CONV2D)
+			continue;
+		struct fcl_conv_geom g = conv_geom(&ar->layers[i]);
+		size_t sz = fcl_conv_col_floats(&g);
+		col = sz > col ? sz : col;
+		f->conv_at[f->n_convs++] = i;
+	}
 	f->batch = w->sc->train.batch_size;
 	f->x = fcl_alloc_floats(f->batch * w->model->arch.dim_in);
 	f->y = malloc(f->batch * sizeof *f->y);
-	return f->x && f->y ? 0 : -ENOMEM;
+	f->col = f->n_convs ? fcl_alloc_floats(col) : NULL;
+	return f->x && f->y && (f->col || !f->n_convs) ? 0 : -ENOMEM;
 }
 
 static void worker_fini(struct fcl_rule_worker *w)
@@ -402,36 +478,98 @@ static void worker_fini(struct fcl_rule_worker *w)
 	struct fot_worker *f = w->state;
 	if (!f)
 		return;
-	for (uint32_t l = 0; l < L_MAX; l++)
+	for (uint32_t l = 0; l < P_MAX; l++)
 		fcl_fot_sketch_fini(&f->sk[l]);
 	free(f->x);
 	free(f->y);
+	free(f->col);
 	free(f);
+}
+
+/* Protected layer l's input size d_l on the client (convs first). */
+static size_t worker_d(const struct fcl_rule_worker *w, uint32_t l)
+{
+	const struct fot_worker *f = w->state;
+	if (l < f->n_convs) {
+		const struct fcl_layer *L = &w->model->arch.layers[f->conv_at[l]];
+		return (size_t)L->in.c * L->s.kernel * L->s.kernel;
+	}
+	return w->model->sizes[l - f->n_convs];
 }
 
 /* Outside task ends the request is empty; at them it must match the model. */
 static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req, const char **why)
 {
-	const struct fcl_mlp *m = w->model;
+	const struct fot_worker *f = w->state;
+	uint32_t np = f->n_convs + w->model->n_layers - (w->sc->model.heads == 1 ? 1 : 0);
 	*why = "malformed sketch request";
 	if (req->n_tensors == 0 && req->n_ints == 0)
 		return 0;
-	if (req->n_tensors != m->n_layers || req->n_ints != m->n_layers + 1 ||
-	    req->ints[0] > FCL_K_RULE_ENERGY)
+	if (req->n_tensors != np || req->n_ints != np + 1 || req->ints[0] > FCL_K_RULE_ENERGY)
 		return -EPROTO;
-	for (uint32_t l = 0; l < m->n_layers; l++) {
+	for (uint32_t l = 0; l < np; l++) {
 		const struct fcl_tensor *U = &req->t[l];
 		uint64_t c = req->ints[1 + l];
-		if (U->rows != m->sizes[l] || U->cols > U->rows || c == 0 ||
+		if (U->rows != worker_d(w, l) || U->cols > U->rows || c == 0 ||
 		    c > 64u * (uint64_t)U->rows)
 			return -EPROTO;
 	}
 	return fcl_extras_finite(req) ? 0 : -EPROTO;
 }
 
-/* Sketches the input activations of every layer over the client's task data,
- * from its just-trained model (no dropout: the MLP is in evaluation form), and
- * sends one answer per layer. G_i comes from the client's own stream. */
+/* Adds a batch's patches of every conv layer to its sketch, one sample's
+ * patch matrix at a time (never all of a client's patches at once). The
+ * inputs are those the batch's forward left: x for the first layer, the
+ * previous body layer's output otherwise. */
+static void sketch_convs(struct fcl_rule_worker *w, const struct fcl_extras *req, size_t b,
+			 struct fcl_rng *rng)
+{
+	struct fot_worker *f = w->state;
+	struct fcl_mlp *m = w->model;
+
+	for (uint32_t c = 0; c < f->n_convs; c++) {
+		uint32_t i = f->conv_at[c];
+		const struct fcl_layer *L = &m->arch.layers[i];
+		struct fcl_conv_geom g = conv_geom(L);
+		const float *in = i == 0 ? f->x : m->bout[i - 1];
+		size_t in_floats = (size_t)L->in.c * L->in.h * L->in.w, P = (size_t)g.ho * g.wo;
+		for (size_t s = 0; s < b; s++) {
+			fcl_im2col(f->col, in + s * in_floats, &g);
+			fcl_fot_sketch_add_cols(&f->sk[c], f->col, P,
+						req->t[c].cols ? req->t[c].v : NULL, req->t[c].cols,
+						&rng[c]);
+		}
+	}
+}
+
+/* Prepares protected layer l's sketch and stream for this request. */
+static int sketch_setup(struct fcl_rule_worker *w, const struct fcl_extras *req, uint32_t l,
+			uint32_t client, uint32_t task, struct fcl_rng *rng)
+{
+	struct fot_worker *f = w->state;
+	struct fcl_fot_sketch *sk = &f->sk[l];
+	size_t d = req->t[l].rows, c = req->ints[1 + l], rows = f->batch;
+	uint32_t stream = task * L_MAX + (l - f->n_convs);
+	int rc;
+
+	if (l < f->n_convs) {
+		const struct fcl_layer *L = &w->model->arch.layers[f->conv_at[l]];
+		rows = (size_t)L->out.h * L->out.w; /* one sample's patches */
+		stream = CONV_STREAM + task * FCL_ARCH_MAX_LAYERS + l;
+	}
+	if (sk->Y && sk->c != c)
+		fcl_fot_sketch_fini(sk);
+	if (!sk->Y && (rc = fcl_fot_sketch_init(sk, d, c, rows, d)) != 0)
+		return rc;
+	fcl_fot_sketch_reset(sk);
+	fcl_rng_init(rng, w->sc->seed, FCL_RNG_SKETCH, client, stream);
+	return 0;
+}
+
+/* Sketches the input activations of every protected layer over the client's
+ * task data, from its just-trained model (no dropout: the model has none and
+ * runs its plain forward), and sends one answer per layer. G_i comes from the
+ * client's own streams. */
 static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
 			void *sink)
 {
@@ -439,8 +577,9 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	const struct fcl_extras *req = lr->request;
 	const struct fcl_schedule *sc = w->sched;
 	struct fcl_mlp *m = w->model;
-	uint32_t L = m->n_layers, B = (uint32_t)f->batch;
-	struct fcl_rng rng[L_MAX];
+	uint32_t C = f->n_convs, B = (uint32_t)f->batch;
+	uint32_t L = m->n_layers - (w->sc->model.heads == 1 ? 1 : 0); /* heads: not sketched */
+	struct fcl_rng rng[P_MAX];
 	int rc;
 
 	/* the client's own task this round (clients may be out of phase with the clock) */
@@ -450,32 +589,26 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	uint32_t n;
 	const uint32_t *idx = fcl_schedule_client_task(sc, lr->client, task, &n);
 
-	for (uint32_t l = 0; l < L; l++) {
-		struct fcl_fot_sketch *sk = &f->sk[l];
-		size_t d = req->t[l].rows, c = req->ints[1 + l];
-		if (sk->Y && sk->c != c)
-			fcl_fot_sketch_fini(sk);
-		if (!sk->Y && (rc = fcl_fot_sketch_init(sk, d, c, B, d)) != 0)
+	for (uint32_t l = 0; l < C + L; l++)
+		if ((rc = sketch_setup(w, req, l, lr->client, task, &rng[l])) != 0)
 			return rc;
-		fcl_fot_sketch_reset(sk);
-		fcl_rng_init(&rng[l], w->sc->seed, FCL_RNG_SKETCH, lr->client, task * L_MAX + l);
-	}
 	for (uint32_t i = 0; i < n; i += B) {
 		size_t b = n - i < B ? n - i : B;
 		fcl_dataset_gather(w->train, idx + i, b, sc->tasks[task].perm, f->x, f->y);
 		fcl_mlp_forward(m, f->x, b);
+		sketch_convs(w, req, b, rng);
 		for (uint32_t l = 0; l < L; l++)
-			fcl_fot_sketch_add(&f->sk[l], m->acts[l], b,
-					   req->t[l].cols ? req->t[l].v : NULL, req->t[l].cols,
-					   &rng[l]);
+			fcl_fot_sketch_add(&f->sk[C + l], m->acts[l], b,
+					   req->t[C + l].cols ? req->t[C + l].v : NULL,
+					   req->t[C + l].cols, &rng[C + l]);
 	}
-	for (uint32_t l = 0; l < L; l++) {
+	for (uint32_t l = 0; l < C + L; l++) {
 		struct fcl_fot_sketch *sk = &f->sk[l];
 		struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
 		x.t[0] = (struct fcl_tensor){
 		    .v = sk->Y, .rows = (uint32_t)sk->d, .cols = (uint32_t)sk->c};
 		x.ints[0] = l;
-		x.ints[1] = sk->n;
+		x.ints[1] = n; /* samples, not patches: r = sum n_i r_i / sum n_i */
 		x.reals[0] = fcl_fot_sketch_ratio(sk, (enum fcl_k_rule)req->ints[0]);
 		if ((rc = send(sink, lr->client, &x)) != 0)
 			return rc;
@@ -483,22 +616,34 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	return 0;
 }
 
-/* The round start at a task end carries every layer's basis U_l (d_l x k_l,
- * k_l <= d_l) and the sketch widths; an answer carries one layer's sketch
- * (d_l x c_l) with two ints and a real. */
+/* The round start at a task end carries every protected layer's basis U_l
+ * (d_l x k_l, k_l <= d_l) and the sketch widths; an answer carries one layer's
+ * sketch (d_l x c_l) with two ints and a real. Conv layers (arch's body) have
+ * d_l = C_in*kh*kw. */
+static void extras_layer(uint64_t d, uint64_t c, uint64_t *request, uint64_t *answer)
+{
+	uint64_t sketch = d * c * sizeof(float) + 2 * sizeof(uint64_t) + sizeof(double);
+	*request += d * d * sizeof(float) + sizeof(uint64_t);
+	if (sketch > *answer)
+		*answer = sketch;
+}
+
 static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const uint32_t *sizes,
-				 size_t n_params)
+				 size_t n_params, const struct fcl_arch *arch)
 {
 	const struct fot_params *p = params;
-	uint64_t request = (n_layers + 1) * sizeof(uint64_t), answer = 0;
+	uint64_t request = sizeof(uint64_t), answer = 0;
 
 	(void)n_params;
-	for (uint32_t l = 0; l < n_layers; l++) {
-		uint64_t d = sizes[l], sketch = d * columns(p->sketch_columns, d) * sizeof(float);
-		request += d * d * sizeof(float);
-		if (sketch + 2 * sizeof(uint64_t) + sizeof(double) > answer)
-			answer = sketch + 2 * sizeof(uint64_t) + sizeof(double);
+	for (uint32_t i = 0; arch && i < arch->n_body; i++) {
+		const struct fcl_layer *L = &arch->layers[i];
+		if (L->s.kind != FCL_LAYER_CONV2D)
+			continue;
+		uint64_t d = (uint64_t)L->in.c * L->s.kernel * L->s.kernel;
+		extras_layer(d, width(p, 1, d), &request, &answer);
 	}
+	for (uint32_t l = 0; l < n_layers; l++)
+		extras_layer(sizes[l], width(p, 0, sizes[l]), &request, &answer);
 	return request > answer ? request : answer;
 }
 

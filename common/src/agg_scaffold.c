@@ -261,9 +261,10 @@ static int client_load(struct fcl_rule_worker *w, void **state, FILE *f)
 /* The round start carries the server's control variate, an update its
  * Delta c_i: n_params floats each. */
 static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const uint32_t *sizes,
-				 size_t n_params)
+				 size_t n_params, const struct fcl_arch *arch)
 {
 	(void)params;
+	(void)arch;
 	(void)n_layers;
 	(void)sizes;
 	return (uint64_t)n_params * sizeof(float);

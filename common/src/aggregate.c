@@ -41,12 +41,13 @@ size_t fcl_extras_bytes(const struct fcl_extras *x)
 #define ENCODING_SLACK ((uint64_t)64 << 10)
 
 uint64_t fcl_rule_max_message_bytes(const struct fcl_scenario *sc, uint32_t n_layers,
-				    const uint32_t *sizes, size_t n_params, uint32_t n_clients)
+				    const uint32_t *sizes, size_t n_params, uint32_t n_clients,
+				    const struct fcl_arch *arch)
 {
 	const struct fcl_rule *rule = sc->aggregation.rule;
 	uint64_t extras = rule && rule->max_extras_bytes
 			      ? rule->max_extras_bytes(sc->aggregation.params, n_layers, sizes,
-						       n_params)
+						       n_params, arch)
 			      : 0;
 	/* round start or update: parameters, extras, ids (varints of <= 5 bytes) */
 	uint64_t params = (uint64_t)n_params * sizeof(float) + extras + (uint64_t)n_clients * 5 +
@@ -82,6 +83,15 @@ int fcl_agg_create(const struct fcl_scenario *sc, const struct fcl_mlp *m,
 		a->layers[l].w_offset = m->w_offset[l];
 		a->layers[l].n_in = m->sizes[l];
 		a->layers[l].n_out = m->sizes[l + 1];
+	}
+	for (uint32_t i = 0; i < m->arch.n_body; i++) {
+		const struct fcl_layer *L = &m->arch.layers[i];
+		if (L->s.kind != FCL_LAYER_CONV2D)
+			continue;
+		a->convs[a->n_convs++] = (struct fcl_agg_layer){
+		    .w_offset = L->w_off,
+		    .n_in = (size_t)L->in.c * L->s.kernel * L->s.kernel,
+		    .n_out = L->out.c};
 	}
 	a->acc = calloc(a->n_params, sizeof *a->acc);
 	a->delta = calloc(a->n_params, sizeof *a->delta);

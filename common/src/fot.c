@@ -85,6 +85,34 @@ void fcl_fot_sketch_add(struct fcl_fot_sketch *s, const float *A, size_t b, cons
 	s->n += b;
 }
 
+void fcl_fot_sketch_add_cols(struct fcl_fot_sketch *s, const float *At, size_t b, const float *U,
+			     size_t k, struct fcl_rng *rng)
+{
+	size_t d = s->d, c = s->c;
+
+	if (b == 0)
+		return;
+	memcpy(s->R, At, d * b * sizeof *At); /* R (d, b) */
+	if (U && k) {
+		/* P (k, b) = U^T At;  R (d, b) -= U P */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)b, (int)d, 1.0f, U,
+			    (int)k, At, (int)b, 0.0f, s->P, (int)b);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)b, (int)k,
+			    -1.0f, U, (int)k, s->P, (int)b, 1.0f, s->R, (int)b);
+	}
+	for (size_t i = 0; i < b * d; i++) {
+		s->a2 += (double)At[i] * (double)At[i];
+		s->r2 += (double)s->R[i] * (double)s->R[i];
+	}
+	/* G (b, c): one row per patch, in patch order */
+	for (size_t i = 0; i < b * c; i++)
+		s->G[i] = 2.0f * fcl_rng_uniform(rng) - 1.0f;
+	/* Y (d, c) += R (d, b) G (b, c) */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)c, (int)b, 1.0f, s->R,
+		    (int)b, s->G, (int)c, 1.0f, s->Y, (int)c);
+	s->n += b;
+}
+
 double fcl_fot_sketch_ratio(const struct fcl_fot_sketch *s, enum fcl_k_rule rule)
 {
 	if (s->a2 <= 0.0)

@@ -47,6 +47,13 @@ void fcl_fot_sketch_reset(struct fcl_fot_sketch *s);
 /* A (b, d), b <= max_batch; U (d, k) (k <= max_k) or NULL with k == 0. */
 void fcl_fot_sketch_add(struct fcl_fot_sketch *s, const float *A, size_t b, const float *U,
 			size_t k, struct fcl_rng *rng);
+/* The same for a conv layer's patches: At (d, b) holds b patches as columns,
+ * the layout fcl_im2col gives (rows (c_in, kh, kw), columns (oh, ow)), so a
+ * sample's patch matrix goes in as it is, without a transpose. G has one row
+ * per patch, in column order: the sketch equals fcl_fot_sketch_add on the
+ * transposed patches (up to rounding). b <= max_batch. */
+void fcl_fot_sketch_add_cols(struct fcl_fot_sketch *s, const float *At, size_t b, const float *U,
+			     size_t k, struct fcl_rng *rng);
 /* The residual ratio the k rule needs: |R|/|A| (norm rule, the authors' code) or
  * |R|^2/|A|^2 (energy rule, GPM). 1 when nothing was added. */
 double fcl_fot_sketch_ratio(const struct fcl_fot_sketch *s, enum fcl_k_rule rule);

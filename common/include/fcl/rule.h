@@ -61,7 +61,8 @@ struct fcl_agg_env {
 	int resume; /* the run folder's files exist: append (load cuts them back) */
 };
 
-/* Geometry of one dense layer, for rules that treat weights as matrices. */
+/* Geometry of one dense or conv layer, for rules that treat weights as
+ * matrices. A conv weight is the matrix (C_out, C_in*kh*kw) of fcl/arch.h. */
 struct fcl_agg_layer {
 	size_t w_offset; /* W (n_out, n_in) row-major at params + w_offset */
 	size_t n_in, n_out;
@@ -78,6 +79,9 @@ struct fcl_agg {
 	size_t n_params;
 	uint32_t n_layers;
 	struct fcl_agg_layer layers[FCL_MLP_MAX_LAYERS];
+	/* the body's convolutions, in list order (none for an MLP) */
+	uint32_t n_convs;
+	struct fcl_agg_layer convs[FCL_ARCH_MAX_LAYERS];
 	double *acc; /* (n_params) scratch accumulator */
 	/* The round's sum of weighted updates, sum_i w_i Delta_i, in fixed point
 	 * (fcl/fixsum.h, FCL_FIXSUM_FRAC_BITS; room for clients.per_round addends):
@@ -192,20 +196,23 @@ struct fcl_rule {
 	/* The largest extras (fcl_extras_bytes) the rule puts into any one message
 	 * (round start, update or extra message) for a model of n_layers dense
 	 * layers of sizes[0..n_layers] (input ... classes) and n_params
-	 * parameters, under its settings params. Both sides cap messages with it
+	 * parameters, with the body of arch (its convolutions; NULL: an MLP),
+	 * under its settings params. Both sides cap messages with it
 	 * (fcl_rule_max_message_bytes): too small, and valid runs fail. */
 	uint64_t (*max_extras_bytes)(const void *params, uint32_t n_layers, const uint32_t *sizes,
-				     size_t n_params);
+				     size_t n_params, const struct fcl_arch *arch);
 };
 
 /* The largest valid message between coordinator and client processes of
  * scenario sc for a model of n_layers layers of sizes[0..n_layers] and
- * n_params parameters, with n_clients logical clients: the parameters, the
+ * n_params parameters (body: arch, NULL for an MLP), with n_clients logical
+ * clients: the parameters, the
  * rule's largest extras (max_extras_bytes), every logical client's id, a
  * state piece and the encoding's overhead. The coordinator's libzmq cap and
  * the client's check of every message after the welcome. */
 uint64_t fcl_rule_max_message_bytes(const struct fcl_scenario *sc, uint32_t n_layers,
-				    const uint32_t *sizes, size_t n_params, uint32_t n_clients);
+				    const uint32_t *sizes, size_t n_params, uint32_t n_clients,
+				    const struct fcl_arch *arch);
 
 /* ---- registry ------------------------------------------------------------- */
 
