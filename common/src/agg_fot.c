@@ -437,19 +437,6 @@ struct fot_worker {
 	float *col; /* one sample's patches, the largest conv's (d, H_out * W_out) */
 };
 
-static struct fcl_conv_geom conv_geom(const struct fcl_layer *L)
-{
-	return (struct fcl_conv_geom){.ci = L->in.c,
-				      .h = L->in.h,
-				      .w = L->in.w,
-				      .co = L->out.c,
-				      .ho = L->out.h,
-				      .wo = L->out.w,
-				      .k = L->s.kernel,
-				      .stride = L->s.stride,
-				      .pad = L->s.padding};
-}
-
 static int worker_init(struct fcl_rule_worker *w)
 {
 	const struct fcl_arch *ar = &w->model->arch;
@@ -461,7 +448,7 @@ static int worker_init(struct fcl_rule_worker *w)
 	for (uint32_t i = 0; i < ar->n_body; i++) {
 		if (ar->layers[i].s.kind != FCL_LAYER_CONV2D)
 			continue;
-		struct fcl_conv_geom g = conv_geom(&ar->layers[i]);
+		struct fcl_conv_geom g = fcl_layer_geom(&ar->layers[i]);
 		size_t sz = fcl_conv_col_floats(&g);
 		col = sz > col ? sz : col;
 		f->conv_at[f->n_convs++] = i;
@@ -530,7 +517,7 @@ static void sketch_convs(struct fcl_rule_worker *w, const struct fcl_extras *req
 	for (uint32_t c = 0; c < f->n_convs; c++) {
 		uint32_t i = f->conv_at[c];
 		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = conv_geom(L);
+		struct fcl_conv_geom g = fcl_layer_geom(L);
 		const float *in = i == 0 ? f->x : m->bout[i - 1];
 		size_t in_floats = (size_t)L->in.c * L->in.h * L->in.w, P = (size_t)g.ho * g.wo;
 		for (size_t s = 0; s < b; s++) {

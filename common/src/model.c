@@ -86,20 +86,6 @@ void fcl_softmax_xent_backward(float *dlogits, const float *probs, const int32_t
 	}
 }
 
-/* The geometry of body layer i (conv or pool). */
-static struct fcl_conv_geom geom(const struct fcl_layer *L)
-{
-	return (struct fcl_conv_geom){.ci = L->in.c,
-				      .h = L->in.h,
-				      .w = L->in.w,
-				      .co = L->out.c,
-				      .ho = L->out.h,
-				      .wo = L->out.w,
-				      .k = L->s.kernel,
-				      .stride = L->s.stride,
-				      .pad = L->s.padding};
-}
-
 static size_t shape_floats(struct fcl_input_shape s)
 {
 	return (size_t)s.c * s.h * s.w;
@@ -121,7 +107,7 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 	size_t total = 0;
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
 		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = geom(L);
+		struct fcl_conv_geom g = fcl_layer_geom(L);
 		if (L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L))
 			total += max_batch * fcl_conv_col_floats(&g);
 	}
@@ -129,7 +115,7 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 		return 0;
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
 		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = geom(L);
+		struct fcl_conv_geom g = fcl_layer_geom(L);
 		if (L->s.kind != FCL_LAYER_CONV2D || conv_direct(L))
 			continue;
 		m->kept[i] = fcl_alloc_floats(max_batch * fcl_conv_col_floats(&g));
@@ -188,7 +174,7 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 			widest = in > widest ? in : widest;
 			widest = out > widest ? out : widest;
 			if (L->s.kind == FCL_LAYER_CONV2D) {
-				struct fcl_conv_geom g = geom(L);
+				struct fcl_conv_geom g = fcl_layer_geom(L);
 				size_t c = fcl_conv_col_floats(&g);
 				col = c > col ? c : col;
 			} else if (L->s.kind == FCL_LAYER_RESIDUAL) {
@@ -404,7 +390,7 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 	m->x = x;
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
 		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = geom(L);
+		struct fcl_conv_geom g = fcl_layer_geom(L);
 		size_t planes = batch * L->in.c;
 		float *out = m->bout[i];
 		switch (L->s.kind) {
@@ -503,7 +489,7 @@ static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
 
 	for (uint32_t i = m->arch.n_body; i-- > stop;) {
 		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = geom(L);
+		struct fcl_conv_geom g = fcl_layer_geom(L);
 		const float *in = i ? m->bout[i - 1] : m->x;
 		size_t planes = B * L->in.c;
 		int need_dx = i > stop;

@@ -33,6 +33,7 @@
 #include <stdio.h>
 
 #include "fcl/data.h"
+#include "fcl/layers.h"
 
 #define FCL_ARCH_MAX_LAYERS 48
 #define FCL_ARCH_MAX_DENSE 8 /* = FCL_MLP_MAX_LAYERS */
@@ -82,6 +83,20 @@ struct fcl_layer {
 	 * statistics at the buffer's tail (not in n_params: they are not trained) */
 	size_t s_off, n_stats;
 };
+
+/* The geometry of a conv or pool layer, as fcl/layers.h's kernels take it. */
+static inline struct fcl_conv_geom fcl_layer_geom(const struct fcl_layer *L)
+{
+	return (struct fcl_conv_geom){.ci = L->in.c,
+				      .h = L->in.h,
+				      .w = L->in.w,
+				      .co = L->out.c,
+				      .ho = L->out.h,
+				      .wo = L->out.w,
+				      .k = L->s.kernel,
+				      .stride = L->s.stride,
+				      .pad = L->s.padding};
+}
 
 struct fcl_arch {
 	struct fcl_input_shape input;
