@@ -94,12 +94,29 @@ static float *reassemble(const char *dir, size_t *n_params)
 	return buf;
 }
 
+/* Exports m into dir/sub, checks that the files read back are its parameters bit
+ * for bit (said as `what`), then removes dir. */
+static void check_export(const char *dir, const char *sub, const struct fcl_mlp *m,
+			 const struct fcl_export_info *info, const char *what)
+{
+	char path[128], err[256] = "", cmd[256];
+	size_t np = 0;
+
+	snprintf(path, sizeof path, "%s/%s", dir, sub);
+	REQUIRE(fcl_export_model(path, m, info, err, sizeof err) == 0, "exported: %s", err);
+	float *back = reassemble(path, &np);
+	CHECK(back && np == m->n_params && !memcmp(back, m->params, np * sizeof *back), "%s", what);
+	free(back);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0, "cleaned up");
+}
+
 static void test_roundtrip(void)
 {
 	struct fcl_mlp m;
 	struct fcl_rng rng;
 	const uint32_t sizes[] = {12, 7, 5, 3};
-	char dir[] = "/tmp/fcl-test-export-XXXXXX", sub[64], err[256] = "";
+	char dir[] = "/tmp/fcl-test-export-XXXXXX";
 
 	REQUIRE(mkdtemp(dir) != NULL, "temporary folder");
 	REQUIRE(fcl_mlp_init(&m, 3, sizes, 4) == 0, "MLP 12-7-5-3");
@@ -110,17 +127,9 @@ static void test_roundtrip(void)
 	CHECK(n == 6 && !strcmp(t[0].name, "dense0.weight") && t[0].shape[0] == 7 &&
 		  t[0].shape[1] == 12 && !strcmp(t[5].name, "dense2.bias") && t[5].shape[0] == 3,
 	      "the MLP's tensors: dense<l>.weight (out, in), dense<l>.bias (out)");
-	snprintf(sub, sizeof sub, "%s/model/task-0", dir);
 	struct fcl_export_info info = {"t", 4, 0, {1, 3, 4}, 3};
-	REQUIRE(fcl_export_model(sub, &m, &info, err, sizeof err) == 0, "exported: %s", err);
-	size_t np = 0;
-	float *back = reassemble(sub, &np);
-	CHECK(back && np == m.n_params && !memcmp(back, m.params, np * sizeof *back),
-	      "the exported tensors are the parameters, bit for bit");
-	free(back);
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	CHECK(system(cmd) == 0, "cleaned up");
+	check_export(dir, "model/task-0", &m, &info,
+		     "the exported tensors are the parameters, bit for bit");
 	fcl_mlp_fini(&m);
 }
 
@@ -138,7 +147,7 @@ static void test_residual(void)
 	struct fcl_arch a;
 	struct fcl_mlp m;
 	struct fcl_rng rng;
-	char dir[] = "/tmp/fcl-test-export-XXXXXX", sub[64], err[256] = "";
+	char dir[] = "/tmp/fcl-test-export-XXXXXX", err[256] = "";
 
 	REQUIRE(mkdtemp(dir) != NULL, "temporary folder");
 	REQUIRE(fcl_arch_compile(&a, l, 5, (struct fcl_input_shape){2, 6, 6}, 3, NULL, err,
@@ -154,17 +163,9 @@ static void test_residual(void)
 		  !strcmp(t[5].name, "res2.shortcut.weight") && t[5].shape[0] == 4 &&
 		  t[5].shape[2] == 1,
 	      "residual blocks export res<l>.conv1/conv2.weight and a 1x1 res<l>.shortcut.weight");
-	snprintf(sub, sizeof sub, "%s/model/final", dir);
 	struct fcl_export_info info = {"t", 2, 0, {2, 6, 6}, 3};
-	REQUIRE(fcl_export_model(sub, &m, &info, err, sizeof err) == 0, "exported: %s", err);
-	size_t np = 0;
-	float *back = reassemble(sub, &np);
-	CHECK(back && np == m.n_params && !memcmp(back, m.params, np * sizeof *back),
-	      "the exported residual model is its parameters, bit for bit");
-	free(back);
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	CHECK(system(cmd) == 0, "cleaned up");
+	check_export(dir, "model/final", &m, &info,
+		     "the exported residual model is its parameters, bit for bit");
 	fcl_mlp_fini(&m);
 }
 
