@@ -57,6 +57,19 @@ void fcl_fot_sketch_reset(struct fcl_fot_sketch *s)
 	s->n = 0;
 }
 
+/* What both layouts share once R holds the residual of b inputs (b * d values in
+ * either layout): the energies of the inputs and of their residual, and the b x c
+ * random matrix G, drawn row by row. */
+static void norms_and_draw(struct fcl_fot_sketch *s, const float *A, size_t b, struct fcl_rng *rng)
+{
+	for (size_t i = 0; i < b * s->d; i++) {
+		s->a2 += (double)A[i] * (double)A[i];
+		s->r2 += (double)s->R[i] * (double)s->R[i];
+	}
+	for (size_t i = 0; i < b * s->c; i++)
+		s->G[i] = 2.0f * fcl_rng_uniform(rng) - 1.0f;
+}
+
 void fcl_fot_sketch_add(struct fcl_fot_sketch *s, const float *A, size_t b, const float *U,
 			size_t k, struct fcl_rng *rng)
 {
@@ -72,13 +85,7 @@ void fcl_fot_sketch_add(struct fcl_fot_sketch *s, const float *A, size_t b, cons
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)d, (int)k, -1.0f,
 			    s->P, (int)k, U, (int)k, 1.0f, s->R, (int)d);
 	}
-	for (size_t i = 0; i < b * d; i++) {
-		s->a2 += (double)A[i] * (double)A[i];
-		s->r2 += (double)s->R[i] * (double)s->R[i];
-	}
-	/* G (b, c): one row per sample, in sample order */
-	for (size_t i = 0; i < b * c; i++)
-		s->G[i] = 2.0f * fcl_rng_uniform(rng) - 1.0f;
+	norms_and_draw(s, A, b, rng); /* G: one row per sample, in sample order */
 	/* Y (d, c) += R^T (d, b) G (b, c) */
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)c, (int)b, 1.0f, s->R,
 		    (int)d, s->G, (int)c, 1.0f, s->Y, (int)c);
@@ -100,13 +107,7 @@ void fcl_fot_sketch_add_cols(struct fcl_fot_sketch *s, const float *At, size_t b
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)b, (int)k,
 			    -1.0f, U, (int)k, s->P, (int)b, 1.0f, s->R, (int)b);
 	}
-	for (size_t i = 0; i < b * d; i++) {
-		s->a2 += (double)At[i] * (double)At[i];
-		s->r2 += (double)s->R[i] * (double)s->R[i];
-	}
-	/* G (b, c): one row per patch, in patch order */
-	for (size_t i = 0; i < b * c; i++)
-		s->G[i] = 2.0f * fcl_rng_uniform(rng) - 1.0f;
+	norms_and_draw(s, At, b, rng); /* G: one row per patch, in patch order */
 	/* Y (d, c) += R (d, b) G (b, c) */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)c, (int)b, 1.0f, s->R,
 		    (int)b, s->G, (int)c, 1.0f, s->Y, (int)c);
