@@ -312,6 +312,18 @@ static double check_model(struct fcl_mlp *m, size_t B, uint32_t per, uint64_t se
 	return worst;
 }
 
+/* Every parameter of m (a batch of 3) against finite differences: most must
+ * be checked rather than skipped at a kink, all within 1e-2. */
+static void check_every_parameter(struct fcl_mlp *m, uint64_t seed)
+{
+	uint32_t checked, skipped;
+	double worst = check_model(m, 3, 1000, seed, &checked, &skipped);
+	CHECK(worst < 1e-2 && checked >= skipped,
+	      "every parameter of it matches finite differences: %u checked, %u across a kink "
+	      "skipped, max relative error %.2e",
+	      checked, skipped, worst);
+}
+
 static void test_preset(enum fcl_model_preset p, struct fcl_input_shape in, uint32_t classes,
 			size_t B, uint32_t per)
 {
@@ -369,12 +381,7 @@ static void test_all_layers(void)
 	      "parameter count %zu (the dense layer without bias keeps a slot held at 0)",
 	      a.n_params);
 	REQUIRE(fcl_model_init(&m, &a, 3) == 0, "the model initialises");
-	uint32_t checked, skipped;
-	double worst = check_model(&m, 3, 1000, 5, &checked, &skipped);
-	CHECK(worst < 1e-2 && checked >= skipped,
-	      "every parameter of it matches finite differences: %u checked, %u across a kink "
-	      "skipped, max relative error %.2e",
-	      checked, skipped, worst);
+	check_every_parameter(&m, 5);
 	int zero = 1;
 	for (uint32_t k = 0; k < 7; k++)
 		zero &= m.params[a.layers[8].b_off + k] == 0.0f && m.grads[a.layers[8].b_off + k] == 0;
@@ -409,12 +416,7 @@ static void test_residual_list(void)
 	      "stride or the channels change (%zu, %zu, %zu)",
 	      a.layers[2].n_params, a.layers[3].n_params, a.layers[4].n_params);
 	REQUIRE(fcl_model_init(&m, &a, 3) == 0, "the model initialises");
-	uint32_t checked, skipped;
-	double worst = check_model(&m, 3, 1000, 17, &checked, &skipped);
-	CHECK(worst < 1e-2 && checked >= skipped,
-	      "every parameter of it matches finite differences: %u checked, %u across a kink "
-	      "skipped, max relative error %.2e",
-	      checked, skipped, worst);
+	check_every_parameter(&m, 17);
 	fcl_mlp_fini(&m);
 	struct fcl_layer_spec bad[] = {
 	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 5, .stride = 1, .padding = 1,
