@@ -169,6 +169,7 @@ int main(int argc, char **argv)
 	char tag[48];
 	int rc;
 
+	fcl_malloc_keep_freed();
 	if (cli_parse(&opts, argc, argv) != 0)
 		return 2;
 	fcl_raise_fd_limit(NULL);

@@ -804,6 +804,7 @@ int main(int argc, char **argv)
 	struct fcl_server s;
 	int rc;
 
+	fcl_malloc_keep_freed();
 	memset(&s, 0, sizeof s);
 	fcl_log_set_tag("server");
 	if (parse_args(&s, argc, argv) != 0)
