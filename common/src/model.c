@@ -131,11 +131,14 @@ static int norm_buffers(struct fcl_mlp *m, uint32_t i, size_t max_batch)
 	const struct fcl_layer *L = &m->arch.layers[i];
 	size_t nstd = L->s.kind == FCL_LAYER_GROUPNORM   ? max_batch * L->s.groups
 		      : L->s.kind == FCL_LAYER_BATCHNORM ? L->in.c
+		      : L->s.kind == FCL_LAYER_RESIDUAL	 ? L->n_stats / 2 /* C per BatchNorm */
 							 : 0;
+	/* a residual block keeps an xhat per BatchNorm */
+	size_t naux = L->s.kind == FCL_LAYER_RESIDUAL ? nstd / L->out.c : 1;
 
 	if (L->s.kind != FCL_LAYER_DROPOUT && !nstd)
 		return 0;
-	m->baux[i] = fcl_alloc_floats(max_batch * shape_floats(L->out));
+	m->baux[i] = fcl_alloc_floats(naux * max_batch * shape_floats(L->out));
 	if (nstd && m->baux[i])
 		m->bstd[i] = fcl_alloc_floats(nstd);
 	return m->baux[i] && (!nstd || m->bstd[i]) ? 0 : -ENOMEM;
@@ -182,6 +185,7 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 				fcl_residual_geom(&g, L);
 				size_t c = fcl_residual_col_floats(&g);
 				col = c > col ? c : col;
+				out *= L->n_stats ? 2 : 1; /* fcl_residual_bufs' tmp */
 				rtmp = out > rtmp ? out : rtmp;
 			}
 		} else if (L->s.kind == FCL_LAYER_DENSE) {
@@ -281,7 +285,7 @@ static void uniform(float *v, size_t n, float bound, struct fcl_rng *rng)
 }
 
 /* A residual block's convolutions, W1, W2, Ws in the buffer's order, each as
- * nn.Conv2d's default. */
+ * nn.Conv2d's default, then its norms. */
 static void residual_init(float *params, const struct fcl_layer *L, struct fcl_rng *rng)
 {
 	struct fcl_residual_geom g;
@@ -292,6 +296,8 @@ static void residual_init(float *params, const struct fcl_layer *L, struct fcl_r
 	uniform(params + g.w2, co * co * 9, 1.0f / sqrtf((float)(co * 9)), rng);
 	if (g.sc.k)
 		uniform(params + g.ws, co * ci, 1.0f / sqrtf((float)ci), rng);
+	for (uint32_t k = 0; k < g.n_bn; k++)
+		fcl_norm_reset(params + g.bn_at + 2 * co * k, params + g.st_at + 2 * co * k, co);
 }
 
 void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
@@ -311,15 +317,8 @@ void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 			n_out = L->out.c;
 		} else if (L->n_params &&
 			   (L->s.kind == FCL_LAYER_GROUPNORM || L->s.kind == FCL_LAYER_BATCHNORM)) {
-			/* as PyTorch: gamma 1, beta 0, running mean 0, variance 1; no draw */
-			for (uint32_t c = 0; c < L->in.c; c++) {
-				m->params[L->w_off + c] = 1.0f;
-				m->params[L->b_off + c] = 0.0f;
-			}
-			for (uint32_t c = 0; c < L->n_stats / 2; c++) {
-				m->params[L->s_off + c] = 0.0f;
-				m->params[L->s_off + L->in.c + c] = 1.0f;
-			}
+			fcl_norm_reset(m->params + L->w_off, L->n_stats ? m->params + L->s_off : NULL,
+				   L->in.c);
 			continue;
 		} else {
 			continue;
@@ -382,6 +381,21 @@ static void norm_backward(struct fcl_mlp *m, uint32_t i, float *d, size_t B)
 				       p + L->w_off, B, C, hw);
 }
 
+/* Residual block i's forward or backward (fcl/residual.h) on the model's buffers. */
+static void residual(struct fcl_mlp *m, uint32_t i, float *dx, float *d, const float *in,
+		     size_t B)
+{
+	const struct fcl_residual_bufs b = {
+	    .mid = m->rmid[i], .tmp = m->rtmp, .col = m->col, .xhat = m->baux[i], .rstd = m->bstd[i]};
+	struct fcl_residual_geom g;
+
+	fcl_residual_geom(&g, &m->arch.layers[i]);
+	if (d)
+		fcl_residual_backward(dx, m->grads, d, in, m->bout[i], m->params, &b, B, &g);
+	else
+		fcl_residual_forward(m->bout[i], in, m->params, &b, B, &g, m->train);
+}
+
 void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 {
 	const float *in = x;
@@ -414,12 +428,9 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 		case FCL_LAYER_FLATTEN:
 			out = m->bout[i] = (float *)in;
 			break;
-		case FCL_LAYER_RESIDUAL: {
-			struct fcl_residual_geom rg;
-			fcl_residual_geom(&rg, L);
-			fcl_residual_forward(out, m->rmid[i], in, m->params, m->col, batch, &rg);
+		case FCL_LAYER_RESIDUAL:
+			residual(m, i, NULL, NULL, in, batch);
 			break;
-		}
 		case FCL_LAYER_DROPOUT:
 		case FCL_LAYER_GROUPNORM:
 		case FCL_LAYER_BATCHNORM:
@@ -514,13 +525,9 @@ static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
 			break;
 		case FCL_LAYER_FLATTEN:
 			continue;
-		case FCL_LAYER_RESIDUAL: {
-			struct fcl_residual_geom rg;
-			fcl_residual_geom(&rg, L);
-			fcl_residual_backward(need_dx ? other : NULL, m->grads, d, m->rtmp, in,
-					      m->rmid[i], m->bout[i], m->params, m->col, B, &rg);
+		case FCL_LAYER_RESIDUAL:
+			residual(m, i, need_dx ? other : NULL, d, in, B);
 			break;
-		}
 		case FCL_LAYER_DROPOUT:
 		case FCL_LAYER_GROUPNORM:
 		case FCL_LAYER_BATCHNORM:
