@@ -140,8 +140,10 @@ static void test_residual(int bn)
 {
 	struct fcl_layer_spec l[] = {
 	    {.kind = FCL_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
-	    {.kind = FCL_LAYER_RESIDUAL, .units = 3, .kernel = 3, .stride = 1, .padding = 1, .bn = bn},
-	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1, .bn = bn},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 3, .kernel = 3, .stride = 1, .padding = 1,
+	     .bn = bn},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1,
+	     .bn = bn},
 	    {.kind = FCL_LAYER_GAP},
 	    {.kind = FCL_LAYER_DENSE, .bias = 1},
 	};
@@ -165,7 +167,8 @@ static void test_residual(int bn)
 		  t[5 + s].shape[2] == 1,
 	      "residual blocks export res<l>.conv1/conv2.weight and a 1x1 res<l>.shortcut.weight");
 	if (bn)
-		CHECK(!strcmp(t[3].name, "res1.bn1.weight") && !strcmp(t[15].name, "res2.shortcut_bn.bias") &&
+		CHECK(!strcmp(t[3].name, "res1.bn1.weight") &&
+			  !strcmp(t[15].name, "res2.shortcut_bn.bias") &&
 			  !strcmp(t[18].name, "res1.bn1.running_mean") &&
 			  !strcmp(t[27].name, "res2.shortcut_bn.running_var") && t[27].count == 4 &&
 			  t[27].offset + 4 == m.n_params,
@@ -173,7 +176,8 @@ static void test_residual(int bn)
 		      "block's convolutions, their running statistics at the tail");
 	struct fcl_export_info info = {"t", 2, 0, {2, 6, 6}, 3};
 	check_export(dir, "model/final", &m, &info,
-		     bn ? "the exported residual model with BatchNorm is its parameters, bit for bit"
+		     bn ? "the exported residual model with BatchNorm is its parameters, bit for "
+			  "bit"
 			: "the exported residual model is its parameters, bit for bit");
 	fcl_mlp_fini(&m);
 }

@@ -195,6 +195,7 @@ static void test_residual(uint32_t ci, uint32_t hw, uint32_t co, uint32_t stride
 	size_t nx = c.B * ci * hw * hw, nw = fcl_residual_params(ci, co, stride, bn);
 	L.s_off = nw; /* the running statistics after the trained values, as in a model */
 	fcl_residual_geom(&c.g, &L);
+	size_t ncol = fcl_residual_col_floats(&c.g);
 	c.n_out = c.B * co * ho * ho;
 	c.x = calloc(nx, sizeof(float));
 	c.w = calloc(nw + 2 * co * nbn, sizeof(float));
@@ -202,7 +203,7 @@ static void test_residual(uint32_t ci, uint32_t hw, uint32_t co, uint32_t stride
 	c.gy = calloc(c.n_out, sizeof(float));
 	c.b = (struct fcl_residual_bufs){.mid = calloc(c.n_out, sizeof(float)),
 					 .tmp = calloc(2 * c.n_out, sizeof(float)),
-					 .col = calloc(fcl_residual_col_floats(&c.g), sizeof(float)),
+					 .col = calloc(ncol, sizeof(float)),
 					 .xhat = calloc(3 * c.n_out, sizeof(float)),
 					 .rstd = calloc(3 * co, sizeof(float))};
 	float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)),

@@ -131,7 +131,7 @@ static int norm_buffers(struct fcl_mlp *m, uint32_t i, size_t max_batch)
 	const struct fcl_layer *L = &m->arch.layers[i];
 	size_t nstd = L->s.kind == FCL_LAYER_GROUPNORM   ? max_batch * L->s.groups
 		      : L->s.kind == FCL_LAYER_BATCHNORM ? L->in.c
-		      : L->s.kind == FCL_LAYER_RESIDUAL	 ? L->n_stats / 2 /* C per BatchNorm */
+		      : L->s.kind == FCL_LAYER_RESIDUAL  ? L->n_stats / 2 /* C per BatchNorm */
 							 : 0;
 	/* a residual block keeps an xhat per BatchNorm */
 	size_t naux = L->s.kind == FCL_LAYER_RESIDUAL ? nstd / L->out.c : 1;
@@ -317,8 +317,8 @@ void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 			n_out = L->out.c;
 		} else if (L->n_params &&
 			   (L->s.kind == FCL_LAYER_GROUPNORM || L->s.kind == FCL_LAYER_BATCHNORM)) {
-			fcl_norm_reset(m->params + L->w_off, L->n_stats ? m->params + L->s_off : NULL,
-				   L->in.c);
+			fcl_norm_reset(m->params + L->w_off,
+				       L->n_stats ? m->params + L->s_off : NULL, L->in.c);
 			continue;
 		} else {
 			continue;
@@ -382,11 +382,13 @@ static void norm_backward(struct fcl_mlp *m, uint32_t i, float *d, size_t B)
 }
 
 /* Residual block i's forward or backward (fcl/residual.h) on the model's buffers. */
-static void residual(struct fcl_mlp *m, uint32_t i, float *dx, float *d, const float *in,
-		     size_t B)
+static void residual(struct fcl_mlp *m, uint32_t i, float *dx, float *d, const float *in, size_t B)
 {
-	const struct fcl_residual_bufs b = {
-	    .mid = m->rmid[i], .tmp = m->rtmp, .col = m->col, .xhat = m->baux[i], .rstd = m->bstd[i]};
+	const struct fcl_residual_bufs b = {.mid = m->rmid[i],
+					    .tmp = m->rtmp,
+					    .col = m->col,
+					    .xhat = m->baux[i],
+					    .rstd = m->bstd[i]};
 	struct fcl_residual_geom g;
 
 	fcl_residual_geom(&g, &m->arch.layers[i]);

@@ -282,7 +282,8 @@ int fcl_scenario_has_batchnorm(const struct fcl_scenario *sc)
 	int n = fcl_scenario_layers(sc, l);
 
 	for (int i = 0; i < n; i++)
-		if (l[i].kind == FCL_LAYER_BATCHNORM || (l[i].kind == FCL_LAYER_RESIDUAL && l[i].bn))
+		if (l[i].kind == FCL_LAYER_BATCHNORM ||
+		    (l[i].kind == FCL_LAYER_RESIDUAL && l[i].bn))
 			return 1;
 	return 0;
 }

@@ -3,8 +3,9 @@
  *
  * With the local policy each logical client keeps gamma, beta and the running
  * statistics of every batchnorm layer (and of the BatchNorms inside residual
- * blocks) across rounds (and checkpoints, with the rest of its state). A round trains with them in place of the global model's;
- * when it ends they are kept here and the global model's values are put back,
+ * blocks) across rounds (and checkpoints, with the rest of its state). A round
+ * trains with them in place of the global model's; when it ends they are kept
+ * here and the global model's values are put back,
  * so the update the client sends carries exactly the global values there: every
  * aggregation rule (a mean, a median, Krum, FedOpt's server step on a zero
  * difference) then leaves the global model's own batchnorm values as they were,
