@@ -189,15 +189,7 @@ static int make_model(struct worker *w, uint32_t n_params)
 	uint32_t batch = w->sc.train.batch_size;
 	int rc;
 
-	w->loop = (struct fcl_loop_config){.online = w->sc.train.online,
-					   .epochs = w->sc.train.local_epochs,
-					   .batch_size = batch,
-					   .stream_batch = w->sc.train.stream_batch,
-					   .online_iter = w->sc.train.online_iter,
-					   .replay_batch = w->sc.train.replay_batch,
-					   .head_bias = w->sc.model.head_bias,
-					   .mask_unexposed = w->sc.train.mask_unexposed,
-					   .bn_local = w->sc.model.batchnorm};
+	w->loop = fcl_scenario_loop(&w->sc);
 	size_t max_batch = fcl_loop_max_batch(&w->loop);
 	if ((rc = fcl_model_init(&w->model, &w->arch, max_batch > batch ? max_batch : batch)) != 0)
 		return rc;

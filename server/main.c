@@ -28,6 +28,7 @@
 #include "fcl/cli.h"
 #include "fcl/data.h"
 #include "fcl/devices.h"
+#include "fcl/estimate.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/override.h"
@@ -530,6 +531,9 @@ static void inputs_fini(struct fcl_server *s)
 /* The run folder, then the evaluations that write into it. */
 static int results_init(struct fcl_server *s)
 {
+	struct fcl_estimate est;
+	const struct fcl_estimate_data data = fcl_estimate_data_of(&s->train, &s->test);
+	fcl_estimate_scenario(&s->sc, &data, &est);
 	struct coord_report_config rc_cfg = {.run_dir = s->run_dir,
 					     .sc = &s->sc,
 					     .sched = &s->sched,
@@ -540,7 +544,8 @@ static int results_init(struct fcl_server *s)
 					     .scenario_hash = s->scenario_hash,
 					     .progress = s->progress,
 					     .started = s->started,
-					     .resume = s->resume};
+					     .resume = s->resume,
+					     .estimated_bytes = est.server_bytes};
 	int rc = coord_report_init(&s->report, &rc_cfg);
 	if (rc) {
 		/* a run folder that cannot take its files says so, if anything can */

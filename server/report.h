@@ -43,6 +43,7 @@ struct coord_report_config {
 	int progress;   /* print machine-readable progress lines on stdout */
 	double started; /* fcl_now() at the start of the run */
 	int resume;     /* the run folder exists: append to its files (after coord_report_load) */
+	uint64_t estimated_bytes; /* the server's peak memory by run.limits' estimate */
 };
 
 struct coord_report {

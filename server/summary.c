@@ -372,10 +372,12 @@ static void md_traffic(FILE *f, const struct coord_report *rep, const struct coo
 	fprintf(f,
 		"\nServer seconds per round (aggregation, evaluation, logging after the last "
 		"update): mean %.4f, max %.4f over %u rounds; evaluation in total %.2f s. "
-		"%llu bad messages dropped. Wall time %.1f s.\n",
+		"%llu bad messages dropped. Wall time %.1f s. Server peak memory %.1f MiB "
+		"(estimated %.1f MiB, run.limits.memory_mb).\n",
 		rep->n_rounds_done ? rep->server_s_sum / rep->n_rounds_done : 0.0,
 		rep->server_s_max, rep->n_rounds_done, e->seconds,
-		(unsigned long long)rep->bad_messages, fcl_now() - rep->c.started);
+		(unsigned long long)rep->bad_messages, fcl_now() - rep->c.started,
+		fcl_peak_memory_bytes() / 1048576.0, rep->c.estimated_bytes / 1048576.0);
 	fprintf(f, "\n## Clients\n\nBytes up are the client's update messages. The global "
 		   "model goes down once per client process per round, so bytes down per client "
 		   "are a share: each round's bytes down split evenly over the processes with "

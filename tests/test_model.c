@@ -1,9 +1,11 @@
 /* tests/test_model.c - every backward pass against central finite differences */
+#include "fcl/arch.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
 #include "gradcheck.h"
 #include "tap.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,8 +168,75 @@ static void test_sgd(void)
 	fcl_sgd_fini(&opt);
 }
 
+/* Bytes the heap holds (small chunks and mmapped blocks). */
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* fcl_model_bytes (what run.limits' estimate counts) against what
+ * fcl_model_init really takes from the heap, for each preset and a list
+ * with every buffer-owning layer kind, at a small and a large batch (the
+ * large one past the cap on kept patches for alexnet-fot). Each allocation
+ * may add a chunk header and round to a page, hence the slack per layer. */
+static void test_model_bytes(void)
+{
+	static const struct {
+		enum fcl_model_preset preset;
+		struct fcl_input_shape in;
+		uint32_t classes;
+	} nets[] = {{FCL_PRESET_MLP, {1, 28, 28}, 10},
+		    {FCL_PRESET_CNN, {1, 28, 28}, 10},
+		    {FCL_PRESET_ALEXNET_FOT, {3, 32, 32}, 100},
+		    {FCL_PRESET_RESNET18_REDUCED, {3, 32, 32}, 100},
+		    {FCL_PRESET_RESNET18_REDUCED_BN, {3, 32, 32}, 100},
+		    {FCL_PRESET_NONE, {3, 16, 16}, 10}};
+	const struct fcl_layer_spec norms[] = {
+	    {.kind = FCL_LAYER_CONV2D, .units = 8, .kernel = 3, .stride = 1, .padding = 1},
+	    {.kind = FCL_LAYER_BATCHNORM},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_MAXPOOL, .kernel = 2, .stride = 2},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 16, .kernel = 3, .stride = 2, .padding = 1},
+	    {.kind = FCL_LAYER_GROUPNORM, .groups = 4},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.25f},
+	    {.kind = FCL_LAYER_GAP},
+	    {.kind = FCL_LAYER_DENSE, .units = 0, .bias = 1}};
+	static const size_t batches[] = {10, 256};
+
+	for (size_t k = 0; k < sizeof nets / sizeof *nets; k++)
+		for (size_t b = 0; b < 2; b++) {
+			struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];
+			struct fcl_arch a;
+			struct fcl_mlp m;
+			char err[256] = "";
+			int n = nets[k].preset == FCL_PRESET_NONE
+				    ? (int)(sizeof norms / sizeof *norms)
+				    : fcl_preset_layers(nets[k].preset, NULL, 0, l,
+							FCL_ARCH_MAX_LAYERS);
+			if (nets[k].preset == FCL_PRESET_NONE)
+				memcpy(l, norms, sizeof norms);
+			REQUIRE(n > 0 && fcl_arch_compile(&a, l, (uint32_t)n, nets[k].in,
+							  nets[k].classes, NULL, err,
+							  sizeof err) == 0,
+				"net %zu compiles (%s)", k, err);
+			size_t want = fcl_model_bytes(&a, batches[b]), before = heap_in_use();
+			REQUIRE(fcl_model_init(&m, &a, batches[b]) == 0, "net %zu initialises", k);
+			size_t took = heap_in_use() - before;
+			fcl_mlp_fini(&m);
+			double slack = 4160.0 * (4 * a.n_layers + 8);
+			CHECK(fabs((double)took - (double)want) <= slack,
+			      "%s at batch %zu: estimate %zu bytes, fcl_model_init took %zu "
+			      "(within %.0f)",
+			      nets[k].preset == FCL_PRESET_NONE ? "a norm/residual list"
+								: fcl_model_preset_name(nets[k].preset),
+			      batches[b], want, took, slack);
+		}
+}
+
 int main(void)
 {
+	test_model_bytes();
 	test_dense();
 	test_relu();
 	test_softmax_xent();

@@ -185,16 +185,18 @@ static int cmd_check(int argc, char **argv)
 			continue;
 		}
 		struct fcl_estimate e;
-		fcl_estimate_scenario(&c.sc, &e);
+		const struct fcl_estimate_data loaded = fcl_estimate_data_of(&c.train, &c.test);
+		fcl_estimate_scenario(&c.sc, &loaded, &e);
 		printf("%s: ok (%s, %u clients, %u tasks of %s; %u classes, %u + %u samples of "
 		       "%ux%ux%u)\n",
 		       argv[i], c.sc.name, c.sc.clients.count, c.sc.tasks.count,
 		       fcl_task_kind_name(c.sc.tasks.kind), c.train.n_classes, c.train.n, c.test.n,
 		       c.train.shape.c, c.train.shape.h, c.train.shape.w);
-		printf("  estimates: %llu rounds, %llu parameters, peak memory %.1f MiB server "
+		printf("  estimates: %llu rounds, %llu parameters (%.2f M multiply-adds per "
+		       "sample), peak memory %.1f MiB server "
 		       "and %.1f MiB client process (all clients), run folder %.1f MiB "
 		       "(limits %llu rounds, %llu MiB, %llu MiB)\n",
-		       (unsigned long long)e.rounds, (unsigned long long)e.params,
+		       (unsigned long long)e.rounds, (unsigned long long)e.params, e.macs / 1e6,
 		       e.server_bytes / 1048576.0, e.client_bytes / 1048576.0,
 		       e.disk_bytes / 1048576.0, (unsigned long long)c.sc.run.limits.rounds,
 		       (unsigned long long)c.sc.run.limits.memory_mb,

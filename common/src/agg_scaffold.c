@@ -279,6 +279,7 @@ const struct fcl_rule fcl_rule_scaffold = {
     .init = init,
     .fini = fini,
     .sum_weight = sum_weight,
+    .client_vectors = 1,
     .combine = combine,
     .request = request,
     .accept_update = accept_update,

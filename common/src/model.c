@@ -101,17 +101,24 @@ static int conv_direct(const struct fcl_layer *L)
 	return L->s.kernel == 1 && L->s.stride == 1 && L->s.padding == 0;
 }
 
-/* Keeps every conv's patches when they all fit in KEEP_MAX_FLOATS. */
-static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
+/* The floats of every conv's patches over max_batch samples (kept from the
+ * forward for the backward when at most KEEP_MAX_FLOATS). */
+static size_t kept_floats(const struct fcl_arch *a, size_t max_batch)
 {
 	size_t total = 0;
-	for (uint32_t i = 0; i < m->arch.n_body; i++) {
-		const struct fcl_layer *L = &m->arch.layers[i];
+	for (uint32_t i = 0; i < a->n_body; i++) {
+		const struct fcl_layer *L = &a->layers[i];
 		struct fcl_conv_geom g = fcl_layer_geom(L);
 		if (L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L))
 			total += max_batch * fcl_conv_col_floats(&g);
 	}
-	if (total > KEEP_MAX_FLOATS)
+	return total;
+}
+
+/* Keeps every conv's patches when they all fit in KEEP_MAX_FLOATS. */
+static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
+{
+	if (kept_floats(&m->arch, max_batch) > KEEP_MAX_FLOATS)
 		return 0;
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
 		const struct fcl_layer *L = &m->arch.layers[i];
@@ -125,16 +132,27 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 	return 0;
 }
 
+/* Floats of a norm's 1/std (0 for other layers; a residual block's BatchNorms
+ * keep C each). */
+static size_t norm_std_floats(const struct fcl_layer *L, size_t max_batch)
+{
+	return L->s.kind == FCL_LAYER_GROUPNORM	  ? max_batch * L->s.groups
+	       : L->s.kind == FCL_LAYER_BATCHNORM ? L->in.c
+	       : L->s.kind == FCL_LAYER_RESIDUAL  ? L->n_stats / 2
+						  : 0;
+}
+
+/* The xhat buffers (B, out) a norm keeps: one, or one per BatchNorm of a block. */
+static size_t norm_xhats(const struct fcl_layer *L)
+{
+	return L->s.kind == FCL_LAYER_RESIDUAL ? L->n_stats / 2 / L->out.c : 1;
+}
+
 /* The buffers of dropout (its mask) and the norms (xhat, 1/std) of body layer i. */
 static int norm_buffers(struct fcl_mlp *m, uint32_t i, size_t max_batch)
 {
 	const struct fcl_layer *L = &m->arch.layers[i];
-	size_t nstd = L->s.kind == FCL_LAYER_GROUPNORM   ? max_batch * L->s.groups
-		      : L->s.kind == FCL_LAYER_BATCHNORM ? L->in.c
-		      : L->s.kind == FCL_LAYER_RESIDUAL  ? L->n_stats / 2 /* C per BatchNorm */
-							 : 0;
-	/* a residual block keeps an xhat per BatchNorm */
-	size_t naux = L->s.kind == FCL_LAYER_RESIDUAL ? nstd / L->out.c : 1;
+	size_t nstd = norm_std_floats(L, max_batch), naux = norm_xhats(L);
 
 	if (L->s.kind != FCL_LAYER_DROPOUT && !nstd)
 		return 0;
@@ -142,6 +160,81 @@ static int norm_buffers(struct fcl_mlp *m, uint32_t i, size_t max_batch)
 	if (nstd && m->baux[i])
 		m->bstd[i] = fcl_alloc_floats(nstd);
 	return m->baux[i] && (!nstd || m->bstd[i]) ? 0 : -ENOMEM;
+}
+
+/* The shared scratch of a model: the widest activation (two gradient
+ * buffers), the largest patch matrix, the largest residual output. */
+struct scratch_sizes {
+	size_t widest, col, rtmp;
+};
+
+static struct scratch_sizes scratch_sizes(const struct fcl_arch *arch)
+{
+	struct scratch_sizes z = {.widest = 0, .col = 1, .rtmp = 0};
+
+	for (uint32_t l = 0; l <= arch->n_dense; l++)
+		z.widest = arch->sizes[l] > z.widest ? arch->sizes[l] : z.widest;
+	for (uint32_t i = 0; i < arch->n_body; i++) {
+		const struct fcl_layer *L = &arch->layers[i];
+		size_t in = shape_floats(L->in), out = shape_floats(L->out), c = 0;
+		z.widest = in > z.widest ? in : z.widest;
+		z.widest = out > z.widest ? out : z.widest;
+		if (L->s.kind == FCL_LAYER_CONV2D) {
+			struct fcl_conv_geom g = fcl_layer_geom(L);
+			c = fcl_conv_col_floats(&g);
+		} else if (L->s.kind == FCL_LAYER_RESIDUAL) {
+			struct fcl_residual_geom g;
+			fcl_residual_geom(&g, L);
+			c = fcl_residual_col_floats(&g);
+			out *= L->n_stats ? 2 : 1; /* fcl_residual_bufs' tmp */
+			z.rtmp = out > z.rtmp ? out : z.rtmp;
+		}
+		z.col = c > z.col ? c : z.col;
+	}
+	return z;
+}
+
+/* fcl_alloc_floats's size: rounded up to 64 bytes */
+static size_t float_bytes(size_t n)
+{
+	return ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+size_t fcl_model_bytes(const struct fcl_arch *arch, size_t max_batch)
+{
+	struct scratch_sizes z = scratch_sizes(arch);
+	size_t b = 2 * float_bytes(arch->n_params) + 2 * float_bytes(max_batch * z.widest) +
+		   float_bytes(max_batch * arch->sizes[arch->n_dense]);
+
+	for (uint32_t l = 1; l <= arch->n_dense; l++)
+		b += float_bytes(max_batch * arch->sizes[l]);
+	for (uint32_t i = 0; i < arch->n_body; i++) {
+		const struct fcl_layer *L = &arch->layers[i];
+		size_t out = max_batch * shape_floats(L->out), nstd = norm_std_floats(L, max_batch);
+		if (L->s.kind == FCL_LAYER_FLATTEN)
+			continue;
+		b += float_bytes(out);
+		if (L->s.kind == FCL_LAYER_MAXPOOL)
+			b += out * sizeof(int32_t);
+		if (L->s.kind == FCL_LAYER_RESIDUAL)
+			b += float_bytes(out);
+		if (L->s.kind == FCL_LAYER_DROPOUT || nstd)
+			b += float_bytes(norm_xhats(L) * out) + (nstd ? float_bytes(nstd) : 0);
+	}
+	if (z.rtmp)
+		b += float_bytes(max_batch * z.rtmp);
+	if (arch->n_body) {
+		size_t kept = kept_floats(arch, max_batch);
+		b += float_bytes(z.col);
+		if (kept <= KEEP_MAX_FLOATS)
+			for (uint32_t i = 0; i < arch->n_body; i++) {
+				const struct fcl_layer *L = &arch->layers[i];
+				struct fcl_conv_geom g = fcl_layer_geom(L);
+				if (L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L))
+					b += float_bytes(max_batch * fcl_conv_col_floats(&g));
+			}
+	}
+	return b;
 }
 
 void fcl_model_set_train(struct fcl_mlp *m, int on, uint64_t seed, uint32_t client, uint32_t round,
@@ -155,7 +248,6 @@ void fcl_model_set_train(struct fcl_mlp *m, int on, uint64_t seed, uint32_t clie
 
 int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch)
 {
-	size_t widest = 0, col = 1, rtmp = 0;
 	uint32_t n_layers = arch->n_dense;
 	const uint32_t *sizes = arch->sizes;
 
@@ -168,33 +260,18 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 		if (sizes[l] == 0)
 			return -EINVAL;
 		m->sizes[l] = sizes[l];
-		widest = sizes[l] > widest ? sizes[l] : widest;
 	}
-	for (uint32_t i = 0, l = 0; i < arch->n_layers; i++) {
+	for (uint32_t i = arch->n_body, l = 0; i < arch->n_layers; i++) {
 		const struct fcl_layer *L = &arch->layers[i];
-		if (i < arch->n_body) {
-			size_t in = shape_floats(L->in), out = shape_floats(L->out);
-			widest = in > widest ? in : widest;
-			widest = out > widest ? out : widest;
-			if (L->s.kind == FCL_LAYER_CONV2D) {
-				struct fcl_conv_geom g = fcl_layer_geom(L);
-				size_t c = fcl_conv_col_floats(&g);
-				col = c > col ? c : col;
-			} else if (L->s.kind == FCL_LAYER_RESIDUAL) {
-				struct fcl_residual_geom g;
-				fcl_residual_geom(&g, L);
-				size_t c = fcl_residual_col_floats(&g);
-				col = c > col ? c : col;
-				out *= L->n_stats ? 2 : 1; /* fcl_residual_bufs' tmp */
-				rtmp = out > rtmp ? out : rtmp;
-			}
-		} else if (L->s.kind == FCL_LAYER_DENSE) {
+		if (L->s.kind == FCL_LAYER_DENSE) {
 			m->w_offset[l] = L->w_off;
 			m->b_offset[l] = L->b_off;
 			m->dense_layer[l] = i;
 			l++;
 		}
 	}
+	struct scratch_sizes z = scratch_sizes(arch);
+	size_t widest = z.widest, col = z.col, rtmp = z.rtmp;
 	m->n_params = arch->n_params;
 	m->n_trained = arch->n_trained;
 	m->max_batch = max_batch;

@@ -122,6 +122,19 @@ const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scen
 	return &sc->strategy;
 }
 
+struct fcl_loop_config fcl_scenario_loop(const struct fcl_scenario *sc)
+{
+	return (struct fcl_loop_config){.online = sc->train.online,
+					.epochs = sc->train.local_epochs,
+					.batch_size = sc->train.batch_size,
+					.stream_batch = sc->train.stream_batch,
+					.online_iter = sc->train.online_iter,
+					.replay_batch = sc->train.replay_batch,
+					.head_bias = sc->model.head_bias,
+					.mask_unexposed = sc->train.mask_unexposed,
+					.bn_local = sc->model.batchnorm};
+}
+
 const char *fcl_task_kind_name(enum fcl_task_kind kind)
 {
 	switch (kind) {

@@ -387,7 +387,7 @@ static int check_limits(struct ctx *c)
 	struct fcl_estimate e;
 	char why[400];
 
-	fcl_estimate_scenario(c->sc, &e);
+	fcl_estimate_scenario(c->sc, NULL, &e);
 	if (fcl_estimate_check(c->sc, &e, why, sizeof why))
 		return fcl__scn_fail_pos(c, c->root_line, c->root_col, "run.limits", "%s", why);
 	return 0;

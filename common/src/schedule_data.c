@@ -41,6 +41,7 @@ static int limit_dataset(struct fcl_dataset *ds, uint32_t limit, uint64_t seed, 
 			memmove(ds->x + (size_t)w * ds->dim, ds->x + (size_t)i * ds->dim, ds->dim);
 		ds->y[w++] = ds->y[i];
 	}
+	ds->n_file = ds->n;
 	ds->n = limit;
 	free(ids);
 	free(keep);

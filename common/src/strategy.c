@@ -48,6 +48,16 @@ int fcl_strategy_uses_replay(const struct fcl_strategy_config *cfg)
 	return cfg->method->ops->replay_draws > 0 && cfg->memory > 0;
 }
 
+uint32_t fcl_strategy_model_vectors(const struct fcl_strategy_config *cfg)
+{
+	return (uint32_t)cfg->method->ops->model_vectors;
+}
+
+uint32_t fcl_strategy_extra_models(const struct fcl_strategy_config *cfg)
+{
+	return (uint32_t)cfg->method->ops->extra_models;
+}
+
 size_t fcl_strategy_bytes_per_sample(const struct fcl_strategy_config *cfg, uint32_t n_classes)
 {
 	return fcl_replay_bytes_per_sample(cfg->method->ops->replay_logits ? n_classes : 0);

@@ -125,6 +125,7 @@ static uint64_t ewc_checksum(const struct fcl_strategy *s)
 }
 
 static const struct fcl_strategy_ops ops = {.replay_draws = 0,
+					    .model_vectors = 2,
 					    .fini = ewc_fini,
 					    .round_begin = ewc_round_begin,
 					    .step = ewc_step,

@@ -129,6 +129,7 @@ static double lwf_step(struct fcl_strategy *s, struct fcl_mlp *m,
 }
 
 static const struct fcl_strategy_ops ops = {.replay_draws = 0,
+					    .extra_models = 1,
 					    .init = lwf_init,
 					    .fini = lwf_fini,
 					    .round_begin = lwf_round_begin,

@@ -625,6 +625,7 @@ static int mvp_load(struct fcl_strategy *s, FILE *f)
 }
 
 static const struct fcl_strategy_ops ops = {.replay_draws = 1,
+					    .extra_models = 1,
 					    .init = mvp_init,
 					    .fini = mvp_fini,
 					    .round_begin = mvp_round_begin,

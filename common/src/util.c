@@ -19,6 +19,12 @@ double fcl_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double fcl_peak_memory_bytes(void)
+{
+	struct rusage ru;
+	return getrusage(RUSAGE_SELF, &ru) ? 0.0 : (double)ru.ru_maxrss * 1024.0;
+}
+
 int fcl_mkdir_p(const char *path)
 {
 	char buf[4096];

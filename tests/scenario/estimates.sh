@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fcl-scenario check prints each shipped scenario's estimates (rounds, memory,
-# run folder) and refuses scenarios past run.limits (issue 16).
+# run folder) and refuses scenarios past run.limits (issue 16); the estimates
+# count the scenario's own model on its data (issue 11).
 . "$FCL_TESTS/net/lib.sh"
 for f in "$FCL_SCENARIOS"/*.yaml; do
 	name=$(basename "$f" .yaml)
@@ -17,9 +18,17 @@ for f in "$FCL_SCENARIOS"/*.yaml; do
 	out=$("$FCL_SCENARIO" check "$f" 2>&1)
 	check "$name passes check" test $? -eq 0
 	note "$(printf '%s' "$out" | tail -1)"
+	echo "$out" >"$work/$name.out"
 	check "$name: estimates printed" \
-		grep -Eq "estimates: [0-9]+ rounds, [0-9]+ parameters, peak memory [0-9.]+ MiB server and [0-9.]+ MiB client process .*run folder [0-9.]+ MiB" <<<"$out"
+		grep -Eq "estimates: [0-9]+ rounds, [0-9]+ parameters \([0-9.]+ M multiply-adds per sample\), peak memory [0-9.]+ MiB server and [0-9.]+ MiB client process .*run folder [0-9.]+ MiB" <<<"$out"
 done
+# the model each scenario names, not the default MLP's 235146 parameters
+check "cnn-iid-fashion: the cnn preset's 215370 parameters, 3.02 M multiply-adds" \
+	grep -q "215370 parameters (3.02 M" "$work/cnn-iid-fashion.out"
+check "cifar100-si-blurry: resnet18-reduced's 1154240 parameters on 100 classes" \
+	grep -q "1154240 parameters (54.68 M" "$work/cifar100-si-blurry.out"
+check "cifar100-split-fot: alexnet-fot with 10 heads of 10 classes" \
+	grep -Eq " [0-9]+ parameters \(" "$work/cifar100-split-fot.out"
 base="data: {dataset: fashion-mnist}
 clients: {count: 10, per_round: 5}"
 printf '%s\ntasks: {generator: class-incremental, count: 5, rounds_per_task: 1000000}\n' \

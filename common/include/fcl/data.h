@@ -21,6 +21,7 @@ struct fcl_input_shape {
 
 struct fcl_dataset {
 	uint32_t n;         /* samples */
+	uint32_t n_file;    /* samples the files held when data.*_limit kept fewer, else 0 */
 	uint32_t dim;       /* features per sample (c * h * w) */
 	uint32_t n_classes; /* labels are 0 .. n_classes-1 */
 	struct fcl_input_shape shape;

@@ -67,6 +67,9 @@ struct fcl_mlp {
 
 /* The model of an architecture (fcl_arch_compile). Returns 0, -EINVAL or -ENOMEM. */
 int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_batch);
+/* The bytes fcl_model_init allocates for arch and max_batch (parameters,
+ * gradients, activations, scratch), without allocating: for estimates. */
+size_t fcl_model_bytes(const struct fcl_arch *arch, size_t max_batch);
 /* Training mode for the steps that follow, or evaluation mode (on 0, the
  * state after init): with on, dropout draws from the stream of (seed, client,
  * round, step), so a step's masks do not depend on the process that runs it. */

@@ -144,6 +144,9 @@ struct fcl_rule {
 	 * (fcl_rule_sums_only). Rules that need each update (median, Krum) leave
 	 * it NULL. */
 	double (*sum_weight)(const void *params, uint64_t n_samples, uint32_t local_steps);
+	/* Parameter-sized vectors the client half keeps per logical client
+	 * (SCAFFOLD's c_i), for run.limits' memory estimate. */
+	uint32_t client_vectors;
 
 	/* server; combine is required, the rest may be NULL */
 	int (*init)(struct fcl_agg *a); /* allocates a->state */

@@ -386,6 +386,10 @@ uint32_t fcl_scenario_feature_layers(const struct fcl_scenario *sc);
 int fcl_scenario_arch(const struct fcl_scenario *sc, struct fcl_input_shape input,
 		      uint32_t classes, struct fcl_arch *a, char *err, size_t errlen);
 
+/* How a client turns a round's samples into steps (train.*, model.head_bias,
+ * model.batchnorm). */
+struct fcl_loop_config fcl_scenario_loop(const struct fcl_scenario *sc);
+
 /* The strategy of one logical client: its group's, or strategy's. Borrowed. */
 const struct fcl_strategy_config *fcl_scenario_strategy_of(const struct fcl_scenario *sc,
 							   uint32_t client);

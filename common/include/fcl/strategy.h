@@ -79,6 +79,11 @@ int fcl_strategy_config_set(struct fcl_strategy_config *cfg, const char *key, co
 const char *fcl_strategy_name(const struct fcl_strategy_config *cfg);
 /* Does this strategy keep a replay buffer (when memory > 0)? */
 int fcl_strategy_uses_replay(const struct fcl_strategy_config *cfg);
+/* What it keeps per logical client, for memory estimates: parameter-sized
+ * vectors (EWC's anchor and Fisher), and models of the trained one's size
+ * (LwF's teacher, MVP's query backbone). */
+uint32_t fcl_strategy_model_vectors(const struct fcl_strategy_config *cfg);
+uint32_t fcl_strategy_extra_models(const struct fcl_strategy_config *cfg);
 /* Bytes of replay state per buffered sample (id, task, label, DER++ logits). */
 size_t fcl_strategy_bytes_per_sample(const struct fcl_strategy_config *cfg, uint32_t n_classes);
 

@@ -32,6 +32,10 @@ struct fcl_strategy_batch {
 struct fcl_strategy_ops {
 	int replay_draws;  /* replay draws per step when memory > 0: 0, 1 or 2 */
 	int replay_logits; /* the buffer keeps each sample's logits (DER++) */
+	/* What this strategy keeps per logical client, for run.limits' memory
+	 * estimate: parameter-sized vectors (EWC's anchor and Fisher) and models
+	 * of the trained one's size (LwF's teacher, MVP's query backbone). */
+	int model_vectors, extra_models;
 	int (*init)(struct fcl_strategy *s);
 	void (*fini)(struct fcl_strategy *s);
 	int (*round_begin)(struct fcl_strategy *s, struct fcl_mlp *m);

@@ -7,6 +7,8 @@
 
 /* Monotonic seconds. */
 double fcl_now(void);
+/* The process's peak resident memory so far, in bytes (getrusage). */
+double fcl_peak_memory_bytes(void);
 /* mkdir -p; 0 or -errno. */
 int fcl_mkdir_p(const char *path);
 /* Writes data to path via a temporary file and rename, so readers never see half a file. */
