@@ -134,13 +134,16 @@ static void test_roundtrip(void)
 }
 
 /* A model with residual blocks: each block's conv1, conv2 and (projection)
- * shortcut weights, tiling the buffer with the rest. */
-static void test_residual(void)
+ * shortcut weights, with bn its norms' (res<l>.bn1, .bn2, .shortcut_bn) after
+ * them and their running statistics at the tail, tiling the buffer with the rest. */
+static void test_residual(int bn)
 {
 	struct fcl_layer_spec l[] = {
 	    {.kind = FCL_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
-	    {.kind = FCL_LAYER_RESIDUAL, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
-	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 3, .kernel = 3, .stride = 1, .padding = 1,
+	     .bn = bn},
+	    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1,
+	     .bn = bn},
 	    {.kind = FCL_LAYER_GAP},
 	    {.kind = FCL_LAYER_DENSE, .bias = 1},
 	};
@@ -156,16 +159,26 @@ static void test_residual(void)
 		"a model with residual blocks (%s)", err);
 	fcl_rng_init(&rng, 4, 0, 0, 0);
 	fcl_mlp_init_params(&m, &rng);
-	struct fcl_tensor_info t[16];
-	size_t n = fcl_model_tensors(&m, t, 16);
-	CHECK(n == 8 && !strcmp(t[1].name, "res1.conv1.weight") &&
-		  !strcmp(t[3].name, "res2.conv1.weight") && t[3].shape[1] == 3 &&
-		  !strcmp(t[5].name, "res2.shortcut.weight") && t[5].shape[0] == 4 &&
-		  t[5].shape[2] == 1,
+	struct fcl_tensor_info t[32];
+	size_t n = fcl_model_tensors(&m, t, 32), s = bn ? 4 : 0; /* res1's norms before res2 */
+	CHECK(n == (bn ? 28u : 8u) && !strcmp(t[1].name, "res1.conv1.weight") &&
+		  !strcmp(t[3 + s].name, "res2.conv1.weight") && t[3 + s].shape[1] == 3 &&
+		  !strcmp(t[5 + s].name, "res2.shortcut.weight") && t[5 + s].shape[0] == 4 &&
+		  t[5 + s].shape[2] == 1,
 	      "residual blocks export res<l>.conv1/conv2.weight and a 1x1 res<l>.shortcut.weight");
+	if (bn)
+		CHECK(!strcmp(t[3].name, "res1.bn1.weight") &&
+			  !strcmp(t[15].name, "res2.shortcut_bn.bias") &&
+			  !strcmp(t[18].name, "res1.bn1.running_mean") &&
+			  !strcmp(t[27].name, "res2.shortcut_bn.running_var") && t[27].count == 4 &&
+			  t[27].offset + 4 == m.n_params,
+		      "with BatchNorm: res<l>.bn1, .bn2, .shortcut_bn weight and bias after the "
+		      "block's convolutions, their running statistics at the tail");
 	struct fcl_export_info info = {"t", 2, 0, {2, 6, 6}, 3};
 	check_export(dir, "model/final", &m, &info,
-		     "the exported residual model is its parameters, bit for bit");
+		     bn ? "the exported residual model with BatchNorm is its parameters, bit for "
+			  "bit"
+			: "the exported residual model is its parameters, bit for bit");
 	fcl_mlp_fini(&m);
 }
 
@@ -184,6 +197,7 @@ int main(int argc, char **argv)
 		return tap_done();
 	}
 	test_roundtrip();
-	test_residual();
+	test_residual(0);
+	test_residual(1);
 	return tap_done();
 }

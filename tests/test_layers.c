@@ -134,27 +134,31 @@ static void test_pool(int kind, uint32_t k, uint32_t stride)
 
 struct res_case {
 	struct fcl_residual_geom g;
+	struct fcl_residual_bufs b;
 	size_t B, n_out;
-	float *x, *w, *out, *mid, *gy, *col;
+	float *x, *w, *out, *gy;
 };
 
 /* The probe loss of the block, and whether each ReLU input is positive
  * (the pattern) written to pat (2 * n_out). */
 static double res_loss(struct res_case *c, unsigned char *pat)
 {
-	fcl_residual_forward(c->out, c->mid, c->x, c->w, c->col, c->B, &c->g);
+	fcl_residual_forward(c->out, c->x, c->w, &c->b, c->B, &c->g, 1);
 	for (size_t k = 0; k < c->n_out; k++) {
-		pat[k] = c->mid[k] > 0.0f;
+		pat[k] = c->b.mid[k] > 0.0f;
 		pat[c->n_out + k] = c->out[k] > 0.0f;
 	}
 	return probe(c->out, c->gy, c->n_out);
 }
 
-/* Central differences of v (n) against g; those that flip a ReLU are skipped. */
+/* Central differences of v (n) against g; those that flip a ReLU are skipped.
+ * A smaller step with BatchNorm: every value moves its channel's statistics,
+ * so more ReLUs are within a step's reach (a smaller one still drowns the
+ * difference in the float32 forward's rounding). */
 static double res_fd(struct res_case *c, float *v, const float *g, size_t n, unsigned char *rest,
 		     unsigned char *pat, uint32_t *checked, uint32_t *skipped)
 {
-	const float h = 1e-2f;
+	const float h = c->g.n_bn ? 7e-3f : 1e-2f;
 	double worst = 0;
 	for (size_t i = 0; i < n; i++) {
 		float keep = v[i];
@@ -175,45 +179,59 @@ static double res_fd(struct res_case *c, float *v, const float *g, size_t n, uns
 	return worst;
 }
 
-static void test_residual(uint32_t ci, uint32_t hw, uint32_t co, uint32_t stride)
+/* The block's gradients against finite differences; with bn, in training
+ * mode (batch statistics), the BatchNorms' gammas and betas too. */
+static void test_residual(uint32_t ci, uint32_t hw, uint32_t co, uint32_t stride, int bn)
 {
 	struct fcl_layer L = {.s = {.kind = FCL_LAYER_RESIDUAL, .units = co, .kernel = 3,
-				    .stride = stride, .padding = 1}};
+				    .stride = stride, .padding = 1, .bn = bn}};
 	struct res_case c = {.B = 2};
 	struct fcl_rng r;
 	uint32_t ho = (hw - 1) / stride + 1, checked = 0, skipped = 0;
+	uint32_t nbn = fcl_residual_norms(ci, co, stride, bn);
 
 	L.in = (struct fcl_input_shape){ci, hw, hw};
 	L.out = (struct fcl_input_shape){co, ho, ho};
+	size_t nx = c.B * ci * hw * hw, nw = fcl_residual_params(ci, co, stride, bn);
+	L.s_off = nw; /* the running statistics after the trained values, as in a model */
 	fcl_residual_geom(&c.g, &L);
-	size_t nx = c.B * ci * hw * hw, nw = fcl_residual_params(ci, co, stride);
+	size_t ncol = fcl_residual_col_floats(&c.g);
 	c.n_out = c.B * co * ho * ho;
 	c.x = calloc(nx, sizeof(float));
-	c.w = calloc(nw, sizeof(float));
+	c.w = calloc(nw + 2 * co * nbn, sizeof(float));
 	c.out = calloc(c.n_out, sizeof(float));
-	c.mid = calloc(c.n_out, sizeof(float));
 	c.gy = calloc(c.n_out, sizeof(float));
-	c.col = calloc(fcl_residual_col_floats(&c.g), sizeof(float));
+	c.b = (struct fcl_residual_bufs){.mid = calloc(c.n_out, sizeof(float)),
+					 .tmp = calloc(2 * c.n_out, sizeof(float)),
+					 .col = calloc(ncol, sizeof(float)),
+					 .xhat = calloc(3 * c.n_out, sizeof(float)),
+					 .rstd = calloc(3 * co, sizeof(float))};
 	float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)),
-	      *d = calloc(c.n_out, sizeof(float)), *dmid = calloc(c.n_out, sizeof(float));
+	      *d = calloc(c.n_out, sizeof(float));
 	unsigned char *rest = calloc(2 * c.n_out, 1), *pat = calloc(2 * c.n_out, 1);
-	fcl_rng_init(&r, 13, FCL_RNG_TEST, ci * 100 + co, stride);
+	fcl_rng_init(&r, 13, FCL_RNG_TEST, ci * 100 + co, stride + 10 * (uint32_t)bn);
 	fill(c.x, nx, &r, 1);
 	fill(c.w, nw, &r, 0.3f);
+	for (uint32_t k = 0; k < nbn; k++) /* gammas about 1, running variances 1 */
+		for (uint32_t j = 0; j < co; j++) {
+			c.w[c.g.bn_at + 2 * co * k + j] += 1.0f;
+			c.w[c.g.st_at + 2 * co * k + co + j] = 1.0f;
+		}
 	fill(c.gy, c.n_out, &r, 1);
 	res_loss(&c, rest);
 	memcpy(d, c.gy, c.n_out * sizeof(float));
 	memset(dx, 0xff, nx * sizeof(float)); /* NaN: backward must set every element */
-	fcl_residual_backward(dx, dw, d, dmid, c.x, c.mid, c.out, c.w, c.col, c.B, &c.g);
+	fcl_residual_backward(dx, dw, d, c.x, c.out, c.w, &c.b, c.B, &c.g);
 	double worst = res_fd(&c, c.x, dx, nx, rest, pat, &checked, &skipped);
 	worst = fmax(worst, res_fd(&c, c.w, dw, nw, rest, pat, &checked, &skipped));
 	int proj = fcl_residual_has_projection(ci, co, stride);
 	CHECK(worst < 1e-2 && checked > 4 * skipped,
-	      "residual %u->%u s%u on %ux%u (%s shortcut, %zu weights): dx, dW match finite "
+	      "residual %u->%u s%u%s on %ux%u (%s shortcut, %zu parameters): dx, dW match finite "
 	      "differences on %u values (%u across a ReLU kink skipped), max relative error %.2e",
-	      ci, co, stride, hw, hw, proj ? "1x1" : "identity", nw, checked, skipped, worst);
-	free(c.x), free(c.w), free(c.out), free(c.mid), free(c.gy), free(c.col);
-	free(dx), free(dw), free(d), free(dmid), free(rest), free(pat);
+	      ci, co, stride, bn ? " with BatchNorm" : "", hw, hw, proj ? "1x1" : "identity", nw,
+	      checked, skipped, worst);
+	free(c.x), free(c.w), free(c.out), free(c.gy), free(c.b.mid), free(c.b.tmp), free(c.b.col);
+	free(c.b.xhat), free(c.b.rstd), free(dx), free(dw), free(d), free(rest), free(pat);
 }
 
 /* ---- whole models ---------------------------------------------------------- */
@@ -324,8 +342,10 @@ static void check_every_parameter(struct fcl_mlp *m, uint64_t seed)
 	      checked, skipped, worst);
 }
 
+/* train: in training mode (BatchNorm on the batch statistics, the mode its
+ * backward is the gradient of). */
 static void test_preset(enum fcl_model_preset p, struct fcl_input_shape in, uint32_t classes,
-			size_t B, uint32_t per)
+			size_t B, uint32_t per, int train)
 {
 	const uint32_t hidden[2] = {12, 8};
 	struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];
@@ -338,9 +358,12 @@ static void test_preset(enum fcl_model_preset p, struct fcl_input_shape in, uint
 		"preset %s compiles on %ux%ux%u (%s)", fcl_model_preset_name(p), in.c, in.h, in.w,
 		n > 0 ? err : "no layers");
 	REQUIRE(fcl_model_init(&m, &a, B) == 0, "its model initialises");
+	fcl_model_set_train(&m, train, 1, 2, 3, 4);
 	uint32_t checked, skipped;
 	double worst = check_model(&m, B, per, 11, &checked, &skipped);
-	CHECK(worst < 1e-2 && checked >= skipped,
+	/* in training mode a parameter moves its BatchNorms' statistics, so every
+	 * activation after it: some ReLU among thousands flips for most steps */
+	CHECK(worst < 1e-2 && checked >= (train ? skipped / 3 : skipped),
 	      "preset %s (%zu parameters): backward matches finite differences on %u parameters "
 	      "(%u across a kink skipped), max relative error %.2e",
 	      fcl_model_preset_name(p), m.n_params, checked, skipped, worst);
@@ -540,6 +563,18 @@ static void test_counts(void)
 		  a.macs == 54620160 + 64000,
 	      "resnet18-reduced: %zu parameters, %u features, %llu multiply-adds", a.n_params,
 	      a.sizes[0], (unsigned long long)a.macs);
+	n = fcl_preset_layers(FCL_PRESET_RESNET18_REDUCED_BN, NULL, 0, l, FCL_ARCH_MAX_LAYERS);
+	REQUIRE(fcl_arch_compile(&a, l, (uint32_t)n, (struct fcl_input_shape){3, 32, 32}, 100, NULL,
+				 err, sizeof err) == 0,
+		"resnet18-reduced-bn on 3x32x32, 100 classes");
+	/* a gamma and a beta per channel of every BatchNorm: the stem's 20, two per
+	 * identity block, three per projecting one (20, 40, 80, 160 channels):
+	 * 40 + 2 * 80 + 240 + 160 + 480 + 320 + 960 + 640 = 3,000, and as many
+	 * running statistics; their scalings 2 per value, 384,000 */
+	CHECK(a.n_trained == 1154240 + 3000 && a.n_params == a.n_trained + 3000 &&
+		  a.macs == 54620160 + 64000 + 384000,
+	      "resnet18-reduced-bn: %zu trained parameters, %zu statistics, %llu multiply-adds",
+	      a.n_trained, a.n_params - a.n_trained, (unsigned long long)a.macs);
 }
 
 int main(void)
@@ -555,18 +590,23 @@ int main(void)
 	test_pool(1, 2, 2);
 	test_pool(1, 3, 1);
 	test_pool(2, 0, 1);
-	test_residual(3, 6, 3, 1);
-	test_residual(2, 5, 4, 1);
-	test_residual(3, 7, 3, 2);
-	test_residual(2, 6, 4, 2);
+	test_residual(3, 6, 3, 1, 0);
+	test_residual(2, 5, 4, 1, 0);
+	test_residual(3, 7, 3, 2, 0);
+	test_residual(2, 6, 4, 2, 0);
+	test_residual(3, 6, 3, 1, 1);
+	test_residual(2, 5, 4, 1, 1);
+	test_residual(3, 7, 3, 2, 1);
 	test_all_layers();
 	test_residual_list();
 	test_mlp_same();
 	test_bad_lists();
 	test_counts();
-	test_preset(FCL_PRESET_MLP, (struct fcl_input_shape){1, 3, 5}, 4, 3, 1000);
-	test_preset(FCL_PRESET_CNN, (struct fcl_input_shape){1, 12, 12}, 3, 2, 60);
-	test_preset(FCL_PRESET_ALEXNET_FOT, (struct fcl_input_shape){3, 22, 22}, 3, 2, 25);
-	test_preset(FCL_PRESET_RESNET18_REDUCED, (struct fcl_input_shape){3, 12, 12}, 3, 2, 12);
+	test_preset(FCL_PRESET_MLP, (struct fcl_input_shape){1, 3, 5}, 4, 3, 1000, 0);
+	test_preset(FCL_PRESET_CNN, (struct fcl_input_shape){1, 12, 12}, 3, 2, 60, 0);
+	test_preset(FCL_PRESET_ALEXNET_FOT, (struct fcl_input_shape){3, 22, 22}, 3, 2, 25, 0);
+	test_preset(FCL_PRESET_RESNET18_REDUCED, (struct fcl_input_shape){3, 12, 12}, 3, 2, 12, 0);
+	test_preset(FCL_PRESET_RESNET18_REDUCED_BN, (struct fcl_input_shape){3, 12, 12}, 3, 8, 12,
+		    1);
 	return tap_done();
 }

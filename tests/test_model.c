@@ -190,6 +190,7 @@ static void test_model_bytes(void)
 		    {FCL_PRESET_CNN, {1, 28, 28}, 10},
 		    {FCL_PRESET_ALEXNET_FOT, {3, 32, 32}, 100},
 		    {FCL_PRESET_RESNET18_REDUCED, {3, 32, 32}, 100},
+		    {FCL_PRESET_RESNET18_REDUCED_BN, {3, 32, 32}, 100},
 		    {FCL_PRESET_NONE, {3, 16, 16}, 10}};
 	const struct fcl_layer_spec norms[] = {
 	    {.kind = FCL_LAYER_CONV2D, .units = 8, .kernel = 3, .stride = 1, .padding = 1},

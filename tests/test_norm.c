@@ -3,7 +3,8 @@
  * training and evaluation modes, a whole network with all three, and
  * model.batchnorm's federated policies: fedavg averages the running statistics
  * like parameters, local (FedBN) keeps them with each logical client across
- * rounds and checkpoints, and FOT never projects a norm's values. */
+ * rounds and checkpoints, and FOT never projects a norm's values; the same
+ * for the BatchNorms inside residual blocks. */
 #include "fcl/arch.h"
 #include "fcl/data.h"
 #include "fcl/export.h"
@@ -336,7 +337,15 @@ struct fed {
 	float *global;
 };
 
+static int fed_init_list(struct fed *f, int local, const struct fcl_layer_spec *l, uint32_t n);
+
 static int fed_init(struct fed *f, int local)
+{
+	return fed_init_list(f, local, bnnet, BNNET_LAYERS);
+}
+
+/* A federation of the list l on 1x4x4 synthetic samples of 4 classes. */
+static int fed_init_list(struct fed *f, int local, const struct fcl_layer_spec *l, uint32_t n)
 {
 	char err[256];
 	struct fcl_rng r;
@@ -345,8 +354,8 @@ static int fed_init(struct fed *f, int local)
 	    .epochs = 1, .batch_size = 10, .head_bias = 1, .bn_local = local};
 	fcl_strategy_config_defaults(&f->cfg);
 	if (fcl_dataset_synthetic(&f->ds, 400, 16, 4, 5, 0) ||
-	    fcl_arch_compile(&f->a, bnnet, BNNET_LAYERS, (struct fcl_input_shape){1, 4, 4}, 4, NULL,
-			     err, sizeof err) ||
+	    fcl_arch_compile(&f->a, l, n, (struct fcl_input_shape){1, 4, 4}, 4, NULL, err,
+			     sizeof err) ||
 	    fcl_model_init(&f->m, &f->a, fcl_loop_max_batch(&f->loop)))
 		return -1;
 	fcl_rng_init(&r, 9, FCL_RNG_TEST, 0, 0);
@@ -417,14 +426,15 @@ static int fed_round(struct fed *f, struct fcl_strategy **s, uint32_t round, flo
 	return rc;
 }
 
-/* The batchnorm layers' values: gamma/beta (trained) and statistics (not). */
+/* The batchnorm values (layers and blocks): gamma/beta (trained) and statistics (not). */
 static int bn_coord(const struct fcl_arch *a, size_t k, int *stat)
 {
 	for (uint32_t i = 0; i < a->n_body; i++) {
 		const struct fcl_layer *L = &a->layers[i];
-		if (L->s.kind != FCL_LAYER_BATCHNORM)
+		size_t off, len;
+		if (!fcl_layer_bn_params(L, &off, &len))
 			continue;
-		if (k >= L->w_off && k < L->w_off + L->n_params) {
+		if (k >= off && k < off + len) {
 			*stat = 0;
 			return 1;
 		}
@@ -580,6 +590,86 @@ static void test_fot_never_projects_norms(void)
 	fed_fini(&f);
 }
 
+/* ---- BatchNorm inside residual blocks ---------------------------------------- */
+
+/* A stem, a projecting block and an identity block, both with BatchNorm. */
+static const struct fcl_layer_spec resnet[] = {
+    {.kind = FCL_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1, .padding = 1},
+    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 2, .padding = 1, .bn = 1},
+    {.kind = FCL_LAYER_RESIDUAL, .units = 4, .kernel = 3, .stride = 1, .padding = 1, .bn = 1},
+    {.kind = FCL_LAYER_GAP},
+    {.kind = FCL_LAYER_DENSE, .bias = 1},
+};
+#define RESNET_LAYERS (sizeof resnet / sizeof *resnet)
+
+/* model.batchnorm: local finds the blocks' BatchNorms (3 and 2 of 4
+ * channels: 40 gammas and betas, 40 statistics): the global model keeps its
+ * own while the rest moves, each client its own. */
+static void test_block_local(void)
+{
+	struct fed f;
+	struct fcl_strategy *s[2] = {NULL, NULL};
+	REQUIRE(fed_init_list(&f, 1, resnet, RESNET_LAYERS) == 0, "a residual federation");
+	size_t np = f.m.n_params, n0, n1;
+	float *buf = malloc(3 * np * sizeof(float)), *after[2] = {buf + np, buf + 2 * np};
+	REQUIRE(buf, "memory");
+	memcpy(buf, f.global, np * sizeof(float));
+	for (uint32_t k = 0; k < 2; k++)
+		REQUIRE(fcl_strategy_create_arch(&f.cfg, &f.loop, &f.a, 5, k, &s[k]) == 0,
+			"client %u's strategy", k);
+	REQUIRE(fed_round(&f, s, 0, after) == 0, "a round");
+	int kept = 1, moved = 0, stat;
+	size_t nbn = 0;
+	for (size_t k = 0; k < np; k++) {
+		if (bn_coord(&f.a, k, &stat)) {
+			kept &= f.global[k] == buf[k];
+			nbn++;
+		} else {
+			moved |= f.global[k] != buf[k];
+		}
+	}
+	const float *b0 = fcl_strategy_bn_state(s[0], &n0), *b1 = fcl_strategy_bn_state(s[1], &n1);
+	CHECK(kept && moved && nbn == 80 && b0 && b1 && n0 == 80 && n1 == 80 &&
+		  memcmp(b0, b1, n0 * sizeof *b0) != 0,
+	      "local: the blocks' %zu batchnorm values stay the global model's own, each client "
+	      "keeps its own %zu, the convolutions moved",
+	      nbn, n0);
+	for (uint32_t k = 0; k < 2; k++)
+		fcl_strategy_destroy(s[k]);
+	free(buf);
+	fed_fini(&f);
+}
+
+/* FOT projects the stem conv and the head, never a block: neither its
+ * convolutions (averaged, as without BatchNorm) nor its norms' values. */
+static void test_fot_block(void)
+{
+	struct fed f;
+	char text[256], err[256];
+	struct fcl_scenario sc;
+	struct fcl_agg *agg = NULL;
+	REQUIRE(fed_init_list(&f, 0, resnet, RESNET_LAYERS) == 0, "a residual model");
+	snprintf(text, sizeof text,
+		 "data: {dataset: synthetic}\nclients: {count: 2, per_round: 2}\n"
+		 "tasks: {generator: single}\naggregation: {rule: fot}\n");
+	REQUIRE(fcl_scenario_parse(&sc, text, strlen(text), "<test>", err, sizeof err) == 0 &&
+		    fcl_agg_create(&sc, &f.m, NULL, &agg) == 0,
+		"an FOT aggregator on it: %s", err);
+	int clear = agg->n_convs == 1 && agg->convs[0].w_offset == f.a.layers[0].w_off &&
+		    agg->n_layers == 1;
+	const struct fcl_agg_layer *P[2] = {&agg->convs[0], &agg->layers[0]};
+	for (int p = 0; p < 2 && clear; p++)
+		for (size_t k = P[p]->w_offset; k < P[p]->w_offset + P[p]->n_in * P[p]->n_out; k++)
+			for (uint32_t i = 1; i <= 2; i++) {
+				const struct fcl_layer *L = &f.a.layers[i];
+				clear &= !(k >= L->w_off && k < L->w_off + L->n_params) &&
+					 !(k >= L->s_off && k < L->s_off + L->n_stats);
+			}
+	CHECK(clear, "FOT projects the stem conv and the head only: no value of a block");
+	fcl_agg_destroy(agg);
+	fed_fini(&f);
+}
+
 /* The export names every value of the buffer once: gamma and beta as
  * <kind><i>.weight/.bias, batchnorm's statistics as .running_mean/_var. */
 static void test_export_names(void)
@@ -611,5 +701,7 @@ int main(void)
 	test_state();
 	test_fot_never_projects_norms();
 	test_export_names();
+	test_block_local();
+	test_fot_block();
 	return tap_done();
 }

@@ -1,7 +1,8 @@
 /* tests/test_strategy_models.c - every client strategy on the layered presets
  *
  * Each strategy trains two short tasks (the online loop, and for cnn the
- * offline one too) on a cnn and on a resnet18-reduced model: the losses and
+ * offline one too) on a cnn and on a resnet18-reduced model, without and with
+ * BatchNorm (resnet18-reduced-bn, training mode in the loop): the losses and
  * parameters stay finite, the convolutions in the body learn (the strategies'
  * gradients reach them through the head's input features), the bias-free
  * head stays bias-free, and MVP's prompts, which sit on the penultimate
@@ -161,5 +162,6 @@ int main(void)
 	run_all(FCL_PRESET_CNN, (struct fcl_input_shape){1, 12, 12}, 0, 30);
 	/* 12x12: 3x3 maps after the third stage, 2x2 after the fourth, 160 features */
 	run_all(FCL_PRESET_RESNET18_REDUCED, (struct fcl_input_shape){3, 12, 12}, 1, 20);
+	run_all(FCL_PRESET_RESNET18_REDUCED_BN, (struct fcl_input_shape){3, 12, 12}, 1, 20);
 	return tap_done();
 }

@@ -26,6 +26,7 @@ static const char *const preset_names[] = {
     [FCL_PRESET_CNN] = "cnn",
     [FCL_PRESET_ALEXNET_FOT] = "alexnet-fot",
     [FCL_PRESET_RESNET18_REDUCED] = "resnet18-reduced",
+    [FCL_PRESET_RESNET18_REDUCED_BN] = "resnet18-reduced-bn",
 };
 
 const char *fcl_layer_kind_name(enum fcl_layer_kind k)
@@ -70,10 +71,14 @@ static struct fcl_layer_spec L_simple(enum fcl_layer_kind k)
 	return (struct fcl_layer_spec){.kind = k};
 }
 
-static struct fcl_layer_spec L_res(uint32_t ch, uint32_t stride)
+static struct fcl_layer_spec L_res(uint32_t ch, uint32_t stride, int bn)
 {
-	return (struct fcl_layer_spec){
-	    .kind = FCL_LAYER_RESIDUAL, .units = ch, .kernel = 3, .stride = stride, .padding = 1};
+	return (struct fcl_layer_spec){.kind = FCL_LAYER_RESIDUAL,
+				       .units = ch,
+				       .kernel = 3,
+				       .stride = stride,
+				       .padding = 1,
+				       .bn = bn};
 }
 
 static struct fcl_layer_spec L_maxpool(uint32_t k)
@@ -130,21 +135,27 @@ int fcl_preset_layers(enum fcl_model_preset p, const uint32_t *hidden, uint32_t 
 		l[n++] = L_dense(0, 1);
 		break;
 	case FCL_PRESET_RESNET18_REDUCED:
-		/* GEM's / FOT's reduced ResNet-18 (nf = 20) as FOT's 5-Datasets run has
-		 * it: no BatchNorm, no biases, a 3x3 stem, four stages of two blocks
-		 * (20, 40, 80, 160 channels, stride 2 from the second stage), 2x2
-		 * average pooling of the 4x4 maps to 640 features; the head keeps
-		 * its bias (model.head_bias: false holds it at 0, as FOT's) */
+	case FCL_PRESET_RESNET18_REDUCED_BN: {
+		/* GEM's / FOT's reduced ResNet-18 (nf = 20): no biases, a 3x3 stem,
+		 * four stages of two blocks (20, 40, 80, 160 channels, stride 2 from
+		 * the second stage), 2x2 average pooling of the 4x4 maps to 640
+		 * features; the head keeps its bias (model.head_bias: false holds it
+		 * at 0, as FOT's). resnet18-reduced is FOT's 5-Datasets variant, no
+		 * BatchNorm; -bn is GEM's, BatchNorm after the stem and in the blocks */
+		int bn = p == FCL_PRESET_RESNET18_REDUCED_BN;
 		l[n++] = L_conv(20, 3, 1, 0);
+		if (bn)
+			l[n++] = L_simple(FCL_LAYER_BATCHNORM);
 		l[n++] = L_simple(FCL_LAYER_RELU);
 		for (uint32_t st = 0; st < 4; st++) {
-			l[n++] = L_res(20u << st, st ? 2 : 1);
-			l[n++] = L_res(20u << st, 1);
+			l[n++] = L_res(20u << st, st ? 2 : 1, bn);
+			l[n++] = L_res(20u << st, 1, bn);
 		}
 		l[n++] = (struct fcl_layer_spec){.kind = FCL_LAYER_AVGPOOL, .kernel = 2, .stride = 2};
 		l[n++] = L_simple(FCL_LAYER_FLATTEN);
 		l[n++] = L_dense(0, 1);
 		break;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -221,11 +232,15 @@ static int body_layer(struct fcl_arch *a, struct fcl_layer *L, uint32_t i, const
 				    "convolutions, padding 1, no bias)");
 		out = (struct fcl_input_shape){s->units, (in.h - 1) / s->stride + 1,
 					       (in.w - 1) / s->stride + 1};
+		uint32_t nbn = fcl_residual_norms(in.c, s->units, s->stride, s->bn);
 		L->w_off = a->n_params;
-		L->n_params = fcl_residual_params(in.c, s->units, s->stride);
+		L->n_params = fcl_residual_params(in.c, s->units, s->stride, s->bn);
+		L->n_stats = 2 * (size_t)s->units * nbn;
+		/* and, as a batchnorm layer's, the scalings of its norms */
 		L->macs = (uint64_t)out.c * out.h * out.w *
 			  ((uint64_t)in.c * 9 + (uint64_t)out.c * 9 +
-			   (fcl_residual_has_projection(in.c, s->units, s->stride) ? in.c : 0));
+			   (fcl_residual_has_projection(in.c, s->units, s->stride) ? in.c : 0) +
+			   2 * (uint64_t)nbn);
 		break;
 	}
 	case FCL_LAYER_MAXPOOL:
@@ -382,6 +397,16 @@ int fcl_arch_mlp(struct fcl_arch *a, uint32_t n_dense, const uint32_t *sizes)
 				sizes[n_dense], NULL, err, sizeof err);
 }
 
+int fcl_layer_bn_params(const struct fcl_layer *L, size_t *off, size_t *len)
+{
+	/* a gamma and a beta per running mean and variance, last in the layer's run */
+	if (!L->n_stats)
+		return 0;
+	*len = L->n_stats;
+	*off = L->w_off + L->n_params - L->n_stats;
+	return 1;
+}
+
 void fcl_arch_print(FILE *f, const struct fcl_arch *a)
 {
 	fprintf(f, "model: input %ux%ux%u, %zu parameters, %.2f M multiply-adds per sample\n",
@@ -404,10 +429,11 @@ void fcl_arch_print(FILE *f, const struct fcl_arch *a)
 				 s->kernel, s->stride);
 			break;
 		case FCL_LAYER_RESIDUAL:
-			snprintf(what, sizeof what, "residual %u s%u%s", s->units, s->stride,
+			snprintf(what, sizeof what, "residual %u s%u%s%s", s->units, s->stride,
 				 fcl_residual_has_projection(L->in.c, s->units, s->stride)
 				     ? " proj"
-				     : "");
+				     : "",
+				 s->bn ? " bn" : "");
 			break;
 		case FCL_LAYER_DROPOUT:
 			snprintf(what, sizeof what, "dropout %g", (double)s->rate);

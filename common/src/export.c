@@ -22,7 +22,46 @@ static void conv_weight(struct fcl_tensor_info *out, size_t max, size_t *n, cons
 	(*n)++;
 }
 
-/* A residual block's W1, W2 and (projection) Ws, as they sit in the buffer. */
+/* A norm's two tensors of c values at at, as torch.nn's names: <pre>.weight
+ * (gamma) and .bias (beta), or (stats) .running_mean and .running_var. Returns
+ * n + 2. */
+static size_t norm_pair(const char *pre, uint32_t c, size_t at, int stats,
+			struct fcl_tensor_info *out, size_t n, size_t max)
+{
+	static const char *const names[2][2] = {{"weight", "bias"},
+						{"running_mean", "running_var"}};
+
+	for (int k = 0; k < 2; k++, n++) {
+		struct fcl_tensor_info t = {
+		    .ndim = 1, .shape = {c}, .offset = at + (size_t)k * c, .count = c};
+		snprintf(t.name, sizeof t.name, "%s.%s", pre, names[stats][k]);
+		if (n < max)
+			out[n] = t;
+	}
+	return n;
+}
+
+/* A residual block's norms, res<l>.bn1, .bn2 (and .shortcut_bn): their gamma
+ * and beta, or (stats) their running statistics. Returns the new count. */
+static size_t block_norms(const struct fcl_layer *ly, uint32_t l, int stats,
+			  struct fcl_tensor_info *out, size_t n, size_t max)
+{
+	static const char *const parts[3] = {"bn1", "bn2", "shortcut_bn"};
+	struct fcl_residual_geom g;
+	uint32_t co = ly->out.c;
+	char pre[32];
+
+	fcl_residual_geom(&g, ly);
+	for (uint32_t k = 0; k < g.n_bn; k++) {
+		snprintf(pre, sizeof pre, "res%u.%s", l, parts[k]);
+		n = norm_pair(pre, co, (stats ? g.st_at : g.bn_at) + 2 * (size_t)co * k, stats, out,
+			      n, max);
+	}
+	return n;
+}
+
+/* A residual block's W1, W2 and (projection) Ws, as they sit in the buffer,
+ * then its norms' gamma and beta. */
 static void residual_tensors(const struct fcl_layer *ly, uint32_t l, struct fcl_tensor_info *out,
 			     size_t max, size_t *n)
 {
@@ -34,27 +73,18 @@ static void residual_tensors(const struct fcl_layer *ly, uint32_t l, struct fcl_
 	conv_weight(out, max, n, "conv2", l, co, co, 3, g.w2);
 	if (g.sc.k)
 		conv_weight(out, max, n, "shortcut", l, co, ci, 1, g.ws);
+	*n = block_norms(ly, l, 0, out, *n, max);
 }
 
-/* A norm's two tensors of C values, as torch.nn's names: weight (gamma) and
- * bias (beta), or (stats) running_mean and running_var. Returns n + 2. */
+/* A norm layer's two tensors: <kind><l>.weight and .bias, or (stats) its
+ * running statistics. Returns n + 2. */
 static size_t norm_tensors(const struct fcl_layer *ly, uint32_t l, int stats,
 			   struct fcl_tensor_info *out, size_t n, size_t max)
 {
-	static const char *const names[2][2] = {{"weight", "bias"},
-						{"running_mean", "running_var"}};
-	uint32_t c = ly->in.c;
-	size_t at = stats ? ly->s_off : ly->w_off;
+	char pre[32];
 
-	for (int k = 0; k < 2; k++, n++) {
-		struct fcl_tensor_info t = {
-		    .ndim = 1, .shape = {c}, .offset = at + (size_t)k * c, .count = c};
-		snprintf(t.name, sizeof t.name, "%s%u.%s", fcl_layer_kind_name(ly->s.kind), l,
-			 names[stats][k]);
-		if (n < max)
-			out[n] = t;
-	}
-	return n;
+	snprintf(pre, sizeof pre, "%s%u", fcl_layer_kind_name(ly->s.kind), l);
+	return norm_pair(pre, ly->in.c, stats ? ly->s_off : ly->w_off, stats, out, n, max);
 }
 
 size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, size_t max)
@@ -109,9 +139,13 @@ size_t fcl_model_tensors(const struct fcl_mlp *m, struct fcl_tensor_info *out, s
 		n++;
 	}
 	/* batchnorm's running statistics, at the buffer's tail */
-	for (uint32_t l = 0; l < m->arch.n_body; l++)
-		if (m->arch.layers[l].n_stats)
-			n = norm_tensors(&m->arch.layers[l], l, 1, out, n, max);
+	for (uint32_t l = 0; l < m->arch.n_body; l++) {
+		const struct fcl_layer *ly = &m->arch.layers[l];
+		if (ly->s.kind == FCL_LAYER_RESIDUAL)
+			n = block_norms(ly, l, 1, out, n, max);
+		else if (ly->n_stats)
+			n = norm_tensors(ly, l, 1, out, n, max);
+	}
 	return n;
 }
 

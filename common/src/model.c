@@ -132,23 +132,31 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 	return 0;
 }
 
-/* Floats of a norm's 1/std (0 for other layers). */
+/* Floats of a norm's 1/std (0 for other layers; a residual block's BatchNorms
+ * keep C each). */
 static size_t norm_std_floats(const struct fcl_layer *L, size_t max_batch)
 {
 	return L->s.kind == FCL_LAYER_GROUPNORM	  ? max_batch * L->s.groups
 	       : L->s.kind == FCL_LAYER_BATCHNORM ? L->in.c
+	       : L->s.kind == FCL_LAYER_RESIDUAL  ? L->n_stats / 2
 						  : 0;
+}
+
+/* The xhat buffers (B, out) a norm keeps: one, or one per BatchNorm of a block. */
+static size_t norm_xhats(const struct fcl_layer *L)
+{
+	return L->s.kind == FCL_LAYER_RESIDUAL ? L->n_stats / 2 / L->out.c : 1;
 }
 
 /* The buffers of dropout (its mask) and the norms (xhat, 1/std) of body layer i. */
 static int norm_buffers(struct fcl_mlp *m, uint32_t i, size_t max_batch)
 {
 	const struct fcl_layer *L = &m->arch.layers[i];
-	size_t nstd = norm_std_floats(L, max_batch);
+	size_t nstd = norm_std_floats(L, max_batch), naux = norm_xhats(L);
 
 	if (L->s.kind != FCL_LAYER_DROPOUT && !nstd)
 		return 0;
-	m->baux[i] = fcl_alloc_floats(max_batch * shape_floats(L->out));
+	m->baux[i] = fcl_alloc_floats(naux * max_batch * shape_floats(L->out));
 	if (nstd && m->baux[i])
 		m->bstd[i] = fcl_alloc_floats(nstd);
 	return m->baux[i] && (!nstd || m->bstd[i]) ? 0 : -ENOMEM;
@@ -178,6 +186,7 @@ static struct scratch_sizes scratch_sizes(const struct fcl_arch *arch)
 			struct fcl_residual_geom g;
 			fcl_residual_geom(&g, L);
 			c = fcl_residual_col_floats(&g);
+			out *= L->n_stats ? 2 : 1; /* fcl_residual_bufs' tmp */
 			z.rtmp = out > z.rtmp ? out : z.rtmp;
 		}
 		z.col = c > z.col ? c : z.col;
@@ -210,7 +219,7 @@ size_t fcl_model_bytes(const struct fcl_arch *arch, size_t max_batch)
 		if (L->s.kind == FCL_LAYER_RESIDUAL)
 			b += float_bytes(out);
 		if (L->s.kind == FCL_LAYER_DROPOUT || nstd)
-			b += float_bytes(out) + (nstd ? float_bytes(nstd) : 0);
+			b += float_bytes(norm_xhats(L) * out) + (nstd ? float_bytes(nstd) : 0);
 	}
 	if (z.rtmp)
 		b += float_bytes(max_batch * z.rtmp);
@@ -353,7 +362,7 @@ static void uniform(float *v, size_t n, float bound, struct fcl_rng *rng)
 }
 
 /* A residual block's convolutions, W1, W2, Ws in the buffer's order, each as
- * nn.Conv2d's default. */
+ * nn.Conv2d's default, then its norms. */
 static void residual_init(float *params, const struct fcl_layer *L, struct fcl_rng *rng)
 {
 	struct fcl_residual_geom g;
@@ -364,6 +373,8 @@ static void residual_init(float *params, const struct fcl_layer *L, struct fcl_r
 	uniform(params + g.w2, co * co * 9, 1.0f / sqrtf((float)(co * 9)), rng);
 	if (g.sc.k)
 		uniform(params + g.ws, co * ci, 1.0f / sqrtf((float)ci), rng);
+	for (uint32_t k = 0; k < g.n_bn; k++)
+		fcl_norm_reset(params + g.bn_at + 2 * co * k, params + g.st_at + 2 * co * k, co);
 }
 
 void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
@@ -383,15 +394,8 @@ void fcl_mlp_init_params(struct fcl_mlp *m, struct fcl_rng *rng)
 			n_out = L->out.c;
 		} else if (L->n_params &&
 			   (L->s.kind == FCL_LAYER_GROUPNORM || L->s.kind == FCL_LAYER_BATCHNORM)) {
-			/* as PyTorch: gamma 1, beta 0, running mean 0, variance 1; no draw */
-			for (uint32_t c = 0; c < L->in.c; c++) {
-				m->params[L->w_off + c] = 1.0f;
-				m->params[L->b_off + c] = 0.0f;
-			}
-			for (uint32_t c = 0; c < L->n_stats / 2; c++) {
-				m->params[L->s_off + c] = 0.0f;
-				m->params[L->s_off + L->in.c + c] = 1.0f;
-			}
+			fcl_norm_reset(m->params + L->w_off,
+				       L->n_stats ? m->params + L->s_off : NULL, L->in.c);
 			continue;
 		} else {
 			continue;
@@ -454,6 +458,23 @@ static void norm_backward(struct fcl_mlp *m, uint32_t i, float *d, size_t B)
 				       p + L->w_off, B, C, hw);
 }
 
+/* Residual block i's forward or backward (fcl/residual.h) on the model's buffers. */
+static void residual(struct fcl_mlp *m, uint32_t i, float *dx, float *d, const float *in, size_t B)
+{
+	const struct fcl_residual_bufs b = {.mid = m->rmid[i],
+					    .tmp = m->rtmp,
+					    .col = m->col,
+					    .xhat = m->baux[i],
+					    .rstd = m->bstd[i]};
+	struct fcl_residual_geom g;
+
+	fcl_residual_geom(&g, &m->arch.layers[i]);
+	if (d)
+		fcl_residual_backward(dx, m->grads, d, in, m->bout[i], m->params, &b, B, &g);
+	else
+		fcl_residual_forward(m->bout[i], in, m->params, &b, B, &g, m->train);
+}
+
 void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 {
 	const float *in = x;
@@ -486,12 +507,9 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 		case FCL_LAYER_FLATTEN:
 			out = m->bout[i] = (float *)in;
 			break;
-		case FCL_LAYER_RESIDUAL: {
-			struct fcl_residual_geom rg;
-			fcl_residual_geom(&rg, L);
-			fcl_residual_forward(out, m->rmid[i], in, m->params, m->col, batch, &rg);
+		case FCL_LAYER_RESIDUAL:
+			residual(m, i, NULL, NULL, in, batch);
 			break;
-		}
 		case FCL_LAYER_DROPOUT:
 		case FCL_LAYER_GROUPNORM:
 		case FCL_LAYER_BATCHNORM:
@@ -586,13 +604,9 @@ static void body_backward(struct fcl_mlp *m, float *d, float *other, size_t B)
 			break;
 		case FCL_LAYER_FLATTEN:
 			continue;
-		case FCL_LAYER_RESIDUAL: {
-			struct fcl_residual_geom rg;
-			fcl_residual_geom(&rg, L);
-			fcl_residual_backward(need_dx ? other : NULL, m->grads, d, m->rtmp, in,
-					      m->rmid[i], m->bout[i], m->params, m->col, B, &rg);
+		case FCL_LAYER_RESIDUAL:
+			residual(m, i, need_dx ? other : NULL, d, in, B);
 			break;
-		}
 		case FCL_LAYER_DROPOUT:
 		case FCL_LAYER_GROUPNORM:
 		case FCL_LAYER_BATCHNORM:

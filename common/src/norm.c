@@ -155,3 +155,15 @@ void fcl_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
 			}
 	}
 }
+
+void fcl_norm_reset(float *gb, float *st, size_t C)
+{
+	for (size_t c = 0; c < C; c++) {
+		gb[c] = 1.0f;
+		gb[C + c] = 0.0f;
+		if (st) {
+			st[c] = 0.0f;
+			st[C + c] = 1.0f;
+		}
+	}
+}

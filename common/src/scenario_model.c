@@ -22,6 +22,13 @@ static const struct fcl_key_choice layer_types[] = {
     {NULL, 0},
 };
 
+/* A residual block's norm: BatchNorm after each of its convolutions, or none. */
+static const struct fcl_key_choice block_norms[] = {
+    {"none", 0},
+    {"batchnorm", 1},
+    {NULL, 0},
+};
+
 static const struct field layer_fields[] = {
     {.key = "type", .fn = fcl__scn_get_choice, .off = OFF(model.lcur.type), .choices = layer_types,
      .required = true},
@@ -42,13 +49,14 @@ static const struct field layer_fields[] = {
      .fhi = 1,
      .fhi_open = true},
     {.key = "groups", .fn = fcl__scn_get_u32, .off = OFF(model.lcur.groups), .lo = 1, .hi = 65536},
+    {.key = "norm", .fn = fcl__scn_get_choice, .off = OFF(model.lcur.norm), .choices = block_norms},
     {0},
 };
 
 int fcl__scn_get_preset(struct ctx *c, const struct field *f, struct fy_node *key,
 			struct fy_node *val, const char *path)
 {
-	static const char what[] = "mlp, cnn, alexnet-fot or resnet18-reduced";
+	static const char what[] = "mlp, cnn, alexnet-fot, resnet18-reduced or resnet18-reduced-bn";
 	char g[GOT_MAX];
 	const char *s = NULL;
 	int rc = fcl__scn_want_scalar(c, key, val, path, what, true, &s), p;
@@ -106,7 +114,8 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	    [FCL_LAYER_GAP] = "no other key",
 	    [FCL_LAYER_FLATTEN] = "no other key",
 	    [FCL_LAYER_RELU] = "no other key",
-	    [FCL_LAYER_RESIDUAL] = "channels and stride (3x3 convolutions, padding 1, no bias)",
+	    [FCL_LAYER_RESIDUAL] =
+		"channels, stride and norm (3x3 convolutions, padding 1, no bias)",
 	    [FCL_LAYER_DROPOUT] = "rate",
 	    [FCL_LAYER_GROUPNORM] = "groups",
 	    [FCL_LAYER_BATCHNORM] = "no other key",
@@ -120,6 +129,8 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 	}
 	if (u->bias >= 0 && u->type != FCL_LAYER_DENSE && u->type != FCL_LAYER_CONV2D)
 		return stray(c, item, ipath, type, "bias", takes[u->type]);
+	if (u->norm >= 0 && u->type != FCL_LAYER_RESIDUAL)
+		return stray(c, item, ipath, type, "norm", takes[u->type]);
 	if (u->rate >= 0.0f && u->type != FCL_LAYER_DROPOUT)
 		return stray(c, item, ipath, type, "rate", takes[u->type]);
 	if (u->type == FCL_LAYER_DROPOUT && u->rate < 0.0f)
@@ -144,11 +155,12 @@ static int keep_layer(struct ctx *c, struct fy_node *item, const char *ipath, ui
 		      : u->type == FCL_LAYER_CONV2D || res ? 1
 							   : u->kernel,
 	    .padding = res ? 1 : u->padding == UNSET ? 0 : u->padding,
-	    .bias = u->bias != 0,
+	    .bias = !res && u->bias != 0, /* a block has none (a given bias is refused above) */
 	    .line = line > 0 ? (uint32_t)line : 0,
 	    .col = col > 0 ? (uint32_t)col : 0,
 	    .rate = u->rate < 0.0f ? 0.0f : u->rate,
-	    .groups = u->groups == UNSET ? 0 : u->groups};
+	    .groups = u->groups == UNSET ? 0 : u->groups,
+	    .bn = u->norm == 1};
 	return 0;
 }
 
@@ -187,7 +199,8 @@ int fcl__scn_get_layers(struct ctx *c, const struct field *f, struct fy_node *ke
 					     .padding = UNSET,
 					     .bias = -1,
 					     .rate = -1.0f,
-					     .groups = UNSET};
+					     .groups = UNSET,
+					     .norm = -1};
 		if ((rc = fcl__scn_walk_map(c, layer_fields, item, ipath, item)) != 0)
 			return rc;
 		if ((rc = keep_layer(c, item, ipath, n)) != 0)
@@ -226,7 +239,8 @@ int fcl__scn_check_model(struct ctx *c)
 	if (c->key[S_BATCHNORM] && !fcl_scenario_has_batchnorm(sc))
 		return fcl__scn_fail(c, c->val[S_BATCHNORM], c->key[S_BATCHNORM], "model.batchnorm",
 				     "expected model.batchnorm only with batchnorm layers in "
-				     "model.layers (the model has none)");
+				     "model.layers or residual blocks with norm: batchnorm (the "
+				     "model has none)");
 	/* the order of the layers (dense stack last, a head) is checked here already;
 	 * shapes need the data */
 	struct fcl_layer_spec l[FCL_ARCH_MAX_LAYERS];
@@ -268,7 +282,8 @@ int fcl_scenario_has_batchnorm(const struct fcl_scenario *sc)
 	int n = fcl_scenario_layers(sc, l);
 
 	for (int i = 0; i < n; i++)
-		if (l[i].kind == FCL_LAYER_BATCHNORM)
+		if (l[i].kind == FCL_LAYER_BATCHNORM ||
+		    (l[i].kind == FCL_LAYER_RESIDUAL && l[i].bn))
 			return 1;
 	return 0;
 }

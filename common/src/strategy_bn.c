@@ -2,9 +2,10 @@
  * client's own batchnorm parameters and statistics
  *
  * With the local policy each logical client keeps gamma, beta and the running
- * statistics of every batchnorm layer across rounds (and checkpoints, with the
- * rest of its state). A round trains with them in place of the global model's;
- * when it ends they are kept here and the global model's values are put back,
+ * statistics of every batchnorm layer (and of the BatchNorms inside residual
+ * blocks) across rounds (and checkpoints, with the rest of its state). A round
+ * trains with them in place of the global model's; when it ends they are kept
+ * here and the global model's values are put back,
  * so the update the client sends carries exactly the global values there: every
  * aggregation rule (a mean, a median, Krum, FedOpt's server step on a zero
  * difference) then leaves the global model's own batchnorm values as they were,
@@ -21,19 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The batchnorm layers' runs of the flat buffer (offsets, lengths; at most
- * max): per layer gamma and beta (2C, contiguous), then its running mean and
- * variance (2C). Returns the count. */
+/* The batchnorm values' runs of the flat buffer (offsets, lengths; at most
+ * max): per layer with any (a batchnorm layer, a residual block with
+ * BatchNorm: fcl_layer_bn_params) its gammas and betas, then its running
+ * means and variances. Returns the count. */
 static size_t bn_runs(const struct fcl_arch *a, size_t *off, size_t *len, size_t max)
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < a->n_body; i++) {
+	for (uint32_t i = 0; i < a->n_body && n + 2 <= max; i++) {
 		const struct fcl_layer *L = &a->layers[i];
-		if (L->s.kind != FCL_LAYER_BATCHNORM || n + 2 > max)
+		if (!fcl_layer_bn_params(L, &off[n], &len[n]))
 			continue;
-		off[n] = L->w_off;
-		len[n++] = L->n_params;
+		n++;
 		off[n] = L->s_off;
 		len[n++] = L->n_stats;
 	}

@@ -20,7 +20,8 @@
  * bias; groupnorm and batchnorm: gamma (C), then beta (C)), then the dense
  * layers as in fcl/model.h: W (n_out, n_in), b (n_out). Then, after everything
  * trained, the statistics: each batchnorm's running mean (C) and running
- * variance (C), in list order. They travel with the parameters (updates,
+ * variance (C), in list order (a residual block with BatchNorm: those of its
+ * two or three, fcl/residual.h). They travel with the parameters (updates,
  * checkpoints, checksums) but have no gradient and SGD never steps them
  * (fcl_sgd_step over n_trained); a model without batchnorm has none, so its
  * layout is as before. Dropout and the norms go in the body (before the first
@@ -58,6 +59,7 @@ enum fcl_model_preset {
 	FCL_PRESET_CNN,
 	FCL_PRESET_ALEXNET_FOT,
 	FCL_PRESET_RESNET18_REDUCED,
+	FCL_PRESET_RESNET18_REDUCED_BN, /* GEM's: BatchNorm after the stem and in every block */
 };
 
 /* One layer as the scenario writes it. */
@@ -72,6 +74,7 @@ struct fcl_layer_spec {
 	uint32_t line, col; /* where it was written (0 for presets and model.hidden) */
 	float rate;         /* dropout: the probability of zeroing a value, [0, 1) */
 	uint32_t groups;    /* groupnorm: groups (divides the channels) */
+	int bn;             /* residual: BatchNorm after each convolution (norm: batchnorm) */
 };
 
 struct fcl_layer {
@@ -132,6 +135,10 @@ int fcl_arch_compile(struct fcl_arch *a, const struct fcl_layer_spec *layers, ui
 		     size_t errlen);
 /* An MLP: sizes[0] inputs (shape 1 x 1 x sizes[0]), n_dense layers, biases. */
 int fcl_arch_mlp(struct fcl_arch *a, uint32_t n_dense, const uint32_t *sizes);
+/* A layer's batchnorm values (a batchnorm layer, or a residual block with
+ * BatchNorm): its gammas and betas are [*off, *off + *len), contiguous, and
+ * its running statistics [s_off, s_off + n_stats) (as many). 0: it has none. */
+int fcl_layer_bn_params(const struct fcl_layer *L, size_t *off, size_t *len);
 /* One line per layer: its output shape, parameters and multiply-adds. */
 void fcl_arch_print(FILE *f, const struct fcl_arch *a);
 

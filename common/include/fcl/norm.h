@@ -36,7 +36,7 @@ void fcl_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
  * variance over (B, hw); running mean/var (C) move by FCL_BN_MOMENTUM towards
  * the batch mean and unbiased variance (as torch.nn.BatchNorm2d). Evaluation
  * (train 0): the running statistics normalise and are left as they are.
- * xhat (B, C, hw) and rstd (C) are kept for backward. */
+ * xhat (B, C, hw) and rstd (C) are kept for backward; y may be x (in place). */
 void fcl_batchnorm_forward(float *y, float *xhat, float *rstd, const float *x, const float *gamma,
 			   const float *beta, float *run_mean, float *run_var, size_t B, size_t C,
 			   size_t hw, int train);
@@ -44,5 +44,9 @@ void fcl_batchnorm_forward(float *y, float *xhat, float *rstd, const float *x, c
 void fcl_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
 			    const float *xhat, const float *rstd, const float *gamma, size_t B,
 			    size_t C, size_t hw);
+
+/* A norm's initial values, as PyTorch's: gamma 1, beta 0 (gb: 2C), and when st
+ * is not NULL running mean 0, variance 1 (st: 2C). */
+void fcl_norm_reset(float *gb, float *st, size_t C);
 
 #endif

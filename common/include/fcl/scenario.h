@@ -147,6 +147,7 @@ struct fcl_layer_item {
 	int bias;
 	float rate;      /* dropout; < 0 when not given */
 	uint32_t groups; /* groupnorm */
+	int norm;        /* residual: 1 batchnorm, 0 none; < 0 when not given */
 };
 
 struct fcl_scenario {
