@@ -206,8 +206,11 @@ size_t fcl_model_bytes(const struct fcl_arch *arch, size_t max_batch)
 	size_t b = 2 * float_bytes(arch->n_params) + 2 * float_bytes(max_batch * z.widest) +
 		   float_bytes(max_batch * arch->sizes[arch->n_dense]);
 
-	for (uint32_t l = 1; l <= arch->n_dense; l++)
-		b += float_bytes(max_batch * arch->sizes[l]);
+	for (uint32_t l = 1; l <= arch->n_dense; l++) {
+		size_t act = float_bytes(max_batch * arch->sizes[l]);
+		/* a hidden layer's dropout mask, as wide as its activation */
+		b += l < arch->n_dense && arch->dense_drop[l - 1] > 0.0f ? 2 * act : act;
+	}
 	for (uint32_t i = 0; i < arch->n_body; i++) {
 		const struct fcl_layer *L = &arch->layers[i];
 		size_t out = max_batch * shape_floats(L->out), nstd = norm_std_floats(L, max_batch);
