@@ -3,8 +3,8 @@
  * Each strategy trains two short tasks (the online loop, and for cnn the
  * offline one too) on a cnn and on a resnet18-reduced model, without and with
  * BatchNorm (resnet18-reduced-bn, training mode in the loop), and on an
- * alexnet-fot model (dropout in the body and between dense layers): the losses and
- * parameters stay finite, the convolutions in the body learn (the strategies'
+ * alexnet-fot model (dropout in the body and between dense layers): the
+ * losses and parameters stay finite, the convolutions in the body learn (the strategies'
  * gradients reach them through the head's input features), the bias-free
  * head stays bias-free, and MVP's prompts, which sit on the penultimate
  * features when no hidden dense layer follows the body, are learned. */
