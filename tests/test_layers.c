@@ -256,6 +256,8 @@ static double model_loss(struct model_case *c)
 {
 	struct fcl_mlp *m = c->m;
 	uint64_t h = 0xcbf29ce484222325ull;
+	/* training mode, the same dropout masks at every evaluation */
+	fcl_model_set_train(m, 1, 1, 2, 3, 4);
 	fcl_mlp_forward(m, c->x, c->B);
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
 		const struct fcl_layer *L = &m->arch.layers[i];
@@ -412,6 +414,52 @@ static void test_all_layers(void)
 	fcl_mlp_fini(&m);
 }
 
+/* Dropout between dense layers, after the ReLU and before it (the same
+ * function), over a body with its own dropout: the masks fixed across the
+ * perturbed evaluations (model_loss). */
+static void test_dense_dropout(void)
+{
+	struct fcl_layer_spec l[] = {
+	    {.kind = FCL_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1, .bias = 1},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.2f},
+	    {.kind = FCL_LAYER_FLATTEN},
+	    {.kind = FCL_LAYER_DENSE, .units = 16, .bias = 1},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+	    {.kind = FCL_LAYER_DENSE, .units = 12, .bias = 0},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.3f},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	struct fcl_arch a;
+	struct fcl_mlp m;
+	char err[256] = "";
+
+	REQUIRE(fcl_arch_compile(&a, l, sizeof l / sizeof *l, (struct fcl_input_shape){2, 5, 5}, 4,
+				 NULL, err, sizeof err) == 0,
+		"dropout after a dense layer's relu and before another's compiles (%s)", err);
+	CHECK(a.n_dense == 3 && a.dense_drop[0] == 0.5f && a.dense_drop[1] == 0.3f &&
+		  a.dense_drop[2] == 0.0f && a.layers[6].n_params == 0 &&
+		  a.layers[6].out.c == 16 && a.layers[8].out.c == 12,
+	      "each hidden dense layer gets its rate; dropout has no parameters, its shape is "
+	      "its input's");
+	REQUIRE(fcl_model_init(&m, &a, 3) == 0, "the model initialises");
+	check_every_parameter(&m, 9);
+	size_t dropped = 0, reached = 0;
+	for (uint32_t l = 0; l < 2; l++)
+		for (size_t k = 0; k < 3 * a.sizes[l + 1]; k++)
+			dropped += m.dmask[l][k] == 0.0f;
+	for (uint32_t i = 0; i < 2; i++) /* the conv, the first dense layer: behind both masks */
+		for (size_t k = 0; k < a.layers[i ? 4 : 0].n_params; k++)
+			reached += m.grads[a.layers[i ? 4 : 0].w_off + k] != 0.0f;
+	CHECK(m.dmasked[0] && m.dmasked[1] && dropped > 0 && dropped < 84 && reached > 100,
+	      "... with both dense masks on (%zu of 84 values dropped) and gradients through "
+	      "them (%zu nonzero in the conv and the first dense layer)",
+	      dropped, reached);
+	fcl_mlp_fini(&m);
+}
+
 /* Residual blocks in a list: identity and projection shortcuts, with other layers. */
 static void test_residual_list(void)
 {
@@ -508,7 +556,33 @@ static void test_bad_lists(void)
 	    {.kind = FCL_LAYER_DENSE, .units = 5, .bias = 1},
 	    {.kind = FCL_LAYER_RELU},
 	};
-	expect_bad(headless, 2, img, "relu comes only between", "relu after the head");
+	expect_bad(headless, 2, img, "relu and dropout come only between", "relu after the head");
+	struct fcl_layer_spec drop_last[] = {
+	    {.kind = FCL_LAYER_DENSE, .units = 5, .bias = 1},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+	};
+	expect_bad(drop_last, 2, img, "relu and dropout come only between", "dropout after the head");
+	struct fcl_layer_spec two_drops[] = {
+	    {.kind = FCL_LAYER_DENSE, .units = 5, .bias = 1},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	expect_bad(two_drops, 5, img, "at most one of each", "two dropouts on one hidden layer");
+	struct fcl_layer_spec no_relu[] = {
+	    {.kind = FCL_LAYER_DENSE, .units = 5, .bias = 1},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	expect_bad(no_relu, 3, img, "need relu between", "dropout without relu between dense layers");
+	struct fcl_layer_spec rate[] = {
+	    {.kind = FCL_LAYER_DENSE, .units = 5, .bias = 1},
+	    {.kind = FCL_LAYER_RELU},
+	    {.kind = FCL_LAYER_DROPOUT, .rate = 1.0f},
+	    {.kind = FCL_LAYER_DENSE, .bias = 1},
+	};
+	expect_bad(rate, 4, img, "dropout needs 0 <= rate < 1", "dense dropout at rate 1");
 	struct fcl_layer_spec units[] = {{.kind = FCL_LAYER_DENSE, .units = 5, .bias = 1}};
 	expect_bad(units, 1, img, "leave units out", "units on the head");
 	struct fcl_layer_spec conv_after[] = {
@@ -516,7 +590,7 @@ static void test_bad_lists(void)
 	    {.kind = FCL_LAYER_CONV2D, .units = 4, .kernel = 1, .stride = 1},
 	    {.kind = FCL_LAYER_DENSE, .bias = 1},
 	};
-	expect_bad(conv_after, 3, img, "only dense and relu may follow",
+	expect_bad(conv_after, 3, img, "only dense, relu and dropout may follow",
 		   "conv2d after the first dense layer");
 	struct fcl_layer_spec pool[] = {
 	    {.kind = FCL_LAYER_MAXPOOL, .kernel = 2, .stride = 2},
@@ -599,6 +673,7 @@ int main(void)
 	test_residual(3, 7, 3, 2, 1);
 	test_all_layers();
 	test_residual_list();
+	test_dense_dropout();
 	test_mlp_same();
 	test_bad_lists();
 	test_counts();

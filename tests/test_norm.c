@@ -1,10 +1,11 @@
 /* tests/test_norm.c - dropout, GroupNorm and BatchNorm (issue 11): each layer
  * against central finite differences (the worst relative error is printed),
- * training and evaluation modes, a whole network with all three, and
- * model.batchnorm's federated policies: fedavg averages the running statistics
- * like parameters, local (FedBN) keeps them with each logical client across
- * rounds and checkpoints, and FOT never projects a norm's values; the same
- * for the BatchNorms inside residual blocks. */
+ * training and evaluation modes (dropout between dense layers too), a whole
+ * network with all three, and model.batchnorm's federated policies: fedavg
+ * averages the running statistics like parameters, local (FedBN) keeps them
+ * with each logical client across rounds and checkpoints, and FOT never
+ * projects a norm's values; the same for the BatchNorms inside residual
+ * blocks. */
 #include "fcl/arch.h"
 #include "fcl/data.h"
 #include "fcl/export.h"
@@ -193,6 +194,63 @@ static void test_modes(void)
 	fcl_mlp_fini(&m);
 }
 
+/* ---- dropout between dense layers ------------------------------------------ */
+
+/* The logits of m on x (B rows) after setting its mode. */
+static void logits(struct fcl_mlp *m, int train, uint64_t step, const float *x, size_t B,
+		   float *out)
+{
+	fcl_model_set_train(m, train, 5, 2, 7, step);
+	memcpy(out, fcl_mlp_forward(m, x, B), B * m->sizes[m->n_layers] * sizeof(float));
+}
+
+/* Same (seed, client, round, step): the same masks; evaluation mode: the
+ * model without its dropout layers, to the bit. */
+static void test_dense_modes(void)
+{
+	enum { B = 8, IN = 10, C = 3 };
+	struct fcl_layer_spec l[] = {{.kind = FCL_LAYER_DENSE, .units = 32, .bias = 1},
+				     {.kind = FCL_LAYER_RELU},
+				     {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+				     {.kind = FCL_LAYER_DENSE, .units = 16, .bias = 1},
+				     {.kind = FCL_LAYER_DROPOUT, .rate = 0.5f},
+				     {.kind = FCL_LAYER_RELU},
+				     {.kind = FCL_LAYER_DENSE, .bias = 1}};
+	struct fcl_layer_spec plain[] = {l[0], l[1], l[3], l[5], l[6]};
+	struct fcl_arch a, ap;
+	struct fcl_mlp m, mp;
+	struct fcl_rng r;
+	char err[256] = "";
+	REQUIRE(fcl_arch_compile(&a, l, 7, (struct fcl_input_shape){1, 1, IN}, C, NULL, err,
+				 sizeof err) == 0 &&
+		    fcl_arch_compile(&ap, plain, 5, (struct fcl_input_shape){1, 1, IN}, C, NULL,
+				     err, sizeof err) == 0 &&
+		    fcl_model_init(&m, &a, B) == 0 && fcl_model_init(&mp, &ap, B) == 0,
+		"an MLP with dropout after each hidden layer, and without: %s", err);
+	CHECK(a.n_params == ap.n_params, "dropout adds no parameters (%zu)", a.n_params);
+	fcl_rng_init(&r, 8, FCL_RNG_TEST, 0, 0);
+	fcl_mlp_init_params(&m, &r);
+	memcpy(mp.params, m.params, m.n_params * sizeof(float));
+	float x[B * IN], e1[B * C], e2[B * C], t1[B * C], t2[B * C], t3[B * C];
+	fill(x, B * IN, &r, 1);
+	logits(&m, 0, 0, x, B, e1);
+	logits(&mp, 0, 0, x, B, e2);
+	CHECK(memcmp(e1, e2, sizeof e1) == 0,
+	      "evaluation mode ignores dropout: the logits of the model without it, to the bit");
+	logits(&m, 1, 3, x, B, t1);
+	logits(&m, 1, 3, x, B, t2);
+	logits(&m, 1, 4, x, B, t3);
+	CHECK(memcmp(t1, t2, sizeof t1) == 0 && memcmp(t1, e1, sizeof t1) != 0,
+	      "training: the same (seed, client, round, step) draws the same masks, and they "
+	      "drop");
+	CHECK(memcmp(t1, t3, sizeof t1) != 0, "the next step draws others");
+	logits(&mp, 1, 3, x, B, t3);
+	CHECK(memcmp(t3, e2, sizeof t3) == 0,
+	      "a model without dropout gives its evaluation logits in training mode too");
+	fcl_mlp_fini(&m);
+	fcl_mlp_fini(&mp);
+}
+
 /* ---- compile -------------------------------------------------------------- */
 
 static void test_compile(void)
@@ -224,11 +282,20 @@ static void test_compile(void)
 		  a.layers[3].w_off == conv + 12 && a.layers[4].w_off == conv + 12 + 108,
 	      "layout: conv, bn gamma/beta, bn gamma/beta, dense, then each bn's statistics");
 	struct fcl_layer_spec l3[] = {{.kind = FCL_LAYER_DENSE, .units = 4, .bias = 1},
+				      {.kind = FCL_LAYER_RELU},
 				      {.kind = FCL_LAYER_DROPOUT, .rate = 0.2f},
 				      {.kind = FCL_LAYER_DENSE, .bias = 1}};
-	CHECK(fcl_arch_compile(&a, l3, 3, (struct fcl_input_shape){1, 1, 8}, 3, NULL, err,
-			       sizeof err) == -EINVAL,
-	      "dropout after the first dense layer is refused (the body only): %s", err);
+	err[0] = '\0';
+	CHECK(fcl_arch_compile(&a, l3, 4, (struct fcl_input_shape){1, 1, 8}, 3, NULL, err,
+			       sizeof err) == 0 &&
+		  a.dense_drop[0] == 0.2f && a.n_params == 8 * 4 + 4 + 4 * 3 + 3,
+	      "dropout between two dense layers compiles, without parameters: %s", err);
+	l3[1].kind = FCL_LAYER_DROPOUT;
+	l3[2].kind = FCL_LAYER_DROPOUT;
+	CHECK(fcl_arch_compile(&a, l3, 4, (struct fcl_input_shape){1, 1, 8}, 3, NULL, err,
+			       sizeof err) == -EINVAL &&
+		  strstr(err, "at most one of each"),
+	      "two dropouts after one dense layer are refused: %s", err);
 	struct fcl_layer_spec l4[] = {{.kind = FCL_LAYER_DROPOUT, .rate = 1.0f},
 				      {.kind = FCL_LAYER_DENSE, .bias = 1}};
 	CHECK(fcl_arch_compile(&a, l4, 2, (struct fcl_input_shape){1, 1, 8}, 3, NULL, err,
@@ -695,6 +762,7 @@ int main(void)
 {
 	test_gradients();
 	test_modes();
+	test_dense_modes();
 	test_compile();
 	test_network();
 	test_policies();

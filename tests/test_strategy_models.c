@@ -2,8 +2,9 @@
  *
  * Each strategy trains two short tasks (the online loop, and for cnn the
  * offline one too) on a cnn and on a resnet18-reduced model, without and with
- * BatchNorm (resnet18-reduced-bn, training mode in the loop): the losses and
- * parameters stay finite, the convolutions in the body learn (the strategies'
+ * BatchNorm (resnet18-reduced-bn, training mode in the loop), and on an
+ * alexnet-fot model (dropout in the body and between dense layers): the
+ * losses and parameters stay finite, the convolutions in the body learn (the strategies'
  * gradients reach them through the head's input features), the bias-free
  * head stays bias-free, and MVP's prompts, which sit on the penultimate
  * features when no hidden dense layer follows the body, are learned. */
@@ -163,5 +164,8 @@ int main(void)
 	/* 12x12: 3x3 maps after the third stage, 2x2 after the fourth, 160 features */
 	run_all(FCL_PRESET_RESNET18_REDUCED, (struct fcl_input_shape){3, 12, 12}, 1, 20);
 	run_all(FCL_PRESET_RESNET18_REDUCED_BN, (struct fcl_input_shape){3, 12, 12}, 1, 20);
+	/* dropout in the body and between the dense layers (MVP's prompted forward
+	 * draws the dense masks too); 22x22: 256 features */
+	run_all(FCL_PRESET_ALEXNET_FOT, (struct fcl_input_shape){3, 22, 22}, 1, 20);
 	return tap_done();
 }

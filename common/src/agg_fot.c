@@ -554,9 +554,9 @@ static int sketch_setup(struct fcl_rule_worker *w, const struct fcl_extras *req,
 }
 
 /* Sketches the input activations of every protected layer over the client's
- * task data, from its just-trained model (no dropout: the model has none and
- * runs its plain forward), and sends one answer per layer. G_i comes from the
- * client's own streams. */
+ * task data, from its just-trained model in evaluation mode (no dropout;
+ * batchnorm with its running statistics), and sends one answer per layer. G_i comes from the client's own
+ * streams. */
 static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
 			void *sink)
 {
@@ -579,6 +579,7 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	for (uint32_t l = 0; l < C + L; l++)
 		if ((rc = sketch_setup(w, req, l, lr->client, task, &rng[l])) != 0)
 			return rc;
+	fcl_model_set_train(m, 0, 0, 0, 0, 0); /* already, after the loop; stated here */
 	for (uint32_t i = 0; i < n; i += B) {
 		size_t b = n - i < B ? n - i : B;
 		fcl_dataset_gather(w->train, idx + i, b, sc->tasks[task].perm, f->x, f->y);

@@ -71,6 +71,11 @@ static struct fcl_layer_spec L_simple(enum fcl_layer_kind k)
 	return (struct fcl_layer_spec){.kind = k};
 }
 
+static struct fcl_layer_spec L_dropout(float rate)
+{
+	return (struct fcl_layer_spec){.kind = FCL_LAYER_DROPOUT, .rate = rate};
+}
+
 static struct fcl_layer_spec L_res(uint32_t ch, uint32_t stride, int bn)
 {
 	return (struct fcl_layer_spec){.kind = FCL_LAYER_RESIDUAL,
@@ -117,21 +122,22 @@ int fcl_preset_layers(enum fcl_model_preset p, const uint32_t *hidden, uint32_t 
 		l[n++] = L_dense(0, 1);
 		break;
 	case FCL_PRESET_ALEXNET_FOT:
-		/* FOT's Split CIFAR-100 network (model/alexnet.py) without its dropout */
-		l[n++] = L_conv(64, 4, 0, 0);
-		l[n++] = L_simple(FCL_LAYER_RELU);
-		l[n++] = L_maxpool(2);
-		l[n++] = L_conv(128, 3, 0, 0);
-		l[n++] = L_simple(FCL_LAYER_RELU);
-		l[n++] = L_maxpool(2);
-		l[n++] = L_conv(256, 2, 0, 0);
-		l[n++] = L_simple(FCL_LAYER_RELU);
-		l[n++] = L_maxpool(2);
+		/* FOT's (and GPM's) Split CIFAR-100 network, model/alexnet.py:
+		 * three conv blocks, each conv, relu, 2x2 max-pool, dropout 0.2;
+		 * two fc 2048, each relu, dropout 0.5; the head */
+		for (uint32_t b = 0; b < 3; b++) {
+			static const uint32_t ch[] = {64, 128, 256}, k[] = {4, 3, 2};
+			l[n++] = L_conv(ch[b], k[b], 0, 0);
+			l[n++] = L_simple(FCL_LAYER_RELU);
+			l[n++] = L_maxpool(2);
+			l[n++] = L_dropout(0.2f);
+		}
 		l[n++] = L_simple(FCL_LAYER_FLATTEN);
-		l[n++] = L_dense(2048, 0);
-		l[n++] = L_simple(FCL_LAYER_RELU);
-		l[n++] = L_dense(2048, 0);
-		l[n++] = L_simple(FCL_LAYER_RELU);
+		for (uint32_t h = 0; h < 2; h++) {
+			l[n++] = L_dense(2048, 0);
+			l[n++] = L_simple(FCL_LAYER_RELU);
+			l[n++] = L_dropout(0.5f);
+		}
 		l[n++] = L_dense(0, 1);
 		break;
 	case FCL_PRESET_RESNET18_REDUCED:
@@ -163,6 +169,11 @@ int fcl_preset_layers(enum fcl_model_preset p, const uint32_t *hidden, uint32_t 
 		return -EINVAL;
 	memcpy(out, l, n * sizeof *l);
 	return (int)n;
+}
+
+static int rate_ok(const struct fcl_layer_spec *s)
+{
+	return s->rate >= 0.0f && s->rate < 1.0f;
 }
 
 static int fail(struct fcl_arch *a, char *err, size_t errlen, const char *file,
@@ -262,7 +273,7 @@ static int body_layer(struct fcl_arch *a, struct fcl_layer *L, uint32_t i, const
 	case FCL_LAYER_RELU:
 		break;
 	case FCL_LAYER_DROPOUT:
-		if (!(s->rate >= 0.0f && s->rate < 1.0f))
+		if (!rate_ok(s))
 			return fail(a, err, errlen, file, s, i, "dropout needs 0 <= rate < 1");
 		break;
 	case FCL_LAYER_GROUPNORM:
@@ -324,28 +335,39 @@ int fcl_arch_compile(struct fcl_arch *a, const struct fcl_layer_spec *layers, ui
 		return fail(a, err, errlen, file, &layers[i], i,
 			    "dense needs a flat input: add flatten or gap before it (it gets %ux%ux%u)",
 			    cur.c, cur.h, cur.w);
-	/* the dense stack: dense (relu dense)* */
+	/* the dense stack: dense (relu dense)*, a hidden layer's dropout before or
+	 * after its relu (the same function: inverted dropout scales by a positive
+	 * factor, which ReLU commutes with) */
 	a->sizes[0] = cur.c;
+	int relu = 0, drop = 0; /* since the last dense layer */
 	for (; i < n; i++) {
 		const struct fcl_layer_spec *s = &layers[i];
 		struct fcl_layer *L = &a->layers[i];
 		int last = i + 1 == n;
 		L->s = *s;
 		L->in = cur;
-		if (s->kind == FCL_LAYER_RELU) {
-			if (i == 0 || layers[i - 1].kind != FCL_LAYER_DENSE || last)
+		L->out = cur;
+		if (s->kind == FCL_LAYER_RELU || s->kind == FCL_LAYER_DROPOUT) {
+			int *seen = s->kind == FCL_LAYER_RELU ? &relu : &drop;
+			if (*seen || last)
 				return fail(a, err, errlen, file, s, i,
-					    "after the first dense layer, relu comes only between "
-					    "two dense layers");
-			L->out = cur;
+					    "after the first dense layer, relu and dropout come only "
+					    "between two dense layers, at most one of each");
+			if (s->kind == FCL_LAYER_DROPOUT && !rate_ok(s))
+				return fail(a, err, errlen, file, s, i, "dropout needs 0 <= rate < 1");
+			if (s->kind == FCL_LAYER_DROPOUT)
+				a->dense_drop[a->n_dense - 1] = s->rate;
+			*seen = 1;
 			continue;
 		}
 		if (s->kind != FCL_LAYER_DENSE)
 			return fail(a, err, errlen, file, s, i,
-				    "%s after the first dense layer: only dense and relu may follow it",
+				    "%s after the first dense layer: only dense, relu and dropout may "
+				    "follow it",
 				    fcl_layer_kind_name(s->kind));
-		if (i > a->n_body && layers[i - 1].kind != FCL_LAYER_RELU)
+		if (i > a->n_body && !relu)
 			return fail(a, err, errlen, file, s, i, "two dense layers need relu between them");
+		relu = drop = 0;
 		if (last && s->units)
 			return fail(a, err, errlen, file, s, i,
 				    "the last dense layer is the head: its outputs are the data's "

@@ -206,8 +206,11 @@ size_t fcl_model_bytes(const struct fcl_arch *arch, size_t max_batch)
 	size_t b = 2 * float_bytes(arch->n_params) + 2 * float_bytes(max_batch * z.widest) +
 		   float_bytes(max_batch * arch->sizes[arch->n_dense]);
 
-	for (uint32_t l = 1; l <= arch->n_dense; l++)
-		b += float_bytes(max_batch * arch->sizes[l]);
+	for (uint32_t l = 1; l <= arch->n_dense; l++) {
+		size_t act = float_bytes(max_batch * arch->sizes[l]);
+		/* a hidden layer's dropout mask, as wide as its activation */
+		b += l < arch->n_dense && arch->dense_drop[l - 1] > 0.0f ? 2 * act : act;
+	}
 	for (uint32_t i = 0; i < arch->n_body; i++) {
 		const struct fcl_layer *L = &arch->layers[i];
 		size_t out = max_batch * shape_floats(L->out), nstd = norm_std_floats(L, max_batch);
@@ -284,6 +287,10 @@ int fcl_model_init(struct fcl_mlp *m, const struct fcl_arch *arch, size_t max_ba
 	for (uint32_t l = 1; l <= n_layers && ok; l++) {
 		m->acts[l] = fcl_alloc_floats(max_batch * sizes[l]);
 		ok = m->acts[l] != NULL;
+		if (ok && l < n_layers && arch->dense_drop[l - 1] > 0.0f) {
+			m->dmask[l - 1] = fcl_alloc_floats(max_batch * sizes[l]);
+			ok = m->dmask[l - 1] != NULL;
+		}
 	}
 	for (uint32_t i = 0; i < arch->n_body && ok; i++) {
 		const struct fcl_layer *L = &arch->layers[i];
@@ -341,6 +348,8 @@ void fcl_mlp_fini(struct fcl_mlp *m)
 	free(m->probs);
 	for (uint32_t l = 1; l <= FCL_MLP_MAX_LAYERS; l++)
 		free(m->acts[l]);
+	for (uint32_t l = 0; l < FCL_MLP_MAX_LAYERS; l++)
+		free(m->dmask[l]);
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
 		if (m->arch.layers[i].s.kind != FCL_LAYER_FLATTEN)
 			free(m->bout[i]);
@@ -523,6 +532,20 @@ void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch)
 	m->acts[0] = (float *)in;
 }
 
+void fcl_model_hidden_act(struct fcl_mlp *m, uint32_t l, size_t B)
+{
+	size_t n = B * m->sizes[l + 1];
+	float *y = m->acts[l + 1];
+
+	fcl_relu_forward(y, y, n);
+	/* the masks follow the body's in the step's stream */
+	m->dmasked[l] = m->train && m->dmask[l];
+	if (m->dmasked[l]) {
+		fcl_dropout_mask(m->dmask[l], n, m->arch.dense_drop[l], &m->drop);
+		fcl_dropout_apply(y, y, m->dmask[l], n);
+	}
+}
+
 const float *fcl_mlp_forward(struct fcl_mlp *m, const float *x, size_t batch)
 {
 	FCL_ASSERT(batch <= m->max_batch); /* callers size max_batch to their largest batch */
@@ -532,7 +555,7 @@ const float *fcl_mlp_forward(struct fcl_mlp *m, const float *x, size_t batch)
 		fcl_dense_forward(m->acts[l + 1], m->acts[l], m->params + m->w_offset[l],
 				  m->params + m->b_offset[l], batch, n_in, n_out);
 		if (l + 1 < m->n_layers)
-			fcl_relu_forward(m->acts[l + 1], m->acts[l + 1], batch * n_out);
+			fcl_model_hidden_act(m, l, batch);
 	}
 	return m->acts[m->n_layers];
 }
@@ -655,7 +678,10 @@ void fcl_mlp_backward_logits(struct fcl_mlp *m, const float *dz, const float *dh
 			dh[k] += dh_extra[k];
 	for (uint32_t l = L - 1; l >= 1; l--) {
 		size_t n_out = m->sizes[l];
-		/* acts[l] is the ReLU output of dense layer l - 1 */
+		/* acts[l] is the ReLU output of dense layer l - 1, times its mask: a
+		 * dropped value is 0 there, and its gradient 0 already */
+		if (m->dmasked[l - 1])
+			fcl_dropout_apply(dh, dh, m->dmask[l - 1], B * n_out);
 		fcl_relu_backward(dh, dh, m->acts[l], B * n_out);
 		if (hook)
 			hook(ctx, l - 1, dh, B);

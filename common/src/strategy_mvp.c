@@ -426,7 +426,7 @@ static void prompted_forward(struct fcl_strategy *s, struct fcl_mlp *m, const fl
 				for (size_t k = 0; k < n_out; k++)
 					y[i * n_out + k] += p->e_off[(size_t)p->sel[i] * n_out + k];
 		if (l + 1 < m->n_layers)
-			fcl_relu_forward(y, y, B * n_out);
+			fcl_model_hidden_act(m, l, B); /* ReLU, and its dropout */
 	}
 }
 

@@ -7,10 +7,11 @@
  *
  * The list has two parts. The body is everything before the first dense
  * layer: convolutions, pooling, ReLU, flatten on (C, H, W) maps. The head
- * stack is the dense layers from the first one on, ReLU between them; its last
- * dense layer gives the logits (its outputs are the data's classes) and its
- * input is the penultimate features that strategies work on (UER's cosine
- * head, MVP's masks). The body's output is flat (flatten or global average
+ * stack is the dense layers from the first one on, ReLU (and maybe dropout)
+ * between them; its last dense layer gives the logits (its outputs are the
+ * data's classes) and its input is the penultimate features that strategies
+ * work on (UER's cosine head, MVP's masks; in training, after the dropout
+ * before the head, as the head sees them). The body's output is flat (flatten or global average
  * pooling before the first dense layer), so the MLP code and everything built
  * on it (strategies, FOT's dense layers) sees the head stack unchanged; an MLP
  * is an empty body.
@@ -24,8 +25,11 @@
  * two or three, fcl/residual.h). They travel with the parameters (updates,
  * checkpoints, checksums) but have no gradient and SGD never steps them
  * (fcl_sgd_step over n_trained); a model without batchnorm has none, so its
- * layout is as before. Dropout and the norms go in the body (before the first
- * dense layer); on flat features (after flatten) batchnorm is BatchNorm1d.
+ * layout is as before. The norms go in the body (before the first dense
+ * layer); on flat features (after flatten) batchnorm is BatchNorm1d. Dropout
+ * goes anywhere in the body and between two dense layers (before or after the
+ * ReLU: the same function); it has no parameters, so it leaves the layout
+ * alone.
  */
 #ifndef FCL_ARCH_H
 #define FCL_ARCH_H
@@ -110,6 +114,7 @@ struct fcl_arch {
 	uint32_t n_dense;
 	uint32_t sizes[FCL_ARCH_MAX_DENSE + 1];
 	int dense_bias[FCL_ARCH_MAX_DENSE];
+	float dense_drop[FCL_ARCH_MAX_DENSE]; /* the dropout rate after hidden dense layer l (0: none) */
 	size_t n_params;  /* the flat buffer: trained parameters, then statistics */
 	size_t n_trained; /* [0, n_trained) is trained; [n_trained, n_params) the statistics */
 	uint64_t macs;

@@ -9,8 +9,9 @@
  * Layout of params (and of grads, which mirrors it): the body's parameters
  * (fcl/arch.h), then for dense layer l with fan-in n_in and fan-out n_out:
  * W_l (n_out, n_in) row-major, then b_l (n_out) (held at 0 for a dense layer
- * without bias). Hidden dense layers use ReLU; the last layer gives logits for
- * softmax cross-entropy. Every dense product and convolution goes through
+ * without bias). Hidden dense layers use ReLU, then their dropout if the list
+ * has one (arch.dense_drop; in training mode only); the last layer gives
+ * logits for softmax cross-entropy. Every dense product and convolution goes through
  * cblas_sgemm.
  */
 #ifndef FCL_MODEL_H
@@ -61,6 +62,10 @@ struct fcl_mlp {
 	float *baux[FCL_ARCH_MAX_LAYERS]; /* (B, out): dropout's mask, a norm's xhat */
 	float *bstd[FCL_ARCH_MAX_LAYERS]; /* a norm's 1/std: (B, groups) or (C) */
 	size_t n_trained;                 /* params [0, n_trained) are trained (fcl/arch.h) */
+	/* Dropout after hidden dense layer l: its mask (B, sizes[l + 1]), NULL
+	 * without one; dmasked[l]: the last forward applied it (training mode). */
+	float *dmask[FCL_MLP_MAX_LAYERS];
+	uint8_t dmasked[FCL_MLP_MAX_LAYERS];
 	int train;           /* 1: training forward (dropout on, batch statistics); 0: evaluation */
 	struct fcl_rng drop; /* the training forward's dropout masks */
 };
@@ -77,6 +82,11 @@ void fcl_model_set_train(struct fcl_mlp *m, int on, uint64_t seed, uint32_t clie
 			 uint64_t step);
 /* Forward through the body only: acts[0] gets its output (x itself without a body). */
 void fcl_model_body_forward(struct fcl_mlp *m, const float *x, size_t batch);
+
+/* Hidden dense layer l's activation, in place on acts[l + 1] (B rows): ReLU,
+ * then its dropout in training mode. For forwards written outside this file
+ * (MVP's prompted one). */
+void fcl_model_hidden_act(struct fcl_mlp *m, uint32_t l, size_t B);
 
 /* An MLP. sizes: n_layers + 1 entries (input, hidden..., classes). Returns 0, -EINVAL or -ENOMEM. */
 int fcl_mlp_init(struct fcl_mlp *m, uint32_t n_layers, const uint32_t *sizes, size_t max_batch);
