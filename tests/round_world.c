@@ -6,6 +6,7 @@
 
 #include "fcl/log.h"
 #include "fcl/rng.h"
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -167,7 +168,8 @@ static int world_parts(struct world *w)
 				       .csv = w->report.eval_csv,
 				       .class_csv = w->report.eval_class_csv,
 				       .local_models = w->sc.eval.local_models,
-				       .every_rounds = w->sc.eval.every_rounds};
+				       .every_rounds = w->sc.eval.every_rounds,
+				       .bn_values = fcl_strategy_bn_sent(&w->sc, &w->model.arch)};
 	/* the initial model is evaluated when the run begins (all joined) */
 	if ((rc = coord_eval_init(&w->eval, &ev)) != 0)
 		return rc;
