@@ -81,8 +81,8 @@ struct coord_eval {
 	/* with c.bn_values: the latest batchnorm values of each client (NULL until
 	 * its first accepted update) and, per row, FedBN's clients and accuracies
 	 * (the mean over seen tasks of each; NAN without clients) */
-	float **bn_own;  /* (n_clients)(bn_values) */
-	double *fedbn;   /* (cap, FEDBN_N) */
+	float **bn_own; /* (n_clients)(bn_values) */
+	double *fedbn;  /* (cap, FEDBN_N) */
 };
 
 /* 0, or -ENOMEM (then nothing needs freeing); cfg is copied. */

@@ -309,7 +309,9 @@ static int write_summary(struct coord_report *rep, const struct coord_round *r,
 		summary_metrics(f, v);
 	const double *fedbn = fedbn_last(e);
 	if (fedbn && fedbn[FEDBN_CLIENTS] > 0)
-		fprintf(f, "FedBN (own batchnorm)   %6.2f%% mean over %u clients (min %.2f%%, max %.2f%%)\n",
+		fprintf(f,
+			"FedBN (own batchnorm)   %6.2f%% mean over %u clients (min %.2f%%, max "
+			"%.2f%%)\n",
 			100.0 * fedbn[FEDBN_MEAN], (uint32_t)fedbn[FEDBN_CLIENTS],
 			100.0 * fedbn[FEDBN_MIN], 100.0 * fedbn[FEDBN_MAX]);
 	summary_gone(f, r);
