@@ -31,6 +31,7 @@ enum fault_kind {
 	FAULT_RULE_NAN,  /* a NaN in every extra message for the rule */
 	FAULT_OOM,       /* the process runs out of memory when it trains the client */
 	FAULT_SLOW,      /* sleep `scale` seconds before training (wall time only) */
+	FAULT_BN_SIZE,   /* one batchnorm value too few in the update (FedBN evaluation) */
 };
 
 struct faults {

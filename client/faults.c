@@ -37,6 +37,8 @@ int faults_parse(struct faults *f, const char *spec)
 		f->kind = FAULT_RULE_NAN;
 	else if (len == 3 && strncmp(spec, "oom", len) == 0)
 		f->kind = FAULT_OOM;
+	else if (len == 7 && strncmp(spec, "bn-size", len) == 0)
+		f->kind = FAULT_BN_SIZE;
 	else if (((len == 5 && strncmp(spec, "scale", len) == 0) ||
 		  (len == 4 && strncmp(spec, "slow", len) == 0)) &&
 		 colon) {
@@ -101,6 +103,8 @@ void faults_on_update(const struct faults *f, uint32_t client, struct fcl_msg *m
 
 	if (faulty(f, client, FAULT_WRONG_SIZE))
 		m->n_values = n - 1;
+	if (faulty(f, client, FAULT_BN_SIZE) && m->n_bn)
+		m->n_bn--;
 	if (faulty(f, client, FAULT_NAN))
 		update[0] = NAN;
 	if (faulty(f, client, FAULT_SCALE) || faulty(f, client, FAULT_SIGN_FLIP)) {

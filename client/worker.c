@@ -422,6 +422,8 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 			    .train_seconds = fcl_now() - t0,
 			    .extras = extras,
 			    .dispatch = w->dispatch};
+	if (fcl_strategy_bn_sent(&w->sc, &w->model.arch)) /* FedBN's per-client evaluation */
+		m.bn = fcl_strategy_bn_state(lc->strategy, &m.n_bn);
 	faults_on_update(&w->opts->faults, lc->id, &m, w->update);
 	fcl_debug("client %u round %u task %d: %u samples, loss %.4f, %.3f s, buffer %u "
 		  "state %016llx",

@@ -9,6 +9,13 @@
  * The argmax and batching are those of fcl_evaluate (fcl_evaluate_masked with the
  * task's classes for task-incremental scenarios), so acc[t] is the number it
  * would give.
+ *
+ * FedBN (model.batchnorm: local with evaluation.local_models): no client uses
+ * the global model's batchnorm values, so besides the global model as it is
+ * (its shared layers under batchnorm values nobody trains) each evaluation
+ * scores the global model with each client's own values, the latest it sent:
+ * the model that client would use now. Their mean, min and max are the fedbn
+ * record; their rows are fedbn-<client> in eval.csv.
  */
 #include "evaluate.h"
 #include "round.h"
@@ -19,6 +26,7 @@
 #include "fcl/model.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -55,9 +63,14 @@ int coord_eval_init(struct coord_eval *e, const struct coord_eval_config *cfg)
 		e->local_params = malloc(cfg->model->n_params * sizeof *e->local_params);
 		e->local = calloc(N, sizeof *e->local);
 	}
+	if (cfg->bn_values) { /* fcl_strategy_bn_sent: only with local_models */
+		e->bn_own = calloc(N, sizeof *e->bn_own);
+		e->fedbn = malloc(e->cap * FEDBN_N * sizeof *e->fedbn);
+	}
 	if (!e->round || !e->acc || !e->seen || !e->class_acc || !e->end_row || !e->init_acc ||
 	    !e->no_test || !e->acc_matrix || !e->correct || !e->count ||
-	    (cfg->local_models && (!e->local_params || !e->local)))
+	    (cfg->local_models && (!e->local_params || !e->local)) ||
+	    (cfg->bn_values && (!e->local_params || !e->bn_own || !e->fedbn)))
 		goto err_record;
 	for (uint32_t t = 0; t < T; t++) {
 		e->end_row[t] = -1;
@@ -91,6 +104,10 @@ void coord_eval_fini(struct coord_eval *e)
 		free(e->local[c].end_row);
 	}
 	free(e->local);
+	for (uint32_t c = 0; e->bn_own && c < e->c.sched->n_clients; c++)
+		free(e->bn_own[c]);
+	free(e->bn_own);
+	free(e->fedbn);
 	fcl_eval_scratch_fini(&e->scratch);
 	memset(e, 0, sizeof *e);
 }
@@ -240,10 +257,69 @@ static int grow(struct coord_eval *e, size_t rows)
 	e->acc = resized(e->acc, cap * e->T * sizeof *e->acc, &failed);
 	e->seen = resized(e->seen, cap * sizeof *e->seen, &failed);
 	e->class_acc = resized(e->class_acc, cap * e->C * sizeof *e->class_acc, &failed);
+	if (e->fedbn)
+		e->fedbn = resized(e->fedbn, cap * FEDBN_N * sizeof *e->fedbn, &failed);
 	if (failed)
 		return -ENOMEM;
 	e->cap = cap;
 	return 0;
+}
+
+/* The mean accuracy over the seen tasks (0 .. task) that have test samples,
+ * NAN without any: the progress line's, and each client's under FedBN. */
+static double seen_mean(const struct coord_eval *e, uint32_t task, const double *acc)
+{
+	double sum = 0.0;
+	uint32_t k = 0;
+
+	for (uint32_t t = 0; t <= task && t < e->T; t++)
+		if (!e->no_test[t]) {
+			sum += acc[t];
+			k++;
+		}
+	return k ? sum / (double)k : NAN;
+}
+
+/* FedBN: the global model with each client's latest batchnorm values, in
+ * client-id order, into eval.csv (fedbn-<client>) and fedbn row `row`. */
+static int eval_fedbn(struct coord_eval *e, size_t row, uint32_t round, uint32_t task)
+{
+	const struct fcl_mlp *model = e->c.model;
+	double *f = e->fedbn + row * FEDBN_N, acc[FCL_SCENARIO_MAX_CLASSES * 4], seen, sum = 0.0;
+	uint32_t k = 0;
+	char name[32];
+	int rc = 0;
+
+	f[FEDBN_CLIENTS] = 0;
+	f[FEDBN_MEAN] = f[FEDBN_MIN] = f[FEDBN_MAX] = NAN;
+	if (e->T > sizeof acc / sizeof *acc)
+		return 0;
+	for (uint32_t c = 0; c < e->c.sched->n_clients && !rc; c++) {
+		if (!e->bn_own[c])
+			continue;
+		memcpy(e->local_params, model->params, model->n_params * sizeof(float));
+		fcl_arch_bn_move(&model->arch, e->local_params, e->bn_own[c], 0);
+		count_correct(e, e->local_params);
+		accuracies(e, task, acc, &seen, NULL);
+		snprintf(name, sizeof name, "fedbn-%u", c);
+		rc = write_rows(e, round, name, acc, &seen, NULL);
+		double a = seen_mean(e, task, acc);
+		if (isnan(a))
+			continue;
+		sum += a;
+		f[FEDBN_MIN] = k && f[FEDBN_MIN] <= a ? f[FEDBN_MIN] : a;
+		f[FEDBN_MAX] = k && f[FEDBN_MAX] >= a ? f[FEDBN_MAX] : a;
+		k++;
+	}
+	f[FEDBN_CLIENTS] = k;
+	if (k) {
+		f[FEDBN_MEAN] = sum / k;
+		fcl_info("round %u: FedBN, the global model with each client's own batchnorm "
+			 "values: mean %.2f%% over %u clients (min %.2f%%, max %.2f%%)",
+			 round, 100.0 * f[FEDBN_MEAN], k, 100.0 * f[FEDBN_MIN],
+			 100.0 * f[FEDBN_MAX]);
+	}
+	return rc;
 }
 
 int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
@@ -266,16 +342,12 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end)
 		e->end_row[task] = (int64_t)n;
 		memcpy(e->acc_matrix + (size_t)task * T, acc, T * sizeof *acc);
 	}
-	/* the progress line's accuracy: the mean over seen tasks that have test samples */
-	double sum = 0.0;
-	uint32_t k = 0;
-	for (uint32_t t = 0; t <= task; t++)
-		if (!e->no_test[t]) {
-			sum += acc[t];
-			k++;
-		}
-	e->last_acc = k ? sum / (double)k : NAN;
+	e->last_acc = seen_mean(e, task, acc);
 	int rc = write_rows(e, round, "global", acc, &e->seen[n], class_acc);
+	if (e->fedbn) {
+		int rc2 = eval_fedbn(e, n, round, task);
+		rc = rc ? rc : rc2;
+	}
 	if (!rc && task_end && e->c.export_models == FCL_EXPORT_TASK_ENDS)
 		coord_eval_export(e, round, task); /* a failure is logged, kept and reported */
 	fcl_info("round %u%s: accuracy on seen tasks %.2f%% (pooled %.2f%%)", round,
@@ -339,6 +411,24 @@ static int local_append(struct coord_eval *e, uint32_t c, int64_t round, uint32_
 	return 0;
 }
 
+/* FedBN: the accepted participants' batchnorm values replace their last ones. */
+static int keep_bn(struct coord_eval *e, const struct coord_round *r)
+{
+	if (!e->bn_own || r->bn_n != e->c.bn_values)
+		return 0;
+	for (uint32_t i = 0; i < r->n_participants; i++) {
+		uint32_t c = r->participants[i];
+		if (r->slot[i] != COORD_SLOT_ACCEPTED)
+			continue;
+		if (!e->bn_own[c] && !(e->bn_own[c] = malloc(r->bn_n * sizeof(float)))) {
+			fcl_error("out of memory for client %u's batchnorm values", c);
+			return -ENOMEM;
+		}
+		memcpy(e->bn_own[c], r->slot_bn[i], r->bn_n * sizeof(float));
+	}
+	return 0;
+}
+
 int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r)
 {
 	const struct fcl_mlp *model = e->c.model;
@@ -348,6 +438,8 @@ int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r)
 	char name[32];
 	int rc = 0;
 
+	if ((rc = keep_bn(e, r)) != 0)
+		return rc;
 	if (!e->c.local_models || !e->local_params || e->T > sizeof acc / sizeof *acc)
 		return 0;
 	if (!fcl_schedule_is_task_end(e->c.sched, r->round) &&
@@ -359,6 +451,8 @@ int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r)
 			continue;
 		for (size_t k = 0; k < model->n_params; k++)
 			e->local_params[k] = model->params[k] + r->updates[i][k];
+		if (e->bn_own) /* FedBN: the client's own batchnorm values, not the global's */
+			fcl_arch_bn_move(&model->arch, e->local_params, r->slot_bn[i], 0);
 		count_correct(e, e->local_params);
 		accuracies(e, task, acc, &seen, NULL);
 		snprintf(name, sizeof name, "client-%u", r->participants[i]);
@@ -450,6 +544,41 @@ static int load_local(struct coord_eval *e, struct coord_eval_local *l, FILE *f)
 	return rc;
 }
 
+/* FedBN: the fedbn rows, then each client's batchnorm values (a flag, the values). */
+static int save_fedbn(const struct coord_eval *e, FILE *f)
+{
+	int rc = 0;
+	PUT(f, e->fedbn, e->n_rows * FEDBN_N);
+	for (uint32_t c = 0; c < e->c.sched->n_clients && !rc; c++) {
+		uint8_t has = e->bn_own[c] != NULL;
+		PUT(f, &has, 1);
+		if (has)
+			PUT(f, e->bn_own[c], e->c.bn_values);
+	}
+	return rc;
+}
+
+static int load_fedbn(struct coord_eval *e, FILE *f)
+{
+	int rc = 0;
+	GET(f, e->fedbn, e->n_rows * FEDBN_N);
+	for (uint32_t c = 0; c < e->c.sched->n_clients && !rc; c++) {
+		uint8_t has = 0;
+		GET(f, &has, 1);
+		if (rc || has > 1)
+			return rc ? rc : -EINVAL;
+		if (!has) {
+			free(e->bn_own[c]);
+			e->bn_own[c] = NULL;
+			continue;
+		}
+		if (!e->bn_own[c] && !(e->bn_own[c] = malloc(e->c.bn_values * sizeof(float))))
+			return -ENOMEM;
+		GET(f, e->bn_own[c], e->c.bn_values);
+	}
+	return rc;
+}
+
 int coord_eval_save(const struct coord_eval *e, FILE *f)
 {
 	uint32_t N = e->c.sched->n_clients,
@@ -469,6 +598,8 @@ int coord_eval_save(const struct coord_eval *e, FILE *f)
 	PUT(f, &e->seconds, 1);
 	for (uint32_t c = 0; e->local && c < N && !rc; c++)
 		rc = save_local(e, &e->local[c], f);
+	if (!rc && e->bn_own) /* only then: other checkpoints keep their layout */
+		rc = save_fedbn(e, f);
 	return rc;
 }
 
@@ -499,5 +630,7 @@ int coord_eval_load(struct coord_eval *e, FILE *f)
 	GET(f, &e->seconds, 1);
 	for (uint32_t c = 0; e->local && c < N && !rc; c++)
 		rc = load_local(e, &e->local[c], f);
+	if (!rc && e->bn_own)
+		rc = load_fedbn(e, f);
 	return rc;
 }

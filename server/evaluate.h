@@ -3,7 +3,11 @@
  * The server evaluates the initial model once (b_j, for FWT), the global model
  * every evaluation.every_rounds and at every task end (and at the end of a run
  * that stopped early), and, with evaluation.local_models, each participant's
- * local model (global + its update) before aggregation. One pass over a task's
+ * local model (global + its update) before aggregation. With model.batchnorm:
+ * local (FedBN) the local models carry their client's own batchnorm values, and
+ * every evaluation of the global model also evaluates it once per client with
+ * that client's latest batchnorm values: FedBN's per-client accuracy (the
+ * fedbn record; docs/metrics.md, "FedBN"). One pass over a task's
  * test samples gives that task's accuracy, its per-class accuracy and its share
  * of the "seen so far" test set.
  */
@@ -35,7 +39,11 @@ struct coord_eval_config {
 	const char *run_dir;   /* exported models go to run_dir/model/ */
 	const char *name;      /* the scenario's, for the exports' manifests */
 	int export_models;     /* run.export (enum fcl_export_kind) */
+	size_t bn_values;      /* batchnorm values per update (fcl_strategy_bn_sent), 0: no FedBN */
 };
+
+/* FedBN's per-client accuracies at one evaluation of the global model. */
+enum { FEDBN_CLIENTS, FEDBN_MEAN, FEDBN_MIN, FEDBN_MAX, FEDBN_N };
 
 /* One client's local-model evaluations: its own, sparser time x task record. */
 struct coord_eval_local {
@@ -70,6 +78,11 @@ struct coord_eval {
 	uint64_t *correct, *count;      /* (T, C) scratch of one evaluation */
 	float *local_params;            /* (n_params) scratch: global + one update */
 	struct coord_eval_local *local; /* (n_clients) with local_models, else NULL */
+	/* with c.bn_values: the latest batchnorm values of each client (NULL until
+	 * its first accepted update) and, per row, FedBN's clients and accuracies
+	 * (the mean over seen tasks of each; NAN without clients) */
+	float **bn_own; /* (n_clients)(bn_values) */
+	double *fedbn;  /* (cap, FEDBN_N) */
 };
 
 /* 0, or -ENOMEM (then nothing needs freeing); cfg is copied. */
@@ -79,7 +92,8 @@ void coord_eval_fini(struct coord_eval *e);
  * failed write (then c.io_error says which). */
 int coord_eval_initial(struct coord_eval *e);
 /* Evaluates the global model after `round` (once); task_end fills the
- * task-end matrix row. 0, -ENOMEM, or -errno of a failed write. */
+ * task-end matrix row; with FedBN also the global model with each client's
+ * batchnorm values. 0, -ENOMEM, or -errno of a failed write. */
 int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end);
 /* Writes the global model to run_dir/model/task-<task>/ (task >= 0) or
  * model/final/ (task -1) as .npy files (fcl/export.h). A failure (disk full,
@@ -87,7 +101,9 @@ int coord_eval_global(struct coord_eval *e, uint32_t round, int task_end);
  * stop the run: the model files are an extra, like a checkpoint. 0 or -errno. */
 int coord_eval_export(struct coord_eval *e, int64_t round, int64_t task);
 /* With local_models, on the global model's schedule: every accepted
- * participant's local model. Call before aggregation. 0, -ENOMEM or -errno. */
+ * participant's local model (with FedBN, its own batchnorm values in it).
+ * Call before aggregation, every round: it also keeps the accepted
+ * participants' batchnorm values. 0, -ENOMEM or -errno. */
 int coord_eval_local_models(struct coord_eval *e, const struct coord_round *r);
 /* For checkpoints: the whole record (global and local models). load
  * replaces it; 0, -EIO, -EINVAL (another geometry) or -ENOMEM. */

@@ -37,6 +37,7 @@
 #include "fcl/runstatus.h"
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 #include "fcl/zsock.h"
 
@@ -569,7 +570,8 @@ static int results_init(struct fcl_server *s)
 					   .every_rounds = s->sc.eval.every_rounds,
 					   .run_dir = s->run_dir,
 					   .name = s->sc.name,
-					   .export_models = s->sc.run.export_models};
+					   .export_models = s->sc.run.export_models,
+					   .bn_values = fcl_strategy_bn_sent(&s->sc, &s->model.arch)};
 	/* the initial model is evaluated when the run begins (dispatch.c) */
 	if ((rc = coord_eval_init(&s->eval, &ev_cfg)) != 0)
 		goto err_report;

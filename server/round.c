@@ -16,8 +16,10 @@
 #include "round.h"
 
 #include "fcl/log.h"
+#include "fcl/model.h"
 #include "fcl/rule.h"
 #include "fcl/schedule.h"
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
 
@@ -55,6 +57,12 @@ int coord_round_init(struct coord_round *r, const struct fcl_scenario *sc,
 	for (uint32_t i = 0; i < K; i++)
 		if (!(r->updates[i] = malloc(model->n_params * sizeof(float))))
 			goto err_alloc;
+	if ((r->bn_n = fcl_strategy_bn_sent(sc, &model->arch)) != 0 &&
+	    !(r->slot_bn = calloc(K, sizeof *r->slot_bn)))
+		goto err_alloc;
+	for (uint32_t i = 0; r->slot_bn && i < K; i++)
+		if (!(r->slot_bn[i] = malloc(r->bn_n * sizeof(float))))
+			goto err_alloc;
 	for (uint32_t c = 0; c < N; c++)
 		r->owner[c] = -1;
 	return 0;
@@ -69,6 +77,9 @@ void coord_round_fini(struct coord_round *r)
 	for (uint32_t i = 0; r->updates && i < r->sched->per_round; i++)
 		free(r->updates[i]);
 	free(r->updates);
+	for (uint32_t i = 0; r->slot_bn && i < r->sched->per_round; i++)
+		free(r->slot_bn[i]);
+	free(r->slot_bn);
 	free(r->owner);
 	free(r->ids);
 	free(r->participants);
@@ -295,9 +306,12 @@ int coord_round_take_update(struct coord_round *r, uint32_t p, const struct fcl_
 	struct fcl_round_info info = round_info(r);
 	if (m->n_values != r->model->n_params)
 		bad = "wrong number of parameters";
+	else if (m->n_bn != r->bn_n)
+		bad = "wrong number of batchnorm values";
 	else if (m->n_samples == 0 || m->n_samples > r->n_train)
 		bad = "implausible sample count";
-	else if (!all_finite(m->values, m->n_values) || !fcl_extras_finite(&m->extras))
+	else if (!all_finite(m->values, m->n_values) || !all_finite(m->bn, m->n_bn) ||
+		 !fcl_extras_finite(&m->extras))
 		bad = "non-finite values";
 	else if ((rc = fcl_agg_accept_update(r->agg, &info, (uint32_t)i, &m->extras, &bad)) ==
 		 -ENOMEM)
@@ -319,6 +333,8 @@ int coord_round_take_update(struct coord_round *r, uint32_t p, const struct fcl_
 		return 0;
 	}
 	memcpy(r->updates[i], m->values, m->n_values * sizeof(float));
+	if (r->bn_n)
+		memcpy(r->slot_bn[i], m->bn, r->bn_n * sizeof(float));
 	r->slot_samples[i] = m->n_samples;
 	r->slot_loss[i] = m->loss;
 	r->slot_train_s[i] = m->train_seconds;

@@ -89,6 +89,8 @@ struct coord_round {
 	uint32_t n_participants;
 	enum coord_slot *slot;     /* (per_round) */
 	float **updates;           /* (per_round)(n_params) accepted updates */
+	size_t bn_n;               /* batchnorm values every update carries (FedBN), or 0 */
+	float **slot_bn;           /* (per_round)(bn_n) with bn_n: the accepted updates' */
 	uint64_t *slot_samples;    /* (per_round) */
 	float *slot_loss;          /* (per_round) */
 	double *slot_train_s;      /* (per_round) */

@@ -128,6 +128,40 @@ static void json_local_metrics(FILE *f, const struct coord_eval *e, uint32_t n_c
 	fprintf(f, "\n  ],\n");
 }
 
+/* FedBN: the fedbn row of the last evaluation; NULL without FedBN or rows. */
+static const double *fedbn_last(const struct coord_eval *e)
+{
+	return e->fedbn && e->n_rows ? e->fedbn + (e->n_rows - 1) * FEDBN_N : NULL;
+}
+
+static const char *const fedbn_keys[FEDBN_N] = {"clients", "mean", "min", "max"};
+
+/* FedBN's per-client accuracies: the last evaluation's as flat keys, then
+ * every evaluation's. */
+static void json_fedbn(FILE *f, const struct coord_eval *e)
+{
+	const double *last = fedbn_last(e);
+
+	fprintf(f, "  \"fedbn_clients\": %u,\n", last ? (uint32_t)last[FEDBN_CLIENTS] : 0);
+	for (int k = FEDBN_MEAN; k < FEDBN_N; k++) {
+		fprintf(f, "  \"fedbn_%s\": ", fedbn_keys[k]);
+		json_num(f, last ? last[k] : NAN);
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "  \"fedbn_per_evaluation\": [");
+	for (size_t i = 0; i < e->n_rows; i++) {
+		const double *row = e->fedbn + i * FEDBN_N;
+		fprintf(f, "%s\n    {\"round\": %lld, \"clients\": %u", i ? "," : "",
+			(long long)e->round[i], (uint32_t)row[FEDBN_CLIENTS]);
+		for (int k = FEDBN_MEAN; k < FEDBN_N; k++) {
+			fprintf(f, ", \"%s\": ", fedbn_keys[k]);
+			json_num(f, row[k]);
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n  ],\n");
+}
+
 /* metrics.json: "complete" only when the run completed and every other
  * output was written (reason NULL); else a "reason" line right after it
  * (the line fcl_run_mark_unfinished rewrites, fcl/runstatus.h). */
@@ -166,6 +200,8 @@ static int write_metrics(struct coord_report *rep, const struct coord_round *r,
 		json_metrics(f, v, T);
 	if (sc->eval.local_models)
 		json_local_metrics(f, e, rep->c.sched->n_clients);
+	if (e->fedbn)
+		json_fedbn(f, e);
 	fprintf(f, "  \"params_checksum\": \"%016llx\"\n}\n",
 		(unsigned long long)params_checksum(rep));
 	return coord_report__result_done(rep, f, RESULT_METRICS, final);
@@ -271,6 +307,13 @@ static int write_summary(struct coord_report *rep, const struct coord_round *r,
 	print_matrix(f, e, rows);
 	if (e->n_rows)
 		summary_metrics(f, v);
+	const double *fedbn = fedbn_last(e);
+	if (fedbn && fedbn[FEDBN_CLIENTS] > 0)
+		fprintf(f,
+			"FedBN (own batchnorm)   %6.2f%% mean over %u clients (min %.2f%%, max "
+			"%.2f%%)\n",
+			100.0 * fedbn[FEDBN_MEAN], (uint32_t)fedbn[FEDBN_CLIENTS],
+			100.0 * fedbn[FEDBN_MIN], 100.0 * fedbn[FEDBN_MAX]);
 	summary_gone(f, r);
 	fprintf(f, "traffic: %.1f MB up, %.1f MB down; %llu bad messages dropped; %.1f s\n",
 		(double)rep->bytes_up / 1e6, (double)rep->bytes_down / 1e6,
@@ -423,6 +466,25 @@ static void md_local_models(FILE *f, const struct coord_eval *e, uint32_t n_clie
 	}
 }
 
+static void md_fedbn(FILE *f, const struct coord_eval *e)
+{
+	fprintf(f, "\n## FedBN\n\nNo client uses the global model's batchnorm values "
+		   "(model.batchnorm: local): at each evaluation the global model is also "
+		   "scored with each client's own, the latest it sent. Accuracy on the seen "
+		   "tasks over those clients (docs/metrics.md, \"FedBN\").\n\n"
+		   "| round | clients | mean | min | max |\n|---:|---:|---:|---:|---:|\n");
+	for (size_t i = 0; i < e->n_rows; i++) {
+		const double *row = e->fedbn + i * FEDBN_N;
+		fprintf(f, "| %lld | %u |", (long long)e->round[i], (uint32_t)row[FEDBN_CLIENTS]);
+		for (int k = FEDBN_MEAN; k < FEDBN_N; k++) {
+			fprintf(f, " ");
+			md_value(f, row[k], "%");
+			fprintf(f, " |");
+		}
+		fprintf(f, "\n");
+	}
+}
+
 static int write_summary_md(struct coord_report *rep, const struct coord_round *r,
 			    const struct coord_eval *e, uint32_t rows,
 			    const struct fcl_metric_values *v, const char *reason, int final)
@@ -446,6 +508,8 @@ static int write_summary_md(struct coord_report *rep, const struct coord_round *
 	coord_cost_md(&rep->cost, f);
 	if (sc->eval.local_models)
 		md_local_models(f, e, sched->n_clients);
+	if (e->fedbn)
+		md_fedbn(f, e);
 	fprintf(f,
 		"\nFiles: `eval.csv` (every evaluation), `events.jsonl` (every round), "
 		"`metrics.json`; plots with `fcl-report %s`.\n",

@@ -1,11 +1,12 @@
 /* tests/round_world.c - a coordinator without sockets, for the tests that drive
- * its state machine (test_round.c, test_round_sim.c): a recording outbox, a log
- * sink, the run's parts set up as fcl-server's main does, and what a fake net
- * delivers (see round_world.h) */
+ * its state machine (test_round.c, test_round_sim.c, test_fedbn.c): a recording
+ * outbox, a log sink, the run's parts set up as fcl-server's main does, and what
+ * a fake net delivers (see round_world.h) */
 #include "round_world.h"
 
 #include "fcl/log.h"
 #include "fcl/rng.h"
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -130,8 +131,18 @@ static int world_inputs(struct world *w)
 	sizes[0] = w->sched.dim;
 	sizes[1] = 4;
 	sizes[2] = w->sched.n_classes;
-	if (fcl_mlp_init(&w->model, 2, sizes, 256) != 0)
+	if (w->sc.model.n_layers) { /* model.layers (test_fedbn.c), as main.c builds them */
+		struct fcl_arch arch;
+		if (fcl_scenario_arch(&w->sc, w->sched.shape, w->sched.n_classes, &arch, err,
+				      sizeof err) != 0) {
+			NOTE("%s", err);
+			return -EINVAL;
+		}
+		if (fcl_model_init(&w->model, &arch, 256) != 0)
+			return -ENOMEM;
+	} else if (fcl_mlp_init(&w->model, 2, sizes, 256) != 0) {
 		return -ENOMEM;
+	}
 	fcl_rng_init(&rng, w->sc.seed, FCL_RNG_MODEL_INIT, FCL_RNG_NO_CLIENT, FCL_RNG_NO_ROUND);
 	fcl_mlp_init_params(&w->model, &rng);
 	w->initial_checksum = fcl_hash64(w->model.params, w->model.n_params * sizeof(float));
@@ -167,7 +178,8 @@ static int world_parts(struct world *w)
 				       .csv = w->report.eval_csv,
 				       .class_csv = w->report.eval_class_csv,
 				       .local_models = w->sc.eval.local_models,
-				       .every_rounds = w->sc.eval.every_rounds};
+				       .every_rounds = w->sc.eval.every_rounds,
+				       .bn_values = fcl_strategy_bn_sent(&w->sc, &w->model.arch)};
 	/* the initial model is evaluated when the run begins (all joined) */
 	if ((rc = coord_eval_init(&w->eval, &ev)) != 0)
 		return rc;

@@ -5,6 +5,7 @@
 
 #include "agg-private.h"
 
+#include "fcl/strategy.h"
 #include "fcl/util.h"
 
 #include <errno.h>
@@ -49,9 +50,11 @@ uint64_t fcl_rule_max_message_bytes(const struct fcl_scenario *sc, uint32_t n_la
 			      ? rule->max_extras_bytes(sc->aggregation.params, n_layers, sizes,
 						       n_params, arch)
 			      : 0;
+	/* FedBN's per-client evaluation: an update carries the client's batchnorm values */
+	uint64_t bn = arch ? (uint64_t)fcl_strategy_bn_sent(sc, arch) * sizeof(float) : 0;
 	/* round start or update: parameters, extras, ids (varints of <= 5 bytes) */
-	uint64_t params = (uint64_t)n_params * sizeof(float) + extras + (uint64_t)n_clients * 5 +
-			  FCL_EXTRAS_MAX * (uint64_t)32;
+	uint64_t params = (uint64_t)n_params * sizeof(float) + extras + bn +
+			  (uint64_t)n_clients * 5 + FCL_EXTRAS_MAX * (uint64_t)32;
 	uint64_t piece = FCL_STATE_PIECE_BYTES; /* checkpoints: one piece of a state */
 	return (params > piece ? params : piece) + ENCODING_SLACK;
 }

@@ -429,6 +429,35 @@ int fcl_layer_bn_params(const struct fcl_layer *L, size_t *off, size_t *len)
 	return 1;
 }
 
+size_t fcl_arch_bn_values(const struct fcl_arch *a)
+{
+	size_t n = 0, off, len;
+
+	for (uint32_t i = 0; i < a->n_body; i++)
+		if (fcl_layer_bn_params(&a->layers[i], &off, &len))
+			n += len + a->layers[i].n_stats;
+	return n;
+}
+
+void fcl_arch_bn_move(const struct fcl_arch *a, float *params, float *packed, int gather)
+{
+	size_t at = 0;
+
+	for (uint32_t i = 0; i < a->n_body; i++) {
+		const struct fcl_layer *L = &a->layers[i];
+		size_t off[2] = {0, L->s_off}, len[2] = {0, L->n_stats};
+		if (!fcl_layer_bn_params(L, &off[0], &len[0]))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			if (gather)
+				memcpy(packed + at, params + off[k], len[k] * sizeof(float));
+			else
+				memcpy(params + off[k], packed + at, len[k] * sizeof(float));
+			at += len[k];
+		}
+	}
+}
+
 void fcl_arch_print(FILE *f, const struct fcl_arch *a)
 {
 	fprintf(f, "model: input %ux%ux%u, %zu parameters, %.2f M multiply-adds per sample\n",

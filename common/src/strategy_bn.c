@@ -14,6 +14,7 @@
  */
 #include "fcl/model.h"
 #include "fcl/rng.h"
+#include "fcl/scenario.h"
 #include "fcl/strategy.h"
 #include "fcl/strategy_impl.h"
 #include "fcl/util.h"
@@ -22,35 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The batchnorm values' runs of the flat buffer (offsets, lengths; at most
- * max): per layer with any (a batchnorm layer, a residual block with
- * BatchNorm: fcl_layer_bn_params) its gammas and betas, then its running
- * means and variances. Returns the count. */
-static size_t bn_runs(const struct fcl_arch *a, size_t *off, size_t *len, size_t max)
-{
-	size_t n = 0;
-
-	for (uint32_t i = 0; i < a->n_body && n + 2 <= max; i++) {
-		const struct fcl_layer *L = &a->layers[i];
-		if (!fcl_layer_bn_params(L, &off[n], &len[n]))
-			continue;
-		n++;
-		off[n] = L->s_off;
-		len[n++] = L->n_stats;
-	}
-	return n;
-}
-
 int fcl__strategy_bn_init(struct fcl_strategy *s)
 {
-	size_t off[2 * FCL_ARCH_MAX_LAYERS], len[2 * FCL_ARCH_MAX_LAYERS];
-	size_t n = bn_runs(&s->arch, off, len, 2 * FCL_ARCH_MAX_LAYERS), total = 0;
+	size_t total = fcl_arch_bn_values(&s->arch);
 
-	if (!s->loop.bn_local)
-		return 0;
-	for (size_t r = 0; r < n; r++)
-		total += len[r];
-	if (!total)
+	if (!s->loop.bn_local || !total)
 		return 0;
 	s->bn_n = total;
 	s->bn_own = fcl_alloc_floats(total);
@@ -64,37 +41,22 @@ void fcl__strategy_bn_fini(struct fcl_strategy *s)
 	free(s->bn_global);
 }
 
-/* to[runs] = from's runs (gather 1) or the reverse (gather 0). */
-static void move_runs(const struct fcl_strategy *s, float *params, float *packed, int gather)
-{
-	size_t off[2 * FCL_ARCH_MAX_LAYERS], len[2 * FCL_ARCH_MAX_LAYERS];
-	size_t n = bn_runs(&s->arch, off, len, 2 * FCL_ARCH_MAX_LAYERS), at = 0;
-
-	for (size_t r = 0; r < n; r++) {
-		if (gather)
-			memcpy(packed + at, params + off[r], len[r] * sizeof(float));
-		else
-			memcpy(params + off[r], packed + at, len[r] * sizeof(float));
-		at += len[r];
-	}
-}
-
 void fcl__strategy_bn_enter(struct fcl_strategy *s, struct fcl_mlp *m)
 {
 	if (!s->bn_n)
 		return;
-	move_runs(s, m->params, s->bn_global, 1);
+	fcl_arch_bn_move(&s->arch, m->params, s->bn_global, 1);
 	if (s->bn_have)
-		move_runs(s, m->params, s->bn_own, 0);
+		fcl_arch_bn_move(&s->arch, m->params, s->bn_own, 0);
 }
 
 void fcl__strategy_bn_leave(struct fcl_strategy *s, struct fcl_mlp *m)
 {
 	if (!s->bn_n)
 		return;
-	move_runs(s, m->params, s->bn_own, 1);
+	fcl_arch_bn_move(&s->arch, m->params, s->bn_own, 1);
 	s->bn_have = 1;
-	move_runs(s, m->params, s->bn_global, 0);
+	fcl_arch_bn_move(&s->arch, m->params, s->bn_global, 0);
 }
 
 int fcl__strategy_bn_save(const struct fcl_strategy *s, FILE *f)
@@ -132,4 +94,9 @@ const float *fcl_strategy_bn_state(const struct fcl_strategy *s, size_t *n)
 {
 	*n = s->bn_have ? s->bn_n : 0;
 	return s->bn_have ? s->bn_own : NULL;
+}
+
+size_t fcl_strategy_bn_sent(const struct fcl_scenario *sc, const struct fcl_arch *a)
+{
+	return sc->model.batchnorm && sc->eval.local_models ? fcl_arch_bn_values(a) : 0;
 }

@@ -190,6 +190,8 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		update.update = (float *)m->values;
 		update.n_update = m->n_values;
 		update.loss = m->loss;
+		update.bn = (float *)m->bn;
+		update.n_bn = m->n_bn;
 		update.train_seconds = m->train_seconds;
 		update.send_seconds = m->send_seconds;
 		update.rule = x;
@@ -301,6 +303,8 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->values = env->client_update->update;
 		m->n_values = env->client_update->n_update;
 		m->loss = env->client_update->loss;
+		m->bn = env->client_update->bn;
+		m->n_bn = env->client_update->n_bn;
 		m->train_seconds = env->client_update->train_seconds;
 		m->send_seconds = env->client_update->send_seconds;
 		m->dispatch = env->client_update->dispatch;

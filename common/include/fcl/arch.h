@@ -147,4 +147,13 @@ int fcl_layer_bn_params(const struct fcl_layer *L, size_t *off, size_t *len);
 /* One line per layer: its output shape, parameters and multiply-adds. */
 void fcl_arch_print(FILE *f, const struct fcl_arch *a);
 
+/* Every batchnorm value of the flat buffer: per layer with any
+ * (fcl_layer_bn_params) its gammas and betas, then its running means and
+ * variances.
+ * fcl_arch_bn_values counts them; fcl_arch_bn_move copies them from params
+ * into packed (gather 1) or back (gather 0), layer by layer in that order
+ * (model.batchnorm: local, a client's own values: fcl/strategy.h). */
+size_t fcl_arch_bn_values(const struct fcl_arch *a);
+void fcl_arch_bn_move(const struct fcl_arch *a, float *params, float *packed, int gather);
+
 #endif

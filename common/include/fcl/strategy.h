@@ -29,6 +29,7 @@ struct fcl_sgd;
 struct fcl_dataset;
 
 struct fcl_key;
+struct fcl_scenario;
 struct fcl_strategy_ops; /* fcl/strategy_impl.h */
 
 #define FCL_METHOD_PARAMS_MAX 256
@@ -160,6 +161,10 @@ int fcl_strategy_load(struct fcl_strategy *s, FILE *f);
  * layer gamma, beta, then running mean and variance), NULL before its first
  * round. */
 const float *fcl_strategy_bn_state(const struct fcl_strategy *s, size_t *n);
+/* How many of those values every update carries (ClientUpdate.bn): all of
+ * them with model.batchnorm: local and evaluation.local_models (the server
+ * evaluates each client with its own: docs/metrics.md, "FedBN"), else none. */
+size_t fcl_strategy_bn_sent(const struct fcl_scenario *sc, const struct fcl_arch *a);
 
 /* Introspection, for tests and debug events. */
 uint64_t fcl_strategy_checksum(const struct fcl_strategy *s); /* buffer + state */

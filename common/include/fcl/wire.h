@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 5
+#define FCL_PROTOCOL_VERSION 6
 /* Largest welcome a client takes before it knows the scenario: the scenario
  * text and a few fields. Later caps come from the scenario
  * (fcl_rule_max_message_bytes in fcl/rule.h). */
@@ -71,9 +71,12 @@ struct fcl_msg {
 	uint32_t task;
 	const float *values;
 	size_t n_values;
-	/* client update */
+	/* client update; bn: the client's own batchnorm values (FedBN), n_bn 0 when
+	 * none are sent */
 	uint64_t n_samples;
 	float loss;
+	const float *bn;
+	size_t n_bn;
 	/* client update, rule message: wall seconds for the cost breakdown (never in
 	 * results): local training; the rule message's computation (FOT: a sketch);
 	 * the sending process's encoding and sending since its last report */
