@@ -103,15 +103,18 @@ static int conv_direct(const struct fcl_layer *L)
 
 /* The floats of every conv's patches over max_batch samples (kept from the
  * forward for the backward when at most KEEP_MAX_FLOATS). */
+static size_t layer_kept_floats(const struct fcl_layer *L, size_t max_batch)
+{
+	struct fcl_conv_geom g = fcl_layer_geom(L);
+	return L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L) ? max_batch * fcl_conv_col_floats(&g)
+								 : 0;
+}
+
 static size_t kept_floats(const struct fcl_arch *a, size_t max_batch)
 {
 	size_t total = 0;
-	for (uint32_t i = 0; i < a->n_body; i++) {
-		const struct fcl_layer *L = &a->layers[i];
-		struct fcl_conv_geom g = fcl_layer_geom(L);
-		if (L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L))
-			total += max_batch * fcl_conv_col_floats(&g);
-	}
+	for (uint32_t i = 0; i < a->n_body; i++)
+		total += layer_kept_floats(&a->layers[i], max_batch);
 	return total;
 }
 
@@ -121,12 +124,8 @@ static int alloc_kept(struct fcl_mlp *m, size_t max_batch)
 	if (kept_floats(&m->arch, max_batch) > KEEP_MAX_FLOATS)
 		return 0;
 	for (uint32_t i = 0; i < m->arch.n_body; i++) {
-		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = fcl_layer_geom(L);
-		if (L->s.kind != FCL_LAYER_CONV2D || conv_direct(L))
-			continue;
-		m->kept[i] = fcl_alloc_floats(max_batch * fcl_conv_col_floats(&g));
-		if (!m->kept[i])
+		size_t n = layer_kept_floats(&m->arch.layers[i], max_batch);
+		if (n && !(m->kept[i] = fcl_alloc_floats(n)))
 			return -1;
 	}
 	return 0;
@@ -231,10 +230,8 @@ size_t fcl_model_bytes(const struct fcl_arch *arch, size_t max_batch)
 		b += float_bytes(z.col);
 		if (kept <= KEEP_MAX_FLOATS)
 			for (uint32_t i = 0; i < arch->n_body; i++) {
-				const struct fcl_layer *L = &arch->layers[i];
-				struct fcl_conv_geom g = fcl_layer_geom(L);
-				if (L->s.kind == FCL_LAYER_CONV2D && !conv_direct(L))
-					b += float_bytes(max_batch * fcl_conv_col_floats(&g));
+				size_t n = layer_kept_floats(&arch->layers[i], max_batch);
+				b += n ? float_bytes(n) : 0;
 			}
 	}
 	return b;
