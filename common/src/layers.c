@@ -23,10 +23,68 @@ static void valid_cols(const struct fcl_conv_geom *g, uint32_t kx, uint32_t *lo,
 	*hi = (uint32_t)(h < l ? l : h);
 }
 
+/* The padded-plane paths below copy each input plane into a zero-bordered
+ * (h + 2 pad) x (w + 2 pad) buffer on the stack, so every patch row is a plain
+ * strided copy (or add) with no bounds logic; larger planes, or geometries
+ * whose windows run past the padded plane, take the bounds-checked loops. */
+#define PADDED_MAX 4096
+
+static int padded_fits(const struct fcl_conv_geom *g)
+{
+	size_t ph = (size_t)g->h + 2 * g->pad, pw = (size_t)g->w + 2 * g->pad;
+	return ph * pw <= PADDED_MAX && g->ho > 0 && g->wo > 0 &&
+	       ((size_t)g->ho - 1) * g->stride + g->k <= ph &&
+	       ((size_t)g->wo - 1) * g->stride + g->k <= pw;
+}
+
+/* buf's interior (rows pad.., columns pad..) = plane; the border is left as is. */
+static void pad_plane(float *restrict buf, const float *restrict plane,
+		      const struct fcl_conv_geom *g)
+{
+	size_t pw = (size_t)g->w + 2 * g->pad;
+	for (uint32_t y = 0; y < g->h; y++)
+		memcpy(buf + (y + g->pad) * pw + g->pad, plane + (size_t)y * g->w,
+		       g->w * sizeof(float));
+}
+
+static void im2col_padded(float *restrict col, const float *x, const struct fcl_conv_geom *g)
+{
+	float buf[PADDED_MAX];
+	size_t P = (size_t)g->ho * g->wo, pw = (size_t)g->w + 2 * g->pad;
+	size_t s = g->stride, wo = g->wo;
+
+	if (g->pad) /* the border stays zero: only the interior is rewritten */
+		memset(buf, 0, ((size_t)g->h + 2 * g->pad) * pw * sizeof(float));
+	for (uint32_t c = 0; c < g->ci; c++) {
+		const float *pp = x + (size_t)c * g->h * g->w;
+		if (g->pad) {
+			pad_plane(buf, pp, g);
+			pp = buf;
+		}
+		for (uint32_t ky = 0; ky < g->k; ky++)
+			for (uint32_t kx = 0; kx < g->k; kx++) {
+				float *r = col + (((size_t)c * g->k + ky) * g->k + kx) * P;
+				for (uint32_t oy = 0; oy < g->ho; oy++, r += wo) {
+					const float *src = pp + ((size_t)oy * s + ky) * pw + kx;
+					if (s == 1)
+						for (size_t ox = 0; ox < wo; ox++)
+							r[ox] = src[ox];
+					else
+						for (size_t ox = 0; ox < wo; ox++)
+							r[ox] = src[ox * s];
+				}
+			}
+	}
+}
+
 void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
 {
 	size_t P = (size_t)g->ho * g->wo;
 
+	if (padded_fits(g)) {
+		im2col_padded(col, x, g);
+		return;
+	}
 	for (uint32_t c = 0; c < g->ci; c++)
 		for (uint32_t ky = 0; ky < g->k; ky++)
 			for (uint32_t kx = 0; kx < g->k; kx++) {
@@ -57,10 +115,56 @@ void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
 			}
 }
 
+/* col2im into the padded plane: each element of dx gets the same additions in
+ * the same (ky, kx) order as the bounds-checked loop; the border collects the
+ * patches' out-of-plane entries and is dropped. With add, the plane starts
+ * from dx; without, from zero and dx is overwritten (0 + a + b + ... is what
+ * the bounds-checked loop gives on a zeroed dx). */
+static void col2im_padded(float *dx, const float *restrict dcol, const struct fcl_conv_geom *g,
+			  int add)
+{
+	float buf[PADDED_MAX];
+	size_t P = (size_t)g->ho * g->wo, ph = (size_t)g->h + 2 * g->pad;
+	size_t pw = (size_t)g->w + 2 * g->pad, s = g->stride, wo = g->wo;
+
+	for (uint32_t c = 0; c < g->ci; c++) {
+		float *plane = dx + (size_t)c * g->h * g->w, *pp = plane;
+		if (g->pad) {
+			memset(buf, 0, ph * pw * sizeof(float));
+			if (add)
+				pad_plane(buf, plane, g);
+			pp = buf;
+		} else if (!add) {
+			memset(plane, 0, (size_t)g->h * g->w * sizeof(float));
+		}
+		for (uint32_t ky = 0; ky < g->k; ky++)
+			for (uint32_t kx = 0; kx < g->k; kx++) {
+				const float *r = dcol + (((size_t)c * g->k + ky) * g->k + kx) * P;
+				for (uint32_t oy = 0; oy < g->ho; oy++, r += wo) {
+					float *dst = pp + ((size_t)oy * s + ky) * pw + kx;
+					if (s == 1)
+						for (size_t ox = 0; ox < wo; ox++)
+							dst[ox] += r[ox];
+					else
+						for (size_t ox = 0; ox < wo; ox++)
+							dst[ox * s] += r[ox];
+				}
+			}
+		if (g->pad)
+			for (uint32_t y = 0; y < g->h; y++)
+				memcpy(plane + (size_t)y * g->w, buf + (y + g->pad) * pw + g->pad,
+				       g->w * sizeof(float));
+	}
+}
+
 void fcl_col2im_add(float *dx, const float *dcol, const struct fcl_conv_geom *g)
 {
 	size_t P = (size_t)g->ho * g->wo;
 
+	if (padded_fits(g)) {
+		col2im_padded(dx, dcol, g, 1);
+		return;
+	}
 	for (uint32_t c = 0; c < g->ci; c++)
 		for (uint32_t ky = 0; ky < g->k; ky++)
 			for (uint32_t kx = 0; kx < g->k; kx++) {
@@ -159,8 +263,12 @@ void fcl_conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, co
 		/* the patches are not needed any more (or are kept): their gradient goes to col */
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, M, 1.0f, w, K, dyi, P,
 			    0.0f, col, P);
-		memset(dxi, 0, in * sizeof(float));
-		fcl_col2im_add(dxi, col, g);
+		if (padded_fits(g)) {
+			col2im_padded(dxi, col, g, 0);
+		} else {
+			memset(dxi, 0, in * sizeof(float));
+			fcl_col2im_add(dxi, col, g);
+		}
 	}
 }
 
