@@ -226,6 +226,28 @@ void fcl_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const
 	fcl_conv2d_backward_ex(dx, dw, db, dy, x, w, col, NULL, B, g);
 }
 
+/* db[o] += the sum of dy's row o, each summed in order from 0 as before; eight
+ * rows at a time, so eight independent chains hide the add latency. */
+static void bias_grad_add(float *db, const float *dy, int M, int P)
+{
+	int o = 0;
+	for (; o + 8 <= M; o += 8) {
+		const float *r = dy + (size_t)o * P;
+		float s[8] = {0.0f};
+		for (int p = 0; p < P; p++)
+			for (int j = 0; j < 8; j++)
+				s[j] += r[(size_t)j * P + p];
+		for (int j = 0; j < 8; j++)
+			db[o + j] += s[j];
+	}
+	for (; o < M; o++) {
+		float s = 0.0f;
+		for (int p = 0; p < P; p++)
+			s += dy[(size_t)o * P + p];
+		db[o] += s;
+	}
+}
+
 void fcl_conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
 			    const float *w, float *col, const float *kept, size_t B,
 			    const struct fcl_conv_geom *g)
@@ -246,12 +268,7 @@ void fcl_conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, co
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, P, 1.0f, dyi, P, pi, P,
 			    1.0f, dw, K);
 		if (db)
-			for (int o = 0; o < M; o++) {
-				float s = 0.0f;
-				for (int p = 0; p < P; p++)
-					s += dyi[(size_t)o * P + p];
-				db[o] += s;
-			}
+			bias_grad_add(db, dyi, M, P);
 		if (!dx)
 			continue;
 		float *dxi = dx + i * in;
