@@ -289,11 +289,45 @@ void fcl_conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, co
 	}
 }
 
+/* The 2x2, stride 2 max-pool: the four comparisons of the general loop, in its
+ * order (a strict > keeps the first of equal values, and a NaN where it is
+ * met), written as selects so they vectorise. */
+static void maxpool2_forward(float *restrict y, int32_t *restrict arg, const float *restrict x,
+			     size_t planes, const struct fcl_conv_geom *g)
+{
+	size_t in = (size_t)g->h * g->w, w = g->w, wo = g->wo;
+
+	for (size_t p = 0; p < planes; p++)
+		for (uint32_t oy = 0; oy < g->ho; oy++) {
+			size_t top = (size_t)oy * 2 * w;
+			const float *r0 = x + p * in + top, *r1 = r0 + w;
+			float *yr = y + (p * g->ho + oy) * wo;
+			int32_t *ar = arg + (p * g->ho + oy) * wo;
+			for (size_t ox = 0; ox < wo; ox++) {
+				float v = r0[2 * ox], b = r0[2 * ox + 1];
+				float c = r1[2 * ox], d = r1[2 * ox + 1];
+				int32_t at = (int32_t)(top + 2 * ox);
+				at = b > v ? (int32_t)(top + 2 * ox + 1) : at;
+				v = b > v ? b : v;
+				at = c > v ? (int32_t)(top + w + 2 * ox) : at;
+				v = c > v ? c : v;
+				at = d > v ? (int32_t)(top + w + 2 * ox + 1) : at;
+				v = d > v ? d : v;
+				yr[ox] = v;
+				ar[ox] = at;
+			}
+		}
+}
+
 void fcl_maxpool_forward(float *y, int32_t *arg, const float *x, size_t planes,
 			 const struct fcl_conv_geom *g)
 {
 	size_t in = (size_t)g->h * g->w, out = (size_t)g->ho * g->wo;
 
+	if (g->k == 2 && g->stride == 2) {
+		maxpool2_forward(y, arg, x, planes, g);
+		return;
+	}
 	for (size_t p = 0; p < planes; p++) {
 		const float *xp = x + p * in;
 		for (uint32_t oy = 0; oy < g->ho; oy++)
