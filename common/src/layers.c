@@ -303,18 +303,26 @@ static void maxpool2_forward(float *restrict y, int32_t *restrict arg, const flo
 			const float *r0 = x + p * in + top, *r1 = r0 + w;
 			float *yr = y + (p * g->ho + oy) * wo;
 			int32_t *ar = arg + (p * g->ho + oy) * wo;
-			for (size_t ox = 0; ox < wo; ox++) {
-				float v = r0[2 * ox], b = r0[2 * ox + 1];
-				float c = r1[2 * ox], d = r1[2 * ox + 1];
-				int32_t at = (int32_t)(top + 2 * ox);
-				at = b > v ? (int32_t)(top + 2 * ox + 1) : at;
-				v = b > v ? b : v;
-				at = c > v ? (int32_t)(top + w + 2 * ox) : at;
-				v = c > v ? c : v;
-				at = d > v ? (int32_t)(top + w + 2 * ox + 1) : at;
-				v = d > v ? d : v;
-				yr[ox] = v;
-				ar[ox] = at;
+			for (size_t ox0 = 0; ox0 < wo; ox0 += 4) {
+				/* the last block of four overlaps the one before
+				 * (writing the same values again) rather than ending
+				 * in a scalar loop whose branches the data decides */
+				size_t first = ox0 + 4 <= wo || wo < 4 ? ox0 : wo - 4;
+				size_t n = wo < 4 ? wo : 4;
+				for (size_t j = 0; j < n; j++) {
+					size_t ox = first + j;
+					float v = r0[2 * ox], b = r0[2 * ox + 1];
+					float c = r1[2 * ox], d = r1[2 * ox + 1];
+					int32_t at = (int32_t)(top + 2 * ox);
+					at = b > v ? (int32_t)(top + 2 * ox + 1) : at;
+					v = b > v ? b : v;
+					at = c > v ? (int32_t)(top + w + 2 * ox) : at;
+					v = c > v ? c : v;
+					at = d > v ? (int32_t)(top + w + 2 * ox + 1) : at;
+					v = d > v ? d : v;
+					yr[ox] = v;
+					ar[ox] = at;
+				}
 			}
 		}
 }
