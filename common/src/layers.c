@@ -124,6 +124,20 @@ void fcl_im2col(float *col, const float *x, const struct fcl_conv_geom *g)
 			}
 }
 
+/* dst[oy][ox] += a[oy][ox], then dst[oy][ox + 1] += b[oy][ox]: the patch rows
+ * of kx and kx + 1 in stride 1 meet every element a then b, as two passes
+ * would, with half the stores: (d + a) + b is exactly d += a; d += b. */
+static void add_row_pair(float *restrict dst, const float *restrict a, const float *restrict b,
+			 size_t ho, size_t wo, size_t pw)
+{
+	for (size_t oy = 0; oy < ho; oy++, dst += pw, a += wo, b += wo) {
+		dst[0] += a[0];
+		for (size_t ox = 1; ox < wo; ox++)
+			dst[ox] = dst[ox] + a[ox] + b[ox - 1];
+		dst[wo] += b[wo - 1];
+	}
+}
+
 /* col2im into the padded plane: each element of dx gets the same additions in
  * the same (ky, kx) order as the bounds-checked loop; the border collects the
  * patches' out-of-plane entries and is dropped. With add, the plane starts
@@ -149,6 +163,11 @@ static void col2im_padded(float *dx, const float *restrict dcol, const struct fc
 		for (uint32_t ky = 0; ky < g->k; ky++)
 			for (uint32_t kx = 0; kx < g->k; kx++) {
 				const float *r = dcol + (((size_t)c * g->k + ky) * g->k + kx) * P;
+				if (s == 1 && kx + 1 < g->k) { /* kx and kx + 1 in one pass */
+					add_row_pair(pp + (size_t)ky * pw + kx, r, r + P, g->ho, wo, pw);
+					kx++;
+					continue;
+				}
 				for (uint32_t oy = 0; oy < g->ho; oy++, r += wo) {
 					float *dst = pp + ((size_t)oy * s + ky) * pw + kx;
 					if (s == 1)
