@@ -9,6 +9,7 @@
 #include "fcl/norm.h"
 #include "fcl/rng.h"
 #include "fcl/util.h"
+#include "sgemm-small.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -21,6 +22,8 @@ void fcl_dense_forward(float *y, const float *x, const float *w, const float *b,
 {
 	for (size_t i = 0; i < batch; i++)
 		memcpy(y + i * n_out, b, n_out * sizeof(float));
+	if (fcl__sgemm_small_forward(y, x, w, batch, n_in, n_out) == 0)
+		return; /* the same bits without packing w (sgemm_small.c) */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)n_out, (int)n_in,
 		    1.0f, x, (int)n_in, w, (int)n_in, 1.0f, y, (int)n_out);
 }
@@ -28,7 +31,7 @@ void fcl_dense_forward(float *y, const float *x, const float *w, const float *b,
 void fcl_dense_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
 			const float *w, size_t batch, size_t n_in, size_t n_out)
 {
-	if (dx)
+	if (dx && fcl__sgemm_small_dx(dx, dy, w, batch, n_in, n_out) != 0)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)n_in,
 			    (int)n_out, 1.0f, dy, (int)n_out, w, (int)n_in, 0.0f, dx, (int)n_in);
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_out, (int)n_in, (int)batch,
