@@ -19,6 +19,12 @@ struct fcl_input_shape {
 	uint32_t c, h, w;
 };
 
+/* The floats of one sample of shape s (c * h * w). */
+static inline size_t fcl_shape_floats(struct fcl_input_shape s)
+{
+	return (size_t)s.c * s.h * s.w;
+}
+
 struct fcl_dataset {
 	uint32_t n;         /* samples */
 	uint32_t n_file;    /* samples the files held when data.*_limit kept fewer, else 0 */
