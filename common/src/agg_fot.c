@@ -17,10 +17,23 @@
  * with one sketch per layer, Y_i = (A_i - U U^T A_i) G_i of its layer inputs
  * A_i over its own task data (from its just-trained model), its residual
  * ratio r_i and sample count n_i. After the round's aggregation (still
- * projected with the old bases) the sketches are summed in client-id order,
- * Y = sum Y_i, r = sum n_i r_i / sum n_i, and each layer's basis grows
- * (fcl_fot_expand). fot.csv in the run folder records, per task and layer,
- * the basis size, the ratio, the bytes the protocol cost and the layer's kind.
+ * projected with the old bases) the sketches of the accepted updates are
+ * summed, Y = sum Y_i, r = sum n_i r_i / sum n_i, and each layer's basis
+ * grows (fcl_fot_expand). fot.csv in the run folder records, per task and
+ * layer, the basis size, the ratio, the bytes the protocol cost and the
+ * layer's kind.
+ *
+ * The sum is exact, in fixed point (fcl/fixsum.h, 2^-32, as the updates'):
+ * a participant's answer is one vector, per layer Y_i then n_i r_i, n_i (both
+ * as floats) and 1, added whole or not at all, so any grouping of the
+ * participants gives the same bits. With partial sums (fcl_rule_partial_sums)
+ * a client process adds its participants' answers itself (keep_answer: the
+ * checks the server makes of one sketch) and sends one sum per task end
+ * (send_answer_sum), after its partial sum of updates; otherwise (simulated
+ * time, local-model evaluation) each sketch travels, is kept per slot, and
+ * the server adds the accepted updates' ones at the round's end. A sum of a
+ * process holds only participants whose updates it let into its partial sum;
+ * the coordinator refuses it whole if any of them was rejected after all.
  *
  * Protected layers are numbered convs first (body order), then the dense
  * layers, so an MLP's numbering, streams and messages are those of the dense
@@ -37,6 +50,7 @@
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 #include "fcl/util.h"
+#include "fcl/wire.h"
 
 #include <errno.h>
 #include <math.h>
@@ -140,6 +154,59 @@ static size_t prot_width(const struct fcl_agg *a, uint32_t i)
 
 /* ---- server ---------------------------------------------------------------- */
 
+/* The layout of one answer (and of every sum of answers): per protected
+ * layer l, at seg[l], Y_l (d_l * c_l), then n r_l, n and 1 (the count of
+ * sketches of that layer in a sum). */
+struct fot_layout {
+	size_t seg[P_MAX + 1]; /* seg[n_prot]: the length */
+	size_t dc[P_MAX];      /* d_l * c_l */
+};
+
+static void make_layout(struct fot_layout *lo, uint32_t np, const size_t *d, const size_t *c)
+{
+	size_t at = 0;
+	for (uint32_t l = 0; l < np; l++) {
+		lo->seg[l] = at;
+		lo->dc[l] = d[l] * c[l];
+		at += lo->dc[l] + 3;
+	}
+	lo->seg[np] = at;
+}
+
+/* Checks one sketch message (tensor Y (d_l, c_l); ints: layer, n_samples;
+ * reals: ratio) against the model's layers d and widths c: 0, or *why and the
+ * reason's code (enum fcl_reject). */
+static uint32_t check_sketch(const struct fcl_extras *x, uint32_t np, const size_t *d,
+			     const size_t *c, uint64_t n_train, const char **why)
+{
+	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
+	*why = NULL;
+	if (x->n_tensors != 1 || x->n_ints != 2 || x->n_reals != 1)
+		*why = "not a sketch";
+	else if (layer >= np)
+		*why = "layer out of range";
+	else if (x->t[0].rows != d[layer] || x->t[0].cols != c[layer])
+		*why = "wrong shape";
+	else if (!fcl_extras_finite(x))
+		return *why = "non-finite values", FCL_REJECT_FINITE;
+	else if (!(x->reals[0] >= 0.0 && x->reals[0] <= 1.0 + 1e-6))
+		*why = "ratio outside [0, 1]";
+	else if (x->ints[1] == 0 || x->ints[1] > n_train)
+		*why = "implausible sample count";
+	return *why ? FCL_REJECT_RULE : FCL_REJECT_NONE;
+}
+
+/* Layer l of sketch x into an answer vector at lo->seg[l]. */
+static void stage_sketch(float *stage, const struct fot_layout *lo, uint32_t l,
+			 const struct fcl_extras *x)
+{
+	float *at = stage + lo->seg[l];
+	memcpy(at, x->t[0].v, lo->dc[l] * sizeof(float));
+	at[lo->dc[l]] = (float)((double)x->ints[1] * x->reals[0]); /* n r */
+	at[lo->dc[l] + 1] = (float)x->ints[1];                     /* n, exact below 2^24 */
+	at[lo->dc[l] + 2] = 1.0f;
+}
+
 struct fot_state {
 	double eps;      /* threshold of the current task */
 	float *U[P_MAX]; /* (d_l, k_l) per protected layer */
@@ -154,6 +221,10 @@ struct fot_state {
 	uint64_t bytes_up;
 	float *bases; /* the request: U_l concatenated */
 	FILE *csv;
+	/* this task end's sum of answers (fot_layout), room for n_slots of them */
+	struct fot_layout lo;
+	struct fcl_fixsum sum;
+	float *stage; /* (lo length) one slot's answer, for sketches kept per slot */
 };
 
 static int init(struct fcl_agg *a)
@@ -167,12 +238,16 @@ static int init(struct fcl_agg *a)
 	st->n_prot = n_prot(a);
 	if (st->n_prot > P_MAX || st->n_prot + 1 > FCL_EXTRAS_MAX)
 		return -EINVAL;
+	size_t d[P_MAX], c[P_MAX];
 	for (uint32_t l = 0; l < st->n_prot; l++) {
 		const struct fcl_agg_layer *L = prot(a, l);
 		size_t sz = L->n_out * L->n_in;
 		most = sz > most ? sz : most;
 		total += L->n_in * L->n_in; /* a basis is at most d x d */
+		d[l] = L->n_in;
+		c[l] = prot_width(a, l);
 	}
+	make_layout(&st->lo, st->n_prot, d, c);
 	st->eps = p->threshold;
 	st->n_slots = a->sc.clients.per_round;
 	size_t cells = (size_t)st->n_slots * st->n_prot + 1;
@@ -183,6 +258,10 @@ static int init(struct fcl_agg *a)
 	st->n = calloc(cells, sizeof *st->n);
 	if (!st->tmp || !st->bases || !st->y || !st->ratio || !st->n)
 		return -ENOMEM;
+	int rc = fcl_fixsum_init(&st->sum, st->lo.seg[st->n_prot], FCL_FIXSUM_FRAC_BITS,
+				 st->n_slots ? st->n_slots : 1);
+	if (rc)
+		return rc;
 	if (a->env.run_dir) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/fot.csv", a->env.run_dir);
@@ -205,6 +284,8 @@ static void forget_sketches(struct fcl_agg *a)
 		st->y[i] = NULL;
 	}
 	st->bytes_up = 0;
+	if (st->sum.v)
+		fcl_fixsum_zero(&st->sum);
 }
 
 static void fini(struct fcl_agg *a)
@@ -223,6 +304,8 @@ static void fini(struct fcl_agg *a)
 	free(st->n);
 	free(st->bases);
 	free(st->tmp);
+	free(st->stage);
+	fcl_fixsum_fini(&st->sum);
 	free(st);
 	a->state = NULL;
 }
@@ -280,24 +363,19 @@ static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint
 			 const struct fcl_extras *x, size_t bytes, const char **why)
 {
 	struct fot_state *st = a->state;
-	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
+	size_t d[P_MAX], c[P_MAX];
 
-	*why = NULL;
-	if (x->n_tensors != 1 || x->n_ints != 2 || x->n_reals != 1 || slot >= st->n_slots)
-		*why = "not a sketch";
-	else if (layer >= st->n_prot)
-		*why = "layer out of range";
-	else if (st->y[slot * st->n_prot + layer])
-		*why = "second sketch for this layer";
-	else if (x->t[0].rows != prot(a, (uint32_t)layer)->n_in ||
-		 x->t[0].cols != prot_width(a, (uint32_t)layer))
-		*why = "wrong shape";
-	else if (!(x->reals[0] >= 0.0 && x->reals[0] <= 1.0 + 1e-6))
-		*why = "ratio outside [0, 1]";
-	else if (x->ints[1] == 0 || x->ints[1] > r->n_train)
-		*why = "implausible sample count";
-	if (*why)
+	for (uint32_t l = 0; l < st->n_prot; l++) {
+		d[l] = prot(a, l)->n_in;
+		c[l] = prot_width(a, l);
+	}
+	if (slot >= st->n_slots)
+		return *why = "not a sketch", -EPROTO;
+	if (check_sketch(x, st->n_prot, d, c, r->n_train, why) != FCL_REJECT_NONE)
 		return -EPROTO;
+	uint64_t layer = x->ints[0];
+	if (st->y[slot * st->n_prot + layer])
+		return *why = "second sketch for this layer", -EPROTO;
 	size_t at = slot * st->n_prot + layer, cnt = (size_t)x->t[0].rows * x->t[0].cols;
 	if (!(st->y[at] = malloc(cnt * sizeof(float))))
 		return -ENOMEM;
@@ -308,27 +386,73 @@ static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint
 	return 0;
 }
 
-/* Sums layer l's sketches of the accepted updates (client-id order) and grows its basis. */
-static void grow_layer(struct fcl_agg *a, uint32_t l, const struct fcl_agg_update *u, size_t n,
-		       uint32_t task, uint64_t bytes_down, char *detail, size_t *len, size_t size)
+/* A client process's sum of its participants' answers (keep_answer), each
+ * with an accepted update: into the task end's sum, whole or not at all. */
+static int accept_answer_sum(struct fcl_agg *a, const struct fcl_round_info *r, const int64_t *v,
+			     size_t n, uint32_t addends, size_t bytes, const char **why)
+{
+	struct fot_state *st = a->state;
+
+	(void)r;
+	*why = NULL;
+	if (n != st->sum.n)
+		*why = "a sum of sketches of the wrong length";
+	else if (fcl_fixsum_add_raw(&st->sum, v, addends) != 0)
+		*why = "its process's sum of sketches overflows the fixed-point range";
+	if (*why)
+		return -EPROTO;
+	st->bytes_up += bytes;
+	return 0;
+}
+
+/* The sketches kept per slot (no partial sums) of the accepted updates into
+ * the task end's sum: an update's accepted layers (a layer refused by
+ * accept_answer adds zeros, its count 0, as it was left out before the sums
+ * were exact). */
+static int add_slots(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
+{
+	struct fot_state *st = a->state;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t have = 0;
+		float **y = st->y + (size_t)u[i].slot * st->n_prot;
+		for (uint32_t l = 0; u[i].slot < st->n_slots && l < st->n_prot; l++)
+			have += y[l] != NULL;
+		if (have == 0)
+			continue;
+		if (!st->stage && !(st->stage = malloc(st->sum.n * sizeof *st->stage)))
+			return -ENOMEM;
+		memset(st->stage, 0, st->sum.n * sizeof *st->stage);
+		for (uint32_t l = 0; l < st->n_prot; l++) {
+			size_t at = (size_t)u[i].slot * st->n_prot + l;
+			if (!y[l])
+				continue;
+			struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
+			x.t[0].v = y[l];
+			x.ints[1] = st->n[at];
+			x.reals[0] = st->ratio[at];
+			stage_sketch(st->stage, &st->lo, l, &x);
+		}
+		if (fcl_fixsum_add_scaled(&st->sum, st->stage, 1.0) != 0)
+			fcl_warn("FOT: client %u's sketches left out: %s", u[i].client_id,
+				 fcl_reject_name(FCL_REJECT_RANGE));
+	}
+	return 0;
+}
+
+/* Layer l's summed sketches (the task end's sum) grow its basis. */
+static void grow_layer(struct fcl_agg *a, uint32_t l, uint32_t task, uint64_t bytes_down,
+		       char *detail, size_t *len, size_t size)
 {
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
-	size_t d = prot(a, l)->n_in, c = prot_width(a, l), added = 0;
-	double rsum = 0.0, nsum = 0.0;
-	uint32_t used = 0;
-	float *Y = calloc(d * c, sizeof *Y); /* (d, c) */
+	size_t d = prot(a, l)->n_in, c = prot_width(a, l), added = 0, at = st->lo.seg[l];
+	uint32_t used = (uint32_t)llround(fcl_fixsum_get(&st->sum, at + d * c + 2));
+	float *Y = malloc(d * c * sizeof *Y); /* (d, c) */
 
-	for (size_t i = 0; i < n && Y; i++) {
-		size_t at = (size_t)u[i].slot * st->n_prot + l;
-		if (u[i].slot >= st->n_slots || !st->y[at])
-			continue;
-		for (size_t q = 0; q < d * c; q++)
-			Y[q] += st->y[at][q];
-		rsum += (double)st->n[at] * st->ratio[at];
-		nsum += (double)st->n[at];
-		used++;
-	}
+	for (size_t q = 0; q < d * c && Y; q++)
+		Y[q] = (float)fcl_fixsum_get(&st->sum, at + q);
+	double rsum = fcl_fixsum_get(&st->sum, at + d * c);
+	double nsum = fcl_fixsum_get(&st->sum, at + d * c + 1);
 	double r = nsum > 0 ? rsum / nsum : 1.0;
 	int rc = Y ? 0 : -ENOMEM;
 	if (!rc && used)
@@ -359,8 +483,11 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 		down += (uint64_t)prot(a, l)->n_in * st->k[l] * sizeof(float);
 	down *= r->request_sends;
 	len += (size_t)snprintf(detail, sizeof detail, "task %u basis", r->task);
+	int rc = add_slots(a, u, n);
+	if (rc)
+		return rc;
 	for (uint32_t l = 0; l < st->n_prot; l++)
-		grow_layer(a, l, u, n, r->task, down, detail, &len, sizeof detail);
+		grow_layer(a, l, r->task, down, detail, &len, sizeof detail);
 	if (st->csv)
 		fflush(st->csv);
 	snprintf(detail + len, sizeof detail - len, "; sketches %llu B up, bases %llu B down",
@@ -422,6 +549,7 @@ static int load(struct fcl_agg *a, FILE *f)
 		st->k[l] = k;
 	}
 	st->eps = eps;
+	forget_sketches(a); /* a rollback: the abandoned round's sketches go */
 	return 0;
 }
 
@@ -435,6 +563,20 @@ struct fot_worker {
 	float *x;   /* (batch, dim) gathered inputs */
 	int32_t *y; /* (batch) */
 	float *col; /* one sample's patches, the largest conv's (d, H_out * W_out) */
+	/* partial sums (keep_answer): the process's sum of its participants' answers */
+	uint32_t np;               /* protected layers */
+	size_t d[P_MAX], c[P_MAX]; /* their inputs and sketch widths */
+	struct fot_layout lo;
+	struct fcl_fixsum sum; /* allocated at the first kept answer */
+	float *stage;          /* (lo length) the current participant's answer */
+	int64_t cur;           /* its client id, -1: none */
+	uint32_t have;         /* its layers staged */
+	uint32_t bad;          /* enum fcl_reject: why it stays out */
+	const char *bad_why;
+	uint64_t cur_n;           /* its sample count (every layer's) */
+	uint8_t staged[P_MAX];    /* which layers */
+	uint32_t *ids, *rejected; /* records of the participants that answered */
+	size_t n_rec, cap_rec;
 };
 
 static int worker_init(struct fcl_rule_worker *w)
@@ -453,6 +595,18 @@ static int worker_init(struct fcl_rule_worker *w)
 		col = sz > col ? sz : col;
 		f->conv_at[f->n_convs++] = i;
 	}
+	f->cur = -1;
+	f->np = f->n_convs + w->model->n_layers - (w->sc->model.heads == 1 ? 1 : 0);
+	if (f->np > P_MAX)
+		return -EINVAL;
+	for (uint32_t l = 0; l < f->np; l++) {
+		const struct fcl_layer *L = &ar->layers[f->conv_at[l < f->n_convs ? l : 0]];
+		f->d[l] = l < f->n_convs ? (size_t)L->in.c * L->s.kernel * L->s.kernel
+					 : w->model->sizes[l - f->n_convs];
+		f->c[l] = width((const struct fot_params *)w->sc->aggregation.params,
+				l < f->n_convs, f->d[l]);
+	}
+	make_layout(&f->lo, f->np, f->d, f->c);
 	f->batch = w->sc->train.batch_size;
 	f->x = fcl_alloc_floats(f->batch * w->model->arch.dim_in);
 	f->y = malloc(f->batch * sizeof *f->y);
@@ -470,6 +624,10 @@ static void worker_fini(struct fcl_rule_worker *w)
 	free(f->x);
 	free(f->y);
 	free(f->col);
+	fcl_fixsum_fini(&f->sum);
+	free(f->stage);
+	free(f->ids);
+	free(f->rejected);
 	free(f);
 }
 
@@ -604,6 +762,108 @@ static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, f
 	return 0;
 }
 
+/* The current participant's answer into the process's sum, whole (every
+ * layer there and good, within the fixed-point range) or not at all; its
+ * record either way. */
+static int keep_finish(struct fcl_rule_worker *w)
+{
+	struct fot_worker *f = w->state;
+	if (f->cur < 0)
+		return 0;
+	if (f->n_rec == f->cap_rec) {
+		size_t cap = f->cap_rec ? 2 * f->cap_rec : 16;
+		uint32_t *ids = realloc(f->ids, cap * sizeof *ids);
+		if (ids)
+			f->ids = ids;
+		uint32_t *rej = ids ? realloc(f->rejected, cap * sizeof *rej) : NULL;
+		if (!rej)
+			return -ENOMEM;
+		f->rejected = rej;
+		f->cap_rec = cap;
+	}
+	if (!f->bad && f->have < f->np) {
+		f->bad = FCL_REJECT_RULE;
+		f->bad_why = "sketches missing";
+	}
+	if (!f->bad && fcl_fixsum_add_scaled(&f->sum, f->stage, 1.0) != 0) {
+		f->bad = FCL_REJECT_RANGE;
+		f->bad_why = fcl_reject_name(FCL_REJECT_RANGE);
+	}
+	if (f->bad)
+		fcl_warn("client %lld's sketches stay out of its process's sum: %s",
+			 (long long)f->cur, f->bad_why);
+	f->ids[f->n_rec] = (uint32_t)f->cur;
+	f->rejected[f->n_rec++] = f->bad;
+	f->cur = -1;
+	return 0;
+}
+
+/* With partial sums: one sketch (one layer) of a participant whose update is
+ * in its process's partial sum, checked as the server checks one. */
+static int keep_answer(struct fcl_rule_worker *w, uint32_t client, const struct fcl_extras *x)
+{
+	struct fot_worker *f = w->state;
+	const char *why;
+	int rc;
+
+	if (!f->stage) {
+		int rc0 = fcl_fixsum_init(&f->sum, f->lo.seg[f->np], FCL_FIXSUM_FRAC_BITS,
+					  w->sc->clients.per_round);
+		if (rc0)
+			return rc0;
+		if (!(f->stage = malloc(f->sum.n * sizeof *f->stage)))
+			return -ENOMEM;
+	}
+	if (f->cur != (int64_t)client) {
+		if ((rc = keep_finish(w)) != 0)
+			return rc;
+		f->cur = client;
+		f->have = 0;
+		f->bad = FCL_REJECT_NONE;
+		f->cur_n = 0;
+		memset(f->staged, 0, sizeof f->staged);
+	}
+	if (f->bad)
+		return 0;
+	uint32_t bad = check_sketch(x, f->np, f->d, f->c, w->train->n, &why);
+	if (!bad && f->staged[x->ints[0]])
+		bad = FCL_REJECT_RULE, why = "second sketch for this layer";
+	else if (!bad && f->cur_n && x->ints[1] != f->cur_n)
+		bad = FCL_REJECT_RULE, why = "sample counts differ between layers";
+	if (bad) {
+		f->bad = bad;
+		f->bad_why = why;
+		return 0;
+	}
+	stage_sketch(f->stage, &f->lo, (uint32_t)x->ints[0], x);
+	f->staged[x->ints[0]] = 1;
+	f->cur_n = x->ints[1];
+	if (++f->have == f->np)
+		return keep_finish(w);
+	return 0;
+}
+
+/* The process's sum of its participants' answers and their records, once
+ * per task end; then a fresh sum. */
+static int send_answer_sum(struct fcl_rule_worker *w, fcl_answer_sum_fn send, void *sink)
+{
+	struct fot_worker *f = w->state;
+	int rc = keep_finish(w);
+	if (rc || f->n_rec == 0)
+		return rc;
+	struct fcl_answer_sum s = {.sum = f->sum.v,
+				   .n_sum = f->sum.addends ? f->sum.n : 0,
+				   .frac_bits = f->sum.frac_bits,
+				   .addends = (uint32_t)f->sum.addends,
+				   .ids = f->ids,
+				   .rejected = f->rejected,
+				   .n_ids = f->n_rec};
+	rc = send(sink, &s);
+	fcl_fixsum_zero(&f->sum);
+	f->n_rec = 0;
+	return rc;
+}
+
 /* The round start at a task end carries every protected layer's basis U_l
  * (d_l x k_l, k_l <= d_l) and the sketch widths; an answer carries one layer's
  * sketch (d_l x c_l) with two ints and a real. Conv layers (arch's body) have
@@ -620,7 +880,7 @@ static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const ui
 				 size_t n_params, const struct fcl_arch *arch)
 {
 	const struct fot_params *p = params;
-	uint64_t request = sizeof(uint64_t), answer = 0;
+	uint64_t request = sizeof(uint64_t), answer = 0, sum = 0;
 
 	(void)n_params;
 	for (uint32_t i = 0; arch && i < arch->n_body; i++) {
@@ -629,9 +889,15 @@ static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const ui
 			continue;
 		uint64_t d = (uint64_t)L->in.c * L->s.kernel * L->s.kernel;
 		extras_layer(d, width(p, 1, d), &request, &answer);
+		sum += (d * width(p, 1, d) + 3) * sizeof(int64_t);
 	}
-	for (uint32_t l = 0; l < n_layers; l++)
+	for (uint32_t l = 0; l < n_layers; l++) {
 		extras_layer(sizes[l], width(p, 0, sizes[l]), &request, &answer);
+		sum += ((uint64_t)sizes[l] * width(p, 0, sizes[l]) + 3) * sizeof(int64_t);
+	}
+	/* a process's sum of answers (partial sums): 8 bytes a value, every layer */
+	if (sum > answer)
+		answer = sum;
 	return request > answer ? request : answer;
 }
 
@@ -667,6 +933,7 @@ const struct fcl_rule fcl_rule_fot = {
     .request = request,
     .answers = answers,
     .accept_answer = accept_answer,
+    .accept_answer_sum = accept_answer_sum,
     .round_end = round_end,
     .save = save,
     .load = load,
@@ -675,5 +942,7 @@ const struct fcl_rule fcl_rule_fot = {
     .worker_fini = worker_fini,
     .check_request = check_request,
     .send_answers = send_answers,
+    .keep_answer = keep_answer,
+    .send_answer_sum = send_answer_sum,
     .max_extras_bytes = max_extras_bytes,
 };
