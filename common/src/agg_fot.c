@@ -39,7 +39,8 @@
  * layers, so an MLP's numbering, streams and messages are those of the dense
  * layers alone. A conv layer's sketch runs over every patch of every sample
  * (A_i has n_i * H_out * W_out columns), one sample's patch matrix at a time.
- * The linear algebra is in fot.c (fcl/fot.h).
+ * The linear algebra is in fot.c (fcl/fot.h); the client half (sketches, and
+ * a process's sum of them) in agg_fot_client.c.
  */
 #include "fcl/data.h"
 #include "fcl/fot.h"
@@ -52,29 +53,14 @@
 #include "fcl/util.h"
 #include "fcl/wire.h"
 
+#include "agg_fot-private.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define L_MAX FCL_MLP_MAX_LAYERS
-#define P_MAX (FCL_ARCH_MAX_LAYERS + FCL_MLP_MAX_LAYERS) /* protected layers, at most */
-/* conv sketch streams: round = CONV_STREAM + task * FCL_ARCH_MAX_LAYERS + conv,
- * apart from the dense layers' task * L_MAX + layer */
-#define CONV_STREAM (1u << 24)
-
-struct fot_params {
-	int weighted;
-	double threshold;           /* epsilon_0 of the first task, (0, 1) */
-	double threshold_increment; /* added per task */
-	int k_rule;                 /* enum fcl_k_rule */
-	double sketch_columns;      /* sketch width c_l as a multiple of d_l */
-	int protect_output;         /* project the output layer's update too (the paper's MLP) */
-	double conv_sketch_columns; /* a conv layer's sketch width as a multiple of d_l */
-	uint32_t conv_sketch_max;   /* and at most this many columns (0: no cap) */
-};
 
 static const struct fcl_key_choice k_rules[] = {
     {"norm", FCL_K_RULE_NORM}, {"energy", FCL_K_RULE_ENERGY}, {NULL, 0}};
@@ -126,8 +112,7 @@ static size_t columns(double share, size_t d)
 	return c < 1 ? 1 : (size_t)c;
 }
 
-/* The sketch width c_l of a layer with d inputs. */
-static size_t width(const struct fot_params *p, int conv, size_t d)
+size_t fcl__fot_width(const struct fot_params *p, int conv, size_t d)
 {
 	if (!conv)
 		return columns(p->sketch_columns, d);
@@ -149,20 +134,12 @@ static const struct fcl_agg_layer *prot(const struct fcl_agg *a, uint32_t i)
 
 static size_t prot_width(const struct fcl_agg *a, uint32_t i)
 {
-	return width(a->params, i < a->n_convs, prot(a, i)->n_in);
+	return fcl__fot_width(a->params, i < a->n_convs, prot(a, i)->n_in);
 }
 
-/* ---- server ---------------------------------------------------------------- */
+/* ---- one answer and sums of answers (agg_fot-private.h) -------------------- */
 
-/* The layout of one answer (and of every sum of answers): per protected
- * layer l, at seg[l], Y_l (d_l * c_l), then n r_l, n and 1 (the count of
- * sketches of that layer in a sum). */
-struct fot_layout {
-	size_t seg[P_MAX + 1]; /* seg[n_prot]: the length */
-	size_t dc[P_MAX];      /* d_l * c_l */
-};
-
-static void make_layout(struct fot_layout *lo, uint32_t np, const size_t *d, const size_t *c)
+void fcl__fot_layout(struct fot_layout *lo, uint32_t np, const size_t *d, const size_t *c)
 {
 	size_t at = 0;
 	for (uint32_t l = 0; l < np; l++) {
@@ -173,11 +150,8 @@ static void make_layout(struct fot_layout *lo, uint32_t np, const size_t *d, con
 	lo->seg[np] = at;
 }
 
-/* Checks one sketch message (tensor Y (d_l, c_l); ints: layer, n_samples;
- * reals: ratio) against the model's layers d and widths c: 0, or *why and the
- * reason's code (enum fcl_reject). */
-static uint32_t check_sketch(const struct fcl_extras *x, uint32_t np, const size_t *d,
-			     const size_t *c, uint64_t n_train, const char **why)
+uint32_t fcl__fot_check_sketch(const struct fcl_extras *x, uint32_t np, const size_t *d,
+			       const size_t *c, uint64_t n_train, const char **why)
 {
 	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
 	*why = NULL;
@@ -196,9 +170,8 @@ static uint32_t check_sketch(const struct fcl_extras *x, uint32_t np, const size
 	return *why ? FCL_REJECT_RULE : FCL_REJECT_NONE;
 }
 
-/* Layer l of sketch x into an answer vector at lo->seg[l]. */
-static void stage_sketch(float *stage, const struct fot_layout *lo, uint32_t l,
-			 const struct fcl_extras *x)
+void fcl__fot_stage(float *stage, const struct fot_layout *lo, uint32_t l,
+		    const struct fcl_extras *x)
 {
 	float *at = stage + lo->seg[l];
 	memcpy(at, x->t[0].v, lo->dc[l] * sizeof(float));
@@ -206,6 +179,8 @@ static void stage_sketch(float *stage, const struct fot_layout *lo, uint32_t l,
 	at[lo->dc[l] + 1] = (float)x->ints[1];                     /* n, exact below 2^24 */
 	at[lo->dc[l] + 2] = 1.0f;
 }
+
+/* ---- server ---------------------------------------------------------------- */
 
 struct fot_state {
 	double eps;      /* threshold of the current task */
@@ -247,7 +222,7 @@ static int init(struct fcl_agg *a)
 		d[l] = L->n_in;
 		c[l] = prot_width(a, l);
 	}
-	make_layout(&st->lo, st->n_prot, d, c);
+	fcl__fot_layout(&st->lo, st->n_prot, d, c);
 	st->eps = p->threshold;
 	st->n_slots = a->sc.clients.per_round;
 	size_t cells = (size_t)st->n_slots * st->n_prot + 1;
@@ -371,7 +346,7 @@ static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint
 	}
 	if (slot >= st->n_slots)
 		return *why = "not a sketch", -EPROTO;
-	if (check_sketch(x, st->n_prot, d, c, r->n_train, why) != FCL_REJECT_NONE)
+	if (fcl__fot_check_sketch(x, st->n_prot, d, c, r->n_train, why) != FCL_REJECT_NONE)
 		return -EPROTO;
 	uint64_t layer = x->ints[0];
 	if (st->y[slot * st->n_prot + layer])
@@ -430,7 +405,7 @@ static int add_slots(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n
 			x.t[0].v = y[l];
 			x.ints[1] = st->n[at];
 			x.reals[0] = st->ratio[at];
-			stage_sketch(st->stage, &st->lo, l, &x);
+			fcl__fot_stage(st->stage, &st->lo, l, &x);
 		}
 		if (fcl_fixsum_add_scaled(&st->sum, st->stage, 1.0) != 0)
 			fcl_warn("FOT: client %u's sketches left out: %s", u[i].client_id,
@@ -553,317 +528,6 @@ static int load(struct fcl_agg *a, FILE *f)
 	return 0;
 }
 
-/* ---- client ---------------------------------------------------------------- */
-
-struct fot_worker {
-	struct fcl_fot_sketch sk[P_MAX]; /* one per protected layer, sized at the first request */
-	uint32_t n_convs;
-	uint32_t conv_at[FCL_ARCH_MAX_LAYERS]; /* the body index of each conv */
-	size_t batch;
-	float *x;   /* (batch, dim) gathered inputs */
-	int32_t *y; /* (batch) */
-	float *col; /* one sample's patches, the largest conv's (d, H_out * W_out) */
-	/* partial sums (keep_answer): the process's sum of its participants' answers */
-	uint32_t np;               /* protected layers */
-	size_t d[P_MAX], c[P_MAX]; /* their inputs and sketch widths */
-	struct fot_layout lo;
-	struct fcl_fixsum sum; /* allocated at the first kept answer */
-	float *stage;          /* (lo length) the current participant's answer */
-	int64_t cur;           /* its client id, -1: none */
-	uint32_t have;         /* its layers staged */
-	uint32_t bad;          /* enum fcl_reject: why it stays out */
-	const char *bad_why;
-	uint64_t cur_n;           /* its sample count (every layer's) */
-	uint8_t staged[P_MAX];    /* which layers */
-	uint32_t *ids, *rejected; /* records of the participants that answered */
-	size_t n_rec, cap_rec;
-};
-
-static int worker_init(struct fcl_rule_worker *w)
-{
-	const struct fcl_arch *ar = &w->model->arch;
-	struct fot_worker *f = calloc(1, sizeof *f);
-	size_t col = 1;
-	if (!f)
-		return -ENOMEM;
-	w->state = f;
-	for (uint32_t i = 0; i < ar->n_body; i++) {
-		if (ar->layers[i].s.kind != FCL_LAYER_CONV2D)
-			continue;
-		struct fcl_conv_geom g = fcl_layer_geom(&ar->layers[i]);
-		size_t sz = fcl_conv_col_floats(&g);
-		col = sz > col ? sz : col;
-		f->conv_at[f->n_convs++] = i;
-	}
-	f->cur = -1;
-	f->np = f->n_convs + w->model->n_layers - (w->sc->model.heads == 1 ? 1 : 0);
-	if (f->np > P_MAX)
-		return -EINVAL;
-	for (uint32_t l = 0; l < f->np; l++) {
-		const struct fcl_layer *L = &ar->layers[f->conv_at[l < f->n_convs ? l : 0]];
-		f->d[l] = l < f->n_convs ? (size_t)L->in.c * L->s.kernel * L->s.kernel
-					 : w->model->sizes[l - f->n_convs];
-		f->c[l] = width((const struct fot_params *)w->sc->aggregation.params,
-				l < f->n_convs, f->d[l]);
-	}
-	make_layout(&f->lo, f->np, f->d, f->c);
-	f->batch = w->sc->train.batch_size;
-	f->x = fcl_alloc_floats(f->batch * w->model->arch.dim_in);
-	f->y = malloc(f->batch * sizeof *f->y);
-	f->col = f->n_convs ? fcl_alloc_floats(col) : NULL;
-	return f->x && f->y && (f->col || !f->n_convs) ? 0 : -ENOMEM;
-}
-
-static void worker_fini(struct fcl_rule_worker *w)
-{
-	struct fot_worker *f = w->state;
-	if (!f)
-		return;
-	for (uint32_t l = 0; l < P_MAX; l++)
-		fcl_fot_sketch_fini(&f->sk[l]);
-	free(f->x);
-	free(f->y);
-	free(f->col);
-	fcl_fixsum_fini(&f->sum);
-	free(f->stage);
-	free(f->ids);
-	free(f->rejected);
-	free(f);
-}
-
-/* Protected layer l's input size d_l on the client (convs first). */
-static size_t worker_d(const struct fcl_rule_worker *w, uint32_t l)
-{
-	const struct fot_worker *f = w->state;
-	if (l < f->n_convs) {
-		const struct fcl_layer *L = &w->model->arch.layers[f->conv_at[l]];
-		return (size_t)L->in.c * L->s.kernel * L->s.kernel;
-	}
-	return w->model->sizes[l - f->n_convs];
-}
-
-/* Outside task ends the request is empty; at them it must match the model. */
-static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req, const char **why)
-{
-	const struct fot_worker *f = w->state;
-	uint32_t np = f->n_convs + w->model->n_layers - (w->sc->model.heads == 1 ? 1 : 0);
-	*why = "malformed sketch request";
-	if (req->n_tensors == 0 && req->n_ints == 0)
-		return 0;
-	if (req->n_tensors != np || req->n_ints != np + 1 || req->ints[0] > FCL_K_RULE_ENERGY)
-		return -EPROTO;
-	for (uint32_t l = 0; l < np; l++) {
-		const struct fcl_tensor *U = &req->t[l];
-		uint64_t c = req->ints[1 + l];
-		if (U->rows != worker_d(w, l) || U->cols > U->rows || c == 0 ||
-		    c > 64u * (uint64_t)U->rows)
-			return -EPROTO;
-	}
-	return fcl_extras_finite(req) ? 0 : -EPROTO;
-}
-
-/* Adds a batch's patches of every conv layer to its sketch, one sample's
- * patch matrix at a time (never all of a client's patches at once). The
- * inputs are those the batch's forward left: x for the first layer, the
- * previous body layer's output otherwise. */
-static void sketch_convs(struct fcl_rule_worker *w, const struct fcl_extras *req, size_t b,
-			 struct fcl_rng *rng)
-{
-	struct fot_worker *f = w->state;
-	struct fcl_mlp *m = w->model;
-
-	for (uint32_t c = 0; c < f->n_convs; c++) {
-		uint32_t i = f->conv_at[c];
-		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = fcl_layer_geom(L);
-		const float *in = i == 0 ? f->x : m->bout[i - 1];
-		size_t in_floats = (size_t)L->in.c * L->in.h * L->in.w, P = (size_t)g.ho * g.wo;
-		for (size_t s = 0; s < b; s++) {
-			fcl_im2col(f->col, in + s * in_floats, &g);
-			fcl_fot_sketch_add_cols(&f->sk[c], f->col, P,
-						req->t[c].cols ? req->t[c].v : NULL, req->t[c].cols,
-						&rng[c]);
-		}
-	}
-}
-
-/* Prepares protected layer l's sketch and stream for this request. */
-static int sketch_setup(struct fcl_rule_worker *w, const struct fcl_extras *req, uint32_t l,
-			uint32_t client, uint32_t task, struct fcl_rng *rng)
-{
-	struct fot_worker *f = w->state;
-	struct fcl_fot_sketch *sk = &f->sk[l];
-	size_t d = req->t[l].rows, c = req->ints[1 + l], rows = f->batch;
-	uint32_t stream = task * L_MAX + (l - f->n_convs);
-	int rc;
-
-	if (l < f->n_convs) {
-		const struct fcl_layer *L = &w->model->arch.layers[f->conv_at[l]];
-		rows = (size_t)L->out.h * L->out.w; /* one sample's patches */
-		stream = CONV_STREAM + task * FCL_ARCH_MAX_LAYERS + l;
-	}
-	if (sk->Y && sk->c != c)
-		fcl_fot_sketch_fini(sk);
-	if (!sk->Y && (rc = fcl_fot_sketch_init(sk, d, c, rows, d)) != 0)
-		return rc;
-	fcl_fot_sketch_reset(sk);
-	fcl_rng_init(rng, w->sc->seed, FCL_RNG_SKETCH, client, stream);
-	return 0;
-}
-
-/* Sketches the input activations of every protected layer over the client's
- * task data, from its just-trained model in evaluation mode (no dropout;
- * batchnorm with its running statistics), and sends one answer per layer. G_i comes from the client's own
- * streams. */
-static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
-			void *sink)
-{
-	struct fot_worker *f = w->state;
-	const struct fcl_extras *req = lr->request;
-	const struct fcl_schedule *sc = w->sched;
-	struct fcl_mlp *m = w->model;
-	uint32_t C = f->n_convs, B = (uint32_t)f->batch;
-	uint32_t L = m->n_layers - (w->sc->model.heads == 1 ? 1 : 0); /* heads: not sketched */
-	struct fcl_rng rng[P_MAX];
-	int rc;
-
-	/* the client's own task this round (clients may be out of phase with the clock) */
-	if (req->n_tensors == 0 || lr->task < 0)
-		return 0; /* no data this round: its update is refused and no sketch awaited */
-	uint32_t task = (uint32_t)lr->task;
-	uint32_t n;
-	const uint32_t *idx = fcl_schedule_client_task(sc, lr->client, task, &n);
-
-	for (uint32_t l = 0; l < C + L; l++)
-		if ((rc = sketch_setup(w, req, l, lr->client, task, &rng[l])) != 0)
-			return rc;
-	fcl_model_set_train(m, 0, 0, 0, 0, 0); /* already, after the loop; stated here */
-	for (uint32_t i = 0; i < n; i += B) {
-		size_t b = n - i < B ? n - i : B;
-		fcl_dataset_gather(w->train, idx + i, b, sc->tasks[task].perm, f->x, f->y);
-		fcl_mlp_forward(m, f->x, b);
-		sketch_convs(w, req, b, rng);
-		for (uint32_t l = 0; l < L; l++)
-			fcl_fot_sketch_add(&f->sk[C + l], m->acts[l], b,
-					   req->t[C + l].cols ? req->t[C + l].v : NULL,
-					   req->t[C + l].cols, &rng[C + l]);
-	}
-	for (uint32_t l = 0; l < C + L; l++) {
-		struct fcl_fot_sketch *sk = &f->sk[l];
-		struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
-		x.t[0] = (struct fcl_tensor){
-		    .v = sk->Y, .rows = (uint32_t)sk->d, .cols = (uint32_t)sk->c};
-		x.ints[0] = l;
-		x.ints[1] = n; /* samples, not patches: r = sum n_i r_i / sum n_i */
-		x.reals[0] = fcl_fot_sketch_ratio(sk, (enum fcl_k_rule)req->ints[0]);
-		if ((rc = send(sink, lr->client, &x)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* The current participant's answer into the process's sum, whole (every
- * layer there and good, within the fixed-point range) or not at all; its
- * record either way. */
-static int keep_finish(struct fcl_rule_worker *w)
-{
-	struct fot_worker *f = w->state;
-	if (f->cur < 0)
-		return 0;
-	if (f->n_rec == f->cap_rec) {
-		size_t cap = f->cap_rec ? 2 * f->cap_rec : 16;
-		uint32_t *ids = realloc(f->ids, cap * sizeof *ids);
-		if (ids)
-			f->ids = ids;
-		uint32_t *rej = ids ? realloc(f->rejected, cap * sizeof *rej) : NULL;
-		if (!rej)
-			return -ENOMEM;
-		f->rejected = rej;
-		f->cap_rec = cap;
-	}
-	if (!f->bad && f->have < f->np) {
-		f->bad = FCL_REJECT_RULE;
-		f->bad_why = "sketches missing";
-	}
-	if (!f->bad && fcl_fixsum_add_scaled(&f->sum, f->stage, 1.0) != 0) {
-		f->bad = FCL_REJECT_RANGE;
-		f->bad_why = fcl_reject_name(FCL_REJECT_RANGE);
-	}
-	if (f->bad)
-		fcl_warn("client %lld's sketches stay out of its process's sum: %s",
-			 (long long)f->cur, f->bad_why);
-	f->ids[f->n_rec] = (uint32_t)f->cur;
-	f->rejected[f->n_rec++] = f->bad;
-	f->cur = -1;
-	return 0;
-}
-
-/* With partial sums: one sketch (one layer) of a participant whose update is
- * in its process's partial sum, checked as the server checks one. */
-static int keep_answer(struct fcl_rule_worker *w, uint32_t client, const struct fcl_extras *x)
-{
-	struct fot_worker *f = w->state;
-	const char *why;
-	int rc;
-
-	if (!f->stage) {
-		int rc0 = fcl_fixsum_init(&f->sum, f->lo.seg[f->np], FCL_FIXSUM_FRAC_BITS,
-					  w->sc->clients.per_round);
-		if (rc0)
-			return rc0;
-		if (!(f->stage = malloc(f->sum.n * sizeof *f->stage)))
-			return -ENOMEM;
-	}
-	if (f->cur != (int64_t)client) {
-		if ((rc = keep_finish(w)) != 0)
-			return rc;
-		f->cur = client;
-		f->have = 0;
-		f->bad = FCL_REJECT_NONE;
-		f->cur_n = 0;
-		memset(f->staged, 0, sizeof f->staged);
-	}
-	if (f->bad)
-		return 0;
-	uint32_t bad = check_sketch(x, f->np, f->d, f->c, w->train->n, &why);
-	if (!bad && f->staged[x->ints[0]])
-		bad = FCL_REJECT_RULE, why = "second sketch for this layer";
-	else if (!bad && f->cur_n && x->ints[1] != f->cur_n)
-		bad = FCL_REJECT_RULE, why = "sample counts differ between layers";
-	if (bad) {
-		f->bad = bad;
-		f->bad_why = why;
-		return 0;
-	}
-	stage_sketch(f->stage, &f->lo, (uint32_t)x->ints[0], x);
-	f->staged[x->ints[0]] = 1;
-	f->cur_n = x->ints[1];
-	if (++f->have == f->np)
-		return keep_finish(w);
-	return 0;
-}
-
-/* The process's sum of its participants' answers and their records, once
- * per task end; then a fresh sum. */
-static int send_answer_sum(struct fcl_rule_worker *w, fcl_answer_sum_fn send, void *sink)
-{
-	struct fot_worker *f = w->state;
-	int rc = keep_finish(w);
-	if (rc || f->n_rec == 0)
-		return rc;
-	struct fcl_answer_sum s = {.sum = f->sum.v,
-				   .n_sum = f->sum.addends ? f->sum.n : 0,
-				   .frac_bits = f->sum.frac_bits,
-				   .addends = (uint32_t)f->sum.addends,
-				   .ids = f->ids,
-				   .rejected = f->rejected,
-				   .n_ids = f->n_rec};
-	rc = send(sink, &s);
-	fcl_fixsum_zero(&f->sum);
-	f->n_rec = 0;
-	return rc;
-}
-
 /* The round start at a task end carries every protected layer's basis U_l
  * (d_l x k_l, k_l <= d_l) and the sketch widths; an answer carries one layer's
  * sketch (d_l x c_l) with two ints and a real. Conv layers (arch's body) have
@@ -888,12 +552,12 @@ static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const ui
 		if (L->s.kind != FCL_LAYER_CONV2D)
 			continue;
 		uint64_t d = (uint64_t)L->in.c * L->s.kernel * L->s.kernel;
-		extras_layer(d, width(p, 1, d), &request, &answer);
-		sum += (d * width(p, 1, d) + 3) * sizeof(int64_t);
+		extras_layer(d, fcl__fot_width(p, 1, d), &request, &answer);
+		sum += (d * fcl__fot_width(p, 1, d) + 3) * sizeof(int64_t);
 	}
 	for (uint32_t l = 0; l < n_layers; l++) {
-		extras_layer(sizes[l], width(p, 0, sizes[l]), &request, &answer);
-		sum += ((uint64_t)sizes[l] * width(p, 0, sizes[l]) + 3) * sizeof(int64_t);
+		extras_layer(sizes[l], fcl__fot_width(p, 0, sizes[l]), &request, &answer);
+		sum += ((uint64_t)sizes[l] * fcl__fot_width(p, 0, sizes[l]) + 3) * sizeof(int64_t);
 	}
 	/* a process's sum of answers (partial sums): 8 bytes a value, every layer */
 	if (sum > answer)
@@ -938,11 +602,11 @@ const struct fcl_rule fcl_rule_fot = {
     .save = save,
     .load = load,
     .caveat = caveat,
-    .worker_init = worker_init,
-    .worker_fini = worker_fini,
-    .check_request = check_request,
-    .send_answers = send_answers,
-    .keep_answer = keep_answer,
-    .send_answer_sum = send_answer_sum,
+    .worker_init = fcl__fot_worker_init,
+    .worker_fini = fcl__fot_worker_fini,
+    .check_request = fcl__fot_check_request,
+    .send_answers = fcl__fot_send_answers,
+    .keep_answer = fcl__fot_keep_answer,
+    .send_answer_sum = fcl__fot_send_answer_sum,
     .max_extras_bytes = max_extras_bytes,
 };
