@@ -8,7 +8,10 @@
  * (fcl_rule_partial_sums), checks each update as the coordinator would, adds
  * the good ones to one fixed-point partial sum (fcl/fixsum.h: the bits do not
  * depend on which process sums what) and sends that, with a record per
- * participant, once its participants are done.
+ * participant, once its participants are done. Rules whose extra messages
+ * add up too (fcl_rule_sums_answers: FOT's sketches) get each message of a
+ * participant whose update is in the partial sum (keep_answer) and send their
+ * own sum of them after it (send_answer_sum).
  */
 #include "client.h"
 
@@ -62,6 +65,8 @@ struct worker {
 
 	/* partial sums (fcl_rule_partial_sums): this round's sum and records */
 	int partial;
+	int sum_answers; /* the rule's messages go to its own sum (fcl_rule_sums_answers) */
+	double rule_s;   /* wall seconds the rule's kept messages took, not yet reported */
 	struct fcl_fixsum psum;
 	struct fcl_msg precords; /* ids, rec_* arrays (n_ids so far), room for every hosted id */
 
@@ -217,6 +222,7 @@ static int make_clients(struct worker *w)
 		w->perms[t] = w->sched.tasks[t].perm;
 	if ((w->partial = fcl_rule_partial_sums(&w->sc)) != 0) {
 		size_t n = w->opts->n_ids;
+		w->sum_answers = fcl_rule_sums_answers(w->sc.aggregation.rule);
 		/* the coordinator's range: room for clients.per_round updates */
 		int rc = fcl_fixsum_init(&w->psum, w->model.n_params, FCL_FIXSUM_FRAC_BITS,
 					 w->sc.clients.per_round);
@@ -303,6 +309,42 @@ static int send_rule_message(void *sink, uint32_t client, const struct fcl_extra
 	return rc ? rc : send_timed(w, &m);
 }
 
+/* With partial sums, for rules whose messages add up (fcl_answer_fn): the
+ * message goes to the rule's own sum instead of the wire, faults first (a
+ * spoilt sketch must be kept out by the process's checks). */
+static int keep_rule_message(void *sink, uint32_t client, const struct fcl_extras *x)
+{
+	struct worker *w = sink;
+	struct fcl_extras copy = *x;
+	int rc = faults_on_rule_message(&w->opts->faults, client, &copy);
+
+	w->rule_s += fcl_now() - w->sent_at;
+	rc = rc ? rc : fcl_rule_keep_answer(&w->rule, client, &copy);
+	w->sent_at = fcl_now();
+	return rc;
+}
+
+/* The rule's sum of the round's kept messages (fcl_answer_sum_fn), after the
+ * partial sum of updates: one message for every participant of the process. */
+static int send_answer_sum(void *sink, const struct fcl_answer_sum *s)
+{
+	struct worker *w = sink;
+	struct fcl_msg m = {.type = FCL_MSG_RULE,
+			    .round = w->round,
+			    .client_id = -1,
+			    .dispatch = w->dispatch,
+			    .rule_seconds = w->rule_s,
+			    .sum = s->sum,
+			    .n_sum = s->n_sum,
+			    .frac_bits = s->frac_bits,
+			    .addends = s->addends,
+			    .ids = s->ids,
+			    .n_ids = s->n_ids,
+			    .rec_rejected = s->rejected};
+	w->rule_s = 0;
+	return send_timed(w, &m);
+}
+
 /* The classes a task-incremental round trains on: its task's, and with
  * recurrence the old tasks' too. */
 static void task_mask(const struct worker *w, const struct fcl_client_round *cr, uint8_t *mask)
@@ -343,8 +385,9 @@ static int all_finite(const float *v, size_t n)
 }
 
 /* Update m into the round's partial sum, after the coordinator's own checks
- * of a single update (enum fcl_reject); its record either way. */
-static void partial_add(struct worker *w, const struct fcl_msg *m)
+ * of a single update (enum fcl_reject); its record either way. Returns the
+ * reason it stays out (FCL_REJECT_NONE: in the sum). */
+static uint32_t partial_add(struct worker *w, const struct fcl_msg *m)
 {
 	struct fcl_msg *p = &w->precords;
 	uint32_t bad = FCL_REJECT_NONE;
@@ -353,7 +396,7 @@ static void partial_add(struct worker *w, const struct fcl_msg *m)
 	if (k >= w->opts->n_ids) { /* a round start naming a client twice */
 		fcl_warn("round %u: client %lld trained twice; its second update is not sent",
 			 m->round, (long long)m->client_id);
-		return;
+		return FCL_REJECT_SAMPLES;
 	}
 	if (m->n_values != w->model.n_params)
 		bad = FCL_REJECT_SIZE;
@@ -376,6 +419,7 @@ static void partial_add(struct worker *w, const struct fcl_msg *m)
 	((double *)p->rec_train_s)[k] = m->train_seconds;
 	((uint32_t *)p->rec_rejected)[k] = bad;
 	p->n_ids++;
+	return bad;
 }
 
 /* The round's partial sum and records, once its participants are done. */
@@ -431,12 +475,15 @@ static int send_update(struct worker *w, struct logical_client *lc, struct fcl_l
 		  fcl_strategy_buffer_fill(lc->strategy),
 		  (unsigned long long)fcl_strategy_checksum(lc->strategy));
 	if (w->partial) {
-		partial_add(w, &m);
+		/* an update its process keeps out is rejected: no message of its is awaited */
+		if (partial_add(w, &m) != FCL_REJECT_NONE)
+			return 0;
 		w->sent_at = fcl_now(); /* the rule's messages are timed from the update */
 	} else if ((rc = send_timed(w, &m)) != 0) {
 		return rc;
 	}
-	return fcl_rule_send_answers(&w->rule, lr, send_rule_message, w);
+	return fcl_rule_send_answers(&w->rule, lr,
+				     w->sum_answers ? keep_rule_message : send_rule_message, w);
 }
 
 /* Trains one logical client from the global parameters on its data of `round`
@@ -615,7 +662,11 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 		if (rc)
 			return rc;
 	}
-	return w->partial && w->precords.n_ids ? partial_send(w) : 0;
+	if (!w->partial || !w->precords.n_ids)
+		return 0;
+	int rc = partial_send(w);
+	/* after the updates, so the coordinator knows whose are accepted */
+	return rc || !w->sum_answers ? rc : fcl_rule_send_answer_sum(&w->rule, send_answer_sum, w);
 }
 
 /* ---- checkpoints ---------------------------------------------------------- */

@@ -666,6 +666,16 @@ static int take_update(struct coord_dispatch *d, const struct event *e)
 	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
 }
 
+/* Each line of why as a dropped message (one per participant refused). */
+static void drop_lines(struct coord_dispatch *d, char *why)
+{
+	for (char *line = why, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl = '\0';
+		coord_dispatch_drop(d, "%s", line);
+	}
+}
+
 /* One message answers for several participants: each gets its share of the
  * bytes, each refused update its line in the log (as single updates do). */
 static int take_partial(struct coord_dispatch *d, const struct event *e)
@@ -679,18 +689,16 @@ static int take_partial(struct coord_dispatch *d, const struct event *e)
 		return rc;
 	for (uint32_t k = 0; k < n; k++)
 		coord_report_update(d->c.report, e->m->ids[k], e->bytes / n + (k < e->bytes % n));
-	for (char *line = why, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
-		if ((nl = strchr(line, '\n')) != NULL)
-			*nl = '\0';
-		coord_dispatch_drop(d, "%s", line);
-	}
+	drop_lines(d, why);
 	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
 }
 
+/* A rule message, or a process's sum of them (a line in why per participant
+ * kept out of it). */
 static int take_answer(struct coord_dispatch *d, const struct event *e)
 {
 	enum coord_take took;
-	char why[512];
+	char why[4096] = "";
 	double t0 = fcl_now();
 	int rc = coord_round_take_answer(d->c.round, (uint32_t)e->peer, e->m, e->bytes, &took, why,
 					 sizeof why);
@@ -698,7 +706,7 @@ static int take_answer(struct coord_dispatch *d, const struct event *e)
 	if (rc)
 		return rc;
 	if (took != COORD_TAKE_ACCEPTED)
-		coord_dispatch_drop(d, "%s", why);
+		drop_lines(d, why);
 	return took == COORD_TAKE_DROPPED ? 0 : check_complete(d);
 }
 

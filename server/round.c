@@ -439,6 +439,92 @@ int coord_round_take_partial(struct coord_round *r, uint32_t p, const struct fcl
 	return 0;
 }
 
+/* Whether the records of process p's sum of rule messages m name distinct
+ * participants it hosts whose updates have arrived (the process sends the sum
+ * after them) and who still owe their messages; else why not. */
+static int answer_sum_due(const struct coord_round *r, uint32_t p, const struct fcl_msg *m,
+			  char *why, size_t len)
+{
+	const char *name = fcl_agg_name(r->agg);
+	for (size_t k = 0; k < m->n_ids; k++) {
+		int i = slot_of(r, m->ids[k]);
+		if (k && m->ids[k] <= m->ids[k - 1])
+			snprintf(why, len, "%s sum for round %u: client ids not ascending", name,
+				 r->round);
+		else if (i < 0 || r->owner[m->ids[k]] != (int32_t)p)
+			snprintf(why, len,
+				 "%s sum for round %u names client %u, not a participant hosted "
+				 "by that process",
+				 name, r->round, m->ids[k]);
+		else if (r->slot[i] == COORD_SLOT_WAITING)
+			snprintf(why, len, "%s sum for round %u names client %u before its update",
+				 name, r->round, m->ids[k]);
+		else if (r->slot_answers[i] >= r->answers_due)
+			snprintf(why, len, "%s sum for round %u: client %u has answered already",
+				 name, r->round, m->ids[k]);
+		else
+			continue;
+		return 0;
+	}
+	if (m->n_ids == 0)
+		snprintf(why, len, "%s sum for round %u names no participant", name, r->round);
+	return m->n_ids > 0;
+}
+
+/* A client process's sum of its participants' rule messages (client_id -1;
+ * fcl/rule.h keep_answer): it answers for every participant it names. The
+ * participants its process kept out are named in why; the sum is the rule's
+ * (accept_answer_sum) only if every participant in it has an accepted update:
+ * a sum cannot be taken apart, so when one of them was rejected here (its
+ * process's partial sum of updates was refused, which refuses all of them)
+ * the whole sum stays out and each participant in it is named. */
+static int take_answer_sum(struct coord_round *r, uint32_t p, const struct fcl_msg *m, size_t bytes,
+			   enum coord_take *took, char *why, size_t len)
+{
+	const char *name = fcl_agg_name(r->agg), *spoilt = NULL;
+	uint32_t in_sum = 0;
+	size_t at;
+	int rc;
+
+	why[0] = '\0';
+	if (!answer_sum_due(r, p, m, why, len))
+		return 0;
+	for (size_t k = 0; k < m->n_ids; k++) {
+		int i = slot_of(r, m->ids[k]);
+		r->slot_answers[i] = r->answers_due; /* answered, whatever follows */
+		if (m->rec_rejected[k] != FCL_REJECT_NONE)
+			continue;
+		in_sum++;
+		if (r->slot[i] != COORD_SLOT_ACCEPTED)
+			spoilt = "a participant in it has a rejected update";
+	}
+	*took = COORD_TAKE_ACCEPTED;
+	struct fcl_round_info info = round_info(r);
+	if (!spoilt && (m->frac_bits != FCL_FIXSUM_FRAC_BITS || m->addends != in_sum ||
+			(in_sum == 0) != (m->n_sum == 0)))
+		spoilt = "its sum does not match its records";
+	else if (!spoilt && in_sum &&
+		 (rc = fcl_agg_accept_answer_sum(r->agg, &info, m->sum, m->n_sum, m->addends, bytes,
+						 &spoilt)) != 0) {
+		if (rc == -ENOMEM)
+			return rc;
+		if (!spoilt)
+			spoilt = "refused by the rule";
+	}
+	for (size_t k = 0; k < m->n_ids; k++) {
+		uint32_t bad = m->rec_rejected[k];
+		if (!bad && !spoilt)
+			continue;
+		at = strlen(why);
+		snprintf(why + at, len - at,
+			 "%s%s message from client %u in round %u rejected%s: %s", at ? "\n" : "",
+			 name, m->ids[k], r->round, bad ? " by its process" : "",
+			 bad ? fcl_reject_name(bad) : spoilt);
+		*took = COORD_TAKE_REJECTED;
+	}
+	return 0;
+}
+
 int coord_round_take_answer(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
 			    size_t bytes, enum coord_take *took, char *why, size_t len)
 {
@@ -446,6 +532,8 @@ int coord_round_take_answer(struct coord_round *r, uint32_t p, const struct fcl_
 	int i, rc;
 
 	*took = COORD_TAKE_DROPPED;
+	if (m->client_id < 0 && m->round == r->round && r->answers_due)
+		return take_answer_sum(r, p, m, bytes, took, why, len);
 	if (m->round != r->round || r->answers_due == 0) {
 		snprintf(why, len, "%s message for round %u, not expected now (round %u)", name,
 			 m->round, r->round);

@@ -144,7 +144,10 @@ int coord_round_take_update(struct coord_round *r, uint32_t p, const struct fcl_
  * dropped. *n_records: records taken. 0 or -ENOMEM. */
 int coord_round_take_partial(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
 			     enum coord_take *took, uint32_t *n_records, char *why, size_t len);
-/* A rule message of `bytes` from peer p; the same. */
+/* A rule message of `bytes` from peer p; the same. With client_id -1, a
+ * process's sum of its participants' rule messages (fcl/rule.h keep_answer):
+ * it answers for each participant it names, and why gets a line for each one
+ * kept out of the sum. */
 int coord_round_take_answer(struct coord_round *r, uint32_t p, const struct fcl_msg *m,
 			    size_t bytes, enum coord_take *took, char *why, size_t len);
 enum coord_status coord_round_status(const struct coord_round *r);

@@ -445,9 +445,10 @@ static void test_message_caps(void)
 	CHECK(cap[1] >= 2 * np * 4 + 1000 * 5 && cap[1] < 2 * np * 4 + (1 << 20),
 	      "scaffold: twice the parameters (%llu for %zu parameters)",
 	      (unsigned long long)cap[1], np);
-	CHECK(cap[2] >= (uint64_t)784 * 3136 * 4 &&
-		  cap[2] < fot_np * 4 + 784ull * 3136 * 4 + (1 << 20),
-	      "fot at sketch_columns 4: the input layer's sketch (%llu)",
+	/* a process's sum of sketches: every layer's, 8 bytes a value */
+	uint64_t sums = 8ull * (784 * 3136 + 256 * 1024 + 10 * 40 + 3 * 3);
+	CHECK(cap[2] >= sums && cap[2] < fot_np * 4 + sums + (1 << 20),
+	      "fot at sketch_columns 4: a process's sum of every layer's sketches (%llu)",
 	      (unsigned long long)cap[2]);
 }
 
@@ -539,9 +540,10 @@ static void test_fot_conv(void)
 					       cnn.n_params, &cnn.arch),
 		 without = rule->max_extras_bytes(sc.aggregation.params, cnn.n_layers, cnn.sizes,
 						  cnn.n_params, NULL);
-	CHECK(with == without + 4 * 4 * sizeof(float) + sizeof(uint64_t),
-	      "the rule's extras bound counts the conv basis and width (%llu vs %llu)", (unsigned long long)with,
-	      (unsigned long long)without);
+	CHECK(with == without + (4 * 5 + 3) * sizeof(int64_t),
+	      "the rule's extras bound counts the conv layer's part of a sum of sketches (%llu vs "
+	      "%llu)",
+	      (unsigned long long)with, (unsigned long long)without);
 	free(d);
 	free(mean);
 	free(p);

@@ -393,6 +393,97 @@ static void rule_messages(struct world *w)
 	      "the rule grew its bases and said so in events.jsonl through the dispatcher");
 }
 
+/* Process p's sum of its participants' sketches (partial sums): ids with
+ * their process's rejections; the sum holds one answer per accepted record
+ * (length `len`, or the request's). */
+static void sketch_sum(struct world *w, int p, const struct sent *start, const uint32_t *ids,
+		       const uint32_t *rej, size_t n, long len)
+{
+	size_t L = 0;
+	uint32_t in = 0;
+	for (uint32_t l = 0; l < start->n_tensors; l++)
+		L += (size_t)start->rows[l] * start->ints[1 + l] + 3;
+	for (size_t k = 0; k < n; k++)
+		in += rej[k] == FCL_REJECT_NONE;
+	L = len >= 0 ? (size_t)len : L;
+	int64_t *v = calloc(L ? L : 1, sizeof *v);
+	if (!v)
+		return;
+	for (uint32_t l = 0, at = 0; l < start->n_tensors && in && len < 0; l++) {
+		size_t dc = (size_t)start->rows[l] * start->ints[1 + l];
+		v[at] = (int64_t)in << 31;                            /* Y[0] = 0.5 each */
+		v[at + dc] = (int64_t)in * (((int64_t)25 << 32) / 2); /* n r = 12.5 */
+		v[at + dc + 1] = (int64_t)in * ((int64_t)25 << 32);   /* n = 25 */
+		v[at + dc + 2] = (int64_t)in << 32;                   /* one sketch each */
+		at += (uint32_t)(dc + 3);
+	}
+	struct fcl_msg m = {.type = FCL_MSG_RULE,
+			    .round = start->round,
+			    .client_id = -1,
+			    .sum = v,
+			    .n_sum = in ? L : 0,
+			    .frac_bits = FCL_FIXSUM_FRAC_BITS,
+			    .addends = in,
+			    .ids = ids,
+			    .n_ids = n,
+			    .rec_rejected = rej};
+	deliver(w, p, &m);
+	free(v);
+}
+
+/* Partial sums: a process's sum of sketches answers for its participants;
+ * those its process kept out are named, and a sum holding a participant whose
+ * update was rejected here is refused whole. */
+static void rule_sums(struct world *w)
+{
+	REQUIRE(join_both(w), "both processes join");
+	all_good(w, 0);
+	size_t mark = w->out.n;
+	update(w, 0, 0, 1, GOOD);
+	const struct sent *start = find_sent(w, 0, FCL_MSG_ROUND_START, 0);
+	for (size_t i = 0; i < w->out.n; i++)
+		if (w->out.sent[i].type == FCL_MSG_ROUND_START && w->out.sent[i].round == 1)
+			start = &w->out.sent[i];
+	REQUIRE(start && start->round == 1 && start->n_tensors > 0, "round 1 ends task 0");
+	uint32_t ids01[2] = {0, 1}, ok2[2] = {0, 0}, one_out[2] = {0, FCL_REJECT_FINITE};
+	uint64_t bad = w->report.bad_messages;
+	forget_log();
+	sketch_sum(w, 0, start, ids01, ok2, 2, -1);
+	CHECK(w->report.bad_messages == bad + 1 && logged("names client 1 before its update"),
+	      "a sum naming a participant whose update has not come is dropped");
+	update(w, 0, 1, 1, GOOD);
+	update(w, 1, 2, 1, GOOD);
+	update(w, 1, 3, 1, NON_FINITE);
+	forget_log();
+	bad = w->report.bad_messages;
+	sketch_sum(w, 0, start, ids01, one_out, 2, 5);
+	CHECK(w->report.bad_messages == bad + 2 &&
+		  logged("fot message from client 0 in round 1 rejected: a sum of sketches of the "
+			 "wrong length"),
+	      "a sum of the wrong length is refused by the rule, its participant named");
+	CHECK(logged("fot message from client 1 in round 1 rejected by its process: non-finite "
+		     "values") &&
+		  count_sent(w, mark, FCL_MSG_ROUND_START, -1) == 0,
+	      "the participant its process kept out is named; the round waits for peer 1");
+	forget_log();
+	sketch_sum(w, 0, start, ids01, one_out, 2, -1);
+	CHECK(logged("client 0 has answered already"),
+	      "a second sum for the same clients is dropped");
+	uint32_t ids23[2] = {2, 3};
+	forget_log();
+	bad = w->report.bad_messages;
+	sketch_sum(w, 1, start, ids23, ok2, 2, -1);
+	CHECK(w->report.bad_messages == bad + 2 &&
+		  logged("fot message from client 2 in round 1 rejected: a participant in it has a "
+			 "rejected update") &&
+		  logged("fot message from client 3 in round 1 rejected: a participant"),
+	      "a sum holding a rejected update is refused whole, each participant named");
+	CHECK(count_sent(w, mark, FCL_MSG_ROUND_START, -1) == 2 && w->round.round == 2,
+	      "every participant has answered: round 2 goes out");
+	CHECK(file_has(w, "fot.csv", "\n0,0,") && file_has(w, "fot.csv", ",1.000000,0,0,0,"),
+	      "no sum was kept, so no layer grew (no sketches, ratio 1)");
+}
+
 /* Joining, then round 0's updates, then rounds 1 and 2's deadlines: one run. */
 static void one_run(struct world *w)
 {
@@ -422,5 +513,6 @@ int main(void)
 	on_fresh_run("fedavg", join_nobody, "join timeout without");
 	on_fresh_run("fedavg", send_failure, "an unreachable peer");
 	on_fresh_run("fot", rule_messages, "rule messages");
+	on_fresh_run("fot", rule_sums, "sums of rule messages");
 	return tap_done();
 }

@@ -288,9 +288,48 @@ static void test_partial(void)
 	free(buf);
 }
 
+/* A process's sum of its participants' rule messages (FOT's sketches) too. */
+static void test_answer_sum(void)
+{
+	int64_t sum[3] = {INT64_MIN, 42, INT64_MAX};
+	uint32_t ids[3] = {1, 5, 8}, rej[3] = {0, FCL_REJECT_RULE, 0};
+	struct fcl_msg in = {.type = FCL_MSG_RULE,
+			     .round = 7,
+			     .client_id = -1,
+			     .sum = sum,
+			     .n_sum = 3,
+			     .frac_bits = 32,
+			     .addends = 2,
+			     .dispatch = 0,
+			     .rule_seconds = 0.5,
+			     .ids = ids,
+			     .n_ids = 3,
+			     .rec_rejected = rej},
+		       one = {.type = FCL_MSG_RULE, .round = 7, .client_id = 5}, out;
+	uint8_t *buf;
+	size_t len;
+	REQUIRE(fcl_wire_encode(&in, &buf, &len) == 0 && fcl_wire_decode(buf, len, &out) == 0,
+		"a sum of rule messages encodes and decodes");
+	CHECK(out.type == FCL_MSG_RULE && out.client_id == -1 && out.n_sum == 3 &&
+		  memcmp(out.sum, sum, sizeof sum) == 0 && out.frac_bits == 32 &&
+		  out.addends == 2 && out.rule_seconds == 0.5,
+	      "its sum comes back whole");
+	CHECK(out.n_ids == 3 && out.ids[2] == 8 && out.rec_rejected[1] == FCL_REJECT_RULE &&
+		  strcmp(fcl_reject_name(FCL_REJECT_RULE), "refused by the rule") == 0,
+	      "and its records");
+	fcl_msg_free(&out);
+	free(buf);
+	REQUIRE(fcl_wire_encode(&one, &buf, &len) == 0 && fcl_wire_decode(buf, len, &out) == 0,
+		"a participant's rule message still travels");
+	CHECK(out.client_id == 5 && out.n_sum == 0 && out.n_ids == 0, "without sum or records");
+	fcl_msg_free(&out);
+	free(buf);
+}
+
 int main(void)
 {
 	test_partial();
+	test_answer_sum();
 	test_extras_roundtrip();
 	test_state_pieces();
 	test_update_roundtrip();

@@ -17,16 +17,30 @@
  * with one sketch per layer, Y_i = (A_i - U U^T A_i) G_i of its layer inputs
  * A_i over its own task data (from its just-trained model), its residual
  * ratio r_i and sample count n_i. After the round's aggregation (still
- * projected with the old bases) the sketches are summed in client-id order,
- * Y = sum Y_i, r = sum n_i r_i / sum n_i, and each layer's basis grows
- * (fcl_fot_expand). fot.csv in the run folder records, per task and layer,
- * the basis size, the ratio, the bytes the protocol cost and the layer's kind.
+ * projected with the old bases) the sketches of the accepted updates are
+ * summed, Y = sum Y_i, r = sum n_i r_i / sum n_i, and each layer's basis
+ * grows (fcl_fot_expand). fot.csv in the run folder records, per task and
+ * layer, the basis size, the ratio, the bytes the protocol cost and the
+ * layer's kind.
+ *
+ * The sum is exact, in fixed point (fcl/fixsum.h, 2^-32, as the updates'):
+ * a participant's answer is one vector, per layer Y_i then n_i r_i, n_i (both
+ * as floats) and 1, added whole or not at all, so any grouping of the
+ * participants gives the same bits. With partial sums (fcl_rule_partial_sums)
+ * a client process adds its participants' answers itself (keep_answer: the
+ * checks the server makes of one sketch) and sends one sum per task end
+ * (send_answer_sum), after its partial sum of updates; otherwise (simulated
+ * time, local-model evaluation) each sketch travels, is kept per slot, and
+ * the server adds the accepted updates' ones at the round's end. A sum of a
+ * process holds only participants whose updates it let into its partial sum;
+ * the coordinator refuses it whole if any of them was rejected after all.
  *
  * Protected layers are numbered convs first (body order), then the dense
  * layers, so an MLP's numbering, streams and messages are those of the dense
  * layers alone. A conv layer's sketch runs over every patch of every sample
  * (A_i has n_i * H_out * W_out columns), one sample's patch matrix at a time.
- * The linear algebra is in fot.c (fcl/fot.h).
+ * The linear algebra is in fot.c (fcl/fot.h); the client half (sketches, and
+ * a process's sum of them) in agg_fot_client.c.
  */
 #include "fcl/data.h"
 #include "fcl/fot.h"
@@ -37,6 +51,9 @@
 #include "fcl/scenario.h"
 #include "fcl/schedule.h"
 #include "fcl/util.h"
+#include "fcl/wire.h"
+
+#include "agg_fot-private.h"
 
 #include <errno.h>
 #include <math.h>
@@ -44,23 +61,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define L_MAX FCL_MLP_MAX_LAYERS
-#define P_MAX (FCL_ARCH_MAX_LAYERS + FCL_MLP_MAX_LAYERS) /* protected layers, at most */
-/* conv sketch streams: round = CONV_STREAM + task * FCL_ARCH_MAX_LAYERS + conv,
- * apart from the dense layers' task * L_MAX + layer */
-#define CONV_STREAM (1u << 24)
-
-struct fot_params {
-	int weighted;
-	double threshold;           /* epsilon_0 of the first task, (0, 1) */
-	double threshold_increment; /* added per task */
-	int k_rule;                 /* enum fcl_k_rule */
-	double sketch_columns;      /* sketch width c_l as a multiple of d_l */
-	int protect_output;         /* project the output layer's update too (the paper's MLP) */
-	double conv_sketch_columns; /* a conv layer's sketch width as a multiple of d_l */
-	uint32_t conv_sketch_max;   /* and at most this many columns (0: no cap) */
-};
 
 static const struct fcl_key_choice k_rules[] = {
     {"norm", FCL_K_RULE_NORM}, {"energy", FCL_K_RULE_ENERGY}, {NULL, 0}};
@@ -112,8 +112,7 @@ static size_t columns(double share, size_t d)
 	return c < 1 ? 1 : (size_t)c;
 }
 
-/* The sketch width c_l of a layer with d inputs. */
-static size_t width(const struct fot_params *p, int conv, size_t d)
+size_t fcl__fot_width(const struct fot_params *p, int conv, size_t d)
 {
 	if (!conv)
 		return columns(p->sketch_columns, d);
@@ -135,7 +134,50 @@ static const struct fcl_agg_layer *prot(const struct fcl_agg *a, uint32_t i)
 
 static size_t prot_width(const struct fcl_agg *a, uint32_t i)
 {
-	return width(a->params, i < a->n_convs, prot(a, i)->n_in);
+	return fcl__fot_width(a->params, i < a->n_convs, prot(a, i)->n_in);
+}
+
+/* ---- one answer and sums of answers (agg_fot-private.h) -------------------- */
+
+void fcl__fot_layout(struct fot_layout *lo, uint32_t np, const size_t *d, const size_t *c)
+{
+	size_t at = 0;
+	for (uint32_t l = 0; l < np; l++) {
+		lo->seg[l] = at;
+		lo->dc[l] = d[l] * c[l];
+		at += lo->dc[l] + 3;
+	}
+	lo->seg[np] = at;
+}
+
+uint32_t fcl__fot_check_sketch(const struct fcl_extras *x, uint32_t np, const size_t *d,
+			       const size_t *c, uint64_t n_train, const char **why)
+{
+	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
+	*why = NULL;
+	if (x->n_tensors != 1 || x->n_ints != 2 || x->n_reals != 1)
+		*why = "not a sketch";
+	else if (layer >= np)
+		*why = "layer out of range";
+	else if (x->t[0].rows != d[layer] || x->t[0].cols != c[layer])
+		*why = "wrong shape";
+	else if (!fcl_extras_finite(x))
+		return *why = "non-finite values", FCL_REJECT_FINITE;
+	else if (!(x->reals[0] >= 0.0 && x->reals[0] <= 1.0 + 1e-6))
+		*why = "ratio outside [0, 1]";
+	else if (x->ints[1] == 0 || x->ints[1] > n_train)
+		*why = "implausible sample count";
+	return *why ? FCL_REJECT_RULE : FCL_REJECT_NONE;
+}
+
+void fcl__fot_stage(float *stage, const struct fot_layout *lo, uint32_t l,
+		    const struct fcl_extras *x)
+{
+	float *at = stage + lo->seg[l];
+	memcpy(at, x->t[0].v, lo->dc[l] * sizeof(float));
+	at[lo->dc[l]] = (float)((double)x->ints[1] * x->reals[0]); /* n r */
+	at[lo->dc[l] + 1] = (float)x->ints[1];                     /* n, exact below 2^24 */
+	at[lo->dc[l] + 2] = 1.0f;
 }
 
 /* ---- server ---------------------------------------------------------------- */
@@ -154,6 +196,10 @@ struct fot_state {
 	uint64_t bytes_up;
 	float *bases; /* the request: U_l concatenated */
 	FILE *csv;
+	/* this task end's sum of answers (fot_layout), room for n_slots of them */
+	struct fot_layout lo;
+	struct fcl_fixsum sum;
+	float *stage; /* (lo length) one slot's answer, for sketches kept per slot */
 };
 
 static int init(struct fcl_agg *a)
@@ -167,12 +213,16 @@ static int init(struct fcl_agg *a)
 	st->n_prot = n_prot(a);
 	if (st->n_prot > P_MAX || st->n_prot + 1 > FCL_EXTRAS_MAX)
 		return -EINVAL;
+	size_t d[P_MAX], c[P_MAX];
 	for (uint32_t l = 0; l < st->n_prot; l++) {
 		const struct fcl_agg_layer *L = prot(a, l);
 		size_t sz = L->n_out * L->n_in;
 		most = sz > most ? sz : most;
 		total += L->n_in * L->n_in; /* a basis is at most d x d */
+		d[l] = L->n_in;
+		c[l] = prot_width(a, l);
 	}
+	fcl__fot_layout(&st->lo, st->n_prot, d, c);
 	st->eps = p->threshold;
 	st->n_slots = a->sc.clients.per_round;
 	size_t cells = (size_t)st->n_slots * st->n_prot + 1;
@@ -183,6 +233,10 @@ static int init(struct fcl_agg *a)
 	st->n = calloc(cells, sizeof *st->n);
 	if (!st->tmp || !st->bases || !st->y || !st->ratio || !st->n)
 		return -ENOMEM;
+	int rc = fcl_fixsum_init(&st->sum, st->lo.seg[st->n_prot], FCL_FIXSUM_FRAC_BITS,
+				 st->n_slots ? st->n_slots : 1);
+	if (rc)
+		return rc;
 	if (a->env.run_dir) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/fot.csv", a->env.run_dir);
@@ -205,6 +259,8 @@ static void forget_sketches(struct fcl_agg *a)
 		st->y[i] = NULL;
 	}
 	st->bytes_up = 0;
+	if (st->sum.v)
+		fcl_fixsum_zero(&st->sum);
 }
 
 static void fini(struct fcl_agg *a)
@@ -223,6 +279,8 @@ static void fini(struct fcl_agg *a)
 	free(st->n);
 	free(st->bases);
 	free(st->tmp);
+	free(st->stage);
+	fcl_fixsum_fini(&st->sum);
 	free(st);
 	a->state = NULL;
 }
@@ -280,24 +338,19 @@ static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint
 			 const struct fcl_extras *x, size_t bytes, const char **why)
 {
 	struct fot_state *st = a->state;
-	uint64_t layer = x->n_ints >= 2 ? x->ints[0] : UINT64_MAX;
+	size_t d[P_MAX], c[P_MAX];
 
-	*why = NULL;
-	if (x->n_tensors != 1 || x->n_ints != 2 || x->n_reals != 1 || slot >= st->n_slots)
-		*why = "not a sketch";
-	else if (layer >= st->n_prot)
-		*why = "layer out of range";
-	else if (st->y[slot * st->n_prot + layer])
-		*why = "second sketch for this layer";
-	else if (x->t[0].rows != prot(a, (uint32_t)layer)->n_in ||
-		 x->t[0].cols != prot_width(a, (uint32_t)layer))
-		*why = "wrong shape";
-	else if (!(x->reals[0] >= 0.0 && x->reals[0] <= 1.0 + 1e-6))
-		*why = "ratio outside [0, 1]";
-	else if (x->ints[1] == 0 || x->ints[1] > r->n_train)
-		*why = "implausible sample count";
-	if (*why)
+	for (uint32_t l = 0; l < st->n_prot; l++) {
+		d[l] = prot(a, l)->n_in;
+		c[l] = prot_width(a, l);
+	}
+	if (slot >= st->n_slots)
+		return *why = "not a sketch", -EPROTO;
+	if (fcl__fot_check_sketch(x, st->n_prot, d, c, r->n_train, why) != FCL_REJECT_NONE)
 		return -EPROTO;
+	uint64_t layer = x->ints[0];
+	if (st->y[slot * st->n_prot + layer])
+		return *why = "second sketch for this layer", -EPROTO;
 	size_t at = slot * st->n_prot + layer, cnt = (size_t)x->t[0].rows * x->t[0].cols;
 	if (!(st->y[at] = malloc(cnt * sizeof(float))))
 		return -ENOMEM;
@@ -308,27 +361,73 @@ static int accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint
 	return 0;
 }
 
-/* Sums layer l's sketches of the accepted updates (client-id order) and grows its basis. */
-static void grow_layer(struct fcl_agg *a, uint32_t l, const struct fcl_agg_update *u, size_t n,
-		       uint32_t task, uint64_t bytes_down, char *detail, size_t *len, size_t size)
+/* A client process's sum of its participants' answers (keep_answer), each
+ * with an accepted update: into the task end's sum, whole or not at all. */
+static int accept_answer_sum(struct fcl_agg *a, const struct fcl_round_info *r, const int64_t *v,
+			     size_t n, uint32_t addends, size_t bytes, const char **why)
+{
+	struct fot_state *st = a->state;
+
+	(void)r;
+	*why = NULL;
+	if (n != st->sum.n)
+		*why = "a sum of sketches of the wrong length";
+	else if (fcl_fixsum_add_raw(&st->sum, v, addends) != 0)
+		*why = "its process's sum of sketches overflows the fixed-point range";
+	if (*why)
+		return -EPROTO;
+	st->bytes_up += bytes;
+	return 0;
+}
+
+/* The sketches kept per slot (no partial sums) of the accepted updates into
+ * the task end's sum: an update's accepted layers (a layer refused by
+ * accept_answer adds zeros, its count 0, as it was left out before the sums
+ * were exact). */
+static int add_slots(struct fcl_agg *a, const struct fcl_agg_update *u, size_t n)
+{
+	struct fot_state *st = a->state;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t have = 0;
+		float **y = st->y + (size_t)u[i].slot * st->n_prot;
+		for (uint32_t l = 0; u[i].slot < st->n_slots && l < st->n_prot; l++)
+			have += y[l] != NULL;
+		if (have == 0)
+			continue;
+		if (!st->stage && !(st->stage = malloc(st->sum.n * sizeof *st->stage)))
+			return -ENOMEM;
+		memset(st->stage, 0, st->sum.n * sizeof *st->stage);
+		for (uint32_t l = 0; l < st->n_prot; l++) {
+			size_t at = (size_t)u[i].slot * st->n_prot + l;
+			if (!y[l])
+				continue;
+			struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
+			x.t[0].v = y[l];
+			x.ints[1] = st->n[at];
+			x.reals[0] = st->ratio[at];
+			fcl__fot_stage(st->stage, &st->lo, l, &x);
+		}
+		if (fcl_fixsum_add_scaled(&st->sum, st->stage, 1.0) != 0)
+			fcl_warn("FOT: client %u's sketches left out: %s", u[i].client_id,
+				 fcl_reject_name(FCL_REJECT_RANGE));
+	}
+	return 0;
+}
+
+/* Layer l's summed sketches (the task end's sum) grow its basis. */
+static void grow_layer(struct fcl_agg *a, uint32_t l, uint32_t task, uint64_t bytes_down,
+		       char *detail, size_t *len, size_t size)
 {
 	const struct fot_params *p = a->params;
 	struct fot_state *st = a->state;
-	size_t d = prot(a, l)->n_in, c = prot_width(a, l), added = 0;
-	double rsum = 0.0, nsum = 0.0;
-	uint32_t used = 0;
-	float *Y = calloc(d * c, sizeof *Y); /* (d, c) */
+	size_t d = prot(a, l)->n_in, c = prot_width(a, l), added = 0, at = st->lo.seg[l];
+	uint32_t used = (uint32_t)llround(fcl_fixsum_get(&st->sum, at + d * c + 2));
+	float *Y = malloc(d * c * sizeof *Y); /* (d, c) */
 
-	for (size_t i = 0; i < n && Y; i++) {
-		size_t at = (size_t)u[i].slot * st->n_prot + l;
-		if (u[i].slot >= st->n_slots || !st->y[at])
-			continue;
-		for (size_t q = 0; q < d * c; q++)
-			Y[q] += st->y[at][q];
-		rsum += (double)st->n[at] * st->ratio[at];
-		nsum += (double)st->n[at];
-		used++;
-	}
+	for (size_t q = 0; q < d * c && Y; q++)
+		Y[q] = (float)fcl_fixsum_get(&st->sum, at + q);
+	double rsum = fcl_fixsum_get(&st->sum, at + d * c);
+	double nsum = fcl_fixsum_get(&st->sum, at + d * c + 1);
 	double r = nsum > 0 ? rsum / nsum : 1.0;
 	int rc = Y ? 0 : -ENOMEM;
 	if (!rc && used)
@@ -359,8 +458,11 @@ static int round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 		down += (uint64_t)prot(a, l)->n_in * st->k[l] * sizeof(float);
 	down *= r->request_sends;
 	len += (size_t)snprintf(detail, sizeof detail, "task %u basis", r->task);
+	int rc = add_slots(a, u, n);
+	if (rc)
+		return rc;
 	for (uint32_t l = 0; l < st->n_prot; l++)
-		grow_layer(a, l, u, n, r->task, down, detail, &len, sizeof detail);
+		grow_layer(a, l, r->task, down, detail, &len, sizeof detail);
 	if (st->csv)
 		fflush(st->csv);
 	snprintf(detail + len, sizeof detail - len, "; sketches %llu B up, bases %llu B down",
@@ -422,185 +524,7 @@ static int load(struct fcl_agg *a, FILE *f)
 		st->k[l] = k;
 	}
 	st->eps = eps;
-	return 0;
-}
-
-/* ---- client ---------------------------------------------------------------- */
-
-struct fot_worker {
-	struct fcl_fot_sketch sk[P_MAX]; /* one per protected layer, sized at the first request */
-	uint32_t n_convs;
-	uint32_t conv_at[FCL_ARCH_MAX_LAYERS]; /* the body index of each conv */
-	size_t batch;
-	float *x;   /* (batch, dim) gathered inputs */
-	int32_t *y; /* (batch) */
-	float *col; /* one sample's patches, the largest conv's (d, H_out * W_out) */
-};
-
-static int worker_init(struct fcl_rule_worker *w)
-{
-	const struct fcl_arch *ar = &w->model->arch;
-	struct fot_worker *f = calloc(1, sizeof *f);
-	size_t col = 1;
-	if (!f)
-		return -ENOMEM;
-	w->state = f;
-	for (uint32_t i = 0; i < ar->n_body; i++) {
-		if (ar->layers[i].s.kind != FCL_LAYER_CONV2D)
-			continue;
-		struct fcl_conv_geom g = fcl_layer_geom(&ar->layers[i]);
-		size_t sz = fcl_conv_col_floats(&g);
-		col = sz > col ? sz : col;
-		f->conv_at[f->n_convs++] = i;
-	}
-	f->batch = w->sc->train.batch_size;
-	f->x = fcl_alloc_floats(f->batch * w->model->arch.dim_in);
-	f->y = malloc(f->batch * sizeof *f->y);
-	f->col = f->n_convs ? fcl_alloc_floats(col) : NULL;
-	return f->x && f->y && (f->col || !f->n_convs) ? 0 : -ENOMEM;
-}
-
-static void worker_fini(struct fcl_rule_worker *w)
-{
-	struct fot_worker *f = w->state;
-	if (!f)
-		return;
-	for (uint32_t l = 0; l < P_MAX; l++)
-		fcl_fot_sketch_fini(&f->sk[l]);
-	free(f->x);
-	free(f->y);
-	free(f->col);
-	free(f);
-}
-
-/* Protected layer l's input size d_l on the client (convs first). */
-static size_t worker_d(const struct fcl_rule_worker *w, uint32_t l)
-{
-	const struct fot_worker *f = w->state;
-	if (l < f->n_convs) {
-		const struct fcl_layer *L = &w->model->arch.layers[f->conv_at[l]];
-		return (size_t)L->in.c * L->s.kernel * L->s.kernel;
-	}
-	return w->model->sizes[l - f->n_convs];
-}
-
-/* Outside task ends the request is empty; at them it must match the model. */
-static int check_request(struct fcl_rule_worker *w, const struct fcl_extras *req, const char **why)
-{
-	const struct fot_worker *f = w->state;
-	uint32_t np = f->n_convs + w->model->n_layers - (w->sc->model.heads == 1 ? 1 : 0);
-	*why = "malformed sketch request";
-	if (req->n_tensors == 0 && req->n_ints == 0)
-		return 0;
-	if (req->n_tensors != np || req->n_ints != np + 1 || req->ints[0] > FCL_K_RULE_ENERGY)
-		return -EPROTO;
-	for (uint32_t l = 0; l < np; l++) {
-		const struct fcl_tensor *U = &req->t[l];
-		uint64_t c = req->ints[1 + l];
-		if (U->rows != worker_d(w, l) || U->cols > U->rows || c == 0 ||
-		    c > 64u * (uint64_t)U->rows)
-			return -EPROTO;
-	}
-	return fcl_extras_finite(req) ? 0 : -EPROTO;
-}
-
-/* Adds a batch's patches of every conv layer to its sketch, one sample's
- * patch matrix at a time (never all of a client's patches at once). The
- * inputs are those the batch's forward left: x for the first layer, the
- * previous body layer's output otherwise. */
-static void sketch_convs(struct fcl_rule_worker *w, const struct fcl_extras *req, size_t b,
-			 struct fcl_rng *rng)
-{
-	struct fot_worker *f = w->state;
-	struct fcl_mlp *m = w->model;
-
-	for (uint32_t c = 0; c < f->n_convs; c++) {
-		uint32_t i = f->conv_at[c];
-		const struct fcl_layer *L = &m->arch.layers[i];
-		struct fcl_conv_geom g = fcl_layer_geom(L);
-		const float *in = i == 0 ? f->x : m->bout[i - 1];
-		size_t in_floats = (size_t)L->in.c * L->in.h * L->in.w, P = (size_t)g.ho * g.wo;
-		for (size_t s = 0; s < b; s++) {
-			fcl_im2col(f->col, in + s * in_floats, &g);
-			fcl_fot_sketch_add_cols(&f->sk[c], f->col, P,
-						req->t[c].cols ? req->t[c].v : NULL, req->t[c].cols,
-						&rng[c]);
-		}
-	}
-}
-
-/* Prepares protected layer l's sketch and stream for this request. */
-static int sketch_setup(struct fcl_rule_worker *w, const struct fcl_extras *req, uint32_t l,
-			uint32_t client, uint32_t task, struct fcl_rng *rng)
-{
-	struct fot_worker *f = w->state;
-	struct fcl_fot_sketch *sk = &f->sk[l];
-	size_t d = req->t[l].rows, c = req->ints[1 + l], rows = f->batch;
-	uint32_t stream = task * L_MAX + (l - f->n_convs);
-	int rc;
-
-	if (l < f->n_convs) {
-		const struct fcl_layer *L = &w->model->arch.layers[f->conv_at[l]];
-		rows = (size_t)L->out.h * L->out.w; /* one sample's patches */
-		stream = CONV_STREAM + task * FCL_ARCH_MAX_LAYERS + l;
-	}
-	if (sk->Y && sk->c != c)
-		fcl_fot_sketch_fini(sk);
-	if (!sk->Y && (rc = fcl_fot_sketch_init(sk, d, c, rows, d)) != 0)
-		return rc;
-	fcl_fot_sketch_reset(sk);
-	fcl_rng_init(rng, w->sc->seed, FCL_RNG_SKETCH, client, stream);
-	return 0;
-}
-
-/* Sketches the input activations of every protected layer over the client's
- * task data, from its just-trained model in evaluation mode (no dropout;
- * batchnorm with its running statistics), and sends one answer per layer. G_i comes from the client's own
- * streams. */
-static int send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
-			void *sink)
-{
-	struct fot_worker *f = w->state;
-	const struct fcl_extras *req = lr->request;
-	const struct fcl_schedule *sc = w->sched;
-	struct fcl_mlp *m = w->model;
-	uint32_t C = f->n_convs, B = (uint32_t)f->batch;
-	uint32_t L = m->n_layers - (w->sc->model.heads == 1 ? 1 : 0); /* heads: not sketched */
-	struct fcl_rng rng[P_MAX];
-	int rc;
-
-	/* the client's own task this round (clients may be out of phase with the clock) */
-	if (req->n_tensors == 0 || lr->task < 0)
-		return 0; /* no data this round: its update is refused and no sketch awaited */
-	uint32_t task = (uint32_t)lr->task;
-	uint32_t n;
-	const uint32_t *idx = fcl_schedule_client_task(sc, lr->client, task, &n);
-
-	for (uint32_t l = 0; l < C + L; l++)
-		if ((rc = sketch_setup(w, req, l, lr->client, task, &rng[l])) != 0)
-			return rc;
-	fcl_model_set_train(m, 0, 0, 0, 0, 0); /* already, after the loop; stated here */
-	for (uint32_t i = 0; i < n; i += B) {
-		size_t b = n - i < B ? n - i : B;
-		fcl_dataset_gather(w->train, idx + i, b, sc->tasks[task].perm, f->x, f->y);
-		fcl_mlp_forward(m, f->x, b);
-		sketch_convs(w, req, b, rng);
-		for (uint32_t l = 0; l < L; l++)
-			fcl_fot_sketch_add(&f->sk[C + l], m->acts[l], b,
-					   req->t[C + l].cols ? req->t[C + l].v : NULL,
-					   req->t[C + l].cols, &rng[C + l]);
-	}
-	for (uint32_t l = 0; l < C + L; l++) {
-		struct fcl_fot_sketch *sk = &f->sk[l];
-		struct fcl_extras x = {.n_tensors = 1, .n_ints = 2, .n_reals = 1};
-		x.t[0] = (struct fcl_tensor){
-		    .v = sk->Y, .rows = (uint32_t)sk->d, .cols = (uint32_t)sk->c};
-		x.ints[0] = l;
-		x.ints[1] = n; /* samples, not patches: r = sum n_i r_i / sum n_i */
-		x.reals[0] = fcl_fot_sketch_ratio(sk, (enum fcl_k_rule)req->ints[0]);
-		if ((rc = send(sink, lr->client, &x)) != 0)
-			return rc;
-	}
+	forget_sketches(a); /* a rollback: the abandoned round's sketches go */
 	return 0;
 }
 
@@ -620,7 +544,7 @@ static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const ui
 				 size_t n_params, const struct fcl_arch *arch)
 {
 	const struct fot_params *p = params;
-	uint64_t request = sizeof(uint64_t), answer = 0;
+	uint64_t request = sizeof(uint64_t), answer = 0, sum = 0;
 
 	(void)n_params;
 	for (uint32_t i = 0; arch && i < arch->n_body; i++) {
@@ -628,10 +552,16 @@ static uint64_t max_extras_bytes(const void *params, uint32_t n_layers, const ui
 		if (L->s.kind != FCL_LAYER_CONV2D)
 			continue;
 		uint64_t d = (uint64_t)L->in.c * L->s.kernel * L->s.kernel;
-		extras_layer(d, width(p, 1, d), &request, &answer);
+		extras_layer(d, fcl__fot_width(p, 1, d), &request, &answer);
+		sum += (d * fcl__fot_width(p, 1, d) + 3) * sizeof(int64_t);
 	}
-	for (uint32_t l = 0; l < n_layers; l++)
-		extras_layer(sizes[l], width(p, 0, sizes[l]), &request, &answer);
+	for (uint32_t l = 0; l < n_layers; l++) {
+		extras_layer(sizes[l], fcl__fot_width(p, 0, sizes[l]), &request, &answer);
+		sum += ((uint64_t)sizes[l] * fcl__fot_width(p, 0, sizes[l]) + 3) * sizeof(int64_t);
+	}
+	/* a process's sum of answers (partial sums): 8 bytes a value, every layer */
+	if (sum > answer)
+		answer = sum;
 	return request > answer ? request : answer;
 }
 
@@ -667,13 +597,16 @@ const struct fcl_rule fcl_rule_fot = {
     .request = request,
     .answers = answers,
     .accept_answer = accept_answer,
+    .accept_answer_sum = accept_answer_sum,
     .round_end = round_end,
     .save = save,
     .load = load,
     .caveat = caveat,
-    .worker_init = worker_init,
-    .worker_fini = worker_fini,
-    .check_request = check_request,
-    .send_answers = send_answers,
+    .worker_init = fcl__fot_worker_init,
+    .worker_fini = fcl__fot_worker_fini,
+    .check_request = fcl__fot_check_request,
+    .send_answers = fcl__fot_send_answers,
+    .keep_answer = fcl__fot_keep_answer,
+    .send_answer_sum = fcl__fot_send_answer_sum,
     .max_extras_bytes = max_extras_bytes,
 };

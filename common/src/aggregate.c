@@ -143,6 +143,11 @@ uint32_t fcl_agg_local_steps(const struct fcl_scenario *sc, uint64_t n_samples)
 	return (uint32_t)((n_samples + B - 1) / B) * sc->train.local_epochs;
 }
 
+int fcl_rule_sums_answers(const struct fcl_rule *rule)
+{
+	return rule->keep_answer && rule->send_answer_sum && rule->accept_answer_sum;
+}
+
 int fcl_rule_partial_sums(const struct fcl_scenario *sc)
 {
 	return fcl_rule_sums_only(sc->aggregation.rule) && !fcl_scenario_timed(sc) &&
@@ -276,6 +281,16 @@ int fcl_agg_accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uin
 	return a->rule->accept_answer(a, r, slot, x, bytes, why);
 }
 
+int fcl_agg_accept_answer_sum(struct fcl_agg *a, const struct fcl_round_info *r, const int64_t *v,
+			      size_t n, uint32_t addends, size_t bytes, const char **why)
+{
+	if (!a->rule->accept_answer_sum) {
+		*why = "the rule expects no sum of messages";
+		return -EPROTO;
+	}
+	return a->rule->accept_answer_sum(a, r, v, n, addends, bytes, why);
+}
+
 int fcl_agg_round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 		      const struct fcl_agg_update *u, size_t n)
 {
@@ -383,6 +398,16 @@ int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr,
 			  void *sink)
 {
 	return w->rule->send_answers ? w->rule->send_answers(w, lr, send, sink) : 0;
+}
+
+int fcl_rule_keep_answer(struct fcl_rule_worker *w, uint32_t client, const struct fcl_extras *x)
+{
+	return w->rule->keep_answer ? w->rule->keep_answer(w, client, x) : -EPROTO;
+}
+
+int fcl_rule_send_answer_sum(struct fcl_rule_worker *w, fcl_answer_sum_fn send, void *sink)
+{
+	return w->rule->send_answer_sum ? w->rule->send_answer_sum(w, send, sink) : 0;
 }
 
 void fcl_rule_client_free(const struct fcl_rule_worker *w, void *state)

@@ -17,9 +17,12 @@ const char *fcl_msg_type_name(enum fcl_msg_type type)
 
 const char *fcl_reject_name(uint32_t why)
 {
-	static const char *const names[] = {"accepted", "wrong number of parameters",
-					    "implausible sample count", "non-finite values",
-					    "beyond the fixed-point range of the sum"};
+	static const char *const names[] = {"accepted",
+					    "wrong number of parameters",
+					    "implausible sample count",
+					    "non-finite values",
+					    "beyond the fixed-point range of the sum",
+					    "refused by the rule"};
 	return why < FCL_REJECT_N ? names[why] : "unknown reason";
 }
 
@@ -204,6 +207,13 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		rule.dispatch = m->dispatch;
 		rule.rule_seconds = m->rule_seconds;
 		rule.send_seconds = m->send_seconds;
+		rule.sum = (int64_t *)m->sum;
+		rule.n_sum = m->n_sum;
+		rule.frac_bits = m->frac_bits;
+		rule.addends = m->addends;
+		rule.client_ids = (uint32_t *)m->ids;
+		rule.rejected = (uint32_t *)m->rec_rejected;
+		rule.n_client_ids = rule.n_rejected = m->rec_rejected ? m->n_ids : 0;
 		env.body_case = FCL__V1__ENVELOPE__BODY_RULE_MESSAGE;
 		env.rule_message = &rule;
 		break;
@@ -295,7 +305,15 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->dispatch = env->rule_message->dispatch;
 		m->rule_seconds = env->rule_message->rule_seconds;
 		m->send_seconds = env->rule_message->send_seconds;
-		ok = decode_extras(env->rule_message->rule, &m->extras);
+		m->sum = env->rule_message->sum;
+		m->n_sum = env->rule_message->n_sum;
+		m->frac_bits = env->rule_message->frac_bits;
+		m->addends = env->rule_message->addends;
+		m->ids = env->rule_message->client_ids;
+		m->n_ids = env->rule_message->n_client_ids;
+		m->rec_rejected = env->rule_message->rejected;
+		ok = decode_extras(env->rule_message->rule, &m->extras) &&
+		     env->rule_message->n_rejected == m->n_ids;
 		break;
 	case FCL__V1__ENVELOPE__BODY_CLIENT_UPDATE:
 		m->type = FCL_MSG_CLIENT_UPDATE;

@@ -125,6 +125,19 @@ struct fcl_local_round {
 /* Sends one extra message of a participant (see send_answers). */
 typedef int (*fcl_answer_fn)(void *sink, uint32_t client, const struct fcl_extras *x);
 
+/* A client process's sum of its participants' extra messages (keep_answer):
+ * n_sum integers at 2^-frac_bits (none when addends == 0), `addends`
+ * participants in it; one record per participant that answered, ascending
+ * id: ids[k] and rejected[k] (0: in the sum, else enum fcl_reject). */
+struct fcl_answer_sum {
+	const int64_t *sum;
+	size_t n_sum;
+	uint32_t frac_bits, addends;
+	const uint32_t *ids, *rejected;
+	size_t n_ids;
+};
+typedef int (*fcl_answer_sum_fn)(void *sink, const struct fcl_answer_sum *s);
+
 /* ---- the descriptor a rule file exports ---------------------------------- */
 
 struct fcl_rule {
@@ -165,6 +178,14 @@ struct fcl_rule {
 	/* One extra message of a participant; 0 keeps it, else *why. */
 	int (*accept_answer)(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
 			     const struct fcl_extras *x, size_t bytes, const char **why);
+	/* A client process's sum of its participants' extra messages (the client
+	 * half's keep_answer and send_answer_sum): n integers v at
+	 * FCL_FIXSUM_FRAC_BITS, `addends` participants in it, each with an
+	 * accepted update (the coordinator checked); bytes of the message. 0
+	 * keeps it whole, else *why (then nothing of it is kept). */
+	int (*accept_answer_sum)(struct fcl_agg *a, const struct fcl_round_info *r,
+				 const int64_t *v, size_t n, uint32_t addends, size_t bytes,
+				 const char **why);
 	/* After aggregation: u are the round's accepted updates (may be n == 0). */
 	int (*round_end)(struct fcl_agg *a, const struct fcl_round_info *r,
 			 const struct fcl_agg_update *u, size_t n);
@@ -189,6 +210,17 @@ struct fcl_rule {
 	/* After the update was sent: the participant's extra messages, through send. */
 	int (*send_answers)(struct fcl_rule_worker *w, struct fcl_local_round *lr,
 			    fcl_answer_fn send, void *sink);
+	/* Partial sums (fcl_rule_partial_sums) for rules whose extra messages add
+	 * up (with accept_answer_sum on the server; fcl_rule_sums_answers): the
+	 * process hands each message send_answers makes to keep_answer instead of
+	 * sending it (only for participants whose update is in its partial sum),
+	 * which checks it and adds the participant, once all its messages are
+	 * in, to the rule's fixed-point sum (fcl/fixsum.h) or records why not.
+	 * After the process's partial sum of updates has gone, send_answer_sum
+	 * sends that sum and its records through send (nothing when no
+	 * participant answered) and starts the next one afresh. */
+	int (*keep_answer)(struct fcl_rule_worker *w, uint32_t client, const struct fcl_extras *x);
+	int (*send_answer_sum)(struct fcl_rule_worker *w, fcl_answer_sum_fn send, void *sink);
 	void (*client_state_free)(void *state);
 	/* A logical client's state (what before_train/after_train keep in
 	 * *lr->state, NULL until first used), for checkpoints. load replaces
@@ -250,6 +282,8 @@ int fcl_agg_accept_update(struct fcl_agg *a, const struct fcl_round_info *r, uin
 			  const struct fcl_extras *x, const char **why);
 int fcl_agg_accept_answer(struct fcl_agg *a, const struct fcl_round_info *r, uint32_t slot,
 			  const struct fcl_extras *x, size_t bytes, const char **why);
+int fcl_agg_accept_answer_sum(struct fcl_agg *a, const struct fcl_round_info *r, const int64_t *v,
+			      size_t n, uint32_t addends, size_t bytes, const char **why);
 int fcl_agg_round_end(struct fcl_agg *a, const struct fcl_round_info *r,
 		      const struct fcl_agg_update *u, size_t n);
 /* State for checkpoints: a self-describing binary blob (rule, steps, the rule's buffers). */
@@ -268,6 +302,9 @@ int fcl_agg_mean_delta(struct fcl_agg *a, const struct fcl_agg_update *u, size_t
 /* Does the rule need only the weighted sum of the updates, with no per-update
  * extras? Then client processes may send partial sums. */
 int fcl_rule_sums_only(const struct fcl_rule *rule);
+/* Do its extra messages add up too (keep_answer, send_answer_sum,
+ * accept_answer_sum)? Then with partial sums a process sends their sum. */
+int fcl_rule_sums_answers(const struct fcl_rule *rule);
 /* w_i of an update: the rule's sum_weight (samples for rules without one). */
 double fcl_rule_weight(const struct fcl_rule *rule, const void *params, uint64_t n_samples,
 		       uint32_t local_steps);
@@ -305,6 +342,8 @@ int fcl_rule_after_train(struct fcl_rule_worker *w, struct fcl_local_round *lr, 
 			 struct fcl_extras *out);
 int fcl_rule_send_answers(struct fcl_rule_worker *w, struct fcl_local_round *lr, fcl_answer_fn send,
 			  void *sink);
+int fcl_rule_keep_answer(struct fcl_rule_worker *w, uint32_t client, const struct fcl_extras *x);
+int fcl_rule_send_answer_sum(struct fcl_rule_worker *w, fcl_answer_sum_fn send, void *sink);
 /* Frees one logical client's rule state (NULL-safe). */
 void fcl_rule_client_free(const struct fcl_rule_worker *w, void *state);
 /* One logical client's rule state for checkpoints (rule name, then the

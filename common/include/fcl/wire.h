@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 6
+#define FCL_PROTOCOL_VERSION 7
 /* Largest welcome a client takes before it knows the scenario: the scenario
  * text and a few fields. Later caps come from the scenario
  * (fcl_rule_max_message_bytes in fcl/rule.h). */
@@ -25,7 +25,8 @@ enum fcl_msg_type {
 	FCL_MSG_CLIENT_UPDATE,
 	FCL_MSG_SHUTDOWN,
 	FCL_MSG_ERROR,
-	FCL_MSG_RULE,     /* a participant's extra message for the rule (extras) */
+	FCL_MSG_RULE,     /* a participant's extra message for the rule (extras); client_id
+			   * -1: a process's sum of them (sum, ids, rec_rejected) */
 	FCL_MSG_SAVE,     /* checkpoint: send your logical clients' state (round: rounds done) */
 	FCL_MSG_STATE,    /* a piece of one logical client's state, to the coordinator */
 	FCL_MSG_RESTORE,  /* a piece of one logical client's state, to a client process */
@@ -41,6 +42,7 @@ enum fcl_reject {
 	FCL_REJECT_SAMPLES, /* implausible sample count */
 	FCL_REJECT_FINITE,  /* non-finite values */
 	FCL_REJECT_RANGE,   /* beyond the fixed-point range of the sum */
+	FCL_REJECT_RULE,    /* a rule's message the rule's checks refuse (keep_answer) */
 	FCL_REJECT_N,
 };
 const char *fcl_reject_name(uint32_t why); /* "unknown reason" past the list */
@@ -88,7 +90,8 @@ struct fcl_msg {
 	uint64_t dispatch;
 	/* partial: the sum (n_sum integers at 2^-frac_bits, `addends` updates in it)
 	 * and, per participant (ids, n_ids of them), samples, loss, training
-	 * seconds and enum fcl_reject */
+	 * seconds and enum fcl_reject; a rule message of a process (client_id -1):
+	 * the sum of its participants' messages, ids and rec_rejected only */
 	const int64_t *sum;
 	size_t n_sum;
 	uint32_t frac_bits, addends;
