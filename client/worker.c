@@ -386,7 +386,9 @@ static int all_finite(const float *v, size_t n)
 
 /* Update m into the round's partial sum, after the coordinator's own checks
  * of a single update (enum fcl_reject); its record either way. Returns the
- * reason it stays out (FCL_REJECT_NONE: in the sum). */
+ * reason it stays out (FCL_REJECT_NONE: in the sum). A client's second update
+ * in one round has no record and no reason of the wire's: it returns
+ * FCL_REJECT_N, which only says "not in the sum" to the caller. */
 static uint32_t partial_add(struct worker *w, const struct fcl_msg *m)
 {
 	struct fcl_msg *p = &w->precords;
@@ -396,7 +398,7 @@ static uint32_t partial_add(struct worker *w, const struct fcl_msg *m)
 	if (k >= w->opts->n_ids) { /* a round start naming a client twice */
 		fcl_warn("round %u: client %lld trained twice; its second update is not sent",
 			 m->round, (long long)m->client_id);
-		return FCL_REJECT_SAMPLES;
+		return FCL_REJECT_N;
 	}
 	if (m->n_values != w->model.n_params)
 		bad = FCL_REJECT_SIZE;
