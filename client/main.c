@@ -9,6 +9,7 @@
  */
 #include "client.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/log.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
@@ -29,7 +30,9 @@ static int say_hello(const struct client_opts *o, struct conn *c)
 				.ids = o->ids,
 				.n_ids = o->n_ids,
 				.pid = (uint32_t)getpid(),
-				.hostname = host};
+				.hostname = host,
+				.blas_core = fcl_blas_core(),
+				.blas_version = fcl_blas_version()};
 	return conn_send(c, &hello);
 }
 

@@ -24,6 +24,7 @@
 #include "round.h"
 #include "sim.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/curve.h"
 #include "fcl/cli.h"
 #include "fcl/data.h"
@@ -60,6 +61,7 @@ struct fcl_server {
 	int progress;            /* print machine-readable progress lines on stdout */
 	double heartbeat_s;      /* a peer silent this long is gone (ZMTP heartbeats) */
 	int count_clients;       /* --count-clients: print the scenario's client count, exit */
+	int print_blas_core;     /* --blas-core: print the OpenBLAS kernel loaded, exit */
 	long long seed_override; /* -1 = the scenario's */
 	const char **sets;       /* --set KEY=VALUE edits of the scenario */
 	size_t n_sets;
@@ -105,7 +107,7 @@ static void usage(FILE *f)
 		   "                  [--bind ENDPOINT] [--seed N] [--set KEY=VALUE]... [--progress]\n"
 		   "                  [--heartbeat S] [--stop-with-parent] [--verbose]\n"
 		   "       fcl-server --resume --run-dir DIR --curve-key FILE --allow FILE ...\n"
-		   "       fcl-server SCENARIO.yaml --count-clients\n"
+		   "       fcl-server SCENARIO.yaml --count-clients | --blas-core\n"
 		   "       fcl-server --help | --version\n");
 }
 
@@ -135,6 +137,9 @@ static void help(void)
 	       "              started this one dies, e.g. fcl-sim killed with SIGKILL\n"
 	       "  --count-clients  check the scenario, print its number of logical clients\n"
 	       "              and exit (for launch scripts that split them over processes)\n"
+	       "  --blas-core  print the OpenBLAS kernel this process loaded and exit: every\n"
+	       "              process of a run must compute with the server's (launch\n"
+	       "              scripts export it as OPENBLAS_CORETYPE)\n"
 	       "  -v, --verbose  debug messages on stderr\n"
 	       "  -h, --help, --version\n\n"
 	       "Exit status: 0 the run completed; 1 the run failed or was stopped (a signal);\n"
@@ -152,7 +157,7 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 	    {"set", required_argument, 0, 'S'},        {"resume", no_argument, 0, 'R'},
 	    {"stop-with-parent", no_argument, 0, 'P'}, {"curve-key", required_argument, 0, 'K'},
 	    {"allow", required_argument, 0, 'A'},      {"insecure-plain", no_argument, 0, 'I'},
-	    {"version", no_argument, 0, 'V'},
+	    {"version", no_argument, 0, 'V'},          {"blas-core", no_argument, 0, 'O'},
 	    {0, 0, 0, 0}};
 	int c;
 	s->seed_override = -1;
@@ -190,6 +195,9 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			break;
 		case 'C':
 			s->count_clients = 1;
+			break;
+		case 'O': /* answered like --count-clients */
+			s->count_clients = s->print_blas_core = 1;
 			break;
 		case 'R':
 			s->resume = 1;
@@ -701,8 +709,8 @@ static void parts_fini(struct fcl_server *s)
 	coord_round_fini(&s->round);
 }
 
-/* --count-clients: the scenario's logical clients, for launch scripts
- * (with --resume: the checkpoint's scenario). */
+/* --count-clients (the scenario's logical clients) or --blas-core, for launch
+ * scripts (with --resume: of the checkpoint's scenario). */
 static int count_clients(struct fcl_server *s)
 {
 	char err[1024];
@@ -713,7 +721,10 @@ static int count_clients(struct fcl_server *s)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	printf("%u\n", s->sc.clients.count);
+	if (s->print_blas_core)
+		printf("%s\n", fcl_blas_core());
+	else
+		printf("%u\n", s->sc.clients.count);
 	free(s->scenario_text); /* resuming: the checkpoint's */
 	s->scenario_text = NULL;
 	return 0;

@@ -15,6 +15,7 @@
  */
 #include "round.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
 #include "fcl/rule.h"
@@ -27,6 +28,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int coord_round_init(struct coord_round *r, const struct fcl_scenario *sc,
 		     const struct fcl_schedule *sched, struct fcl_mlp *model, struct fcl_agg *agg,
@@ -105,6 +107,19 @@ void coord_round_check_hello(const struct coord_round *r, const struct fcl_msg *
 	if (m->protocol_version != FCL_PROTOCOL_VERSION)
 		snprintf(why, len, "protocol version %u, this server speaks %u",
 			 m->protocol_version, FCL_PROTOCOL_VERSION);
+	else if (strcasecmp(m->blas_core ? m->blas_core : "", fcl_blas_core()) != 0)
+		/* its numbers would differ, and with them the run's by process layout */
+		snprintf(why, len,
+			 "the process computes with OpenBLAS's %s kernel, the run with %s (start "
+			 "the process with OPENBLAS_CORETYPE=%s)",
+			 m->blas_core && *m->blas_core ? m->blas_core : "(none)", fcl_blas_core(),
+			 fcl_blas_core());
+	else if (strcmp(m->blas_version ? m->blas_version : "", fcl_blas_version()) != 0)
+		snprintf(why, len,
+			 "the process computes with OpenBLAS %s, the run with %s (their kernels "
+			 "differ: install the same version)",
+			 m->blas_version && *m->blas_version ? m->blas_version : "(none)",
+			 fcl_blas_version());
 	else if (m->n_ids == 0)
 		snprintf(why, len, "hello names no logical clients");
 	else if (m->n_ids > N)

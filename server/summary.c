@@ -6,6 +6,7 @@
 #include "report-private.h"
 #include "round.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/metrics.h"
 #include "fcl/model.h"
 #include "fcl/rng.h"
@@ -318,7 +319,8 @@ static int write_summary(struct coord_report *rep, const struct coord_round *r,
 	fprintf(f, "traffic: %.1f MB up, %.1f MB down; %llu bad messages dropped; %.1f s\n",
 		(double)rep->bytes_up / 1e6, (double)rep->bytes_down / 1e6,
 		(unsigned long long)rep->bad_messages, fcl_now() - rep->c.started);
-	fprintf(f, "final parameter checksum %016llx\n", (unsigned long long)params_checksum(rep));
+	fprintf(f, "final parameter checksum %016llx (OpenBLAS's %s kernel)\n",
+		(unsigned long long)params_checksum(rep), fcl_blas_core());
 	fprintf(f, "every metric: metrics.json; tables: summary.md; plots: fcl-report %s\n",
 		rep->c.run_dir);
 	return coord_report__result_done(rep, f, RESULT_SUMMARY, final);
@@ -497,10 +499,10 @@ static int write_summary_md(struct coord_report *rep, const struct coord_round *
 	fprintf(f, "# Run %s\n\n", sc->name);
 	fprintf(f,
 		"Scenario `%s`, seed %llu: %u of %u rounds, %u tasks (%s), %u clients "
-		"(%u per round), %zu parameters. %s%s.\n\n",
+		"(%u per round), %zu parameters, computed with OpenBLAS's %s kernel. %s%s.\n\n",
 		sc->name, (unsigned long long)sc->seed, r->round, sched->n_rounds, sched->n_tasks,
 		fcl_task_kind_name(sc->tasks.kind), sched->n_clients, sched->per_round,
-		rep->c.model->n_params, reason ? "**Did not finish**: " : "Complete",
+		rep->c.model->n_params, fcl_blas_core(), reason ? "**Did not finish**: " : "Complete",
 		reason ? reason : "");
 	md_matrix(f, e, rows);
 	md_metrics(f, e, v);

@@ -4,6 +4,7 @@
  * a fake net delivers (see round_world.h) */
 #include "round_world.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/log.h"
 #include "fcl/rng.h"
 #include "fcl/strategy.h"
@@ -271,6 +272,8 @@ int hello(struct world *w, uint32_t first, uint32_t n, uint32_t version)
 	struct fcl_msg m = {.type = FCL_MSG_HELLO,
 			    .client_id = -1,
 			    .protocol_version = version,
+			    .blas_core = fcl_blas_core(),
+			    .blas_version = fcl_blas_version(),
 			    .pid = 1000 + first,
 			    .hostname = "testhost",
 			    .ids = ids,

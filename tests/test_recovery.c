@@ -14,6 +14,7 @@
 #include "report.h"
 #include "round.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/data.h"
 #include "fcl/log.h"
 #include "fcl/model.h"
@@ -204,6 +205,8 @@ static int hello(uint32_t first)
 	struct fcl_msg m = {.type = FCL_MSG_HELLO,
 			    .client_id = -1,
 			    .protocol_version = FCL_PROTOCOL_VERSION,
+			    .blas_core = fcl_blas_core(),
+			    .blas_version = fcl_blas_version(),
 			    .pid = 100 + first,
 			    .hostname = "h",
 			    .ids = ids,

@@ -10,6 +10,7 @@
  */
 #include "round_world.h"
 
+#include "fcl/blas_core.h"
 #include "fcl/log.h"
 #include "fcl/util.h"
 
@@ -62,6 +63,8 @@ static void joining(struct world *w)
 		struct fcl_msg dh = {.type = FCL_MSG_HELLO,
 				    .client_id = -1,
 				    .protocol_version = FCL_PROTOCOL_VERSION,
+				    .blas_core = fcl_blas_core(),
+				    .blas_version = fcl_blas_version(),
 				    .pid = 66,
 				    .hostname = "dup",
 				    .ids = dup,

@@ -61,6 +61,8 @@ static void test_hello_welcome(void)
 	struct fcl_msg out, hello = {.type = FCL_MSG_HELLO,
 				     .client_id = -1,
 				     .protocol_version = FCL_PROTOCOL_VERSION,
+				     .blas_core = "SkylakeX",
+				     .blas_version = "0.3.21",
 				     .ids = ids,
 				     .n_ids = 4,
 				     .pid = 77,
@@ -68,7 +70,8 @@ static void test_hello_welcome(void)
 	REQUIRE(fcl_wire_encode(&hello, &buf, &len) == 0, "hello encodes");
 	REQUIRE(fcl_wire_decode(buf, len, &out) == 0, "hello decodes");
 	CHECK(out.type == FCL_MSG_HELLO && out.n_ids == 4 && out.ids[3] == 9 && out.pid == 77 &&
-		  strcmp(out.hostname, "node1") == 0 && out.client_id == -1,
+		  strcmp(out.hostname, "node1") == 0 && out.client_id == -1 &&
+		  strcmp(out.blas_core, "SkylakeX") == 0 && strcmp(out.blas_version, "0.3.21") == 0,
 	      "hello fields survive");
 	fcl_msg_free(&out);
 	free(buf);

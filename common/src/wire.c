@@ -163,6 +163,8 @@ int fcl_wire_encode(const struct fcl_msg *m, uint8_t **buf, size_t *len)
 		hello.n_client_ids = m->n_ids;
 		hello.pid = m->pid;
 		hello.hostname = (char *)(m->hostname ? m->hostname : "");
+		hello.blas_core = (char *)(m->blas_core ? m->blas_core : "");
+		hello.blas_version = (char *)(m->blas_version ? m->blas_version : "");
 		env.body_case = FCL__V1__ENVELOPE__BODY_HELLO;
 		env.hello = &hello;
 		break;
@@ -279,6 +281,8 @@ int fcl_wire_decode(const void *buf, size_t len, struct fcl_msg *m)
 		m->n_ids = env->hello->n_client_ids;
 		m->pid = env->hello->pid;
 		m->hostname = env->hello->hostname;
+		m->blas_core = env->hello->blas_core;
+		m->blas_version = env->hello->blas_version;
 		break;
 	case FCL__V1__ENVELOPE__BODY_WELCOME:
 		m->type = FCL_MSG_WELCOME;

@@ -3,7 +3,8 @@
 # server log name its logical clients) and, with the quorum met, the run goes on
 # at once instead of waiting for each round's deadline; without the quorum it
 # fails at once. A process that leaves before the first round frees its ids for
-# a replacement. A client with no coordinator gives up with a clear error.
+# a replacement. A client with no coordinator gives up with a clear error. A
+# process computing with another OpenBLAS kernel than the server's is refused.
 . "$(dirname "$0")/lib.sh"
 scn=$FCL_TESTS/scenarios/departure.yaml
 export OPENBLAS_NUM_THREADS=1
@@ -159,4 +160,24 @@ t1=$(date +%s)
 check "a client whose coordinator died exits with an error (exit $rc)" test "$rc" -ne 0
 check "at once, not after its idle timeout ($((t1 - t0)) s)" test $((t1 - t0)) -le 2
 check "and says it lost the coordinator" grep -q "lost the coordinator" "$work/lost.log"
+
+# 8. a process whose OpenBLAS computes with another kernel than the server's is
+#    refused before it joins (its numbers would make the run's depend on the
+#    process layout); one with the server's kernel joins in its place. Nehalem's
+#    kernel runs on every x86-64 CPU.
+mkdir -p "$work/kernel"
+core_before=${OPENBLAS_CORETYPE-}
+export OPENBLAS_CORETYPE=Haswell
+start_server kernel "$scn"
+OPENBLAS_CORETYPE=Nehalem "$FCL_CLIENT" --connect "$ep" --ids 0-3 --connect-timeout 5 \
+	"${client_keys[@]}" >"$work/kernel-other.log" 2>&1; rc=$?
+check "a process computing with another OpenBLAS kernel is refused (exit $rc)" test "$rc" -ne 0
+check "and told to start with the run's kernel" grep -q "OPENBLAS_CORETYPE=Haswell" "$work/kernel-other.log"
+check "the server log names both kernels" \
+	grep -q "computes with OpenBLAS's Nehalem kernel, the run with Haswell" "$work/kernel-server.log"
+client kernel 0-3
+wait "$srv"; rc=$?
+check "a process with the server's kernel joins instead and the run completes (exit $rc)" test "$rc" -eq 0
+check "summary.txt names the kernel" grep -q "(OpenBLAS's Haswell kernel)" "$work/kernel/summary.txt"
+if [ -n "$core_before" ]; then export OPENBLAS_CORETYPE=$core_before; else unset OPENBLAS_CORETYPE; fi
 finish

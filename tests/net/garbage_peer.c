@@ -19,6 +19,7 @@
  *    finishes the run.
  */
 #include "../tap.h"
+#include "fcl/blas_core.h"
 #include "fcl/curve.h"
 #include "fcl/util.h"
 #include "fcl/wire.h"
@@ -108,6 +109,8 @@ static int takeover(const char *endpoint, const char *server_pub)
 	struct fcl_msg hello = {.type = FCL_MSG_HELLO,
 				.client_id = -1,
 				.protocol_version = FCL_PROTOCOL_VERSION,
+				.blas_core = fcl_blas_core(),
+				.blas_version = fcl_blas_version(),
 				.hostname = "impostor",
 				.pid = 1,
 				.ids = ids,
@@ -274,18 +277,24 @@ static void insider(const char *dir, const char *server, const char *client, con
 	    {.type = FCL_MSG_HELLO,
 	     .client_id = -1,
 	     .protocol_version = 999,
+	     .blas_core = fcl_blas_core(),
+	     .blas_version = fcl_blas_version(),
 	     .hostname = "evil\n12:00:00.000 server info  [forged] line",
 	     .ids = ids,
 	     .n_ids = 1},
 	    {.type = FCL_MSG_HELLO,
 	     .client_id = -1,
 	     .protocol_version = FCL_PROTOCOL_VERSION,
+	     .blas_core = fcl_blas_core(),
+	     .blas_version = fcl_blas_version(),
 	     .hostname = "dup",
 	     .ids = dup,
 	     .n_ids = 4},
 	    {.type = FCL_MSG_HELLO,
 	     .client_id = -1,
 	     .protocol_version = FCL_PROTOCOL_VERSION,
+	     .blas_core = fcl_blas_core(),
+	     .blas_version = fcl_blas_version(),
 	     .hostname = "unbound",
 	     .ids = other,
 	     .n_ids = 2},

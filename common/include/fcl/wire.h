@@ -11,7 +11,7 @@
 
 #include "fcl/extras.h"
 
-#define FCL_PROTOCOL_VERSION 7
+#define FCL_PROTOCOL_VERSION 8
 /* Largest welcome a client takes before it knows the scenario: the scenario
  * text and a few fields. Later caps come from the scenario
  * (fcl_rule_max_message_bytes in fcl/rule.h). */
@@ -59,6 +59,9 @@ struct fcl_msg {
 	uint32_t protocol_version;
 	uint32_t pid;
 	const char *hostname;
+	/* hello: the OpenBLAS kernel and version the process computes with
+	 * (fcl/blas_core.h) */
+	const char *blas_core, *blas_version;
 	/* welcome */
 	const char *scenario_text;
 	const char *scenario_name;
