@@ -5,6 +5,7 @@
  *           heartbeats, the connection monitor, sending and receiving fcl_msg
  * worker.c  what this process hosts (scenario, data, model, rule, logical
  *           clients) and its rounds: the welcome, round starts, training
+ * worker_state.c  the logical clients' states for checkpoints: saved, restored
  * faults.c  fault injection for tests of the coordinator's defences (--fault)
  * main.c    wiring and the receive loop
  */
@@ -147,6 +148,9 @@ int worker_on_welcome(struct worker *w, const struct fcl_msg *m);
  * each one's update and rule messages. A round start that does not fit is
  * dropped with a warning (0). 0 or negative errno. */
 int worker_on_round_start(struct worker *w, const struct fcl_msg *m);
+
+/* ---- worker_state.c ------------------------------------------------------- */
+
 /* A checkpoint: every hosted logical client's state goes to the coordinator
  * (in pieces), then the end of the batch. 0 or negative errno. */
 int worker_on_save(struct worker *w, const struct fcl_msg *m);

@@ -11,9 +11,10 @@
  * participant, once its participants are done. Rules whose extra messages
  * add up too (fcl_rule_sums_answers: FOT's sketches) get each message of a
  * participant whose update is in the partial sum (keep_answer) and send their
- * own sum of them after it (send_answer_sum).
+ * own sum of them after it (send_answer_sum). The logical clients' states
+ * for checkpoints are worker_state.c's (worker-private.h).
  */
-#include "client.h"
+#include "worker-private.h"
 
 #include "fcl/data.h"
 #include "fcl/fixsum.h"
@@ -32,57 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* What one logical client keeps for the whole run. */
-struct logical_client {
-	uint32_t id;
-	uint32_t rounds_trained;
-	uint64_t samples_seen;
-	void *rule_state; /* the rule's state for this client (fcl/rule.h), NULL until used */
-	struct fcl_strategy *strategy; /* replay buffer, exposed classes, ... for the whole run */
-};
-
-struct worker {
-	struct client_opts *opts; /* borrowed: ids, --round-delay, faults */
-	struct conn *conn;        /* borrowed: where updates and rule messages go */
-
-	/* compiled at the welcome; all zero before */
-	struct fcl_scenario sc;
-	struct fcl_dataset train, test;
-	struct fcl_schedule sched;
-	struct fcl_arch arch; /* the model's layers on this data */
-	struct fcl_mlp model;
-	struct fcl_sgd opt;
-	struct fcl_rule_worker rule;
-	/* The logical clients created so far, ascending by id: a hosted client is
-	 * created when it first trains (or gets a state back), so memory grows with
-	 * the clients that have trained, not with the clients hosted. */
-	struct logical_client *clients;
-	size_t n_clients, cap_clients;
-	struct fcl_loop_config loop;
-	const uint32_t **perms; /* (n_tasks) pixel permutation of each task, or NULL */
-	float *update;          /* (n_params) */
-
-	/* partial sums (fcl_rule_partial_sums): this round's sum and records */
-	int partial;
-	int sum_answers; /* the rule's messages go to its own sum (fcl_rule_sums_answers) */
-	double rule_s;   /* wall seconds the rule's kept messages took, not yet reported */
-	struct fcl_fixsum psum;
-	struct fcl_msg precords; /* ids, rec_* arrays (n_ids so far), room for every hosted id */
-
-	uint32_t round;    /* of the round start being worked on */
-	uint64_t dispatch; /* its number (simulated time), echoed in updates and rule messages */
-
-	/* timings for the coordinator's cost breakdown (wall clock, never in results) */
-	double send_s;  /* encoding and sending not yet reported: goes with the next message */
-	double sent_at; /* fcl_now() when the last message had gone */
-
-	/* a restore's state being assembled: one logical client at a time */
-	int64_t restore_client; /* -1: none */
-	uint8_t *restore_buf;
-	uint64_t restore_total, restore_got;
-	uint32_t restored; /* states put back in this restore */
-};
 
 int worker_create(struct client_opts *o, struct conn *c, struct worker **out)
 {
@@ -209,7 +159,7 @@ static int make_model(struct worker *w, uint32_t n_params)
 }
 
 /* The update buffer and the task permutations (the logical clients come
- * when they first train: get_client). On failure nothing is left to free. */
+ * when they first train: worker__get_client). On failure nothing is left to free. */
 static int make_clients(struct worker *w)
 {
 	w->update = malloc(w->model.n_params * sizeof(float));
@@ -558,8 +508,7 @@ static size_t client_slot(const struct worker *w, uint32_t id)
 	return lo;
 }
 
-/* Does this process host logical client id? (opts->ids is ascending) */
-static int hosts(const struct worker *w, uint32_t id)
+int worker__hosts(const struct worker *w, uint32_t id)
 {
 	size_t lo = 0, hi = w->opts->n_ids;
 	while (lo < hi) {
@@ -572,10 +521,7 @@ static int hosts(const struct worker *w, uint32_t id)
 	return lo < w->opts->n_ids && w->opts->ids[lo] == id;
 }
 
-/* Hosted logical client id, created as it is before its first round if it
- * has not been yet: *out (valid until the next creation). 0, -ENOENT (not
- * hosted here) or the strategy's error. */
-static int get_client(struct worker *w, uint32_t id, struct logical_client **out)
+int worker__get_client(struct worker *w, uint32_t id, struct logical_client **out)
 {
 	size_t at = client_slot(w, id);
 	struct fcl_strategy *st = NULL;
@@ -585,7 +531,7 @@ static int get_client(struct worker *w, uint32_t id, struct logical_client **out
 		*out = &w->clients[at];
 		return 0;
 	}
-	if (!hosts(w, id))
+	if (!worker__hosts(w, id))
 		return -ENOENT;
 	if (w->n_clients == w->cap_clients) {
 		size_t cap = w->cap_clients ? 2 * w->cap_clients : 64;
@@ -608,8 +554,7 @@ static int get_client(struct worker *w, uint32_t id, struct logical_client **out
 	return 0;
 }
 
-/* Logical client id back as before its first round: its state is dropped. */
-static void reset_client(struct worker *w, uint32_t id)
+void worker__reset_client(struct worker *w, uint32_t id)
 {
 	size_t at = client_slot(w, id);
 
@@ -653,7 +598,7 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 	}
 	for (size_t i = 0; i < m->n_ids; i++) {
 		struct logical_client *lc;
-		int rc = get_client(w, m->ids[i], &lc);
+		int rc = worker__get_client(w, m->ids[i], &lc);
 		if (rc == -ENOENT) {
 			fcl_warn("round %u assigns client %u, which is not hosted here", m->round,
 				 m->ids[i]);
@@ -669,160 +614,4 @@ int worker_on_round_start(struct worker *w, const struct fcl_msg *m)
 	int rc = partial_send(w);
 	/* after the updates, so the coordinator knows whose are accepted */
 	return rc || !w->sum_answers ? rc : fcl_rule_send_answer_sum(&w->rule, send_answer_sum, w);
-}
-
-/* ---- checkpoints ---------------------------------------------------------- */
-
-#define STATE_MAGIC 0x4c434c46u /* "FLCL" */
-
-/* Logical client lc's state: its counters, its strategy's, its rule state. */
-static int save_client(struct worker *w, const struct logical_client *lc, char **buf, size_t *len)
-{
-	uint32_t head[2] = {STATE_MAGIC, lc->rounds_trained};
-	FILE *f = open_memstream(buf, len);
-	if (!f)
-		return -ENOMEM;
-	int rc = fcl_fput(f, head, sizeof head);
-	rc = rc ? rc : fcl_fput(f, &lc->samples_seen, sizeof lc->samples_seen);
-	rc = rc ? rc : fcl_strategy_save(lc->strategy, f);
-	rc = rc ? rc : fcl_rule_client_save(&w->rule, lc->rule_state, f);
-	if (fclose(f) != 0 && !rc)
-		rc = -ENOMEM;
-	if (rc) {
-		free(*buf);
-		*buf = NULL;
-	}
-	return rc;
-}
-
-int worker_on_save(struct worker *w, const struct fcl_msg *m)
-{
-	struct fcl_msg end = {.type = FCL_MSG_STATE, .round = m->round, .client_id = -1};
-	int rc = 0;
-
-	/* every hosted client: a client that never trained has an empty state */
-	for (size_t i = 0, j = 0; i < w->opts->n_ids && !rc; i++) {
-		uint32_t id = w->opts->ids[i];
-		char *buf = NULL;
-		size_t len = 0, at = 0;
-		while (j < w->n_clients && w->clients[j].id < id)
-			j++;
-		if (j < w->n_clients && w->clients[j].id == id &&
-		    (rc = save_client(w, &w->clients[j], &buf, &len)) != 0)
-			break;
-		do { /* pieces the coordinator puts together again */
-			size_t n =
-			    len - at < FCL_STATE_PIECE_BYTES ? len - at : FCL_STATE_PIECE_BYTES;
-			struct fcl_msg piece = {.type = FCL_MSG_STATE,
-						.round = m->round,
-						.client_id = id,
-						.data = (const uint8_t *)buf + at,
-						.n_data = n,
-						.offset = at,
-						.total = len};
-			rc = conn_send(w->conn, &piece);
-			at += n;
-		} while (!rc && at < len);
-		free(buf);
-	}
-	if (rc) {
-		fcl_error("checkpoint after %u rounds: cannot send the clients' states: %s",
-			  m->round, strerror(-rc));
-		return rc;
-	}
-	fcl_debug("checkpoint after %u rounds: %zu states sent (%zu clients have trained)",
-		  m->round, w->opts->n_ids, w->n_clients);
-	return conn_send(w->conn, &end);
-}
-
-/* Hosted client id's state from buf (len 0: as it was before its first
- * round, which it is when it is not created). On failure it is unchanged. */
-static int load_client(struct worker *w, uint32_t id, const uint8_t *buf, size_t len)
-{
-	uint32_t head[2] = {0, 0};
-	const struct fcl_strategy_config *st = fcl_scenario_strategy_of(&w->sc, id);
-	struct logical_client *lc;
-	struct fcl_strategy *s = NULL;
-	void *rule_state = NULL;
-	uint64_t seen = 0;
-	if (len == 0) {
-		reset_client(w, id);
-		return 0;
-	}
-	FILE *f = fmemopen((void *)buf, len, "rb");
-	int rc = !f ? -ENOMEM : 0;
-
-	rc = rc ? rc : fcl_strategy_create_arch(st, &w->loop, &w->arch, w->sc.seed, id, &s);
-	if (f) {
-		rc = rc ? rc : fcl_fget(f, head, sizeof head);
-		rc = rc ? rc : head[0] == STATE_MAGIC ? 0 : -EINVAL;
-		rc = rc ? rc : fcl_fget(f, &seen, sizeof seen);
-		rc = rc ? rc : fcl_strategy_load(s, f);
-		rc = rc ? rc : fcl_rule_client_load(&w->rule, &rule_state, f);
-		fclose(f);
-	}
-	rc = rc ? rc : get_client(w, id, &lc);
-	if (rc) {
-		fcl_strategy_destroy(s);
-		fcl_rule_client_free(&w->rule, rule_state);
-		return rc;
-	}
-	fcl_strategy_destroy(lc->strategy);
-	fcl_rule_client_free(&w->rule, lc->rule_state);
-	lc->strategy = s;
-	lc->rule_state = rule_state;
-	lc->rounds_trained = head[1];
-	lc->samples_seen = seen;
-	return 0;
-}
-
-/* A piece of the state being assembled; the whole state goes in place. */
-static int restore_piece(struct worker *w, const struct fcl_msg *m)
-{
-	int rc;
-
-	if (m->client_id > UINT32_MAX || !hosts(w, (uint32_t)m->client_id))
-		return -EPROTO;
-	if (m->offset == 0) { /* a new client's state */
-		free(w->restore_buf);
-		w->restore_buf = m->total ? malloc(m->total) : NULL;
-		if (m->total && !w->restore_buf)
-			return -ENOMEM;
-		w->restore_client = m->client_id;
-		w->restore_total = m->total;
-		w->restore_got = 0;
-	}
-	if (m->client_id != w->restore_client || m->total != w->restore_total ||
-	    m->offset != w->restore_got)
-		return -EPROTO;
-	if (m->n_data)
-		memcpy(w->restore_buf + m->offset, m->data, m->n_data);
-	w->restore_got += m->n_data;
-	if (w->restore_got < w->restore_total)
-		return 0;
-	rc = load_client(w, (uint32_t)m->client_id, w->restore_buf, w->restore_total);
-	free(w->restore_buf);
-	w->restore_buf = NULL;
-	w->restore_client = -1;
-	if (rc)
-		fcl_error("client %u: the coordinator's state does not fit: %s",
-			  (uint32_t)m->client_id, strerror(-rc));
-	w->restored += !rc;
-	return rc;
-}
-
-int worker_on_restore(struct worker *w, const struct fcl_msg *m)
-{
-	if (m->client_id >= 0)
-		return restore_piece(w, m);
-	/* (clients gone for good in the run get none: they take no part any more) */
-	if (w->restore_client >= 0) {
-		fcl_error("restore after %u rounds: client %lld's state arrived in part", m->round,
-			  (long long)w->restore_client);
-		return -EPROTO;
-	}
-	fcl_info("restored the state of %u logical clients after %u rounds", w->restored, m->round);
-	w->restored = 0;
-	struct fcl_msg done = {.type = FCL_MSG_RESTORED, .round = m->round, .client_id = -1};
-	return conn_send(w->conn, &done);
 }

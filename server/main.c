@@ -6,7 +6,8 @@
  *   net.c       coord_net_      ZeroMQ ROUTER in the libuv loop: receive, decode, send
  *   dispatch.c  coord_dispatch_ the event x phase -> action table: the only code
  *                               that both receives and sends
- *   round.c     coord_round_    the round's state: peers, owners, participants, slots
+ *   round.c     coord_round_    the round's state: participants, slots (+ round_hosts.c:
+ *                               peers, owners)
  *   sim.c       coord_sim_      simulated time (a devices section): jobs on a virtual
  *                               clock, deadlines, asynchronous aggregation (+ sim_plan.c)
  *   evaluate.c  coord_eval_     the evaluation schedule's work and the accuracy record

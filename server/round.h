@@ -2,7 +2,8 @@
  * part in the current round and what each participant sent
  *
  * No I/O: the dispatcher (dispatch.h) hands it what arrived and sends what it
- * builds. Only round.c writes these fields; the other parts read them.
+ * builds. Only round.c and round_hosts.c (who hosts whom) write these
+ * fields; the other parts read them.
  * Updates are summed in client-id order, never arrival order, so the result
  * does not depend on timing or on how clients map to processes.
  */
