@@ -152,7 +152,12 @@ for r in $rounds; do
 		[ -n "$srv" ] && [ -n "$cli" ] && break
 		sleep 0.05
 	done
-	[ -n "$srv" ] && [ -n "$cli" ] || { not_ok "kill $k: the coordinator and the process of clients $ids found"; break; }
+	if [ -z "$srv" ] || [ -z "$cli" ]; then
+		# the run may have ended already if this shell lagged it badly
+		grep -q '"event":"done"' "$d/events.jsonl" && { note "kill $k aimed at round $r: the run is over, no more kills"; break; }
+		not_ok "kill $k: the coordinator and the process of clients $ids found"
+		break
+	fi
 	wait_round "$d" "$r" || { not_ok "round $r reached"; break; }
 	kill -STOP "$srv" 2>/dev/null
 	at=$(grep -o '"event":"round","round":[0-9]*' "$d/events.jsonl" | tail -n1 | grep -o '[0-9]*$')
