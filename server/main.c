@@ -61,8 +61,9 @@ struct fcl_server {
 	const char *bind_endpoint;
 	int progress;            /* print machine-readable progress lines on stdout */
 	double heartbeat_s;      /* a peer silent this long is gone (ZMTP heartbeats) */
-	int count_clients;       /* --count-clients: print the scenario's client count, exit */
-	int print_blas_core;     /* --blas-core: print the OpenBLAS kernel loaded, exit */
+	/* --count-clients (the scenario's client count) or --blas-core (the
+	 * OpenBLAS kernel loaded): print it and exit, no run */
+	enum { QUERY_NONE, QUERY_CLIENTS, QUERY_BLAS_CORE } query;
 	long long seed_override; /* -1 = the scenario's */
 	const char **sets;       /* --set KEY=VALUE edits of the scenario */
 	size_t n_sets;
@@ -195,10 +196,10 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			s->progress = 1;
 			break;
 		case 'C':
-			s->count_clients = 1;
+			s->query = QUERY_CLIENTS;
 			break;
-		case 'O': /* answered like --count-clients */
-			s->count_clients = s->print_blas_core = 1;
+		case 'O':
+			s->query = QUERY_BLAS_CORE;
 			break;
 		case 'R':
 			s->resume = 1;
@@ -234,14 +235,14 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (!s->count_clients && s->insecure_plain == !!(s->key_path || s->allow_path)) {
+	if (!s->query && s->insecure_plain == !!(s->key_path || s->allow_path)) {
 		fprintf(stderr, "fcl-server: %s\n",
 			s->insecure_plain ? "--insecure-plain goes without --curve-key and --allow"
 					  : "--curve-key FILE and --allow FILE are needed (or "
 					    "--insecure-plain for plain TCP; see docs/security.md)");
 		return -EINVAL;
 	}
-	if (!s->insecure_plain && !s->count_clients && (!s->key_path || !s->allow_path)) {
+	if (!s->insecure_plain && !s->query && (!s->key_path || !s->allow_path)) {
 		fprintf(stderr, "fcl-server: --curve-key and --allow go together\n");
 		return -EINVAL;
 	}
@@ -259,7 +260,7 @@ static int parse_args(struct fcl_server *s, int argc, char **argv)
 		fcl_cli_unexpected("fcl-server", argv[optind + 1]);
 		return -EINVAL;
 	}
-	if (optind != argc - 1 || (!s->run_dir && !s->count_clients)) {
+	if (optind != argc - 1 || (!s->run_dir && !s->query)) {
 		fprintf(stderr, "fcl-server: %s\n",
 			optind == argc ? "no scenario given" : "--run-dir is missing");
 		usage(stderr);
@@ -712,7 +713,7 @@ static void parts_fini(struct fcl_server *s)
 
 /* --count-clients (the scenario's logical clients) or --blas-core, for launch
  * scripts (with --resume: of the checkpoint's scenario). */
-static int count_clients(struct fcl_server *s)
+static int answer_query(struct fcl_server *s)
 {
 	char err[1024];
 	if (s->resume) {
@@ -722,7 +723,7 @@ static int count_clients(struct fcl_server *s)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	if (s->print_blas_core)
+	if (s->query == QUERY_BLAS_CORE)
 		printf("%s\n", fcl_blas_core());
 	else
 		printf("%u\n", s->sc.clients.count);
@@ -823,8 +824,8 @@ int main(int argc, char **argv)
 	fcl_log_set_tag("server");
 	if (parse_args(&s, argc, argv) != 0)
 		rc = 2;
-	else if (s.count_clients)
-		rc = count_clients(&s);
+	else if (s.query)
+		rc = answer_query(&s);
 	else
 		rc = run(&s);
 	free(s.sets);
